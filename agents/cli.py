@@ -1,0 +1,212 @@
+"""The ``lifecycle`` command line.
+
+Settings come from ``LIFECYCLE_*`` environment variables (see
+``streams.settings.Settings``); flags override them for one run. Heavy imports
+(Faust) happen inside commands so ``lifecycle --help`` and the backtest stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from lifecycle.playbook import PlaybookError, load_playbook
+from schemas.codec import dumps
+from streams.settings import Settings
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        msg = f"invalid LIFECYCLE_* setting: {exc}"
+        raise click.ClickException(msg) from None
+
+
+def _aware(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        msg = f"not an RFC 3339 time: {value}"
+        raise click.BadParameter(msg) from exc
+    if parsed.tzinfo is None:
+        msg = f"{value} has no UTC offset; event time needs one"
+        raise click.BadParameter(msg)
+    return parsed
+
+
+@click.group()
+@click.version_option(package_name="lifecycle-engine")
+def main() -> None:
+    """Real-time customer-lifecycle engine: events in, stages and triggers out."""
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker (Faust): consumes the inbound topics, emits transitions and triggers."""
+    from agents.worker import run_worker
+
+    settings = _settings()
+    try:
+        load_playbook(settings.playbook)
+    except PlaybookError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_worker(settings)
+
+
+@main.group()
+def topics() -> None:
+    """Kafka topic administration."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every engine topic with LIFECYCLE_PARTITIONS partitions (idempotent)."""
+    from streams.admin import ensure_topics
+
+    settings = _settings()
+    reports = asyncio.run(ensure_topics(settings))
+    for report in reports:
+        click.echo(f"{report.status:9} {report.topic} ({report.partitions} partitions)")
+    if any(r.status == "mismatch" for r in reports):
+        msg = "some topics have a different partition count"
+        raise click.ClickException(msg)
+
+
+@main.command()
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--playbook",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="LIFECYCLE_PLAYBOOK",
+    help="Playbook YAML (env LIFECYCLE_PLAYBOOK); the built-in default when unset.",
+)
+@click.option("--until", "until", help="Fire timers up to this RFC 3339 time.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
+)
+def backtest(events: Path, playbook: Path | None, until: str | None, output: Path | None) -> None:
+    """Run the lifecycle core over EVENTS.jsonl, no broker: a playbook dry run.
+
+    Writes each output as a JSON line {"topic", "key", "value"}; malformed
+    lines are reported on stderr with their line number and skipped.
+    """
+    from lifecycle.backtest import Backtest, LineRejected
+    from streams.producer import partitioner
+
+    settings = _settings()
+    try:
+        book = load_playbook(playbook)
+    except PlaybookError as exc:
+        raise click.ClickException(str(exc)) from None
+    until_at = _aware(until) if until else None
+    runner = Backtest(book, partitioner(settings.partitions))
+    sink = output.open("wb") if output else sys.stdout.buffer
+    try:
+        with events.open("rb") as source:
+            lines = source.readlines()
+        for item in runner.run(lines, until=until_at):
+            if isinstance(item, LineRejected):
+                click.echo(
+                    f"line {item.line}: {item.rejection.reason.value}: {item.rejection.message}",
+                    err=True,
+                )
+                continue
+            record = {"topic": settings.topic(item.topic), "key": item.key, "value": item.value}
+            sink.write(dumps(record) + b"\n")
+    finally:
+        if output:
+            sink.close()
+        else:
+            sink.flush()
+    click.echo(runner.summary.line(), err=True)
+
+
+@main.command()
+@click.option("--customers", default=1000, show_default=True, help="Simulated customers.")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same events.")
+@click.option("--days", default=365.0, show_default=True, help="Simulated span of event time.")
+@click.option("--rate", default=0.0, help="Events per second to publish (0: as fast as possible).")
+@click.option("--duplicates", default=0.0, help="Share of events delivered twice.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JSON lines to this file instead of publishing to Kafka.",
+)
+def simulate(
+    customers: int, seed: int, days: float, rate: float, duplicates: float, output: Path | None
+) -> None:
+    """Publish a seeded, realistic stream of shop events (or write it to a file)."""
+    from lifecycle.simulation import simulate as generate
+
+    events = generate(customers, seed=seed, days=days, duplicate_rate=duplicates)
+    if output is not None:
+        count = 0
+        with output.open("wb") as sink:
+            for event in events:
+                sink.write(dumps(event) + b"\n")
+                count += 1
+        click.echo(f"wrote {count} events to {output}", err=True)
+        return
+    from streams.producer import publish_events
+
+    settings = _settings()
+
+    def progress(n: int) -> None:
+        if n % 10_000 == 0:
+            click.echo(f"published {n} events", err=True)
+
+    sent = asyncio.run(publish_events(settings, events, rate=rate, progress=progress))
+    click.echo(f"published {sent} events to {settings.broker}", err=True)
+
+
+@main.group()
+def schemas() -> None:
+    """Message schemas."""
+
+
+@schemas.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schemas_export(directory: Path) -> None:
+    """Write one JSON Schema file per message type into DIRECTORY."""
+    from schemas.export import export_schemas
+
+    for path in export_schemas(directory):
+        click.echo(str(path))
+
+
+@main.command()
+@click.option("--customers", default=2000, show_default=True, help="Simulated customers.")
+@click.option("--rate", default=100.0, show_default=True, help="Simulated events per second.")
+@click.option("--seed", type=int, default=None, help="Default: a new seed each run.")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+def dev(customers: int, rate: float, seed: int | None, duration: float | None) -> None:
+    """The one-command demo: local broker, topics, a worker, the synthetic shop, live counts.
+
+    Ctrl-C stops everything this command started.
+    """
+    from agents.dev import run_dev
+
+    code = run_dev(_settings(), customers=customers, rate=rate, seed=seed, duration=duration)
+    sys.exit(code)
+
+
+def _add_kafka_commands() -> None:
+    from agents.cli_kafka import kafka_group
+
+    main.add_command(kafka_group)
+
+
+_add_kafka_commands()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Build and run a worker: the app, its topics, its agents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agents.lifecycle import register
+from lifecycle.playbook import load_playbook
+from streams.admin import ensure_topics
+from streams.app import Topology, create_app
+from streams.settings import Settings
+
+__all__ = ["build", "run_worker"]
+
+
+def build(settings: Settings) -> Topology:
+    """The fully wired app for ``settings``; the playbook is validated here, before Kafka."""
+    playbook = load_playbook(settings.playbook)
+    topology = create_app(settings)
+    register(topology, playbook)
+    return topology
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker until interrupted (blocking); topics are created first if missing."""
+    import faust
+
+    topology = build(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    reports = asyncio.run(ensure_topics(settings))
+    for report in reports:
+        if report.status == "mismatch":
+            logging.getLogger(__name__).warning(
+                "topic %s has %d partitions, settings say %d",
+                report.topic,
+                report.partitions,
+                settings.partitions,
+            )
+    worker = faust.Worker(topology.app, loglevel=settings.log_level.upper())
+    worker.execute_from_commandline()

@@ -1,0 +1,87 @@
+"""Deterministic order across the inbound topics of one partition.
+
+A customer's signup and purchase travel on different topics, and Kafka only
+orders messages within one topic-partition: a consumer may see the purchase
+first. So each partition keeps one FIFO queue per inbound topic and releases
+the head with the earliest (occurred_at, type, event_id) -- but only once
+every topic either has a message queued or is known to have nothing more
+(caught up). That is the merge Kafka Streams does for co-partitioned topics.
+
+Given the whole input (a replay, or the backtest), the result depends only on
+each topic-partition's message order, never on fetch timing, which is why
+the backtest and the Kafka path give the same outputs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from schemas.events import Event
+
+__all__ = ["EventOrder", "PartitionMerger", "order_key"]
+
+T = TypeVar("T")
+
+_TYPE_RANK = {
+    "signup": 0,
+    "identify": 1,
+    "browse": 2,
+    "cart": 3,
+    "purchase": 4,
+    "refund": 5,
+    "engagement": 6,
+    "privacy": 7,
+}
+
+EventOrder = tuple[datetime, int, str]
+
+
+def order_key(event: Event) -> EventOrder:
+    """Event time first; at the same instant a signup precedes a purchase, and so on."""
+    return (event.occurred_at, _TYPE_RANK[event.type], event.event_id)
+
+
+@dataclass(slots=True)
+class _Queued(Generic[T]):
+    key: EventOrder
+    item: T
+
+
+class PartitionMerger(Generic[T]):
+    """Merges the per-topic queues of one partition in event-time order.
+
+    ``max_buffered`` bounds memory when one topic runs far ahead of another:
+    past it, the earliest head is released without waiting.
+    """
+
+    def __init__(self, topics: Sequence[str], max_buffered: int = 100_000) -> None:
+        self._queues: dict[str, deque[_Queued[T]]] = {t: deque() for t in topics}
+        self.max_buffered = max_buffered
+        self.buffered = 0
+
+    def push(self, topic: str, key: EventOrder, item: T) -> None:
+        self._queues[topic].append(_Queued(key, item))
+        self.buffered += 1
+
+    def blocking(self, caught_up: Callable[[str], bool]) -> list[str]:
+        """Topics whose empty queue may still receive an earlier event."""
+        return [t for t, q in self._queues.items() if not q and not caught_up(t)]
+
+    def pop_ready(self, caught_up: Callable[[str], bool]) -> Iterator[T]:
+        """Release, in order, every message no queued or future message can precede."""
+        while self.buffered:
+            if self.buffered <= self.max_buffered and self.blocking(caught_up):
+                return
+            topic = min(
+                (t for t, q in self._queues.items() if q), key=lambda t: self._queues[t][0].key
+            )
+            self.buffered -= 1
+            yield self._queues[topic].popleft().item
+
+    def drain(self) -> Iterator[T]:
+        """Release everything: the input is complete (end of a file or a replay)."""
+        return self.pop_ready(lambda _topic: True)

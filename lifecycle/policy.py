@@ -1,0 +1,101 @@
+"""Contact policy: whether, when and in which arm a decided campaign goes out.
+
+Consent and unsubscribe suppress marketing (transactional mail still goes);
+quiet hours in the customer's own zone move send_after; holdout and variant
+are hash buckets of (campaign, customer) so they never change on replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lifecycle.ids import stable_id, unit_interval
+from lifecycle.playbook import CampaignRule, Playbook, QuietHours
+from lifecycle.state import CustomerState
+from schemas.records import Campaign, Trigger
+
+__all__ = ["Suppression", "decide", "quiet_hours_end"]
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A campaign the rules chose but the policy stopped; counted, never silently dropped."""
+
+    customer_id: str
+    campaign: Campaign
+    reason: str
+    cause: str
+
+
+def quiet_hours_end(at: datetime, zone: str, quiet: QuietHours) -> datetime | None:
+    """When quiet hours in ``zone`` end, if ``at`` falls inside them; else None.
+
+    Works on local wall-clock times, so a DST change between ``at`` and the
+    end of the quiet period still gives 08:00 local, not 07:00 or 09:00.
+    """
+    if not quiet.enabled or quiet.start == quiet.end:
+        return None
+    tz = ZoneInfo(zone)
+    local = at.astimezone(tz)
+    clock = local.time().replace(tzinfo=None)
+    if quiet.start < quiet.end:
+        inside = quiet.start <= clock < quiet.end
+        end_day = local.date()
+    else:  # the period spans midnight, e.g. 21:00-08:00
+        inside = clock >= quiet.start or clock < quiet.end
+        end_day = local.date() + timedelta(days=1) if clock >= quiet.start else local.date()
+    if not inside:
+        return None
+    return datetime.combine(end_day, quiet.end, tzinfo=tz).astimezone(UTC)
+
+
+def _variant(rule: CampaignRule, campaign: Campaign, customer_id: str) -> str:
+    point = unit_interval("variant", campaign.value, customer_id) * sum(rule.variants.values())
+    for name, weight in sorted(rule.variants.items()):
+        if point < weight:
+            return name
+        point -= weight
+    return max(rule.variants)  # float rounding at the very top of the range
+
+
+def decide(
+    state: CustomerState,
+    campaign: Campaign,
+    *,
+    cause: str,
+    at: datetime,
+    payload: dict[str, Any],
+    playbook: Playbook,
+) -> Trigger | Suppression | None:
+    """The trigger for ``campaign``, its suppression, or None when the campaign is off."""
+    rule = playbook.campaign(campaign)
+    if rule is None:
+        return None
+    if not rule.transactional:
+        if state.profile.unsubscribed:
+            return Suppression(state.customer_id, campaign, "unsubscribed", cause)
+        if not state.profile.marketing_consent:
+            return Suppression(state.customer_id, campaign, "no_consent", cause)
+    send_after = at
+    if not rule.transactional and state.profile.timezone:
+        send_after = (
+            quiet_hours_end(at, state.profile.timezone, playbook.policies.quiet_hours) or at
+        )
+    holdout = unit_interval("holdout", campaign.value, state.customer_id) < playbook.holdout_share(
+        rule
+    )
+    return Trigger(
+        trigger_id=stable_id("trigger", state.customer_id, campaign.value, cause),
+        customer_id=state.customer_id,
+        campaign=campaign,
+        channel=rule.channel,
+        stage=state.stage,
+        created_at=at,
+        send_after=send_after,
+        variant=_variant(rule, campaign, state.customer_id),
+        holdout=holdout,
+        payload=payload,
+    )

@@ -1,0 +1,232 @@
+"""A synthetic shop: a seeded, reproducible stream of realistic customer events.
+
+Used by ``lifecycle simulate`` and ``lifecycle dev``, by the tests that check
+the Kafka path against the backtest, and by the benchmarks. The same seed and
+sizes always give the same events, byte for byte.
+
+Personas, in the shares a small web shop sees: visitors who only browse,
+sign-ups who never buy, one-time buyers, repeat buyers, and loyal regulars
+who later lapse; about 60% of sign-ups give marketing consent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["Catalog", "ShopSimulation", "simulate"]
+
+SIM_START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+_ZONES = ["Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles", "Asia/Tokyo"]
+_LOCALES = {"DE": "de-DE", "GB": "en-GB", "US": "en-US", "FR": "fr-FR", "JP": "ja-JP"}
+_NAMES = ["Ada", "Ben", "Chloe", "Dev", "Emma", "Farid", "Greta", "Hiro", "Ines", "Jonas"]
+_CATEGORIES = ["coffee", "tea", "mugs", "grinders", "accessories"]
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    product_id: str
+    category: str
+    price: Decimal
+
+
+class Catalog:
+    def __init__(self, rng: random.Random, size: int = 60) -> None:
+        self.products = [
+            Product(
+                product_id=f"p{n:04d}",
+                category=_CATEGORIES[n % len(_CATEGORIES)],
+                price=Decimal(rng.randrange(399, 14999)).scaleb(-2),
+            )
+            for n in range(size)
+        ]
+        # A few products sell far more often than the rest, as in any shop.
+        self.weights = [1.0 / (rank + 1) for rank in range(size)]
+
+    def pick(self, rng: random.Random) -> Product:
+        return rng.choices(self.products, weights=self.weights)[0]
+
+
+class ShopSimulation:
+    """Builds each customer's story, then merges all stories in event-time order."""
+
+    def __init__(
+        self,
+        customers: int,
+        *,
+        seed: int = 7,
+        start: datetime = SIM_START,
+        days: float = 365.0,
+        duplicate_rate: float = 0.0,
+    ) -> None:
+        self.customers = customers
+        self.seed = seed
+        self.start = start
+        self.span = timedelta(days=days)
+        self.duplicate_rate = duplicate_rate
+        self.catalog = Catalog(random.Random(seed))
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        stories = (self._story(n) for n in range(self.customers))
+        for _, _, event in heapq.merge(*stories, key=lambda item: (item[0], item[1])):
+            yield event
+
+    def _story(self, n: int) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+        rng = random.Random(f"{self.seed}:{n}")
+        writer = _StoryWriter(rng, self.catalog, n)
+        t = self.start + self.span * rng.random() * 0.5
+        persona = rng.choices(
+            ["browser", "lead", "one_time", "repeat", "loyal"], weights=[30, 20, 25, 15, 10]
+        )[0]
+        anonymous_id = f"anon-{self.seed}-{n}"
+        for _ in range(rng.randint(1, 4)):
+            t = writer.browse(t, anonymous_id=anonymous_id)
+        if persona == "browser":
+            return self._finish(writer, rng)
+        customer_id = f"cust-{self.seed}-{n}"
+        t = writer.signup(t, customer_id)
+        purchases = {"lead": 0, "one_time": 1, "repeat": rng.randint(2, 3), "loyal": 5}[persona]
+        if persona == "lead":
+            t = writer.browse(t, customer_id=customer_id)
+            writer.cart(t, customer_id, rng.random() < 0.5)
+        for _ in range(purchases):
+            t = writer.browse(t, customer_id=customer_id)
+            t = writer.buy(t, customer_id)
+            t += timedelta(days=rng.expovariate(1 / 30))
+            if t > self.start + self.span:
+                break
+        return self._finish(writer, rng)
+
+    def _finish(
+        self, writer: _StoryWriter, rng: random.Random
+    ) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+        events = writer.events
+        if self.duplicate_rate and events:
+            for event in list(events):
+                if rng.random() < self.duplicate_rate:
+                    events.append(dict(event))  # a redelivery: same event_id, same body
+        events.sort(key=lambda e: e["occurred_at"])
+        return (
+            (datetime.fromisoformat(e["occurred_at"]), writer.number, e)
+            for e in events
+            if datetime.fromisoformat(e["occurred_at"]) <= self.start + self.span
+        )
+
+
+class _StoryWriter:
+    def __init__(self, rng: random.Random, catalog: Catalog, number: int) -> None:
+        self.rng = rng
+        self.catalog = catalog
+        self.number = number
+        self.events: list[dict[str, Any]] = []
+        self.viewed: list[Product] = []
+
+    def _emit(self, t: datetime, body: dict[str, Any]) -> datetime:
+        body["event_id"] = f"ev-{self.number}-{len(self.events)}"
+        body["occurred_at"] = t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        self.events.append(body)
+        return t + timedelta(minutes=self.rng.uniform(1, 40))
+
+    def browse(
+        self, t: datetime, *, anonymous_id: str | None = None, customer_id: str | None = None
+    ) -> datetime:
+        product = self.catalog.pick(self.rng)
+        self.viewed.append(product)
+        ids = {"anonymous_id": anonymous_id} if anonymous_id else {"customer_id": customer_id}
+        return self._emit(
+            t,
+            {
+                "type": "browse",
+                **ids,
+                "product_id": product.product_id,
+                "category": product.category,
+                "url": f"https://shop.example/p/{product.product_id}",
+            },
+        )
+
+    def signup(self, t: datetime, customer_id: str) -> datetime:
+        rng = self.rng
+        country = rng.choice(list(_LOCALES))
+        return self._emit(
+            t,
+            {
+                "type": "signup",
+                "customer_id": customer_id,
+                "email": f"{customer_id}@mail.example",
+                "first_name": rng.choice(_NAMES),
+                "country": country,
+                "locale": _LOCALES[country],
+                "timezone": rng.choice(_ZONES),
+                "source": rng.choice(["organic", "ads", "referral", "social"]),
+                "marketing_consent": rng.random() < 0.6,
+            },
+        )
+
+    def cart(self, t: datetime, customer_id: str, checkout: bool) -> datetime:
+        product = self.viewed[-1] if self.viewed else self.catalog.pick(self.rng)
+        t = self._emit(
+            t,
+            {
+                "type": "cart",
+                "customer_id": customer_id,
+                "action": "add",
+                "cart_id": f"cart-{self.number}-{len(self.events)}",
+                "product_id": product.product_id,
+                "quantity": 1,
+                "unit_price": str(product.price),
+                "currency": "EUR",
+            },
+        )
+        if checkout:
+            t = self._emit(
+                t,
+                {
+                    "type": "cart",
+                    "customer_id": customer_id,
+                    "action": "checkout_started",
+                    "cart_id": f"cart-{self.number}-{len(self.events) - 1}",
+                },
+            )
+        return t
+
+    def buy(self, t: datetime, customer_id: str) -> datetime:
+        rng = self.rng
+        chosen = [self.viewed[-1]] if self.viewed else []
+        chosen += [self.catalog.pick(rng) for _ in range(rng.randint(0, 2))]
+        unique = list({p.product_id: p for p in chosen}.values())
+        quantities = [rng.randint(1, 3) for _ in unique]
+        items = [
+            {
+                "product_id": p.product_id,
+                "category": p.category,
+                "quantity": q,
+                "unit_price": str(p.price),
+            }
+            for p, q in zip(unique, quantities, strict=True)
+        ]
+        total = sum((p.price * q for p, q in zip(unique, quantities, strict=True)), Decimal(0))
+        t = self.cart(t, customer_id, checkout=True)
+        return self._emit(
+            t,
+            {
+                "type": "purchase",
+                "customer_id": customer_id,
+                "order_id": f"ord-{self.number}-{len(self.events)}",
+                "total": str(total),
+                "currency": "EUR",
+                "items": items,
+            },
+        )
+
+
+def simulate(
+    customers: int, *, seed: int = 7, days: float = 365.0, duplicate_rate: float = 0.0
+) -> Iterator[dict[str, Any]]:
+    """Events of ``customers`` simulated customers over ``days``, in event-time order."""
+    return ShopSimulation(customers, seed=seed, days=days, duplicate_rate=duplicate_rate).events()

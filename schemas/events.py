@@ -1,0 +1,246 @@
+"""Inbound events: the contract shop backends publish against (DESIGN.md, Inbound events).
+
+Unknown extra fields are kept (``extra="allow"``) but ignored by the rules, so
+producers can add fields without breaking us. Limits on lengths are here, at
+the edge, so the core never sees a 10 MB product id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "EVENT_TYPES",
+    "INBOUND_TOPICS",
+    "TOPIC_OF_TYPE",
+    "BrowseEvent",
+    "CartEvent",
+    "EngagementEvent",
+    "Event",
+    "EventAdapter",
+    "IdentifyEvent",
+    "OrderItem",
+    "PrivacyEvent",
+    "PurchaseEvent",
+    "RefundEvent",
+    "SignupEvent",
+]
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+Text = Annotated[str, Field(max_length=1024)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""An RFC 3339 timestamp with offset, normalised to UTC so outputs are byte-stable."""
+
+
+def _iana(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        msg = f"unknown IANA time zone {value!r}"
+        raise ValueError(msg) from exc
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_iana)]
+
+
+def _missing(message: str) -> PydanticCustomError:
+    """A 'missing' error for fields required together, so it is dead-lettered as missing_field."""
+    return PydanticCustomError("missing", message.replace("{", "{{").replace("}", "}}"))
+
+
+class _Envelope(BaseModel):
+    """Fields every event carries; ``key`` is the Kafka key the producer must use."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
+
+    event_id: Id
+    occurred_at: UtcDatetime
+    customer_id: Id | None = None
+    anonymous_id: Id | None = None
+    schema_version: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _needs_an_id(self) -> _Envelope:
+        if self.customer_id is None and self.anonymous_id is None:
+            msg = "customer_id or anonymous_id is required"
+            raise _missing(msg)
+        return self
+
+    @property
+    def key(self) -> str:
+        """The customer key: customer_id once known, anonymous_id before signup."""
+        key = self.customer_id or self.anonymous_id
+        assert key is not None  # guaranteed by _needs_an_id
+        return key
+
+
+class SignupEvent(_Envelope):
+    type: Literal["signup"]
+    customer_id: Id
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+    first_name: Annotated[str, Field(max_length=200)] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    locale: Annotated[str, Field(max_length=35)] | None = None
+    timezone: TimeZone | None = None
+    source: Text | None = None
+    marketing_consent: bool = False
+    referred_by: Id | None = None
+
+
+class IdentifyEvent(_Envelope):
+    """Links an anonymous visitor to a known customer (a login, say)."""
+
+    type: Literal["identify"]
+    customer_id: Id
+    anonymous_id: Id
+
+
+class BrowseEvent(_Envelope):
+    type: Literal["browse"]
+    product_id: Id | None = None
+    category: Text | None = None
+    url: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class CartEvent(_Envelope):
+    """Cart activity; product fields are required when an item is added or removed."""
+
+    type: Literal["cart"]
+    action: Literal["add", "remove", "checkout_started"]
+    cart_id: Id
+    product_id: Id | None = None
+    quantity: Quantity | None = None
+    unit_price: Money | None = None
+    currency: Currency | None = None
+
+    @model_validator(mode="after")
+    def _item_fields(self) -> CartEvent:
+        if self.action != "checkout_started":
+            missing = [
+                name
+                for name in ("product_id", "quantity", "unit_price", "currency")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                msg = f"cart {self.action} needs {', '.join(missing)}"
+                raise _missing(msg)
+        return self
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    product_id: Id
+    category: Text | None = None
+    quantity: Quantity
+    unit_price: Money
+
+
+class PurchaseEvent(_Envelope):
+    type: Literal["purchase"]
+    order_id: Id
+    total: Money
+    currency: Currency
+    items: Annotated[list[OrderItem], Field(max_length=1000)] = Field(default_factory=list)
+
+
+class RefundEvent(_Envelope):
+    type: Literal["refund"]
+    order_id: Id
+    amount: Money
+
+
+class EngagementEvent(_Envelope):
+    """Message engagement; a review or referral need not come through a channel."""
+
+    type: Literal["engagement"]
+    action: Literal["open", "click", "unsubscribe", "bounce", "complaint", "review", "referral"]
+    channel: Literal["email", "sms", "push"] | None = None
+    campaign: Id | None = None
+    trigger_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _channel(self) -> EngagementEvent:
+        if self.channel is None and self.action not in ("review", "referral"):
+            msg = f"engagement {self.action} needs channel"
+            raise _missing(msg)
+        return self
+
+
+class PrivacyEvent(_Envelope):
+    type: Literal["privacy"]
+    action: Literal["erase", "consent"]
+    channel: Literal["email", "sms", "push"] | None = None
+    granted: bool | None = None
+
+    @model_validator(mode="after")
+    def _granted(self) -> PrivacyEvent:
+        if self.action == "consent" and self.granted is None:
+            msg = "privacy consent needs granted"
+            raise _missing(msg)
+        return self
+
+
+Event = Annotated[
+    SignupEvent
+    | IdentifyEvent
+    | BrowseEvent
+    | CartEvent
+    | PurchaseEvent
+    | RefundEvent
+    | EngagementEvent
+    | PrivacyEvent,
+    Field(discriminator="type"),
+]
+
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES: dict[str, type[_Envelope]] = {
+    "signup": SignupEvent,
+    "identify": IdentifyEvent,
+    "browse": BrowseEvent,
+    "cart": CartEvent,
+    "purchase": PurchaseEvent,
+    "refund": RefundEvent,
+    "engagement": EngagementEvent,
+    "privacy": PrivacyEvent,
+}
+
+INBOUND_TOPICS = ("signup", "browse", "cart", "purchase", "engagement", "privacy")
+"""Logical inbound topics (``TopicNames`` fields), in the order ties are broken."""
+
+TOPIC_OF_TYPE: dict[str, str] = {
+    "signup": "signup",
+    "identify": "signup",
+    "browse": "browse",
+    "cart": "cart",
+    "purchase": "purchase",
+    "refund": "purchase",
+    "engagement": "engagement",
+    "privacy": "privacy",
+}
+"""Logical inbound topic (a ``TopicNames`` field) each event type is published to."""

@@ -1,0 +1,140 @@
+"""Turn one raw inbound message into an event or a machine-readable rejection.
+
+Pure: no broker, no clock. The agents and the backtest both call ``parse_event``
+so a line the backtest rejects is exactly a message the worker dead-letters.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas.events import TOPIC_OF_TYPE, Event, EventAdapter
+from schemas.records import DeadLetter
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "Reason",
+    "Rejection",
+    "check_routing",
+    "dead_letter",
+    "parse_event",
+]
+
+DEFAULT_MAX_BYTES = 64 * 1024
+
+
+class Reason(StrEnum):
+    """Reason codes on dead letters; a public contract, like topic names."""
+
+    EMPTY_VALUE = "empty_value"
+    TOO_LARGE = "too_large"
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_TYPE = "missing_type"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    WRONG_TOPIC = "wrong_topic"
+    KEY_MISMATCH = "key_mismatch"
+    PROCESSING_ERROR = "processing_error"  # a valid event the core failed on: a bug, parked
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: Reason
+    message: str
+
+
+def _describe(error: ErrorDetails) -> str:
+    """An error without its input value: dead letters must not echo personal data twice."""
+    loc = ".".join(str(part) for part in error["loc"][1:]) or "event"
+    return f"{loc}: {error['msg']}"
+
+
+def _classify(exc: ValidationError, value: bytes) -> Rejection:
+    errors = exc.errors(include_url=False, include_input=False)
+    kinds = {e["type"] for e in errors}
+    message = "; ".join(_describe(e) for e in errors[:5])
+    if "json_invalid" in kinds:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return Rejection(Reason.INVALID_UTF8, f"not valid UTF-8 at byte {err.start}")
+        return Rejection(Reason.INVALID_JSON, message)
+    if kinds & {"dict_type", "model_type", "model_attributes_type"} and all(
+        len(e["loc"]) == 0 for e in errors
+    ):
+        return Rejection(Reason.NOT_AN_OBJECT, "an event must be a JSON object")
+    if "union_tag_not_found" in kinds:
+        return Rejection(Reason.MISSING_TYPE, "field 'type' is required")
+    if "union_tag_invalid" in kinds:
+        return Rejection(Reason.UNKNOWN_TYPE, message)
+    if kinds == {"missing"}:
+        return Rejection(Reason.MISSING_FIELD, message)
+    return Rejection(Reason.INVALID_FIELD, message)
+
+
+def parse_event(value: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event | Rejection:
+    """Validate raw JSON bytes straight into an event (one parse, in pydantic-core)."""
+    if not value:
+        return Rejection(Reason.EMPTY_VALUE, "message has no value")
+    if len(value) > max_bytes:
+        return Rejection(Reason.TOO_LARGE, f"{len(value)} bytes exceeds the limit of {max_bytes}")
+    try:
+        return EventAdapter.validate_json(value)
+    except ValidationError as exc:
+        return _classify(exc, value)
+
+
+def check_routing(event: Event, key: bytes | None, logical_topic: str | None) -> Rejection | None:
+    """A message must sit on its type's topic, keyed by its customer key.
+
+    The engine relies on that key for per-customer order and partition
+    ownership (no repartition), so a mismatch is refused, not silently rerouted.
+    """
+    if logical_topic is not None and TOPIC_OF_TYPE[event.type] != logical_topic:
+        return Rejection(
+            Reason.WRONG_TOPIC,
+            f"{event.type} events belong on the {TOPIC_OF_TYPE[event.type]} topic",
+        )
+    if key is None or key.decode("utf-8", "replace") != event.key:
+        return Rejection(
+            Reason.KEY_MISMATCH, "message key must equal customer_id, or anonymous_id if none"
+        )
+    return None
+
+
+def dead_letter(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    rejection: Rejection,
+    at: datetime,
+) -> DeadLetter:
+    """The dead-letter record: the raw value as text where it is UTF-8, else base64."""
+    raw = value or b""
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    return DeadLetter(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=None if key is None else key.decode("utf-8", "replace"),
+        value=text,
+        value_encoding=encoding,
+        reason=rejection.reason.value,
+        message=rejection.message,
+        at=at,
+    )

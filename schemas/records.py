@@ -1,0 +1,103 @@
+"""Outbound records: what downstream services (CRM, analytics, mailers) consume.
+
+Every timestamp here derives from event time (see DESIGN.md, Outbound records),
+so the same input gives byte-for-byte the same outputs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import UtcDatetime
+
+__all__ = ["Campaign", "DeadLetter", "Rfm", "Snapshot", "Stage", "Transition", "Trigger"]
+
+
+class Stage(StrEnum):
+    PROSPECT = "prospect"
+    LEAD = "lead"
+    FIRST_TIME_BUYER = "first_time_buyer"
+    REPEAT_CUSTOMER = "repeat_customer"
+    LOYAL = "loyal"
+    ADVOCATE = "advocate"
+    AT_RISK = "at_risk"
+    CHURNED = "churned"
+    REACTIVATED = "reactivated"
+
+
+class Campaign(StrEnum):
+    WELCOME = "welcome"
+    BROWSE_ABANDONMENT = "browse_abandonment"
+    CART_ABANDONMENT = "cart_abandonment"
+    ORDER_THANK_YOU = "order_thank_you"
+    REVIEW_REQUEST = "review_request"
+    SECOND_PURCHASE_NUDGE = "second_purchase_nudge"
+    CHURN_PREVENTION = "churn_prevention"
+    WIN_BACK = "win_back"
+    WELCOME_BACK = "welcome_back"
+    LOYALTY_REWARD = "loyalty_reward"
+    ADVOCATE_REFERRAL = "advocate_referral"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Rfm(_Record):
+    """Recency, frequency, monetary scores, 1 (low) to 5 (high) each."""
+
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+
+
+class Snapshot(_Record):
+    """The customer's scores at the moment of a transition."""
+
+    orders: int
+    revenue: Decimal
+    clv: Decimal
+    aov: Decimal
+    rfm: Rfm | None
+
+
+class Transition(_Record):
+    transition_id: str
+    customer_id: str
+    from_stage: Stage | None
+    to_stage: Stage
+    reason: str
+    at: UtcDatetime
+    caused_by: str
+    snapshot: Snapshot
+
+
+class Trigger(_Record):
+    trigger_id: str
+    customer_id: str
+    campaign: Campaign
+    channel: Literal["email", "sms", "push"]
+    stage: Stage | None
+    created_at: UtcDatetime
+    send_after: UtcDatetime
+    variant: str
+    holdout: bool
+    payload: dict[str, Any]
+
+
+class DeadLetter(_Record):
+    """An inbound message the engine could not accept, kept whole for repair and replay."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    value_encoding: Literal["utf-8", "base64"]
+    reason: str
+    message: str
+    at: UtcDatetime

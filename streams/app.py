@@ -1,0 +1,100 @@
+"""The Faust application factory and the engine's topology (topics and tables).
+
+Everything Faust is configured here, once: agents get a ready ``Topology``
+and never name a topic or serializer themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from schemas.events import INBOUND_TOPICS
+from streams.settings import Settings
+
+__all__ = ["Topology", "create_app"]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Declared channels and tables of one app.
+
+    ``inbound`` subscribes to all six event topics and the ticks topic at
+    once: they are co-partitioned by customer key, so one agent per partition
+    sees every event of its customers, and is the only writer of ``customers``.
+    """
+
+    app: faust.App
+    settings: Settings
+    inbound: Any
+    transitions: Any
+    triggers: Any
+    deadletter: Any
+    ticks: Any
+    customers: Any
+    logical_topic: dict[str, str]
+
+
+def create_app(settings: Settings) -> Topology:
+    """A Faust app wired for at-least-once processing with raw bytes end to end.
+
+    Values stay bytes (``raw``) so decoding happens once, in pydantic-core,
+    and a message that fails to decode is dead-lettered, not crashed on.
+    """
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(settings.data_dir),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        autodiscover=False,
+        table_standby_replicas=0,
+    )
+
+    def out(name: str) -> Any:
+        return app.topic(
+            settings.topic(name),
+            partitions=settings.partitions,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+    inbound = app.topic(
+        *settings.inbound_topics,
+        *settings.internal_topics,
+        partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        acks=True,
+    )
+    customers = app.Table(
+        "customers",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,  # bytes types make Faust store both raw: we encode once, ourselves
+        value_type=bytes,
+    )
+    logical = {settings.topic(n): n for n in INBOUND_TOPICS}
+    return Topology(
+        app=app,
+        settings=settings,
+        inbound=inbound,
+        transitions=out("transitions"),
+        triggers=out("triggers"),
+        deadletter=out("deadletter"),
+        ticks=out("ticks"),
+        customers=customers,
+        logical_topic=logical,
+    )

@@ -1,0 +1,144 @@
+"""docker-compose.yml and Dockerfile, checked without Docker.
+
+The stack cannot be run here, so the next best thing: its services and their
+order are the intended ones, and every LIFECYCLE_* variable it sets is a real
+setting that takes effect (a misspelt one would be silently ignored by
+pydantic-settings, and the container would run with a default).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.broker import KAFKA_VERSION
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE_SERVICES = ("topics", "worker-1", "worker-2")
+WORKERS = ("worker-1", "worker-2")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment in either compose form (mapping or KEY=VALUE list)."""
+    raw = service.get("environment", {})
+    if isinstance(raw, list):
+        return dict(str(item).partition("=")[::2] for item in raw)
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def _setting(settings: Settings, env_name: str) -> object:
+    """The Settings value an env var feeds: LIFECYCLE_TOPICS__CART -> settings.topics.cart."""
+    value: object = settings
+    for part in env_name.removeprefix("LIFECYCLE_").lower().split("__"):
+        value = getattr(value, part)
+    return value
+
+
+def test_services_exist(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) >= {"kafka", *ENGINE_SERVICES}
+
+
+def test_kafka_is_a_single_kraft_node_reachable_as_kafka_9092(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    kafka = services["kafka"]
+    assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    env = _env(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert env["CLUSTER_ID"]
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "PLAINTEXT://:9092" in env["KAFKA_LISTENERS"].split(",")
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert "kafka:9092" in kafka["healthcheck"]["test"]
+
+
+def test_commands_and_start_order(services: dict[str, dict[str, Any]]) -> None:
+    topics = services["topics"]
+    assert topics["command"] == ["lifecycle", "topics", "create"]
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    for name in WORKERS:
+        worker = services[name]
+        assert worker["command"] == ["lifecycle", "worker"]
+        assert worker["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+
+
+def test_engine_services_use_our_image_and_only_lifecycle_env(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ENGINE_SERVICES:
+        service = services[name]
+        assert service["build"] == "."
+        env = _env(service)
+        assert env["LIFECYCLE_BROKER"] == "kafka:9092"
+        assert all(key.startswith("LIFECYCLE_") for key in env), name
+
+
+def test_workers_have_distinct_published_web_ports(services: dict[str, dict[str, Any]]) -> None:
+    ports = [_env(services[name])["LIFECYCLE_WEB_PORT"] for name in WORKERS]
+    assert len(set(ports)) == len(WORKERS)
+    for name, port in zip(WORKERS, ports, strict=True):
+        assert f"{port}:{port}" in services[name]["ports"]
+        assert _env(services[name])["LIFECYCLE_WEB_HOST"] == name
+
+
+def _lifecycle_vars(services: dict[str, dict[str, Any]], dockerfile: str) -> list[dict[str, str]]:
+    """Each engine service's full LIFECYCLE_* environment, image defaults included."""
+    image_env = dict(re.findall(r"(LIFECYCLE_[A-Z0-9_]+)=(\S+)", dockerfile))
+    return [image_env | _env(services[name]) for name in ENGINE_SERVICES]
+
+
+def test_every_lifecycle_variable_is_a_setting_that_takes_effect(
+    services: dict[str, dict[str, Any]], dockerfile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for env in _lifecycle_vars(services, dockerfile):
+        with monkeypatch.context() as patch:
+            for key in [k for k in os.environ if k.startswith("LIFECYCLE_")]:
+                patch.delenv(key)
+            for key, value in env.items():
+                patch.setenv(key, value)
+            settings = Settings()
+            for key, value in env.items():
+                top = key.removeprefix("LIFECYCLE_").lower().split("__")[0]
+                assert top in Settings.model_fields, f"{key} is not a setting"
+                assert str(_setting(settings, key)) == value, key
+
+
+def test_dockerfile_installs_the_project(dockerfile: str) -> None:
+    assert re.search(r"^FROM python:3\.11-slim\s*$", dockerfile, re.MULTILINE)
+    assert re.search(r"^RUN pip install \.(\s|$)", dockerfile, re.MULTILINE)
+    assert '"lifecycle"' in dockerfile
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    copied = re.findall(r"^COPY (.+?) \S+\s*$", dockerfile, re.MULTILINE)
+    sources = {source for line in copied for source in line.split()}
+    includes = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in includes}
+    assert packages <= sources, "every package the build includes must be copied in"
+    assert {"pyproject.toml", pyproject["project"]["readme"]} <= sources
