@@ -96,6 +96,9 @@ class _Step:
 def _signup(step: _Step, event: SignupEvent) -> None:
     state = step.state
     first_signup = state.signed_up_at is None
+    # An absent field keeps what a privacy consent event already said.
+    given = "marketing_consent" in event.model_fields_set
+    consent = event.marketing_consent if given else state.profile.marketing_consent
     state.profile = Profile(
         email=event.email,
         first_name=event.first_name or state.profile.first_name,
@@ -104,8 +107,8 @@ def _signup(step: _Step, event: SignupEvent) -> None:
         country=event.country or state.profile.country,
         source=event.source or state.profile.source,
         referred_by=event.referred_by or state.profile.referred_by,
-        marketing_consent=event.marketing_consent,
-        unsubscribed=state.profile.unsubscribed and not event.marketing_consent,
+        marketing_consent=consent,
+        unsubscribed=state.profile.unsubscribed and not consent,
     )
     if not first_signup:
         return

@@ -79,7 +79,7 @@ class ShopSimulation:
 
     def _story(self, n: int) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
         rng = random.Random(f"{self.seed}:{n}")
-        writer = _StoryWriter(rng, self.catalog, n)
+        writer = _StoryWriter(rng, self.catalog, n, f"{self.seed}-{n}")
         t = self.start + self.span * rng.random() * 0.5
         persona = rng.choices(
             ["browser", "lead", "one_time", "repeat", "loyal"], weights=[30, 20, 25, 15, 10]
@@ -120,7 +120,8 @@ class ShopSimulation:
 
 
 class _StoryWriter:
-    def __init__(self, rng: random.Random, catalog: Catalog, number: int) -> None:
+    def __init__(self, rng: random.Random, catalog: Catalog, number: int, tag: str) -> None:
+        self.tag = tag  # seed and customer number: ids unique across runs with other seeds
         self.rng = rng
         self.catalog = catalog
         self.number = number
@@ -128,7 +129,7 @@ class _StoryWriter:
         self.viewed: list[Product] = []
 
     def _emit(self, t: datetime, body: dict[str, Any]) -> datetime:
-        body["event_id"] = f"ev-{self.number}-{len(self.events)}"
+        body["event_id"] = f"ev-{self.tag}-{len(self.events)}"
         body["occurred_at"] = t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         self.events.append(body)
         return t + timedelta(minutes=self.rng.uniform(1, 40))
@@ -176,7 +177,7 @@ class _StoryWriter:
                 "type": "cart",
                 "customer_id": customer_id,
                 "action": "add",
-                "cart_id": f"cart-{self.number}-{len(self.events)}",
+                "cart_id": f"cart-{self.tag}-{len(self.events)}",
                 "product_id": product.product_id,
                 "quantity": 1,
                 "unit_price": str(product.price),
@@ -190,7 +191,7 @@ class _StoryWriter:
                     "type": "cart",
                     "customer_id": customer_id,
                     "action": "checkout_started",
-                    "cart_id": f"cart-{self.number}-{len(self.events) - 1}",
+                    "cart_id": f"cart-{self.tag}-{len(self.events) - 1}",
                 },
             )
         return t
@@ -217,7 +218,7 @@ class _StoryWriter:
             {
                 "type": "purchase",
                 "customer_id": customer_id,
-                "order_id": f"ord-{self.number}-{len(self.events)}",
+                "order_id": f"ord-{self.tag}-{len(self.events)}",
                 "total": str(total),
                 "currency": "EUR",
                 "items": items,

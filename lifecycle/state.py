@@ -42,7 +42,7 @@ class CustomerState(BaseModel):
     signed_up_at: UtcDatetime | None = None
     profile: Profile = Field(default_factory=Profile)
     orders: int = 0
-    revenue: Decimal = Decimal(0)
+    revenue: Decimal = Decimal("0.00")
     first_order_at: UtcDatetime | None = None
     last_order_at: UtcDatetime | None = None
     order_net: dict[str, Decimal] = Field(default_factory=dict)

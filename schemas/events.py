@@ -59,7 +59,7 @@ def _iana(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        msg = f"unknown IANA time zone {value!r}"
+        msg = "unknown IANA time zone"
         raise ValueError(msg) from exc
     return value
 

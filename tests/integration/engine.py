@@ -1,0 +1,164 @@
+"""Running the engine for integration tests: a real worker process on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas.codec import loads
+from streams.admin import ensure_topics
+from streams.broker import find_free_port
+from streams.producer import publish_events
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def unique_settings(bootstrap: str, tmp: Path, partitions: int = 4) -> Settings:
+    """Settings with topics, group and store of their own, so tests never share state."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        broker=bootstrap,
+        topic_prefix=f"t{tag}.",
+        app_id=f"test-{tag}",
+        partitions=partitions,
+        data_dir=tmp / f"worker-{tag}",
+        web_port=find_free_port(1),
+        store="rocksdb",
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        "LIFECYCLE_BROKER": settings.broker,
+        "LIFECYCLE_TOPIC_PREFIX": settings.topic_prefix,
+        "LIFECYCLE_APP_ID": settings.app_id,
+        "LIFECYCLE_PARTITIONS": str(settings.partitions),
+        "LIFECYCLE_DATA_DIR": str(settings.data_dir),
+        "LIFECYCLE_WEB_PORT": str(settings.web_port),
+        "LIFECYCLE_STORE": settings.store,
+        "LIFECYCLE_LOG_LEVEL": "info",
+    }
+
+
+class Worker:
+    """``lifecycle worker`` as a child process; its log is kept for the test report."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+        env.update(settings_env(self.settings))
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def assert_alive(self) -> None:
+        assert self.process is not None
+        assert self.process.poll() is None, f"worker exited: {self.log_text()[-3000:]}"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def create_topics(settings: Settings) -> None:
+    asyncio.run(ensure_topics(settings))
+
+
+def publish(settings: Settings, events: Iterable[dict[str, Any]]) -> int:
+    return asyncio.run(publish_events(settings, events))
+
+
+def publish_raw(settings: Settings, records: list[tuple[str, bytes | None, bytes]]) -> None:
+    """Send (topic, key, value) exactly as given: the way a broken producer would."""
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all")
+        await producer.start()
+        try:
+            for topic, key, value in records:
+                await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def collect(
+    settings: Settings,
+    logical: Iterable[str],
+    expected: int,
+    *,
+    timeout: float = 90.0,
+    quiet: float = 3.0,
+) -> list[dict[str, Any]]:
+    """Read the named output topics until ``expected`` records came and ``quiet`` s passed.
+
+    Waiting past the expected count catches outputs that should not exist.
+    Each record: {"topic", "partition", "offset", "key", "value"}.
+    """
+    names = [settings.topic(n) for n in logical]
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            *names,
+            bootstrap_servers=settings.broker,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        last_new = time.monotonic()
+        try:
+            while time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, batch in batches.items():
+                    for r in batch:
+                        last_new = time.monotonic()
+                        records.append(
+                            {
+                                "topic": tp.topic,
+                                "partition": tp.partition,
+                                "offset": r.offset,
+                                "key": None if r.key is None else r.key.decode(),
+                                "value": loads(r.value) if r.value else None,
+                            }
+                        )
+                if len(records) >= expected and time.monotonic() - last_new >= quiet:
+                    break
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())

@@ -1,0 +1,249 @@
+"""The ``lifecycle`` command line, in-process through click's CliRunner (no broker)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from agents.cli import main
+from lifecycle.backtest import Backtest, Output
+from lifecycle.playbook import default_playbook
+from schemas.codec import dumps, to_jsonable
+from streams.producer import partitioner
+
+EVENTS = [
+    {
+        "type": "browse",
+        "event_id": "b1",
+        "occurred_at": "2025-01-10T08:00:00Z",
+        "anonymous_id": "a1",
+    },
+    {
+        "type": "signup",
+        "event_id": "s1",
+        "occurred_at": "2025-01-10T09:00:00Z",
+        "customer_id": "c1",
+        "email": "c1@x.example",
+        "marketing_consent": True,
+    },
+    {
+        "type": "purchase",
+        "event_id": "p1",
+        "occurred_at": "2025-01-10T09:05:00Z",
+        "customer_id": "c1",
+        "order_id": "o1",
+        "total": "25.00",
+        "currency": "EUR",
+    },
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own LIFECYCLE_* settings must not leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("LIFECYCLE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(dumps(e) + b"\n" for e in EVENTS))
+    return path
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines()]
+
+
+def expected_records(path: Path, prefix: str = "") -> list[dict[str, Any]]:
+    runner = Backtest(default_playbook(), partitioner(4))
+    outputs = [o for o in runner.run(path.read_bytes().splitlines()) if isinstance(o, Output)]
+    return [
+        {"topic": f"{prefix}lifecycle.{o.topic}", "key": o.key, "value": to_jsonable(o.value)}
+        for o in outputs
+    ]
+
+
+def test_backtest_writes_json_lines_to_the_output_file(events_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = run("backtest", str(events_file), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    records = read_lines(out)
+    assert [(r["topic"], r["key"]) for r in records] == [
+        ("lifecycle.transitions", "a1"),
+        ("lifecycle.transitions", "c1"),
+        ("lifecycle.triggers", "c1"),
+        ("lifecycle.transitions", "c1"),
+        ("lifecycle.triggers", "c1"),
+    ]
+    assert all(set(r) == {"topic", "key", "value"} for r in records)
+    assert records == expected_records(events_file)
+    assert records[1]["value"]["to_stage"] == "lead"
+    assert records[2]["value"]["campaign"] == "welcome"
+    assert records[4]["value"]["payload"]["total"] == "25.00"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "backtest: 3 lines, 3 events, 0 rejected, 0 duplicates, 3 transitions, "
+        "2 triggers (0 held out), 0 suppressed; stages: first_time_buyer=1 prospect=1"
+    )
+
+
+def test_backtest_writes_to_stdout_without_output_option(events_file: Path) -> None:
+    result = run("backtest", str(events_file))
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(raw) for raw in result.stdout.splitlines()]
+    assert records == expected_records(events_file)
+    assert "backtest:" not in result.stdout
+
+
+def test_backtest_topic_names_take_the_prefix(events_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = run("backtest", str(events_file), "-o", str(out), env={"LIFECYCLE_TOPIC_PREFIX": "x."})
+    assert result.exit_code == 0, result.stderr
+    records = read_lines(out)
+    assert {r["topic"] for r in records} == {"x.lifecycle.transitions", "x.lifecycle.triggers"}
+    assert records == expected_records(events_file, prefix="x.")
+
+
+def test_backtest_reports_malformed_lines_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(
+        dumps(EVENTS[0]) + b"\n{not json\n\n" + b'{"type": "signup"}\n' + dumps(EVENTS[1]) + b"\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("backtest", str(path), "-o", str(out))
+    assert result.exit_code == 0
+    errors = result.stderr.strip().splitlines()
+    assert re.fullmatch(r"line 2: invalid_json: .+", errors[0])
+    assert re.fullmatch(r"line 4: missing_field: .+", errors[1])
+    assert errors[2].startswith("backtest: 4 lines, 2 events, 2 rejected, ")
+    assert len(errors) == 3
+    assert [r["key"] for r in read_lines(out)] == ["a1", "c1", "c1"]
+
+
+def test_backtest_with_a_custom_playbook(events_file: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "campaigns:\n  order_thank_you: {transactional: true, channel: sms}\n", encoding="utf-8"
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("backtest", str(events_file), "--playbook", str(book), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    triggers = [r["value"] for r in read_lines(out) if r["topic"] == "lifecycle.triggers"]
+    assert [(t["campaign"], t["channel"]) for t in triggers] == [("order_thank_you", "sms")]
+
+
+def test_backtest_playbook_from_environment(events_file: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text("campaigns: {}\n", encoding="utf-8")
+    result = run("backtest", str(events_file), env={"LIFECYCLE_PLAYBOOK": str(book)})
+    assert result.exit_code == 0, result.stderr
+    assert {json.loads(r)["topic"] for r in result.stdout.splitlines()} == {"lifecycle.transitions"}
+
+
+def test_backtest_rejects_a_bad_playbook(events_file: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text("campaigns:\n  welcome:\n    holdout: 2\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = run("backtest", str(events_file), "--playbook", str(book), "-o", str(out))
+    assert result.exit_code != 0
+    assert "campaigns.welcome.holdout" in result.stderr
+    assert str(book) in result.stderr
+    assert not out.exists()
+
+
+def test_backtest_until_needs_an_offset(events_file: Path) -> None:
+    result = run("backtest", str(events_file), "--until", "2025-02-01T00:00:00")
+    assert result.exit_code == 2
+    assert "no UTC offset" in result.stderr
+    assert result.stdout == ""
+    bad = run("backtest", str(events_file), "--until", "next tuesday")
+    assert bad.exit_code == 2
+    assert "not an RFC 3339 time" in bad.stderr
+
+
+@pytest.mark.parametrize("until", ["2025-02-01T00:00:00Z", "2025-02-01T01:00:00+01:00"])
+def test_backtest_until_with_an_offset_is_accepted(events_file: Path, until: str) -> None:
+    result = run("backtest", str(events_file), "--until", until)
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(r) for r in result.stdout.splitlines()] == expected_records(events_file)
+
+
+def test_simulate_then_backtest(tmp_path: Path) -> None:
+    events = tmp_path / "sim.jsonl"
+    result = run("simulate", "--customers", "20", "-o", str(events))
+    assert result.exit_code == 0, result.stderr
+    lines = events.read_bytes().splitlines()
+    assert result.stderr.strip() == f"wrote {len(lines)} events to {events}"
+    assert len(lines) >= 20
+    again = tmp_path / "again.jsonl"
+    run("simulate", "--customers", "20", "-o", str(again))
+    assert again.read_bytes() == events.read_bytes()
+
+    out = tmp_path / "out.jsonl"
+    result = run("backtest", str(events), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    summary = result.stderr.strip().splitlines()
+    assert len(summary) == 1
+    assert summary[0].startswith(f"backtest: {len(lines)} lines, {len(lines)} events, 0 rejected")
+    assert len(read_lines(out)) >= 20
+
+
+SCHEMA_NAMES = [
+    "browse",
+    "cart",
+    "deadletter",
+    "engagement",
+    "event",
+    "identify",
+    "privacy",
+    "purchase",
+    "refund",
+    "signup",
+    "transition",
+    "trigger",
+]
+
+
+def test_schemas_export(tmp_path: Path) -> None:
+    target = tmp_path / "schemas"
+    result = run("schemas", "export", str(target))
+    assert result.exit_code == 0, result.stderr
+    files = sorted(p.name for p in target.iterdir())
+    assert files == [f"{name}.schema.json" for name in SCHEMA_NAMES]
+    assert result.stdout.splitlines() == [str(target / name) for name in files]
+    documents = {
+        name: json.loads((target / f"{name}.schema.json").read_text(encoding="utf-8"))
+        for name in SCHEMA_NAMES
+    }
+    for name, document in documents.items():
+        assert document["$schema"].startswith("https://json-schema.org/"), name
+    purchase = documents["purchase"]
+    assert {"order_id", "total", "currency", "event_id", "occurred_at"} <= set(purchase["required"])
+    assert "items" not in purchase["required"]
+    assert set(purchase["properties"]) >= {"order_id", "total", "currency", "items"}
+    assert set(documents["signup"]["required"]) >= {"customer_id", "email"}
+    assert set(documents["trigger"]["required"]) >= {
+        "trigger_id",
+        "customer_id",
+        "campaign",
+        "channel",
+        "stage",
+        "created_at",
+        "send_after",
+        "variant",
+        "holdout",
+        "payload",
+    }

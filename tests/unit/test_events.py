@@ -1,0 +1,513 @@
+"""Inbound events at the edge: schemas.events models and schemas.inbound parsing.
+
+Every raw message either becomes a typed event or a Rejection whose reason is
+one of the public dead-letter reason codes (DESIGN.md, Inbound events).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.events import (
+    BrowseEvent,
+    CartEvent,
+    EngagementEvent,
+    Event,
+    IdentifyEvent,
+    OrderItem,
+    PrivacyEvent,
+    PurchaseEvent,
+    RefundEvent,
+    SignupEvent,
+)
+from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
+
+AT = "2025-03-01T10:00:00+01:00"
+AT_UTC = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def raw(**fields: Any) -> bytes:
+    """A JSON event with a valid envelope; ``fields`` add to or override it (None drops)."""
+    body: dict[str, Any] = {"event_id": "ev-1", "occurred_at": AT}
+    body.update(fields)
+    return orjson.dumps({k: v for k, v in body.items() if v is not None})
+
+
+def accepted(value: bytes) -> Event:
+    parsed = parse_event(value)
+    assert not isinstance(parsed, Rejection), parsed
+    return parsed
+
+
+def rejected(value: bytes, **kwargs: Any) -> Rejection:
+    parsed = parse_event(value, **kwargs)
+    assert isinstance(parsed, Rejection), parsed
+    return parsed
+
+
+# --- the eight event types -------------------------------------------------------------
+
+
+def test_signup_parses_every_field() -> None:
+    event = accepted(
+        raw(
+            type="signup",
+            customer_id="c1",
+            anonymous_id="a1",
+            email="ada@example.com",
+            first_name="Ada",
+            country="DE",
+            locale="de-DE",
+            timezone="Europe/Berlin",
+            source="ads",
+            marketing_consent=True,
+            referred_by="c0",
+        )
+    )
+    assert event == SignupEvent(
+        type="signup",
+        event_id="ev-1",
+        occurred_at=AT_UTC,
+        customer_id="c1",
+        anonymous_id="a1",
+        email="ada@example.com",
+        first_name="Ada",
+        country="DE",
+        locale="de-DE",
+        timezone="Europe/Berlin",
+        source="ads",
+        marketing_consent=True,
+        referred_by="c0",
+    )
+    assert event.schema_version == 1
+    assert event.key == "c1"
+
+
+def test_signup_defaults_marketing_consent_to_false() -> None:
+    event = accepted(raw(type="signup", customer_id="c1", email="ada@example.com"))
+    assert isinstance(event, SignupEvent)
+    assert event.marketing_consent is False
+    assert (event.first_name, event.timezone, event.anonymous_id) == (None, None, None)
+
+
+def test_identify_links_anonymous_to_customer() -> None:
+    event = accepted(raw(type="identify", customer_id="c1", anonymous_id="a1"))
+    assert isinstance(event, IdentifyEvent)
+    assert (event.customer_id, event.anonymous_id, event.key) == ("c1", "a1", "c1")
+
+
+def test_anonymous_browse_is_keyed_by_anonymous_id() -> None:
+    event = accepted(
+        raw(type="browse", anonymous_id="a1", product_id="p1", category="tea", url="https://x/p1")
+    )
+    assert event == BrowseEvent(
+        type="browse",
+        event_id="ev-1",
+        occurred_at=AT_UTC,
+        anonymous_id="a1",
+        product_id="p1",
+        category="tea",
+        url="https://x/p1",
+    )
+    assert event.key == "a1"
+
+
+@pytest.mark.parametrize("action", ["add", "remove"])
+def test_cart_item_actions(action: str) -> None:
+    event = accepted(
+        raw(
+            type="cart",
+            customer_id="c1",
+            action=action,
+            cart_id="k1",
+            product_id="p1",
+            quantity=2,
+            unit_price="4.99",
+            currency="EUR",
+        )
+    )
+    assert event == CartEvent(
+        type="cart",
+        event_id="ev-1",
+        occurred_at=AT_UTC,
+        customer_id="c1",
+        action=action,
+        cart_id="k1",
+        product_id="p1",
+        quantity=2,
+        unit_price=Decimal("4.99"),
+        currency="EUR",
+    )
+
+
+def test_cart_checkout_started_needs_no_item() -> None:
+    event = accepted(raw(type="cart", customer_id="c1", action="checkout_started", cart_id="k1"))
+    assert isinstance(event, CartEvent)
+    assert (event.action, event.cart_id, event.product_id) == ("checkout_started", "k1", None)
+
+
+def test_purchase_with_items() -> None:
+    event = accepted(
+        raw(
+            type="purchase",
+            customer_id="c1",
+            order_id="o1",
+            total="30.20",
+            currency="EUR",
+            items=[
+                {"product_id": "p1", "category": "tea", "quantity": 2, "unit_price": "10.10"},
+                {"product_id": "p2", "quantity": 1, "unit_price": "10.00"},
+            ],
+        )
+    )
+    assert isinstance(event, PurchaseEvent)
+    assert (event.order_id, event.total, event.currency) == ("o1", Decimal("30.20"), "EUR")
+    assert event.items == [
+        OrderItem(product_id="p1", category="tea", quantity=2, unit_price=Decimal("10.10")),
+        OrderItem(product_id="p2", quantity=1, unit_price=Decimal("10.00")),
+    ]
+
+
+def test_refund() -> None:
+    event = accepted(raw(type="refund", customer_id="c1", order_id="o1", amount="5.05"))
+    assert isinstance(event, RefundEvent)
+    assert (event.order_id, event.amount) == ("o1", Decimal("5.05"))
+
+
+@pytest.mark.parametrize(
+    ("action", "channel"),
+    [("open", "email"), ("click", "sms"), ("unsubscribe", "push"), ("review", None)],
+)
+def test_engagement(action: str, channel: str | None) -> None:
+    event = accepted(
+        raw(
+            type="engagement",
+            customer_id="c1",
+            action=action,
+            channel=channel,
+            campaign="welcome",
+            trigger_id="t1",
+        )
+    )
+    assert isinstance(event, EngagementEvent)
+    assert (event.action, event.channel, event.campaign, event.trigger_id) == (
+        action,
+        channel,
+        "welcome",
+        "t1",
+    )
+
+
+def test_privacy_erase_and_consent() -> None:
+    erase = accepted(raw(type="privacy", customer_id="c1", action="erase"))
+    consent = accepted(
+        raw(type="privacy", customer_id="c1", action="consent", channel="sms", granted=True)
+    )
+    assert isinstance(erase, PrivacyEvent)
+    assert (erase.action, erase.granted) == ("erase", None)
+    assert isinstance(consent, PrivacyEvent)
+    assert (consent.action, consent.channel, consent.granted) == ("consent", "sms", True)
+
+
+# --- normalisation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2025-03-01T10:00:00+01:00", "2025-03-01T04:00:00-05:00", "2025-03-01T09:00:00Z"]
+)
+def test_occurred_at_is_normalised_to_utc(stamp: str) -> None:
+    event = accepted(raw(type="browse", anonymous_id="a1", occurred_at=stamp))
+    assert event.occurred_at == AT_UTC
+    assert event.occurred_at.tzinfo is UTC
+    assert event.occurred_at.isoformat() == "2025-03-01T09:00:00+00:00"
+
+
+def test_string_money_stays_exact() -> None:
+    event = accepted(
+        raw(
+            type="purchase",
+            customer_id="c1",
+            order_id="o1",
+            total="10.10",
+            currency="EUR",
+            items=[{"product_id": "p", "quantity": 3, "unit_price": "0.10"}],
+        )
+    )
+    assert isinstance(event, PurchaseEvent)
+    assert event.total == Decimal("10.10")
+    assert str(event.total) == "10.10"
+    assert event.items[0].unit_price * 3 == Decimal("0.30")
+
+
+def test_unknown_extra_fields_are_kept_and_ignored() -> None:
+    event = accepted(raw(type="browse", anonymous_id="a1", shop="berlin", ab={"x": 1}))
+    assert event.model_extra == {"shop": "berlin", "ab": {"x": 1}}
+    assert event.key == "a1"
+
+
+# --- rejections -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [b"", None])
+def test_empty_value(value: bytes | None) -> None:
+    assert rejected(value).reason is Reason.EMPTY_VALUE  # type: ignore[arg-type]
+
+
+def test_too_large_is_checked_before_parsing() -> None:
+    value = raw(type="browse", anonymous_id="a1")
+    assert not isinstance(parse_event(value, max_bytes=len(value)), Rejection)
+    rejection = rejected(value, max_bytes=len(value) - 1)
+    assert rejection.reason is Reason.TOO_LARGE
+    assert str(len(value)) in rejection.message
+
+
+def test_default_size_limit_is_64_kib() -> None:
+    value = raw(type="browse", anonymous_id="a1", url="x", padding="p" * (64 * 1024))
+    assert rejected(value).reason is Reason.TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\xff\xfe{}", Reason.INVALID_UTF8),
+        (b'{"type": "browse", "anonymous_id": "\xc3"}', Reason.INVALID_UTF8),
+        (b"not json", Reason.INVALID_JSON),
+        (b'{"type": "browse",', Reason.INVALID_JSON),
+        (b"   ", Reason.INVALID_JSON),
+        (b"[1, 2]", Reason.NOT_AN_OBJECT),
+        (b"null", Reason.NOT_AN_OBJECT),
+        (b'"browse"', Reason.NOT_AN_OBJECT),
+        (b"42", Reason.NOT_AN_OBJECT),
+        (raw(anonymous_id="a1"), Reason.MISSING_TYPE),
+        (raw(type="purchased", customer_id="c1"), Reason.UNKNOWN_TYPE),
+        (raw(type=7, customer_id="c1"), Reason.UNKNOWN_TYPE),
+    ],
+)
+def test_envelope_rejections(value: bytes, reason: Reason) -> None:
+    assert rejected(value).reason is reason
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        raw(type="browse"),  # neither customer_id nor anonymous_id
+        raw(type="browse", anonymous_id="a1", event_id=None),
+        raw(type="browse", anonymous_id="a1", occurred_at=None),
+        raw(type="signup", customer_id="c1"),  # no email
+        raw(type="signup", anonymous_id="a1", email="ada@example.com"),  # no customer_id
+        raw(type="cart", customer_id="c1", action="add", cart_id="k1"),
+        raw(type="cart", customer_id="c1", action="remove", cart_id="k1", product_id="p1"),
+        raw(type="purchase", customer_id="c1", order_id="o1", currency="EUR"),
+        raw(type="refund", customer_id="c1", order_id="o1"),
+        raw(type="engagement", customer_id="c1", action="open"),  # no channel
+        raw(type="privacy", customer_id="c1", action="consent"),  # no granted
+    ],
+)
+def test_missing_field(value: bytes) -> None:
+    assert rejected(value).reason is Reason.MISSING_FIELD
+
+
+def test_missing_field_names_what_is_missing() -> None:
+    rejection = rejected(raw(type="cart", customer_id="c1", action="add", cart_id="k1"))
+    assert rejection.message == "event: cart add needs product_id, quantity, unit_price, currency"
+    rejection = rejected(raw(type="browse"))
+    assert rejection.message == "event: customer_id or anonymous_id is required"
+    rejection = rejected(raw(type="signup", customer_id="c1"))
+    assert rejection.message == "email: Field required"
+
+
+PURCHASE: dict[str, Any] = {
+    "type": "purchase",
+    "customer_id": "c1",
+    "order_id": "o1",
+    "total": "10.00",
+    "currency": "EUR",
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_name"),
+    [
+        ({"total": "-0.01"}, "total"),
+        ({"total": "NaN"}, "total"),
+        ({"total": "Infinity"}, "total"),
+        ({"total": "ten"}, "total"),
+        ({"total": [10]}, "total"),
+        ({"currency": "eur"}, "currency"),
+        ({"currency": "EURO"}, "currency"),
+        ({"order_id": 12}, "order_id"),
+        ({"customer_id": ""}, "customer_id"),
+        ({"occurred_at": "2025-03-01T10:00:00"}, "occurred_at"),
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"schema_version": 0}, "schema_version"),
+        ({"items": [{"product_id": "p", "quantity": 0, "unit_price": "1"}]}, "items.0.quantity"),
+    ],
+)
+def test_invalid_purchase_field(fields: dict[str, Any], field_name: str) -> None:
+    rejection = rejected(raw(**{**PURCHASE, **fields}))
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message.startswith(f"{field_name}: ")
+
+
+def test_missing_and_invalid_together_is_invalid_field() -> None:
+    rejection = rejected(raw(**{**PURCHASE, "order_id": None, "total": "-1"}))
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message == (
+        "order_id: Field required; total: Input should be greater than or equal to 0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_name"),
+    [
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"country": "Germany"}, "country"),
+        ({"marketing_consent": "maybe"}, "marketing_consent"),
+        ({"email": "not-an-email"}, "email"),
+        ({"email": 12}, "email"),
+    ],
+)
+def test_invalid_signup_field(fields: dict[str, Any], field_name: str) -> None:
+    body = {"type": "signup", "customer_id": "c1", "email": "ada@example.com", **fields}
+    rejection = rejected(raw(**body))
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message.startswith(f"{field_name}: ")
+
+
+def test_invalid_enum_values() -> None:
+    cart = raw(type="cart", customer_id="c1", action="empty", cart_id="k1")
+    engagement = raw(type="engagement", customer_id="c1", action="open", channel="fax")
+    assert rejected(cart).reason is Reason.INVALID_FIELD
+    assert rejected(engagement).reason is Reason.INVALID_FIELD
+
+
+def test_rejection_message_does_not_echo_personal_data() -> None:
+    secret_email = "ada lovelace@secret.example"
+    rejection = rejected(
+        raw(
+            type="signup",
+            customer_id="c1",
+            email=secret_email,
+            first_name="Augusta" * 50,  # too long
+            country="Lovelaceland",
+        )
+    )
+    assert rejection.reason is Reason.INVALID_FIELD
+    for value in (secret_email, "lovelace", "Augusta", "Lovelaceland"):
+        assert value not in rejection.message
+    assert "email" in rejection.message
+    assert "first_name" in rejection.message
+
+
+# --- routing ----------------------------------------------------------------------------
+
+
+def test_routing_accepts_customer_key_on_own_topic() -> None:
+    signup = accepted(raw(type="signup", customer_id="c1", anonymous_id="a1", email="a@b.c"))
+    refund = accepted(raw(type="refund", customer_id="c1", order_id="o1", amount="1"))
+    browse = accepted(raw(type="browse", anonymous_id="a1"))
+    assert check_routing(signup, b"c1", "signup") is None
+    assert check_routing(refund, b"c1", "purchase") is None
+    assert check_routing(browse, b"a1", "browse") is None
+    assert check_routing(browse, b"a1", None) is None  # topic unknown: key still checked
+
+
+@pytest.mark.parametrize(
+    ("event_type", "topic"),
+    [("signup", "purchase"), ("identify", "browse"), ("refund", "cart"), ("browse", "privacy")],
+)
+def test_routing_rejects_wrong_topic(event_type: str, topic: str) -> None:
+    body: dict[str, Any] = {
+        "signup": {"customer_id": "c1", "email": "a@b.c"},
+        "identify": {"customer_id": "c1", "anonymous_id": "a1"},
+        "refund": {"customer_id": "c1", "order_id": "o1", "amount": "1"},
+        "browse": {"customer_id": "c1"},
+    }[event_type]
+    rejection = check_routing(accepted(raw(type=event_type, **body)), b"c1", topic)
+    assert rejection is not None
+    assert rejection.reason is Reason.WRONG_TOPIC
+
+
+@pytest.mark.parametrize("key", [None, b"c2", b"a1", b"", b"C1"])
+def test_routing_rejects_other_key(key: bytes | None) -> None:
+    event = accepted(raw(type="browse", customer_id="c1", anonymous_id="a1"))
+    rejection = check_routing(event, key, "browse")
+    assert rejection is not None
+    assert rejection.reason is Reason.KEY_MISMATCH
+
+
+# --- dead letters -----------------------------------------------------------------------
+
+
+def test_dead_letter_keeps_utf8_value_as_text() -> None:
+    value = '{"type": "browse", "note": "größe"}'.encode()
+    rejection = rejected(value)
+    record = dead_letter(
+        topic="events.browse",
+        partition=3,
+        offset=42,
+        key=b"a1",
+        value=value,
+        rejection=rejection,
+        at=AT_UTC,
+    )
+    assert record.model_dump() == {
+        "topic": "events.browse",
+        "partition": 3,
+        "offset": 42,
+        "key": "a1",
+        "value": '{"type": "browse", "note": "größe"}',
+        "value_encoding": "utf-8",
+        "reason": rejection.reason.value,
+        "message": rejection.message,
+        "at": AT_UTC,
+    }
+
+
+def test_dead_letter_base64_for_invalid_utf8() -> None:
+    value = b'{"x": "\xff\xfe"}'
+    rejection = rejected(value)
+    assert rejection.reason is Reason.INVALID_UTF8
+    record = dead_letter(
+        topic="events.cart",
+        partition=0,
+        offset=7,
+        key=None,
+        value=value,
+        rejection=rejection,
+        at=AT_UTC,
+    )
+    assert record.value_encoding == "base64"
+    assert base64.b64decode(record.value) == value
+    assert (record.key, record.reason, record.offset) == (None, "invalid_utf8", 7)
+
+
+def test_dead_letter_of_empty_value() -> None:
+    record = dead_letter(
+        topic="events.cart",
+        partition=1,
+        offset=0,
+        key=b"c1",
+        value=None,
+        rejection=Rejection(Reason.EMPTY_VALUE, "message has no value"),
+        at=AT_UTC,
+    )
+    assert (record.value, record.value_encoding, record.reason) == ("", "utf-8", "empty_value")
+
+
+def test_unknown_time_zone_is_not_echoed() -> None:
+    raw = (
+        b'{"event_id":"e1","type":"signup","occurred_at":"2025-01-01T00:00:00Z",'
+        b'"customer_id":"c1","email":"a@b.example","timezone":"Mars/Olympus"}'
+    )
+    rejection = parse_event(raw)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert "timezone" in rejection.message
+    assert "Mars" not in rejection.message

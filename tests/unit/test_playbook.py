@@ -1,0 +1,150 @@
+"""The playbook: DESIGN defaults, and errors that name the offending field."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from lifecycle.playbook import (
+    CampaignRule,
+    Playbook,
+    PlaybookError,
+    default_playbook,
+    load_playbook,
+    parse_playbook,
+)
+from schemas.records import Campaign
+
+
+def test_default_playbook_holds_the_design_defaults() -> None:
+    book = default_playbook()
+    assert book.stages.repeat_min_orders == 2
+    assert book.policies.default_holdout == 0.10
+    assert book.policies.quiet_hours.enabled
+    assert (book.policies.quiet_hours.start, book.policies.quiet_hours.end) == (
+        time(21, 0),
+        time(8, 0),
+    )
+    assert book.dedup.event_ids_per_customer == 200
+    assert book.scores.rfm.recency_days == [240, 120, 60, 30]
+    assert book.scores.rfm.frequency == [2, 3, 5, 8]
+    assert book.scores.rfm.monetary == [100, 250, 500, 1000]
+    assert book.campaigns[Campaign.WELCOME] == CampaignRule(
+        enabled=True,
+        channel="email",
+        transactional=False,
+        priority=50,
+        holdout=None,
+        variants={"A": 1.0},
+    )
+    assert book.campaigns[Campaign.ORDER_THANK_YOU] == CampaignRule(
+        enabled=True,
+        channel="email",
+        transactional=True,
+        priority=100,
+        holdout=None,
+        variants={"A": 1.0},
+    )
+
+
+def test_holdout_share_of_the_default_campaigns() -> None:
+    book = default_playbook()
+    assert book.holdout_share(book.campaigns[Campaign.WELCOME]) == 0.10
+    assert book.holdout_share(book.campaigns[Campaign.ORDER_THANK_YOU]) == 0.0
+
+
+def test_load_playbook_without_path_is_the_default() -> None:
+    assert load_playbook(None) == default_playbook()
+
+
+def test_empty_yaml_gives_the_built_in_defaults_without_campaigns() -> None:
+    book = parse_playbook("")
+    assert book == Playbook()
+    assert book.campaign(Campaign.WELCOME) is None
+
+
+def test_campaign_overrides_and_disabling() -> None:
+    book = parse_playbook(
+        "policies:\n  default_holdout: 0.25\n"
+        "campaigns:\n"
+        "  welcome: {holdout: 0.5, channel: sms, variants: {A: 3, B: 1}}\n"
+        "  order_thank_you: {enabled: false, transactional: true}\n"
+    )
+    rule = book.campaign(Campaign.WELCOME)
+    assert rule is not None
+    assert (rule.channel, rule.holdout, rule.variants) == ("sms", 0.5, {"A": 3.0, "B": 1.0})
+    assert book.holdout_share(rule) == 0.5
+    assert book.campaign(Campaign.ORDER_THANK_YOU) is None
+    assert Campaign.ORDER_THANK_YOU in book.campaigns
+
+
+def test_load_playbook_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text("stages:\n  repeat_min_orders: 3\n", encoding="utf-8")
+    assert load_playbook(path).stages.repeat_min_orders == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("campaigns:\n  welcome:\n    holdout: 1.5\n", ["campaigns.welcome.holdout"]),
+        (
+            "campaigns:\n  welcome:\n    chanel: email\n",
+            ["campaigns.welcome.chanel", "Extra inputs are not permitted"],
+        ),
+        ("campaigns:\n  welcome:\n    channel: fax\n", ["campaigns.welcome.channel"]),
+        ("campaigns:\n  newsletter: {}\n", ["campaigns.newsletter"]),
+        ("polices:\n  default_holdout: 0.2\n", ["polices", "Extra inputs are not permitted"]),
+        ("policies:\n  quiet_hours:\n    start: '25:00'\n", ["policies.quiet_hours.start"]),
+        ("stages:\n  repeat_min_orders: 1\n", ["stages.repeat_min_orders"]),
+        ("scores:\n  rfm:\n    frequency: [1, 3, 2, 8]\n", ["scores.rfm.frequency", "ascending"]),
+        ("scores:\n  rfm:\n    monetary: [100, 250, 500]\n", ["scores.rfm.monetary"]),
+        ("scores:\n  rfm:\n    recency_days: [30, 60, 120, 240]\n", ["scores.rfm.recency_days"]),
+        ("campaigns:\n  welcome:\n    variants: {}\n", ["campaigns.welcome.variants"]),
+        ("campaigns:\n  welcome:\n    variants: {A: 0}\n", ["campaigns.welcome.variants.A"]),
+    ],
+)
+def test_errors_name_the_field(text: str, fragments: list[str]) -> None:
+    with pytest.raises(PlaybookError) as info:
+        parse_playbook(text, "shop.yaml")
+    message = str(info.value)
+    assert message.startswith("invalid playbook shop.yaml:")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_transactional_campaign_cannot_have_a_holdout() -> None:
+    with pytest.raises(PlaybookError, match="order_thank_you is transactional"):
+        parse_playbook("campaigns:\n  order_thank_you: {transactional: true, holdout: 0.1}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("campaigns: [welcome\n", "not valid YAML"),
+        ("key: : value\n  - x\n", "not valid YAML"),
+        ("- welcome\n- order_thank_you\n", "the top level must be a mapping"),
+        ("just text\n", "the top level must be a mapping"),
+    ],
+)
+def test_unreadable_documents(text: str, expected: str) -> None:
+    with pytest.raises(PlaybookError, match=expected):
+        parse_playbook(text, "shop.yaml")
+
+
+def test_missing_file_raises_playbook_error(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(PlaybookError) as info:
+        load_playbook(path)
+    assert str(path) in str(info.value)
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("campaigns:\n  welcome:\n    holdout: -1\n", encoding="utf-8")
+    with pytest.raises(PlaybookError) as info:
+        load_playbook(path)
+    assert f"invalid playbook {path}:" in str(info.value)
+    assert "campaigns.welcome.holdout" in str(info.value)

@@ -1,0 +1,117 @@
+"""The synthetic shop: reproducible, valid, time-ordered, with every persona present."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from lifecycle.simulation import SIM_START, simulate
+from schemas.codec import dumps
+from schemas.events import TOPIC_OF_TYPE, PurchaseEvent, SignupEvent
+from schemas.inbound import Rejection, check_routing, parse_event
+
+Body = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Body]:
+    return list(simulate(400, seed=11))
+
+
+def encoded(customers: int, seed: int, **kwargs: Any) -> list[bytes]:
+    return [dumps(e) for e in simulate(customers, seed=seed, **kwargs)]
+
+
+def test_same_seed_gives_byte_identical_events() -> None:
+    assert encoded(100, 5) == encoded(100, 5)
+
+
+def test_different_seed_gives_different_events() -> None:
+    first, second = encoded(100, 5), encoded(100, 6)
+    assert first != second
+    assert set(first).isdisjoint(second)
+
+
+def test_every_event_is_valid_and_correctly_routed(events: list[Body]) -> None:
+    for body in events:
+        raw = dumps(body)
+        event = parse_event(raw)
+        assert not isinstance(event, Rejection), (body, event)
+        assert event.model_extra == {}
+        key = (body.get("customer_id") or body["anonymous_id"]).encode()
+        assert check_routing(event, key, TOPIC_OF_TYPE[body["type"]]) is None
+
+
+def test_events_are_in_event_time_order_within_the_span(events: list[Body]) -> None:
+    times = [datetime.fromisoformat(e["occurred_at"]) for e in events]
+    assert times == sorted(times)
+    assert all(t.utcoffset() == timedelta(0) for t in times)
+    assert times[0] >= SIM_START
+    assert times[-1] <= SIM_START + timedelta(days=365)
+
+
+def test_event_ids_are_unique_without_duplicates(events: list[Body]) -> None:
+    ids = Counter(e["event_id"] for e in events)
+    assert ids.most_common(1)[0][1] == 1
+
+
+def test_personas_are_present(events: list[Body]) -> None:
+    anonymous = {e["anonymous_id"] for e in events if e.get("anonymous_id")}
+    customers = {e["customer_id"] for e in events if e.get("customer_id")}
+    # anon-<seed>-<n> becomes cust-<seed>-<n> on signup
+    anonymous_only = {a for a in anonymous if a.replace("anon-", "cust-", 1) not in customers}
+    assert len(anonymous_only) > 40
+
+    signups = [e for e in events if e["type"] == "signup"]
+    consent = Counter(bool(e["marketing_consent"]) for e in signups)
+    assert consent[True] > 0
+    assert consent[False] > 0
+    assert 0.45 < consent[True] / len(signups) < 0.75
+
+    orders = Counter(e["customer_id"] for e in events if e["type"] == "purchase")
+    assert sum(1 for n in orders.values() if n == 1) > 20
+    assert sum(1 for n in orders.values() if n >= 2) > 20
+    assert max(orders.values()) >= 4
+    buyers_without_signup = set(orders) - {e["customer_id"] for e in signups}
+    assert buyers_without_signup == set()
+
+    cart_actions = {e["action"] for e in events if e["type"] == "cart"}
+    assert cart_actions == {"add", "checkout_started"}
+
+
+def test_purchase_totals_equal_their_items(events: list[Body]) -> None:
+    purchases = [parse_event(dumps(e)) for e in events if e["type"] == "purchase"]
+    assert purchases
+    for purchase in purchases:
+        assert isinstance(purchase, PurchaseEvent)
+        assert purchase.items
+        assert purchase.total == sum(
+            (i.unit_price * i.quantity for i in purchase.items), Decimal(0)
+        )
+
+
+def test_signups_carry_valid_profiles(events: list[Body]) -> None:
+    for body in (e for e in events if e["type"] == "signup"):
+        signup = parse_event(dumps(body))
+        assert isinstance(signup, SignupEvent)
+        assert signup.email == f"{signup.customer_id}@mail.example"
+        assert signup.timezone is not None
+        assert signup.locale is not None
+
+
+def test_duplicate_rate_repeats_event_ids() -> None:
+    plain = list(simulate(200, seed=3))
+    noisy = list(simulate(200, seed=3, duplicate_rate=0.2))
+    repeats = Counter(e["event_id"] for e in noisy)
+    doubled = {i for i, n in repeats.items() if n > 1}
+    assert len(noisy) > len(plain)
+    assert 0.1 < len(doubled) / len(repeats) < 0.3
+    # a redelivery is the very same message
+    first_seen: dict[str, Body] = {}
+    for body in noisy:
+        assert first_seen.setdefault(body["event_id"], body) == body
+    assert {e["event_id"] for e in noisy} == {e["event_id"] for e in plain}
