@@ -7,11 +7,10 @@ its results into lines a developer reads (or JSON a script reads) and its
 
 from __future__ import annotations
 
-import json
-
 import click
 from pydantic import ValidationError
 
+from schemas.codec import dumps
 from streams.broker import BrokerError, BrokerStatus, LocalBroker
 from streams.settings import Settings
 
@@ -104,7 +103,7 @@ def status_command(as_json: bool) -> None:
     """Say whether the local broker runs, and where its address, log and data are."""
     status = LocalBroker.from_settings(_settings()).status()
     if as_json:
-        click.echo(json.dumps(status.to_dict(), sort_keys=True))
+        click.echo(dumps(status.to_dict()).decode())
         return
     if status.running:
         click.echo(f"Kafka {status.kafka_version}: running (pid {status.pid})")

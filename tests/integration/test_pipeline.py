@@ -274,6 +274,15 @@ def test_bad_messages_go_to_the_dead_letter_topic(engine: tuple[Settings, Worker
     ]
 
 
+def test_worker_log_has_no_personal_data(engine: tuple[Settings, Worker]) -> None:
+    """Runs after the journeys above in this module: their emails and names never logged."""
+    _, worker = engine
+    log = worker.log_text()
+    assert "dead-lettered" in log  # the log is real and covers the bad-input test
+    for personal in ("cust-j1@mail.example", "cust-x@mail.example", "Ada", "x@mail.example"):
+        assert personal not in log
+
+
 def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_path: Path) -> None:
     """A few hundred simulated customers, published, then consumed by a fresh worker."""
     settings = unique_settings(kafka_bootstrap, tmp_path)
