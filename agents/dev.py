@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from lifecycle.simulation import simulate
 from schemas.codec import loads
+from schemas.records import Stage
 from streams.admin import ensure_topics
 from streams.broker import BrokerError, LocalBroker
 from streams.producer import publish_events
@@ -30,17 +31,7 @@ from streams.settings import Settings
 
 __all__ = ["run_dev"]
 
-_STAGE_ORDER = [
-    "prospect",
-    "lead",
-    "first_time_buyer",
-    "repeat_customer",
-    "loyal",
-    "advocate",
-    "at_risk",
-    "churned",
-    "reactivated",
-]
+_STAGE_ORDER = [stage.value for stage in Stage]
 
 
 class _Tally:
@@ -100,9 +91,10 @@ async def _report(tally: _Tally, stop: asyncio.Event, started: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=3.0)
         line = tally.line(time.monotonic() - started)
-        if line.split("\n", 1)[1] != last:
+        counts = line.split("\n", 1)[1]  # print only when the counts changed
+        if counts != last:
             click.echo(line)
-            last = line.split("\n", 1)[1]
+            last = counts
 
 
 async def _demo(

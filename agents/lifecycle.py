@@ -117,6 +117,7 @@ class LifecycleProcessor:
             return
         caught_up = self._caught_up(partition)
         if merger.blocking(caught_up):
+            # How long this partition has made no progress waiting for a topic.
             since = self.blocked_since.setdefault(partition, time.monotonic())
             if time.monotonic() - since > self.settings.max_idle:
                 log.warning(
@@ -126,10 +127,12 @@ class LifecycleProcessor:
                     ", ".join(merger.blocking(caught_up)),
                 )
                 caught_up = lambda _topic: True  # noqa: E731
+        released = 0
         for key, parsed, source in merger.pop_ready(caught_up):
             await self._apply(key, parsed, source.message)
             await stream.ack(source)
-        if not merger.buffered or not merger.blocking(self._caught_up(partition)):
+            released += 1
+        if released or not merger.buffered:
             self.blocked_since.pop(partition, None)
 
     async def _apply(self, key: bytes, event: Event, message: Any) -> None:
