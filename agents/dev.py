@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -153,6 +154,8 @@ def run_dev(
     duration: float | None,
 ) -> int:
     """Run the demo until interrupted; returns the process exit code."""
+    # Fresh topics elect leaders for a moment; aiokafka's retries are not news here.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     broker = LocalBroker.from_settings(settings)
     already_running = broker.status().running
     try:
