@@ -37,7 +37,7 @@ HEADER = (
 )
 
 
-def _first_output_seconds(log: Path, started: float) -> float:
+def _seconds_until_ready(log: Path, started: float) -> float:
     """Start-up as seen from outside: until the worker logs that it is ready."""
     deadline = started + 120
     while time.monotonic() < deadline:
@@ -70,7 +70,7 @@ def main() -> None:
         log = tmp / "worker.log"
         started = time.monotonic()
         worker = Worker(settings, log).start()
-        startup_s = _first_output_seconds(log, started)
+        startup_s = _seconds_until_ready(log, started)
         quiet = 2.0
         records = collect(
             settings, ["transitions", "triggers"], expected=expected, timeout=1800, quiet=quiet

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle.backtest import Backtest
+from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
-from schemas.codec import dumps, loads
+from schemas.codec import dumps, to_jsonable
 from streams.producer import partitioner, route
 from streams.settings import Settings
 from tests.integration.engine import (
@@ -52,9 +52,9 @@ def expected_outputs(settings: Settings, events: list[dict[str, Any]]) -> list[d
     runner = Backtest(default_playbook(), partitioner(settings.partitions))
     lines = [dumps(e) for e in events]
     return [
-        {"topic": settings.topic(o.topic), "key": o.key, "value": loads(dumps(o.value))}
+        {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
         for o in runner.run(lines)
-        if not hasattr(o, "rejection")
+        if isinstance(o, Output)
     ]
 
 
