@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -88,15 +88,29 @@ def topics_create() -> None:
     envvar="LIFECYCLE_PLAYBOOK",
     help="Playbook YAML (env LIFECYCLE_PLAYBOOK); the built-in default when unset.",
 )
-@click.option("--until", "until", help="Fire timers up to this RFC 3339 time.")
+@click.option(
+    "--until", "until", help="Fire timers up to this RFC 3339 time (default: the last event's)."
+)
+@click.option(
+    "--lateness",
+    type=click.FloatRange(min=0),
+    help="Allowed lateness in seconds (env LIFECYCLE_ALLOWED_LATENESS; default 0).",
+)
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
 )
-def backtest(events: Path, playbook: Path | None, until: str | None, output: Path | None) -> None:
+def backtest(
+    events: Path,
+    playbook: Path | None,
+    until: str | None,
+    lateness: float | None,
+    output: Path | None,
+) -> None:
     """Run the lifecycle core over EVENTS.jsonl, no broker: a playbook dry run.
 
     Writes each output as a JSON line {"topic", "key", "value"}; malformed
-    lines are reported on stderr with their line number and skipped.
+    lines are reported on stderr with their line number and skipped. Time is
+    event time, exactly as a worker with LIFECYCLE_CLOCK=event runs it.
     """
     from lifecycle.backtest import Backtest, LineRejected
     from streams.producer import partitioner
@@ -107,7 +121,8 @@ def backtest(events: Path, playbook: Path | None, until: str | None, output: Pat
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
     until_at = _aware(until) if until else None
-    runner = Backtest(book, partitioner(settings.partitions))
+    late = settings.lateness if lateness is None else timedelta(seconds=lateness)
+    runner = Backtest(book, partitioner(settings.partitions), lateness=late)
     sink = output.open("wb") if output else sys.stdout.buffer
     try:
         with events.open("rb") as source:

@@ -14,6 +14,13 @@ Three rules keep it exact under at-least-once delivery:
   from the old record and re-sends the same ids, instead of losing them;
 - per-partition merge (``lifecycle.ordering``): events of one customer are
   applied in event-time order whichever topic brought them.
+
+Timers follow DESIGN.md's processing model: deadlines live in the customer
+record (changelogged with it); each partition has an in-memory heap of
+(due, customer), rebuilt from the table after a rebalance, and its timers
+fire here, while a message of that same partition (an event, or a tick
+sent to that partition) is being processed, so fired timers write the
+table and its changelog exactly like events do, in one serial order.
 """
 
 from __future__ import annotations
@@ -22,19 +29,27 @@ import asyncio
 import logging
 import time
 import traceback
+from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from faust.types import TP
 
-from lifecycle.core import apply
-from lifecycle.ordering import PartitionMerger, order_key
+from lifecycle.clock import ClockMode
+from lifecycle.core import Outcome, apply, fire_due
+from lifecycle.ordering import order_key
+from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
 from lifecycle.state import CustomerState
-from schemas.codec import encode_model
+from lifecycle.timers import next_due
+from schemas.codec import dumps, encode_model, loads
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
+from schemas.records import Transition
 from streams.app import Topology
+from streams.producer import partitioner
 
 __all__ = ["LifecycleProcessor", "register"]
 
@@ -48,6 +63,25 @@ def _where(message: Any) -> tuple[str, int, int]:
     return message.topic, message.partition, message.offset
 
 
+def encode_tick(at: datetime | None) -> bytes:
+    return dumps({"at": at})
+
+
+def decode_tick(value: bytes | None) -> datetime | None:
+    """The time a tick carries; None for an empty or foreign tick (it only wakes the merge)."""
+    try:
+        at = loads(value or b"{}").get("at")
+        return datetime.fromisoformat(at) if isinstance(at, str) else None
+    except (orjson.JSONDecodeError, AttributeError, ValueError):
+        return None
+
+
+def _earliest_timer(raw: bytes) -> datetime | None:
+    """A stored record's next deadline, read without validating the whole record."""
+    timers = loads(raw).get("timers") or {}
+    return min((datetime.fromisoformat(due) for due in timers.values()), default=None)
+
+
 class LifecycleProcessor:
     """Everything the agent does with one message; the agent loop only feeds it."""
 
@@ -58,28 +92,82 @@ class LifecycleProcessor:
         self.settings = topology.settings
         self.inbound_topics = self.settings.inbound_topics
         self.ticks_topic = self.settings.topic("ticks")
-        self.mergers: dict[int, PartitionMerger[Held]] = {}
+        self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.last_seen: dict[TP, int] = {}
         self.blocked_since: dict[int, float] = {}
+        self.latest_event: datetime | None = None
+        self.timers_stale = True
+        """The heaps must be rebuilt from the table: at start and after a rebalance."""
+
+    def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Forget revoked partitions: their held messages were never acked, so the
+        next owner reads them again; heaps are rebuilt from what is still ours."""
+        for tp in revoked:
+            self.lanes.pop(tp.partition, None)
+            self.last_seen.pop(tp, None)
+            self.blocked_since.pop(tp.partition, None)
+        self.timers_stale = True
 
     async def handle(self, stream: Any, event: Any) -> None:
+        if self.timers_stale:
+            self._rebuild_timers()
         message = event.message
         partition = message.partition
+        lane = self._lane(partition)
         if message.topic != self.ticks_topic:
             self.last_seen[message.tp] = message.offset
             held = await self._accept(message, event, stream)
             if held is not None:
-                merger = self._merger(partition)
-                merger.push(message.topic, order_key(held[1]), held)
-        else:
-            await stream.ack(event)
+                lane.merger.push(message.topic, order_key(held[1]), held)
+            await self._release(stream, partition)
+            return
+        await stream.ack(event)
         await self._release(stream, partition)
+        at = decode_tick(message.value)
+        if at is not None:
+            idle = not lane.merger.buffered and not lane.merger.blocking(self._caught_up(partition))
+            if lane.clock.on_tick(at, idle=idle):
+                await self._sweep(lane)
 
-    def _merger(self, partition: int) -> PartitionMerger[Held]:
-        merger = self.mergers.get(partition)
-        if merger is None:
-            merger = self.mergers[partition] = PartitionMerger(self.inbound_topics)
-        return merger
+    def _lane(self, partition: int) -> Lane[Held, bytes]:
+        lane = self.lanes.get(partition)
+        if lane is None:
+            lane = self.lanes[partition] = Lane.open(
+                self.inbound_topics, self.settings.clock, self.settings.lateness
+            )
+        return lane
+
+    def _stored_by_partition(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """(partition, key, record) of every customer this worker holds."""
+        store: Any = self.table.data
+        dbs = getattr(store, "_dbs", None)  # rocksdb keeps one db per partition: exact
+        if dbs is not None:
+            for partition, db in list(dbs.items()):
+                for key, raw in store._visible_items(db):
+                    yield partition, key, raw
+            return
+        partition_of = partitioner(self.settings.partitions)  # memory store: one dict
+        for key, raw in self.table.items():
+            yield partition_of(key.decode()), key, raw
+
+    def _rebuild_timers(self) -> None:
+        """Every partition's heap from the table: O(customers held), once per rebalance."""
+        started = time.monotonic()
+        entries: dict[int, list[tuple[bytes, datetime]]] = defaultdict(list)
+        for partition, key, raw in self._stored_by_partition():
+            due = _earliest_timer(raw)
+            if due is not None:
+                entries[partition].append((key, due))
+        for partition, lane in self.lanes.items():
+            lane.timers.rebuild(entries.pop(partition, []))
+        for partition, found in entries.items():
+            self._lane(partition).timers.rebuild(found)
+        self.timers_stale = False
+        log.info(
+            "timer heaps rebuilt: %d pending in %.2fs",
+            sum(len(lane.timers) for lane in self.lanes.values()),
+            time.monotonic() - started,
+        )
 
     async def _accept(self, message: Any, event: Any, stream: Any) -> Held | None:
         """The validated event, or None once the message is dead-lettered and acked."""
@@ -112,9 +200,10 @@ class LifecycleProcessor:
         return caught_up
 
     async def _release(self, stream: Any, partition: int) -> None:
-        merger = self.mergers.get(partition)
-        if merger is None or not merger.buffered:
+        lane = self.lanes.get(partition)
+        if lane is None or not lane.merger.buffered:
             return
+        merger = lane.merger
         caught_up = self._caught_up(partition)
         if merger.blocking(caught_up):
             # How long this partition has made no progress waiting for a topic.
@@ -129,13 +218,39 @@ class LifecycleProcessor:
                 caught_up = lambda _topic: True  # noqa: E731
         released = 0
         for key, parsed, source in merger.pop_ready(caught_up):
-            await self._apply(key, parsed, source.message)
+            if self.latest_event is None or parsed.occurred_at > self.latest_event:
+                self.latest_event = parsed.occurred_at
+            if lane.clock.on_event(parsed.occurred_at):
+                await self._sweep(lane)
+            await self._apply(lane, key, parsed, source.message)
             await stream.ack(source)
             released += 1
         if released or not merger.buffered:
             self.blocked_since.pop(partition, None)
 
-    async def _apply(self, key: bytes, event: Event, message: Any) -> None:
+    async def _sweep(self, lane: Lane[Held, bytes]) -> None:
+        """Fire the lane's timers due before its clock, earliest first."""
+        now = lane.clock.now
+        if now is None:
+            return
+        for key in lane.timers.pop_due(now):
+            raw = self.table.get(key)
+            if raw is None:
+                continue  # erased since it was scheduled
+            try:
+                state = CustomerState.model_validate_json(raw)
+                outcome = fire_due(state, now, self.playbook)
+            except Exception as exc:  # a bug must not stop the partition: drop the timer
+                log.error(
+                    "lifecycle core failed firing timers with %s:\n%s",
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
+                continue
+            await self._emit(key, outcome)
+            lane.timers.set(key, next_due(outcome.state))
+
+    async def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
         raw = self.table.get(key)
         try:
             state = None if raw is None else CustomerState.model_validate_json(raw)
@@ -154,14 +269,19 @@ class LifecycleProcessor:
             return
         if outcome.duplicate and outcome.state is state:
             return
-        sends = [
-            await self.topology.transitions.send(key=key, value=encode_model(t), force=True)
-            for t in outcome.transitions
-        ]
-        sends += [
-            await self.topology.triggers.send(key=key, value=encode_model(t), force=True)
-            for t in outcome.triggers
-        ]
+        await self._emit(key, outcome)
+        lane.timers.set(key, next_due(outcome.state))
+
+    async def _emit(self, key: bytes, outcome: Outcome) -> None:
+        """Send the outputs, wait for the broker to have them, then write the record."""
+        sends = []
+        for record in outcome.emitted:
+            channel = (
+                self.topology.transitions
+                if isinstance(record, Transition)
+                else self.topology.triggers
+            )
+            sends.append(await channel.send(key=key, value=encode_model(record), force=True))
         if sends:
             await asyncio.gather(*sends)
         if outcome.state is None:
@@ -183,10 +303,18 @@ class LifecycleProcessor:
         log.warning("dead-lettered %s[%d]@%d: %s", *_where(message), rejection.reason.value)
         await self.topology.deadletter.send(key=message.key, value=encode_model(record), force=True)
 
+    def tick_time(self) -> datetime | None:
+        """What this worker's ticks carry: the wall clock, or the latest event time it released."""
+        if self.settings.clock is ClockMode.WALL:
+            return datetime.now(UTC)
+        return self.latest_event
+
     async def tick(self) -> None:
-        """Wake every partition: a merge waiting on a topic re-checks it."""
+        """Wake every partition: a merge waiting on a topic re-checks it, and timers
+        due by the tick's time fire there (DESIGN.md, Processing model: ticks)."""
+        value = encode_tick(self.tick_time())
         for partition in range(self.settings.partitions):
-            await self.topology.ticks.send(value=b"", partition=partition, force=True)
+            await self.topology.ticks.send(value=value, partition=partition, force=True)
 
 
 def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
@@ -200,5 +328,10 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
             await processor.handle(manual, event)
 
     app.agent(topology.inbound, name="lifecycle", concurrency=1)(lifecycle)
+
+    def revoked(_sender: Any, *args: Any, **_kwargs: Any) -> None:
+        processor.on_partitions_revoked(set(args[0]))
+
+    app.on_partitions_revoked.connect(cast(Any, revoked))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
     return processor

@@ -9,17 +9,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 from pydantic import BaseModel
 
-from lifecycle.core import Outcome, apply
-from lifecycle.ordering import PartitionMerger, order_key
+from lifecycle.clock import ClockMode
+from lifecycle.core import Outcome, apply, fire_due
+from lifecycle.ordering import order_key
+from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
 from lifecycle.state import CustomerState
+from lifecycle.timers import next_due
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
 from schemas.inbound import Rejection, parse_event
+from schemas.records import Transition
 
 __all__ = ["Backtest", "LineRejected", "Output", "Summary"]
 
@@ -48,6 +52,7 @@ class Summary:
     erased: int = 0
     transitions: int = 0
     triggers: int = 0
+    timers_fired: int = 0
     held_out: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
     triggers_by_campaign: Counter[str] = field(default_factory=Counter)
@@ -60,7 +65,8 @@ class Summary:
         reasons = ",".join(f"{k}={v}" for k, v in sorted(self.suppressed.items()))
         return (
             f"backtest: {self.lines} lines, {self.events} events, {self.rejected} rejected, "
-            f"{self.duplicates} duplicates, {self.transitions} transitions, "
+            f"{self.duplicates} duplicates, {self.timers_fired} timers fired, "
+            f"{self.transitions} transitions, "
             f"{self.triggers} triggers ({self.held_out} held out), "
             f"{suppressed} suppressed{f' ({reasons})' if reasons else ''}; stages: {stages}"
         )
@@ -85,39 +91,71 @@ def _route(raw: bytes, partition_of: PartitionOf) -> tuple[str, int] | None:
 
 
 class Backtest:
-    """Customer records in a dict; events merged per partition exactly as a worker does.
+    """Customer records in a dict; each partition run exactly as a worker runs it.
 
     ``partition_of`` must be the Kafka partitioner for the topics' partition
     count (the CLI passes murmur2, as every Kafka client uses), so that each
-    customer's events are merged with the same neighbours as on the broker.
+    customer's events are merged, and their timers swept, with the same
+    neighbours as on the broker. Time is event time: each partition's clock
+    is its watermark minus ``lateness``, as a worker's in event mode.
     """
 
-    def __init__(self, playbook: Playbook, partition_of: PartitionOf = _single_partition) -> None:
+    def __init__(
+        self,
+        playbook: Playbook,
+        partition_of: PartitionOf = _single_partition,
+        lateness: timedelta = timedelta(0),
+    ) -> None:
         self.playbook = playbook
         self.partition_of = partition_of
+        self.lateness = lateness
         self.states: dict[str, CustomerState] = {}
         self.summary = Summary()
+        self.partitions: dict[int, Lane[Event, str]] = {}
+        self.latest_event: datetime | None = None
 
-    def feed_event(self, event: Event) -> list[Output]:
+    def _partition(self, number: int) -> Lane[Event, str]:
+        part = self.partitions.get(number)
+        if part is None:
+            part = self.partitions[number] = Lane.open(
+                INBOUND_TOPICS, ClockMode.EVENT, self.lateness
+            )
+        return part
+
+    def feed_event(self, part: Lane[Event, str], event: Event) -> Iterator[Output]:
+        """Advance the partition's clock to this event, fire what is due, apply it."""
+        if self.latest_event is None or event.occurred_at > self.latest_event:
+            self.latest_event = event.occurred_at
+        if part.clock.on_event(event.occurred_at):
+            yield from self.sweep(part)
         outcome = apply(self.states.get(event.key), event, self.playbook)
         self.summary.events += 1
-        return self._record(event.key, outcome)
+        yield from self._record(event.key, outcome)
+        part.timers.set(event.key, next_due(outcome.state))
+
+    def sweep(self, part: Lane[Event, str]) -> Iterator[Output]:
+        """Fire the timers of the partition due before its clock, earliest first."""
+        now = part.clock.now
+        if now is None:
+            return
+        for key in part.timers.pop_due(now):
+            outcome = fire_due(self.states[key], now, self.playbook)
+            yield from self._record(key, outcome)
+            part.timers.set(key, next_due(outcome.state))
 
     def run(
         self, lines: Sequence[bytes], until: datetime | None = None
     ) -> Iterator[Output | LineRejected]:
-        """Feed every non-blank line; ``until`` bounds the timers fired at the end.
+        """Feed every non-blank line, then fire the timers due up to ``until``.
 
-        Lines are read twice: once to count what each topic-partition still
-        has to come (a worker learns that from the broker's highwater), then
-        to merge and apply. No rule of this playbook version schedules
-        timers yet, so ``until`` takes effect once time-based moves exist.
+        ``until`` defaults to the latest event time in the input. Lines are
+        read twice: once to count what each topic-partition still has to come
+        (a worker learns that from the broker's highwater), then to merge and
+        apply.
         """
-        del until
         remaining: Counter[tuple[str, int]] = Counter(
             route for raw in lines if raw.strip() and (route := _route(raw, self.partition_of))
         )
-        mergers: dict[int, PartitionMerger[Event]] = {}
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
@@ -131,17 +169,24 @@ class Backtest:
                 yield LineRejected(number, parsed)
                 continue
             partition = self.partition_of(parsed.key)
-            merger = mergers.setdefault(partition, PartitionMerger(INBOUND_TOPICS))
-            merger.push(TOPIC_OF_TYPE[parsed.type], order_key(parsed), parsed)
+            part = self._partition(partition)
+            part.merger.push(TOPIC_OF_TYPE[parsed.type], order_key(parsed), parsed)
 
             def caught_up(topic: str, partition: int = partition) -> bool:
                 return remaining[(topic, partition)] <= 0
 
-            for event in merger.pop_ready(caught_up):
-                yield from self.feed_event(event)
-        for partition in sorted(mergers):
-            for event in mergers[partition].drain():
-                yield from self.feed_event(event)
+            for event in part.merger.pop_ready(caught_up):
+                yield from self.feed_event(part, event)
+        for partition in sorted(self.partitions):
+            part = self.partitions[partition]
+            for event in part.merger.drain():
+                yield from self.feed_event(part, event)
+        end = until or self.latest_event
+        if end is not None:
+            for partition in sorted(self.partitions):
+                part = self.partitions[partition]
+                part.clock.end_of_input(end)
+                yield from self.sweep(part)
         self.summary.stages = Counter(
             s.stage.value for s in self.states.values() if s.stage is not None
         )
@@ -155,6 +200,7 @@ class Backtest:
             summary.erased += int(outcome.erased)
         else:
             self.states[key] = outcome.state
+        summary.timers_fired += len(outcome.fired)
         summary.transitions += len(outcome.transitions)
         summary.triggers += len(outcome.triggers)
         for trigger in outcome.triggers:
@@ -162,6 +208,7 @@ class Backtest:
             summary.triggers_by_campaign[trigger.campaign.value] += 1
         for s in outcome.suppressed:
             summary.suppressed[f"{s.campaign.value}:{s.reason}"] += 1
-        return [Output("transitions", key, t) for t in outcome.transitions] + [
-            Output("triggers", key, t) for t in outcome.triggers
+        return [
+            Output("transitions" if isinstance(r, Transition) else "triggers", key, r)
+            for r in outcome.emitted
         ]

@@ -1,21 +1,26 @@
-"""The lifecycle core: (state, event, playbook) -> (state, transitions, triggers).
+"""The lifecycle core: (state, event or time, playbook) -> (state, transitions, triggers).
 
 Every business decision of the engine is made here, as a pure function: no
-broker, no clock (time is the event's own occurred_at), no randomness. The
-backtest and the Kafka agents both call ``apply``, which is why they agree.
+broker, no clock, no randomness. Time is an input: an event's own
+``occurred_at``, or the ``now`` a caller advances a customer to with
+``fire_due``. The backtest and the Kafka agents both call these two
+functions, which is why they agree.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, decide
-from lifecycle.scoring import snapshot
-from lifecycle.state import CustomerState, Profile
+from lifecycle.scoring import rfm, snapshot
+from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
+from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
 from schemas.events import (
     BrowseEvent,
     CartEvent,
@@ -29,9 +34,20 @@ from schemas.events import (
 )
 from schemas.records import Campaign, Stage, Transition, Trigger
 
-__all__ = ["Outcome", "apply"]
+__all__ = ["Outcome", "apply", "fire_due"]
 
 _BEFORE_PURCHASE = (None, Stage.PROSPECT, Stage.LEAD)
+
+ENTRY_CAMPAIGNS = {
+    Stage.AT_RISK: Campaign.CHURN_PREVENTION,
+    Stage.CHURNED: Campaign.WIN_BACK,
+    Stage.REACTIVATED: Campaign.WELCOME_BACK,
+    Stage.LOYAL: Campaign.LOYALTY_REWARD,
+    Stage.ADVOCATE: Campaign.ADVOCATE_REFERRAL,
+}
+"""The campaign each stage's arrival sends (DESIGN.md, Triggers)."""
+
+_MAX_TIMERS_PER_ADVANCE = 10_000
 
 
 @dataclass(slots=True)
@@ -39,58 +55,106 @@ class Outcome:
     """What one input did. ``state`` None with ``erased`` means: delete the record."""
 
     state: CustomerState | None
-    transitions: list[Transition] = field(default_factory=list)
-    triggers: list[Trigger] = field(default_factory=list)
+    emitted: list[Transition | Trigger] = field(default_factory=list)
+    """Transitions and triggers in the order they were decided."""
     suppressed: list[Suppression] = field(default_factory=list)
     duplicate: bool = False
     erased: bool = False
+    fired: list[str] = field(default_factory=list)
+    """Names of the timers that fired, in order."""
+
+    @property
+    def transitions(self) -> list[Transition]:
+        return [r for r in self.emitted if isinstance(r, Transition)]
+
+    @property
+    def triggers(self) -> list[Trigger]:
+        return [r for r in self.emitted if isinstance(r, Trigger)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cause:
+    """What made a change: ``ref`` keys the ids, ``caused_by`` is what outputs show."""
+
+    ref: str
+    caused_by: str
+    at: datetime
 
 
 class _Step:
-    """Collects the effects of one event on one record, then hands back an Outcome."""
+    """Collects the effects of one cause on one record into the shared Outcome."""
 
-    def __init__(self, state: CustomerState, event: Event, playbook: Playbook) -> None:
+    def __init__(
+        self, state: CustomerState, cause: _Cause, playbook: Playbook, outcome: Outcome
+    ) -> None:
         self.state = state
-        self.event = event
+        self.cause = cause
         self.playbook = playbook
-        self.outcome = Outcome(state=state)
+        self.outcome = outcome
 
     @property
     def at(self) -> datetime:
-        return self.event.occurred_at
+        return self.cause.at
 
     def move(self, to: Stage, reason: str) -> None:
+        """Change stage, record the transition, and send the new stage's campaign."""
         if self.state.stage == to:
             return
-        self.outcome.transitions.append(
+        self.outcome.emitted.append(
             Transition(
                 transition_id=stable_id(
-                    "transition", self.state.customer_id, self.event.event_id, to.value
+                    "transition", self.state.customer_id, self.cause.ref, to.value
                 ),
                 customer_id=self.state.customer_id,
                 from_stage=self.state.stage,
                 to_stage=to,
                 reason=reason,
                 at=self.at,
-                caused_by=self.event.event_id,
+                caused_by=self.cause.caused_by,
                 snapshot=snapshot(self.state, self.at, self.playbook.scores.rfm),
             )
         )
         self.state.stage = to
+        campaign = ENTRY_CAMPAIGNS.get(to)
+        if campaign is not None:
+            self.contact(campaign, self._entry_payload(campaign))
 
     def contact(self, campaign: Campaign, payload: dict[str, Any]) -> None:
         decision = decide(
             self.state,
             campaign,
-            cause=self.event.event_id,
+            cause=self.cause.ref,
             at=self.at,
-            payload=payload,
+            payload={**self._greeting(), **payload},
             playbook=self.playbook,
         )
         if isinstance(decision, Trigger):
-            self.outcome.triggers.append(decision)
+            self.outcome.emitted.append(decision)
         elif isinstance(decision, Suppression):
             self.outcome.suppressed.append(decision)
+
+    def _greeting(self) -> dict[str, Any]:
+        profile = self.state.profile
+        return {"email": profile.email, "first_name": profile.first_name, "locale": profile.locale}
+
+    def _entry_payload(self, campaign: Campaign) -> dict[str, Any]:
+        rule = self.playbook.campaigns[campaign]
+        state = self.state
+        value = state.revenue
+        tier = self.playbook.scores.clv_tiers.tier(value)
+        payload: dict[str, Any] = {"clv": str(value), "clv_tier": tier}
+        if campaign is Campaign.CHURN_PREVENTION:
+            payload["survey"] = rule.survey
+            if rule.discount_percent is not None:
+                payload["discount_percent"] = str(rule.discount_percent)
+        elif campaign is Campaign.WIN_BACK:
+            if rule.discount_by_tier is not None and tier in rule.discount_by_tier:
+                payload["discount_percent"] = str(rule.discount_by_tier[tier])
+        elif campaign is Campaign.LOYALTY_REWARD:
+            payload["perks"] = list(rule.perks)
+        elif campaign is Campaign.ADVOCATE_REFERRAL:
+            payload["referral_code"] = stable_id("referral", state.customer_id)[:10].upper()
+        return payload
 
 
 def _signup(step: _Step, event: SignupEvent) -> None:
@@ -115,14 +179,7 @@ def _signup(step: _Step, event: SignupEvent) -> None:
     state.signed_up_at = event.occurred_at
     if state.stage in _BEFORE_PURCHASE:
         step.move(Stage.LEAD, "signup")
-    step.contact(
-        Campaign.WELCOME,
-        {
-            "email": event.email,
-            "first_name": state.profile.first_name,
-            "locale": state.profile.locale,
-        },
-    )
+    step.contact(Campaign.WELCOME, {})
 
 
 def _identify(step: _Step, _event: IdentifyEvent) -> None:
@@ -130,9 +187,61 @@ def _identify(step: _Step, _event: IdentifyEvent) -> None:
         step.move(Stage.LEAD, "identify")
 
 
-def _activity(step: _Step, event: BrowseEvent | CartEvent) -> None:
-    if step.state.stage is None:
-        step.move(Stage.PROSPECT, f"{event.type}_without_signup")
+def _browse(step: _Step, event: BrowseEvent) -> None:
+    state = step.state
+    if state.stage is None:
+        step.move(Stage.PROSPECT, "browse_without_signup")
+    viewed = event.product_id or event.category
+    if state.signed_up_at is None or viewed is None:
+        return  # browse abandonment is for known customers, about something they viewed
+    if state.browse_started_at is None:
+        state.browse_started_at = event.occurred_at
+    if viewed in state.browsed:
+        state.browsed.remove(viewed)
+    state.browsed.append(viewed)
+    limit = step.playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
+    del state.browsed[:-limit]
+
+
+def _cart(step: _Step, event: CartEvent) -> None:
+    """Track the cart's lines; an add or a checkout (re)starts the abandonment wait."""
+    state = step.state
+    if state.stage is None:
+        step.move(Stage.PROSPECT, "cart_without_signup")
+    state.browsed.clear()  # a cart answers the browsing: no browse abandonment
+    state.browse_started_at = None
+    if state.cart_id != event.cart_id:
+        state.cart.clear()
+        state.cart_id = event.cart_id
+    product = event.product_id
+    if event.action == "add" and product and event.quantity and event.unit_price is not None:
+        line = state.cart.get(product)
+        quantity = event.quantity + (line.quantity if line else 0)
+        state.cart[product] = CartLine(
+            quantity=quantity, unit_price=event.unit_price, currency=event.currency or "XXX"
+        )
+    elif event.action == "remove" and product in state.cart and event.quantity:
+        left = state.cart[product].quantity - event.quantity
+        if left > 0:
+            state.cart[product] = state.cart[product].model_copy(update={"quantity": left})
+        else:
+            del state.cart[product]
+    if event.action != "remove":
+        touched = state.cart_touched_at
+        state.cart_touched_at = max(touched, event.occurred_at) if touched else event.occurred_at
+
+
+def _loyal_reason(state: CustomerState, at: datetime, playbook: Playbook) -> str | None:
+    rule = playbook.stages.loyal
+    since = at - rule.within
+    recent = len(state.purchase_times) - bisect.bisect_right(state.purchase_times, since)
+    if recent >= rule.min_orders:
+        return "loyal_orders"
+    scores = rfm(state, at, playbook.scores.rfm)
+    top = rule.rfm
+    if top and scores and scores.r >= top.r and scores.f >= top.f and scores.m >= top.m:
+        return "loyal_rfm"
+    return None
 
 
 def _purchase(step: _Step, event: PurchaseEvent) -> None:
@@ -143,21 +252,24 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     state.order_net[event.order_id] = event.total
     state.orders += 1
     state.revenue += event.total
-    state.first_order_at = state.first_order_at or event.occurred_at
-    state.last_order_at = event.occurred_at
-    if state.orders == 1:
-        step.move(Stage.FIRST_TIME_BUYER, "first_purchase")
-    elif state.orders >= step.playbook.stages.repeat_min_orders and state.stage in (
-        *_BEFORE_PURCHASE,
-        Stage.FIRST_TIME_BUYER,
-    ):
-        step.move(Stage.REPEAT_CUSTOMER, "repeat_purchase")
+    state.first_order_at = min(state.first_order_at or event.occurred_at, event.occurred_at)
+    state.last_order_at = max(state.last_order_at or event.occurred_at, event.occurred_at)
+    bisect.insort(state.purchase_times, event.occurred_at)
+    del state.purchase_times[: -step.playbook.stages.purchases_kept]
+    products = [item.product_id for item in event.items]
+    state.cart.clear()
+    state.cart_id = None
+    state.cart_touched_at = None
+    state.browsed.clear()
+    state.browse_started_at = None
+    if step.playbook.campaign(Campaign.REVIEW_REQUEST) and products:
+        state.pending_reviews[event.order_id] = PendingReview(
+            at=event.occurred_at, products=products
+        )
+    _purchase_moves(step)
     step.contact(
         Campaign.ORDER_THANK_YOU,
         {
-            "email": state.profile.email,
-            "first_name": state.profile.first_name,
-            "locale": state.profile.locale,
             "order_id": event.order_id,
             "total": str(event.total),
             "currency": event.currency,
@@ -173,11 +285,38 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     )
 
 
+def _purchase_moves(step: _Step) -> None:
+    """A purchase makes one move on the ladder, then loyalty is checked.
+
+    At risk or churned comes back as reactivated, and the purchase after
+    reactivation makes a repeat customer (DESIGN.md, Stages).
+    """
+    state = step.state
+    stage = state.stage
+    if stage in (Stage.AT_RISK, Stage.CHURNED):
+        step.move(Stage.REACTIVATED, f"purchase_while_{stage.value}")
+        return
+    if stage is Stage.REACTIVATED:
+        step.move(Stage.REPEAT_CUSTOMER, "purchase_after_reactivation")
+    elif stage in _BEFORE_PURCHASE:
+        step.move(Stage.FIRST_TIME_BUYER, "first_purchase")
+    if (
+        state.stage is Stage.FIRST_TIME_BUYER
+        and state.orders >= step.playbook.stages.repeat_min_orders
+    ):
+        step.move(Stage.REPEAT_CUSTOMER, "repeat_purchase")
+    if state.stage is Stage.REPEAT_CUSTOMER:
+        reason = _loyal_reason(state, step.at, step.playbook)
+        if reason is not None:
+            step.move(Stage.LOYAL, reason)
+
+
 def _refund(step: _Step, event: RefundEvent) -> None:
     """Refunds lower net revenue; a fully refunded order no longer counts as an order.
 
     A refund for an order this customer never placed changes nothing, and the
     amount is capped at what is left of the order, so revenue never goes negative.
+    A fully refunded order gets no review request.
     """
     state = step.state
     standing = state.order_net.get(event.order_id)
@@ -188,11 +327,14 @@ def _refund(step: _Step, event: RefundEvent) -> None:
     state.revenue -= amount
     if state.order_net[event.order_id] == 0:
         state.orders -= 1
+        state.pending_reviews.pop(event.order_id, None)
 
 
 def _engagement(step: _Step, event: EngagementEvent) -> None:
     if event.action in ("unsubscribe", "complaint"):
         step.state.profile.unsubscribed = True
+    elif event.action in ("review", "referral") and step.state.stage is Stage.LOYAL:
+        step.move(Stage.ADVOCATE, f"loyal_{event.action}")
 
 
 def _privacy(step: _Step, event: PrivacyEvent) -> None:
@@ -210,11 +352,98 @@ def _remember(state: CustomerState, event_id: str, window: int) -> None:
         del state.recent_event_ids[: len(state.recent_event_ids) - window]
 
 
+# --- timers ------------------------------------------------------------------------
+
+
+def _money(lines: dict[str, CartLine]) -> str:
+    return str(sum((line.unit_price * line.quantity for line in lines.values()), Decimal(0)))
+
+
+def _fire_one(step: _Step, name: str) -> None:
+    """One due timer; ``schedule`` only lists timers whose rule still applies."""
+    state = step.state
+    if name == AT_RISK:
+        step.move(Stage.AT_RISK, "no_purchase_at_risk")
+    elif name == CHURNED:
+        step.move(Stage.CHURNED, "no_purchase_churned")
+    elif name == Campaign.CART_ABANDONMENT.value:
+        lines = state.cart
+        step.contact(
+            Campaign.CART_ABANDONMENT,
+            {
+                "cart_id": state.cart_id,
+                "items": [
+                    {"product_id": p, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+                    for p, line in lines.items()
+                ],
+                "value": _money(lines),
+                "currency": next(iter(lines.values())).currency,
+            },
+        )
+        state.cart.clear()
+        state.cart_touched_at = None
+    elif name == Campaign.BROWSE_ABANDONMENT.value:
+        step.contact(Campaign.BROWSE_ABANDONMENT, {"products": list(reversed(state.browsed))})
+        state.browsed.clear()
+        state.browse_started_at = None
+    elif name == Campaign.SECOND_PURCHASE_NUDGE.value:
+        bought = sorted({p for r in state.pending_reviews.values() for p in r.products})
+        step.contact(
+            Campaign.SECOND_PURCHASE_NUDGE,
+            {
+                "days_since_first_order": (step.at - state.first_order_at).days
+                if state.first_order_at
+                else None,
+                "products_bought": bought,
+            },
+        )
+        state.nudged = True
+    elif name.startswith(REVIEW_PREFIX):
+        order_id = name.removeprefix(REVIEW_PREFIX)
+        pending = state.pending_reviews.pop(order_id)
+        step.contact(Campaign.REVIEW_REQUEST, {"order_id": order_id, "products": pending.products})
+
+
+def _fire(state: CustomerState, before: datetime, playbook: Playbook, outcome: Outcome) -> None:
+    """Fire, earliest first, every timer of ``state`` due before ``before``.
+
+    After each one the timers are derived again: going at risk may leave
+    churn due too, and a timer whose rule no longer holds has disappeared.
+    """
+    for _ in range(_MAX_TIMERS_PER_ADVANCE):
+        due_now = [(due, name) for name, due in state.timers.items() if due < before]
+        if not due_now:
+            return
+        due, name = min(due_now)
+        cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
+        _fire_one(_Step(state, cause, playbook, outcome), name)
+        outcome.fired.append(name)
+        state.timers = schedule(state, playbook)
+        if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
+            del state.timers[name]
+
+
+def fire_due(state: CustomerState, now: datetime, playbook: Playbook) -> Outcome:
+    """Advance one customer to ``now``: every timer due before it fires, in due order.
+
+    The input record is never mutated; when nothing is due the same record
+    comes back with an empty Outcome.
+    """
+    if not any(due < now for due in state.timers.values()):
+        return Outcome(state=state)
+    current = state.model_copy(deep=True)
+    outcome = Outcome(state=current)
+    _fire(current, now, playbook, outcome)
+    return outcome
+
+
 def apply(state: CustomerState | None, event: Event, playbook: Playbook) -> Outcome:
     """Apply one accepted event to one customer's record (None for a new customer).
 
-    The input record is never mutated, so a caller may keep it; a redelivered
-    event (same event_id) returns the record unchanged with ``duplicate`` set.
+    The customer's own timers due before the event's time fire first, so the
+    result does not depend on how far the caller's clock had got. The input
+    record is never mutated; a redelivered event (same event_id) returns the
+    record unchanged with ``duplicate`` set.
     """
     if state is not None and event.event_id in state.recent_event_ids:
         return Outcome(state=state, duplicate=True)
@@ -225,14 +454,20 @@ def apply(state: CustomerState | None, event: Event, playbook: Playbook) -> Outc
     else:
         current = state.model_copy(deep=True)
         current.last_event_at = max(current.last_event_at, event.occurred_at)
-    step = _Step(current, event, playbook)
+    outcome = Outcome(state=current)
+    _fire(current, event.occurred_at, playbook, outcome)
+    step = _Step(
+        current, _Cause(event.event_id, event.event_id, event.occurred_at), playbook, outcome
+    )
     match event:
         case SignupEvent():
             _signup(step, event)
         case IdentifyEvent():
             _identify(step, event)
-        case BrowseEvent() | CartEvent():
-            _activity(step, event)
+        case BrowseEvent():
+            _browse(step, event)
+        case CartEvent():
+            _cart(step, event)
         case PurchaseEvent():
             _purchase(step, event)
         case EngagementEvent():
@@ -241,6 +476,7 @@ def apply(state: CustomerState | None, event: Event, playbook: Playbook) -> Outc
             _privacy(step, event)
         case RefundEvent():
             _refund(step, event)
-    if step.outcome.state is not None:
-        _remember(step.outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)
-    return step.outcome
+    if outcome.state is not None:
+        _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)
+        outcome.state.timers = schedule(outcome.state, playbook)
+    return outcome

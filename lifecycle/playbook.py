@@ -7,17 +7,29 @@ at start-up, naming the field, instead of quietly falling back to a default.
 from __future__ import annotations
 
 import itertools
-from datetime import time
+import re
+from datetime import time, timedelta
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.records import Campaign
 
 __all__ = [
+    "CAMPAIGN_DEFAULTS",
+    "TIMED_CAMPAIGNS",
     "CampaignRule",
     "Playbook",
     "PlaybookError",
@@ -28,13 +40,73 @@ __all__ = [
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _short_duration(value: Any) -> Any:
+    """Accept ``90m``, ``1h``, ``7d``, ``2w`` besides pydantic's ISO 8601 (``PT1H``) forms."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_short_duration), Field(gt=timedelta(0))]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RfmAtLeast(_Strict):
+    r: int = Field(default=4, ge=1, le=5)
+    f: int = Field(default=4, ge=1, le=5)
+    m: int = Field(default=4, ge=1, le=5)
+
+
+class LoyalRule(_Strict):
+    """Loyal: ``min_orders`` purchases within ``within``, or every RFM score at least ``rfm``."""
+
+    min_orders: int = Field(default=4, ge=2)
+    within: Duration = timedelta(days=365)
+    rfm: RfmAtLeast | None = RfmAtLeast()
+
+
+class AtRiskRule(_Strict):
+    """A slide-back after a time without purchases, stretched for slow-buying customers."""
+
+    enabled: bool = True
+    after: Duration = timedelta(days=60)
+    gap_multiple: float = Field(default=2.0, ge=0)
+
+
+class ChurnRule(_Strict):
+    enabled: bool = True
+    after: Duration = timedelta(days=120)
+    min_at_risk: Duration = timedelta(days=30)
+    """Churn never comes sooner than this after the customer went at risk."""
+
+
 class StageRules(_Strict):
     repeat_min_orders: int = Field(default=2, ge=2)
+    loyal: LoyalRule = LoyalRule()
+    at_risk: AtRiskRule = AtRiskRule()
+    churned: ChurnRule = ChurnRule()
+    gap_purchases: int = Field(default=10, ge=2, le=1000)
+    """The typical inter-purchase gap is the median gap between the last N purchases."""
+
+    @model_validator(mode="after")
+    def _churn_after_at_risk(self) -> StageRules:
+        if self.churned.after <= self.at_risk.after:
+            msg = "churned.after must be longer than at_risk.after"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def purchases_kept(self) -> int:
+        """Purchase times a record keeps: enough for the loyal count and the gap median."""
+        return max(self.loyal.min_orders, self.gap_purchases)
 
 
 def _ascending(values: list[float]) -> list[float]:
@@ -61,8 +133,28 @@ class RfmBreakpoints(_Strict):
         return values
 
 
+class ClvTiers(_Strict):
+    """Lower bounds of customer value (net revenue) for the high and mid tiers."""
+
+    high: Decimal = Field(default=Decimal(1000), ge=0)
+    mid: Decimal = Field(default=Decimal(250), ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClvTiers:
+        if self.mid > self.high:
+            msg = "mid must not be above high"
+            raise ValueError(msg)
+        return self
+
+    def tier(self, value: Decimal) -> Literal["high", "mid", "low"]:
+        if value >= self.high:
+            return "high"
+        return "mid" if value >= self.mid else "low"
+
+
 class Scores(_Strict):
     rfm: RfmBreakpoints = RfmBreakpoints()
+    clv_tiers: ClvTiers = ClvTiers()
 
 
 class Dedup(_Strict):
@@ -81,12 +173,24 @@ class Policies(_Strict):
 
 
 class CampaignRule(_Strict):
+    """One campaign's switch, channel, policy and parameters.
+
+    ``delay`` is the wait of a timed campaign (abandonment, review, nudge);
+    the offer fields are read only by the campaigns that make offers.
+    """
+
     enabled: bool = True
     channel: Literal["email", "sms", "push"] = "email"
     transactional: bool = False
     priority: int = Field(default=50, ge=0)
     holdout: Share | None = None
     variants: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: {"A": 1.0})
+    delay: Duration | None = None
+    discount_percent: Percent | None = None
+    discount_by_tier: dict[Literal["high", "mid", "low"], Percent] | None = None
+    survey: bool = False
+    perks: list[str] = Field(default_factory=list)
+    max_products: int = Field(default=10, ge=1, le=100)
 
     @field_validator("variants")
     @classmethod
@@ -97,18 +201,65 @@ class CampaignRule(_Strict):
         return variants
 
 
+TIMED_CAMPAIGNS = (
+    Campaign.BROWSE_ABANDONMENT,
+    Campaign.CART_ABANDONMENT,
+    Campaign.REVIEW_REQUEST,
+    Campaign.SECOND_PURCHASE_NUDGE,
+)
+
+CAMPAIGN_DEFAULTS: dict[Campaign, dict[str, Any]] = {
+    Campaign.WELCOME: {"priority": 70},
+    Campaign.BROWSE_ABANDONMENT: {"priority": 55, "delay": timedelta(hours=2)},
+    Campaign.CART_ABANDONMENT: {"priority": 80, "delay": timedelta(hours=1)},
+    Campaign.ORDER_THANK_YOU: {"priority": 100, "transactional": True},
+    Campaign.REVIEW_REQUEST: {"priority": 30, "delay": timedelta(days=7)},
+    Campaign.SECOND_PURCHASE_NUDGE: {"priority": 40, "delay": timedelta(days=30)},
+    Campaign.CHURN_PREVENTION: {"priority": 60, "survey": True, "discount_percent": Decimal(5)},
+    Campaign.WIN_BACK: {
+        "priority": 60,
+        "discount_by_tier": {"high": Decimal(20), "mid": Decimal(15), "low": Decimal(10)},
+    },
+    Campaign.WELCOME_BACK: {"priority": 50},
+    Campaign.LOYALTY_REWARD: {"priority": 50, "perks": ["free_shipping", "points"]},
+    Campaign.ADVOCATE_REFERRAL: {"priority": 45},
+}
+"""What a campaign is when the playbook does not say: DESIGN.md's Triggers table."""
+
+
 class Playbook(_Strict):
+    """The rules of one shop. A file only needs what differs from the defaults:
+    each campaign's fields are laid over that campaign's default fields."""
+
     stages: StageRules = StageRules()
     scores: Scores = Scores()
     dedup: Dedup = Dedup()
     policies: Policies = Policies()
-    campaigns: dict[Campaign, CampaignRule] = Field(default_factory=dict)
+    campaigns: dict[Campaign, CampaignRule] = Field(
+        default_factory=lambda: {
+            c: CampaignRule.model_validate(d) for c, d in CAMPAIGN_DEFAULTS.items()
+        }
+    )
+
+    @field_validator("campaigns", mode="before")
+    @classmethod
+    def _over_defaults(cls, given: Any) -> Any:
+        if not isinstance(given, dict):
+            return given
+        merged: dict[Any, Any] = {c.value: dict(d) for c, d in CAMPAIGN_DEFAULTS.items()}
+        for name, fields in given.items():
+            base = merged.get(str(name), {})
+            merged[name] = {**base, **fields} if isinstance(fields, dict) else fields
+        return merged
 
     @model_validator(mode="after")
-    def _transactional_not_held_out(self) -> Playbook:
+    def _consistent_campaigns(self) -> Playbook:
         for name, rule in self.campaigns.items():
             if rule.transactional and rule.holdout:
                 msg = f"campaign {name.value} is transactional and cannot have a holdout"
+                raise ValueError(msg)
+            if name in TIMED_CAMPAIGNS and rule.delay is None:
+                msg = f"campaign {name.value} needs a delay"
                 raise ValueError(msg)
         return self
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import UtcDatetime
 from schemas.records import Stage
 
-__all__ = ["CustomerState", "Profile"]
+__all__ = ["CartLine", "CustomerState", "PendingReview", "Profile"]
 
 
 class Profile(BaseModel):
@@ -32,7 +32,31 @@ class Profile(BaseModel):
     unsubscribed: bool = False
 
 
+class CartLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: int
+    unit_price: Decimal
+    currency: str
+
+
+class PendingReview(BaseModel):
+    """A purchase waiting for its review request: what was bought, and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: UtcDatetime
+    products: list[str]
+
+
 class CustomerState(BaseModel):
+    """One customer's record, including every deadline still pending for them.
+
+    ``timers`` (name -> due) is derived from the other fields after every
+    change (``lifecycle.timers.schedule``); it is stored so a partition's
+    timer heap can be rebuilt from the table without re-deriving rules.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     customer_id: str
@@ -48,6 +72,16 @@ class CustomerState(BaseModel):
     order_net: dict[str, Decimal] = Field(default_factory=dict)
     """Net amount still standing per order id: dedups orders and bounds refunds."""
     recent_event_ids: list[str] = Field(default_factory=list)
+    purchase_times: list[UtcDatetime] = Field(default_factory=list)
+    """The latest purchases' times, ascending, for the loyal count and the typical gap."""
+    cart_id: str | None = None
+    cart: dict[str, CartLine] = Field(default_factory=dict)
+    cart_touched_at: UtcDatetime | None = None
+    browsed: list[str] = Field(default_factory=list)
+    browse_started_at: UtcDatetime | None = None
+    pending_reviews: dict[str, PendingReview] = Field(default_factory=dict)
+    nudged: bool = False
+    timers: dict[str, UtcDatetime] = Field(default_factory=dict)
 
     @property
     def average_order_value(self) -> Decimal:

@@ -7,12 +7,14 @@ and the tests are configured the same way, and docker-compose only sets env.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lifecycle.clock import ClockMode
 from schemas.events import INBOUND_TOPICS
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
@@ -51,6 +53,10 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAX_IDLE``: seconds a partition waits for a topic that says it has
       more data before it gives up waiting (the cross-topic merge's safety valve).
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
+    - ``LIFECYCLE_CLOCK``: ``wall`` (live: timers follow the wall clock) or ``event``
+      (replay: timers follow each partition's event-time watermark).
+    - ``LIFECYCLE_ALLOWED_LATENESS``: seconds the clock stays behind, so an event
+      that arrives this late is still applied before the timers it could cancel.
     """
 
     model_config = SettingsConfigDict(
@@ -74,6 +80,12 @@ class Settings(BaseSettings):
     tick_interval: float = Field(default=1.0, gt=0)
     max_idle: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    clock: ClockMode = ClockMode.WALL
+    allowed_lateness: float = Field(default=0.0, ge=0)
+
+    @property
+    def lateness(self) -> timedelta:
+        return timedelta(seconds=self.allowed_lateness)
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical name of ``TopicNames`` (prefix applied)."""

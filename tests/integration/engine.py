@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from lifecycle.clock import ClockMode
 from schemas.codec import loads
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
@@ -24,10 +25,17 @@ from streams.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def unique_settings(bootstrap: str, tmp: Path, partitions: int = 4) -> Settings:
-    """Settings with topics, group and store of their own, so tests never share state."""
+def unique_settings(
+    bootstrap: str, tmp: Path, partitions: int = 4, clock: ClockMode = ClockMode.EVENT
+) -> Settings:
+    """Settings with topics, group and store of their own, so tests never share state.
+
+    Event time by default: tests publish history and compare with the backtest,
+    which is event time; the wall clock would fire every timer up to today.
+    """
     tag = uuid.uuid4().hex[:8]
     return Settings(
+        clock=clock,
         broker=bootstrap,
         topic_prefix=f"t{tag}.",
         app_id=f"test-{tag}",
@@ -48,6 +56,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_WEB_PORT": str(settings.web_port),
         "LIFECYCLE_STORE": settings.store,
         "LIFECYCLE_LOG_LEVEL": "info",
+        "LIFECYCLE_CLOCK": settings.clock.value,
+        "LIFECYCLE_ALLOWED_LATENESS": str(settings.allowed_lateness),
+        "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
     }
 
 

@@ -167,6 +167,7 @@ def test_journey_gives_exact_transitions_and_triggers(engine: tuple[Settings, Wo
     assert [(t["campaign"], t["stage"], t["created_at"]) for t in triggers] == [
         ("welcome", "lead", "2025-03-01T09:05:00Z"),
         ("order_thank_you", "first_time_buyer", "2025-03-02T12:00:00Z"),
+        ("review_request", "first_time_buyer", "2025-03-09T12:00:00Z"),  # a timer, 7 days on
         ("order_thank_you", "repeat_customer", "2025-03-20T12:00:00Z"),
     ]
     assert triggers[0]["payload"] == {
@@ -174,7 +175,8 @@ def test_journey_gives_exact_transitions_and_triggers(engine: tuple[Settings, Wo
         "first_name": "Ada",
         "locale": "de-DE",
     }
-    assert triggers[2]["payload"]["order_id"] == "cust-j1-o2"
+    assert triggers[3]["payload"]["order_id"] == "cust-j1-o2"
+    assert triggers[2]["payload"]["order_id"] == "cust-j1-o1"  # the review request names its order
     assert all(r["key"] == r["value"]["customer_id"] for r in got)
     # Field by field, every record equals the pure core's answer, in the same per-key order.
     assert per_key(got) == per_key(expected)
@@ -189,7 +191,8 @@ def test_duplicate_event_changes_nothing(engine: tuple[Settings, Worker]) -> Non
     got = of_keys(records, {"cust-d1", "anon-d1"})
     worker.assert_alive()
     assert per_key(got) == per_key(expected)
-    assert len({r["value"].get("trigger_id") for r in got if "trigger_id" in r["value"]}) == 3
+    trigger_ids = [r["value"]["trigger_id"] for r in got if "trigger_id" in r["value"]]
+    assert len(trigger_ids) == len(set(trigger_ids)) == 4  # welcome, 2 thank-yous, a review request
 
 
 BAD: list[tuple[str, str, bytes]] = [

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from lifecycle.backtest import Backtest, LineRejected, Output
-from lifecycle.core import apply
+from lifecycle.clock import just_after
+from lifecycle.core import Outcome, apply, fire_due
 from lifecycle.ordering import order_key
 from lifecycle.playbook import Playbook, default_playbook
 from lifecycle.simulation import simulate
@@ -18,7 +19,7 @@ from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, parse_event
-from schemas.records import Trigger
+from schemas.records import Transition, Trigger
 from streams.producer import partitioner
 
 Encoded = tuple[str, str, bytes]
@@ -41,8 +42,16 @@ def encode(items: Iterable[Output | LineRejected]) -> list[Encoded]:
     ]
 
 
+def _encoded(key: str, outcome: Outcome) -> list[Encoded]:
+    return [
+        ("transitions" if isinstance(r, Transition) else "triggers", key, encode_model(r))
+        for r in outcome.emitted
+    ]
+
+
 def reference(events: Sequence[Event], playbook: Playbook) -> list[Encoded]:
-    """``apply`` over ``events`` in the given order, outputs encoded like ``encode``."""
+    """``apply`` over ``events`` in the given order, then every customer's timers
+    up to the last event's time: outputs encoded like ``encode``."""
     states: dict[str, CustomerState] = {}
     out: list[Encoded] = []
     for e in events:
@@ -51,8 +60,11 @@ def reference(events: Sequence[Event], playbook: Playbook) -> list[Encoded]:
             states.pop(e.key, None)
         else:
             states[e.key] = outcome.state
-        out += [("transitions", e.key, encode_model(t)) for t in outcome.transitions]
-        out += [("triggers", e.key, encode_model(t)) for t in outcome.triggers]
+        out += _encoded(e.key, outcome)
+    if events:
+        end = just_after(max(e.occurred_at for e in events))
+        for key, state in states.items():
+            out += _encoded(key, fire_due(state, end, playbook))
     return out
 
 
@@ -177,7 +189,7 @@ def test_summary_counts(playbook: Playbook) -> None:
     assert sorted(runner.states) == ["a1", "c1"]
     assert len(encode(items)) == 6
     assert summary.line() == (
-        "backtest: 7 lines, 6 events, 1 rejected, 1 duplicates, 4 transitions, "
+        "backtest: 7 lines, 6 events, 1 rejected, 1 duplicates, 0 timers fired, 4 transitions, "
         "2 triggers (0 held out), 1 suppressed (welcome:no_consent=1); "
         "stages: first_time_buyer=1 prospect=1"
     )
@@ -187,7 +199,7 @@ def test_summary_line_without_events(playbook: Playbook) -> None:
     runner = Backtest(playbook)
     assert list(runner.run([])) == []
     assert runner.summary.line() == (
-        "backtest: 0 lines, 0 events, 0 rejected, 0 duplicates, 0 transitions, "
+        "backtest: 0 lines, 0 events, 0 rejected, 0 duplicates, 0 timers fired, 0 transitions, "
         "0 triggers (0 held out), 0 suppressed; stages: none"
     )
 

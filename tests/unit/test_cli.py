@@ -15,6 +15,7 @@ from agents.cli import main
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, to_jsonable
+from schemas.records import Campaign
 from streams.producer import partitioner
 
 EVENTS = [
@@ -95,7 +96,7 @@ def test_backtest_writes_json_lines_to_the_output_file(events_file: Path, tmp_pa
     assert records[2]["value"]["campaign"] == "welcome"
     assert records[4]["value"]["payload"]["total"] == "25.00"
     assert result.stderr.strip().splitlines()[-1] == (
-        "backtest: 3 lines, 3 events, 0 rejected, 0 duplicates, 3 transitions, "
+        "backtest: 3 lines, 3 events, 0 rejected, 0 duplicates, 0 timers fired, 3 transitions, "
         "2 triggers (0 held out), 0 suppressed; stages: first_time_buyer=1 prospect=1"
     )
 
@@ -136,7 +137,8 @@ def test_backtest_reports_malformed_lines_and_goes_on(tmp_path: Path) -> None:
 def test_backtest_with_a_custom_playbook(events_file: Path, tmp_path: Path) -> None:
     book = tmp_path / "book.yaml"
     book.write_text(
-        "campaigns:\n  order_thank_you: {transactional: true, channel: sms}\n", encoding="utf-8"
+        "campaigns:\n  order_thank_you: {channel: sms}\n  welcome: {enabled: false}\n",
+        encoding="utf-8",
     )
     out = tmp_path / "out.jsonl"
     result = run("backtest", str(events_file), "--playbook", str(book), "-o", str(out))
@@ -147,7 +149,10 @@ def test_backtest_with_a_custom_playbook(events_file: Path, tmp_path: Path) -> N
 
 def test_backtest_playbook_from_environment(events_file: Path, tmp_path: Path) -> None:
     book = tmp_path / "book.yaml"
-    book.write_text("campaigns: {}\n", encoding="utf-8")
+    book.write_text(
+        "campaigns:\n" + "".join(f"  {c}: {{enabled: false}}\n" for c in Campaign),
+        encoding="utf-8",
+    )
     result = run("backtest", str(events_file), env={"LIFECYCLE_PLAYBOOK": str(book)})
     assert result.exit_code == 0, result.stderr
     assert {json.loads(r)["topic"] for r in result.stdout.splitlines()} == {"lifecycle.transitions"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_default_playbook_holds_the_design_defaults() -> None:
         enabled=True,
         channel="email",
         transactional=False,
-        priority=50,
+        priority=70,
         holdout=None,
         variants={"A": 1.0},
     )
@@ -49,6 +50,42 @@ def test_default_playbook_holds_the_design_defaults() -> None:
     )
 
 
+def test_default_playbook_holds_the_design_timing() -> None:
+    """DESIGN.md, Stages and Triggers: every threshold and wait of the time-based rules."""
+    book = default_playbook()
+    stages = book.stages
+    assert (stages.loyal.min_orders, stages.loyal.within) == (4, timedelta(days=365))
+    assert (stages.at_risk.after, stages.at_risk.gap_multiple) == (timedelta(days=60), 2.0)
+    assert stages.churned.after == timedelta(days=120)
+    delays = {c: book.campaigns[c].delay for c in Campaign if book.campaigns[c].delay}
+    assert delays == {
+        Campaign.BROWSE_ABANDONMENT: timedelta(hours=2),
+        Campaign.CART_ABANDONMENT: timedelta(hours=1),
+        Campaign.REVIEW_REQUEST: timedelta(days=7),
+        Campaign.SECOND_PURCHASE_NUDGE: timedelta(days=30),
+    }
+    assert book.campaigns[Campaign.WIN_BACK].discount_by_tier == {
+        "high": Decimal(20),
+        "mid": Decimal(15),
+        "low": Decimal(10),
+    }
+    assert all(book.campaign(c) is not None for c in Campaign)
+    assert [c for c in Campaign if book.campaigns[c].transactional] == [Campaign.ORDER_THANK_YOU]
+
+
+def test_the_yaml_file_and_the_code_defaults_agree() -> None:
+    assert parse_playbook("") == default_playbook() == Playbook()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("90m", timedelta(minutes=90)), ("2w", timedelta(days=14)), ("PT1H", timedelta(hours=1))],
+)
+def test_durations_in_short_or_iso_form(text: str, value: timedelta) -> None:
+    book = parse_playbook(f"campaigns:\n  cart_abandonment: {{delay: {text}}}\n")
+    assert book.campaigns[Campaign.CART_ABANDONMENT].delay == value
+
+
 def test_holdout_share_of_the_default_campaigns() -> None:
     book = default_playbook()
     assert book.holdout_share(book.campaigns[Campaign.WELCOME]) == 0.10
@@ -59,10 +96,11 @@ def test_load_playbook_without_path_is_the_default() -> None:
     assert load_playbook(None) == default_playbook()
 
 
-def test_empty_yaml_gives_the_built_in_defaults_without_campaigns() -> None:
-    book = parse_playbook("")
-    assert book == Playbook()
-    assert book.campaign(Campaign.WELCOME) is None
+def test_a_file_only_states_what_differs_from_the_defaults() -> None:
+    book = parse_playbook("campaigns:\n  cart_abandonment: {delay: 3h}\n")
+    cart = book.campaigns[Campaign.CART_ABANDONMENT]
+    assert (cart.delay, cart.priority) == (timedelta(hours=3), 80)  # priority kept from default
+    assert book.campaigns[Campaign.WELCOME] == default_playbook().campaigns[Campaign.WELCOME]
 
 
 def test_campaign_overrides_and_disabling() -> None:

@@ -1,0 +1,165 @@
+"""Deadlines: which timers a record has pending, and a partition's heap of them.
+
+A record's timers are not set and cancelled by hand: ``schedule`` derives them
+from the record after every change, so a purchase that empties the cart has
+cancelled the abandonment mail by construction, and a fired timer that no
+longer applies simply is not there any more.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from lifecycle.playbook import Playbook, StageRules
+from lifecycle.state import CustomerState
+from schemas.records import Campaign, Stage
+
+__all__ = [
+    "AT_RISK",
+    "BUYER_STAGES",
+    "CHURNED",
+    "REVIEW_PREFIX",
+    "TimerHeap",
+    "at_risk_after",
+    "churned_after",
+    "next_due",
+    "schedule",
+    "typical_gap",
+]
+
+AT_RISK = "at_risk"
+CHURNED = "churned"
+REVIEW_PREFIX = "review_request:"
+
+BUYER_STAGES = frozenset(
+    {Stage.FIRST_TIME_BUYER, Stage.REPEAT_CUSTOMER, Stage.LOYAL, Stage.ADVOCATE, Stage.REACTIVATED}
+)
+"""Stages that slide to at_risk when purchases stop."""
+
+
+def typical_gap(state: CustomerState) -> timedelta | None:
+    """The median gap between the customer's recent purchases; None before a second one."""
+    times = state.purchase_times
+    if len(times) < 2:
+        return None
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    middle = len(gaps) // 2
+    return gaps[middle] if len(gaps) % 2 else (gaps[middle - 1] + gaps[middle]) / 2
+
+
+def at_risk_after(state: CustomerState, rules: StageRules) -> timedelta:
+    gap = typical_gap(state)
+    if gap is None:
+        return rules.at_risk.after
+    return max(rules.at_risk.after, gap * rules.at_risk.gap_multiple)
+
+
+def churned_after(state: CustomerState, rules: StageRules) -> timedelta:
+    """Churn waits its own days, and never less than ``min_at_risk`` past going at risk."""
+    floor = at_risk_after(state, rules) + rules.churned.min_at_risk
+    return max(rules.churned.after, floor) if rules.at_risk.enabled else rules.churned.after
+
+
+def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
+    """Every deadline the record has pending under the playbook, by timer name."""
+    rules = playbook.stages
+    timers: dict[str, datetime] = {}
+    last = state.last_order_at
+    if last is not None:
+        if rules.at_risk.enabled and state.stage in BUYER_STAGES:
+            timers[AT_RISK] = last + at_risk_after(state, rules)
+        if rules.churned.enabled and (state.stage in BUYER_STAGES or state.stage is Stage.AT_RISK):
+            timers[CHURNED] = last + churned_after(state, rules)
+    cart = playbook.campaign(Campaign.CART_ABANDONMENT)
+    if cart and cart.delay and state.cart and state.cart_touched_at:
+        timers[Campaign.CART_ABANDONMENT.value] = state.cart_touched_at + cart.delay
+    browse = playbook.campaign(Campaign.BROWSE_ABANDONMENT)
+    if browse and browse.delay and state.browsed and state.browse_started_at:
+        timers[Campaign.BROWSE_ABANDONMENT.value] = state.browse_started_at + browse.delay
+    nudge = playbook.campaign(Campaign.SECOND_PURCHASE_NUDGE)
+    if (
+        nudge
+        and nudge.delay
+        and state.stage is Stage.FIRST_TIME_BUYER
+        and not state.nudged
+        and state.first_order_at
+    ):
+        timers[Campaign.SECOND_PURCHASE_NUDGE.value] = state.first_order_at + nudge.delay
+    review = playbook.campaign(Campaign.REVIEW_REQUEST)
+    if review and review.delay:
+        for order_id, pending in state.pending_reviews.items():
+            timers[REVIEW_PREFIX + order_id] = pending.at + review.delay
+    return timers
+
+
+K = TypeVar("K", str, bytes)
+
+
+def next_due(state: CustomerState | None) -> datetime | None:
+    if state is None or not state.timers:
+        return None
+    return min(state.timers.values())
+
+
+class TimerHeap(Generic[K]):
+    """(due, key) of one partition's customers, so a sweep costs O(timers due).
+
+    Each customer is in the heap under their earliest deadline. Rescheduling
+    pushes a new entry and leaves the old one to be skipped when it surfaces
+    (lazy deletion), so every operation is O(log n) and nothing scans.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, K]] = []
+        self._due: dict[K, datetime] = {}
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def set(self, key: K, due: datetime | None) -> None:
+        """The customer's earliest deadline is now ``due`` (None: nothing pending)."""
+        if due is None:
+            self._due.pop(key, None)
+            return
+        if self._due.get(key) == due:
+            return
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, key))
+        if len(self._heap) > 2 * len(self._due) + 1024:
+            self._compact()
+
+    def rebuild(self, entries: Iterable[tuple[K, datetime]]) -> None:
+        """Replace the contents at once: O(n) heapify instead of n pushes."""
+        self._due = dict(entries)
+        self._heap = [(due, key) for key, due in self._due.items()]
+        heapq.heapify(self._heap)
+
+    def peek(self) -> datetime | None:
+        self._skip_stale()
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: datetime) -> Iterator[K]:
+        """Customers with a deadline before ``now``, earliest first (ties by key).
+
+        A popped customer is out of the heap until ``set`` puts them back,
+        which the caller does after firing their timers.
+        """
+        while True:
+            self._skip_stale()
+            if not self._heap or self._heap[0][0] >= now:
+                return
+            _, key = heapq.heappop(self._heap)
+            del self._due[key]
+            yield key
+
+    def _skip_stale(self) -> None:
+        heap = self._heap
+        while heap and self._due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+
+    def _compact(self) -> None:
+        self.rebuild(list(self._due.items()))
