@@ -61,6 +61,37 @@ def worker() -> None:
     run_worker(settings)
 
 
+@main.command()
+@click.option(
+    "--app-id",
+    required=True,
+    help="A new application id: its consumer group starts at the beginning of every topic.",
+)
+@click.option(
+    "--output-prefix",
+    default="replay.",
+    show_default=True,
+    help='Prepended to the output topic names; "" writes to the live output topics.',
+)
+def replay(app_id: str, output_prefix: str) -> None:
+    """Rebuild state from the inbound topics: a worker in event time under a new app id.
+
+    It ends with the state, transitions and trigger ids the live app has
+    (the guarantee of DESIGN.md), so it also checks a new playbook against history.
+    """
+    from agents.worker import run_worker
+
+    settings = _settings()
+    if app_id == settings.app_id:
+        msg = f"--app-id must differ from the live app id {settings.app_id!r}"
+        raise click.BadParameter(msg)
+    try:
+        load_playbook(settings.playbook)
+    except PlaybookError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_worker(settings.for_replay(app_id, output_prefix))
+
+
 @main.group()
 def topics() -> None:
     """Kafka topic administration."""

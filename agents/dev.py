@@ -178,6 +178,8 @@ def run_dev(
         asyncio.run(ensure_topics(settings))
         env = {**os.environ, "LIFECYCLE_BROKER": status.bootstrap}
         env["LIFECYCLE_DATA_DIR"] = str(settings.data_dir)
+        # The shop replays a simulated year in minutes: its clock is event time.
+        env.setdefault("LIFECYCLE_CLOCK", "event")
         worker = subprocess.Popen(
             [sys.executable, "-m", "agents.cli", "worker"],
             env=env,

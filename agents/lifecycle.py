@@ -63,15 +63,19 @@ def _where(message: Any) -> tuple[str, int, int]:
     return message.topic, message.partition, message.offset
 
 
-def encode_tick(at: datetime | None) -> bytes:
-    return dumps({"at": at})
+def encode_tick(at: datetime | None, app_id: str) -> bytes:
+    return dumps({"at": at, "app": app_id})
 
 
-def decode_tick(value: bytes | None) -> datetime | None:
-    """The time a tick carries; None for an empty or foreign tick (it only wakes the merge)."""
+def decode_tick(value: bytes | None, app_id: str) -> datetime | None:
+    """The time a tick carries; None for an empty tick or another app's (a replay
+    next to the live app must not take the live wall clock): it only wakes the merge."""
     try:
-        at = loads(value or b"{}").get("at")
-        return datetime.fromisoformat(at) if isinstance(at, str) else None
+        body = loads(value or b"{}")
+        at = body.get("at")
+        if body.get("app") != app_id or not isinstance(at, str):
+            return None
+        return datetime.fromisoformat(at)
     except (orjson.JSONDecodeError, AttributeError, ValueError):
         return None
 
@@ -123,7 +127,7 @@ class LifecycleProcessor:
             return
         await stream.ack(event)
         await self._release(stream, partition)
-        at = decode_tick(message.value)
+        at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
             idle = not lane.merger.buffered and not lane.merger.blocking(self._caught_up(partition))
             if lane.clock.on_tick(at, idle=idle):
@@ -312,7 +316,7 @@ class LifecycleProcessor:
     async def tick(self) -> None:
         """Wake every partition: a merge waiting on a topic re-checks it, and timers
         due by the tick's time fire there (DESIGN.md, Processing model: ticks)."""
-        value = encode_tick(self.tick_time())
+        value = encode_tick(self.tick_time(), self.settings.app_id)
         for partition in range(self.settings.partitions):
             await self.topology.ticks.send(value=value, partition=partition, force=True)
 

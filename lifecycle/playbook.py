@@ -84,7 +84,7 @@ class AtRiskRule(_Strict):
 class ChurnRule(_Strict):
     enabled: bool = True
     after: Duration = timedelta(days=120)
-    min_at_risk: Duration = timedelta(days=30)
+    min_at_risk: Duration = timedelta(days=7)
     """Churn never comes sooner than this after the customer went at risk."""
 
 

@@ -108,9 +108,12 @@ def next_due(state: CustomerState | None) -> datetime | None:
 class TimerHeap(Generic[K]):
     """(due, key) of one partition's customers, so a sweep costs O(timers due).
 
-    Each customer is in the heap under their earliest deadline. Rescheduling
-    pushes a new entry and leaves the old one to be skipped when it surfaces
-    (lazy deletion), so every operation is O(log n) and nothing scans.
+    ``_due`` holds each customer's earliest deadline; the heap holds, for each
+    of them, at least one entry at or before it. Moving a deadline later (what
+    almost every event does) pushes nothing: the old, earlier entry surfaces
+    first and is pushed again at the current deadline. Moving it earlier pushes
+    a new entry and leaves the old one to be skipped. So the heap stays close
+    to one entry per customer and every operation is O(log n), with no scan.
     """
 
     def __init__(self) -> None:
@@ -125,12 +128,12 @@ class TimerHeap(Generic[K]):
         if due is None:
             self._due.pop(key, None)
             return
-        if self._due.get(key) == due:
-            return
+        old = self._due.get(key)
         self._due[key] = due
-        heapq.heappush(self._heap, (due, key))
-        if len(self._heap) > 2 * len(self._due) + 1024:
-            self._compact()
+        if old is None or due < old:
+            heapq.heappush(self._heap, (due, key))
+            if len(self._heap) > 2 * len(self._due) + 1024:
+                self._compact()
 
     def rebuild(self, entries: Iterable[tuple[K, datetime]]) -> None:
         """Replace the contents at once: O(n) heapify instead of n pushes."""
@@ -139,7 +142,7 @@ class TimerHeap(Generic[K]):
         heapq.heapify(self._heap)
 
     def peek(self) -> datetime | None:
-        self._skip_stale()
+        self._settle()
         return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: datetime) -> Iterator[K]:
@@ -149,17 +152,25 @@ class TimerHeap(Generic[K]):
         which the caller does after firing their timers.
         """
         while True:
-            self._skip_stale()
+            self._settle()
             if not self._heap or self._heap[0][0] >= now:
                 return
             _, key = heapq.heappop(self._heap)
             del self._due[key]
             yield key
 
-    def _skip_stale(self) -> None:
+    def _settle(self) -> None:
+        """Bring a current entry to the top: drop stale ones, re-push postponed ones."""
         heap = self._heap
-        while heap and self._due.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
+        while heap:
+            at, key = heap[0]
+            due = self._due.get(key)
+            if due == at:
+                return
+            if due is not None and due > at:
+                heapq.heapreplace(heap, (due, key))  # postponed: move it to its deadline
+            else:
+                heapq.heappop(heap)  # cancelled, or an earlier entry exists
 
     def _compact(self) -> None:
         self.rebuild(list(self._due.items()))

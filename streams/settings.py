@@ -18,6 +18,7 @@ from lifecycle.clock import ClockMode
 from schemas.events import INBOUND_TOPICS
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
+_OUTBOUND = ("transitions", "triggers", "deadletter")
 
 
 class TopicNames(BaseModel):
@@ -98,12 +99,25 @@ class Settings(BaseSettings):
 
     @property
     def outbound_topics(self) -> list[str]:
-        return [self.topic(n) for n in ("transitions", "triggers", "deadletter")]
+        return [self.topic(n) for n in _OUTBOUND]
 
     @property
     def internal_topics(self) -> list[str]:
         """Co-partitioned with the inbound topics; written and read by the engine only."""
         return [self.topic("ticks")]
+
+    def for_replay(self, app_id: str, output_prefix: str) -> Settings:
+        """A fresh app that reads the same inbound topics from the beginning in event
+        time, writing its outputs under ``output_prefix`` so live consumers are untouched."""
+        outputs = {n: output_prefix + getattr(self.topics, n) for n in _OUTBOUND}
+        return self.model_copy(
+            update={
+                "app_id": app_id,
+                "clock": ClockMode.EVENT,
+                "data_dir": self.data_dir / app_id,
+                "topics": self.topics.model_copy(update=outputs),
+            }
+        )
 
     @property
     def broker_url(self) -> str:

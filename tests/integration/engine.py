@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from lifecycle.clock import ClockMode
 from schemas.codec import loads
@@ -59,23 +59,33 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_CLOCK": settings.clock.value,
         "LIFECYCLE_ALLOWED_LATENESS": str(settings.allowed_lateness),
         "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
+        **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
     }
 
 
 class Worker:
     """``lifecycle worker`` as a child process; its log is kept for the test report."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        command: tuple[str, ...] = ("worker",),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.command = command
+        self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
         env.update(settings_env(self.settings))
+        env.update(self.extra_env)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker"],
+            [sys.executable, "-m", "agents.cli", *self.command],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -171,5 +181,40 @@ def collect(
         finally:
             await consumer.stop()
         return records
+
+    return asyncio.run(read())
+
+
+def stored_states(settings: Settings, *, timeout: float = 30.0) -> dict[str, Any]:
+    """Every customer record a worker of ``settings`` holds, read from its table's
+    changelog to the end (the latest value per key; erased customers absent)."""
+    topic = f"{settings.app_id}-customers-changelog"
+
+    async def read() -> dict[str, Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            assert topic in await consumer.topics(), f"no topic {topic}"
+            tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            latest: dict[str, Any] = {}
+            deadline = time.monotonic() + timeout
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                assert time.monotonic() < deadline, f"{topic} not read to its end in time"
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    for r in batch:
+                        key = (r.key or b"").decode()
+                        if r.value is None:
+                            latest.pop(key, None)
+                        else:
+                            latest[key] = loads(r.value)
+            return latest
+        finally:
+            await consumer.stop()
 
     return asyncio.run(read())

@@ -1,0 +1,265 @@
+"""Time on the real broker: live wall-clock timers, a replay in event time, a restart.
+
+The playbook here shrinks every wait to seconds, so a live run with events
+stamped "now" sees carts abandoned, reviews requested and customers slide to
+at_risk and churned within the test, on the wall clock.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle.clock import ClockMode
+from schemas.codec import dumps
+from streams.broker import find_free_port
+from streams.producer import route
+from streams.settings import Settings
+from tests.integration.engine import (
+    Worker,
+    collect,
+    create_topics,
+    publish_raw,
+    stored_states,
+    unique_settings,
+)
+
+FAST_PLAYBOOK = """
+stages:
+  at_risk: {after: 8s}
+  churned: {after: 12s, min_at_risk: 2s}
+campaigns:
+  cart_abandonment: {delay: 3s}
+  browse_abandonment: {delay: 4s}
+  review_request: {delay: 5s}
+  second_purchase_nudge: {delay: 6s}
+"""
+
+
+@pytest.fixture
+def live(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """A live app on the wall clock, with the seconds-long playbook and its own topics."""
+    path = tmp_path / "fast.yaml"
+    path.write_text(FAST_PLAYBOOK, encoding="utf-8")
+    settings = unique_settings(kafka_bootstrap, tmp_path, clock=ClockMode.WALL)
+    settings = settings.model_copy(update={"playbook": path})
+    create_topics(settings)
+    return settings
+
+
+def stamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def signup(customer: str, at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": f"{customer}-signup",
+        "type": "signup",
+        "occurred_at": stamp(at),
+        "customer_id": customer,
+        "email": f"{customer}@mail.example",
+        "marketing_consent": True,
+    }
+
+
+def cart(customer: str, at: datetime, n: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": f"{customer}-cart-{n}",
+        "type": "cart",
+        "occurred_at": stamp(at),
+        "customer_id": customer,
+        "action": "add",
+        "cart_id": f"{customer}-c{n}",
+        "product_id": f"p-{n}",
+        "quantity": 1,
+        "unit_price": "19.90",
+        "currency": "EUR",
+    }
+
+
+def browse(customer: str, at: datetime, n: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": f"{customer}-browse-{n}",
+        "type": "browse",
+        "occurred_at": stamp(at),
+        "customer_id": customer,
+        "product_id": f"p-{n}",
+    }
+
+
+def purchase(customer: str, at: datetime, n: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": f"{customer}-purchase-{n}",
+        "type": "purchase",
+        "occurred_at": stamp(at),
+        "customer_id": customer,
+        "order_id": f"{customer}-o{n}",
+        "total": "19.90",
+        "currency": "EUR",
+        "items": [{"product_id": f"p-{n}", "quantity": 1, "unit_price": "19.90"}],
+    }
+
+
+def visitor(at: datetime) -> dict[str, Any]:
+    """An anonymous visitor's page view: no timers of its own, it only carries time."""
+    return {
+        "event_id": f"visit-{at.timestamp()}",
+        "type": "browse",
+        "occurred_at": stamp(at),
+        "anonymous_id": "anon-visitor",
+        "url": "/",
+    }
+
+
+def send_live(settings: Settings, script: list[tuple[float, Any]]) -> datetime:
+    """Publish each (offset seconds, event builder) at its moment, stamped with the wall
+    clock as a shop would; returns the time of the first event."""
+    start = datetime.now(UTC)
+    for offset, build in sorted(script, key=lambda item: item[0]):
+        at = start + timedelta(seconds=offset)
+        pause = (at - datetime.now(UTC)).total_seconds()
+        if pause > 0:
+            time.sleep(pause)
+        event = build(datetime.now(UTC))
+        topic, key = route(event, settings)
+        publish_raw(settings, [(topic, key, dumps(event))])
+    return start
+
+
+def shop_script() -> list[tuple[float, Any]]:
+    """Customers whose stories need every kind of timer, each well clear of its deadline."""
+    script: list[tuple[float, Any]] = []
+    for n in range(4):
+        c = f"cust-cart-{n}"  # abandons a cart
+        script += [(0.0, lambda at, c=c: signup(c, at)), (0.2, lambda at, c=c: cart(c, at))]
+    for n in range(3):
+        c = f"cust-buyer-{n}"  # carts then buys at once: no abandonment; a review, a nudge, ...
+        script += [
+            (0.1, lambda at, c=c: signup(c, at)),
+            (0.3, lambda at, c=c: cart(c, at)),
+            (0.6, lambda at, c=c: purchase(c, at)),
+        ]
+    for n in range(2):
+        c = f"cust-browser-{n}"  # browses and leaves
+        script += [(0.1, lambda at, c=c: signup(c, at)), (0.4, lambda at, c=c: browse(c, at))]
+    c = "cust-repeat"  # buys twice: repeat customer, then at risk and churned
+    script += [
+        (0.0, lambda at, c=c: signup(c, at)),
+        (0.5, lambda at, c=c: purchase(c, at, 1)),
+        (1.5, lambda at, c=c: purchase(c, at, 2)),
+    ]
+    return script
+
+
+def by_topic(records: list[dict[str, Any]], settings: Settings) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {"transitions": [], "triggers": []}
+    for r in records:
+        name = "transitions" if r["topic"] == settings.topic("transitions") else "triggers"
+        out[name].append(r["value"])
+    return out
+
+
+def test_replay_in_event_time_rebuilds_the_live_state_and_trigger_ids(
+    live: Settings, tmp_path: Path
+) -> None:
+    worker = Worker(live, tmp_path / "live.log").start()
+    replayer: Worker | None = None
+    try:
+        send_live(live, shop_script())
+        # Every deadline of the script is within 16 s of its start (churn: 1.5 + 14 s).
+        time.sleep(17)
+        # The live clock has passed them all; one more event carries event time as far,
+        # so the replay's watermark reaches what the wall clock reached.
+        send_live(
+            live,
+            [
+                (
+                    0.0,
+                    lambda at: (
+                        browse("anon-sentinel", at)
+                        | {"customer_id": None, "anonymous_id": "anon-sentinel"}
+                    ),
+                )
+            ],
+        )
+        live_records = collect(live, ["transitions", "triggers"], expected=1, quiet=4)
+        worker.assert_alive()
+        got = by_topic(live_records, live)
+        campaigns = {t["campaign"] for t in got["triggers"]}
+        assert {
+            "welcome",
+            "cart_abandonment",
+            "browse_abandonment",
+            "order_thank_you",
+            "review_request",
+            "second_purchase_nudge",
+            "churn_prevention",
+            "win_back",
+        } <= campaigns
+        stages = {(t["from_stage"], t["to_stage"]) for t in got["transitions"]}
+        assert {("repeat_customer", "at_risk"), ("at_risk", "churned")} <= stages
+        # No abandonment mail for the carts that were bought.
+        assert not [
+            t
+            for t in got["triggers"]
+            if t["campaign"] == "cart_abandonment" and t["customer_id"].startswith("cust-buyer")
+        ]
+
+        replay = live.for_replay(f"{live.app_id}-replay", "replay.")
+        # ``lifecycle replay`` as a user runs it: the live settings, a new app id.
+        replayer = Worker(
+            live,
+            tmp_path / "replay.log",
+            ("replay", "--app-id", replay.app_id),
+            env={"LIFECYCLE_WEB_PORT": str(find_free_port(1))},
+        )
+        replayer.start()
+        replayed = collect(replay, ["transitions", "triggers"], expected=len(live_records), quiet=4)
+        replayer.assert_alive()
+        again = by_topic(replayed, replay)
+        assert sorted(t["trigger_id"] for t in again["triggers"]) == sorted(
+            t["trigger_id"] for t in got["triggers"]
+        )
+        assert sorted(t["transition_id"] for t in again["transitions"]) == sorted(
+            t["transition_id"] for t in got["transitions"]
+        )
+        live_states = stored_states(live)
+        assert len(live_states) == 11
+        assert stored_states(replay) == live_states
+    finally:
+        worker.stop()
+        if replayer is not None:
+            replayer.stop()
+
+
+def test_timers_due_while_the_worker_was_down_fire_once_after_restart(
+    live: Settings, tmp_path: Path
+) -> None:
+    settings = live
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    customers = [f"cust-down-{n}" for n in range(8)]
+    try:
+        script: list[tuple[float, Any]] = []
+        for c in customers:
+            script += [(0.0, lambda at, c=c: signup(c, at)), (0.1, lambda at, c=c: cart(c, at))]
+        send_live(settings, script)
+        welcomes = collect(settings, ["triggers"], expected=len(customers), quiet=0.5)
+        assert len(welcomes) == len(customers)  # processed: the carts' timers are stored
+        worker.stop()  # before any cart is 3 s old
+        down_since = time.monotonic()
+        time.sleep(5)  # every cart deadline passes while no worker runs
+        worker.start()
+        triggers = collect(settings, ["triggers"], expected=2 * len(customers), quiet=3)
+        worker.assert_alive()
+        carts = [t["value"] for t in triggers if t["value"]["campaign"] == "cart_abandonment"]
+        assert sorted(t["customer_id"] for t in carts) == customers
+        ids = [t["trigger_id"] for t in carts]
+        assert len(set(ids)) == len(ids)  # each exactly once
+        assert time.monotonic() - down_since < 60
+        assert "timer heaps rebuilt: 8 pending" in worker.log_text()
+    finally:
+        worker.stop()
