@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -244,3 +245,42 @@ def test_partition_count_does_not_change_the_outputs(
     four = encode(Backtest(playbook, partitioner(4)).run(simulated))
     assert Counter(single) == Counter(four)
     assert by_key(single) == by_key(four)  # and each customer's outputs in the same order
+
+
+def late_purchase_lines() -> list[bytes]:
+    """A cart at 10:00; on the purchase topic, another customer's 11:30 order is
+    listed before this customer's 10:45 order: the 10:45 one arrives late."""
+    item = {"product_id": "p1", "quantity": 1, "unit_price": "20.00"}
+    return [
+        line("signup", "s1", "2026-03-02T09:00:00Z", customer_id="c1", email="c1@mail.example",
+             marketing_consent=True),
+        line("cart", "k1", "2026-03-02T10:00:00Z", customer_id="c1", action="add", cart_id="k",
+             product_id="p1", quantity=1, unit_price="20.00", currency="EUR"),
+        line("purchase", "p2", "2026-03-02T11:30:00Z", customer_id="c2", order_id="o2",
+             total="20.00", currency="EUR", items=[item]),
+        line("purchase", "p1", "2026-03-02T10:45:00Z", customer_id="c1", order_id="o1",
+             total="20.00", currency="EUR", items=[item]),
+    ]  # fmt: skip
+
+
+def campaigns_of(runner: Backtest, lines: list[bytes]) -> list[tuple[str, str]]:
+    return [
+        (o.value.customer_id, o.value.campaign.value)
+        for o in runner.run(lines)
+        if isinstance(o, Output) and isinstance(o.value, Trigger)
+    ]
+
+
+def test_a_late_purchase_within_the_lateness_cancels_the_abandonment_mail(
+    playbook: Playbook,
+) -> None:
+    runner = Backtest(playbook, lateness=timedelta(hours=1))
+    assert ("c1", "cart_abandonment") not in campaigns_of(runner, late_purchase_lines())
+    assert runner.summary.triggers_by_campaign["cart_abandonment"] == 0
+
+
+def test_a_purchase_later_than_the_lateness_finds_the_mail_already_sent(
+    playbook: Playbook,
+) -> None:
+    got = campaigns_of(Backtest(playbook), late_purchase_lines())
+    assert got.index(("c1", "cart_abandonment")) < got.index(("c1", "order_thank_you"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,12 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines()]
 
 
-def expected_records(path: Path, prefix: str = "") -> list[dict[str, Any]]:
+def expected_records(
+    path: Path, prefix: str = "", until: datetime | None = None
+) -> list[dict[str, Any]]:
     runner = Backtest(default_playbook(), partitioner(4))
-    outputs = [o for o in runner.run(path.read_bytes().splitlines()) if isinstance(o, Output)]
+    lines = path.read_bytes().splitlines()
+    outputs = [o for o in runner.run(lines, until=until) if isinstance(o, Output)]
     return [
         {"topic": f"{prefix}lifecycle.{o.topic}", "key": o.key, "value": to_jsonable(o.value)}
         for o in outputs
@@ -179,11 +183,32 @@ def test_backtest_until_needs_an_offset(events_file: Path) -> None:
     assert "not an RFC 3339 time" in bad.stderr
 
 
-@pytest.mark.parametrize("until", ["2025-02-01T00:00:00Z", "2025-02-01T01:00:00+01:00"])
-def test_backtest_until_with_an_offset_is_accepted(events_file: Path, until: str) -> None:
+@pytest.mark.parametrize("until", ["2025-03-12T00:00:00Z", "2025-03-12T01:00:00+01:00"])
+def test_backtest_until_fires_the_timers_due_by_then(events_file: Path, until: str) -> None:
     result = run("backtest", str(events_file), "--until", until)
     assert result.exit_code == 0, result.stderr
-    assert [json.loads(r) for r in result.stdout.splitlines()] == expected_records(events_file)
+    records = [json.loads(r) for r in result.stdout.splitlines()]
+    assert records == expected_records(events_file, until=datetime(2025, 3, 12, tzinfo=UTC))
+    fired = [r["value"].get("campaign") or r["value"]["to_stage"] for r in records[-3:]]
+    # The first-time buyer of 10 January: nudged after 30 days, at risk after 60.
+    assert fired == ["second_purchase_nudge", "at_risk", "churn_prevention"]
+    assert "2 timers fired" in result.stderr
+
+
+def test_backtest_without_until_stops_at_the_last_event(events_file: Path) -> None:
+    result = run("backtest", str(events_file))
+    assert "0 timers fired" in result.stderr
+
+
+def test_backtest_lateness_must_not_be_negative(events_file: Path) -> None:
+    assert run("backtest", str(events_file), "--lateness", "-1").exit_code == 2
+    assert run("backtest", str(events_file), "--lateness", "3600").exit_code == 0
+
+
+def test_replay_needs_an_app_id_of_its_own() -> None:
+    result = run("replay", "--app-id", "lifecycle")
+    assert result.exit_code == 2
+    assert "must differ from the live app id" in result.stderr
 
 
 def test_simulate_then_backtest(tmp_path: Path) -> None:
