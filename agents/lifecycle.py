@@ -63,6 +63,16 @@ def _where(message: Any) -> tuple[str, int, int]:
     return message.topic, message.partition, message.offset
 
 
+def _log_core_failure(doing: str, exc: Exception) -> None:
+    """Type and frames only: exception texts can quote personal fields."""
+    log.error(
+        "lifecycle core failed %s with %s:\n%s",
+        doing,
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
+
+
 def encode_tick(at: datetime | None, app_id: str) -> bytes:
     return dumps({"at": at, "app": app_id})
 
@@ -245,11 +255,7 @@ class LifecycleProcessor:
                 state = CustomerState.model_validate_json(raw)
                 outcome = fire_due(state, now, self.playbook)
             except Exception as exc:  # a bug must not stop the partition: drop the timer
-                log.error(
-                    "lifecycle core failed firing timers with %s:\n%s",
-                    type(exc).__name__,
-                    "".join(traceback.format_tb(exc.__traceback__)),
-                )
+                _log_core_failure("firing timers", exc)
                 continue
             await self._emit(key, outcome)
             lane.timers.set(key, next_due(outcome.state))
@@ -260,13 +266,7 @@ class LifecycleProcessor:
             state = None if raw is None else CustomerState.model_validate_json(raw)
             outcome = apply(state, event, self.playbook)
         except Exception as exc:  # a bug must not stop the partition: park the event
-            # Frames, not the message: exception texts can quote personal fields.
-            log.error(
-                "lifecycle core failed on %s[%d]@%d with %s:\n%s",
-                *_where(message),
-                type(exc).__name__,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
+            _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
             await self._dead_letter(
                 message, Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__} in core")
             )

@@ -142,6 +142,14 @@ def test_load_playbook_reads_a_file(tmp_path: Path) -> None:
         ("scores:\n  rfm:\n    recency_days: [30, 60, 120, 240]\n", ["scores.rfm.recency_days"]),
         ("campaigns:\n  welcome:\n    variants: {}\n", ["campaigns.welcome.variants"]),
         ("campaigns:\n  welcome:\n    variants: {A: 0}\n", ["campaigns.welcome.variants.A"]),
+        ("campaigns:\n  cart_abandonment: {delay: null}\n", ["cart_abandonment needs a delay"]),
+        ("campaigns:\n  cart_abandonment: {delay: soon}\n", ["campaigns.cart_abandonment.delay"]),
+        ("campaigns:\n  review_request: {delay: 0s}\n", ["campaigns.review_request.delay"]),
+        ("stages:\n  churned: {after: 30d}\n", ["churned.after must be longer than at_risk.after"]),
+        ("stages:\n  at_risk: {gap_multiple: -1}\n", ["stages.at_risk.gap_multiple"]),
+        ("stages:\n  loyal: {min_orders: 1}\n", ["stages.loyal.min_orders"]),
+        ("scores:\n  clv_tiers: {high: 100, mid: 500}\n", ["mid must not be above high"]),
+        ("campaigns:\n  win_back: {discount_by_tier: {top: 5}}\n", ["discount_by_tier.top"]),
     ],
 )
 def test_errors_name_the_field(text: str, fragments: list[str]) -> None:
