@@ -236,10 +236,13 @@ def test_replay_in_event_time_rebuilds_the_live_state_and_trigger_ids(
             replayer.stop()
 
 
+@pytest.mark.parametrize("store", ["rocksdb", "memory"])
 def test_timers_due_while_the_worker_was_down_fire_once_after_restart(
-    live: Settings, tmp_path: Path
+    live: Settings, tmp_path: Path, store: str
 ) -> None:
-    settings = live
+    """rocksdb keeps the table on disk; memory recovers it from the changelog: either
+    way the heaps are rebuilt from the table before the first sweep."""
+    settings = live.model_copy(update={"store": store})
     worker = Worker(settings, tmp_path / "worker.log").start()
     customers = [f"cust-down-{n}" for n in range(8)]
     try:
