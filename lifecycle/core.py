@@ -17,7 +17,7 @@ from typing import Any
 
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
-from lifecycle.policy import Suppression, decide
+from lifecycle.policy import Suppression, apply_caps, decide
 from lifecycle.scoring import rfm, snapshot
 from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
 from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
@@ -91,6 +91,8 @@ class _Step:
         self.cause = cause
         self.playbook = playbook
         self.outcome = outcome
+        self._decided: list[tuple[int, Trigger]] = []
+        """Triggers awaiting the caps, with where they go among ``outcome.emitted``."""
 
     @property
     def at(self) -> datetime:
@@ -129,9 +131,22 @@ class _Step:
             playbook=self.playbook,
         )
         if isinstance(decision, Trigger):
-            self.outcome.emitted.append(decision)
+            self._decided.append((len(self.outcome.emitted), decision))
         elif isinstance(decision, Suppression):
             self.outcome.suppressed.append(decision)
+
+    def finish(self) -> None:
+        """Apply the frequency caps to what this cause decided, then emit the survivors
+        where they were decided (after the transition that sent them)."""
+        if not self._decided:
+            return
+        kept, capped = apply_caps(self.state, [t for _, t in self._decided], self.playbook, self.at)
+        self.outcome.suppressed.extend(capped)
+        survivors = {t.trigger_id for t in kept}
+        for position, trigger in reversed(self._decided):
+            if trigger.trigger_id in survivors:
+                self.outcome.emitted.insert(position, trigger)
+        self._decided.clear()
 
     def _greeting(self) -> dict[str, Any]:
         profile = self.state.profile
@@ -416,7 +431,9 @@ def _fire(state: CustomerState, before: datetime, playbook: Playbook, outcome: O
             return
         due, name = min(due_now)
         cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
-        _fire_one(_Step(state, cause, playbook, outcome), name)
+        step = _Step(state, cause, playbook, outcome)
+        _fire_one(step, name)
+        step.finish()
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
@@ -476,6 +493,7 @@ def apply(state: CustomerState | None, event: Event, playbook: Playbook) -> Outc
             _privacy(step, event)
         case RefundEvent():
             _refund(step, event)
+    step.finish()
     if outcome.state is not None:
         _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)
         outcome.state.timers = schedule(outcome.state, playbook)

@@ -167,9 +167,26 @@ class QuietHours(_Strict):
     end: time = time(8, 0)
 
 
+class FrequencyCap(_Strict):
+    """At most ``count`` marketing messages whose send times fall within ``within``."""
+
+    count: int = Field(ge=0)
+    within: Duration
+
+
 class Policies(_Strict):
     default_holdout: Share = 0.10
     quiet_hours: QuietHours = QuietHours()
+    frequency_caps: list[FrequencyCap] = Field(
+        default_factory=lambda: [
+            FrequencyCap(count=1, within=timedelta(hours=24)),
+            FrequencyCap(count=3, within=timedelta(days=7)),
+        ]
+    )
+
+    @property
+    def longest_cap(self) -> timedelta:
+        return max((cap.within for cap in self.frequency_caps), default=timedelta(0))
 
 
 class CampaignRule(_Strict):

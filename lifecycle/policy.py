@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from lifecycle.ids import stable_id, unit_interval
 from lifecycle.playbook import CampaignRule, Playbook, QuietHours
-from lifecycle.state import CustomerState
+from lifecycle.state import CustomerState, SentMark
 from schemas.records import Campaign, Trigger
 
-__all__ = ["Suppression", "decide", "quiet_hours_end"]
+__all__ = ["Suppression", "apply_caps", "decide", "quiet_hours_end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +99,48 @@ def decide(
         holdout=holdout,
         payload=payload,
     )
+
+
+def _over_a_cap(marks: list[SentMark], send_after: datetime, playbook: Playbook) -> bool:
+    for cap in playbook.policies.frequency_caps:
+        near = sum(1 for m in marks if abs(m.send_after - send_after) < cap.within)
+        if near >= cap.count:
+            return True
+    return False
+
+
+def apply_caps(
+    state: CustomerState, decided: list[Trigger], playbook: Playbook, now: datetime
+) -> tuple[list[Trigger], list[Suppression]]:
+    """Frequency caps over the marketing triggers decided together for one cause.
+
+    The highest priority goes first, so when campaigns collide the more
+    important one is sent; messages already sent stand. Two messages count
+    against each other when their send times are closer than a cap's window.
+    Transactional triggers pass untouched. Records the sent ones in ``state``.
+    """
+    horizon = now - playbook.policies.longest_cap
+    state.marketing_sent = [m for m in state.marketing_sent if m.send_after > horizon]
+    kept: dict[int, Trigger] = {}
+    suppressed: list[Suppression] = []
+    ranked = sorted(
+        enumerate(decided),
+        key=lambda item: -playbook.campaigns[item[1].campaign].priority,
+    )
+    for index, trigger in ranked:
+        if playbook.campaigns[trigger.campaign].transactional:
+            kept[index] = trigger
+            continue
+        if _over_a_cap(state.marketing_sent, trigger.send_after, playbook):
+            suppressed.append(
+                Suppression(
+                    state.customer_id, trigger.campaign, "frequency_cap", trigger.trigger_id
+                )
+            )
+            continue
+        kept[index] = trigger
+        state.marketing_sent.append(
+            SentMark(send_after=trigger.send_after, campaign=trigger.campaign.value)
+        )
+    state.marketing_sent.sort(key=lambda m: m.send_after)
+    return [kept[i] for i in sorted(kept)], suppressed

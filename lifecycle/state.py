@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import UtcDatetime
 from schemas.records import Stage
 
-__all__ = ["CartLine", "CustomerState", "PendingReview", "Profile"]
+__all__ = ["CartLine", "CustomerState", "PendingReview", "Profile", "SentMark"]
 
 
 class Profile(BaseModel):
@@ -49,6 +49,15 @@ class PendingReview(BaseModel):
     products: list[str]
 
 
+class SentMark(BaseModel):
+    """A marketing message emitted to this customer: what frequency caps count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_after: UtcDatetime
+    campaign: str
+
+
 class CustomerState(BaseModel):
     """One customer's record, including every deadline still pending for them.
 
@@ -82,6 +91,8 @@ class CustomerState(BaseModel):
     pending_reviews: dict[str, PendingReview] = Field(default_factory=dict)
     nudged: bool = False
     timers: dict[str, UtcDatetime] = Field(default_factory=dict)
+    marketing_sent: list[SentMark] = Field(default_factory=list)
+    """Marketing messages within the longest frequency-cap window, oldest first."""
 
     @property
     def average_order_value(self) -> Decimal:

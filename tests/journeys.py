@@ -47,7 +47,6 @@ from schemas.events import EventAdapter
 from schemas.records import Campaign, Stage
 
 __all__ = [
-    "CAP_JOURNEYS",
     "HIGHLIGHTS",
     "JOURNEYS",
     "Advance",
@@ -1395,12 +1394,7 @@ JOURNEYS: tuple[Journey, ...] = (
     _duplicate_event_changes_nothing(),
     _erase_stops_everything(),
     _holdout_customer_is_marked(),
-)
-"""Every journey, by name in ``Journey.name``; names and customer ids are unique."""
-
-CAP_JOURNEYS: tuple[Journey, ...] = (
     _frequency_cap_one_per_day(),
     _frequency_cap_three_per_week(),
 )
-"""Frequency caps (DESIGN.md, Triggers) are the policy work of issue 4; these
-journeys join ``JOURNEYS`` when the caps exist."""
+"""Every journey, by name in ``Journey.name``; names and customer ids are unique."""

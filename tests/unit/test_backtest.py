@@ -252,7 +252,7 @@ def late_purchase_lines() -> list[bytes]:
     listed before this customer's 10:45 order: the 10:45 one arrives late."""
     item = {"product_id": "p1", "quantity": 1, "unit_price": "20.00"}
     return [
-        line("signup", "s1", "2026-03-02T09:00:00Z", customer_id="c1", email="c1@mail.example",
+        line("signup", "s1", "2026-02-20T09:00:00Z", customer_id="c1", email="c1@mail.example",
              marketing_consent=True),
         line("cart", "k1", "2026-03-02T10:00:00Z", customer_id="c1", action="add", cart_id="k",
              product_id="p1", quantity=1, unit_price="20.00", currency="EUR"),

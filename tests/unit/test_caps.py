@@ -1,0 +1,94 @@
+"""Frequency caps: at most 1 marketing message per 24 h and 3 per 7 days, priority first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from lifecycle.playbook import default_playbook, parse_playbook
+from lifecycle.policy import Suppression, apply_caps
+from lifecycle.state import CustomerState, Profile, SentMark
+from schemas.records import Campaign, Trigger
+
+T0 = datetime(2026, 4, 6, 10, 0, tzinfo=UTC)
+
+
+def customer(*sent: tuple[datetime, Campaign]) -> CustomerState:
+    return CustomerState(
+        customer_id="c1",
+        first_seen_at=T0 - timedelta(days=30),
+        last_event_at=T0,
+        profile=Profile(email="c1@mail.example", marketing_consent=True),
+        marketing_sent=[SentMark(send_after=at, campaign=c.value) for at, c in sent],
+    )
+
+
+def trigger(campaign: Campaign, at: datetime = T0) -> Trigger:
+    return Trigger(
+        trigger_id=f"t-{campaign.value}",
+        customer_id="c1",
+        campaign=campaign,
+        channel="email",
+        stage=None,
+        created_at=at,
+        send_after=at,
+        variant="A",
+        holdout=False,
+        payload={},
+    )
+
+
+def test_the_higher_priority_campaign_wins_a_collision() -> None:
+    book = default_playbook()
+    state = customer()
+    decided = [trigger(Campaign.REVIEW_REQUEST), trigger(Campaign.CART_ABANDONMENT)]
+    kept, capped = apply_caps(state, decided, book, T0)
+    assert [t.campaign for t in kept] == [Campaign.CART_ABANDONMENT]  # priority 80 over 30
+    assert capped == [
+        Suppression("c1", Campaign.REVIEW_REQUEST, "frequency_cap", "t-review_request")
+    ]
+    assert [m.campaign for m in state.marketing_sent] == ["cart_abandonment"]
+
+
+def test_transactional_mail_is_never_capped() -> None:
+    book = default_playbook()
+    state = customer((T0 - timedelta(hours=1), Campaign.WELCOME))
+    kept, capped = apply_caps(state, [trigger(Campaign.ORDER_THANK_YOU)], book, T0)
+    assert [t.campaign for t in kept] == [Campaign.ORDER_THANK_YOU]
+    assert capped == []
+
+
+def test_one_per_day_counts_send_times_not_decision_times() -> None:
+    book = default_playbook()
+    # The welcome was held by quiet hours until 08:00 today: 2 h before this one.
+    state = customer((T0 - timedelta(hours=2), Campaign.WELCOME))
+    _, capped = apply_caps(state, [trigger(Campaign.BROWSE_ABANDONMENT)], book, T0)
+    assert [s.reason for s in capped] == ["frequency_cap"]
+    later = customer((T0 - timedelta(hours=25), Campaign.WELCOME))
+    kept, _ = apply_caps(later, [trigger(Campaign.BROWSE_ABANDONMENT)], book, T0)
+    assert len(kept) == 1
+
+
+def test_three_per_week() -> None:
+    book = default_playbook()
+    days = [T0 - timedelta(days=d) for d in (6, 4, 2)]
+    full = customer(*((d, Campaign.WELCOME) for d in days))
+    _, capped = apply_caps(full, [trigger(Campaign.CART_ABANDONMENT)], book, T0)
+    assert len(capped) == 1
+    older = customer(*((d - timedelta(days=1, hours=1), Campaign.WELCOME) for d in days))
+    kept, _ = apply_caps(older, [trigger(Campaign.CART_ABANDONMENT)], book, T0)
+    assert len(kept) == 1
+
+
+def test_marks_older_than_the_longest_window_are_forgotten() -> None:
+    book = default_playbook()
+    state = customer((T0 - timedelta(days=8), Campaign.WELCOME), (T0, Campaign.WELCOME))
+    apply_caps(state, [], book, T0)
+    assert [m.send_after for m in state.marketing_sent] == [T0]
+
+
+def test_caps_are_playbook_settings() -> None:
+    book = parse_playbook("policies:\n  frequency_caps: []\n")
+    state = customer((T0, Campaign.WELCOME))
+    kept, capped = apply_caps(state, [trigger(Campaign.CART_ABANDONMENT)], book, T0)
+    assert (len(kept), capped) == (1, [])
+    assert default_playbook().policies.frequency_caps[0].count == 1
