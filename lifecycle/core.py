@@ -18,7 +18,7 @@ from typing import Any
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, apply_caps, decide
-from lifecycle.scoring import rfm, snapshot
+from lifecycle.scoring import rfm, rfm_segment, snapshot
 from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
 from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
 from schemas.events import (
@@ -149,15 +149,23 @@ class _Step:
         self._decided.clear()
 
     def _greeting(self) -> dict[str, Any]:
-        profile = self.state.profile
-        return {"email": profile.email, "first_name": profile.first_name, "locale": profile.locale}
+        """What every template may use: who, in which language, and which segment."""
+        state = self.state
+        profile = state.profile
+        return {
+            "email": profile.email,
+            "first_name": profile.first_name,
+            "locale": profile.locale,
+            "segment": rfm_segment(rfm(state, self.at, self.playbook.scores.rfm)),
+            "clv": str(state.revenue),
+            "clv_tier": self.playbook.scores.clv_tiers.tier(state.revenue),
+        }
 
     def _entry_payload(self, campaign: Campaign) -> dict[str, Any]:
         rule = self.playbook.campaigns[campaign]
         state = self.state
-        value = state.revenue
-        tier = self.playbook.scores.clv_tiers.tier(value)
-        payload: dict[str, Any] = {"clv": str(value), "clv_tier": tier}
+        tier = self.playbook.scores.clv_tiers.tier(state.revenue)
+        payload: dict[str, Any] = {}
         if campaign is Campaign.CHURN_PREVENTION:
             payload["survey"] = rule.survey
             if rule.discount_percent is not None:

@@ -9,7 +9,7 @@ from lifecycle.playbook import RfmBreakpoints
 from lifecycle.state import CustomerState
 from schemas.records import Rfm, Snapshot
 
-__all__ = ["rfm", "snapshot"]
+__all__ = ["rfm", "rfm_segment", "snapshot"]
 
 
 def _score(value: float, ascending: list[float]) -> int:
@@ -37,3 +37,29 @@ def snapshot(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -
         aov=state.average_order_value,
         rfm=rfm(state, now, breakpoints),
     )
+
+
+_SEGMENTS: tuple[tuple[range, range, str], ...] = (
+    (range(1, 3), range(1, 3), "hibernating"),
+    (range(1, 3), range(3, 5), "at_risk"),
+    (range(1, 3), range(5, 6), "cant_lose_them"),
+    (range(3, 4), range(1, 3), "about_to_sleep"),
+    (range(3, 4), range(3, 4), "need_attention"),
+    (range(3, 5), range(4, 6), "loyal_customers"),
+    (range(4, 5), range(1, 2), "promising"),
+    (range(5, 6), range(1, 2), "new_customers"),
+    (range(4, 6), range(2, 4), "potential_loyalists"),
+    (range(5, 6), range(4, 6), "champions"),
+)
+"""The usual recency x frequency grid of RFM segments: every (r, f) has one name."""
+
+
+def rfm_segment(scores: Rfm | None) -> str | None:
+    """The segment name a mail template or a CRM list keys on; None before any order."""
+    if scores is None:
+        return None
+    for recency, frequency, name in _SEGMENTS:
+        if scores.r in recency and scores.f in frequency:
+            return name
+    msg = f"no segment for {scores}"
+    raise AssertionError(msg)

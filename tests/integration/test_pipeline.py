@@ -174,6 +174,9 @@ def test_journey_gives_exact_transitions_and_triggers(engine: tuple[Settings, Wo
         "email": "cust-j1@mail.example",
         "first_name": "Ada",
         "locale": "de-DE",
+        "segment": None,
+        "clv": "0.00",
+        "clv_tier": "low",
     }
     assert triggers[3]["payload"]["order_id"] == "cust-j1-o2"
     assert triggers[2]["payload"]["order_id"] == "cust-j1-o1"  # the review request names its order

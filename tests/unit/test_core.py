@@ -165,7 +165,14 @@ def test_consenting_signup_makes_a_lead_and_sends_welcome(playbook: Playbook) ->
         "send_after": utc("2025-01-10T11:00:00Z"),
         "variant": "A",
         "holdout": False,  # c1's deterministic welcome bucket is outside the 10% holdout
-        "payload": {"email": "c1@mail.example", "first_name": "Ada", "locale": "de-DE"},
+        "payload": {
+            "email": "c1@mail.example",
+            "first_name": "Ada",
+            "locale": "de-DE",
+            "segment": None,  # no order yet, no RFM
+            "clv": "0.00",
+            "clv_tier": "low",
+        },
     }
     assert outcome.suppressed == []
 
@@ -236,6 +243,9 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
             "email": "c1@mail.example",
             "first_name": None,
             "locale": None,
+            "segment": "new_customers",  # r 5 (today), f 1
+            "clv": "10.10",
+            "clv_tier": "low",
             "order_id": "o1",
             "total": "10.10",
             "currency": "EUR",
