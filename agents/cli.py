@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from lifecycle.playbook import PlaybookError, load_playbook
+from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
 from schemas.codec import dumps
 from streams.settings import Settings
 
@@ -90,6 +90,79 @@ def replay(app_id: str, output_prefix: str) -> None:
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
     run_worker(settings.for_replay(app_id, output_prefix))
+
+
+@main.group()
+def clv() -> None:
+    """Predicted customer value: fit BG/NBD and Gamma-Gamma to history."""
+
+
+@clv.command("fit")
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--until", help="End of the calibration period (default: the last purchase).")
+@click.option("--time-unit", default="7d", show_default=True, help="Unit of the parameters.")
+@click.option("--horizon", default="52w", show_default=True, help="Horizon of predicted_clv.")
+@click.option(
+    "--write",
+    "write",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Set scores.clv_model in this playbook file (its comments are not kept).",
+)
+def clv_fit(
+    events: Path, until: str | None, time_unit: str, horizon: str, write: Path | None
+) -> None:
+    """Fit the models to the purchases in EVENTS.jsonl by maximum likelihood.
+
+    Prints the playbook's scores.clv_model block; with --write, puts it in a playbook.
+    """
+    import yaml
+
+    from lifecycle.clv import ClvModel
+    from lifecycle.clv_fit import fit
+    from schemas.events import PurchaseEvent
+    from schemas.inbound import Rejection, parse_event
+
+    purchases = []
+    with events.open("rb") as source:
+        for raw in source:
+            parsed = parse_event(raw) if raw.strip() else None
+            if isinstance(parsed, PurchaseEvent):
+                purchases.append(parsed)
+            elif isinstance(parsed, Rejection):
+                click.echo(f"skipped a line: {parsed.reason.value}", err=True)
+    if not purchases:
+        msg = f"no purchase events in {events}"
+        raise click.ClickException(msg)
+    end = _aware(until) if until else max(p.occurred_at for p in purchases)
+    try:
+        model = ClvModel.model_validate({"time_unit": time_unit, "horizon": horizon})
+        result = fit(purchases, end, model.time_unit)
+    except (ValidationError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    model = model.model_copy(update={"bgnbd": result.bgnbd})
+    if result.gamma_gamma is not None:
+        model = model.model_copy(update={"gamma_gamma": result.gamma_gamma})
+    block = {"scores": {"clv_model": model.model_dump(mode="json")}}
+    click.echo(
+        f"fitted on {result.customers} customers ({result.repeat_customers} with repeat "
+        f"purchases) up to {end.isoformat()}; log-likelihood {result.log_likelihood:.1f}",
+        err=True,
+    )
+    if result.gamma_gamma is None:
+        click.echo("no repeat spend to fit Gamma-Gamma: kept the default", err=True)
+    if write is None:
+        click.echo(yaml.safe_dump(block, sort_keys=False), nl=False)
+        return
+    current = yaml.safe_load(write.read_text(encoding="utf-8")) if write.exists() else None
+    merged = current if isinstance(current, dict) else {}
+    merged.setdefault("scores", {})["clv_model"] = block["scores"]["clv_model"]
+    text = yaml.safe_dump(merged, sort_keys=False)
+    try:
+        parse_playbook(text, str(write))
+    except PlaybookError as exc:
+        raise click.ClickException(str(exc)) from None
+    write.write_text(text, encoding="utf-8")
+    click.echo(f"wrote scores.clv_model to {write}", err=True)
 
 
 @main.group()

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from lifecycle.clv import predict
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, apply_caps, decide
@@ -113,7 +114,7 @@ class _Step:
                 reason=reason,
                 at=self.at,
                 caused_by=self.cause.caused_by,
-                snapshot=snapshot(self.state, self.at, self.playbook.scores.rfm),
+                snapshot=snapshot(self.state, self.at, self.playbook.scores),
             )
         )
         self.state.stage = to
@@ -159,6 +160,7 @@ class _Step:
             "segment": rfm_segment(rfm(state, self.at, self.playbook.scores.rfm)),
             "clv": str(state.revenue),
             "clv_tier": self.playbook.scores.clv_tiers.tier(state.revenue),
+            **_predicted(state, self.at, self.playbook),
         }
 
     def _entry_payload(self, campaign: Campaign) -> dict[str, Any]:
@@ -178,6 +180,13 @@ class _Step:
         elif campaign is Campaign.ADVOCATE_REFERRAL:
             payload["referral_code"] = stable_id("referral", state.customer_id)[:10].upper()
         return payload
+
+
+def _predicted(state: CustomerState, at: datetime, playbook: Playbook) -> dict[str, Any]:
+    prediction = predict(state, at, playbook.scores.clv_model)
+    if prediction is None:
+        return {"p_alive": None, "predicted_clv": None}
+    return {"p_alive": prediction.p_alive, "predicted_clv": str(prediction.predicted_clv)}
 
 
 def _signup(step: _Step, event: SignupEvent) -> None:
@@ -277,6 +286,8 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     state.revenue += event.total
     state.first_order_at = min(state.first_order_at or event.occurred_at, event.occurred_at)
     state.last_order_at = max(state.last_order_at or event.occurred_at, event.occurred_at)
+    if all(t.date() != event.occurred_at.date() for t in state.purchase_times):
+        state.purchase_days += 1
     bisect.insort(state.purchase_times, event.occurred_at)
     del state.purchase_times[: -step.playbook.stages.purchases_kept]
     products = [item.product_id for item in event.items]

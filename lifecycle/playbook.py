@@ -7,7 +7,6 @@ at start-up, naming the field, instead of quietly falling back to a default.
 from __future__ import annotations
 
 import itertools
-import re
 from datetime import time, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -17,7 +16,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from lifecycle.clv import ClvModel
+from lifecycle.units import Duration, Percent
 from schemas.records import Campaign
 
 __all__ = [
@@ -39,20 +39,6 @@ __all__ = [
 ]
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _short_duration(value: Any) -> Any:
-    """Accept ``90m``, ``1h``, ``7d``, ``2w`` besides pydantic's ISO 8601 (``PT1H``) forms."""
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_short_duration), Field(gt=timedelta(0))]
-Percent = Annotated[Decimal, Field(ge=0, le=100)]
 
 
 class _Strict(BaseModel):
@@ -155,6 +141,7 @@ class ClvTiers(_Strict):
 class Scores(_Strict):
     rfm: RfmBreakpoints = RfmBreakpoints()
     clv_tiers: ClvTiers = ClvTiers()
+    clv_model: ClvModel = ClvModel()
 
 
 class Dedup(_Strict):

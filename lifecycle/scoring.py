@@ -5,7 +5,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import datetime
 
-from lifecycle.playbook import RfmBreakpoints
+from lifecycle.clv import predict
+from lifecycle.playbook import RfmBreakpoints, Scores
 from lifecycle.state import CustomerState
 from schemas.records import Rfm, Snapshot
 
@@ -29,13 +30,16 @@ def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm
     )
 
 
-def snapshot(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Snapshot:
+def snapshot(state: CustomerState, now: datetime, scores: Scores) -> Snapshot:
+    prediction = predict(state, now, scores.clv_model)
     return Snapshot(
         orders=state.orders,
         revenue=state.revenue,
         clv=state.revenue,
         aov=state.average_order_value,
-        rfm=rfm(state, now, breakpoints),
+        rfm=rfm(state, now, scores.rfm),
+        p_alive=None if prediction is None else prediction.p_alive,
+        predicted_clv=None if prediction is None else prediction.predicted_clv,
     )
 
 

@@ -81,6 +81,8 @@ class CustomerState(BaseModel):
     order_net: dict[str, Decimal] = Field(default_factory=dict)
     """Net amount still standing per order id: dedups orders and bounds refunds."""
     recent_event_ids: list[str] = Field(default_factory=list)
+    purchase_days: int = 0
+    """Distinct days with a purchase: BG/NBD counts repeat purchases by day."""
     purchase_times: list[UtcDatetime] = Field(default_factory=list)
     """The latest purchases' times, ascending, for the loyal count and the typical gap."""
     cart_id: str | None = None

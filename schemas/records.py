@@ -63,6 +63,10 @@ class Snapshot(_Record):
     clv: Decimal
     aov: Decimal
     rfm: Rfm | None
+    p_alive: float | None = None
+    """BG/NBD probability that the customer is still active; None before a purchase."""
+    predicted_clv: Decimal | None = None
+    """Expected spend over the playbook's horizon (BG/NBD x Gamma-Gamma)."""
 
 
 class Transition(_Record):

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from agents.cli import main
 from lifecycle.backtest import Backtest, Output
-from lifecycle.playbook import default_playbook
+from lifecycle.playbook import default_playbook, load_playbook
 from schemas.codec import dumps, to_jsonable
 from schemas.records import Campaign
 from streams.producer import partitioner
@@ -277,3 +277,32 @@ def test_schemas_export(tmp_path: Path) -> None:
         "holdout",
         "payload",
     }
+
+
+def test_clv_fit_writes_the_fitted_model_into_a_playbook(tmp_path: Path) -> None:
+    from tests.datasets import cdnow_events
+
+    events = tmp_path / "cdnow.jsonl"
+    events.write_bytes(b"".join(dumps(e) + b"\n" for e in cdnow_events()))
+    printed = run("clv", "fit", str(events), "--until", "1997-09-30T00:00:00Z")
+    assert printed.exit_code == 0, printed.stderr
+    assert "2357 customers (946 with repeat purchases)" in printed.stderr
+    assert "clv_model:" in printed.stdout
+    book = tmp_path / "book.yaml"
+    book.write_text("policies:\n  default_holdout: 0.2\n", encoding="utf-8")
+    written = run(
+        "clv", "fit", str(events), "--until", "1997-09-30T00:00:00Z", "--write", str(book)
+    )
+    assert written.exit_code == 0, written.stderr
+    loaded = load_playbook(book)
+    assert loaded.policies.default_holdout == 0.2  # the rest of the playbook is kept
+    assert loaded.scores.clv_model.bgnbd.r == pytest.approx(0.243, rel=0.01)
+    assert loaded.scores.clv_model.gamma_gamma.q == pytest.approx(3.74, rel=0.01)
+
+
+def test_clv_fit_without_purchases_is_an_error(events_file: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "none.jsonl"
+    empty.write_bytes(dumps(EVENTS[0]) + b"\n")
+    result = run("clv", "fit", str(empty))
+    assert result.exit_code == 1
+    assert "no purchase events" in result.stderr

@@ -172,6 +172,8 @@ def test_consenting_signup_makes_a_lead_and_sends_welcome(playbook: Playbook) ->
             "segment": None,  # no order yet, no RFM
             "clv": "0.00",
             "clv_tier": "low",
+            "p_alive": None,
+            "predicted_clv": None,
         },
     }
     assert outcome.suppressed == []
@@ -225,6 +227,8 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
             clv=Decimal("10.10"),
             aov=Decimal("10.10"),
             rfm=Rfm(r=5, f=1, m=1),
+            p_alive=1.0,  # BG/NBD: no repeat purchase, no evidence of drop-out
+            predicted_clv=move.snapshot.predicted_clv,  # its value: test_clv
         ).model_dump(),
     }
     # transactional: sent although the customer never consented to marketing
@@ -246,6 +250,8 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
             "segment": "new_customers",  # r 5 (today), f 1
             "clv": "10.10",
             "clv_tier": "low",
+            "p_alive": 1.0,  # no repeat purchase yet: BG/NBD cannot have seen a drop-out
+            "predicted_clv": thanks.payload["predicted_clv"],
             "order_id": "o1",
             "total": "10.10",
             "currency": "EUR",
@@ -267,7 +273,12 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
         "clv": Decimal("30.30"),
         "aov": Decimal("15.15"),
         "rfm": {"r": 5, "f": 2, "m": 1},
+        # One repeat purchase, observed up to it (t_x = T): 1 / (1 + a / b).
+        "p_alive": round(1 / (1 + 0.793 / 2.426), 4),
+        "predicted_clv": move.snapshot.predicted_clv,
     }
+    assert move.snapshot.predicted_clv is not None
+    assert move.snapshot.predicted_clv > 0
     assert [t.campaign for t in second.triggers] == [Campaign.ORDER_THANK_YOU]
 
     [third] = shop.feed(purchase("c1", "e4", "2025-03-01T10:00:00Z", "o3", "0.05"))

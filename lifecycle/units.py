@@ -1,0 +1,26 @@
+"""Value types the playbook's YAML is written in: durations and percentages."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+__all__ = ["Duration", "Percent"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _short_duration(value: Any) -> Any:
+    """Accept ``90m``, ``1h``, ``7d``, ``2w`` besides pydantic's ISO 8601 (``PT1H``) forms."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_short_duration), Field(gt=timedelta(0))]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
