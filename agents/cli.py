@@ -11,6 +11,7 @@ import asyncio
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -115,8 +116,6 @@ def clv_fit(
 
     Prints the playbook's scores.clv_model block; with --write, puts it in a playbook.
     """
-    import yaml
-
     from lifecycle.clv import ClvModel
     from lifecycle.clv_fit import fit
     from schemas.events import PurchaseEvent
@@ -150,19 +149,69 @@ def clv_fit(
     )
     if result.gamma_gamma is None:
         click.echo("no repeat spend to fit Gamma-Gamma: kept the default", err=True)
+    _emit_scores(block, write)
+
+
+def _emit_scores(block: dict[str, Any], write: Path | None) -> None:
+    """Print a ``scores`` block, or set it in the playbook at ``write`` (validated first)."""
+    import yaml
+
     if write is None:
         click.echo(yaml.safe_dump(block, sort_keys=False), nl=False)
         return
     current = yaml.safe_load(write.read_text(encoding="utf-8")) if write.exists() else None
     merged = current if isinstance(current, dict) else {}
-    merged.setdefault("scores", {})["clv_model"] = block["scores"]["clv_model"]
+    merged.setdefault("scores", {}).update(block["scores"])
     text = yaml.safe_dump(merged, sort_keys=False)
     try:
         parse_playbook(text, str(write))
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
     write.write_text(text, encoding="utf-8")
-    click.echo(f"wrote scores.clv_model to {write}", err=True)
+    click.echo(f"wrote scores.{', scores.'.join(block['scores'])} to {write}", err=True)
+
+
+@main.group()
+def rfm() -> None:
+    """RFM scores: calibrate the breakpoints on history."""
+
+
+@rfm.command("calibrate")
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--until", help="Score recency as of this time (default: the last event).")
+@click.option(
+    "--write",
+    "write",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Set scores.rfm in this playbook file (its comments are not kept).",
+)
+def rfm_calibrate(events: Path, until: str | None, write: Path | None) -> None:
+    """Quintile breakpoints of recency, frequency and monetary value from EVENTS.jsonl.
+
+    The customers are built exactly as the engine builds them (refunds net out),
+    by running the backtest; prints the playbook's scores.rfm block.
+    """
+    from lifecycle.backtest import Backtest
+    from lifecycle.scoring import calibrate_rfm
+    from streams.producer import partitioner
+
+    settings = _settings()
+    runner = Backtest(load_playbook(None), partitioner(settings.partitions))
+    with events.open("rb") as source:
+        lines = source.readlines()
+    for _ in runner.run(lines):
+        pass
+    now = _aware(until) if until else runner.latest_event
+    if now is None:
+        msg = f"no events in {events}"
+        raise click.ClickException(msg)
+    try:
+        points = calibrate_rfm(runner.states.values(), now)
+    except (ValueError, ValidationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    buyers = sum(1 for s in runner.states.values() if s.orders > 0)
+    click.echo(f"calibrated on {buyers} customers with orders, as of {now.isoformat()}", err=True)
+    _emit_scores({"scores": {"rfm": points.model_dump(mode="json")}}, write)
 
 
 @main.group()

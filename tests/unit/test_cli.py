@@ -306,3 +306,15 @@ def test_clv_fit_without_purchases_is_an_error(events_file: Path, tmp_path: Path
     result = run("clv", "fit", str(empty))
     assert result.exit_code == 1
     assert "no purchase events" in result.stderr
+
+
+def test_rfm_calibrate_writes_breakpoints_the_playbook_accepts(tmp_path: Path) -> None:
+    events = tmp_path / "sim.jsonl"
+    assert run("simulate", "--customers", "300", "-o", str(events)).exit_code == 0
+    book = tmp_path / "book.yaml"
+    result = run("rfm", "calibrate", str(events), "--write", str(book))
+    assert result.exit_code == 0, result.stderr
+    assert "customers with orders" in result.stderr
+    points = load_playbook(book).scores.rfm
+    assert points != default_playbook().scores.rfm
+    assert points.frequency == sorted(points.frequency)
