@@ -42,6 +42,7 @@ from lifecycle.core import Outcome, apply, fire_due
 from lifecycle.ordering import order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
+from lifecycle.recommend import Recommender
 from lifecycle.state import CustomerState
 from lifecycle.timers import next_due
 from schemas.codec import dumps, encode_model, loads
@@ -61,6 +62,26 @@ Held = tuple[bytes, Event, Any]  # (key, event, faust event to ack)
 def _where(message: Any) -> tuple[str, int, int]:
     """Where a message sits, for logs: never its key or value (personal data)."""
     return message.topic, message.partition, message.offset
+
+
+class TablePairs:
+    """A partition's co-purchase counts in the ``copurchase`` table.
+
+    Keys carry the partition, so a memory store (one dict for all partitions)
+    keeps them apart; they are written while a message of that partition is
+    processed, so rocksdb and the changelog keep them in that partition too.
+    """
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.table = table
+        self.prefix = f"{partition}|"
+
+    def get(self, product: str) -> dict[str, int] | None:
+        raw = self.table.get((self.prefix + product).encode())
+        return None if raw is None else dict(loads(raw))
+
+    def put(self, product: str, counts: dict[str, int]) -> None:
+        self.table[(self.prefix + product).encode()] = dumps(counts)
 
 
 def _log_core_failure(doing: str, exc: Exception) -> None:
@@ -147,7 +168,12 @@ class LifecycleProcessor:
         lane = self.lanes.get(partition)
         if lane is None:
             lane = self.lanes[partition] = Lane.open(
-                self.inbound_topics, self.settings.clock, self.settings.lateness
+                self.inbound_topics,
+                self.settings.clock,
+                self.settings.lateness,
+                Recommender(
+                    TablePairs(self.topology.copurchase, partition), self.playbook.recommendations
+                ),
             )
         return lane
 
@@ -253,7 +279,7 @@ class LifecycleProcessor:
                 continue  # erased since it was scheduled
             try:
                 state = CustomerState.model_validate_json(raw)
-                outcome = fire_due(state, now, self.playbook)
+                outcome = fire_due(state, now, self.playbook, lane.recommender)
             except Exception as exc:  # a bug must not stop the partition: drop the timer
                 _log_core_failure("firing timers", exc)
                 continue
@@ -264,7 +290,7 @@ class LifecycleProcessor:
         raw = self.table.get(key)
         try:
             state = None if raw is None else CustomerState.model_validate_json(raw)
-            outcome = apply(state, event, self.playbook)
+            outcome = apply(state, event, self.playbook, lane.recommender)
         except Exception as exc:  # a bug must not stop the partition: park the event
             _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
             await self._dead_letter(
@@ -275,6 +301,10 @@ class LifecycleProcessor:
             return
         await self._emit(key, outcome)
         lane.timers.set(key, next_due(outcome.state))
+        # Counted once the record is written: a crash before it replays the event,
+        # and the record's dedup then keeps the order from being counted twice.
+        for products in outcome.orders:
+            lane.recommender.record(products)
 
     async def _emit(self, key: bytes, outcome: Outcome) -> None:
         """Send the outputs, wait for the broker to have them, then write the record."""

@@ -19,6 +19,7 @@ from lifecycle.core import Outcome, apply, fire_due
 from lifecycle.ordering import order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
+from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.state import CustomerState
 from lifecycle.timers import next_due
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
@@ -118,7 +119,10 @@ class Backtest:
         part = self.partitions.get(number)
         if part is None:
             part = self.partitions[number] = Lane.open(
-                INBOUND_TOPICS, ClockMode.EVENT, self.lateness
+                INBOUND_TOPICS,
+                ClockMode.EVENT,
+                self.lateness,
+                Recommender(MemoryPairs(), self.playbook.recommendations),
             )
         return part
 
@@ -128,10 +132,12 @@ class Backtest:
             self.latest_event = event.occurred_at
         if part.clock.on_event(event.occurred_at):
             yield from self.sweep(part)
-        outcome = apply(self.states.get(event.key), event, self.playbook)
+        outcome = apply(self.states.get(event.key), event, self.playbook, part.recommender)
         self.summary.events += 1
         yield from self._record(event.key, outcome)
         part.timers.set(event.key, next_due(outcome.state))
+        for products in outcome.orders:
+            part.recommender.record(products)
 
     def sweep(self, part: Lane[Event, str]) -> Iterator[Output]:
         """Fire the timers of the partition due before its clock, earliest first."""
@@ -139,7 +145,7 @@ class Backtest:
         if now is None:
             return
         for key in part.timers.pop_due(now):
-            outcome = fire_due(self.states[key], now, self.playbook)
+            outcome = fire_due(self.states[key], now, self.playbook, part.recommender)
             yield from self._record(key, outcome)
             part.timers.set(key, next_due(outcome.state))
 

@@ -19,6 +19,7 @@ from lifecycle.clv import predict
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, apply_caps, decide
+from lifecycle.recommend import Recommender
 from lifecycle.scoring import rfm, rfm_segment, snapshot
 from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
 from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
@@ -63,6 +64,9 @@ class Outcome:
     erased: bool = False
     fired: list[str] = field(default_factory=list)
     """Names of the timers that fired, in order."""
+    orders: list[list[str]] = field(default_factory=list)
+    """The products of each order applied, for the caller to count in its
+    co-purchase store once the record is safely written."""
 
     @property
     def transitions(self) -> list[Transition]:
@@ -86,12 +90,18 @@ class _Step:
     """Collects the effects of one cause on one record into the shared Outcome."""
 
     def __init__(
-        self, state: CustomerState, cause: _Cause, playbook: Playbook, outcome: Outcome
+        self,
+        state: CustomerState,
+        cause: _Cause,
+        playbook: Playbook,
+        outcome: Outcome,
+        recommender: Recommender | None,
     ) -> None:
         self.state = state
         self.cause = cause
         self.playbook = playbook
         self.outcome = outcome
+        self.recommender = recommender
         self._decided: list[tuple[int, Trigger]] = []
         """Triggers awaiting the caps, with where they go among ``outcome.emitted``."""
 
@@ -135,6 +145,11 @@ class _Step:
             self._decided.append((len(self.outcome.emitted), decision))
         elif isinstance(decision, Suppression):
             self.outcome.suppressed.append(decision)
+
+    def recommend(self, seeds: list[str]) -> list[str]:
+        if self.recommender is None:
+            return []
+        return self.recommender.recommend(seeds, owned=self.state.bought)
 
     def finish(self) -> None:
         """Apply the frequency caps to what this cause decided, then emit the survivors
@@ -301,9 +316,14 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
             at=event.occurred_at, products=products
         )
     _purchase_moves(step)
+    recommendations = step.recommend(products)
+    state.bought = [p for p in state.bought if p not in products] + list(dict.fromkeys(products))
+    del state.bought[: -step.playbook.recommendations.owned_kept]
+    step.outcome.orders.append(products)
     step.contact(
         Campaign.ORDER_THANK_YOU,
         {
+            "recommendations": recommendations,
             "order_id": event.order_id,
             "total": str(event.total),
             "currency": event.currency,
@@ -417,18 +437,22 @@ def _fire_one(step: _Step, name: str) -> None:
         state.cart.clear()
         state.cart_touched_at = None
     elif name == Campaign.BROWSE_ABANDONMENT.value:
-        step.contact(Campaign.BROWSE_ABANDONMENT, {"products": list(reversed(state.browsed))})
+        viewed = list(reversed(state.browsed))
+        step.contact(
+            Campaign.BROWSE_ABANDONMENT,
+            {"products": viewed, "recommendations": step.recommend(viewed)},
+        )
         state.browsed.clear()
         state.browse_started_at = None
     elif name == Campaign.SECOND_PURCHASE_NUDGE.value:
-        bought = sorted({p for r in state.pending_reviews.values() for p in r.products})
         step.contact(
             Campaign.SECOND_PURCHASE_NUDGE,
             {
                 "days_since_first_order": (step.at - state.first_order_at).days
                 if state.first_order_at
                 else None,
-                "products_bought": bought,
+                "products_bought": sorted(state.bought),
+                "recommendations": step.recommend(list(state.bought)),
             },
         )
         state.nudged = True
@@ -438,7 +462,13 @@ def _fire_one(step: _Step, name: str) -> None:
         step.contact(Campaign.REVIEW_REQUEST, {"order_id": order_id, "products": pending.products})
 
 
-def _fire(state: CustomerState, before: datetime, playbook: Playbook, outcome: Outcome) -> None:
+def _fire(
+    state: CustomerState,
+    before: datetime,
+    playbook: Playbook,
+    outcome: Outcome,
+    recommender: Recommender | None,
+) -> None:
     """Fire, earliest first, every timer of ``state`` due before ``before``.
 
     After each one the timers are derived again: going at risk may leave
@@ -450,7 +480,7 @@ def _fire(state: CustomerState, before: datetime, playbook: Playbook, outcome: O
             return
         due, name = min(due_now)
         cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
-        step = _Step(state, cause, playbook, outcome)
+        step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
         step.finish()
         outcome.fired.append(name)
@@ -459,7 +489,12 @@ def _fire(state: CustomerState, before: datetime, playbook: Playbook, outcome: O
             del state.timers[name]
 
 
-def fire_due(state: CustomerState, now: datetime, playbook: Playbook) -> Outcome:
+def fire_due(
+    state: CustomerState,
+    now: datetime,
+    playbook: Playbook,
+    recommender: Recommender | None = None,
+) -> Outcome:
     """Advance one customer to ``now``: every timer due before it fires, in due order.
 
     The input record is never mutated; when nothing is due the same record
@@ -469,11 +504,16 @@ def fire_due(state: CustomerState, now: datetime, playbook: Playbook) -> Outcome
         return Outcome(state=state)
     current = state.model_copy(deep=True)
     outcome = Outcome(state=current)
-    _fire(current, now, playbook, outcome)
+    _fire(current, now, playbook, outcome, recommender)
     return outcome
 
 
-def apply(state: CustomerState | None, event: Event, playbook: Playbook) -> Outcome:
+def apply(
+    state: CustomerState | None,
+    event: Event,
+    playbook: Playbook,
+    recommender: Recommender | None = None,
+) -> Outcome:
     """Apply one accepted event to one customer's record (None for a new customer).
 
     The customer's own timers due before the event's time fire first, so the
@@ -491,10 +531,9 @@ def apply(state: CustomerState | None, event: Event, playbook: Playbook) -> Outc
         current = state.model_copy(deep=True)
         current.last_event_at = max(current.last_event_at, event.occurred_at)
     outcome = Outcome(state=current)
-    _fire(current, event.occurred_at, playbook, outcome)
-    step = _Step(
-        current, _Cause(event.event_id, event.event_id, event.occurred_at), playbook, outcome
-    )
+    _fire(current, event.occurred_at, playbook, outcome, recommender)
+    cause = _Cause(event.event_id, event.event_id, event.occurred_at)
+    step = _Step(current, cause, playbook, outcome, recommender)
     match event:
         case SignupEvent():
             _signup(step, event)

@@ -1,8 +1,8 @@
 """What a worker (and the backtest) keeps for each partition it processes.
 
-One lane per partition: the cross-topic merge, the partition's clock and its
-timer heap. Keeping the three together is what makes a partition's history
-a function of its input alone, whichever process runs it.
+One lane per partition: the cross-topic merge, the partition's clock, its
+timer heap and its co-purchase counts. Keeping them together is what makes
+a partition's history a function of its input alone, whichever process runs it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from lifecycle.clock import ClockMode, PartitionClock
 from lifecycle.ordering import PartitionMerger
+from lifecycle.recommend import Recommender
 from lifecycle.timers import TimerHeap
 
 __all__ = ["Lane"]
@@ -26,8 +27,15 @@ K = TypeVar("K", str, bytes)
 class Lane(Generic[T, K]):
     merger: PartitionMerger[T]
     clock: PartitionClock
+    recommender: Recommender
     timers: TimerHeap[K] = field(default_factory=TimerHeap)
 
     @classmethod
-    def open(cls, topics: Sequence[str], mode: ClockMode, lateness: timedelta) -> Lane[T, K]:
-        return cls(PartitionMerger(topics), PartitionClock(mode, lateness))
+    def open(
+        cls,
+        topics: Sequence[str],
+        mode: ClockMode,
+        lateness: timedelta,
+        recommender: Recommender,
+    ) -> Lane[T, K]:
+        return cls(PartitionMerger(topics), PartitionClock(mode, lateness), recommender)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from lifecycle.clv import ClvModel
+from lifecycle.recommend import RecommendationRules
 from lifecycle.units import Duration, Percent
 from schemas.records import Campaign
 
@@ -239,6 +240,7 @@ class Playbook(_Strict):
     scores: Scores = Scores()
     dedup: Dedup = Dedup()
     policies: Policies = Policies()
+    recommendations: RecommendationRules = RecommendationRules()
     campaigns: dict[Campaign, CampaignRule] = Field(
         default_factory=lambda: {
             c: CampaignRule.model_validate(d) for c, d in CAMPAIGN_DEFAULTS.items()

@@ -85,6 +85,8 @@ class CustomerState(BaseModel):
     """Distinct days with a purchase: BG/NBD counts repeat purchases by day."""
     purchase_times: list[UtcDatetime] = Field(default_factory=list)
     """The latest purchases' times, ascending, for the loyal count and the typical gap."""
+    bought: list[str] = Field(default_factory=list)
+    """Products bought, most recent last: never recommended again."""
     cart_id: str | None = None
     cart: dict[str, CartLine] = Field(default_factory=dict)
     cart_touched_at: UtcDatetime | None = None

@@ -34,6 +34,7 @@ class Topology:
     deadletter: Any
     ticks: Any
     customers: Any
+    copurchase: Any
     logical_topic: dict[str, str]
 
 
@@ -86,6 +87,13 @@ def create_app(settings: Settings) -> Topology:
         key_type=bytes,  # bytes types make Faust store both raw: we encode once, ourselves
         value_type=bytes,
     )
+    copurchase = app.Table(
+        "copurchase",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
     logical = {settings.topic(n): n for n in INBOUND_TOPICS}
     return Topology(
         app=app,
@@ -96,5 +104,6 @@ def create_app(settings: Settings) -> Topology:
         deadletter=out("deadletter"),
         ticks=out("ticks"),
         customers=customers,
+        copurchase=copurchase,
         logical_topic=logical,
     )

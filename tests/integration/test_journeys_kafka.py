@@ -13,14 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.clock import just_after
-from lifecycle.core import Outcome, apply, fire_due
+from lifecycle.backtest import Backtest, Output
+from lifecycle.core import Outcome
 from lifecycle.playbook import default_playbook
-from lifecycle.state import CustomerState
 from schemas.codec import dumps, to_jsonable
-from schemas.events import EventAdapter
 from schemas.records import Transition, Trigger
-from streams.producer import route
+from streams.producer import partitioner, route
 from streams.settings import Settings
 from tests.integration.engine import Worker, collect, create_topics, publish_raw, unique_settings
 from tests.journeys import JOURNEYS, Journey, Move, Send, events_in_time_order, record_outputs
@@ -57,25 +55,16 @@ def visitor(at: datetime) -> dict[str, Any]:
     }
 
 
-def core_records(events: list[dict[str, Any]], end: datetime) -> dict[str, list[Any]]:
-    """The pure core over the same events in the same order, every record fired by
-    ``end``, as JSON per key: what the worker must have emitted."""
-    playbook = default_playbook()
-    states: dict[str, CustomerState] = {}
+def core_records(
+    settings: Settings, events: list[dict[str, Any]], end: datetime
+) -> dict[str, list[Any]]:
+    """The pure core over the same lines, merged and partitioned as the worker does
+    (``Backtest``), every record fired by ``end``, as JSON per key."""
+    runner = Backtest(default_playbook(), partitioner(settings.partitions))
     out: dict[str, list[Any]] = {}
-
-    def keep(key: str, outcome: Outcome) -> None:
-        out.setdefault(key, []).extend(to_jsonable(r) for r in outcome.emitted)
-        if outcome.state is None:
-            states.pop(key, None)
-        else:
-            states[key] = outcome.state
-
-    for body in events:
-        event = EventAdapter.validate_python(body)
-        keep(event.key, apply(states.get(event.key), event, playbook))
-    for key, state in list(states.items()):
-        keep(key, fire_due(state, just_after(end), playbook))
+    for item in runner.run([dumps(e) for e in events], until=end):
+        assert isinstance(item, Output), item
+        out.setdefault(item.key, []).append(to_jsonable(item.value))
     return out
 
 
@@ -107,7 +96,7 @@ def test_journeys_on_the_broker_equal_the_pure_core(kafka_bootstrap: str, tmp_pa
     events = [dict(e) for e in events_in_time_order(journeys)]
     end = max(j.horizon for j in journeys)
     published = [*events, visitor(end)]
-    core = core_records(published, end)
+    core = core_records(settings, published, end)
     expected_count = sum(len(v) for v in core.values())
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:

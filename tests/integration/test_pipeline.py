@@ -177,6 +177,8 @@ def test_journey_gives_exact_transitions_and_triggers(engine: tuple[Settings, Wo
         "segment": None,
         "clv": "0.00",
         "clv_tier": "low",
+        "p_alive": None,
+        "predicted_clv": None,
     }
     assert triggers[3]["payload"]["order_id"] == "cust-j1-o2"
     assert triggers[2]["payload"]["order_id"] == "cust-j1-o1"  # the review request names its order

@@ -29,6 +29,8 @@ from tests.integration.engine import (
 )
 
 FAST_PLAYBOOK = """
+policies:
+  frequency_caps: []   # every timer's mail must show, seconds apart
 stages:
   at_risk: {after: 8s}
   churned: {after: 12s, min_at_risk: 2s}

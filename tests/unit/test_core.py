@@ -252,6 +252,7 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
             "clv_tier": "low",
             "p_alive": 1.0,  # no repeat purchase yet: BG/NBD cannot have seen a drop-out
             "predicted_clv": thanks.payload["predicted_clv"],
+            "recommendations": [],  # no co-purchase store given: see test_recommend
             "order_id": "o1",
             "total": "10.10",
             "currency": "EUR",
