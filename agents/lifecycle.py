@@ -36,10 +36,11 @@ from typing import Any, cast
 
 import orjson
 from faust.types import TP
+from pydantic import ValidationError
 
 from lifecycle.clock import ClockMode
-from lifecycle.core import Outcome, apply, fire_due
-from lifecycle.ordering import order_key
+from lifecycle.core import Outcome, apply, fire_due, fold, retire
+from lifecycle.ordering import merge_order, order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import Recommender
@@ -48,6 +49,7 @@ from lifecycle.timers import next_due
 from schemas.codec import dumps, encode_model, loads
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
+from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import Transition
 from streams.app import Topology
 from streams.producer import partitioner
@@ -56,7 +58,8 @@ __all__ = ["LifecycleProcessor", "register"]
 
 log = logging.getLogger(__name__)
 
-Held = tuple[bytes, Event, Any]  # (key, event, faust event to ack)
+Item = Event | Claim | ProspectHistory
+Held = tuple[bytes, Item, Any]  # (key, event or merge message, faust event to ack)
 
 
 def _where(message: Any) -> tuple[str, int, int]:
@@ -127,6 +130,7 @@ class LifecycleProcessor:
         self.settings = topology.settings
         self.inbound_topics = self.settings.inbound_topics
         self.ticks_topic = self.settings.topic("ticks")
+        self.merge_topic = self.settings.topic("merge")
         self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.last_seen: dict[TP, int] = {}
         self.blocked_since: dict[int, float] = {}
@@ -149,11 +153,26 @@ class LifecycleProcessor:
         message = event.message
         partition = message.partition
         lane = self._lane(partition)
+        if message.topic == self.merge_topic:
+            self.last_seen[message.tp] = message.offset
+            try:
+                internal = MergeAdapter.validate_json(message.value)
+            except ValidationError:  # not ours: only the engine writes this topic
+                await self._dead_letter(
+                    message, Rejection(Reason.INVALID_FIELD, "not a merge message")
+                )
+                await stream.ack(event)
+            else:
+                lane.merger.push(
+                    message.topic, merge_order(internal), (message.key, internal, event)
+                )
+            await self._release(stream, partition)
+            return
         if message.topic != self.ticks_topic:
             self.last_seen[message.tp] = message.offset
-            held = await self._accept(message, event, stream)
-            if held is not None:
-                lane.merger.push(message.topic, order_key(held[1]), held)
+            accepted = await self._accept(message, event, stream)
+            if accepted is not None:
+                lane.merger.push(message.topic, order_key(accepted[1]), accepted)
             await self._release(stream, partition)
             return
         await stream.ack(event)
@@ -168,7 +187,7 @@ class LifecycleProcessor:
         lane = self.lanes.get(partition)
         if lane is None:
             lane = self.lanes[partition] = Lane.open(
-                self.inbound_topics,
+                [*self.inbound_topics, self.merge_topic],
                 self.settings.clock,
                 self.settings.lateness,
                 Recommender(
@@ -209,7 +228,9 @@ class LifecycleProcessor:
             time.monotonic() - started,
         )
 
-    async def _accept(self, message: Any, event: Any, stream: Any) -> Held | None:
+    async def _accept(
+        self, message: Any, event: Any, stream: Any
+    ) -> tuple[bytes, Event, Any] | None:
         """The validated event, or None once the message is dead-lettered and acked."""
         parsed = parse_event(message.value, max_bytes=self.settings.max_message_bytes)
         if not isinstance(parsed, Rejection):
@@ -257,12 +278,18 @@ class LifecycleProcessor:
                 )
                 caught_up = lambda _topic: True  # noqa: E731
         released = 0
-        for key, parsed, source in merger.pop_ready(caught_up):
-            if self.latest_event is None or parsed.occurred_at > self.latest_event:
-                self.latest_event = parsed.occurred_at
-            if lane.clock.on_event(parsed.occurred_at):
-                await self._sweep(lane)
-            await self._apply(lane, key, parsed, source.message)
+        for key, item, source in merger.pop_ready(caught_up):
+            match item:
+                case Claim():
+                    await self._retire(lane, item)
+                case ProspectHistory():
+                    await self._fold(item)
+                case _:
+                    if self.latest_event is None or item.occurred_at > self.latest_event:
+                        self.latest_event = item.occurred_at
+                    if lane.clock.on_event(item.occurred_at):
+                        await self._sweep(lane)
+                    await self._apply(lane, key, item, source.message)
             await stream.ack(source)
             released += 1
         if released or not merger.buffered:
@@ -306,9 +333,39 @@ class LifecycleProcessor:
         for products in outcome.orders:
             lane.recommender.record(products)
 
+    async def _retire(self, lane: Lane[Held, bytes], claim: Claim) -> None:
+        """The prospect's side of a merge: hand its history on, then delete it."""
+        key = claim.anonymous_id.encode()
+        raw = self.table.get(key)
+        state = None if raw is None else CustomerState.model_validate_json(raw)
+        outcome, history = retire(state, claim)
+        if history is None:
+            return  # merged before, or never seen: nothing to do
+        sent = await self.topology.merge.send(
+            key=history.customer_id.encode(), value=encode_model(history), force=True
+        )
+        await sent
+        await self._emit(key, outcome)
+        lane.timers.set(key, None)
+
+    async def _fold(self, history: ProspectHistory) -> None:
+        key = history.customer_id.encode()
+        raw = self.table.get(key)
+        state = None if raw is None else CustomerState.model_validate_json(raw)
+        outcome = fold(state, history, self.playbook)
+        if not outcome.duplicate:
+            await self._emit(key, outcome)
+
     async def _emit(self, key: bytes, outcome: Outcome) -> None:
-        """Send the outputs, wait for the broker to have them, then write the record."""
+        """Send the outputs (and identity claims), wait for the broker to have them,
+        then write the record: a crash in between re-sends the same ids."""
         sends = []
+        for claim in outcome.claims:
+            sends.append(
+                await self.topology.merge.send(
+                    key=claim.anonymous_id.encode(), value=encode_model(claim), force=True
+                )
+            )
         for record in outcome.emitted:
             channel = (
                 self.topology.transitions

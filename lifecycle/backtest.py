@@ -15,8 +15,8 @@ import orjson
 from pydantic import BaseModel
 
 from lifecycle.clock import ClockMode
-from lifecycle.core import Outcome, apply, fire_due
-from lifecycle.ordering import order_key
+from lifecycle.core import Outcome, apply, fire_due, fold, retire
+from lifecycle.ordering import merge_order, order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import MemoryPairs, Recommender
@@ -24,6 +24,7 @@ from lifecycle.state import CustomerState
 from lifecycle.timers import next_due
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
 from schemas.inbound import Rejection, parse_event
+from schemas.internal import Claim, ProspectHistory
 from schemas.records import Transition
 
 __all__ = ["Backtest", "LineRejected", "Output", "Summary"]
@@ -51,6 +52,7 @@ class Summary:
     rejected: int = 0
     duplicates: int = 0
     erased: int = 0
+    merges: int = 0
     transitions: int = 0
     triggers: int = 0
     timers_fired: int = 0
@@ -74,6 +76,9 @@ class Summary:
 
 
 PartitionOf = Callable[[str], int]
+Item = Event | Claim | ProspectHistory
+MERGE_TOPIC = "merge"
+"""The logical name of the internal topic that carries identity merges."""
 
 
 def _single_partition(_key: str) -> int:
@@ -112,21 +117,60 @@ class Backtest:
         self.lateness = lateness
         self.states: dict[str, CustomerState] = {}
         self.summary = Summary()
-        self.partitions: dict[int, Lane[Event, str]] = {}
+        self.partitions: dict[int, Lane[Item, str]] = {}
         self.latest_event: datetime | None = None
+        self._remaining: Counter[tuple[str, int]] = Counter()
 
-    def _partition(self, number: int) -> Lane[Event, str]:
+    def _partition(self, number: int) -> Lane[Item, str]:
         part = self.partitions.get(number)
         if part is None:
             part = self.partitions[number] = Lane.open(
-                INBOUND_TOPICS,
+                [*INBOUND_TOPICS, MERGE_TOPIC],
                 ClockMode.EVENT,
                 self.lateness,
                 Recommender(MemoryPairs(), self.playbook.recommendations),
             )
         return part
 
-    def feed_event(self, part: Lane[Event, str], event: Event) -> Iterator[Output]:
+    def _caught_up(self, partition: int) -> Callable[[str], bool]:
+        def caught_up(topic: str) -> bool:
+            # Merge messages exist only once sent: none is ever still to come.
+            return topic == MERGE_TOPIC or self._remaining[(topic, partition)] <= 0
+
+        return caught_up
+
+    def _pump(self, partition: int, drain: bool = False) -> Iterator[Output]:
+        part = self._partition(partition)
+        ready = part.merger.drain() if drain else part.merger.pop_ready(self._caught_up(partition))
+        for item in ready:
+            match item:
+                case Claim():
+                    yield from self._retire(item)
+                case ProspectHistory():
+                    yield from self._fold(item)
+                case _:
+                    yield from self.feed_event(part, item)
+
+    def _send(self, key: str, message: Claim | ProspectHistory) -> Iterator[Output]:
+        """The in-memory stand-in for the ``lifecycle.merge`` topic."""
+        partition = self.partition_of(key)
+        self._partition(partition).merger.push(MERGE_TOPIC, merge_order(message), message)
+        yield from self._pump(partition)
+
+    def _retire(self, claim: Claim) -> Iterator[Output]:
+        outcome, history = retire(self.states.get(claim.anonymous_id), claim)
+        self.summary.merges += int(history is not None)
+        yield from self._record(claim.anonymous_id, outcome)
+        part = self._partition(self.partition_of(claim.anonymous_id))
+        part.timers.set(claim.anonymous_id, next_due(outcome.state))
+        if history is not None:
+            yield from self._send(claim.customer_id, history)
+
+    def _fold(self, history: ProspectHistory) -> Iterator[Output]:
+        outcome = fold(self.states.get(history.customer_id), history, self.playbook)
+        yield from self._record(history.customer_id, outcome)
+
+    def feed_event(self, part: Lane[Item, str], event: Event) -> Iterator[Output]:
         """Advance the partition's clock to this event, fire what is due, apply it."""
         if self.latest_event is None or event.occurred_at > self.latest_event:
             self.latest_event = event.occurred_at
@@ -138,8 +182,10 @@ class Backtest:
         part.timers.set(event.key, next_due(outcome.state))
         for products in outcome.orders:
             part.recommender.record(products)
+        for claim in outcome.claims:
+            yield from self._send(claim.anonymous_id, claim)
 
-    def sweep(self, part: Lane[Event, str]) -> Iterator[Output]:
+    def sweep(self, part: Lane[Item, str]) -> Iterator[Output]:
         """Fire the timers of the partition due before its clock, earliest first."""
         now = part.clock.now
         if now is None:
@@ -159,7 +205,7 @@ class Backtest:
         (a worker learns that from the broker's highwater), then to merge and
         apply.
         """
-        remaining: Counter[tuple[str, int]] = Counter(
+        self._remaining = Counter(
             route for raw in lines if raw.strip() and (route := _route(raw, self.partition_of))
         )
         for number, raw in enumerate(lines, start=1):
@@ -168,25 +214,20 @@ class Backtest:
             self.summary.lines += 1
             route = _route(raw, self.partition_of)
             if route is not None:
-                remaining[route] -= 1
+                self._remaining[route] -= 1
             parsed = parse_event(raw)
             if isinstance(parsed, Rejection):
                 self.summary.rejected += 1
                 yield LineRejected(number, parsed)
                 continue
             partition = self.partition_of(parsed.key)
-            part = self._partition(partition)
-            part.merger.push(TOPIC_OF_TYPE[parsed.type], order_key(parsed), parsed)
-
-            def caught_up(topic: str, partition: int = partition) -> bool:
-                return remaining[(topic, partition)] <= 0
-
-            for event in part.merger.pop_ready(caught_up):
-                yield from self.feed_event(part, event)
-        for partition in sorted(self.partitions):
-            part = self.partitions[partition]
-            for event in part.merger.drain():
-                yield from self.feed_event(part, event)
+            self._partition(partition).merger.push(
+                TOPIC_OF_TYPE[parsed.type], order_key(parsed), parsed
+            )
+            yield from self._pump(partition)
+        while any(part.merger.buffered for part in self.partitions.values()):
+            for partition in sorted(self.partitions):
+                yield from self._pump(partition, drain=True)
         end = until or self.latest_event
         if end is not None:
             for partition in sorted(self.partitions):

@@ -34,9 +34,10 @@ from schemas.events import (
     RefundEvent,
     SignupEvent,
 )
+from schemas.internal import Claim, ProspectHistory
 from schemas.records import Campaign, Stage, Transition, Trigger
 
-__all__ = ["Outcome", "apply", "fire_due"]
+__all__ = ["Claim", "Outcome", "ProspectHistory", "apply", "fire_due", "fold", "retire"]
 
 _BEFORE_PURCHASE = (None, Stage.PROSPECT, Stage.LEAD)
 
@@ -64,6 +65,8 @@ class Outcome:
     erased: bool = False
     fired: list[str] = field(default_factory=list)
     """Names of the timers that fired, in order."""
+    claims: list[Claim] = field(default_factory=list)
+    """Anonymous records to merge into this customer: the caller routes each one."""
     orders: list[list[str]] = field(default_factory=list)
     """The products of each order applied, for the caller to count in its
     co-purchase store once the record is safely written."""
@@ -221,6 +224,7 @@ def _signup(step: _Step, event: SignupEvent) -> None:
         marketing_consent=consent,
         unsubscribed=state.profile.unsubscribed and not consent,
     )
+    _claim(step, event.anonymous_id)
     if not first_signup:
         return
     state.signed_up_at = event.occurred_at
@@ -229,9 +233,26 @@ def _signup(step: _Step, event: SignupEvent) -> None:
     step.contact(Campaign.WELCOME, {})
 
 
-def _identify(step: _Step, _event: IdentifyEvent) -> None:
+def _identify(step: _Step, event: IdentifyEvent) -> None:
     if step.state.stage in _BEFORE_PURCHASE:
         step.move(Stage.LEAD, "identify")
+    _claim(step, event.anonymous_id)
+
+
+def _claim(step: _Step, anonymous_id: str | None) -> None:
+    state = step.state
+    if (
+        anonymous_id
+        and anonymous_id != state.customer_id
+        and anonymous_id not in state.anonymous_ids
+    ):
+        claim = Claim(
+            anonymous_id=anonymous_id,
+            customer_id=state.customer_id,
+            at=step.at,
+            cause=step.cause.ref,
+        )
+        step.outcome.claims.append(claim)
 
 
 def _browse(step: _Step, event: BrowseEvent) -> None:
@@ -239,8 +260,11 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
     if state.stage is None:
         step.move(Stage.PROSPECT, "browse_without_signup")
     viewed = event.product_id or event.category
-    if state.signed_up_at is None or viewed is None:
-        return  # browse abandonment is for known customers, about something they viewed
+    if viewed is None:
+        return
+    if state.signed_up_at is None:  # kept for when the visitor becomes known
+        _remember_view(state.prospect_views, viewed, step.playbook)
+        return
     if state.browse_started_at is None:
         state.browse_started_at = event.occurred_at
     if viewed in state.browsed:
@@ -248,6 +272,13 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
     state.browsed.append(viewed)
     limit = step.playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     del state.browsed[:-limit]
+
+
+def _remember_view(views: list[str], viewed: str, playbook: Playbook) -> None:
+    if viewed in views:
+        views.remove(viewed)
+    views.append(viewed)
+    del views[: -playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products]
 
 
 def _cart(step: _Step, event: CartEvent) -> None:
@@ -556,3 +587,44 @@ def apply(
         _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)
         outcome.state.timers = schedule(outcome.state, playbook)
     return outcome
+
+
+def retire(state: CustomerState | None, claim: Claim) -> tuple[Outcome, ProspectHistory | None]:
+    """The anonymous visitor's side of a merge: delete the prospect, hand on its history.
+
+    Only a record that never signed up is retired; a missing one (already
+    merged, or never seen) gives nothing, so a repeated claim is harmless.
+    """
+    if state is None or state.signed_up_at is not None:
+        return Outcome(state=state, duplicate=True), None
+    history = ProspectHistory(
+        anonymous_id=claim.anonymous_id,
+        customer_id=claim.customer_id,
+        at=claim.at,
+        cause=claim.cause,
+        first_seen_at=state.first_seen_at,
+        views=tuple(state.prospect_views),
+    )
+    return Outcome(state=None), history
+
+
+def fold(state: CustomerState | None, history: ProspectHistory, playbook: Playbook) -> Outcome:
+    """The customer's side of a merge: keep the prospect's history and the identity link.
+
+    Everything folded in is a union or a minimum, so the result does not depend
+    on when the history arrives among the customer's own events; a second fold
+    of the same visitor changes nothing.
+    """
+    if state is None:
+        return Outcome(state=None, duplicate=True)  # erased meanwhile: keep nothing
+    if history.anonymous_id in state.anonymous_ids:
+        return Outcome(state=state, duplicate=True)
+    current = state.model_copy(deep=True)
+    current.anonymous_ids.append(history.anonymous_id)
+    current.first_seen_at = min(current.first_seen_at, history.first_seen_at)
+    for viewed in history.views:
+        if viewed not in current.prospect_views:
+            current.prospect_views.append(viewed)
+    limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
+    current.prospect_views = sorted(current.prospect_views)[:limit]
+    return Outcome(state=current)

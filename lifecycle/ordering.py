@@ -21,8 +21,9 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from schemas.events import Event
+from schemas.internal import Claim, ProspectHistory
 
-__all__ = ["EventOrder", "PartitionMerger", "order_key"]
+__all__ = ["EventOrder", "PartitionMerger", "merge_order", "order_key"]
 
 T = TypeVar("T")
 
@@ -37,12 +38,21 @@ _TYPE_RANK = {
     "privacy": 7,
 }
 
+_MERGE_RANK = {"claim": 8, "history": 9}
+
 EventOrder = tuple[datetime, int, str]
 
 
 def order_key(event: Event) -> EventOrder:
     """Event time first; at the same instant a signup precedes a purchase, and so on."""
     return (event.occurred_at, _TYPE_RANK[event.type], event.event_id)
+
+
+def merge_order(message: Claim | ProspectHistory) -> EventOrder:
+    """An identity-merge message sorts at the time of the signup that caused it,
+    after every event of that instant."""
+    rank = _MERGE_RANK[message.kind]
+    return (message.at, rank, f"{message.cause}\x1f{message.anonymous_id}")
 
 
 @dataclass(slots=True)

@@ -90,7 +90,7 @@ class ShopSimulation:
         if persona == "browser":
             return self._finish(writer, rng)
         customer_id = f"cust-{self.seed}-{n}"
-        t = writer.signup(t, customer_id)
+        t = writer.signup(t, customer_id, anonymous_id)
         purchases = {"lead": 0, "one_time": 1, "repeat": rng.randint(2, 3), "loyal": 5}[persona]
         if persona == "lead":
             t = writer.browse(t, customer_id=customer_id)
@@ -151,7 +151,7 @@ class _StoryWriter:
             },
         )
 
-    def signup(self, t: datetime, customer_id: str) -> datetime:
+    def signup(self, t: datetime, customer_id: str, anonymous_id: str) -> datetime:
         rng = self.rng
         country = rng.choice(list(_LOCALES))
         return self._emit(
@@ -159,6 +159,7 @@ class _StoryWriter:
             {
                 "type": "signup",
                 "customer_id": customer_id,
+                "anonymous_id": anonymous_id,  # the visitor who browsed: merged in
                 "email": f"{customer_id}@mail.example",
                 "first_name": rng.choice(_NAMES),
                 "country": country,

@@ -85,6 +85,10 @@ class CustomerState(BaseModel):
     """Distinct days with a purchase: BG/NBD counts repeat purchases by day."""
     purchase_times: list[UtcDatetime] = Field(default_factory=list)
     """The latest purchases' times, ascending, for the loyal count and the typical gap."""
+    anonymous_ids: list[str] = Field(default_factory=list)
+    """Anonymous visitor ids merged into this customer (identity links)."""
+    prospect_views: list[str] = Field(default_factory=list)
+    """What the customer viewed before they were known, from merged prospects."""
     bought: list[str] = Field(default_factory=list)
     """Products bought, most recent last: never recommended again."""
     cart_id: str | None = None

@@ -33,6 +33,7 @@ class Topology:
     triggers: Any
     deadletter: Any
     ticks: Any
+    merge: Any
     customers: Any
     copurchase: Any
     logical_topic: dict[str, str]
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> Topology:
         triggers=out("triggers"),
         deadletter=out("deadletter"),
         ticks=out("ticks"),
+        merge=out("merge"),
         customers=customers,
         copurchase=copurchase,
         logical_topic=logical,

@@ -34,6 +34,7 @@ class TopicNames(BaseModel):
     triggers: str = "lifecycle.triggers"
     deadletter: str = "lifecycle.deadletter"
     ticks: str = "lifecycle.ticks"
+    merge: str = "lifecycle.merge"
 
 
 class Settings(BaseSettings):
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     @property
     def internal_topics(self) -> list[str]:
         """Co-partitioned with the inbound topics; written and read by the engine only."""
-        return [self.topic("ticks")]
+        return [self.topic("ticks"), self.topic("merge")]
 
     def for_replay(self, app_id: str, output_prefix: str) -> Settings:
         """A fresh app that reads the same inbound topics from the beginning in event
