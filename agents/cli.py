@@ -295,6 +295,7 @@ def backtest(
         else:
             sink.flush()
     click.echo(runner.summary.line(), err=True)
+    click.echo(runner.summary.campaigns(), err=True)
 
 
 @main.command()

@@ -59,6 +59,7 @@ class Summary:
     held_out: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
     triggers_by_campaign: Counter[str] = field(default_factory=Counter)
+    held_out_by_campaign: Counter[str] = field(default_factory=Counter)
     stages: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
@@ -73,6 +74,23 @@ class Summary:
             f"{self.triggers} triggers ({self.held_out} held out), "
             f"{suppressed} suppressed{f' ({reasons})' if reasons else ''}; stages: {stages}"
         )
+
+    def campaigns(self) -> str:
+        """Per campaign: sent, held out, and suppressed by reason; then per stage."""
+        names = sorted(set(self.triggers_by_campaign) | {k.split(":")[0] for k in self.suppressed})
+        rows = [f"{'campaign':<24}{'sent':>8}{'held out':>10}  suppressed"]
+        for name in names:
+            held = self.held_out_by_campaign[name]
+            sent = self.triggers_by_campaign[name] - held
+            reasons = ", ".join(
+                f"{k.split(':')[1]} {v}"
+                for k, v in sorted(self.suppressed.items())
+                if k.split(":")[0] == name
+            )
+            rows.append(f"{name:<24}{sent:>8}{held:>10}  {reasons or '-'}")
+        rows.append(f"{'stage':<24}{'customers':>8}")
+        rows += [f"{stage:<24}{count:>8}" for stage, count in sorted(self.stages.items())]
+        return "\n".join(rows)
 
 
 PartitionOf = Callable[[str], int]
@@ -253,6 +271,7 @@ class Backtest:
         for trigger in outcome.triggers:
             summary.held_out += int(trigger.holdout)
             summary.triggers_by_campaign[trigger.campaign.value] += 1
+            summary.held_out_by_campaign[trigger.campaign.value] += int(trigger.holdout)
         for s in outcome.suppressed:
             summary.suppressed[f"{s.campaign.value}:{s.reason}"] += 1
         return [

@@ -65,6 +65,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
+def summary_line(result: Result) -> str:
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("backtest: ")]
+    return line
+
+
 def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines()]
 
@@ -99,7 +104,7 @@ def test_backtest_writes_json_lines_to_the_output_file(events_file: Path, tmp_pa
     assert records[1]["value"]["to_stage"] == "lead"
     assert records[2]["value"]["campaign"] == "welcome"
     assert records[4]["value"]["payload"]["total"] == "25.00"
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert summary_line(result) == (
         "backtest: 3 lines, 3 events, 0 rejected, 0 duplicates, 0 timers fired, 3 transitions, "
         "2 triggers (0 held out), 0 suppressed; stages: first_time_buyer=1 prospect=1"
     )
@@ -134,7 +139,7 @@ def test_backtest_reports_malformed_lines_and_goes_on(tmp_path: Path) -> None:
     assert re.fullmatch(r"line 2: invalid_json: .+", errors[0])
     assert re.fullmatch(r"line 4: missing_field: .+", errors[1])
     assert errors[2].startswith("backtest: 4 lines, 2 events, 2 rejected, ")
-    assert len(errors) == 3
+    assert errors[3].startswith("campaign")  # then the per-campaign table: nothing else
     assert [r["key"] for r in read_lines(out)] == ["a1", "c1", "c1"]
 
 
@@ -225,9 +230,9 @@ def test_simulate_then_backtest(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     result = run("backtest", str(events), "-o", str(out))
     assert result.exit_code == 0, result.stderr
-    summary = result.stderr.strip().splitlines()
-    assert len(summary) == 1
-    assert summary[0].startswith(f"backtest: {len(lines)} lines, {len(lines)} events, 0 rejected")
+    assert summary_line(result).startswith(
+        f"backtest: {len(lines)} lines, {len(lines)} events, 0 rejected"
+    )
     assert len(read_lines(out)) >= 20
 
 
@@ -318,3 +323,14 @@ def test_rfm_calibrate_writes_breakpoints_the_playbook_accepts(tmp_path: Path) -
     points = load_playbook(book).scores.rfm
     assert points != default_playbook().scores.rfm
     assert points.frequency == sorted(points.frequency)
+
+
+def test_backtest_prints_per_campaign_and_per_stage_counts(events_file: Path) -> None:
+    result = run("backtest", str(events_file))
+    lines = result.stderr.splitlines()
+    assert lines[1].split() == ["campaign", "sent", "held", "out", "suppressed"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert rows["order_thank_you"] == ["1", "0", "-"]
+    assert rows["welcome"] == ["1", "0", "-"]
+    assert rows["first_time_buyer"] == ["1"]
+    assert rows["prospect"] == ["1"]
