@@ -493,6 +493,17 @@ def _fire_one(step: _Step, name: str) -> None:
         step.contact(Campaign.REVIEW_REQUEST, {"order_id": order_id, "products": pending.products})
 
 
+def _refresh_prediction(state: CustomerState, at: datetime, playbook: Playbook) -> None:
+    """Evaluate the value models as of ``at`` (an event's time or a timer's due time)."""
+    if state.predicted_at is not None and at < state.predicted_at:
+        return  # a late event: the predictions already look further ahead
+    prediction = predict(state, at, playbook.scores.clv_model)
+    if prediction is not None:
+        state.p_alive = prediction.p_alive
+        state.predicted_clv = prediction.predicted_clv
+        state.predicted_at = at
+
+
 def _fire(
     state: CustomerState,
     before: datetime,
@@ -514,6 +525,7 @@ def _fire(
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
         step.finish()
+        _refresh_prediction(state, due, playbook)
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
@@ -586,6 +598,7 @@ def apply(
     if outcome.state is not None:
         _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)
         outcome.state.timers = schedule(outcome.state, playbook)
+        _refresh_prediction(outcome.state, event.occurred_at, playbook)
     return outcome
 
 

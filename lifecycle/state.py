@@ -99,6 +99,11 @@ class CustomerState(BaseModel):
     pending_reviews: dict[str, PendingReview] = Field(default_factory=dict)
     nudged: bool = False
     timers: dict[str, UtcDatetime] = Field(default_factory=dict)
+    p_alive: float | None = None
+    """BG/NBD probability the customer is still active, as of ``predicted_at``."""
+    predicted_clv: Decimal | None = None
+    predicted_at: UtcDatetime | None = None
+    """When the predictions were last evaluated: the latest event or timer applied."""
     marketing_sent: list[SentMark] = Field(default_factory=list)
     """Marketing messages within the longest frequency-cap window, oldest first."""
 

@@ -122,3 +122,28 @@ def test_cdnow_fit_matches_the_papers_estimates(cdnow_sample: list[PurchaseEvent
     assert spend is not None
     for name, published in (("p", 6.25), ("q", 3.74), ("v", 15.44)):
         assert getattr(spend, name) == pytest.approx(published, rel=0.01), name
+
+
+def test_the_record_keeps_its_latest_predictions() -> None:
+    from lifecycle.core import apply
+    from lifecycle.playbook import default_playbook
+
+    book = default_playbook()
+    state = None
+    for n, day in enumerate(("2026-01-05", "2026-01-19", "2026-02-02")):
+        body = {
+            "event_id": f"p{n}",
+            "type": "purchase",
+            "occurred_at": f"{day}T10:00:00Z",
+            "customer_id": "c1",
+            "order_id": f"o{n}",
+            "total": "30.00",
+            "currency": "EUR",
+        }
+        state = apply(state, EventAdapter.validate_python(body), book).state
+    assert state is not None
+    assert state.predicted_at == datetime(2026, 2, 2, 10, tzinfo=UTC)
+    expected = predict(state, state.predicted_at, book.scores.clv_model)
+    assert expected is not None
+    assert (state.p_alive, state.predicted_clv) == (expected.p_alive, expected.predicted_clv)
+    assert state.purchase_days == 3
