@@ -9,6 +9,7 @@ from datetime import datetime
 from lifecycle.clv import predict
 from lifecycle.playbook import RfmBreakpoints, Scores
 from lifecycle.state import CustomerState
+from lifecycle.timers import typical_gap
 from schemas.records import Rfm, Snapshot
 
 __all__ = ["calibrate_rfm", "rfm", "rfm_segment", "snapshot"]
@@ -33,12 +34,14 @@ def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm
 
 def snapshot(state: CustomerState, now: datetime, scores: Scores) -> Snapshot:
     prediction = predict(state, now, scores.clv_model)
+    gap = typical_gap(state)
     return Snapshot(
         orders=state.orders,
         revenue=state.revenue,
         clv=state.revenue,
         aov=state.average_order_value,
         rfm=rfm(state, now, scores.rfm),
+        typical_gap_days=None if gap is None else round(gap.total_seconds() / 86400, 2),
         p_alive=None if prediction is None else prediction.p_alive,
         predicted_clv=None if prediction is None else prediction.predicted_clv,
     )

@@ -63,6 +63,8 @@ class Snapshot(_Record):
     clv: Decimal
     aov: Decimal
     rfm: Rfm | None
+    typical_gap_days: float | None = None
+    """Median days between the customer's recent purchases; None before a second one."""
     p_alive: float | None = None
     """BG/NBD probability that the customer is still active; None before a purchase."""
     predicted_clv: Decimal | None = None

@@ -274,6 +274,7 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
         "clv": Decimal("30.30"),
         "aov": Decimal("15.15"),
         "rfm": {"r": 5, "f": 2, "m": 1},
+        "typical_gap_days": 20.0,  # 12 January to 1 February
         # One repeat purchase, observed up to it (t_x = T): 1 / (1 + a / b).
         "p_alive": round(1 / (1 + 0.793 / 2.426), 4),
         "predicted_clv": move.snapshot.predicted_clv,
