@@ -38,6 +38,7 @@ import orjson
 from faust.types import TP
 from pydantic import ValidationError
 
+from agents.metrics import EngineMetrics
 from lifecycle.clock import ClockMode
 from lifecycle.core import Outcome, apply, fire_due, fold, retire
 from lifecycle.ordering import merge_order, order_key
@@ -123,7 +124,10 @@ def _earliest_timer(raw: bytes) -> datetime | None:
 class LifecycleProcessor:
     """Everything the agent does with one message; the agent loop only feeds it."""
 
-    def __init__(self, topology: Topology, playbook: Playbook) -> None:
+    def __init__(
+        self, topology: Topology, playbook: Playbook, metrics: EngineMetrics | None = None
+    ) -> None:
+        self.metrics = metrics or EngineMetrics()
         self.topology = topology
         self.playbook = playbook
         self.table = topology.customers
@@ -375,6 +379,7 @@ class LifecycleProcessor:
             sends.append(await channel.send(key=key, value=encode_model(record), force=True))
         if sends:
             await asyncio.gather(*sends)
+        self.metrics.count(outcome)
         if outcome.state is None:
             if key in self.table:
                 del self.table[key]  # a tombstone in the changelog
@@ -412,6 +417,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     """Attach the lifecycle agent and its tick timer to the app."""
     processor = LifecycleProcessor(topology, playbook)
     app = topology.app
+    processor.metrics.serve(app)
 
     async def lifecycle(stream: Any) -> None:
         manual = stream.noack()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
@@ -73,6 +75,21 @@ def per_key(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     for row in rows:
         grouped.setdefault(f"{row['topic']}|{row['key']}", []).append(row["value"])
     return grouped
+
+
+def trigger_metrics(settings: Settings) -> dict[tuple[str, str, str], float]:
+    """``lifecycle_triggers_total`` from the worker's /metrics, by its three labels."""
+    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    values: dict[tuple[str, str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "lifecycle_triggers_total" and sample.value:
+                labels = sample.labels
+                values[(labels["campaign"], labels["outcome"], labels["reason"])] = sample.value
+    return values
 
 
 def journey(customer: str, anonymous: str) -> list[dict[str, Any]]:
@@ -308,10 +325,24 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
     try:
         records = collect(settings, ["transitions", "triggers"], expected=len(expected))
         worker.assert_alive()
+        metrics = trigger_metrics(settings)
     finally:
         worker.stop()
     got = [{"topic": r["topic"], "key": r["key"], "value": r["value"]} for r in records]
     assert len(expected) > 300
+    # Every decision is on /metrics, suppressed ones by reason, as the backtest counts them.
+    summary = runner.summary
+    counted: dict[tuple[str, str, str], float] = {}
+    for campaign, total in summary.triggers_by_campaign.items():
+        held = summary.held_out_by_campaign[campaign]
+        counted[(campaign, "emitted", "")] = total - held
+        if held:
+            counted[(campaign, "held_out", "")] = held
+    for key, n in summary.suppressed.items():
+        campaign, reason = key.split(":")
+        counted[(campaign, "suppressed", reason)] = n
+    assert metrics == {k: float(v) for k, v in counted.items() if v}
+    assert any(outcome == "suppressed" for _, outcome, _ in metrics)
     # The records too: prospects merged into customers across partitions, timers, all.
     assert runner.summary.merges > 20
     assert stored_states(settings) == {k: to_jsonable(s) for k, s in runner.states.items()}
