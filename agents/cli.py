@@ -368,13 +368,15 @@ def dev(customers: int, rate: float, seed: int | None, duration: float | None) -
     sys.exit(code)
 
 
-def _add_kafka_commands() -> None:
+def _add_subcommands() -> None:
     from agents.cli_kafka import kafka_group
+    from agents.cli_lag import lag
 
     main.add_command(kafka_group)
+    main.add_command(lag)
 
 
-_add_kafka_commands()
+_add_subcommands()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -53,6 +53,7 @@ from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse
 from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import Transition
 from streams.app import Topology
+from streams.lag import LagProbe
 from streams.producer import partitioner
 
 __all__ = ["LifecycleProcessor", "register"]
@@ -117,8 +118,14 @@ def decode_tick(value: bytes | None, app_id: str) -> datetime | None:
 
 def _earliest_timer(raw: bytes) -> datetime | None:
     """A stored record's next deadline, read without validating the whole record."""
-    timers = loads(raw).get("timers") or {}
-    return min((datetime.fromisoformat(due) for due in timers.values()), default=None)
+    return _earliest_timer_and_stage(raw)[0]
+
+
+def _earliest_timer_and_stage(raw: bytes) -> tuple[datetime | None, str | None]:
+    record = loads(raw)
+    timers = record.get("timers") or {}
+    due = min((datetime.fromisoformat(d) for d in timers.values()), default=None)
+    return due, record.get("stage")
 
 
 class LifecycleProcessor:
@@ -217,10 +224,14 @@ class LifecycleProcessor:
         """Every partition's heap from the table: O(customers held), once per rebalance."""
         started = time.monotonic()
         entries: dict[int, list[tuple[bytes, datetime]]] = defaultdict(list)
+        stages: Counter[str] = Counter()
         for partition, key, raw in self._stored_by_partition():
-            due = _earliest_timer(raw)
+            due, stage = _earliest_timer_and_stage(raw)
             if due is not None:
                 entries[partition].append((key, due))
+            if stage is not None:
+                stages[stage] += 1
+        self.metrics.stages(stages.items())
         for partition, lane in self.lanes.items():
             lane.timers.rebuild(entries.pop(partition, []))
         for partition, found in entries.items():
@@ -242,7 +253,10 @@ class LifecycleProcessor:
             rejection = check_routing(parsed, message.key, logical)
             if rejection is None:
                 return (message.key, parsed, event)
+            self.metrics.event(parsed.type, "dead_lettered", rejection.reason.value)
             parsed = rejection
+        else:
+            self.metrics.event("unknown", "dead_lettered", parsed.reason.value)
         await self._dead_letter(message, parsed)
         await stream.ack(event)
         return None
@@ -314,7 +328,7 @@ class LifecycleProcessor:
             except Exception as exc:  # a bug must not stop the partition: drop the timer
                 _log_core_failure("firing timers", exc)
                 continue
-            await self._emit(key, outcome)
+            await self._emit(key, outcome, state)
             lane.timers.set(key, next_due(outcome.state))
 
     async def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
@@ -324,13 +338,15 @@ class LifecycleProcessor:
             outcome = apply(state, event, self.playbook, lane.recommender)
         except Exception as exc:  # a bug must not stop the partition: park the event
             _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
+            self.metrics.event(event.type, "dead_lettered", Reason.PROCESSING_ERROR.value)
             await self._dead_letter(
                 message, Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__} in core")
             )
             return
+        self.metrics.event(event.type, "duplicate" if outcome.duplicate else "accepted")
         if outcome.duplicate and outcome.state is state:
             return
-        await self._emit(key, outcome)
+        await self._emit(key, outcome, state, message.timestamp)
         lane.timers.set(key, next_due(outcome.state))
         # Counted once the record is written: a crash before it replays the event,
         # and the record's dedup then keeps the order from being counted twice.
@@ -349,7 +365,7 @@ class LifecycleProcessor:
             key=history.customer_id.encode(), value=encode_model(history), force=True
         )
         await sent
-        await self._emit(key, outcome)
+        await self._emit(key, outcome, state)
         lane.timers.set(key, None)
 
     async def _fold(self, history: ProspectHistory) -> None:
@@ -358,11 +374,21 @@ class LifecycleProcessor:
         state = None if raw is None else CustomerState.model_validate_json(raw)
         outcome = fold(state, history, self.playbook)
         if not outcome.duplicate:
-            await self._emit(key, outcome)
+            await self._emit(key, outcome, state)
 
-    async def _emit(self, key: bytes, outcome: Outcome) -> None:
+    async def _emit(
+        self,
+        key: bytes,
+        outcome: Outcome,
+        before: CustomerState | None,
+        arrived: float | None = None,
+    ) -> None:
         """Send the outputs (and identity claims), wait for the broker to have them,
-        then write the record: a crash in between re-sends the same ids."""
+        then write the record: a crash in between re-sends the same ids.
+
+        ``arrived`` is when the causing event reached the broker (None for timers),
+        the start of the event-to-trigger latency.
+        """
         sends = []
         for claim in outcome.claims:
             sends.append(
@@ -379,12 +405,31 @@ class LifecycleProcessor:
             sends.append(await channel.send(key=key, value=encode_model(record), force=True))
         if sends:
             await asyncio.gather(*sends)
-        self.metrics.count(outcome)
+        self._observe(outcome, before, arrived)
         if outcome.state is None:
             if key in self.table:
                 del self.table[key]  # a tombstone in the changelog
         else:
             self.table[key] = encode_model(outcome.state)
+
+    def _observe(
+        self, outcome: Outcome, before: CustomerState | None, arrived: float | None
+    ) -> None:
+        metrics = self.metrics
+        metrics.count(outcome)
+        old = before.stage.value if before is not None and before.stage else None
+        new = (
+            outcome.state.stage.value if outcome.state is not None and outcome.state.stage else None
+        )
+        metrics.moved(old, new)
+        now = time.time()
+        for trigger in outcome.triggers:
+            if arrived is not None:
+                metrics.latency.labels("event").observe(max(0.0, now - arrived))
+            elif self.settings.clock is ClockMode.WALL:
+                metrics.latency.labels("timer").observe(
+                    max(0.0, now - trigger.created_at.timestamp())
+                )
 
     async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
         record = dead_letter(
@@ -431,4 +476,21 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
 
     app.on_partitions_revoked.connect(cast(Any, revoked))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
+    processor.metrics.pending(lambda: sum(len(lane.timers) for lane in processor.lanes.values()))
+    probe = LagProbe(topology.settings)
+    started: list[bool] = []
+
+    async def measure_lag() -> None:
+        """The group's lag from the broker, for /metrics; a failure is logged, not fatal."""
+        try:
+            if not started:
+                await probe.start()
+                started.append(True)
+            rows = await probe.measure()
+        except Exception as exc:  # the broker may be restarting: try again next time
+            log.warning("lag not measured: %s", type(exc).__name__)
+            return
+        processor.metrics.lags(probe.group, rows)
+
+    app.timer(interval=topology.settings.lag_interval, on_leader=False)(measure_lag)
     return processor

@@ -8,11 +8,21 @@ re-sends the same ids counts again); Prometheus sums the workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from lifecycle.core import Outcome
+from lifecycle.timers import REVIEW_PREFIX
+from streams.lag import PartitionLag
 
 __all__ = ["EngineMetrics"]
 
@@ -36,6 +46,76 @@ class EngineMetrics:
             ["from_stage", "to_stage"],
             registry=self.registry,
         )
+        self.events = Counter(
+            "lifecycle_events",
+            "Inbound messages by event type and outcome (accepted, duplicate, "
+            "dead_lettered); dead letters carry their reason code.",
+            ["type", "outcome", "reason"],
+            registry=self.registry,
+        )
+        self.customers = Gauge(
+            "lifecycle_customers",
+            "Customers held by this worker, by stage.",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.timers_pending = Gauge(
+            "lifecycle_timers_pending",
+            "Customers with a pending deadline in this worker's timer heaps.",
+            registry=self.registry,
+        )
+        self.timers_fired = Counter(
+            "lifecycle_timers_fired",
+            "Timers fired, by timer.",
+            ["timer"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "lifecycle_event_to_trigger_seconds",
+            "From an event reaching the broker (or a timer falling due) to its "
+            "trigger being acknowledged by the broker.",
+            ["cause"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "kafka_consumergroup_lag",
+            "Broker end offset minus the group's committed offset.",
+            ["consumergroup", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.lag_sum = Gauge(
+            "kafka_consumergroup_lag_sum",
+            "Total lag of the group over its topics and partitions.",
+            ["consumergroup"],
+            registry=self.registry,
+        )
+
+    def event(self, type_: str, outcome: str, reason: str = "") -> None:
+        self.events.labels(type_, outcome, reason).inc()
+
+    def stages(self, counts: Iterable[tuple[str, int]]) -> None:
+        """Replace the per-stage gauge (after a rebuild from the table)."""
+        self.customers.clear()
+        for stage, n in counts:
+            self.customers.labels(stage).set(n)
+
+    def moved(self, before: str | None, after: str | None) -> None:
+        if before == after:
+            return
+        if before is not None:
+            self.customers.labels(before).dec()
+        if after is not None:
+            self.customers.labels(after).inc()
+
+    def pending(self, count: Callable[[], float]) -> None:
+        self.timers_pending.set_function(count)
+
+    def lags(self, group: str, rows: list[PartitionLag]) -> None:
+        self.lag.clear()
+        for row in rows:
+            self.lag.labels(group, row.topic, str(row.partition)).set(row.lag)
+        self.lag_sum.labels(group).set(sum(row.lag for row in rows))
 
     def count(self, outcome: Outcome) -> None:
         for transition in outcome.transitions:
@@ -46,6 +126,10 @@ class EngineMetrics:
             self.triggers.labels(trigger.campaign.value, result, "").inc()
         for suppression in outcome.suppressed:
             self.triggers.labels(suppression.campaign.value, "suppressed", suppression.reason).inc()
+        for name in outcome.fired:
+            self.timers_fired.labels(
+                "review_request" if name.startswith(REVIEW_PREFIX) else name
+            ).inc()
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -14,7 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.settings import Settings
 
-__all__ = ["TopicReport", "ensure_topics"]
+__all__ = ["TopicReport", "ensure_topics", "partition_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ async def ensure_topics(settings: Settings, timeout_ms: int = 30_000) -> list[To
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker, request_timeout_ms=timeout_ms)
     await admin.start()
     try:
-        existing = await _partition_counts(admin, names)
+        existing = await partition_counts(admin, names)
         missing = [n for n in names if n not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
@@ -54,7 +54,8 @@ async def ensure_topics(settings: Settings, timeout_ms: int = 30_000) -> list[To
         await admin.close()
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+async def partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partitions of each of ``names`` that exists (missing topics are left out)."""
     present = set(await admin.list_topics()) & set(names)
     if not present:
         return {}

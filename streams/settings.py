@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAX_IDLE``: seconds a partition waits for a topic that says it has
       more data before it gives up waiting (the cross-topic merge's safety valve).
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
+    - ``LIFECYCLE_LAG_INTERVAL``: seconds between the worker's lag measurements.
     - ``LIFECYCLE_CLOCK``: ``wall`` (live: timers follow the wall clock) or ``event``
       (replay: timers follow each partition's event-time watermark).
     - ``LIFECYCLE_ALLOWED_LATENESS``: seconds the clock stays behind, so an event
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     tick_interval: float = Field(default=1.0, gt=0)
     max_idle: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    lag_interval: float = Field(default=10.0, gt=0)
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
 

@@ -59,6 +59,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_CLOCK": settings.clock.value,
         "LIFECYCLE_ALLOWED_LATENESS": str(settings.allowed_lateness),
         "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
+        "LIFECYCLE_LAG_INTERVAL": str(settings.lag_interval),
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
     }
 
@@ -103,6 +104,15 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): it consumes nothing until ``resume``."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def assert_alive(self) -> None:
         assert self.process is not None

@@ -1,0 +1,87 @@
+"""``lifecycle lag``: the engine group's consumer lag, for people and for scripts.
+
+Two samples ``--interval`` seconds apart give each partition's trend (messages
+per second the lag grows or shrinks). With ``--max-lag N`` it exits 1 when the
+total lag exceeds N, so a cron job or an alert script can call it as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+from pydantic import ValidationError
+
+from schemas.codec import dumps
+from streams.lag import LagProbe, PartitionLag
+from streams.settings import Settings
+
+__all__ = ["lag"]
+
+
+async def _sample(
+    settings: Settings, group: str | None, interval: float
+) -> tuple[list[PartitionLag], list[PartitionLag]]:
+    async with LagProbe(settings, group) as probe:
+        first = await probe.measure()
+        if interval <= 0:
+            return first, first
+        await asyncio.sleep(interval)
+        return first, await probe.measure()
+
+
+@click.command("lag")
+@click.option("--group", help="Consumer group (default: LIFECYCLE_APP_ID).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between the two samples that give the trend (0: one sample, no trend).",
+)
+@click.option("--max-lag", type=click.IntRange(min=0), help="Exit 1 when the total lag is above.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) -> None:
+    """Per-partition lag of the engine's consumer group, from the broker's offsets."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        msg = f"invalid LIFECYCLE_* setting: {exc}"
+        raise click.ClickException(msg) from None
+    try:
+        before, now = asyncio.run(_sample(settings, group, interval))
+    except Exception as exc:  # an unreachable broker is a message, not a traceback
+        msg = f"cannot read offsets from {settings.broker}: {exc}"
+        raise click.ClickException(msg) from None
+    earlier = {(r.topic, r.partition): r.lag for r in before}
+    rows = [
+        {
+            "topic": r.topic,
+            "partition": r.partition,
+            "end": r.end,
+            "committed": r.committed,
+            "lag": r.lag,
+            "trend_per_s": (
+                round((r.lag - earlier.get((r.topic, r.partition), r.lag)) / interval, 2)
+                if interval > 0
+                else None
+            ),
+        }
+        for r in now
+    ]
+    total = sum(r.lag for r in now)
+    over = max_lag is not None and total > max_lag
+    if as_json:
+        click.echo(dumps({"group": group or settings.app_id, "total": total, "partitions": rows}))
+    else:
+        click.echo(f"{'topic':<36}{'part':>5}{'end':>10}{'committed':>11}{'lag':>9}{'trend/s':>9}")
+        for row in rows:
+            committed = "-" if row["committed"] is None else row["committed"]
+            trend = "-" if row["trend_per_s"] is None else f"{row['trend_per_s']:+g}"
+            click.echo(
+                f"{row['topic']:<36}{row['partition']:>5}{row['end']:>10}"
+                f"{committed:>11}{row['lag']:>9}{trend:>9}"
+            )
+        click.echo(f"total lag {total}" + (f" (above {max_lag})" if over else ""))
+    if over:
+        raise SystemExit(1)

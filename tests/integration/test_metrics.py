@@ -1,0 +1,152 @@
+"""/metrics after a known input on the real broker, and lag while a worker is paused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from lifecycle.backtest import Backtest, Output
+from lifecycle.playbook import default_playbook
+from lifecycle.simulation import simulate
+from schemas.codec import dumps
+from streams.producer import partitioner
+from streams.settings import Settings
+from tests.integration.engine import (
+    ROOT,
+    Worker,
+    collect,
+    create_topics,
+    publish,
+    publish_raw,
+    settings_env,
+    unique_settings,
+)
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(settings: Settings) -> Samples:
+    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_for(check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)
+
+
+def lag_cli(settings: Settings, *args: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "lag", "--json", *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **settings_env(settings)},
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_metrics_after_a_known_input_and_lag_while_paused(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = unique_settings(kafka_bootstrap, tmp_path).model_copy(update={"lag_interval": 1.0})
+    create_topics(settings)
+    events = list(simulate(60, seed=5, duplicate_rate=0.05))
+    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    expected = [o for o in runner.run([dumps(e) for e in events]) if isinstance(o, Output)]
+    assert publish(settings, events) == len(events)
+    bad = [
+        (settings.topic("purchase"), b"k", b"{not json"),
+        (settings.topic("browse"), None, b"[]"),
+    ]
+    publish_raw(settings, bad)
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    try:
+        collect(settings, ["transitions", "triggers"], expected=len(expected))
+        samples = wait_for(
+            lambda: (
+                (m := scrape(settings))
+                and value(m, "kafka_consumergroup_lag_sum", consumergroup=settings.app_id) == 0
+                and m
+            ),
+        )
+        assert samples, "lag did not reach 0"
+        summary = runner.summary
+        by_type = Counter(e["type"] for e in events)
+        accepted = sum(
+            value(samples, "lifecycle_events_total", type=t, outcome="accepted", reason="")
+            for t in by_type
+        )
+        duplicates = sum(
+            value(samples, "lifecycle_events_total", type=t, outcome="duplicate", reason="")
+            for t in by_type
+        )
+        assert accepted == summary.events - summary.duplicates
+        assert duplicates == summary.duplicates > 0
+        dead = {
+            labels: v
+            for (name, labels), v in samples.items()
+            if name == "lifecycle_events_total" and ("outcome", "dead_lettered") in labels
+        }
+        assert sorted(dict(k)["reason"] for k in dead) == ["invalid_json", "not_an_object"]
+        for stage, n in summary.stages.items():
+            assert value(samples, "lifecycle_customers", stage=stage) == n, stage
+        assert value(samples, "lifecycle_timers_pending") == sum(
+            1 for s in runner.states.values() if s.timers
+        )
+        fired = sum(v for (n, _), v in samples.items() if n == "lifecycle_timers_fired_total")
+        assert fired == summary.timers_fired > 0
+        moves = sum(v for (n, _), v in samples.items() if n == "lifecycle_transitions_total")
+        assert moves == summary.transitions
+        assert value(samples, "lifecycle_event_to_trigger_seconds_count", cause="event") > 0
+
+        code, report = lag_cli(settings, "--interval", "0", "--max-lag", "0")
+        assert (code, report["total"]) == (0, 0)
+
+        # Paused, the worker reads nothing: lag rises on the broker and in the CLI.
+        worker.pause()
+        more = list(simulate(20, seed=6))
+        assert publish(settings, more) == len(more)
+        code, report = lag_cli(settings, "--interval", "0", "--max-lag", "0")
+        assert code == 1
+        assert report["total"] >= len(more)
+        per_topic = Counter()
+        for row in report["partitions"]:
+            per_topic[row["topic"]] += row["lag"]
+        assert per_topic[settings.topic("browse")] > 0
+        worker.resume()
+        assert wait_for(lambda: lag_cli(settings, "--interval", "0")[1]["total"] == 0)
+        assert wait_for(
+            lambda: (
+                value(
+                    scrape(settings), "kafka_consumergroup_lag_sum", consumergroup=settings.app_id
+                )
+                == 0
+            )
+        )
+        worker.assert_alive()
+    finally:
+        worker.resume()
+        worker.stop()
