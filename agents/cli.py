@@ -370,10 +370,11 @@ def dev(customers: int, rate: float, seed: int | None, duration: float | None) -
 
 def _add_subcommands() -> None:
     from agents.cli_kafka import kafka_group
-    from agents.cli_lag import lag
+    from agents.cli_ops import customer, lag
 
     main.add_command(kafka_group)
     main.add_command(lag)
+    main.add_command(customer)
 
 
 _add_subcommands()

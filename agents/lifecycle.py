@@ -39,6 +39,7 @@ from faust.types import TP
 from pydantic import ValidationError
 
 from agents.metrics import EngineMetrics
+from agents.web import serve
 from lifecycle.clock import ClockMode
 from lifecycle.core import Outcome, apply, fire_due, fold, retire
 from lifecycle.ordering import merge_order, order_key
@@ -463,6 +464,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     processor = LifecycleProcessor(topology, playbook)
     app = topology.app
     processor.metrics.serve(app)
+    serve(app, processor)
 
     async def lifecycle(stream: Any) -> None:
         manual = stream.noack()

@@ -21,7 +21,7 @@ from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, apply_caps, decide
 from lifecycle.recommend import Recommender
 from lifecycle.scoring import rfm, rfm_segment, snapshot
-from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
+from lifecycle.state import HISTORY_KEPT, CartLine, CustomerState, Move, PendingReview, Profile
 from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
 from schemas.events import (
     BrowseEvent,
@@ -130,6 +130,16 @@ class _Step:
                 snapshot=snapshot(self.state, self.at, self.playbook.scores),
             )
         )
+        self.state.history.append(
+            Move(
+                at=self.at,
+                from_stage=self.state.stage,
+                to_stage=to,
+                reason=reason,
+                caused_by=self.cause.caused_by,
+            )
+        )
+        del self.state.history[:-HISTORY_KEPT]
         self.state.stage = to
         campaign = ENTRY_CAMPAIGNS.get(to)
         if campaign is not None:

@@ -13,7 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import UtcDatetime
 from schemas.records import Stage
 
-__all__ = ["CartLine", "CustomerState", "PendingReview", "Profile", "SentMark"]
+__all__ = [
+    "HISTORY_KEPT",
+    "CartLine",
+    "CustomerState",
+    "Move",
+    "PendingReview",
+    "Profile",
+    "SentMark",
+]
+
+HISTORY_KEPT = 20
 
 
 class Profile(BaseModel):
@@ -56,6 +66,18 @@ class SentMark(BaseModel):
 
     send_after: UtcDatetime
     campaign: str
+
+
+class Move(BaseModel):
+    """One stage transition, kept in the record for lookups (``/customers/{id}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: UtcDatetime
+    from_stage: Stage | None
+    to_stage: Stage
+    reason: str
+    caused_by: str
 
 
 class CustomerState(BaseModel):
@@ -105,6 +127,8 @@ class CustomerState(BaseModel):
     predicted_at: UtcDatetime | None = None
     """When the predictions were last evaluated: the latest event or timer applied."""
     marketing_sent: list[SentMark] = Field(default_factory=list)
+    history: list[Move] = Field(default_factory=list)
+    """The latest stage transitions, oldest first (at most ``HISTORY_KEPT``)."""
     """Marketing messages within the longest frequency-cap window, oldest first."""
 
     @property

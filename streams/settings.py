@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.clock import ClockMode
@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAX_IDLE``: seconds a partition waits for a topic that says it has
       more data before it gives up waiting (the cross-topic merge's safety valve).
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
+    - ``LIFECYCLE_API_TOKEN``: when set, ``/customers/{id}`` needs
+      ``Authorization: Bearer <token>``.
     - ``LIFECYCLE_LAG_INTERVAL``: seconds between the worker's lag measurements.
     - ``LIFECYCLE_CLOCK``: ``wall`` (live: timers follow the wall clock) or ``event``
       (replay: timers follow each partition's event-time watermark).
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     max_idle: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     lag_interval: float = Field(default=10.0, gt=0)
+    api_token: SecretStr | None = None
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
 

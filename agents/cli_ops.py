@@ -1,6 +1,7 @@
-"""``lifecycle lag``: the engine group's consumer lag, for people and for scripts.
+"""Operations commands: ``lifecycle lag`` and ``lifecycle customer``.
 
-Two samples ``--interval`` seconds apart give each partition's trend (messages
+``lag``: the engine group's consumer lag, for people and for scripts. Two
+samples ``--interval`` seconds apart give each partition's trend (messages
 per second the lag grows or shrinks). With ``--max-lag N`` it exits 1 when the
 total lag exceeds N, so a cron job or an alert script can call it as is.
 """
@@ -8,6 +9,10 @@ total lag exceeds N, so a cron job or an alert script can call it as is.
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import click
 from pydantic import ValidationError
@@ -16,7 +21,7 @@ from schemas.codec import dumps
 from streams.lag import LagProbe, PartitionLag
 from streams.settings import Settings
 
-__all__ = ["lag"]
+__all__ = ["customer", "lag"]
 
 
 async def _sample(
@@ -85,3 +90,38 @@ def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) 
         click.echo(f"total lag {total}" + (f" (above {max_lag})" if over else ""))
     if over:
         raise SystemExit(1)
+
+
+@click.command("customer")
+@click.argument("customer_id")
+@click.option(
+    "--url",
+    help="A worker's base URL (default: http://LIFECYCLE_WEB_HOST:LIFECYCLE_WEB_PORT); "
+    "any worker answers, the owner of the key is asked for you.",
+)
+def customer(customer_id: str, url: str | None) -> None:
+    """Print one customer's state: stage, scores, pending timers, recent transitions."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        msg = f"invalid LIFECYCLE_* setting: {exc}"
+        raise click.ClickException(msg) from None
+    base = (url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        msg = f"--url must be http:// or https://, not {base}"
+        raise click.BadParameter(msg)
+    target = f"{base}/customers/{urllib.parse.quote(customer_id, safe='')}"
+    request = urllib.request.Request(target)  # noqa: S310 - scheme checked above
+    if settings.api_token:
+        request.add_header("Authorization", f"Bearer {settings.api_token.get_secret_value()}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - checked
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        reason = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        msg = f"{customer_id}: {reason} (HTTP {exc.code})"
+        raise click.ClickException(msg) from None
+    except urllib.error.URLError as exc:
+        msg = f"no worker answers at {base}: {exc.reason}"
+        raise click.ClickException(msg) from None
+    click.echo(json.dumps(body, indent=2, ensure_ascii=False))

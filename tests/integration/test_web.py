@@ -1,0 +1,115 @@
+"""Health, readiness and customer lookup on two workers sharing the partitions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from lifecycle.backtest import Backtest
+from lifecycle.playbook import default_playbook
+from lifecycle.simulation import simulate
+from schemas.codec import dumps
+from streams.broker import find_free_port
+from streams.producer import partitioner
+from streams.settings import Settings
+from tests.integration.engine import (
+    ROOT,
+    Worker,
+    collect,
+    create_topics,
+    publish,
+    settings_env,
+    unique_settings,
+)
+
+TOKEN = "s3cret-test-token"
+
+
+def get(settings: Settings, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://{settings.web_host}:{settings.web_port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - localhost
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def wait_ready(settings: Settings, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, body = get(settings, "/ready")
+        except urllib.error.URLError:
+            status, body = 0, {}
+        if status == 200 or time.monotonic() > deadline:
+            return {"status": status, **body}
+        time.sleep(0.5)
+
+
+def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Path) -> None:
+    first = unique_settings(kafka_bootstrap, tmp_path).model_copy(
+        update={"api_token": SecretStr(TOKEN)}
+    )
+    second = first.model_copy(
+        update={"web_port": find_free_port(1), "data_dir": tmp_path / "second"}
+    )
+    create_topics(first)
+    events = list(simulate(80, seed=21))
+    runner = Backtest(default_playbook(), partitioner(first.partitions))
+    outputs = list(runner.run([dumps(e) for e in events]))
+    assert publish(first, events) == len(events)
+    env = {"LIFECYCLE_API_TOKEN": TOKEN}
+    workers = [
+        Worker(first, tmp_path / "first.log", env=env).start(),
+        Worker(second, tmp_path / "second.log", env=env).start(),
+    ]
+    try:
+        collect(first, ["transitions", "triggers"], expected=len(outputs) - 0, quiet=5)
+        for settings in (first, second):
+            assert get(settings, "/health", token=None) == (200, {"status": "ok"})
+            assert wait_ready(settings) == {"status": 200, "ready": True, "reason": "ready"}
+        customers = sorted(k for k in runner.states if k.startswith("cust-"))[:12]
+        assert customers
+        for customer_id in customers:
+            answers = [get(settings, f"/customers/{customer_id}") for settings in (first, second)]
+            assert answers[0] == answers[1]  # one of them was forwarded to the owner
+            status, body = answers[0]
+            expected = runner.states[customer_id]
+            assert status == 200
+            assert body["stage"] == (expected.stage.value if expected.stage else None)
+            assert body["record"]["orders"] == expected.orders
+            assert [m["to_stage"] for m in body["recent_transitions"]] == [
+                m.to_stage.value for m in expected.history
+            ]
+            assert [t["timer"] for t in body["pending_timers"]] == sorted(
+                expected.timers, key=lambda name: expected.timers[name]
+            )
+        assert get(first, f"/customers/{customers[0]}", token=None)[0] == 401
+        assert get(first, f"/customers/{customers[0]}", token="wrong")[0] == 401
+        assert get(second, "/customers/nobody-at-all")[0] == 404
+
+        done = subprocess.run(
+            [sys.executable, "-m", "agents.cli", "customer", customers[0]],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **settings_env(second), **env},
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["customer_id"] == customers[0]
+        for worker in workers:
+            worker.assert_alive()
+            assert "@mail.example" not in worker.log_text()  # the lookups logged no personal data
+    finally:
+        for worker in workers:
+            worker.stop()
