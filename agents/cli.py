@@ -370,11 +370,12 @@ def dev(customers: int, rate: float, seed: int | None, duration: float | None) -
 
 def _add_subcommands() -> None:
     from agents.cli_kafka import kafka_group
-    from agents.cli_ops import customer, lag
+    from agents.cli_ops import customer, lag, mailer
 
     main.add_command(kafka_group)
     main.add_command(lag)
     main.add_command(customer)
+    main.add_command(mailer)
 
 
 _add_subcommands()

@@ -21,7 +21,7 @@ from schemas.codec import dumps
 from streams.lag import LagProbe, PartitionLag
 from streams.settings import Settings
 
-__all__ = ["customer", "lag"]
+__all__ = ["customer", "lag", "mailer"]
 
 
 async def _sample(
@@ -125,3 +125,43 @@ def customer(customer_id: str, url: str | None) -> None:
         msg = f"no worker answers at {base}: {exc.reason}"
         raise click.ClickException(msg) from None
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+@click.command("mailer")
+def mailer() -> None:
+    """Send the triggers as email (the reference consumer of lifecycle.triggers).
+
+    Runs until interrupted; settings LIFECYCLE_SMTP_HOST/PORT and LIFECYCLE_MAILER_*.
+    """
+    import signal
+
+    from agents.mailer import MailerSettings, run_mailer
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        msg = f"invalid LIFECYCLE_* setting: {exc}"
+        raise click.ClickException(msg) from None
+    config = MailerSettings(
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        sender=settings.mailer_from,
+        group=settings.mailer_group,
+        outbox=settings.mailer_outbox,
+        templates=settings.mailer_templates,
+        publish_bounces=settings.mailer_bounces,
+    )
+
+    async def main() -> dict[str, int]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo(
+            f"mailer: {settings.topic('triggers')} -> smtp://{config.smtp_host}:{config.smtp_port}"
+            f" (group {config.group}, outbox {config.outbox})"
+        )
+        return await run_mailer(settings, config, stop)
+
+    counts = asyncio.run(main())
+    click.echo("mailer stopped: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
     - ``LIFECYCLE_API_TOKEN``: when set, ``/customers/{id}`` needs
       ``Authorization: Bearer <token>``.
+    - ``LIFECYCLE_SMTP_HOST`` / ``LIFECYCLE_SMTP_PORT``: where ``lifecycle mailer`` sends.
+    - ``LIFECYCLE_MAILER_FROM``, ``LIFECYCLE_MAILER_GROUP``, ``LIFECYCLE_MAILER_OUTBOX``
+      (SQLite file), ``LIFECYCLE_MAILER_TEMPLATES`` (a directory overriding the built-in
+      templates), ``LIFECYCLE_MAILER_BOUNCES`` (publish refused recipients as bounces).
     - ``LIFECYCLE_LAG_INTERVAL``: seconds between the worker's lag measurements.
     - ``LIFECYCLE_CLOCK``: ``wall`` (live: timers follow the wall clock) or ``event``
       (replay: timers follow each partition's event-time watermark).
@@ -87,6 +91,13 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     lag_interval: float = Field(default=10.0, gt=0)
     api_token: SecretStr | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    mailer_from: str = "lifecycle@shop.example"
+    mailer_group: str = "lifecycle-mailer"
+    mailer_outbox: Path = DEFAULT_HOME / "mailer" / "outbox.sqlite3"
+    mailer_templates: Path | None = None
+    mailer_bounces: bool = False
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
 

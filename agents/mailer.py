@@ -1,0 +1,243 @@
+"""``lifecycle mailer``: the reference email service, lifecycle.triggers -> SMTP.
+
+What an email team needs to get right when consuming triggers, done once:
+
+- its own consumer group, offsets committed only after a trigger is stored;
+- holdouts are recorded and never sent (lift is measured against them);
+- ``send_after`` is honoured (quiet hours), from a durable outbox, so a
+  restart neither forgets a delayed mail nor sends one twice: the outbox is
+  keyed by trigger_id in SQLite, and each mail's Message-ID is derived from
+  it so a downstream relay can de-duplicate too;
+- a template per campaign and locale (Jinja2), falling back to the language,
+  then to English;
+- a refused recipient can be published back as a ``bounce`` engagement event.
+
+No personal data is logged: lines name trigger ids and campaigns only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import jinja2
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
+
+from schemas.codec import dumps, encode_model
+from schemas.records import Trigger
+from streams.settings import Settings
+
+__all__ = ["Outbox", "Templates", "plan", "run_mailer"]
+
+log = logging.getLogger(__name__)
+
+_BUILT_IN = Path(__file__).parent / "templates"
+
+
+def plan(trigger: Trigger) -> str:
+    """What to do with a trigger: ``send``, or why not (``held_out``, ``no_address``)."""
+    if trigger.holdout:
+        return "held_out"
+    if not trigger.payload.get("email"):
+        return "no_address"
+    return "send"
+
+
+class Outbox:
+    """Every trigger seen, by trigger_id, with its status: the mailer's durable memory."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS mails (trigger_id TEXT PRIMARY KEY, campaign TEXT,"
+            " send_after REAL, status TEXT, trigger TEXT, updated REAL)"
+        )
+        self.db.commit()
+
+    def add(self, trigger: Trigger, status: str) -> bool:
+        """Store a trigger once; False when its trigger_id was seen before."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO mails VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                trigger.trigger_id,
+                trigger.campaign.value,
+                trigger.send_after.timestamp(),
+                status,
+                encode_model(trigger).decode(),
+                time.time(),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    def due(self, now: float) -> list[Trigger]:
+        rows = self.db.execute(
+            "SELECT trigger FROM mails WHERE status = 'pending' AND send_after <= ?"
+            " ORDER BY send_after, trigger_id",
+            (now,),
+        ).fetchall()
+        return [Trigger.model_validate_json(row[0]) for row in rows]
+
+    def mark(self, trigger_id: str, status: str) -> None:
+        self.db.execute(
+            "UPDATE mails SET status = ?, updated = ? WHERE trigger_id = ?",
+            (status, time.time(), trigger_id),
+        )
+        self.db.commit()
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM mails GROUP BY status"))
+
+
+class Templates:
+    """``<campaign>.<locale>.txt``, then ``<campaign>.<language>.txt``, then ``<campaign>.txt``;
+    the first line is ``Subject: ...``. A directory of your own overrides the built-in ones."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        paths = [str(directory)] if directory else []
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([*paths, str(_BUILT_IN)]),
+            undefined=jinja2.ChainableUndefined,
+            autoescape=False,  # plain-text mail  # noqa: S701
+            keep_trailing_newline=True,
+        )
+
+    def render(self, trigger: Trigger) -> tuple[str, str]:
+        locale = str(trigger.payload.get("locale") or "")
+        names = [f"{trigger.campaign.value}.{locale}.txt"] if locale else []
+        if "-" in locale:
+            names.append(f"{trigger.campaign.value}.{locale.split('-', maxsplit=1)[0]}.txt")
+        names.append(f"{trigger.campaign.value}.txt")
+        template = self.env.select_template(names)
+        text = template.render(**trigger.payload, variant=trigger.variant, stage=trigger.stage)
+        first, _, body = text.partition("\n")
+        subject = first.removeprefix("Subject:").strip()
+        return subject, body.lstrip("\n")
+
+
+@dataclass(frozen=True, slots=True)
+class MailerSettings:
+    smtp_host: str
+    smtp_port: int
+    sender: str
+    group: str
+    outbox: Path
+    templates: Path | None
+    publish_bounces: bool
+
+
+def message_for(trigger: Trigger, templates: Templates, sender: str) -> EmailMessage:
+    subject, body = templates.render(trigger)
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = str(trigger.payload["email"])
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{trigger.trigger_id}@lifecycle>"
+    message["X-Lifecycle-Campaign"] = trigger.campaign.value
+    message["X-Lifecycle-Variant"] = trigger.variant
+    message.set_content(body)
+    return message
+
+
+async def _publish_bounce(producer: AIOKafkaProducer, settings: Settings, trigger: Trigger) -> None:
+    event = {
+        "event_id": f"bounce-{trigger.trigger_id}",
+        "type": "engagement",
+        "occurred_at": datetime.now(UTC),
+        "customer_id": trigger.customer_id,
+        "action": "bounce",
+        "channel": "email",
+        "campaign": trigger.campaign.value,
+        "trigger_id": trigger.trigger_id,
+    }
+    await producer.send_and_wait(
+        settings.topic("engagement"), dumps(event), key=trigger.customer_id.encode()
+    )
+
+
+async def _send_due(
+    outbox: Outbox,
+    templates: Templates,
+    config: MailerSettings,
+    producer: AIOKafkaProducer | None,
+    settings: Settings,
+) -> None:
+    for trigger in outbox.due(time.time()):
+        message = message_for(trigger, templates, config.sender)
+        try:
+            await aiosmtplib.send(message, hostname=config.smtp_host, port=config.smtp_port)
+        except aiosmtplib.SMTPRecipientsRefused:
+            outbox.mark(trigger.trigger_id, "bounced")
+            log.warning("trigger %s refused by the SMTP server", trigger.trigger_id)
+            if producer is not None:
+                await _publish_bounce(producer, settings, trigger)
+            continue
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            log.warning(
+                "SMTP unavailable (%s); trigger %s stays pending",
+                type(exc).__name__,
+                trigger.trigger_id,
+            )
+            return  # try again on the next round
+        outbox.mark(trigger.trigger_id, "sent")
+        log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign.value)
+
+
+async def run_mailer(
+    settings: Settings, config: MailerSettings, stop: asyncio.Event
+) -> dict[str, int]:
+    """Consume triggers until ``stop`` is set; returns the outbox's counts by status."""
+    outbox = Outbox(config.outbox)
+    templates = Templates(config.templates)
+    consumer = AIOKafkaConsumer(
+        settings.topic("triggers"),
+        bootstrap_servers=settings.broker,
+        group_id=config.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = (
+        AIOKafkaProducer(bootstrap_servers=settings.broker) if config.publish_bounces else None
+    )
+    await consumer.start()
+    if producer is not None:
+        await producer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=250)
+            for records in batches.values():
+                for record in records:
+                    _store(outbox, record.value)
+            if batches:
+                outbox.commit()
+                await consumer.commit()  # only once the triggers are stored
+            await _send_due(outbox, templates, config, producer, settings)
+    finally:
+        await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+    return outbox.counts()
+
+
+def _store(outbox: Outbox, value: Any) -> None:
+    try:
+        trigger = Trigger.model_validate_json(value or b"")
+    except ValidationError:
+        log.warning("skipped a message that is not a trigger")
+        return
+    decision = plan(trigger)
+    status = "pending" if decision == "send" else decision
+    if not outbox.add(trigger, status):
+        log.info("trigger %s seen before: not stored again", trigger.trigger_id)
