@@ -16,19 +16,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from agents.cli_settings import cli_settings
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
 from schemas.codec import dumps
-from streams.settings import Settings
 
 __all__ = ["main"]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        msg = f"invalid LIFECYCLE_* setting: {exc}"
-        raise click.ClickException(msg) from None
 
 
 def _aware(value: str) -> datetime:
@@ -54,7 +46,7 @@ def worker() -> None:
     """Run a worker (Faust): consumes the inbound topics, emits transitions and triggers."""
     from agents.worker import run_worker
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         load_playbook(settings.playbook)
     except PlaybookError as exc:
@@ -82,7 +74,7 @@ def replay(app_id: str, output_prefix: str) -> None:
     """
     from agents.worker import run_worker
 
-    settings = _settings()
+    settings = cli_settings()
     if app_id == settings.app_id:
         msg = f"--app-id must differ from the live app id {settings.app_id!r}"
         raise click.BadParameter(msg)
@@ -195,7 +187,7 @@ def rfm_calibrate(events: Path, until: str | None, write: Path | None) -> None:
     from lifecycle.scoring import calibrate_rfm
     from streams.producer import partitioner
 
-    settings = _settings()
+    settings = cli_settings()
     runner = Backtest(load_playbook(None), partitioner(settings.partitions))
     with events.open("rb") as source:
         lines = source.readlines()
@@ -224,7 +216,7 @@ def topics_create() -> None:
     """Create every engine topic with LIFECYCLE_PARTITIONS partitions (idempotent)."""
     from streams.admin import ensure_topics
 
-    settings = _settings()
+    settings = cli_settings()
     reports = asyncio.run(ensure_topics(settings))
     for report in reports:
         click.echo(f"{report.status:9} {report.topic} ({report.partitions} partitions)")
@@ -268,7 +260,7 @@ def backtest(
     from lifecycle.backtest import Backtest, LineRejected
     from streams.producer import partitioner
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         book = load_playbook(playbook)
     except PlaybookError as exc:
@@ -327,7 +319,7 @@ def simulate(
         return
     from streams.producer import publish_events
 
-    settings = _settings()
+    settings = cli_settings()
 
     def progress(n: int) -> None:
         if n % 10_000 == 0:
@@ -364,7 +356,7 @@ def dev(customers: int, rate: float, seed: int | None, duration: float | None) -
     """
     from agents.dev import run_dev
 
-    code = run_dev(_settings(), customers=customers, rate=rate, seed=seed, duration=duration)
+    code = run_dev(cli_settings(), customers=customers, rate=rate, seed=seed, duration=duration)
     sys.exit(code)
 
 

@@ -8,11 +8,10 @@ its results into lines a developer reads (or JSON a script reads) and its
 from __future__ import annotations
 
 import click
-from pydantic import ValidationError
 
+from agents.cli_settings import cli_settings
 from schemas.codec import dumps
 from streams.broker import BrokerError, BrokerStatus, LocalBroker
-from streams.settings import Settings
 
 __all__ = ["kafka_group"]
 
@@ -45,7 +44,7 @@ def kafka_group() -> None:
 )
 def start_command(port: int | None, timeout: float) -> None:
     """Start the broker (first run fetches the jars and formats storage); no-op if running."""
-    settings = _settings()
+    settings = cli_settings()
     broker = LocalBroker.from_settings(settings)
     if port is not None:
         broker = LocalBroker(port=port, home=broker.home, jars_dir=broker.jars_dir)
@@ -85,7 +84,7 @@ def start_command(port: int | None, timeout: float) -> None:
 )
 def stop_command(timeout: float) -> None:
     """Stop the broker started from LIFECYCLE_KAFKA_DIR; its data is kept for the next start."""
-    broker = LocalBroker.from_settings(_settings())
+    broker = LocalBroker.from_settings(cli_settings())
     before = broker.status()
     try:
         stopped = broker.stop(timeout=timeout)
@@ -101,7 +100,7 @@ def stop_command(timeout: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, for programs.")
 def status_command(as_json: bool) -> None:
     """Say whether the local broker runs, and where its address, log and data are."""
-    status = LocalBroker.from_settings(_settings()).status()
+    status = LocalBroker.from_settings(cli_settings()).status()
     if as_json:
         click.echo(dumps(status.to_dict()).decode())
         return
@@ -118,12 +117,3 @@ def _echo_paths(status: BrokerStatus) -> None:
     click.echo(f"  log:       {status.log_path}")
     click.echo(f"  data:      {status.data_dir}")
     click.echo(f"  jars:      {status.jars_dir}")
-
-
-def _settings() -> Settings:
-    """Settings from the environment; a bad LIFECYCLE_* value is a user error, not a crash."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        msg = f"invalid LIFECYCLE_* setting:\n{exc}"
-        raise click.ClickException(msg) from exc

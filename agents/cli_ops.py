@@ -15,8 +15,8 @@ import urllib.parse
 import urllib.request
 
 import click
-from pydantic import ValidationError
 
+from agents.cli_settings import cli_settings
 from schemas.codec import dumps
 from streams.lag import LagProbe, PartitionLag
 from streams.settings import Settings
@@ -48,11 +48,7 @@ async def _sample(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) -> None:
     """Per-partition lag of the engine's consumer group, from the broker's offsets."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        msg = f"invalid LIFECYCLE_* setting: {exc}"
-        raise click.ClickException(msg) from None
+    settings = cli_settings()
     try:
         before, now = asyncio.run(_sample(settings, group, interval))
     except Exception as exc:  # an unreachable broker is a message, not a traceback
@@ -101,11 +97,7 @@ def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) 
 )
 def customer(customer_id: str, url: str | None) -> None:
     """Print one customer's state: stage, scores, pending timers, recent transitions."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        msg = f"invalid LIFECYCLE_* setting: {exc}"
-        raise click.ClickException(msg) from None
+    settings = cli_settings()
     base = (url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
     if not base.startswith(("http://", "https://")):
         msg = f"--url must be http:// or https://, not {base}"
@@ -137,11 +129,7 @@ def mailer() -> None:
 
     from agents.mailer import MailerSettings, run_mailer
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        msg = f"invalid LIFECYCLE_* setting: {exc}"
-        raise click.ClickException(msg) from None
+    settings = cli_settings()
     config = MailerSettings(
         smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port,
