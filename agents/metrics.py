@@ -131,6 +131,54 @@ class EngineMetrics:
                 "review_request" if name.startswith(REVIEW_PREFIX) else name
             ).inc()
 
+    def summary(self) -> dict[str, Any]:
+        """The dashboard's numbers, read from the same counters /metrics exposes."""
+        stages: dict[str, float] = {}
+        campaigns: dict[str, dict[str, float]] = {}
+        dead: dict[str, float] = {}
+        lag: list[dict[str, Any]] = []
+        totals = {"transitions": 0.0, "accepted": 0.0, "lag": 0.0, "pending": 0.0}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                labels, value = sample.labels, sample.value
+                if sample.name == "lifecycle_customers":
+                    stages[labels["stage"]] = value
+                elif sample.name == "lifecycle_transitions_total":
+                    totals["transitions"] += value
+                elif sample.name == "lifecycle_events_total":
+                    if labels["outcome"] == "accepted":
+                        totals["accepted"] += value
+                    elif labels["outcome"] == "dead_lettered":
+                        dead[labels["reason"]] = dead.get(labels["reason"], 0) + value
+                elif sample.name == "lifecycle_triggers_total":
+                    row = campaigns.setdefault(
+                        labels["campaign"], {"sent": 0, "held_out": 0, "suppressed": 0}
+                    )
+                    key = "sent" if labels["outcome"] == "emitted" else labels["outcome"]
+                    row[key] += value
+                elif sample.name == "kafka_consumergroup_lag":
+                    lag.append(
+                        {
+                            "topic": labels["topic"],
+                            "partition": int(labels["partition"]),
+                            "lag": value,
+                        }
+                    )
+                elif sample.name == "kafka_consumergroup_lag_sum":
+                    totals["lag"] += value
+                elif sample.name == "lifecycle_timers_pending":
+                    totals["pending"] = value
+        return {
+            "stages": stages,
+            "transitions": totals["transitions"],
+            "events_accepted": totals["accepted"],
+            "timers_pending": totals["pending"],
+            "dead_letters": dead,
+            "campaigns": dict(sorted(campaigns.items())),
+            "lag": sorted(lag, key=lambda r: (r["topic"], r["partition"])),
+            "lag_total": totals["lag"],
+        }
+
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))
 

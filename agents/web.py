@@ -11,7 +11,9 @@ are in the response, for the people allowed to ask, and never in a log line.
 from __future__ import annotations
 
 import hmac
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faust.web import View
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from agents.lifecycle import LifecycleProcessor
 
 __all__ = ["serve"]
+
+_DASHBOARD = Path(__file__).with_name("dashboard.html")
 
 
 def ready(app: Any, processor: LifecycleProcessor) -> tuple[bool, str]:
@@ -95,6 +99,23 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
     # Faust forwards the request to the worker owning the key, or calls ``lookup`` here.
     routed: Any = app.table_route(table=table, match_info="customer_id")(lookup)
 
+    class Dashboard(View):
+        async def get(self, request: Any) -> Any:
+            return self.html(_DASHBOARD.read_text(encoding="utf-8"))
+
+    class DashboardData(View):
+        async def get(self, request: Any) -> Any:
+            body = {
+                **processor.metrics.summary(),
+                "worker": f"{settings.web_host}:{settings.web_port}",
+                "at": time.time(),
+            }
+            return self.json(body)
+
+    # Faust mounts a plain production index at "/": the dashboard takes its place.
+    app.web.production_blueprints = []
+    app.page("/", name="dashboard")(Dashboard)
+    app.page("/dashboard.json", name="dashboard-data")(DashboardData)
     app.page("/health", name="health")(Health)
     app.page("/ready", name="ready")(Ready)
     app.page("/customers/{customer_id}", name="customer")(Customer)

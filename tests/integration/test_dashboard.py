@@ -1,0 +1,118 @@
+"""The dashboard in a real headless Chromium: its numbers are the metrics' numbers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from lifecycle.backtest import Backtest, Output
+from lifecycle.playbook import default_playbook
+from lifecycle.simulation import simulate
+from schemas.codec import dumps
+from streams.producer import partitioner
+from tests.integration.engine import (
+    ROOT,
+    Samples,
+    Worker,
+    collect,
+    create_topics,
+    publish,
+    publish_raw,
+    scrape,
+    unique_settings,
+    value,
+    wait_for,
+)
+
+SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Headless and quiet: this machine's network is closed, so no background traffic.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_dashboard_shows_the_metrics(kafka_bootstrap: str, tmp_path: Path) -> None:
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs Debian's chromium"
+    settings = unique_settings(kafka_bootstrap, tmp_path).model_copy(update={"lag_interval": 1.0})
+    create_topics(settings)
+    events = list(simulate(120, seed=9))
+    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    expected = [o for o in runner.run([dumps(e) for e in events]) if isinstance(o, Output)]
+    assert publish(settings, events) == len(events)
+    publish_raw(settings, [(settings.topic("cart"), b"k", b"{broken")])
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    try:
+        collect(settings, ["transitions", "triggers"], expected=len(expected))
+        metrics: Samples = wait_for(
+            lambda: (
+                (m := scrape(settings))
+                and value(m, "kafka_consumergroup_lag_sum", consumergroup=settings.app_id) == 0
+                and m
+            )
+        )
+        assert metrics
+        time.sleep(1.5)  # one more lag measurement: the page and the scrape agree
+        metrics = scrape(settings)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://{settings.web_host}:{settings.web_port}/")
+            page.wait_for_function("document.getElementById('updated').textContent !== 'never'")
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            stages = {
+                row.get_attribute("id").removeprefix("stage-"): int(
+                    row.locator("td").nth(1).inner_text()
+                )  # type: ignore[union-attr]
+                for row in page.locator("#funnel tbody tr").all()
+            }
+            campaigns = {
+                row.get_attribute("id").removeprefix("campaign-"): [  # type: ignore[union-attr]
+                    float(row.locator("td").nth(i).inner_text()) for i in (1, 2, 3)
+                ]
+                for row in page.locator("#campaigns tbody tr").all()
+            }
+            dead_letters = int(page.inner_text("#dead-letters"))
+            lag_total = float(page.inner_text("#lag-total"))
+            transitions = float(page.inner_text("#transitions"))
+            browser.close()
+    finally:
+        worker.stop()
+    assert SCREENSHOT.stat().st_size > 10_000
+    for stage, count in stages.items():
+        assert count == value(metrics, "lifecycle_customers", stage=stage), stage
+    assert sum(stages.values()) == len(runner.states)
+    for campaign, (sent, held, suppressed) in campaigns.items():
+        samples = {
+            labels: v
+            for (name, labels), v in metrics.items()
+            if name == "lifecycle_triggers_total" and ("campaign", campaign) in labels
+        }
+        got = [
+            sum(v for labels, v in samples.items() if ("outcome", outcome) in labels)
+            for outcome in ("emitted", "held_out", "suppressed")
+        ]
+        assert [sent, held, suppressed] == got, campaign
+    assert set(campaigns) == set(runner.summary.triggers_by_campaign) | {
+        k.split(":")[0] for k in runner.summary.suppressed
+    }
+    assert dead_letters == 1
+    assert lag_total == 0
+    assert transitions == runner.summary.transitions
+
+
+@pytest.fixture(autouse=True)
+def _name_the_screenshot(request: pytest.FixtureRequest) -> None:
+    request.node.user_properties.append(("screenshot", str(SCREENSHOT)))
