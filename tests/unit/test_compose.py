@@ -21,7 +21,7 @@ from streams.broker import KAFKA_VERSION
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE_SERVICES = ("topics", "worker-1", "worker-2")
+ENGINE_SERVICES = ("topics", "worker-1", "worker-2", "mailer")
 WORKERS = ("worker-1", "worker-2")
 
 
@@ -61,7 +61,30 @@ def _setting(settings: Settings, env_name: str) -> object:
 
 
 def test_services_exist(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) >= {"kafka", *ENGINE_SERVICES}
+    assert set(services) >= {"kafka", "mailpit", "prometheus", *ENGINE_SERVICES}
+
+
+def test_mailer_sends_to_the_smtp_catcher(services: dict[str, dict[str, Any]]) -> None:
+    mailer = services["mailer"]
+    assert mailer["command"] == ["lifecycle", "mailer"]
+    env = _env(mailer)
+    assert env["LIFECYCLE_SMTP_HOST"] == "mailpit"
+    assert env["LIFECYCLE_MAILER_OUTBOX"].startswith("/data/")  # on its volume: survives restarts
+    assert any(v.endswith(":/data") for v in mailer["volumes"])
+    assert "mailpit" in mailer["depends_on"]
+    assert "8025:8025" in services["mailpit"]["ports"]
+
+
+def test_prometheus_scrapes_every_worker_on_its_port(services: dict[str, dict[str, Any]]) -> None:
+    prometheus = services["prometheus"]
+    mount = next(
+        v for v in prometheus["volumes"] if v.endswith("/etc/prometheus/prometheus.yml:ro")
+    )
+    config = yaml.safe_load((ROOT / mount.split(":")[0]).read_text(encoding="utf-8"))
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    assert targets == {f"{name}:{_env(services[name])['LIFECYCLE_WEB_PORT']}" for name in WORKERS}
 
 
 def test_kafka_is_a_single_kraft_node_reachable_as_kafka_9092(
@@ -127,7 +150,11 @@ def test_every_lifecycle_variable_is_a_setting_that_takes_effect(
             for key, value in env.items():
                 top = key.removeprefix("LIFECYCLE_").lower().split("__")[0]
                 assert top in Settings.model_fields, f"{key} is not a setting"
-                assert str(_setting(settings, key)) == value, key
+                got = _setting(settings, key)
+                if isinstance(got, bool):
+                    assert got == (value.lower() in ("true", "1", "yes", "on")), key
+                else:
+                    assert str(got) == value, key
 
 
 def test_dockerfile_installs_the_project(dockerfile: str) -> None:
