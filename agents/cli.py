@@ -17,6 +17,7 @@ import click
 from pydantic import ValidationError
 
 from agents.cli_settings import cli_settings
+from agents.progress import Progress
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
 from schemas.codec import dumps
 
@@ -101,8 +102,14 @@ def clv() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Set scores.clv_model in this playbook file (its comments are not kept).",
 )
+@click.option("--json", "as_json", is_flag=True, help="The model and fit as JSON on stdout.")
 def clv_fit(
-    events: Path, until: str | None, time_unit: str, horizon: str, write: Path | None
+    events: Path,
+    until: str | None,
+    time_unit: str,
+    horizon: str,
+    write: Path | None,
+    as_json: bool,
 ) -> None:
     """Fit the models to the purchases in EVENTS.jsonl by maximum likelihood.
 
@@ -141,6 +148,15 @@ def clv_fit(
     )
     if result.gamma_gamma is None:
         click.echo("no repeat spend to fit Gamma-Gamma: kept the default", err=True)
+    if as_json and write is None:
+        fitted = {
+            "customers": result.customers,
+            "repeat_customers": result.repeat_customers,
+            "log_likelihood": result.log_likelihood,
+            "until": end,
+        }
+        click.echo(dumps({**block, "fit": fitted}))
+        return
     _emit_scores(block, write)
 
 
@@ -177,7 +193,13 @@ def rfm() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Set scores.rfm in this playbook file (its comments are not kept).",
 )
-def rfm_calibrate(events: Path, until: str | None, write: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="The breakpoints as JSON on stdout.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
+)
+def rfm_calibrate(
+    events: Path, until: str | None, write: Path | None, as_json: bool, progress: bool | None
+) -> None:
     """Quintile breakpoints of recency, frequency and monetary value from EVENTS.jsonl.
 
     The customers are built exactly as the engine builds them (refunds net out),
@@ -191,8 +213,10 @@ def rfm_calibrate(events: Path, until: str | None, write: Path | None) -> None:
     runner = Backtest(load_playbook(None), partitioner(settings.partitions))
     with events.open("rb") as source:
         lines = source.readlines()
+    meter = Progress("rfm calibrate", len(lines), progress)
     for _ in runner.run(lines):
-        pass
+        meter.update(runner.summary.lines)
+    meter.finish()
     now = _aware(until) if until else runner.latest_event
     if now is None:
         msg = f"no events in {events}"
@@ -203,7 +227,11 @@ def rfm_calibrate(events: Path, until: str | None, write: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
     buyers = sum(1 for s in runner.states.values() if s.orders > 0)
     click.echo(f"calibrated on {buyers} customers with orders, as of {now.isoformat()}", err=True)
-    _emit_scores({"scores": {"rfm": points.model_dump(mode="json")}}, write)
+    block = {"scores": {"rfm": points.model_dump(mode="json")}}
+    if as_json and write is None:
+        click.echo(dumps(block))
+        return
+    _emit_scores(block, write)
 
 
 @main.group()
@@ -244,12 +272,18 @@ def topics_create() -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
 )
+@click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object on stderr.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
+)
 def backtest(
     events: Path,
     playbook: Path | None,
     until: str | None,
     lateness: float | None,
     output: Path | None,
+    as_json: bool,
+    progress: bool | None,
 ) -> None:
     """Run the lifecycle core over EVENTS.jsonl, no broker: a playbook dry run.
 
@@ -272,7 +306,9 @@ def backtest(
     try:
         with events.open("rb") as source:
             lines = source.readlines()
+        meter = Progress("backtest", len(lines), progress)
         for item in runner.run(lines, until=until_at):
+            meter.update(runner.summary.lines)
             if isinstance(item, LineRejected):
                 click.echo(
                     f"line {item.line}: {item.rejection.reason.value}: {item.rejection.message}",
@@ -286,8 +322,12 @@ def backtest(
             sink.close()
         else:
             sink.flush()
-    click.echo(runner.summary.line(), err=True)
-    click.echo(runner.summary.campaigns(), err=True)
+    meter.finish()
+    if as_json:
+        click.echo(dumps(runner.summary.as_dict()), err=True)
+    else:
+        click.echo(runner.summary.line(), err=True)
+        click.echo(runner.summary.campaigns(), err=True)
 
 
 @main.command()
@@ -302,31 +342,44 @@ def backtest(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write JSON lines to this file instead of publishing to Kafka.",
 )
+@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stderr.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
+)
 def simulate(
-    customers: int, seed: int, days: float, rate: float, duplicates: float, output: Path | None
+    customers: int,
+    seed: int,
+    days: float,
+    rate: float,
+    duplicates: float,
+    output: Path | None,
+    as_json: bool,
+    progress: bool | None,
 ) -> None:
     """Publish a seeded, realistic stream of shop events (or write it to a file)."""
     from lifecycle.simulation import simulate as generate
 
     events = generate(customers, seed=seed, days=days, duplicate_rate=duplicates)
+    meter = Progress("simulate", None, progress)
     if output is not None:
         count = 0
         with output.open("wb") as sink:
             for event in events:
                 sink.write(dumps(event) + b"\n")
                 count += 1
-        click.echo(f"wrote {count} events to {output}", err=True)
-        return
-    from streams.producer import publish_events
+                meter.update(count)
+        meter.finish()
+        report: dict[str, object] = {"events": count, "output": str(output)}
+        text = f"wrote {count} events to {output}"
+    else:
+        from streams.producer import publish_events
 
-    settings = cli_settings()
-
-    def progress(n: int) -> None:
-        if n % 10_000 == 0:
-            click.echo(f"published {n} events", err=True)
-
-    sent = asyncio.run(publish_events(settings, events, rate=rate, progress=progress))
-    click.echo(f"published {sent} events to {settings.broker}", err=True)
+        settings = cli_settings()
+        sent = asyncio.run(publish_events(settings, events, rate=rate, progress=meter.update))
+        meter.finish()
+        report = {"events": sent, "broker": settings.broker}
+        text = f"published {sent} events to {settings.broker}"
+    click.echo(dumps(report) if as_json else text, err=True)
 
 
 @main.group()

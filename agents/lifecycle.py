@@ -149,6 +149,8 @@ class LifecycleProcessor:
         self.latest_event: datetime | None = None
         self.timers_stale = True
         """The heaps must be rebuilt from the table: at start and after a rebalance."""
+        self.applied = 0
+        self._reported = (time.monotonic(), 0)
 
     def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Forget revoked partitions: their held messages were never acked, so the
@@ -345,6 +347,7 @@ class LifecycleProcessor:
             )
             return
         self.metrics.event(event.type, "duplicate" if outcome.duplicate else "accepted")
+        self.applied += 1
         if outcome.duplicate and outcome.state is state:
             return
         await self._emit(key, outcome, state, message.timestamp)
@@ -451,9 +454,24 @@ class LifecycleProcessor:
             return datetime.now(UTC)
         return self.latest_event
 
+    def report_progress(self, every: float = 10.0) -> None:
+        """A progress line while events flow (what a replay shows), quiet when idle."""
+        since, before = self._reported
+        elapsed = time.monotonic() - since
+        if elapsed < every or self.applied == before:
+            return
+        self._reported = (time.monotonic(), self.applied)
+        log.info(
+            "progress: %d events applied (%.0f/s), event time %s",
+            self.applied,
+            (self.applied - before) / elapsed,
+            self.latest_event.isoformat() if self.latest_event else "-",
+        )
+
     async def tick(self) -> None:
         """Wake every partition: a merge waiting on a topic re-checks it, and timers
         due by the tick's time fire there (DESIGN.md, Processing model: ticks)."""
+        self.report_progress()
         value = encode_tick(self.tick_time(), self.settings.app_id)
         for partition in range(self.settings.partitions):
             await self.topology.ticks.send(value=value, partition=partition, force=True)

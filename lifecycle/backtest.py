@@ -75,6 +75,25 @@ class Summary:
             f"{suppressed} suppressed{f' ({reasons})' if reasons else ''}; stages: {stages}"
         )
 
+    def as_dict(self) -> dict[str, object]:
+        """The summary for programs (``--json``)."""
+        return {
+            "lines": self.lines,
+            "events": self.events,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "erased": self.erased,
+            "merges": self.merges,
+            "timers_fired": self.timers_fired,
+            "transitions": self.transitions,
+            "triggers": self.triggers,
+            "held_out": self.held_out,
+            "suppressed": dict(sorted(self.suppressed.items())),
+            "triggers_by_campaign": dict(sorted(self.triggers_by_campaign.items())),
+            "held_out_by_campaign": dict(sorted(self.held_out_by_campaign.items())),
+            "stages": dict(sorted(self.stages.items())),
+        }
+
     def campaigns(self) -> str:
         """Per campaign: sent, held out, and suppressed by reason; then per stage."""
         names = sorted(set(self.triggers_by_campaign) | {k.split(":")[0] for k in self.suppressed})

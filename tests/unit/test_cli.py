@@ -334,3 +334,38 @@ def test_backtest_prints_per_campaign_and_per_stage_counts(events_file: Path) ->
     assert rows["welcome"] == ["1", "0", "-"]
     assert rows["first_time_buyer"] == ["1"]
     assert rows["prospect"] == ["1"]
+
+
+def test_long_commands_show_progress_and_speak_json(tmp_path: Path) -> None:
+    events = tmp_path / "sim.jsonl"
+    made = run("simulate", "--customers", "200", "-o", str(events), "--progress", "--json")
+    assert made.exit_code == 0, made.stderr
+    lines = made.stderr.strip().splitlines()
+    assert lines[0].startswith("simulate: ")  # a progress line, then the JSON result
+    report = json.loads(lines[-1])
+    assert report == {"events": len(events.read_bytes().splitlines()), "output": str(events)}
+
+    out = tmp_path / "out.jsonl"
+    ran = run("backtest", str(events), "-o", str(out), "--progress", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    *progress, last = ran.stderr.strip().splitlines()
+    assert progress
+    assert progress[-1].startswith(f"backtest: {report['events']}/{report['events']} (100%)")
+    summary = json.loads(last)
+    assert summary["events"] == report["events"]
+    assert summary["transitions"] == sum(
+        1 for line in read_lines(out) if line["topic"] == "lifecycle.transitions"
+    )
+
+    calibrated = run("rfm", "calibrate", str(events), "--json", "--no-progress")
+    assert calibrated.exit_code == 0, calibrated.stderr
+    assert set(json.loads(calibrated.stdout)["scores"]["rfm"]) == {
+        "recency_days",
+        "frequency",
+        "monetary",
+    }
+
+
+def test_no_progress_unless_asked_when_not_on_a_terminal(events_file: Path) -> None:
+    result = run("backtest", str(events_file))
+    assert not any(line.startswith("backtest: 3/") for line in result.stderr.splitlines())
