@@ -25,7 +25,14 @@ from schemas.codec import encode_model
 from schemas.records import Campaign, Stage, Trigger
 from streams.broker import find_free_port
 from streams.settings import Settings
-from tests.integration.engine import ROOT, create_topics, publish_raw, settings_env, unique_settings
+from tests.integration.engine import (
+    ROOT,
+    collect,
+    create_topics,
+    publish_raw,
+    settings_env,
+    unique_settings,
+)
 
 
 class Inbox:
@@ -33,6 +40,14 @@ class Inbox:
 
     def __init__(self) -> None:
         self.received: list[tuple[float, Message]] = []
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        if address.startswith("refuse"):
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         self.received.append((time.time(), message_from_bytes(envelope.content)))
@@ -83,6 +98,7 @@ class Mailer:
             "LIFECYCLE_SMTP_PORT": str(port),
             "LIFECYCLE_MAILER_OUTBOX": str(tmp / "outbox.sqlite3"),
             "LIFECYCLE_MAILER_GROUP": f"{settings.app_id}-mailer",
+            "LIFECYCLE_MAILER_BOUNCES": "true",
         }
         self.log = tmp / "mailer.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -131,7 +147,7 @@ def test_mailer_sends_each_trigger_once_after_send_after_and_never_holdouts(
         time.sleep(1.0)
         assert inbox.ids() == ["<mail-1@lifecycle>"]  # the holdout and the delayed mail wait
         mailer.stop()  # restart mid-stream, with a delayed mail still pending
-        publish_triggers(settings, [trigger(5), now_mail])
+        publish_triggers(settings, [trigger(5), now_mail, trigger(6, email="refuse@mail.example")])
         mailer.start()
         assert wait_for(lambda: len(inbox.received) >= 3, timeout=40), mailer.log.read_text()
         time.sleep(2.0)  # nothing more must come
@@ -144,3 +160,8 @@ def test_mailer_sends_each_trigger_once_after_send_after_and_never_holdouts(
     assert first["To"] == "cust-1@mail.example"
     assert first["Subject"] == "Welcome, N1!"
     assert "@mail.example" not in mailer.log.read_text()  # no personal data in its log
+    # The refused recipient came back as a bounce, an engagement event the engine reads.
+    bounces = collect(settings, ["engagement"], expected=1, quiet=1)
+    assert [(b["key"], b["value"]["action"], b["value"]["trigger_id"]) for b in bounces] == [
+        ("cust-6", "bounce", "mail-6")
+    ]
