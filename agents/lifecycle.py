@@ -143,6 +143,7 @@ class LifecycleProcessor:
         self.inbound_topics = self.settings.inbound_topics
         self.ticks_topic = self.settings.topic("ticks")
         self.merge_topic = self.settings.topic("merge")
+        self.lane_topics = {*self.inbound_topics, self.merge_topic}
         self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.last_seen: dict[TP, int] = {}
         self.blocked_since: dict[int, float] = {}
@@ -152,13 +153,21 @@ class LifecycleProcessor:
         self.applied = 0
         self._reported = (time.monotonic(), 0)
 
-    def on_partitions_revoked(self, revoked: set[TP]) -> None:
-        """Forget revoked partitions: their held messages were never acked, so the
-        next owner reads them again; heaps are rebuilt from what is still ours."""
-        for tp in revoked:
-            self.lanes.pop(tp.partition, None)
-            self.last_seen.pop(tp, None)
-            self.blocked_since.pop(tp.partition, None)
+    def on_partitions_assigned(self, assigned: set[TP]) -> None:
+        """Keep what is still ours, forget the rest, rebuild the heaps from the table.
+
+        A partition that stays with this worker keeps its lane: the consumer goes
+        on from where it was, so the messages held in the merge (read, never
+        acked) are not read again and must not be dropped. A partition that went
+        elsewhere is forgotten: its held messages were never acked, so its next
+        owner reads them from the committed offset.
+        """
+        ours = {tp.partition for tp in assigned if tp.topic in self.lane_topics}
+        for partition in set(self.lanes) - ours:
+            del self.lanes[partition]
+            self.blocked_since.pop(partition, None)
+        for tp in [tp for tp in self.last_seen if tp.partition not in ours]:
+            del self.last_seen[tp]
         self.timers_stale = True
 
     async def handle(self, stream: Any, event: Any) -> None:
@@ -491,10 +500,10 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
 
     app.agent(topology.inbound, name="lifecycle", concurrency=1)(lifecycle)
 
-    def revoked(_sender: Any, *args: Any, **_kwargs: Any) -> None:
-        processor.on_partitions_revoked(set(args[0]))
+    def assigned(_sender: Any, *args: Any, **_kwargs: Any) -> None:
+        processor.on_partitions_assigned(set(args[0]))
 
-    app.on_partitions_revoked.connect(cast(Any, revoked))
+    app.on_partitions_assigned.connect(cast(Any, assigned))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
     processor.metrics.pending(lambda: sum(len(lane.timers) for lane in processor.lanes.values()))
     probe = LagProbe(topology.settings)

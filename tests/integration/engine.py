@@ -128,8 +128,8 @@ def create_topics(settings: Settings) -> None:
     asyncio.run(ensure_topics(settings))
 
 
-def publish(settings: Settings, events: Iterable[dict[str, Any]]) -> int:
-    return asyncio.run(publish_events(settings, events))
+def publish(settings: Settings, events: Iterable[dict[str, Any]], rate: float = 0.0) -> int:
+    return asyncio.run(publish_events(settings, events, rate=rate))
 
 
 def publish_raw(settings: Settings, records: list[tuple[str, bytes | None, bytes]]) -> None:
