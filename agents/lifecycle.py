@@ -12,6 +12,9 @@ Three rules keep it exact under at-least-once delivery:
 - outputs before state: a customer's outputs are acknowledged by the broker
   before the new record is written, so a crash in between replays the event
   from the old record and re-sends the same ids, instead of losing them;
+- state before ack: the record's changelog message is flushed to the broker
+  before the event is acked, so no offset is committed past a state change
+  that a crash could still lose;
 - per-partition merge (``lifecycle.ordering``): events of one customer are
   applied in event-time order whichever topic brought them.
 
@@ -320,6 +323,10 @@ class LifecycleProcessor:
                     if lane.clock.on_event(item.occurred_at):
                         await self._sweep(lane)
                     await self._apply(lane, key, item, source.message)
+            # The record's changelog message must be on the broker before the offset
+            # can be committed: Faust commits acked offsets without flushing table
+            # writes, so a kill -9 in between lost the event (found by test_crash).
+            await self.topology.app.producer.flush()
             await stream.ack(source)
             released += 1
         if released or not merger.buffered:
