@@ -338,11 +338,10 @@ class LifecycleProcessor:
         if now is None:
             return
         for key in lane.timers.pop_due(now):
-            raw = self.table.get(key)
-            if raw is None:
-                continue  # erased since it was scheduled
             try:
-                state = CustomerState.model_validate_json(raw)
+                state = self.load(key)
+                if state is None:
+                    continue  # erased since it was scheduled
                 outcome = fire_due(state, now, self.playbook, lane.recommender)
             except Exception as exc:  # a bug must not stop the partition: drop the timer
                 _log_core_failure("firing timers", exc)
@@ -350,10 +349,14 @@ class LifecycleProcessor:
             await self._emit(key, outcome, state)
             lane.timers.set(key, next_due(outcome.state))
 
-    async def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
+    def load(self, key: bytes) -> CustomerState | None:
+        """The stored record of ``key`` (validated), or None for a new or erased customer."""
         raw = self.table.get(key)
+        return None if raw is None else CustomerState.model_validate_json(raw)
+
+    async def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
         try:
-            state = None if raw is None else CustomerState.model_validate_json(raw)
+            state = self.load(key)
             outcome = apply(state, event, self.playbook, lane.recommender)
         except Exception as exc:  # a bug must not stop the partition: park the event
             _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
@@ -376,8 +379,7 @@ class LifecycleProcessor:
     async def _retire(self, lane: Lane[Held, bytes], claim: Claim) -> None:
         """The prospect's side of a merge: hand its history on, then delete it."""
         key = claim.anonymous_id.encode()
-        raw = self.table.get(key)
-        state = None if raw is None else CustomerState.model_validate_json(raw)
+        state = self.load(key)
         outcome, history = retire(state, claim)
         if history is None:
             return  # merged before, or never seen: nothing to do
@@ -390,8 +392,7 @@ class LifecycleProcessor:
 
     async def _fold(self, history: ProspectHistory) -> None:
         key = history.customer_id.encode()
-        raw = self.table.get(key)
-        state = None if raw is None else CustomerState.model_validate_json(raw)
+        state = self.load(key)
         outcome = fold(state, history, self.playbook)
         if not outcome.duplicate:
             await self._emit(key, outcome, state)

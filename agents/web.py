@@ -89,19 +89,20 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
             return await routed(self, request, customer_id=customer_id)
 
     async def lookup(view: Any, request: Any, customer_id: str) -> Any:
-        raw = table.get(customer_id.encode())
-        if raw is None:
+        state = processor.load(customer_id.encode())
+        if state is None:
             return view.json({"error": "no such customer"}, status=404)
-        state = CustomerState.model_validate_json(raw)
         body = customer_view(state, processor.playbook, datetime.now(UTC))
         return view.bytes(dumps(body), content_type="application/json")
 
     # Faust forwards the request to the worker owning the key, or calls ``lookup`` here.
     routed: Any = app.table_route(table=table, match_info="customer_id")(lookup)
 
+    page = _DASHBOARD.read_text(encoding="utf-8")  # read once, served on every visit
+
     class Dashboard(View):
         async def get(self, request: Any) -> Any:
-            return self.html(_DASHBOARD.read_text(encoding="utf-8"))
+            return self.html(page)
 
     class DashboardData(View):
         async def get(self, request: Any) -> Any:
