@@ -11,17 +11,20 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from lifecycle.backtest import Backtest, Output
 from lifecycle.clock import ClockMode
-from schemas.codec import loads
+from lifecycle.playbook import default_playbook
+from schemas.codec import dumps, loads
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
-from streams.producer import publish_events
+from streams.producer import partitioner, publish_events
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +125,18 @@ class Worker:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def backtest(
+    settings: Settings, events: list[dict[str, Any]], until: datetime | None = None
+) -> tuple[Backtest, list[Output]]:
+    """The pure core's answer to ``events``, partitioned and merged as the workers do it:
+    what every comparison with the broker path is against."""
+    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    items = list(runner.run([dumps(event) for event in events], until=until))
+    outputs = [item for item in items if isinstance(item, Output)]
+    assert len(outputs) == len(items), "a reference input line was rejected"
+    return runner, outputs
 
 
 def create_topics(settings: Settings) -> None:

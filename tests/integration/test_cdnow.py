@@ -13,13 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lifecycle.backtest import Backtest, Output
-from lifecycle.playbook import default_playbook
-from schemas.codec import dumps, to_jsonable
-from streams.producer import partitioner
+from schemas.codec import to_jsonable
 from tests.datasets import cdnow_events
 from tests.integration.engine import (
     Worker,
+    backtest,
     collect,
     create_topics,
     publish,
@@ -38,10 +36,9 @@ def test_cdnow_master_through_the_broker_equals_the_backtest(
     create_topics(settings)
 
     started = time.perf_counter()
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    runner, outputs = backtest(settings, events)
     expected: dict[str, list[Any]] = {}
-    for item in runner.run([dumps(e) for e in events]):
-        assert isinstance(item, Output), item
+    for item in outputs:
         expected.setdefault(f"{item.topic}|{item.key}", []).append(to_jsonable(item.value))
     backtest_seconds = time.perf_counter() - started
 

@@ -16,14 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lifecycle.backtest import Backtest, Output
-from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
-from schemas.codec import dumps, to_jsonable
+from schemas.codec import to_jsonable
 from schemas.records import Trigger
-from streams.producer import partitioner
 from tests.integration.engine import (
     Worker,
+    backtest,
     collect,
     create_topics,
     publish,
@@ -41,10 +39,7 @@ class Run:
         self.settings = settings
         create_topics(settings)
         self.events = list(simulate(customers, seed=seed))
-        self.runner = Backtest(default_playbook(), partitioner(settings.partitions))
-        self.expected = [
-            o for o in self.runner.run([dumps(e) for e in self.events]) if isinstance(o, Output)
-        ]
+        self.runner, self.expected = backtest(settings, self.events)
         self.publisher = threading.Thread(
             target=publish, args=(settings, self.events), kwargs={"rate": 250.0}
         )

@@ -9,15 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from lifecycle.backtest import Backtest, Output
-from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
-from schemas.codec import dumps
-from streams.producer import partitioner
 from tests.integration.engine import (
     ROOT,
     Samples,
     Worker,
+    backtest,
     collect,
     create_topics,
     publish,
@@ -48,8 +45,7 @@ def test_dashboard_shows_the_metrics(kafka_bootstrap: str, tmp_path: Path) -> No
     settings = unique_settings(kafka_bootstrap, tmp_path).model_copy(update={"lag_interval": 1.0})
     create_topics(settings)
     events = list(simulate(120, seed=9))
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
-    expected = [o for o in runner.run([dumps(e) for e in events]) if isinstance(o, Output)]
+    runner, expected = backtest(settings, events)
     assert publish(settings, events) == len(events)
     publish_raw(settings, [(settings.topic("cart"), b"k", b"{broken")])
     worker = Worker(settings, tmp_path / "worker.log").start()

@@ -13,14 +13,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.backtest import Backtest, Output
 from lifecycle.core import Outcome
-from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, to_jsonable
 from schemas.records import Transition, Trigger
-from streams.producer import partitioner, route
+from streams.producer import route
 from streams.settings import Settings
-from tests.integration.engine import Worker, collect, create_topics, publish_raw, unique_settings
+from tests.integration.engine import (
+    Worker,
+    backtest,
+    collect,
+    create_topics,
+    publish_raw,
+    unique_settings,
+)
 from tests.journeys import JOURNEYS, Journey, Move, Send, events_in_time_order, record_outputs
 
 SUBSET = (
@@ -60,10 +65,8 @@ def core_records(
 ) -> dict[str, list[Any]]:
     """The pure core over the same lines, merged and partitioned as the worker does
     (``Backtest``), every record fired by ``end``, as JSON per key."""
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
     out: dict[str, list[Any]] = {}
-    for item in runner.run([dumps(e) for e in events], until=end):
-        assert isinstance(item, Output), item
+    for item in backtest(settings, events, until=end)[1]:
         out.setdefault(item.key, []).append(to_jsonable(item.value))
     return out
 

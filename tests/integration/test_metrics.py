@@ -9,15 +9,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lifecycle.backtest import Backtest, Output
-from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
-from schemas.codec import dumps
-from streams.producer import partitioner
 from streams.settings import Settings
 from tests.integration.engine import (
     ROOT,
     Worker,
+    backtest,
     collect,
     create_topics,
     publish,
@@ -47,8 +44,7 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
     settings = unique_settings(kafka_bootstrap, tmp_path).model_copy(update={"lag_interval": 1.0})
     create_topics(settings)
     events = list(simulate(60, seed=5, duplicate_rate=0.05))
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
-    expected = [o for o in runner.run([dumps(e) for e in events]) if isinstance(o, Output)]
+    runner, expected = backtest(settings, events)
     assert publish(settings, events) == len(events)
     bad = [
         (settings.topic("purchase"), b"k", b"{not json"),

@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lifecycle.backtest import Backtest, Output
-from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
 from schemas.codec import dumps, to_jsonable
-from streams.producer import partitioner, route
+from streams.producer import route
 from streams.settings import Settings
 from tests.integration.engine import (
     Worker,
+    backtest,
     collect,
     create_topics,
     publish,
@@ -52,12 +51,9 @@ def send_events(settings: Settings, events: list[dict[str, Any]]) -> None:
 
 
 def expected_outputs(settings: Settings, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
-    lines = [dumps(e) for e in events]
     return [
         {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
-        for o in runner.run(lines)
-        if isinstance(o, Output)
+        for o in backtest(settings, events)[1]
     ]
 
 
@@ -315,11 +311,10 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
     create_topics(settings)
     events = list(simulate(150, seed=11, duplicate_rate=0.02))
     assert publish(settings, events) == len(events)
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    runner, outputs = backtest(settings, events)
     expected = [
         {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
-        for o in runner.run([dumps(e) for e in events])
-        if isinstance(o, Output)
+        for o in outputs
     ]
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:

@@ -19,6 +19,7 @@ from schemas.codec import dumps
 from streams.broker import find_free_port
 from streams.producer import route
 from streams.settings import Settings
+from tests import journeys
 from tests.integration.engine import (
     Worker,
     collect,
@@ -27,6 +28,7 @@ from tests.integration.engine import (
     stored_states,
     unique_settings,
 )
+from tests.journeys import Body
 
 FAST_PLAYBOOK = """
 policies:
@@ -53,68 +55,28 @@ def live(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     return settings
 
 
-def stamp(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
+def signup(customer: str, at: datetime) -> Body:
+    return journeys.signup(f"{customer}-signup", at, customer)
 
 
-def signup(customer: str, at: datetime) -> dict[str, Any]:
-    return {
-        "event_id": f"{customer}-signup",
-        "type": "signup",
-        "occurred_at": stamp(at),
-        "customer_id": customer,
-        "email": f"{customer}@mail.example",
-        "marketing_consent": True,
-    }
+def cart(customer: str, at: datetime, n: int = 1) -> Body:
+    return journeys.cart(
+        f"{customer}-cart-{n}", at, customer, "add", f"{customer}-c{n}", f"p-{n}", 1, "19.90"
+    )
 
 
-def cart(customer: str, at: datetime, n: int = 1) -> dict[str, Any]:
-    return {
-        "event_id": f"{customer}-cart-{n}",
-        "type": "cart",
-        "occurred_at": stamp(at),
-        "customer_id": customer,
-        "action": "add",
-        "cart_id": f"{customer}-c{n}",
-        "product_id": f"p-{n}",
-        "quantity": 1,
-        "unit_price": "19.90",
-        "currency": "EUR",
-    }
+def browse(customer: str, at: datetime, n: int = 1) -> Body:
+    return journeys.browse(f"{customer}-browse-{n}", at, customer=customer, product=f"p-{n}")
 
 
-def browse(customer: str, at: datetime, n: int = 1) -> dict[str, Any]:
-    return {
-        "event_id": f"{customer}-browse-{n}",
-        "type": "browse",
-        "occurred_at": stamp(at),
-        "customer_id": customer,
-        "product_id": f"p-{n}",
-    }
+def purchase(customer: str, at: datetime, n: int = 1) -> Body:
+    order = f"{customer}-o{n}"
+    return journeys.purchase(f"{customer}-purchase-{n}", at, customer, order, "19.90", f"p-{n}")
 
 
-def purchase(customer: str, at: datetime, n: int = 1) -> dict[str, Any]:
-    return {
-        "event_id": f"{customer}-purchase-{n}",
-        "type": "purchase",
-        "occurred_at": stamp(at),
-        "customer_id": customer,
-        "order_id": f"{customer}-o{n}",
-        "total": "19.90",
-        "currency": "EUR",
-        "items": [{"product_id": f"p-{n}", "quantity": 1, "unit_price": "19.90"}],
-    }
-
-
-def visitor(at: datetime) -> dict[str, Any]:
+def visitor(at: datetime) -> Body:
     """An anonymous visitor's page view: no timers of its own, it only carries time."""
-    return {
-        "event_id": f"visit-{at.timestamp()}",
-        "type": "browse",
-        "occurred_at": stamp(at),
-        "anonymous_id": "anon-visitor",
-        "url": "/",
-    }
+    return journeys.browse(f"visit-{at.timestamp()}", at, anonymous="anon-visitor")
 
 
 def send_live(settings: Settings, script: list[tuple[float, Any]]) -> datetime:

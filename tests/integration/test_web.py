@@ -13,16 +13,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from lifecycle.backtest import Backtest
-from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
-from schemas.codec import dumps
 from streams.broker import find_free_port
-from streams.producer import partitioner
 from streams.settings import Settings
 from tests.integration.engine import (
     ROOT,
     Worker,
+    backtest,
     collect,
     create_topics,
     publish,
@@ -65,8 +62,7 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
     )
     create_topics(first)
     events = list(simulate(80, seed=21))
-    runner = Backtest(default_playbook(), partitioner(first.partitions))
-    outputs = list(runner.run([dumps(e) for e in events]))
+    runner, outputs = backtest(first, events)
     assert publish(first, events) == len(events)
     env = {"LIFECYCLE_API_TOKEN": TOKEN}
     workers = [
