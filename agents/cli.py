@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +210,9 @@ def rfm_calibrate(
     from streams.producer import partitioner
 
     settings = cli_settings()
-    runner = Backtest(load_playbook(None), partitioner(settings.partitions))
+    runner = Backtest(
+        load_playbook(None), partitioner(settings.partitions), limits=settings.input_limits
+    )
     with events.open("rb") as source:
         lines = source.readlines()
     meter = Progress("rfm calibrate", len(lines), progress)
@@ -301,7 +303,13 @@ def backtest(
         raise click.ClickException(str(exc)) from None
     until_at = _aware(until) if until else None
     late = settings.lateness if lateness is None else timedelta(seconds=lateness)
-    runner = Backtest(book, partitioner(settings.partitions), lateness=late)
+    runner = Backtest(
+        book,
+        partitioner(settings.partitions),
+        lateness=late,
+        limits=settings.input_limits,
+        received_at=datetime.now(UTC),
+    )
     sink = output.open("wb") if output else sys.stdout.buffer
     try:
         with events.open("rb") as source:

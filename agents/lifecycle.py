@@ -93,6 +93,12 @@ class TablePairs:
         self.table[(self.prefix + product).encode()] = dumps(counts)
 
 
+def _received_at(message: Any) -> datetime | None:
+    """The record's timestamp (Faust gives seconds): the anchor of the future bound."""
+    stamp = message.timestamp
+    return None if stamp is None or stamp < 0 else datetime.fromtimestamp(stamp, UTC)
+
+
 def _log_core_failure(doing: str, exc: Exception) -> None:
     """Type and frames only: exception texts can quote personal fields."""
     log.error(
@@ -147,6 +153,7 @@ class LifecycleProcessor:
         self.ticks_topic = self.settings.topic("ticks")
         self.merge_topic = self.settings.topic("merge")
         self.lane_topics = {*self.inbound_topics, self.merge_topic}
+        self.limits = self.settings.input_limits
         self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.last_seen: dict[TP, int] = {}
         self.blocked_since: dict[int, float] = {}
@@ -262,7 +269,11 @@ class LifecycleProcessor:
         self, message: Any, event: Any, stream: Any
     ) -> tuple[bytes, Event, Any] | None:
         """The validated event, or None once the message is dead-lettered and acked."""
-        parsed = parse_event(message.value, max_bytes=self.settings.max_message_bytes)
+        parsed = parse_event(
+            message.value,
+            limits=self.limits,
+            received_at=_received_at(message),
+        )
         if not isinstance(parsed, Rejection):
             logical = self.topology.logical_topic.get(message.topic)
             rejection = check_routing(parsed, message.key, logical)

@@ -23,7 +23,7 @@ from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.state import CustomerState
 from lifecycle.timers import next_due
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
-from schemas.inbound import Rejection, parse_event
+from schemas.inbound import DEFAULT_LIMITS, InputLimits, Rejection, parse_event
 from schemas.internal import Claim, ProspectHistory
 from schemas.records import Transition
 
@@ -148,8 +148,14 @@ class Backtest:
         playbook: Playbook,
         partition_of: PartitionOf = _single_partition,
         lateness: timedelta = timedelta(0),
+        limits: InputLimits = DEFAULT_LIMITS,
+        received_at: datetime | None = None,
     ) -> None:
+        """``received_at`` stands for every line's Kafka record timestamp (the
+        future bound of ``limits``); the CLI passes the wall clock at start."""
         self.playbook = playbook
+        self.limits = limits
+        self.received_at = received_at
         self.partition_of = partition_of
         self.lateness = lateness
         self.states: dict[str, CustomerState] = {}
@@ -252,7 +258,7 @@ class Backtest:
             route = _route(raw, self.partition_of)
             if route is not None:
                 self._remaining[route] -= 1
-            parsed = parse_event(raw)
+            parsed = parse_event(raw, limits=self.limits, received_at=self.received_at)
             if isinstance(parsed, Rejection):
                 self.summary.rejected += 1
                 yield LineRejected(number, parsed)

@@ -25,7 +25,12 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "EVENT_TYPES",
+    "ID_FIELDS",
     "INBOUND_TOPICS",
+    "MAX_ID_LENGTH",
+    "MAX_ITEMS",
+    "MAX_TEXT_LENGTH",
+    "TEXT_FIELDS",
     "TOPIC_OF_TYPE",
     "BrowseEvent",
     "CartEvent",
@@ -40,8 +45,13 @@ __all__ = [
     "SignupEvent",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
-Text = Annotated[str, Field(max_length=1024)]
+MAX_ID_LENGTH = 256
+MAX_TEXT_LENGTH = 1024
+MAX_ITEMS = 1000
+"""The schema's caps; settings (``InputLimits``) may lower them, never raise them."""
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -165,7 +175,7 @@ class PurchaseEvent(_Envelope):
     order_id: Id
     total: Money
     currency: Currency
-    items: Annotated[list[OrderItem], Field(max_length=1000)] = Field(default_factory=list)
+    items: Annotated[list[OrderItem], Field(max_length=MAX_ITEMS)] = Field(default_factory=list)
 
 
 class RefundEvent(_Envelope):
@@ -244,3 +254,17 @@ TOPIC_OF_TYPE: dict[str, str] = {
     "privacy": "privacy",
 }
 """Logical inbound topic (a ``TopicNames`` field) each event type is published to."""
+
+ID_FIELDS = (
+    "event_id",
+    "customer_id",
+    "anonymous_id",
+    "cart_id",
+    "product_id",
+    "order_id",
+    "referred_by",
+    "campaign",
+    "trigger_id",
+)
+TEXT_FIELDS = ("category", "source", "first_name")
+"""Free-text fields bound by the text limit (url, email and locale keep their own caps)."""

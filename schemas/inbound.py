@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas.events import TOPIC_OF_TYPE, Event, EventAdapter
+from schemas.events import (
+    ID_FIELDS,
+    MAX_ID_LENGTH,
+    MAX_ITEMS,
+    MAX_TEXT_LENGTH,
+    TEXT_FIELDS,
+    TOPIC_OF_TYPE,
+    Event,
+    EventAdapter,
+    PurchaseEvent,
+)
 from schemas.records import DeadLetter
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_BYTES",
+    "InputLimits",
     "Reason",
     "Rejection",
     "check_routing",
@@ -43,6 +55,8 @@ class Reason(StrEnum):
     INVALID_FIELD = "invalid_field"
     WRONG_TOPIC = "wrong_topic"
     KEY_MISMATCH = "key_mismatch"
+    TOO_LONG = "too_long"  # a field or list beyond the configured limit
+    TIME_OUT_OF_RANGE = "time_out_of_range"  # occurred_at before the earliest or in the future
     PROCESSING_ERROR = "processing_error"  # a valid event the core failed on: a bug, parked
 
 
@@ -81,16 +95,92 @@ def _classify(exc: ValidationError, value: bytes) -> Rejection:
     return Rejection(Reason.INVALID_FIELD, message)
 
 
-def parse_event(value: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event | Rejection:
-    """Validate raw JSON bytes straight into an event (one parse, in pydantic-core)."""
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """What the engine accepts at the edge; settings may lower the schema's own caps.
+
+    Time bounds protect the event-time clock: one event dated 9999 would move a
+    partition's watermark to 9999 and fire every timer in it. ``received_at``
+    (the Kafka record's timestamp, or the wall clock in a backtest) anchors the
+    future bound, so a replay decides exactly as the live run did.
+    """
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_id_length: int = MAX_ID_LENGTH
+    max_text_length: int = MAX_TEXT_LENGTH
+    max_items: int = MAX_ITEMS
+    earliest: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=366)
+
+    @property
+    def lowered(self) -> bool:
+        """Whether any length limit is below the schema's: only then are fields walked."""
+        return (self.max_id_length, self.max_text_length, self.max_items) != (
+            MAX_ID_LENGTH,
+            MAX_TEXT_LENGTH,
+            MAX_ITEMS,
+        )
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+def _too_long(event: Event, limits: InputLimits) -> Rejection | None:
+    fields: list[tuple[str, object, int]] = [
+        *((n, getattr(event, n, None), limits.max_id_length) for n in ID_FIELDS),
+        *((n, getattr(event, n, None), limits.max_text_length) for n in TEXT_FIELDS),
+    ]
+    if isinstance(event, PurchaseEvent):
+        if len(event.items) > limits.max_items:
+            return Rejection(Reason.TOO_LONG, f"items: more than {limits.max_items}")
+        for i, item in enumerate(event.items):
+            fields.append((f"items.{i}.product_id", item.product_id, limits.max_id_length))
+            fields.append((f"items.{i}.category", item.category, limits.max_text_length))
+    for name, value, limit in fields:
+        if isinstance(value, str) and len(value) > limit:
+            return Rejection(Reason.TOO_LONG, f"{name}: longer than {limit} characters")
+    return None
+
+
+def _out_of_range(
+    event: Event, limits: InputLimits, received_at: datetime | None
+) -> Rejection | None:
+    if event.occurred_at < limits.earliest:
+        return Rejection(
+            Reason.TIME_OUT_OF_RANGE, f"occurred_at: before {limits.earliest.isoformat()}"
+        )
+    if received_at is not None and event.occurred_at > received_at + limits.max_future:
+        return Rejection(
+            Reason.TIME_OUT_OF_RANGE,
+            f"occurred_at: more than {limits.max_future} after the message was received",
+        )
+    return None
+
+
+def parse_event(
+    value: bytes | None,
+    *,
+    limits: InputLimits = DEFAULT_LIMITS,
+    received_at: datetime | None = None,
+) -> Event | Rejection:
+    """Validate raw JSON bytes straight into an event (one parse, in pydantic-core).
+
+    Without ``received_at`` there is no future bound (a file read offline).
+    """
     if not value:
         return Rejection(Reason.EMPTY_VALUE, "message has no value")
-    if len(value) > max_bytes:
-        return Rejection(Reason.TOO_LARGE, f"{len(value)} bytes exceeds the limit of {max_bytes}")
+    if len(value) > limits.max_bytes:
+        return Rejection(
+            Reason.TOO_LARGE, f"{len(value)} bytes exceeds the limit of {limits.max_bytes}"
+        )
     try:
-        return EventAdapter.validate_json(value)
+        event = EventAdapter.validate_json(value)
     except ValidationError as exc:
         return _classify(exc, value)
+    rejection = _out_of_range(event, limits, received_at)
+    if rejection is None and limits.lowered:
+        rejection = _too_long(event, limits)
+    return event if rejection is None else rejection
 
 
 def check_routing(event: Event, key: bytes | None, logical_topic: str | None) -> Rejection | None:

@@ -7,7 +7,7 @@ and the tests are configured the same way, and docker-compose only sets env.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.clock import ClockMode
-from schemas.events import INBOUND_TOPICS
+from schemas.events import INBOUND_TOPICS, MAX_ID_LENGTH, MAX_ITEMS, MAX_TEXT_LENGTH
+from schemas.inbound import InputLimits
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
 _OUTBOUND = ("transitions", "triggers", "deadletter")
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAX_IDLE``: seconds a partition waits for a topic that says it has
       more data before it gives up waiting (the cross-topic merge's safety valve).
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
+    - ``LIFECYCLE_MAX_ID_LENGTH`` (256), ``LIFECYCLE_MAX_TEXT_LENGTH`` (1024),
+      ``LIFECYCLE_MAX_ITEMS`` (1000): longer ids, free-text fields (category, source,
+      first_name) or order item lists are dead-lettered as ``too_long``; these can
+      only lower the schema's own caps.
+    - ``LIFECYCLE_EARLIEST_EVENT_TIME`` (1970-01-01T00:00:00Z) and
+      ``LIFECYCLE_MAX_FUTURE`` (seconds, default 366 days): an event that happened
+      before the first, or more than the second after its Kafka record's timestamp,
+      is dead-lettered as ``time_out_of_range`` (it would drag the event-time clock).
     - ``LIFECYCLE_API_TOKEN``: when set, ``/customers/{id}`` needs
       ``Authorization: Bearer <token>``.
     - ``LIFECYCLE_SMTP_HOST`` / ``LIFECYCLE_SMTP_PORT``: where ``lifecycle mailer`` sends.
@@ -89,6 +98,11 @@ class Settings(BaseSettings):
     tick_interval: float = Field(default=1.0, gt=0)
     max_idle: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_id_length: int = Field(default=MAX_ID_LENGTH, ge=1, le=MAX_ID_LENGTH)
+    max_text_length: int = Field(default=MAX_TEXT_LENGTH, ge=1, le=MAX_TEXT_LENGTH)
+    max_items: int = Field(default=MAX_ITEMS, ge=1, le=MAX_ITEMS)
+    earliest_event_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=366)
     lag_interval: float = Field(default=10.0, gt=0)
     api_token: SecretStr | None = None
     smtp_host: str = "127.0.0.1"
@@ -104,6 +118,18 @@ class Settings(BaseSettings):
     @property
     def lateness(self) -> timedelta:
         return timedelta(seconds=self.allowed_lateness)
+
+    @property
+    def input_limits(self) -> InputLimits:
+        """What ``parse_event`` accepts, for the worker and the backtest alike."""
+        return InputLimits(
+            max_bytes=self.max_message_bytes,
+            max_id_length=self.max_id_length,
+            max_text_length=self.max_text_length,
+            max_items=self.max_items,
+            earliest=self.earliest_event_time,
+            max_future=self.max_future,
+        )
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical name of ``TopicNames`` (prefix applied)."""

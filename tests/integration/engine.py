@@ -11,7 +11,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,12 @@ def backtest(
 ) -> tuple[Backtest, list[Output]]:
     """The pure core's answer to ``events``, partitioned and merged as the workers do it:
     what every comparison with the broker path is against."""
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    runner = Backtest(
+        default_playbook(),
+        partitioner(settings.partitions),
+        limits=settings.input_limits,
+        received_at=datetime.now(UTC),
+    )
     items = list(runner.run([dumps(event) for event in events], until=until))
     outputs = [item for item in items if isinstance(item, Output)]
     assert len(outputs) == len(items), "a reference input line was rejected"
@@ -212,10 +217,13 @@ def collect(
     return asyncio.run(read())
 
 
-def stored_states(settings: Settings, *, timeout: float = 30.0) -> dict[str, Any]:
-    """Every customer record a worker of ``settings`` holds, read from its table's
-    changelog to the end (the latest value per key; erased customers absent)."""
-    topic = f"{settings.app_id}-customers-changelog"
+def stored_states(
+    settings: Settings, *, table: str = "customers", timeout: float = 30.0
+) -> dict[str, Any]:
+    """Every record a worker of ``settings`` holds in ``table`` (customer records by
+    default), read from the table's changelog to the end: the latest value per key,
+    deleted (erased) keys absent."""
+    topic = f"{settings.app_id}-{table}-changelog"
 
     async def read() -> dict[str, Any]:
         consumer = AIOKafkaConsumer(

@@ -19,6 +19,7 @@ from typing import Any
 from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from schemas.records import Trigger
+from streams.broker import find_free_port
 from tests.integration.engine import (
     Worker,
     backtest,
@@ -90,3 +91,26 @@ def test_kill_9_under_load_loses_nothing(kafka_bootstrap: str, tmp_path: Path) -
         run.check([worker])
     finally:
         worker.stop()
+
+
+def test_a_survivor_takes_over_and_the_partitions_spread_back(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    other = settings.model_copy(
+        update={"web_port": find_free_port(1), "data_dir": tmp_path / "other"}
+    )
+    run = Run(settings, customers=300, seed=23)
+    survivor = Worker(settings, tmp_path / "survivor.log").start()
+    victim = Worker(other, tmp_path / "victim.log").start()
+    run.publisher.start()
+    try:
+        time.sleep(6)  # both own partitions by now, mid-stream
+        kill(victim)  # the survivor takes its partitions, state and pending timers over
+        time.sleep(12)
+        victim.start()  # rejoins: the partitions spread back
+        run.check([survivor, victim])
+        assert survivor.log_text().count("timer heaps rebuilt") >= 2  # a rebalance took place
+    finally:
+        survivor.stop()
+        victim.stop()

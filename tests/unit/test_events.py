@@ -7,7 +7,7 @@ one of the public dead-letter reason codes (DESIGN.md, Inbound events).
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,14 @@ from schemas.events import (
     RefundEvent,
     SignupEvent,
 )
-from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
+from schemas.inbound import (
+    InputLimits,
+    Reason,
+    Rejection,
+    check_routing,
+    dead_letter,
+    parse_event,
+)
 
 AT = "2025-03-01T10:00:00+01:00"
 AT_UTC = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -261,8 +268,8 @@ def test_empty_value(value: bytes | None) -> None:
 
 def test_too_large_is_checked_before_parsing() -> None:
     value = raw(type="browse", anonymous_id="a1")
-    assert not isinstance(parse_event(value, max_bytes=len(value)), Rejection)
-    rejection = rejected(value, max_bytes=len(value) - 1)
+    assert not isinstance(parse_event(value, limits=InputLimits(max_bytes=len(value))), Rejection)
+    rejection = rejected(value, limits=InputLimits(max_bytes=len(value) - 1))
     assert rejection.reason is Reason.TOO_LARGE
     assert str(len(value)) in rejection.message
 
@@ -511,3 +518,62 @@ def test_unknown_time_zone_is_not_echoed() -> None:
     assert rejection.reason is Reason.INVALID_FIELD
     assert "timezone" in rejection.message
     assert "Mars" not in rejection.message
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "1900-06-01T00:00:00+02:00"],
+)
+def test_ancient_events_are_out_of_range(occurred_at: str) -> None:
+    rejection = rejected(raw(type="browse", anonymous_id="a1", occurred_at=occurred_at))
+    assert rejection.reason is Reason.TIME_OUT_OF_RANGE
+    assert "before 1970-01-01" in rejection.message
+
+
+def test_future_bound_is_relative_to_when_the_message_was_received() -> None:
+    value = raw(type="browse", anonymous_id="a1", occurred_at="2026-01-02T00:00:00Z")
+    received = datetime(2026, 1, 1, tzinfo=UTC)
+    limits = InputLimits(max_future=timedelta(days=1))
+    assert not isinstance(parse_event(value, limits=limits, received_at=received), Rejection)
+    later = received - timedelta(seconds=1)
+    rejection = rejected(value, limits=limits, received_at=later)
+    assert rejection.reason is Reason.TIME_OUT_OF_RANGE
+    # Read offline (no record timestamp), only the absolute bound applies.
+    assert not isinstance(parse_event(value, limits=limits), Rejection)
+
+
+def test_year_9999_is_refused_by_default() -> None:
+    value = raw(type="browse", anonymous_id="a1", occurred_at="9999-12-31T23:59:59Z")
+    assert rejected(value, received_at=AT_UTC).reason is Reason.TIME_OUT_OF_RANGE
+
+
+@pytest.mark.parametrize(
+    ("fields", "limits", "where"),
+    [
+        ({"event_id": "e" * 11}, InputLimits(max_id_length=10), "event_id"),
+        ({"product_id": "p" * 11}, InputLimits(max_id_length=10), "product_id"),
+        ({"category": "c" * 6}, InputLimits(max_text_length=5), "category"),
+    ],
+)
+def test_lowered_length_limits(fields: dict[str, str], limits: InputLimits, where: str) -> None:
+    value = raw(type="browse", anonymous_id="a1", **fields)
+    assert not isinstance(parse_event(value), Rejection)
+    rejection = rejected(value, limits=limits)
+    assert rejection.reason is Reason.TOO_LONG
+    assert rejection.message.startswith(where)
+
+
+def test_item_limits_apply_inside_orders() -> None:
+    item = {"product_id": "p" * 8, "quantity": 1, "unit_price": "1.00"}
+    value = raw(
+        type="purchase",
+        customer_id="c1",
+        order_id="o1",
+        total="2",
+        currency="EUR",
+        items=[item] * 2,
+    )
+    assert rejected(value, limits=InputLimits(max_items=1)).reason is Reason.TOO_LONG
+    rejection = rejected(value, limits=InputLimits(max_id_length=7))
+    assert rejection.message.startswith("items.0.product_id")
+    assert not isinstance(parse_event(value, limits=InputLimits(max_items=2)), Rejection)

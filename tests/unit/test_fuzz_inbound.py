@@ -36,7 +36,7 @@ VALID = {
 
 
 def outcome(raw: bytes) -> Event | Rejection:
-    parsed = parse_event(raw, max_bytes=64 * 1024)
+    parsed = parse_event(raw)
     assert isinstance(parsed, Rejection) or parsed.event_id
     if isinstance(parsed, Rejection):
         assert isinstance(parsed.reason, Reason)
