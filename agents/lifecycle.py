@@ -161,6 +161,8 @@ class LifecycleProcessor:
         self.timers_stale = True
         """The heaps must be rebuilt from the table: at start and after a rebalance."""
         self.applied = 0
+        self.broker_reachable = True
+        """False from a lag measurement that got no answer in time until one that does."""
         self._reported = (time.monotonic(), 0)
 
     def on_partitions_assigned(self, assigned: set[TP]) -> None:
@@ -529,15 +531,25 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     started: list[bool] = []
 
     async def measure_lag() -> None:
-        """The group's lag from the broker, for /metrics; a failure is logged, not fatal."""
+        """The group's lag from the broker, for /metrics; a failure is logged, not fatal.
+
+        It is also how the worker learns the broker is gone: Faust's clients retry
+        quietly for minutes, so without an answer in time ``/ready`` says so.
+        """
         try:
-            if not started:
-                await probe.start()
-                started.append(True)
-            rows = await probe.measure()
+            async with asyncio.timeout(max(2.0, topology.settings.lag_interval)):
+                if not started:
+                    await probe.start()
+                    started.append(True)
+                rows = await probe.measure()
         except Exception as exc:  # the broker may be restarting: try again next time
-            log.warning("lag not measured: %s", type(exc).__name__)
+            if processor.broker_reachable:
+                log.warning("broker unreachable: lag not measured (%s)", type(exc).__name__)
+            processor.broker_reachable = False
             return
+        if not processor.broker_reachable:
+            log.info("broker reachable again")
+        processor.broker_reachable = True
         processor.metrics.lags(probe.group, rows)
 
     app.timer(interval=topology.settings.lag_interval, on_leader=False)(measure_lag)

@@ -41,6 +41,8 @@ def ready(app: Any, processor: LifecycleProcessor) -> tuple[bool, str]:
         return False, "no partitions assigned"
     if processor.timers_stale:
         return False, "timer heaps not rebuilt yet"
+    if not processor.broker_reachable:
+        return False, "broker unreachable"
     return True, "ready"
 
 

@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -65,6 +66,17 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 """An RFC 3339 timestamp with offset, normalised to UTC so outputs are byte-stable."""
 
 
+def _text_time(value: object) -> object:
+    if isinstance(value, int | float):
+        msg = "must be an RFC 3339 string with an offset, not a number"
+        raise ValueError(msg)  # pydantic would read seconds since 1970, silently
+    return value
+
+
+EventTime = Annotated[UtcDatetime, BeforeValidator(_text_time)]
+"""``occurred_at`` as the contract says it: RFC 3339 text, never a bare number."""
+
+
 def _iana(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -88,7 +100,7 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
 
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     customer_id: Id | None = None
     anonymous_id: Id | None = None
     schema_version: int = Field(default=1, ge=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -281,3 +282,23 @@ def wait_for(check: Any, timeout: float = 60.0) -> Any:
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.5)
+
+
+def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
+    """The emails and names of ``events`` that occur in ``text`` (a log): must be none.
+
+    Names are matched as whole, case-sensitive words, so "Ada" is found in
+    "for Ada" but not in "MergeAdapter".
+    """
+    found: set[str] = set()
+    for event in events:
+        for field in ("email", "first_name"):
+            value = event.get(field)
+            if (
+                isinstance(value, str)
+                and value
+                and value not in found
+                and re.search(rf"(?<![\w@.]){re.escape(value)}(?![\w@])", text)
+            ):
+                found.add(value)
+    return sorted(found)

@@ -25,6 +25,7 @@ from tests.integration.engine import (
     backtest,
     collect,
     create_topics,
+    personal_data_in,
     publish,
     stored_states,
     unique_settings,
@@ -53,6 +54,8 @@ class Run:
         )
         for worker in workers:
             worker.assert_alive()
+            # A full run's log, through ten kills: no simulated email or name in it.
+            assert personal_data_in(worker.log_text(), self.events) == []
         states = stored_states(self.settings)
         expected_ids = {o.value.trigger_id for o in self.expected if isinstance(o.value, Trigger)}
         emitted = [r["value"]["trigger_id"] for r in records if "trigger_id" in r["value"]]

@@ -1,0 +1,97 @@
+"""Broker faults: a restart mid-run, then 30 s with no broker at all.
+
+The test runs its own broker, so it can stop and kill it. One worker runs
+throughout: it must keep running, report not-ready while the broker is
+gone, be ready again after, and end with exactly the pure core's records and
+outputs, so nothing published before, between or after the faults is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from lifecycle.simulation import simulate
+from schemas.codec import dumps, to_jsonable
+from streams.broker import LocalBroker, find_free_port
+from tests.integration.engine import (
+    Worker,
+    backtest,
+    collect,
+    create_topics,
+    publish,
+    stored_states,
+    unique_settings,
+    wait_for,
+)
+
+OUTAGE = 30.0
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    own = LocalBroker(port=find_free_port(), home=tmp_path / "kafka")
+    own.start()
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+def readiness(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as reply:
+            return reply.status, orjson.loads(reply.read())["reason"]
+    except urllib.error.HTTPError as err:
+        return err.code, orjson.loads(err.read())["reason"]
+    except OSError:
+        return 0, "no answer"
+
+
+def test_worker_rides_out_a_restart_and_an_outage(broker: LocalBroker, tmp_path: Path) -> None:
+    settings = unique_settings(broker.bootstrap, tmp_path).model_copy(update={"lag_interval": 1.0})
+    create_topics(settings)
+    events = list(simulate(90, seed=31))
+    runner, expected = backtest(settings, events)
+    thirds = [events[: len(events) // 3], events[len(events) // 3 : 2 * len(events) // 3]]
+    rest = events[2 * len(events) // 3 :]
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    port = settings.web_port
+    try:
+        assert wait_for(lambda: readiness(port)[0] == 200, timeout=60)
+        publish(settings, thirds[0])
+        time.sleep(2)
+        broker.stop()  # a clean restart, mid-stream
+        broker.start()
+        publish(settings, thirds[1])
+        time.sleep(2)
+        pid = broker.status().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # then no broker at all
+        gone = time.monotonic()
+        down = wait_for(lambda: readiness(port)[0] == 503, timeout=OUTAGE - 5)
+        reason = readiness(port)[1]
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - gone)))
+        worker.assert_alive()
+        broker.start()
+        assert wait_for(lambda: readiness(port)[0] == 200, timeout=90), readiness(port)
+        publish(settings, rest)
+        records = collect(settings, ["transitions", "triggers"], expected=len(expected))
+        worker.assert_alive()
+        states = stored_states(settings)
+    finally:
+        worker.stop()
+    assert down, "the worker never reported not-ready while the broker was gone"
+    assert reason == "broker unreachable"
+    assert sorted((r["key"], dumps(r["value"])) for r in records) == sorted(
+        (o.key, dumps(to_jsonable(o.value))) for o in expected
+    )
+    assert states == {k: to_jsonable(s) for k, s in runner.states.items()}
