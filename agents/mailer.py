@@ -8,6 +8,10 @@ What an email team needs to get right when consuming triggers, done once:
   restart neither forgets a delayed mail nor sends one twice: the outbox is
   keyed by trigger_id in SQLite, and each mail's Message-ID is derived from
   it so a downstream relay can de-duplicate too;
+- a mail is marked ``sending`` (committed) before it is handed to SMTP, so a
+  mailer killed mid-send never sends it again: on restart such a mail is
+  ``unconfirmed`` (perhaps delivered, counted and logged by trigger_id), the
+  one case where at-most-once is chosen over a duplicate;
 - a template per campaign and locale (Jinja2), falling back to the language,
   then to English;
 - a refused recipient can be published back as a ``bounce`` engagement event.
@@ -81,6 +85,15 @@ class Outbox:
 
     def commit(self) -> None:
         self.db.commit()
+
+    def recover(self) -> int:
+        """Mails a killed mailer was handing to SMTP: perhaps sent, so never sent again."""
+        cursor = self.db.execute(
+            "UPDATE mails SET status = 'unconfirmed', updated = ? WHERE status = 'sending'",
+            (time.time(),),
+        )
+        self.db.commit()
+        return cursor.rowcount
 
     def due(self, now: float) -> list[Trigger]:
         rows = self.db.execute(
@@ -176,6 +189,7 @@ async def _send_due(
 ) -> None:
     for trigger in outbox.due(time.time()):
         message = message_for(trigger, templates, config.sender)
+        outbox.mark(trigger.trigger_id, "sending")
         try:
             await aiosmtplib.send(message, hostname=config.smtp_host, port=config.smtp_port)
         except aiosmtplib.SMTPRecipientsRefused:
@@ -190,6 +204,7 @@ async def _send_due(
                 type(exc).__name__,
                 trigger.trigger_id,
             )
+            outbox.mark(trigger.trigger_id, "pending")  # refused outright: never sent
             return  # try again on the next round
         outbox.mark(trigger.trigger_id, "sent")
         log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign.value)
@@ -200,6 +215,11 @@ async def run_mailer(
 ) -> dict[str, int]:
     """Consume triggers until ``stop`` is set; returns the outbox's counts by status."""
     outbox = Outbox(config.outbox)
+    unconfirmed = outbox.recover()
+    if unconfirmed:
+        log.warning(
+            "%d mail(s) were being sent when the mailer stopped: not sent again", unconfirmed
+        )
     templates = Templates(config.templates)
     consumer = AIOKafkaConsumer(
         settings.topic("triggers"),

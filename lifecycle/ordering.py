@@ -69,6 +69,7 @@ class PartitionMerger(Generic[T]):
     """
 
     def __init__(self, topics: Sequence[str], max_buffered: int = 100_000) -> None:
+        self.topics = tuple(topics)
         self._queues: dict[str, deque[_Queued[T]]] = {t: deque() for t in topics}
         self.max_buffered = max_buffered
         self.buffered = 0
@@ -76,6 +77,11 @@ class PartitionMerger(Generic[T]):
     def push(self, topic: str, key: EventOrder, item: T) -> None:
         self._queues[topic].append(_Queued(key, item))
         self.buffered += 1
+
+    def tail_key(self, topic: str) -> EventOrder | None:
+        """The order key of the last message queued on ``topic``, if any is waiting."""
+        queue = self._queues[topic]
+        return queue[-1].key if queue else None
 
     def blocking(self, caught_up: Callable[[str], bool]) -> list[str]:
         """Topics whose empty queue may still receive an earlier event."""

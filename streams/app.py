@@ -63,6 +63,11 @@ def create_app(settings: Settings) -> Topology:
         producer_acks=-1,
         autodiscover=False,
         table_standby_replicas=0,
+        # The merge holds read messages until every topic can say what comes
+        # first; Faust would wait for them at each rebalance, forever. The agent
+        # drops them instead (they are read again) and lets its in-flight
+        # message finish before the partitions go (agents/lifecycle.py).
+        stream_wait_empty=False,
     )
 
     def out(name: str) -> Any:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agents.mailer import plan
 from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from schemas.records import Trigger
@@ -29,7 +30,9 @@ from tests.integration.engine import (
     publish,
     stored_states,
     unique_settings,
+    wait_for,
 )
+from tests.integration.mail import Inbox, Mailer
 
 KILLS = 10
 
@@ -75,15 +78,28 @@ class Run:
         assert set(states) == set(want)
 
 
+def mailed(inbox: Inbox) -> list[str]:
+    """The trigger_id of every mail the SMTP server received (its Message-ID)."""
+    return [m.removeprefix("<").removesuffix("@lifecycle>") for m in inbox.ids()]
+
+
 def kill(worker: Worker) -> None:
     assert worker.process is not None
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait()
 
 
-def test_kill_9_under_load_loses_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_kill_9_under_load_loses_nothing(
+    kafka_bootstrap: str, tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
     run = Run(unique_settings(kafka_bootstrap, tmp_path), customers=400, seed=17)
+    inbox, port = smtp
     worker = Worker(run.settings, tmp_path / "worker.log").start()
+    mailer = Mailer(run.settings, port, tmp_path).start()
+
+    def unconfirmed() -> set[str]:
+        return mailer.outbox_ids("unconfirmed")
+
     run.publisher.start()
     rng = random.Random(3)
     try:
@@ -91,9 +107,25 @@ def test_kill_9_under_load_loses_nothing(kafka_bootstrap: str, tmp_path: Path) -
             time.sleep(rng.uniform(0.5, 3.5) if n != KILLS // 2 else 0.3)  # once mid-recovery
             kill(worker)
             worker.start()
+            if n % 3 == 1:  # the reference mailer is killed too, now and then
+                mailer.kill()
+                mailer.start()
         run.check([worker])
+        sendable = {
+            o.value.trigger_id
+            for o in run.expected
+            if isinstance(o.value, Trigger) and plan(o.value) == "send"
+        }
+        wait_for(lambda: len(set(mailed(inbox)) | unconfirmed()) >= len(sendable), timeout=120)
+        time.sleep(2)  # nothing more must come
     finally:
         worker.stop()
+        mailer.stop()
+    delivered = mailed(inbox)
+    assert len(delivered) == len(set(delivered)), "a trigger was mailed twice"
+    assert set(delivered) | mailer.outbox_ids("unconfirmed") == sendable
+    assert len(mailer.outbox_ids("unconfirmed")) <= 3  # at most one in flight per mailer kill
+    assert personal_data_in(mailer.log.read_text(), run.events) == []
 
 
 def test_a_survivor_takes_over_and_the_partitions_spread_back(

@@ -6,67 +6,21 @@ runs it, as a child process, and is restarted mid-stream.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
-
 from schemas.codec import encode_model
 from schemas.records import Campaign, Stage, Trigger
-from streams.broker import find_free_port
 from streams.settings import Settings
 from tests.integration.engine import (
-    ROOT,
     collect,
     create_topics,
     publish_raw,
-    settings_env,
     unique_settings,
 )
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message with the time it arrived."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, Message]] = []
-
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
-        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
-    ) -> str:
-        if address.startswith("refuse"):
-            return "550 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
-        self.received.append((time.time(), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def ids(self) -> list[str]:
-        return [str(m["Message-ID"]) for _, m in self.received]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = find_free_port(1)
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+from tests.integration.mail import Inbox, Mailer
 
 
 def trigger(n: int, *, holdout: bool = False, delay: float = 0.0, **payload: Any) -> Trigger:
@@ -88,36 +42,6 @@ def trigger(n: int, *, holdout: bool = False, delay: float = 0.0, **payload: Any
 def publish_triggers(settings: Settings, triggers: list[Trigger]) -> None:
     topic = settings.topic("triggers")
     publish_raw(settings, [(topic, t.customer_id.encode(), encode_model(t)) for t in triggers])
-
-
-class Mailer:
-    def __init__(self, settings: Settings, port: int, tmp: Path) -> None:
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
-            **settings_env(settings),
-            "LIFECYCLE_SMTP_PORT": str(port),
-            "LIFECYCLE_MAILER_OUTBOX": str(tmp / "outbox.sqlite3"),
-            "LIFECYCLE_MAILER_GROUP": f"{settings.app_id}-mailer",
-            "LIFECYCLE_MAILER_BOUNCES": "true",
-        }
-        self.log = tmp / "mailer.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Mailer:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "agents.cli", "mailer"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
 
 
 def wait_for(check: Any, timeout: float = 30.0) -> bool:
