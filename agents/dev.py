@@ -20,13 +20,13 @@ from collections import Counter
 from typing import IO
 
 import click
-from aiokafka import AIOKafkaConsumer
 
 from lifecycle.simulation import simulate
 from schemas.codec import loads
 from schemas.records import Stage
 from streams.admin import ensure_topics
 from streams.broker import BrokerError, LocalBroker
+from streams.kafka import consumer as kafka_consumer
 from streams.producer import publish_events
 from streams.settings import Settings
 
@@ -59,11 +59,11 @@ class _Tally:
 
 
 async def _watch(settings: Settings, tally: _Tally, stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(
+    consumer = kafka_consumer(
+        settings,
         settings.topic("transitions"),
         settings.topic("triggers"),
         settings.topic("deadletter"),
-        bootstrap_servers=settings.broker,
         group_id=None,
         auto_offset_reset="latest",
     )

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
@@ -24,6 +24,7 @@ from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, loads
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
+from streams.kafka import consumer, producer
 from streams.producer import partitioner, publish_events
 from streams.settings import Settings
 
@@ -151,13 +152,13 @@ def publish_raw(settings: Settings, records: list[tuple[str, bytes | None, bytes
     """Send (topic, key, value) exactly as given: the way a broken producer would."""
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all")
-        await producer.start()
+        sender = producer(settings, acks="all")
+        await sender.start()
         try:
             for topic, key, value in records:
-                await producer.send_and_wait(topic, value, key=key)
+                await sender.send_and_wait(topic, value, key=key)
         finally:
-            await producer.stop()
+            await sender.stop()
 
     asyncio.run(send())
 
@@ -178,19 +179,14 @@ def collect(
     names = [settings.topic(n) for n in logical]
 
     async def read() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            *names,
-            bootstrap_servers=settings.broker,
-            group_id=None,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
+        reader = consumer(settings, *names, group_id=None, auto_offset_reset="earliest")
+        await reader.start()
         records: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         last_new = time.monotonic()
         try:
             while time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=500)
+                batches = await reader.getmany(timeout_ms=500)
                 for tp, batch in batches.items():
                     for r in batch:
                         last_new = time.monotonic()
@@ -206,7 +202,7 @@ def collect(
                 if len(records) >= expected and time.monotonic() - last_new >= quiet:
                     break
         finally:
-            await consumer.stop()
+            await reader.stop()
         return records
 
     return asyncio.run(read())
@@ -218,21 +214,19 @@ def stored_states(settings: Settings, *, timeout: float = 30.0) -> dict[str, Any
     topic = f"{settings.app_id}-customers-changelog"
 
     async def read() -> dict[str, Any]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
-        )
-        await consumer.start()
+        reader = consumer(settings, group_id=None, enable_auto_commit=False)
+        await reader.start()
         try:
-            assert topic in await consumer.topics(), f"no topic {topic}"
+            assert topic in await reader.topics(), f"no topic {topic}"
             tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            ends = await reader.end_offsets(tps)
             latest: dict[str, Any] = {}
             deadline = time.monotonic() + timeout
-            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
                 assert time.monotonic() < deadline, f"{topic} not read to its end in time"
-                batches = await consumer.getmany(timeout_ms=500)
+                batches = await reader.getmany(timeout_ms=500)
                 for batch in batches.values():
                     for r in batch:
                         key = (r.key or b"").decode()
@@ -242,7 +236,7 @@ def stored_states(settings: Settings, *, timeout: float = 30.0) -> dict[str, Any
                             latest[key] = loads(r.value)
             return latest
         finally:
-            await consumer.stop()
+            await reader.stop()
 
     return asyncio.run(read())
 
