@@ -33,8 +33,8 @@ async def ensure_topics(settings: Settings, timeout_ms: int = 30_000) -> list[To
     """
     names = settings.inbound_topics + settings.outbound_topics + settings.internal_topics
     admin = admin_client(settings, request_timeout_ms=timeout_ms)
-    await admin.start()
     try:
+        await admin.start()
         existing = await partition_counts(admin, names)
         missing = [n for n in names if n not in existing]
         if missing:

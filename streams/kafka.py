@@ -9,11 +9,16 @@ settings become Faust's ``broker_credentials`` for the worker's own clients.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import ssl
+from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.helpers import create_ssl_context
 
 from streams.settings import Settings
@@ -22,13 +27,19 @@ if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
 __all__ = [
+    "BrokerUnreachableError",
     "admin_client",
     "broker_credentials",
     "client_options",
     "consumer",
+    "explained",
     "producer",
     "ssl_context",
 ]
+
+
+class BrokerUnreachableError(Exception):
+    """No broker could be reached or logged in to; the message says where, how and why."""
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -92,3 +103,38 @@ def consumer(settings: Settings, *topics: str, **options: Any) -> AIOKafkaConsum
 
 def admin_client(settings: Settings, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings), **options)
+
+
+class _Recent(logging.Handler):
+    """The last few aiokafka errors: the only place it says why a connection failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: deque[str] = deque(maxlen=3)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def explained(settings: Settings) -> Iterator[None]:
+    """Turn aiokafka's bare "Unable to bootstrap" into a ``BrokerUnreachableError`` naming the
+    brokers, the protocol, the user (never the password) and the broker's own reason,
+    e.g. a refused SASL login, which aiokafka only logs."""
+    recent = _Recent()
+    log = logging.getLogger("aiokafka")
+    log.addHandler(recent)
+    try:
+        yield
+    except KafkaConnectionError as exc:
+        user = settings.broker_sasl_username
+        login = f" as {user!r} ({settings.broker_sasl_mechanism})" if user else ""
+        why = "; ".join(recent.lines) or str(exc)
+        msg = (
+            f"cannot connect to Kafka at {settings.broker} with "
+            f"{settings.broker_security_protocol}{login}: {why}. Check LIFECYCLE_BROKER, "
+            "LIFECYCLE_BROKER_SECURITY_PROTOCOL and LIFECYCLE_BROKER_SASL_* / _SSL_*."
+        )
+        raise BrokerUnreachableError(msg) from None
+    finally:
+        log.removeHandler(recent)

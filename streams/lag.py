@@ -73,7 +73,11 @@ class LagProbe:
         return rows
 
     async def __aenter__(self) -> LagProbe:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # a refused login must not leave a half-open client behind
+            raise
         return self
 
     async def __aexit__(self, *_exc: object) -> None:

@@ -45,10 +45,10 @@ async def publish_events(
     Returns the number sent once every send is acknowledged by the broker.
     """
     producer = kafka_producer(settings, acks="all", linger_ms=5, enable_idempotence=True)
-    await producer.start()
     sent = 0
     started = time.monotonic()
     try:
+        await producer.start()
         pending = []
         for event in events:
             topic, key = route(event, settings)

@@ -67,7 +67,29 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
         "LIFECYCLE_LAG_INTERVAL": str(settings.lag_interval),
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
+        **security_env(settings),
     }
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """The Kafka login and the API token of ``settings``, as a child process reads them."""
+    secrets = {
+        "LIFECYCLE_BROKER_SASL_PASSWORD": settings.broker_sasl_password,
+        "LIFECYCLE_BROKER_SSL_KEY_PASSWORD": settings.broker_ssl_key_password,
+        "LIFECYCLE_API_TOKEN": settings.api_token,
+    }
+    plain = {
+        "LIFECYCLE_BROKER_SECURITY_PROTOCOL": settings.broker_security_protocol,
+        "LIFECYCLE_BROKER_SASL_MECHANISM": settings.broker_sasl_mechanism,
+        "LIFECYCLE_BROKER_SASL_USERNAME": settings.broker_sasl_username,
+        "LIFECYCLE_BROKER_SSL_CAFILE": settings.broker_ssl_cafile,
+        "LIFECYCLE_BROKER_SSL_CERTFILE": settings.broker_ssl_certfile,
+        "LIFECYCLE_BROKER_SSL_KEYFILE": settings.broker_ssl_keyfile,
+        "LIFECYCLE_BROKER_SSL_CHECK_HOSTNAME": str(settings.broker_ssl_check_hostname).lower(),
+    }
+    env = {k: str(v) for k, v in plain.items() if v is not None}
+    env.update({k: v.get_secret_value() for k, v in secrets.items() if v is not None})
+    return env
 
 
 class Worker:

@@ -40,9 +40,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate and its key: a CA file and a client identity at once."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=kafka-1", "-keyout", str(key), "-out", str(cert)],
+        ["openssl", *request, "-subj", "/CN=kafka-1", "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
     )
