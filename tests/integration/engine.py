@@ -268,8 +268,10 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(settings: Settings) -> Samples:
     """Every sample on a worker's /metrics, by name and sorted labels."""
-    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    request = urllib.request.Request(f"http://{settings.web_host}:{settings.web_port}/metrics")
+    if settings.api_token is not None:
+        request.add_header("Authorization", f"Bearer {settings.api_token.get_secret_value()}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http only
         text = response.read().decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value

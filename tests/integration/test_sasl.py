@@ -107,7 +107,9 @@ def test_engine_end_to_end_over_sasl(sasl_bootstrap: str, password: str, tmp_pat
     events = list(simulate(40, seed=3))
     _, outputs = backtest(settings, events)
     assert publish(settings, events) == len(events)
-    worker = Worker(settings, tmp_path / "worker.log").start()
+    # Bound to every address without an API token: the worker warns about it at start.
+    exposed = {"LIFECYCLE_WEB_HOST": "0.0.0.0"}  # noqa: S104 - the point of this check
+    worker = Worker(settings, tmp_path / "worker.log", env=exposed).start()
     try:
         got = collect(settings, ["transitions", "triggers"], expected=len(outputs))
         expected = [
@@ -132,6 +134,7 @@ def test_engine_end_to_end_over_sasl(sasl_bootstrap: str, password: str, tmp_pat
     finally:
         worker.stop()
     log = worker.log_text()
+    assert "LIFECYCLE_API_TOKEN is not set and the web server binds 0.0.0.0" in log
     assert password not in log
     assert "SaslAuthenticationFailed" not in log
 
