@@ -41,7 +41,7 @@ from schemas.codec import dumps, to_jsonable
 if TYPE_CHECKING:
     from agents.lifecycle import LifecycleProcessor
 
-__all__ = ["OPEN_PATHS", "authorised", "exposure_warning", "serve"]
+__all__ = ["OPEN_PATHS", "authorised", "exposure_warning", "page_headers", "serve"]
 
 log = logging.getLogger(__name__)
 
