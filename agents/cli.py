@@ -16,7 +16,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from agents.cli_settings import cli_settings
+from agents.cli_settings import cli_settings, kafka_errors
 from agents.progress import Progress
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
 from schemas.codec import dumps
@@ -52,7 +52,8 @@ def worker() -> None:
         load_playbook(settings.playbook)
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
-    run_worker(settings)
+    with kafka_errors(settings):
+        run_worker(settings)
 
 
 @main.command()
@@ -83,7 +84,8 @@ def replay(app_id: str, output_prefix: str) -> None:
         load_playbook(settings.playbook)
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
-    run_worker(settings.for_replay(app_id, output_prefix))
+    with kafka_errors(settings):
+        run_worker(settings.for_replay(app_id, output_prefix))
 
 
 @main.group()
@@ -247,7 +249,8 @@ def topics_create() -> None:
     from streams.admin import ensure_topics
 
     settings = cli_settings()
-    reports = asyncio.run(ensure_topics(settings))
+    with kafka_errors(settings):
+        reports = asyncio.run(ensure_topics(settings))
     for report in reports:
         click.echo(f"{report.status:9} {report.topic} ({report.partitions} partitions)")
     if any(r.status == "mismatch" for r in reports):
@@ -383,7 +386,8 @@ def simulate(
         from streams.producer import publish_events
 
         settings = cli_settings()
-        sent = asyncio.run(publish_events(settings, events, rate=rate, progress=meter.update))
+        with kafka_errors(settings):
+            sent = asyncio.run(publish_events(settings, events, rate=rate, progress=meter.update))
         meter.finish()
         report = {"events": sent, "broker": settings.broker}
         text = f"published {sent} events to {settings.broker}"

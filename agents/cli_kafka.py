@@ -11,7 +11,8 @@ import click
 
 from agents.cli_settings import cli_settings
 from schemas.codec import dumps
-from streams.broker import BrokerError, BrokerStatus, LocalBroker
+from streams.broker import BrokerError, BrokerStatus, LocalBroker, SaslUser
+from streams.settings import Settings
 
 __all__ = ["kafka_group"]
 
@@ -42,12 +43,33 @@ def kafka_group() -> None:
     show_default=True,
     help="Seconds to wait for the broker to answer before giving up.",
 )
-def start_command(port: int | None, timeout: float) -> None:
+@click.option(
+    "--sasl-user",
+    help="Listen with SASL_PLAINTEXT and accept only this user (mechanism PLAIN). "
+    "Default: LIFECYCLE_BROKER_SASL_USERNAME when the engine is set to "
+    "SASL_PLAINTEXT with PLAIN; otherwise no login (PLAINTEXT).",
+)
+@click.option(
+    "--sasl-password",
+    help="That user's password. Default: LIFECYCLE_BROKER_SASL_PASSWORD, else a prompt "
+    "(a flag shows in the process list: prefer the variable or the prompt).",
+)
+def start_command(
+    port: int | None, timeout: float, sasl_user: str | None, sasl_password: str | None
+) -> None:
     """Start the broker (first run fetches the jars and formats storage); no-op if running."""
     settings = cli_settings()
     broker = LocalBroker.from_settings(settings)
-    if port is not None:
-        broker = LocalBroker(port=port, home=broker.home, jars_dir=broker.jars_dir)
+    try:
+        sasl = _sasl_user(settings, sasl_user, sasl_password) or broker.sasl
+    except BrokerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sasl-user/--sasl-password") from None
+    broker = LocalBroker(
+        port=broker.port if port is None else port,
+        home=broker.home,
+        jars_dir=broker.jars_dir,
+        sasl=sasl,
+    )
     if not broker.jars_ready():
         click.echo(
             f"Fetching the Kafka jars with Maven into {broker.jars_dir} (first run only)...",
@@ -57,13 +79,14 @@ def start_command(port: int | None, timeout: float) -> None:
         status = broker.start(timeout=timeout)
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
+    login = f" with SASL_PLAINTEXT (PLAIN, user {sasl.username})" if sasl else ""
     if status.start_seconds is None:
-        click.echo(f"Kafka is already running at {status.bootstrap} (pid {status.pid}).")
+        click.echo(f"Kafka is already running at {status.bootstrap}{login} (pid {status.pid}).")
     else:
         first = ", storage formatted on first start" if status.formatted else ""
         click.echo(
-            f"Kafka {status.kafka_version} is running at {status.bootstrap} (pid {status.pid}), "
-            f"started in {status.start_seconds:.1f} s{first}."
+            f"Kafka {status.kafka_version} is running at {status.bootstrap}{login} "
+            f"(pid {status.pid}), started in {status.start_seconds:.1f} s{first}."
         )
     _echo_paths(status)
     if settings.broker.strip() != status.bootstrap:
@@ -71,7 +94,36 @@ def start_command(port: int | None, timeout: float) -> None:
             f"Note: LIFECYCLE_BROKER is {settings.broker}; set "
             f"LIFECYCLE_BROKER={status.bootstrap} for the engine to use this broker."
         )
+    if sasl is not None and (
+        settings.broker_security_protocol != "SASL_PLAINTEXT"
+        or settings.broker_sasl_mechanism != "PLAIN"
+        or settings.broker_sasl_username != sasl.username
+    ):
+        click.echo(
+            "Note: for the engine to log in, set LIFECYCLE_BROKER_SECURITY_PROTOCOL=SASL_PLAINTEXT "
+            f"LIFECYCLE_BROKER_SASL_MECHANISM=PLAIN LIFECYCLE_BROKER_SASL_USERNAME={sasl.username} "
+            "and LIFECYCLE_BROKER_SASL_PASSWORD."
+        )
+    elif sasl is None and settings.broker_security_protocol != "PLAINTEXT":
+        click.echo(
+            "Note: this broker takes no login (PLAINTEXT), but LIFECYCLE_BROKER_SECURITY_PROTOCOL "
+            f"is {settings.broker_security_protocol}."
+        )
     click.echo("Stop it with: lifecycle kafka stop")
+
+
+def _sasl_user(settings: Settings, user: str | None, password: str | None) -> SaslUser | None:
+    """The login the flags ask for; the password falls back to the settings, then a prompt."""
+    if user is None:
+        if password is not None:
+            msg = "--sasl-password needs --sasl-user"
+            raise BrokerError(msg)
+        return None
+    if password is None and settings.broker_sasl_password is not None:
+        password = settings.broker_sasl_password.get_secret_value()
+    if password is None:
+        password = str(click.prompt(f"SASL password for {user}", hide_input=True))
+    return SaslUser(user, password)
 
 
 @kafka_group.command("stop")
@@ -106,7 +158,7 @@ def status_command(as_json: bool) -> None:
         return
     if status.running:
         click.echo(f"Kafka {status.kafka_version}: running (pid {status.pid})")
-        click.echo(f"  bootstrap: {status.bootstrap}")
+        click.echo(f"  bootstrap: {status.bootstrap} ({status.security_protocol})")
     else:
         click.echo(f"Kafka {status.kafka_version}: stopped")
         click.echo(f"  bootstrap: {status.bootstrap} (when started)")

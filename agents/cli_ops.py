@@ -16,7 +16,7 @@ import urllib.request
 
 import click
 
-from agents.cli_settings import cli_settings
+from agents.cli_settings import cli_settings, kafka_errors
 from schemas.codec import dumps
 from streams.lag import LagProbe, PartitionLag
 from streams.settings import Settings
@@ -50,7 +50,10 @@ def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) 
     """Per-partition lag of the engine's consumer group, from the broker's offsets."""
     settings = cli_settings()
     try:
-        before, now = asyncio.run(_sample(settings, group, interval))
+        with kafka_errors(settings):
+            before, now = asyncio.run(_sample(settings, group, interval))
+    except click.ClickException:
+        raise
     except Exception as exc:  # an unreachable broker is a message, not a traceback
         msg = f"cannot read offsets from {settings.broker}: {exc}"
         raise click.ClickException(msg) from None
@@ -151,5 +154,6 @@ def mailer() -> None:
         )
         return await run_mailer(settings, config, stop)
 
-    counts = asyncio.run(main())
+    with kafka_errors(settings):
+        counts = asyncio.run(main())
     click.echo("mailer stopped: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

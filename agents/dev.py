@@ -20,13 +20,14 @@ from collections import Counter
 from typing import IO
 
 import click
-from aiokafka import AIOKafkaConsumer
 
 from lifecycle.simulation import simulate
 from schemas.codec import loads
 from schemas.records import Stage
 from streams.admin import ensure_topics
 from streams.broker import BrokerError, LocalBroker
+from streams.kafka import BrokerUnreachableError, explained
+from streams.kafka import consumer as kafka_consumer
 from streams.producer import publish_events
 from streams.settings import Settings
 
@@ -59,11 +60,11 @@ class _Tally:
 
 
 async def _watch(settings: Settings, tally: _Tally, stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(
+    consumer = kafka_consumer(
+        settings,
         settings.topic("transitions"),
         settings.topic("triggers"),
         settings.topic("deadletter"),
-        bootstrap_servers=settings.broker,
         group_id=None,
         auto_offset_reset="latest",
     )
@@ -175,7 +176,12 @@ def run_dev(
     worker: subprocess.Popen[bytes] | None = None
     log = (dev_dir / "worker.log").open("ab")
     try:
-        asyncio.run(ensure_topics(settings))
+        try:
+            with explained(settings):
+                asyncio.run(ensure_topics(settings))
+        except BrokerUnreachableError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return 1
         env = {**os.environ, "LIFECYCLE_BROKER": status.bootstrap}
         env["LIFECYCLE_DATA_DIR"] = str(settings.data_dir)
         # The shop replays a simulated year in minutes: its clock is event time.

@@ -33,11 +33,13 @@ from typing import Any
 
 import aiosmtplib
 import jinja2
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from schemas.codec import dumps, encode_model
 from schemas.records import Trigger
+from streams.kafka import consumer as kafka_consumer
+from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 
 __all__ = ["Outbox", "Templates", "plan", "run_mailer"]
@@ -221,16 +223,14 @@ async def run_mailer(
             "%d mail(s) were being sent when the mailer stopped: not sent again", unconfirmed
         )
     templates = Templates(config.templates)
-    consumer = AIOKafkaConsumer(
+    consumer = kafka_consumer(
+        settings,
         settings.topic("triggers"),
-        bootstrap_servers=settings.broker,
         group_id=config.group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = (
-        AIOKafkaProducer(bootstrap_servers=settings.broker) if config.publish_bounces else None
-    )
+    producer = kafka_producer(settings) if config.publish_bounces else None
     await consumer.start()
     if producer is not None:
         await producer.start()

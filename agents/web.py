@@ -1,21 +1,36 @@
-"""The worker's HTTP endpoints besides /metrics: health, readiness, customer lookup.
+"""The worker's HTTP endpoints besides /metrics: health, readiness, customer lookup,
+dashboard, and the bearer token in front of them.
 
 ``/health`` answers while the process serves requests (a liveness probe);
 ``/ready`` only once this worker has partitions, their tables are recovered
 and it is not rebalancing (a readiness probe). ``/customers/{id}`` is served
-by the worker that owns the key (Faust's table routing forwards the request),
-behind a bearer token when ``LIFECYCLE_API_TOKEN`` is set. Personal fields
-are in the response, for the people allowed to ask, and never in a log line.
+by the worker that owns the key (Faust's table routing forwards the request,
+headers included). Personal fields are in the response, for the people
+allowed to ask, and never in a log line.
+
+With ``LIFECYCLE_API_TOKEN`` set, every path but the two probes needs
+``Authorization: Bearer <token>``: deny by default, so an endpoint added later
+(or one Faust mounts) is guarded without anyone remembering to. Orchestrators
+probe without secrets, and the probes say nothing about customers. A browser
+cannot send that header on a navigation, so ``/`` answers 401 with the
+dashboard page itself, which holds no data: it asks for the token (or takes it
+from the URL fragment, which never reaches a server) and sends it on its fetches.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import ipaddress
+import logging
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from faust.web import View
 
 from lifecycle.playbook import Playbook
@@ -26,9 +41,14 @@ from schemas.codec import dumps, to_jsonable
 if TYPE_CHECKING:
     from agents.lifecycle import LifecycleProcessor
 
-__all__ = ["serve"]
+__all__ = ["OPEN_PATHS", "authorised", "exposure_warning", "page_headers", "serve"]
+
+log = logging.getLogger(__name__)
 
 _DASHBOARD = Path(__file__).with_name("dashboard.html")
+
+OPEN_PATHS = frozenset({"/health", "/ready"})
+"""The only paths answered without the token: liveness and readiness probes."""
 
 
 def ready(app: Any, processor: LifecycleProcessor) -> tuple[bool, str]:
@@ -63,11 +83,72 @@ def customer_view(state: CustomerState, playbook: Playbook, now: datetime) -> di
     }
 
 
-def _authorised(request: Any, token: str | None) -> bool:
-    if not token:
+def authorised(header: str, token: str) -> bool:
+    """Whether an Authorization header carries ``token`` (the scheme is case-insensitive,
+    RFC 9110); compared in constant time, so timing tells nothing about the token."""
+    scheme, _, given = header.strip().partition(" ")
+    matches = hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and matches
+
+
+def exposure_warning(host: str, token_set: bool) -> str | None:
+    """What to warn about when the API is open to more than this machine."""
+    if token_set or _loopback(host):
+        return None
+    return (
+        f"LIFECYCLE_API_TOKEN is not set and the web server binds {host or 'every address'}: "
+        "customer records, the dashboard and /metrics are open to anyone who can reach it. "
+        "Set LIFECYCLE_API_TOKEN, or bind LIFECYCLE_WEB_HOST=127.0.0.1."
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
         return True
-    given = request.headers.get("Authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, or "" (every address): reachable from elsewhere
+
+
+def page_headers(page: str) -> dict[str, str]:
+    """Headers of the dashboard page: only its own inline script may run, so a script
+    injected some other way cannot read the token the page keeps in sessionStorage."""
+    script = re.search(r"<script>(.*?)</script>", page, re.DOTALL)
+    assert script is not None, "the dashboard page has one inline script"
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+    policy = (
+        f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def _guard(app: Any, token: str, page: str, headers: dict[str, str]) -> None:
+    """Put the token in front of every path but ``OPEN_PATHS`` (an aiohttp middleware,
+    so it also covers what Faust mounts itself)."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="lifecycle"'}
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or authorised(
+            request.headers.get("Authorization", ""), token
+        ):
+            response: web.StreamResponse = await handler(request)
+            return response
+        if request.path == "/":
+            return web.Response(
+                status=401, text=page, content_type="text/html", headers={**headers, **challenge}
+            )
+        return web.json_response({"error": "unauthorized"}, status=401, headers=challenge)
+
+    app.web.web_app.middlewares.append(require_token)
 
 
 def serve(app: Any, processor: LifecycleProcessor) -> None:
@@ -85,9 +166,6 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
 
     class Customer(View):
         async def get(self, request: Any, customer_id: str) -> Any:
-            token = settings.api_token.get_secret_value() if settings.api_token else None
-            if not _authorised(request, token):
-                return self.json({"error": "unauthorized"}, status=401)
             return await routed(self, request, customer_id=customer_id)
 
     async def lookup(view: Any, request: Any, customer_id: str) -> Any:
@@ -101,10 +179,11 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
     routed: Any = app.table_route(table=table, match_info="customer_id")(lookup)
 
     page = _DASHBOARD.read_text(encoding="utf-8")  # read once, served on every visit
+    headers = page_headers(page)
 
     class Dashboard(View):
         async def get(self, request: Any) -> Any:
-            return self.html(page)
+            return self.html(page, headers=headers)
 
     class DashboardData(View):
         async def get(self, request: Any) -> Any:
@@ -122,3 +201,13 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
     app.page("/health", name="health")(Health)
     app.page("/ready", name="ready")(Ready)
     app.page("/customers/{customer_id}", name="customer")(Customer)
+
+    if settings.api_token is not None:
+        _guard(app, settings.api_token.get_secret_value(), page, headers)
+    warning = exposure_warning(settings.web_host, settings.api_token is not None)
+    if warning is not None:
+
+        async def warn_exposed() -> None:
+            log.warning(warning)
+
+        app.task(warn_exposed)  # at start, once Faust's logging is set up

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.kafka import admin_client
 from streams.settings import Settings
 
 __all__ = ["TopicReport", "ensure_topics", "partition_counts"]
@@ -31,9 +32,9 @@ async def ensure_topics(settings: Settings, timeout_ms: int = 30_000) -> list[To
     is safe to run twice.
     """
     names = settings.inbound_topics + settings.outbound_topics + settings.internal_topics
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker, request_timeout_ms=timeout_ms)
-    await admin.start()
+    admin = admin_client(settings, request_timeout_ms=timeout_ms)
     try:
+        await admin.start()
         existing = await partition_counts(admin, names)
         missing = [n for n in names if n not in existing]
         if missing:

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from schemas.events import INBOUND_TOPICS
+from streams.kafka import broker_credentials
 from streams.settings import Settings
 
 __all__ = ["Topology", "create_app"]
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> Topology:
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=broker_credentials(settings),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         web_enabled=True,

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "BrokerError",
     "BrokerStatus",
     "LocalBroker",
+    "SaslUser",
     "broker_ready",
     "find_free_port",
 ]
@@ -59,7 +61,7 @@ DEFAULT_JARS_DIR: Final = DEFAULT_HOME / "kafka" / f"jars-{KAFKA_VERSION}"
 """Shared by every LocalBroker, whatever its home, so test brokers never download again."""
 
 HOST: Final = "127.0.0.1"
-"""Loopback only: the local broker has no authentication and must not face a network."""
+"""Loopback only: the local broker is for development, even with SASL (no TLS, no ACLs)."""
 
 JVM_OPTIONS: Final = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 
@@ -91,6 +93,40 @@ class BrokerError(Exception):
     """The local broker could not be fetched, started or stopped; the message says what to do."""
 
 
+_SAFE_USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
+class SaslUser:
+    """The one SASL/PLAIN user a local broker accepts (it also logs in to itself with it).
+
+    Both go into a JAAS line in server.properties, so characters that would end
+    a quoted value or a property key are refused rather than escaped.
+    """
+
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not _SAFE_USERNAME.fullmatch(self.username):
+            msg = "SASL user names for the local broker are 1-64 of A-Z a-z 0-9 . _ -"
+            raise BrokerError(msg)
+        printable = self.password.isascii() and self.password.isprintable()
+        if not self.password or not printable or any(c in self.password for c in '"\\;'):
+            msg = (
+                "the local broker's SASL password must be printable ASCII without "
+                "double quotes, backslashes or ';' (server.properties holds it)"
+            )
+            raise BrokerError(msg)
+
+    def jaas(self) -> str:
+        return (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{self.username}" password="{self.password}" '
+            f'user_{self.username}="{self.password}";'
+        )
+
+
 @dataclass(frozen=True)
 class BrokerStatus:
     """What ``status`` and ``start`` report about one broker home.
@@ -112,6 +148,8 @@ class BrokerStatus:
     kafka_version: str = KAFKA_VERSION
     start_seconds: float | None = None
     formatted: bool = False
+    security_protocol: str = "PLAINTEXT"
+    """``SASL_PLAINTEXT`` when the broker's client listener takes SASL/PLAIN logins."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for ``lifecycle kafka status --json`` and other programs."""
@@ -127,6 +165,7 @@ class BrokerStatus:
             "kafka_version": self.kafka_version,
             "start_seconds": self.start_seconds,
             "formatted": self.formatted,
+            "security_protocol": self.security_protocol,
         }
 
 
@@ -137,6 +176,11 @@ class LocalBroker:
     ``broker.pid``. The pid file plus the process's command line (which names
     this home's ``server.properties``) is how a later command, in another
     process, finds the broker again and makes sure it is this one.
+
+    With ``sasl``, the client listener speaks SASL_PLAINTEXT and accepts only
+    that user (mechanism PLAIN); the controller listener stays PLAINTEXT on
+    loopback. The config is rewritten on every start, so the listener follows
+    the latest ``start``; the file holding the password is readable by its owner only.
     """
 
     def __init__(
@@ -146,8 +190,10 @@ class LocalBroker:
         *,
         controller_port: int | None = None,
         jars_dir: Path | None = None,
+        sasl: SaslUser | None = None,
     ) -> None:
         self.port = port
+        self.sasl = sasl
         self.controller_port = port + 1 if controller_port is None else controller_port
         self.home = Path(home).expanduser().absolute()
         self.jars_dir = (
@@ -156,11 +202,32 @@ class LocalBroker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBroker:
-        """The broker configured by ``LIFECYCLE_KAFKA_PORT`` and ``LIFECYCLE_KAFKA_DIR``."""
-        return cls(port=settings.kafka_port, home=settings.kafka_dir)
+        """The broker configured by ``LIFECYCLE_KAFKA_PORT`` and ``LIFECYCLE_KAFKA_DIR``.
+
+        When the engine is set to log in with SASL_PLAINTEXT and PLAIN, the broker
+        accepts exactly that user, so one set of ``LIFECYCLE_BROKER_SASL_*`` settings
+        serves both sides (``lifecycle dev`` included).
+        """
+        sasl = None
+        password = settings.broker_sasl_password
+        if (
+            settings.broker_security_protocol == "SASL_PLAINTEXT"
+            and settings.broker_sasl_mechanism == "PLAIN"
+            and settings.broker_sasl_username
+            and password is not None
+        ):
+            sasl = SaslUser(settings.broker_sasl_username, password.get_secret_value())
+        return cls(port=settings.kafka_port, home=settings.kafka_dir, sasl=sasl)
+
+    @property
+    def security_protocol(self) -> str:
+        return "PLAINTEXT" if self.sasl is None else "SASL_PLAINTEXT"
 
     def __repr__(self) -> str:
-        return f"LocalBroker(port={self.port}, home={str(self.home)!r})"
+        return (
+            f"LocalBroker(port={self.port}, home={str(self.home)!r}, "
+            f"security_protocol={self.security_protocol!r})"
+        )
 
     @property
     def bootstrap(self) -> str:
@@ -278,8 +345,8 @@ class LocalBroker:
     def status(self) -> BrokerStatus:
         """Report without changing anything; a stale pid file simply reads as stopped."""
         pid = self._running_pid()
-        port = self._configured_port() if pid is not None else None
-        port = self.port if port is None else port
+        listener = self._configured_listener() if pid is not None else None
+        protocol, port = (self.security_protocol, self.port) if listener is None else listener
         return BrokerStatus(
             running=pid is not None,
             pid=pid,
@@ -289,6 +356,7 @@ class LocalBroker:
             log_path=self.log_path,
             data_dir=self.data_dir,
             jars_dir=self.jars_dir,
+            security_protocol=protocol,
         )
 
     def start(self, timeout: float = 90) -> BrokerStatus:
@@ -304,6 +372,13 @@ class LocalBroker:
         with _locked(self.home / "launcher.lock"):
             current = self.status()
             if current.running:
+                if current.security_protocol != self.security_protocol:
+                    msg = (
+                        f"Kafka already runs at {current.bootstrap} (pid {current.pid}) with "
+                        f"{current.security_protocol}, not {self.security_protocol}: stop it "
+                        "first (lifecycle kafka stop), then start it again."
+                    )
+                    raise BrokerError(msg)
                 logger.info("Kafka already running at %s (pid %s)", current.bootstrap, current.pid)
                 return current
             self.pid_path.unlink(missing_ok=True)
@@ -345,6 +420,7 @@ class LocalBroker:
             jars_dir=self.jars_dir,
             start_seconds=round(elapsed, 3),
             formatted=formatted,
+            security_protocol=self.security_protocol,
         )
 
     def stop(self, timeout: float = 30) -> bool:
@@ -390,8 +466,9 @@ class LocalBroker:
             return None  # the pid was reused by an unrelated process
         return pid
 
-    def _configured_port(self) -> int | None:
-        """The client port in this home's server.properties, i.e. of the running broker."""
+    def _configured_listener(self) -> tuple[str, int] | None:
+        """Protocol and port of the client listener in this home's server.properties,
+        i.e. of the running broker (``advertised.listeners=SASL_PLAINTEXT://host:port``)."""
         try:
             text = self.properties_path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -399,15 +476,16 @@ class LocalBroker:
         for line in text.splitlines():
             key, _, value = line.partition("=")
             if key.strip() == "advertised.listeners":
+                protocol, _, address = value.strip().partition("://")
                 with contextlib.suppress(ValueError):
-                    return int(value.strip().rpartition(":")[2])
+                    return protocol, int(address.rpartition(":")[2])
         return None
 
     def _check_ports_free(self) -> None:
         for port, role in ((self.port, "client"), (self.controller_port, "controller")):
             if _port_free(port):
                 continue
-            if broker_ready(f"{HOST}:{port}", timeout=1.0):
+            if broker_ready(f"{HOST}:{port}", timeout=1.0, sasl=self.sasl):
                 msg = (
                     f"Port {port} ({role} port) is already used by another Kafka broker, not the "
                     f"one in {self.home}. To use that broker, set LIFECYCLE_BROKER={HOST}:{port}; "
@@ -426,16 +504,25 @@ class LocalBroker:
     def _write_config(self) -> None:
         """Rewrite server.properties on every start, so a changed port takes effect."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        client = self.security_protocol
         lines = [
             "# Written by lifecycle (streams/broker.py) on every start; edits are overwritten.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{HOST}:{self.controller_port}",
-            f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{self.port}",
+            f"listeners={client}://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            f"advertised.listeners={client}://{HOST}:{self.port}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            f"listener.security.protocol.map={client}:{client},CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={client}",
+        ]
+        if self.sasl is not None:
+            lines += [
+                "sasl.enabled.mechanisms=PLAIN",
+                "sasl.mechanism.inter.broker.protocol=PLAIN",
+                f"listener.name.sasl_plaintext.plain.sasl.jaas.config={self.sasl.jaas()}",
+            ]
+        lines += [
             f"log.dirs={self.data_dir}",
             "num.partitions=1",
             "auto.create.topics.enable=true",
@@ -445,7 +532,7 @@ class LocalBroker:
             "group.initial.rebalance.delay.ms=0",
             "",
         ]
-        self.properties_path.write_text("\n".join(lines), encoding="utf-8")
+        _write_private(self.properties_path, "\n".join(lines))
         self.log4j_path.write_text(_resource_text("log4j.properties"), encoding="utf-8")
 
     def _java_command(self, java: str, main: str) -> list[str]:
@@ -522,7 +609,7 @@ class LocalBroker:
                 )
                 raise BrokerError(msg)
             remaining = deadline - time.monotonic()
-            if broker_ready(self.bootstrap, timeout=max(0.2, min(2.0, remaining))):
+            if broker_ready(self.bootstrap, timeout=max(0.2, min(2.0, remaining)), sasl=self.sasl):
                 return
             if time.monotonic() >= deadline:
                 tail = _log_tail(self.log_path, log_offset)
@@ -546,42 +633,57 @@ class LocalBroker:
 # -- probing -------------------------------------------------------------------
 
 
-def broker_ready(bootstrap: str, timeout: float = 2.0) -> bool:
+def broker_ready(bootstrap: str, timeout: float = 2.0, *, sasl: SaslUser | None = None) -> bool:
     """True when a broker at ``host:port[,host:port]`` answers and lists itself as live.
 
-    Two raw requests on one connection: ApiVersions, then Metadata, which names
-    only unfenced brokers. An open port alone is not enough (the socket opens
-    before the broker can serve), and a raw round trip needs no client library
-    and no event loop.
+    Raw requests on one connection: ApiVersions, with ``sasl`` a PLAIN login
+    (SaslHandshake, SaslAuthenticate), then Metadata, which names only unfenced
+    brokers. An open port alone is not enough (the socket opens before the
+    broker can serve), and a raw round trip needs no client library and no
+    event loop.
     """
     for address in bootstrap.split(","):
         host, _, port = address.strip().rpartition(":")
         if not host or not port.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, struct.error):
-            if _probe(host.strip("[]"), int(port), timeout):
+            if _probe(host.strip("[]"), int(port), timeout, sasl):
                 return True
     return False
 
 
-def _probe(host: str, port: int, timeout: float) -> bool:
+def _probe(host: str, port: int, timeout: float, sasl: SaslUser | None) -> bool:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
-        api_versions = _round_trip(sock, api_key=18, api_version=0, correlation_id=1, body=b"")
-        (error_code,) = struct.unpack_from(">h", api_versions)
-        if error_code != 0:
+        if not _succeeds(sock, api_key=18, api_version=0, body=b""):  # ApiVersions
+            return False
+        if sasl is not None and not _plain_login(sock, sasl):
             return False
         empty_topic_list = struct.pack(">i", 0)
-        metadata = _round_trip(
-            sock, api_key=3, api_version=1, correlation_id=2, body=empty_topic_list
-        )
+        metadata = _round_trip(sock, api_key=3, api_version=1, body=empty_topic_list)
         (broker_count,) = struct.unpack_from(">i", metadata)
         return bool(broker_count > 0)
 
 
-def _round_trip(
-    sock: socket.socket, *, api_key: int, api_version: int, correlation_id: int, body: bytes
-) -> bytes:
+def _plain_login(sock: socket.socket, user: SaslUser) -> bool:
+    """SaslHandshake v1 for PLAIN, then SaslAuthenticate v0 with ``\\0user\\0password``."""
+    mechanism = b"PLAIN"
+    token = b"\0" + user.username.encode() + b"\0" + user.password.encode()
+    return _succeeds(
+        sock, api_key=17, api_version=1, body=struct.pack(">h", len(mechanism)) + mechanism
+    ) and _succeeds(sock, api_key=36, api_version=0, body=struct.pack(">i", len(token)) + token)
+
+
+def _succeeds(sock: socket.socket, *, api_key: int, api_version: int, body: bytes) -> bool:
+    """One request whose response starts with an error code, as these three do: 0 or not."""
+    (error_code,) = struct.unpack_from(
+        ">h", _round_trip(sock, api_key=api_key, api_version=api_version, body=body)
+    )
+    return bool(error_code == 0)
+
+
+def _round_trip(sock: socket.socket, *, api_key: int, api_version: int, body: bytes) -> bytes:
+    correlation_id = api_key  # one request per API on a connection: the key is unique
     client_id = b"lifecycle-probe"
     header = struct.pack(">hhih", api_key, api_version, correlation_id, len(client_id))
     payload = header + client_id + body
@@ -746,6 +848,14 @@ def _new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
         if not cluster_id.startswith("-"):  # Kafka avoids ids that read like CLI flags
             return cluster_id
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: it may hold the SASL password."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _resource_text(name: str) -> str:

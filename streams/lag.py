@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.admin import partition_counts
+from streams.kafka import admin_client, consumer
 from streams.settings import Settings
 
 __all__ = ["LagProbe", "PartitionLag"]
@@ -39,11 +40,9 @@ class LagProbe:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker)
+        self._admin = admin_client(self.settings)
         await self._admin.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.broker, group_id=None, enable_auto_commit=False
-        )
+        self._consumer = consumer(self.settings, group_id=None, enable_auto_commit=False)
         await self._consumer.start()
 
     async def stop(self) -> None:
@@ -74,7 +73,11 @@ class LagProbe:
         return rows
 
     async def __aenter__(self) -> LagProbe:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # a refused login must not leave a half-open client behind
+            raise
         return self
 
     async def __aexit__(self, *_exc: object) -> None:

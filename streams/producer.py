@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from schemas.codec import dumps
 from schemas.events import TOPIC_OF_TYPE
+from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 
 __all__ = ["partitioner", "publish_events", "route"]
@@ -44,13 +44,11 @@ async def publish_events(
 
     Returns the number sent once every send is acknowledged by the broker.
     """
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker, acks="all", linger_ms=5, enable_idempotence=True
-    )
-    await producer.start()
+    producer = kafka_producer(settings, acks="all", linger_ms=5, enable_idempotence=True)
     sent = 0
     started = time.monotonic()
     try:
+        await producer.start()
         pending = []
         for event in events:
             topic, key = route(event, settings)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.clock import ClockMode
@@ -36,6 +36,10 @@ class TopicNames(BaseModel):
     deadletter: str = "lifecycle.deadletter"
     ticks: str = "lifecycle.ticks"
     merge: str = "lifecycle.merge"
+
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
@@ -64,8 +68,19 @@ class Settings(BaseSettings):
       ``LIFECYCLE_MAX_FUTURE`` (seconds, default 366 days): an event that happened
       before the first, or more than the second after its Kafka record's timestamp,
       is dead-lettered as ``time_out_of_range`` (it would drag the event-time clock).
-    - ``LIFECYCLE_API_TOKEN``: when set, ``/customers/{id}`` needs
-      ``Authorization: Bearer <token>``.
+    - ``LIFECYCLE_BROKER_SECURITY_PROTOCOL``: ``PLAINTEXT`` (default), ``SSL``,
+      ``SASL_PLAINTEXT`` or ``SASL_SSL``: how every Kafka client of the engine connects.
+    - ``LIFECYCLE_BROKER_SASL_MECHANISM``: ``PLAIN`` (default), ``SCRAM-SHA-256`` or
+      ``SCRAM-SHA-512``; ``LIFECYCLE_BROKER_SASL_USERNAME`` and
+      ``LIFECYCLE_BROKER_SASL_PASSWORD`` (a secret: never logged or printed).
+    - ``LIFECYCLE_BROKER_SSL_CAFILE``: CA bundle that signed the brokers' certificates
+      (the system's CAs when unset); ``LIFECYCLE_BROKER_SSL_CERTFILE`` /
+      ``LIFECYCLE_BROKER_SSL_KEYFILE`` / ``LIFECYCLE_BROKER_SSL_KEY_PASSWORD``: a client
+      certificate for mutual TLS; ``LIFECYCLE_BROKER_SSL_CHECK_HOSTNAME`` (default true):
+      false still verifies the chain but not the name, like the Java client's empty
+      ``ssl.endpoint.identification.algorithm``.
+    - ``LIFECYCLE_API_TOKEN``: when set, every HTTP endpoint but ``/health`` and
+      ``/ready`` needs ``Authorization: Bearer <token>``.
     - ``LIFECYCLE_SMTP_HOST`` / ``LIFECYCLE_SMTP_PORT``: where ``lifecycle mailer`` sends.
     - ``LIFECYCLE_MAILER_FROM``, ``LIFECYCLE_MAILER_GROUP``, ``LIFECYCLE_MAILER_OUTBOX``
       (SQLite file), ``LIFECYCLE_MAILER_TEMPLATES`` (a directory overriding the built-in
@@ -82,6 +97,15 @@ class Settings(BaseSettings):
     )
 
     broker: str = "127.0.0.1:9092"
+    broker_security_protocol: SecurityProtocol = "PLAINTEXT"
+    broker_sasl_mechanism: SaslMechanism = "PLAIN"
+    broker_sasl_username: str | None = None
+    broker_sasl_password: SecretStr | None = None
+    broker_ssl_cafile: Path | None = None
+    broker_ssl_certfile: Path | None = None
+    broker_ssl_keyfile: Path | None = None
+    broker_ssl_key_password: SecretStr | None = None
+    broker_ssl_check_hostname: bool = True
     topic_prefix: str = ""
     topics: TopicNames = Field(default_factory=TopicNames)
     partitions: int = Field(default=4, ge=1)
@@ -114,6 +138,54 @@ class Settings(BaseSettings):
     mailer_bounces: bool = False
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _security_is_coherent(self) -> Self:
+        """Refuse settings a client would silently ignore: credentials or certificates that
+        the chosen protocol never sends would fail later, far from the cause."""
+        protocol = self.broker_security_protocol
+        sasl = protocol.startswith("SASL_")
+        given = [
+            name
+            for name in ("broker_sasl_username", "broker_sasl_password")
+            if getattr(self, name) is not None
+        ]
+        if sasl and len(given) < 2:
+            msg = (
+                f"LIFECYCLE_BROKER_SECURITY_PROTOCOL={protocol} needs "
+                "LIFECYCLE_BROKER_SASL_USERNAME and LIFECYCLE_BROKER_SASL_PASSWORD"
+            )
+            raise ValueError(msg)
+        if not sasl and given:
+            msg = (
+                f"LIFECYCLE_{given[0].upper()} is set but LIFECYCLE_BROKER_SECURITY_PROTOCOL is "
+                f"{protocol}: set it to SASL_PLAINTEXT or SASL_SSL"
+            )
+            raise ValueError(msg)
+        tls_files = [
+            name
+            for name in ("broker_ssl_cafile", "broker_ssl_certfile", "broker_ssl_keyfile")
+            if getattr(self, name) is not None
+        ]
+        if tls_files and not self.broker_tls:
+            msg = (
+                f"LIFECYCLE_{tls_files[0].upper()} is set but LIFECYCLE_BROKER_SECURITY_PROTOCOL "
+                f"is {protocol}: set it to SSL or SASL_SSL"
+            )
+            raise ValueError(msg)
+        if (self.broker_ssl_certfile is None) != (self.broker_ssl_keyfile is None):
+            msg = "LIFECYCLE_BROKER_SSL_CERTFILE and LIFECYCLE_BROKER_SSL_KEYFILE go together"
+            raise ValueError(msg)
+        if self.api_token is not None and not self.api_token.get_secret_value().strip():
+            # An empty token must not quietly mean "no token": that would open the API.
+            msg = "LIFECYCLE_API_TOKEN is empty: unset it to run without a token"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def broker_tls(self) -> bool:
+        """Whether connections to the brokers are encrypted."""
+        return self.broker_security_protocol in ("SSL", "SASL_SSL")
 
     @property
     def lateness(self) -> timedelta:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
@@ -25,6 +25,7 @@ from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, loads
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
+from streams.kafka import consumer, producer
 from streams.producer import partitioner, publish_events
 from streams.settings import Settings
 
@@ -67,7 +68,29 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
         "LIFECYCLE_LAG_INTERVAL": str(settings.lag_interval),
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
+        **security_env(settings),
     }
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """The Kafka login and the API token of ``settings``, as a child process reads them."""
+    secrets = {
+        "LIFECYCLE_BROKER_SASL_PASSWORD": settings.broker_sasl_password,
+        "LIFECYCLE_BROKER_SSL_KEY_PASSWORD": settings.broker_ssl_key_password,
+        "LIFECYCLE_API_TOKEN": settings.api_token,
+    }
+    plain = {
+        "LIFECYCLE_BROKER_SECURITY_PROTOCOL": settings.broker_security_protocol,
+        "LIFECYCLE_BROKER_SASL_MECHANISM": settings.broker_sasl_mechanism,
+        "LIFECYCLE_BROKER_SASL_USERNAME": settings.broker_sasl_username,
+        "LIFECYCLE_BROKER_SSL_CAFILE": settings.broker_ssl_cafile,
+        "LIFECYCLE_BROKER_SSL_CERTFILE": settings.broker_ssl_certfile,
+        "LIFECYCLE_BROKER_SSL_KEYFILE": settings.broker_ssl_keyfile,
+        "LIFECYCLE_BROKER_SSL_CHECK_HOSTNAME": str(settings.broker_ssl_check_hostname).lower(),
+    }
+    env = {k: str(v) for k, v in plain.items() if v is not None}
+    env.update({k: v.get_secret_value() for k, v in secrets.items() if v is not None})
+    return env
 
 
 class Worker:
@@ -157,13 +180,13 @@ def publish_raw(settings: Settings, records: list[tuple[str, bytes | None, bytes
     """Send (topic, key, value) exactly as given: the way a broken producer would."""
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all")
-        await producer.start()
+        sender = producer(settings, acks="all")
+        await sender.start()
         try:
             for topic, key, value in records:
-                await producer.send_and_wait(topic, value, key=key)
+                await sender.send_and_wait(topic, value, key=key)
         finally:
-            await producer.stop()
+            await sender.stop()
 
     asyncio.run(send())
 
@@ -184,19 +207,14 @@ def collect(
     names = [settings.topic(n) for n in logical]
 
     async def read() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            *names,
-            bootstrap_servers=settings.broker,
-            group_id=None,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
+        reader = consumer(settings, *names, group_id=None, auto_offset_reset="earliest")
+        await reader.start()
         records: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         last_new = time.monotonic()
         try:
             while time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=500)
+                batches = await reader.getmany(timeout_ms=500)
                 for tp, batch in batches.items():
                     for r in batch:
                         last_new = time.monotonic()
@@ -212,7 +230,7 @@ def collect(
                 if len(records) >= expected and time.monotonic() - last_new >= quiet:
                     break
         finally:
-            await consumer.stop()
+            await reader.stop()
         return records
 
     return asyncio.run(read())
@@ -227,21 +245,19 @@ def stored_states(
     topic = f"{settings.app_id}-{table}-changelog"
 
     async def read() -> dict[str, Any]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
-        )
-        await consumer.start()
+        reader = consumer(settings, group_id=None, enable_auto_commit=False)
+        await reader.start()
         try:
-            assert topic in await consumer.topics(), f"no topic {topic}"
+            assert topic in await reader.topics(), f"no topic {topic}"
             tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            ends = await reader.end_offsets(tps)
             latest: dict[str, Any] = {}
             deadline = time.monotonic() + timeout
-            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
                 assert time.monotonic() < deadline, f"{topic} not read to its end in time"
-                batches = await consumer.getmany(timeout_ms=500)
+                batches = await reader.getmany(timeout_ms=500)
                 for batch in batches.values():
                     for r in batch:
                         key = (r.key or b"").decode()
@@ -251,7 +267,7 @@ def stored_states(
                             latest[key] = loads(r.value)
             return latest
         finally:
-            await consumer.stop()
+            await reader.stop()
 
     return asyncio.run(read())
 
@@ -261,8 +277,10 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(settings: Settings) -> Samples:
     """Every sample on a worker's /metrics, by name and sorted labels."""
-    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    request = urllib.request.Request(f"http://{settings.web_host}:{settings.web_port}/metrics")
+    if settings.api_token is not None:
+        request.add_header("Authorization", f"Bearer {settings.api_token.get_secret_value()}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http only
         text = response.read().decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value

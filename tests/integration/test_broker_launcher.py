@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from click.testing import CliRunner
 
 from agents.cli_kafka import kafka_group
 from streams.broker import BrokerError, LocalBroker, broker_ready, find_free_port
+from streams.kafka import admin_client, consumer, producer
+from streams.settings import Settings
 
 
 @pytest.fixture
@@ -217,7 +218,7 @@ def _alive(pid: int) -> bool:
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_client(Settings(broker=bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
@@ -226,7 +227,7 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
 
 
 async def _list_topics(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_client(Settings(broker=bootstrap))
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -235,29 +236,29 @@ async def _list_topics(bootstrap: str) -> set[str]:
 
 
 async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
+    sender = producer(Settings(broker=bootstrap), acks="all")
+    await sender.start()
     try:
-        await producer.send_and_wait(topic, value, key=b"launcher")
+        await sender.send_and_wait(topic, value, key=b"launcher")
     finally:
-        await producer.stop()
+        await sender.stop()
 
 
 async def _consume(bootstrap: str, topic: str, *, count: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
+    reader = consumer(
+        Settings(broker=bootstrap),
         topic,
-        bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
     )
-    await consumer.start()
+    await reader.start()
     values: list[bytes] = []
     try:
         async with asyncio.timeout(30):
             while len(values) < count:
-                batches = await consumer.getmany(timeout_ms=500)
+                batches = await reader.getmany(timeout_ms=500)
                 values.extend(r.value for records in batches.values() for r in records)
     finally:
-        await consumer.stop()
+        await reader.stop()
     return values

@@ -1,13 +1,16 @@
-"""Health, readiness and customer lookup on two workers sharing the partitions."""
+"""Health, readiness, customer lookup and the bearer token, on two workers sharing the
+partitions."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +30,25 @@ from tests.integration.engine import (
     unique_settings,
 )
 
-TOKEN = "s3cret-test-token"
+TOKEN = secrets.token_urlsafe(24)
+
+
+def fetch(
+    settings: Settings, path: str, authorization: str | None
+) -> tuple[int, Mapping[str, str], bytes]:
+    request = urllib.request.Request(f"http://{settings.web_host}:{settings.web_port}{path}")
+    if authorization:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - localhost
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
 
 
 def get(settings: Settings, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
-    request = urllib.request.Request(f"http://{settings.web_host}:{settings.web_port}{path}")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - localhost
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    status, _, body = fetch(settings, path, f"Bearer {token}" if token else None)
+    return status, json.loads(body or b"{}")
 
 
 def wait_ready(settings: Settings, timeout: float = 60) -> dict[str, Any]:
@@ -93,6 +103,7 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
         assert get(first, f"/customers/{customers[0]}", token=None)[0] == 401
         assert get(first, f"/customers/{customers[0]}", token="wrong")[0] == 401
         assert get(second, "/customers/nobody-at-all")[0] == 404
+        assert_token_guards_all_but_the_probes(first)
 
         done = subprocess.run(
             [sys.executable, "-m", "agents.cli", "customer", customers[0]],
@@ -106,6 +117,34 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
         for worker in workers:
             worker.assert_alive()
             assert "@mail.example" not in worker.log_text()  # the lookups logged no personal data
+            assert "LIFECYCLE_API_TOKEN is not set" not in worker.log_text()
     finally:
         for worker in workers:
             worker.stop()
+
+
+def assert_token_guards_all_but_the_probes(settings: Settings) -> None:
+    """Deny by default: only /health and /ready answer without the token."""
+    for path in ("/", "/dashboard.json", "/metrics", "/customers/x", "/router", "/no-such-page"):
+        for authorization in (None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x"):
+            status, headers, body = fetch(settings, path, authorization)
+            assert status == 401, (path, authorization)
+            assert headers["WWW-Authenticate"] == 'Bearer realm="lifecycle"'
+            if path != "/":
+                assert json.loads(body) == {"error": "unauthorized"}
+    for path in ("/health", "/ready"):
+        assert fetch(settings, path, None)[0] == 200, path
+    status, headers, body = fetch(settings, "/", f"bearer {TOKEN}")  # the scheme's case is free
+    assert status == 200
+    assert b'<form id="login"' in body
+    assert "script-src 'sha256-" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+    # Without the token, / is the same page (it holds no data, only the form that asks).
+    assert fetch(settings, "/", None)[2] == body
+    status, _, body = fetch(settings, "/dashboard.json", f"Bearer {TOKEN}")
+    assert status == 200
+    assert set(json.loads(body)) >= {"stages", "campaigns", "lag_total"}
+    status, headers, body = fetch(settings, "/metrics", f"Bearer {TOKEN}")
+    assert status == 200
+    assert b"lifecycle_events_total" in body
+    assert fetch(settings, "/no-such-page", f"Bearer {TOKEN}")[0] == 404

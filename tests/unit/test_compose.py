@@ -72,7 +72,7 @@ def test_mailer_sends_to_the_smtp_catcher(services: dict[str, dict[str, Any]]) -
     assert env["LIFECYCLE_MAILER_OUTBOX"].startswith("/data/")  # on its volume: survives restarts
     assert any(v.endswith(":/data") for v in mailer["volumes"])
     assert "mailpit" in mailer["depends_on"]
-    assert "8025:8025" in services["mailpit"]["ports"]
+    assert "127.0.0.1:8025:8025" in services["mailpit"]["ports"]
 
 
 def test_prometheus_scrapes_every_worker_on_its_port(services: dict[str, dict[str, Any]]) -> None:
@@ -127,7 +127,7 @@ def test_workers_have_distinct_published_web_ports(services: dict[str, dict[str,
     ports = [_env(services[name])["LIFECYCLE_WEB_PORT"] for name in WORKERS]
     assert len(set(ports)) == len(WORKERS)
     for name, port in zip(WORKERS, ports, strict=True):
-        assert f"{port}:{port}" in services[name]["ports"]
+        assert f"127.0.0.1:{port}:{port}" in services[name]["ports"]  # no token: loopback
         assert _env(services[name])["LIFECYCLE_WEB_HOST"] == name
 
 
@@ -169,3 +169,10 @@ def test_dockerfile_installs_the_project(dockerfile: str) -> None:
     packages = {pattern.rstrip("*") for pattern in includes}
     assert packages <= sources, "every package the build includes must be copied in"
     assert {"pyproject.toml", pyproject["project"]["readme"]} <= sources
+
+
+def test_every_published_port_is_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    """The stack runs without an API token, so nothing it publishes may face a network."""
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    assert published
+    assert [p for p in published if not str(p).startswith("127.0.0.1:")] == []
