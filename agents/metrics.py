@@ -21,7 +21,6 @@ from prometheus_client import (
 )
 
 from lifecycle.core import Outcome
-from lifecycle.timers import REVIEW_PREFIX
 from streams.lag import PartitionLag
 
 __all__ = ["EngineMetrics"]
@@ -127,9 +126,7 @@ class EngineMetrics:
         for suppression in outcome.suppressed:
             self.triggers.labels(suppression.campaign.value, "suppressed", suppression.reason).inc()
         for name in outcome.fired:
-            self.timers_fired.labels(
-                "review_request" if name.startswith(REVIEW_PREFIX) else name
-            ).inc()
+            self.timers_fired.labels(name.split(":")[0]).inc()
 
     def summary(self) -> dict[str, Any]:
         """The dashboard's numbers, read from the same counters /metrics exposes."""

@@ -18,7 +18,7 @@ from lifecycle.clock import ClockMode
 from schemas.events import INBOUND_TOPICS
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
-_OUTBOUND = ("transitions", "triggers", "deadletter")
+_OUTBOUND = ("transitions", "triggers", "deadletter", "attribution")
 
 
 class TopicNames(BaseModel):
@@ -33,6 +33,7 @@ class TopicNames(BaseModel):
     transitions: str = "lifecycle.transitions"
     triggers: str = "lifecycle.triggers"
     deadletter: str = "lifecycle.deadletter"
+    attribution: str = "lifecycle.attribution"
     ticks: str = "lifecycle.ticks"
     merge: str = "lifecycle.merge"
 

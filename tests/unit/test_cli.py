@@ -194,10 +194,17 @@ def test_backtest_until_fires_the_timers_due_by_then(events_file: Path, until: s
     assert result.exit_code == 0, result.stderr
     records = [json.loads(r) for r in result.stdout.splitlines()]
     assert records == expected_records(events_file, until=datetime(2025, 3, 12, tzinfo=UTC))
-    fired = [r["value"].get("campaign") or r["value"]["to_stage"] for r in records[-3:]]
+    decided = [r for r in records if r["topic"] != "lifecycle.attribution"]
+    fired = [r["value"].get("campaign") or r["value"]["to_stage"] for r in decided[-3:]]
     # The first-time buyer of 10 January: nudged after 30 days, at risk after 60.
     assert fired == ["second_purchase_nudge", "at_risk", "churn_prevention"]
-    assert "2 timers fired" in result.stderr
+    # The welcome and the nudge windows closed (7 days each); churn_prevention's is open.
+    closed = [r["value"] for r in records if r["topic"] == "lifecycle.attribution"]
+    assert [(a["campaign"], a["converted"], a["revenue"]) for a in closed] == [
+        ("welcome", True, "25.00"),
+        ("second_purchase_nudge", False, "0"),
+    ]
+    assert "4 timers fired" in result.stderr
 
 
 def test_backtest_without_until_stops_at_the_last_event(events_file: Path) -> None:
@@ -237,6 +244,7 @@ def test_simulate_then_backtest(tmp_path: Path) -> None:
 
 
 SCHEMA_NAMES = [
+    "attribution",
     "browse",
     "cart",
     "deadletter",
