@@ -123,18 +123,17 @@ class _Stages:
             self.moves[t.customer_id].append((t.at, t.to_stage.value, t.caused_by))
         self.gone = history.gone
 
-    def at(self, customer: str, when: datetime, *, inclusive: bool = False) -> str | None:
-        """The stage just before ``when`` (at ``when`` too, if ``inclusive``)."""
+    def at(self, customer: str, when: datetime | None) -> str | None:
+        """The stage just before ``when``; None: the latest stage."""
         stage: str | None = None
         since: datetime | None = None
         for at, to, _ in self.moves.get(customer, []):
-            if at > when or (at == when and not inclusive):
+            if when is not None and at >= when:
                 break
             stage, since = to, at
         if since is None:
             return None
-        gone = self.gone.get(customer, [])
-        if any(since <= g <= when for g in gone):
+        if any(since <= g and (when is None or g < when) for g in self.gone.get(customer, [])):
             return None
         return stage
 
@@ -210,13 +209,9 @@ def lifecycle_kpis(
     }
     reactivated = [c for c in lapsed if stages.entered(c, (Stage.REACTIVATED.value,), period)]
 
-    last = end or max((o.at for o in orders), default=None)
-    per_stage: Counter[str] = Counter()
-    if last is not None:
-        for customer in stages.customers():
-            stage = stages.at(customer, last, inclusive=end is None)
-            if stage is not None:
-                per_stage[stage] += 1
+    per_stage = Counter(
+        stage for c in stages.customers() if (stage := stages.at(c, end)) is not None
+    )
     revenue_by_stage: dict[str, Decimal] = defaultdict(Decimal)
     for order in in_period:
         revenue_by_stage[stages.before_order(order) or "none"] += order.total

@@ -24,7 +24,7 @@ from lifecycle.period import Period
 from lifecycle.playbook import Playbook
 from lifecycle.stats import Difference
 from schemas.events import Event
-from schemas.inbound import Rejection, check_routing, parse_event
+from schemas.inbound import DEFAULT_MAX_BYTES, Rejection, check_routing, parse_event
 from schemas.records import Attribution, DeadLetter, Transition, Trigger
 
 __all__ = ["Records", "Report", "build_report"]
@@ -50,13 +50,19 @@ class Records:
 
     TOPICS = tuple(_MODELS)
 
-    def add_inbound(self, raw: bytes, key: bytes | None = None, topic: str | None = None) -> None:
-        """An inbound message, kept when the engine accepts it (its key and topic checked
-        when given, as the agent checks them); the others are the dead letters."""
-        parsed = parse_event(raw)
+    def add_inbound(
+        self,
+        raw: bytes,
+        key: bytes | None = None,
+        topic: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        """An inbound message, kept when the engine accepts it (its key checked against
+        its ``topic`` when given, as the agent checks it); the others are dead letters."""
+        parsed = parse_event(raw, max_bytes=max_bytes)
         if isinstance(parsed, Rejection):
             return
-        if key is not None and check_routing(parsed, key, topic) is not None:
+        if topic is not None and check_routing(parsed, key, topic) is not None:
             return
         self.events.append(parsed)
 
@@ -93,11 +99,15 @@ class Records:
             if raw.strip():
                 records.add_inbound(raw)
         for item in items:
-            if isinstance(item, LineRejected):
-                records.add_rejected()
-            else:
-                records.add_output(item.topic, item.value)
+            records.add_item(item)
         return records
+
+    def add_item(self, item: Output | LineRejected) -> None:
+        """One thing a backtest yielded: an output, or a line it rejected."""
+        if isinstance(item, LineRejected):
+            self.add_rejected()
+        else:
+            self.add_output(item.topic, item.value)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
@@ -25,6 +25,7 @@ from schemas.codec import dumps, loads
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
 from streams.producer import partitioner, publish_events
+from streams.reader import read_to_end
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,35 +217,15 @@ def stored_states(settings: Settings, *, timeout: float = 30.0) -> dict[str, Any
     """Every customer record a worker of ``settings`` holds, read from its table's
     changelog to the end (the latest value per key; erased customers absent)."""
     topic = f"{settings.app_id}-customers-changelog"
-
-    async def read() -> dict[str, Any]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            assert topic in await consumer.topics(), f"no topic {topic}"
-            tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            latest: dict[str, Any] = {}
-            deadline = time.monotonic() + timeout
-            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-                assert time.monotonic() < deadline, f"{topic} not read to its end in time"
-                batches = await consumer.getmany(timeout_ms=500)
-                for batch in batches.values():
-                    for r in batch:
-                        key = (r.key or b"").decode()
-                        if r.value is None:
-                            latest.pop(key, None)
-                        else:
-                            latest[key] = loads(r.value)
-            return latest
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    messages = asyncio.run(asyncio.wait_for(read_to_end(settings, [topic]), timeout))
+    latest: dict[str, Any] = {}
+    for m in messages:
+        key = (m.key or b"").decode()
+        if m.value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = loads(m.value)
+    return latest
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -377,3 +377,49 @@ def test_long_commands_show_progress_and_speak_json(tmp_path: Path) -> None:
 def test_no_progress_unless_asked_when_not_on_a_terminal(events_file: Path) -> None:
     result = run("backtest", str(events_file))
     assert not any(line.startswith("backtest: 3/") for line in result.stderr.splitlines())
+
+
+def test_backtest_report_prints_lift_and_kpis(tmp_path: Path) -> None:
+    events = tmp_path / "sim.jsonl"
+    made = run("simulate", "--customers", "300", "--welcome-effect", "0.5", "-o", str(events))
+    assert made.exit_code == 0, made.stderr
+    ran = run("backtest", str(events), "-o", str(tmp_path / "out.jsonl"), "--report", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    summary = json.loads(ran.stderr.strip().splitlines()[-1])
+    report = summary["report"]
+    assert report["period"] == {"from": None, "to": None}
+    # Without a period the stages are the records' stages at the end of the run.
+    by_stage = {s: n for s, n in report["kpis"]["customers_by_stage"].items() if n}
+    assert by_stage == summary["stages"]
+    welcome = next(c for c in report["campaigns"] if c["campaign"] == "welcome")
+    assert welcome["treated"]["customers"] > 0
+    assert welcome["treated"]["conversion_rate"] > welcome["holdout"]["conversion_rate"]
+
+    text = run("backtest", str(events), "-o", str(tmp_path / "out.jsonl"), "--report")
+    assert text.exit_code == 0, text.stderr
+    assert "campaign lift against the holdout" in text.stderr
+    assert "lifecycle KPIs" in text.stderr
+    assert "first-time -> repeat" in text.stderr
+
+
+def test_backtest_report_period_is_checked(events_file: Path) -> None:
+    bad = run(
+        "backtest",
+        str(events_file),
+        "--report",
+        "--from",
+        "2025-02-01T00:00:00Z",
+        "--to",
+        "2025-01-01T00:00:00Z",
+    )
+    assert bad.exit_code == 2
+    assert "--from must be before --to" in bad.stderr
+    naive = run("backtest", str(events_file), "--report", "--from", "2025-02-01T00:00:00")
+    assert naive.exit_code == 2
+    assert "no UTC offset" in naive.stderr
+
+
+def test_report_without_a_broker_is_an_error_not_a_traceback() -> None:
+    result = run("report", "--timeout", "5", env={"LIFECYCLE_BROKER": "127.0.0.1:1"})
+    assert result.exit_code == 1
+    assert "cannot read the topics from 127.0.0.1:1" in result.stderr
