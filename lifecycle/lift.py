@@ -22,7 +22,7 @@ from lifecycle.period import Period
 from lifecycle.stats import Difference, compare_means, compare_rates, too_small
 from schemas.records import Attribution
 
-__all__ = ["Arm", "CampaignLift", "Comparison", "campaign_lift"]
+__all__ = ["Arm", "CampaignLift", "Comparison", "campaign_lift", "rate_lift"]
 
 
 @dataclass(slots=True)
@@ -185,3 +185,15 @@ def campaign_lift(attributions: Iterable[Attribution], period: Period) -> list[C
             )
         )
     return result
+
+
+def rate_lift(treated: tuple[int, int], holdout: tuple[int, int]) -> dict[str, Any]:
+    """Conversion-rate lift from (converted, total) counts, or why there is none.
+
+    The live dashboard's figure: it counts decisions (closed windows) from a
+    worker's counters, where the report counts customers from the topics.
+    """
+    why = too_small(treated[0], treated[1], holdout[0], holdout[1])
+    if why is not None:
+        return {"too_small": why}
+    return {"conversion_rate": _difference(compare_rates(*treated, *holdout))}

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.admin import partition_counts
 from streams.settings import Settings
 
 __all__ = ["Message", "read_to_end"]
@@ -31,15 +33,12 @@ async def read_to_end(settings: Settings, topics: list[str]) -> list[Message]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
     )
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
     try:
+        await admin.start()
+        counts = await partition_counts(admin, topics)
         await consumer.start()
-        present = await consumer.topics()
-        tps = [
-            TopicPartition(topic, p)
-            for topic in topics
-            if topic in present
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        tps = [TopicPartition(t, p) for t in topics for p in range(counts.get(t, 0))]
         if not tps:
             return []
         consumer.assign(tps)
@@ -58,3 +57,4 @@ async def read_to_end(settings: Settings, topics: list[str]) -> list[Message]:
         return messages
     finally:
         await consumer.stop()
+        await admin.close()

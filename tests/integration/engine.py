@@ -30,6 +30,9 @@ from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
+OUTPUTS = ["transitions", "triggers", "attribution"]
+"""Logical names of every topic the core's records go to (``schemas.records.topic_of``)."""
+
 
 def unique_settings(
     bootstrap: str, tmp: Path, partitions: int = 4, clock: ClockMode = ClockMode.EVENT
@@ -68,6 +71,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_LAG_INTERVAL": str(settings.lag_interval),
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
     }
+
+
+def run_cli(
+    settings: Settings, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``lifecycle ARGS`` as a user runs it, configured by the settings' environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    env.update(settings_env(settings))
+    return subprocess.run(
+        [sys.executable, "-m", "agents.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class Worker:
