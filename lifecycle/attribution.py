@@ -106,16 +106,17 @@ def credit(
     purchase converts both and brings its revenue.
     """
     credited: list[Conversion] = []
-    for window in state.windows:
+    amount = revenue if purchase else Decimal(0)
+    for index, window in enumerate(state.windows):
         if not window.opened_at < at <= window.closes_at:
             continue
         if not purchase and window.goal != "checkout":
             continue
         if len(window.conversions) >= CONVERSIONS_KEPT:
             continue
-        amount = revenue if purchase else Decimal(0)
-        window.conversions.append(
-            Attributed(event_id=event_id, order_id=order_id, at=at, revenue=amount)
+        conversion = Attributed(event_id=event_id, order_id=order_id, at=at, revenue=amount)
+        state.windows[index] = window.model_copy(
+            update={"conversions": (*window.conversions, conversion)}
         )
         credited.append(Conversion(window.campaign, window.variant, window.group, amount))
     return credited
@@ -138,7 +139,7 @@ def close(state: CustomerState, trigger_id: str, at: datetime) -> Attribution:
         opened_at=window.opened_at,
         closes_at=closes_at,
         converted=bool(window.conversions),
-        conversions=tuple(window.conversions),
+        conversions=window.conversions,
         revenue=sum((c.revenue for c in window.conversions), Decimal(0)),
         at=closes_at,
     )

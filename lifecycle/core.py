@@ -602,7 +602,8 @@ def _fire(
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
         step.finish()
-        _refresh_prediction(state, due, playbook)
+        if not name.startswith(ATTRIBUTION_PREFIX):  # a closing window changes no score
+            _refresh_prediction(state, due, playbook)
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
@@ -620,9 +621,17 @@ def fire_due(
     The input record is never mutated; when nothing is due the same record
     comes back with an empty Outcome.
     """
-    if not any(due < now for due in state.timers.values()):
+    due = [name for name, at in state.timers.items() if at < now]
+    if not due:
         return Outcome(state=state)
-    current = state.model_copy(deep=True)
+    if all(name.startswith(ATTRIBUTION_PREFIX) for name in due):
+        # Closing windows only removes windows (and re-derives the timers): copying
+        # those two is enough, and about a third of all timers are these.
+        current = state.model_copy(
+            update={"windows": list(state.windows), "timers": dict(state.timers)}
+        )
+    else:
+        current = state.model_copy(deep=True)
     outcome = Outcome(state=current)
     _fire(current, now, playbook, outcome, recommender)
     return outcome

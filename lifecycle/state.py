@@ -7,7 +7,7 @@ is a pydantic model so a record read back from the changelog is validated.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,9 +74,17 @@ class SentMark(BaseModel):
 
 
 class AttributionWindow(BaseModel):
-    """A marketing decision whose conversions are still being counted, until ``closes_at``."""
+    """A marketing decision whose conversions are still being counted, until ``closes_at``.
 
-    model_config = ConfigDict(extra="forbid")
+    Immutable (a credit replaces the window), so copying a record before a
+    change can share its windows instead of copying them: every event copies
+    its customer's record, and most records have a window or two open.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> AttributionWindow:
+        return self
 
     trigger_id: str
     campaign: Campaign
@@ -86,7 +94,7 @@ class AttributionWindow(BaseModel):
     goal: Literal["purchase", "checkout"] = "purchase"
     opened_at: UtcDatetime
     closes_at: UtcDatetime
-    conversions: list[Attributed] = Field(default_factory=list)
+    conversions: tuple[Attributed, ...] = ()
 
 
 class Move(BaseModel):

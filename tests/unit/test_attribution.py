@@ -167,3 +167,22 @@ def test_a_record_keeps_a_bounded_number_of_windows(playbook: Playbook) -> None:
     assert early
     assert all(r.closes_at < r.opened_at + timedelta(days=7) for r in early)
     assert {r.group for r in early} == {"suppressed"}
+
+
+def test_closing_a_window_leaves_the_input_record_untouched(playbook: Playbook) -> None:
+    """Closing windows copies only the windows and timers of the record: the rest is shared."""
+    c = customer(held_out=False)
+    shop = Shop(playbook)
+    shop.feed(
+        signup(c, "s1", "2025-03-01T10:00:00Z"),
+        purchase(c, "p1", "2025-03-02T10:00:00Z", "o1", "20.00"),
+    )
+    before = shop.states[c]
+    frozen = before.model_dump_json()
+    done = close_all(shop, c, "2025-03-08T12:00:00Z")  # only the welcome window is due
+    assert [a.campaign for a in done.attributions] == [Campaign.WELCOME]
+    assert done.fired == [f"attribution:{done.attributions[0].trigger_id}"]
+    assert before.model_dump_json() == frozen
+    assert done.state is not None
+    assert [w.campaign for w in done.state.windows] == []
+    assert all(not name.startswith("attribution:") for name in done.state.timers)
