@@ -16,24 +16,13 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from agents.cli_report import aware_time, period_of, period_options, show_report
 from agents.cli_settings import cli_settings, kafka_errors
 from agents.progress import Progress
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
 from schemas.codec import dumps
 
 __all__ = ["main"]
-
-
-def _aware(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        msg = f"not an RFC 3339 time: {value}"
-        raise click.BadParameter(msg) from exc
-    if parsed.tzinfo is None:
-        msg = f"{value} has no UTC offset; event time needs one"
-        raise click.BadParameter(msg)
-    return parsed
 
 
 @click.group()
@@ -133,7 +122,7 @@ def clv_fit(
     if not purchases:
         msg = f"no purchase events in {events}"
         raise click.ClickException(msg)
-    end = _aware(until) if until else max(p.occurred_at for p in purchases)
+    end = aware_time(until) if until else max(p.occurred_at for p in purchases)
     try:
         model = ClvModel.model_validate({"time_unit": time_unit, "horizon": horizon})
         result = fit(purchases, end, model.time_unit)
@@ -221,7 +210,7 @@ def rfm_calibrate(
     for _ in runner.run(lines):
         meter.update(runner.summary.lines)
     meter.finish()
-    now = _aware(until) if until else runner.latest_event
+    now = aware_time(until) if until else runner.latest_event
     if now is None:
         msg = f"no events in {events}"
         raise click.ClickException(msg)
@@ -279,6 +268,13 @@ def topics_create() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object on stderr.")
 @click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help='Also print `lifecycle report` for this run on stderr (in the --json object as "report").',
+)
+@period_options
+@click.option(
     "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
 )
 def backtest(
@@ -288,6 +284,9 @@ def backtest(
     lateness: float | None,
     output: Path | None,
     as_json: bool,
+    with_report: bool,
+    start: str | None,
+    end: str | None,
     progress: bool | None,
 ) -> None:
     """Run the lifecycle core over EVENTS.jsonl, no broker: a playbook dry run.
@@ -297,6 +296,7 @@ def backtest(
     event time, exactly as a worker with LIFECYCLE_CLOCK=event runs it.
     """
     from lifecycle.backtest import Backtest, LineRejected
+    from lifecycle.report import Records, build_report
     from streams.producer import partitioner
 
     settings = cli_settings()
@@ -304,7 +304,8 @@ def backtest(
         book = load_playbook(playbook)
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
-    until_at = _aware(until) if until else None
+    period = period_of(start, end)
+    until_at = aware_time(until) if until else None
     late = settings.lateness if lateness is None else timedelta(seconds=lateness)
     runner = Backtest(
         book,
@@ -318,8 +319,15 @@ def backtest(
         with events.open("rb") as source:
             lines = source.readlines()
         meter = Progress("backtest", len(lines), progress)
+        records = (
+            Records.of_backtest(lines, (), runner.limits, runner.received_at)
+            if with_report
+            else None
+        )
         for item in runner.run(lines, until=until_at):
             meter.update(runner.summary.lines)
+            if records is not None:
+                records.add_item(item)
             if isinstance(item, LineRejected):
                 click.echo(
                     f"line {item.line}: {item.rejection.reason.value}: {item.rejection.message}",
@@ -334,11 +342,18 @@ def backtest(
         else:
             sink.flush()
     meter.finish()
+    report = None if records is None else build_report(records, period, book)
     if as_json:
-        click.echo(dumps(runner.summary.as_dict()), err=True)
-    else:
-        click.echo(runner.summary.line(), err=True)
-        click.echo(runner.summary.campaigns(), err=True)
+        summary = runner.summary.as_dict()
+        if report is not None:
+            summary["report"] = report.as_dict()
+        click.echo(dumps(summary), err=True)
+        return
+    click.echo(runner.summary.line(), err=True)
+    click.echo(runner.summary.campaigns(), err=True)
+    if report is not None:
+        click.echo("", err=True)
+        show_report(report, False, err=True)
 
 
 @main.command()
@@ -347,6 +362,13 @@ def backtest(
 @click.option("--days", default=365.0, show_default=True, help="Simulated span of event time.")
 @click.option("--rate", default=0.0, help="Events per second to publish (0: as fast as possible).")
 @click.option("--duplicates", default=0.0, help="Share of events delivered twice.")
+@click.option(
+    "--welcome-effect",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Customers sent the welcome mail (consent, not held out) order once more within "
+    "its attribution window with this probability: a known effect for `lifecycle report`.",
+)
 @click.option(
     "-o",
     "--output",
@@ -363,14 +385,24 @@ def simulate(
     days: float,
     rate: float,
     duplicates: float,
+    welcome_effect: float | None,
     output: Path | None,
     as_json: bool,
     progress: bool | None,
 ) -> None:
     """Publish a seeded, realistic stream of shop events (or write it to a file)."""
+    from lifecycle.simulation import Effect
     from lifecycle.simulation import simulate as generate
+    from schemas.records import Campaign
 
-    events = generate(customers, seed=seed, days=days, duplicate_rate=duplicates)
+    effect = None
+    if welcome_effect is not None:
+        book = load_playbook(cli_settings().playbook)
+        rule = book.campaigns[Campaign.WELCOME]
+        effect = Effect(
+            welcome_effect, holdout=book.holdout_share(rule), window=rule.attribution_window
+        )
+    events = generate(customers, seed=seed, days=days, duplicate_rate=duplicates, effect=effect)
     meter = Progress("simulate", None, progress)
     if output is not None:
         count = 0
@@ -428,7 +460,9 @@ def dev(customers: int, rate: float, seed: int | None, duration: float | None) -
 def _add_subcommands() -> None:
     from agents.cli_kafka import kafka_group
     from agents.cli_ops import customer, lag, mailer
+    from agents.cli_report import report
 
+    main.add_command(report)
     main.add_command(kafka_group)
     main.add_command(lag)
     main.add_command(customer)

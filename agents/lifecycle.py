@@ -56,7 +56,7 @@ from schemas.codec import dumps, encode_model, loads
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
 from schemas.internal import Claim, MergeAdapter, ProspectHistory
-from schemas.records import Transition
+from schemas.records import topic_of
 from streams.app import Topology
 from streams.lag import LagProbe
 from streams.producer import partitioner
@@ -514,11 +514,7 @@ class LifecycleProcessor:
                 )
             )
         for record in outcome.emitted:
-            channel = (
-                self.topology.transitions
-                if isinstance(record, Transition)
-                else self.topology.triggers
-            )
+            channel = self.topology.outbound[topic_of(record)]
             sends.append(await channel.send(key=key, value=encode_model(record), force=True))
         if sends:
             await asyncio.gather(*sends)

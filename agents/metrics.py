@@ -21,13 +21,26 @@ from prometheus_client import (
 )
 
 from lifecycle.core import Outcome
-from lifecycle.timers import REVIEW_PREFIX
+from lifecycle.lift import rate_lift
 from streams.lag import PartitionLag
 
 __all__ = ["EngineMetrics"]
 
 # aiohttp takes the charset apart from the type; the exposition is ASCII anyway.
 _CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
+
+
+def _lift(groups: dict[str, list[float]]) -> dict[str, Any]:
+    """A campaign's closed windows per group, and treated against holdout."""
+    counts = {g: (int(groups.get(g, [0, 0])[0]), int(groups.get(g, [0, 0])[1])) for g in _GROUPS}
+    rows: dict[str, Any] = {
+        g: {"decisions": n, "converted": x, "rate": round(x / n, 6) if n else None}
+        for g, (x, n) in counts.items()
+    }
+    return {**rows, "lift": rate_lift(counts["treated"], counts["holdout"])}
+
+
+_GROUPS = ("treated", "holdout", "suppressed")
 
 
 class EngineMetrics:
@@ -76,6 +89,26 @@ class EngineMetrics:
             "trigger being acknowledged by the broker.",
             ["cause"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.attributed = Counter(
+            "lifecycle_attributed_triggers",
+            "Marketing decisions whose attribution window closed, by campaign, variant, "
+            "group (treated, holdout, suppressed) and whether the customer converted.",
+            ["campaign", "variant", "group", "converted"],
+            registry=self.registry,
+        )
+        self.attributed_revenue = Counter(
+            "lifecycle_attributed_revenue",
+            "Revenue credited to closed attribution windows, by campaign, variant and group.",
+            ["campaign", "variant", "group"],
+            registry=self.registry,
+        )
+        self.conversions = Counter(
+            "lifecycle_conversions",
+            "Goal events credited to an open attribution window as they happen, by "
+            "campaign, variant and group.",
+            ["campaign", "variant", "group"],
             registry=self.registry,
         )
         self.lag = Gauge(
@@ -127,8 +160,14 @@ class EngineMetrics:
         for suppression in outcome.suppressed:
             self.triggers.labels(suppression.campaign.value, "suppressed", suppression.reason).inc()
         for name in outcome.fired:
-            self.timers_fired.labels(
-                "review_request" if name.startswith(REVIEW_PREFIX) else name
+            self.timers_fired.labels(name.split(":")[0]).inc()
+        for record in outcome.attributions:
+            labels = (record.campaign.value, record.variant, record.group)
+            self.attributed.labels(*labels, str(record.converted).lower()).inc()
+            self.attributed_revenue.labels(*labels).inc(float(record.revenue))
+        for conversion in outcome.conversions:
+            self.conversions.labels(
+                conversion.campaign.value, conversion.variant, conversion.group
             ).inc()
 
     def summary(self) -> dict[str, Any]:
@@ -137,6 +176,7 @@ class EngineMetrics:
         campaigns: dict[str, dict[str, float]] = {}
         dead: dict[str, float] = {}
         lag: list[dict[str, Any]] = []
+        closed: dict[str, dict[str, list[float]]] = {}
         totals = {"transitions": 0.0, "accepted": 0.0, "lag": 0.0, "pending": 0.0}
         for family in self.registry.collect():
             for sample in family.samples:
@@ -156,6 +196,11 @@ class EngineMetrics:
                     )
                     key = "sent" if labels["outcome"] == "emitted" else labels["outcome"]
                     row[key] += value
+                elif sample.name == "lifecycle_attributed_triggers_total":
+                    groups = closed.setdefault(labels["campaign"], {})
+                    counts = groups.setdefault(labels["group"], [0.0, 0.0])
+                    counts[0] += value if labels["converted"] == "true" else 0
+                    counts[1] += value
                 elif sample.name == "kafka_consumergroup_lag":
                     lag.append(
                         {
@@ -177,6 +222,7 @@ class EngineMetrics:
             "campaigns": dict(sorted(campaigns.items())),
             "lag": sorted(lag, key=lambda r: (r["topic"], r["partition"])),
             "lag_total": totals["lag"],
+            "lift": {name: _lift(groups) for name, groups in sorted(closed.items())},
         }
 
     def exposition(self) -> bytes:

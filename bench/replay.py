@@ -27,7 +27,14 @@ from lifecycle.simulation import simulate
 from schemas.codec import dumps
 from streams.broker import LocalBroker, find_free_port
 from streams.producer import partitioner
-from tests.integration.engine import Worker, collect, create_topics, publish, unique_settings
+from tests.integration.engine import (
+    OUTPUTS,
+    Worker,
+    collect,
+    create_topics,
+    publish,
+    unique_settings,
+)
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = (
@@ -72,9 +79,7 @@ def main() -> None:
         worker = Worker(settings, log).start()
         startup_s = _seconds_until_ready(log, started)
         quiet = 2.0
-        records = collect(
-            settings, ["transitions", "triggers"], expected=expected, timeout=1800, quiet=quiet
-        )
+        records = collect(settings, OUTPUTS, expected=expected, timeout=1800, quiet=quiet)
         total_s = time.monotonic() - started - quiet
         worker.stop()
     finally:

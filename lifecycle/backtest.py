@@ -25,14 +25,15 @@ from lifecycle.timers import next_due
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
 from schemas.inbound import DEFAULT_LIMITS, InputLimits, Rejection, parse_event
 from schemas.internal import Claim, ProspectHistory
-from schemas.records import Transition
+from schemas.records import topic_of
 
 __all__ = ["Backtest", "LineRejected", "Output", "Summary"]
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One output message; ``topic`` is the logical name (``transitions``, ``triggers``)."""
+    """One output message; ``topic`` is the logical name (``transitions``, ``triggers``,
+    ``attribution``)."""
 
     topic: str
     key: str
@@ -299,7 +300,4 @@ class Backtest:
             summary.held_out_by_campaign[trigger.campaign.value] += int(trigger.holdout)
         for s in outcome.suppressed:
             summary.suppressed[f"{s.campaign.value}:{s.reason}"] += 1
-        return [
-            Output("transitions" if isinstance(r, Transition) else "triggers", key, r)
-            for r in outcome.emitted
-        ]
+        return [Output(topic_of(r), key, r) for r in outcome.emitted]

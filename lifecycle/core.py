@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
 from lifecycle.clv import predict
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
@@ -35,7 +36,7 @@ from schemas.events import (
     SignupEvent,
 )
 from schemas.internal import Claim, ProspectHistory
-from schemas.records import Campaign, Stage, Transition, Trigger
+from schemas.records import Attribution, Campaign, Group, Stage, Transition, Trigger
 
 __all__ = ["Claim", "Outcome", "ProspectHistory", "apply", "fire_due", "fold", "retire"]
 
@@ -58,8 +59,8 @@ class Outcome:
     """What one input did. ``state`` None with ``erased`` means: delete the record."""
 
     state: CustomerState | None
-    emitted: list[Transition | Trigger] = field(default_factory=list)
-    """Transitions and triggers in the order they were decided."""
+    emitted: list[Transition | Trigger | Attribution] = field(default_factory=list)
+    """Transitions, triggers and closed attribution windows, in the order they were decided."""
     suppressed: list[Suppression] = field(default_factory=list)
     duplicate: bool = False
     erased: bool = False
@@ -70,6 +71,8 @@ class Outcome:
     orders: list[list[str]] = field(default_factory=list)
     """The products of each order applied, for the caller to count in its
     co-purchase store once the record is safely written."""
+    conversions: list[Conversion] = field(default_factory=list)
+    """Goal events credited to open attribution windows, for live counters."""
 
     @property
     def transitions(self) -> list[Transition]:
@@ -78,6 +81,10 @@ class Outcome:
     @property
     def triggers(self) -> list[Trigger]:
         return [r for r in self.emitted if isinstance(r, Trigger)]
+
+    @property
+    def attributions(self) -> list[Attribution]:
+        return [r for r in self.emitted if isinstance(r, Attribution)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +165,49 @@ class _Step:
             self._decided.append((len(self.outcome.emitted), decision))
         elif isinstance(decision, Suppression):
             self.outcome.suppressed.append(decision)
+            self._open(decision.trigger_id, campaign, decision.variant, "suppressed", decision)
+
+    def _open(
+        self,
+        trigger_id: str,
+        campaign: Campaign,
+        variant: str,
+        group: Group,
+        suppression: Suppression | None = None,
+    ) -> None:
+        """Start the decision's attribution window (marketing campaigns only)."""
+        self.outcome.emitted.extend(
+            open_window(
+                self.state,
+                trigger_id=trigger_id,
+                campaign=campaign,
+                variant=variant,
+                group=group,
+                reason=None if suppression is None else suppression.reason,
+                rule=self.playbook.campaigns[campaign],
+                at=self.at,
+            )
+        )
+
+    def credit(
+        self,
+        event_id: str,
+        *,
+        purchase: bool,
+        order_id: str | None = None,
+        revenue: Decimal = Decimal(0),
+    ) -> None:
+        """Credit a goal event to the windows open before this cause decided anything."""
+        self.outcome.conversions.extend(
+            credit(
+                self.state,
+                event_id=event_id,
+                at=self.at,
+                purchase=purchase,
+                order_id=order_id,
+                revenue=revenue,
+            )
+        )
 
     def recommend(self, seeds: list[str]) -> list[str]:
         if self.recommender is None:
@@ -175,6 +225,17 @@ class _Step:
         for position, trigger in reversed(self._decided):
             if trigger.trigger_id in survivors:
                 self.outcome.emitted.insert(position, trigger)
+        for trigger in kept:
+            group: Group = "holdout" if trigger.holdout else "treated"
+            self._open(trigger.trigger_id, trigger.campaign, trigger.variant, group)
+        for suppression in capped:
+            self._open(
+                suppression.trigger_id,
+                suppression.campaign,
+                suppression.variant,
+                "suppressed",
+                suppression,
+            )
         self._decided.clear()
 
     def _greeting(self) -> dict[str, Any]:
@@ -314,6 +375,8 @@ def _cart(step: _Step, event: CartEvent) -> None:
             state.cart[product] = state.cart[product].model_copy(update={"quantity": left})
         else:
             del state.cart[product]
+    if event.action == "checkout_started":
+        step.credit(event.event_id, purchase=False)
     if event.action != "remove":
         touched = state.cart_touched_at
         state.cart_touched_at = max(touched, event.occurred_at) if touched else event.occurred_at
@@ -337,6 +400,7 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     if event.order_id in state.order_net:
         step.outcome.duplicate = True  # the same order under a new event id
         return
+    step.credit(event.event_id, purchase=True, order_id=event.order_id, revenue=event.total)
     state.order_net[event.order_id] = event.total
     state.orders += 1
     state.revenue += event.total
@@ -497,6 +561,9 @@ def _fire_one(step: _Step, name: str) -> None:
             },
         )
         state.nudged = True
+    elif name.startswith(ATTRIBUTION_PREFIX):
+        trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
+        step.outcome.emitted.append(close(state, trigger_id, step.at))
     elif name.startswith(REVIEW_PREFIX):
         order_id = name.removeprefix(REVIEW_PREFIX)
         pending = state.pending_reviews.pop(order_id)
@@ -535,7 +602,8 @@ def _fire(
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
         step.finish()
-        _refresh_prediction(state, due, playbook)
+        if not name.startswith(ATTRIBUTION_PREFIX):  # a closing window changes no score
+            _refresh_prediction(state, due, playbook)
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
@@ -553,9 +621,17 @@ def fire_due(
     The input record is never mutated; when nothing is due the same record
     comes back with an empty Outcome.
     """
-    if not any(due < now for due in state.timers.values()):
+    due = [name for name, at in state.timers.items() if at < now]
+    if not due:
         return Outcome(state=state)
-    current = state.model_copy(deep=True)
+    if all(name.startswith(ATTRIBUTION_PREFIX) for name in due):
+        # Closing windows only removes windows (and re-derives the timers): copying
+        # those two is enough, and about a third of all timers are these.
+        current = state.model_copy(
+            update={"windows": list(state.windows), "timers": dict(state.timers)}
+        )
+    else:
+        current = state.model_copy(deep=True)
     outcome = Outcome(state=current)
     _fire(current, now, playbook, outcome, recommender)
     return outcome

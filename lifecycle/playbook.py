@@ -196,6 +196,10 @@ class CampaignRule(_Strict):
     survey: bool = False
     perks: list[str] = Field(default_factory=list)
     max_products: int = Field(default=10, ge=1, le=100)
+    attribution_window: Duration = timedelta(days=7)
+    """How long after a marketing decision a conversion is credited to it."""
+    goal: Literal["purchase", "checkout"] = "purchase"
+    """What counts as a conversion: a purchase, or a checkout started (or a purchase)."""
 
     @field_validator("variants")
     @classmethod

@@ -7,7 +7,7 @@ are hash buckets of (campaign, customer) so they never change on replay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from lifecycle.playbook import CampaignRule, Playbook, QuietHours
 from lifecycle.state import CustomerState, SentMark
 from schemas.records import Campaign, Trigger
 
-__all__ = ["Suppression", "apply_caps", "decide", "quiet_hours_end"]
+__all__ = ["Suppression", "apply_caps", "decide", "in_holdout", "quiet_hours_end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,9 @@ class Suppression:
     campaign: Campaign
     reason: str
     cause: str
+    trigger_id: str = field(default="", compare=False)
+    """The id the trigger would have had: its attribution window is keyed by it."""
+    variant: str = field(default="", compare=False)
 
 
 def quiet_hours_end(at: datetime, zone: str, quiet: QuietHours) -> datetime | None:
@@ -61,6 +64,11 @@ def _variant(rule: CampaignRule, campaign: Campaign, customer_id: str) -> str:
     return max(rule.variants)  # float rounding at the very top of the range
 
 
+def in_holdout(campaign: Campaign, customer_id: str, share: float) -> bool:
+    """The holdout draw: a hash of (campaign, customer), so the simulator can predict it."""
+    return unit_interval("holdout", campaign.value, customer_id) < share
+
+
 def decide(
     state: CustomerState,
     campaign: Campaign,
@@ -74,28 +82,30 @@ def decide(
     rule = playbook.campaign(campaign)
     if rule is None:
         return None
+    trigger_id = stable_id("trigger", state.customer_id, campaign.value, cause)
+    variant = _variant(rule, campaign, state.customer_id)
     if not rule.transactional:
-        if state.profile.unsubscribed:
-            return Suppression(state.customer_id, campaign, "unsubscribed", cause)
-        if not state.profile.marketing_consent:
-            return Suppression(state.customer_id, campaign, "no_consent", cause)
+        for reason, stopped in (
+            ("unsubscribed", state.profile.unsubscribed),
+            ("no_consent", not state.profile.marketing_consent),
+        ):
+            if stopped:
+                return Suppression(state.customer_id, campaign, reason, cause, trigger_id, variant)
     send_after = at
     if not rule.transactional and state.profile.timezone:
         send_after = (
             quiet_hours_end(at, state.profile.timezone, playbook.policies.quiet_hours) or at
         )
-    holdout = unit_interval("holdout", campaign.value, state.customer_id) < playbook.holdout_share(
-        rule
-    )
+    holdout = in_holdout(campaign, state.customer_id, playbook.holdout_share(rule))
     return Trigger(
-        trigger_id=stable_id("trigger", state.customer_id, campaign.value, cause),
+        trigger_id=trigger_id,
         customer_id=state.customer_id,
         campaign=campaign,
         channel=rule.channel,
         stage=state.stage,
         created_at=at,
         send_after=send_after,
-        variant=_variant(rule, campaign, state.customer_id),
+        variant=variant,
         holdout=holdout,
         payload=payload,
     )
@@ -134,7 +144,12 @@ def apply_caps(
         if _over_a_cap(state.marketing_sent, trigger.send_after, playbook):
             suppressed.append(
                 Suppression(
-                    state.customer_id, trigger.campaign, "frequency_cap", trigger.trigger_id
+                    state.customer_id,
+                    trigger.campaign,
+                    "frequency_cap",
+                    trigger.trigger_id,
+                    trigger.trigger_id,
+                    trigger.variant,
                 )
             )
             continue

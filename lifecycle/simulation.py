@@ -19,7 +19,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Catalog", "ShopSimulation", "simulate"]
+from lifecycle.policy import in_holdout
+from schemas.records import Campaign
+
+__all__ = ["Catalog", "Effect", "ShopSimulation", "campaign_trial", "simulate"]
 
 SIM_START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -53,6 +56,30 @@ class Catalog:
         return rng.choices(self.products, weights=self.weights)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """A known campaign effect: the ground truth the lift report is tested against.
+
+    Customers who get the welcome mail (consent given, not held out) place one
+    extra order within the attribution window with probability ``extra_purchase``.
+    The welcome campaign is the one whose decision the simulator can predict
+    exactly: it is decided at signup, and holdout is a hash of (campaign,
+    customer) (``lifecycle.policy.in_holdout``), so ``holdout`` must be the
+    playbook's holdout share for welcome.
+    """
+
+    extra_purchase: float
+    holdout: float = 0.10
+    window: timedelta = timedelta(days=7)
+
+    def treated(self, customer_id: str, consent: bool) -> bool:
+        return consent and not in_holdout(Campaign.WELCOME, customer_id, self.holdout)
+
+    def when(self, rng: random.Random, signup: datetime) -> datetime:
+        """A moment inside the window the signup opens, leaving the checkout's minutes."""
+        return signup + timedelta(minutes=1) + (self.window - timedelta(hours=2)) * rng.random()
+
+
 class ShopSimulation:
     """Builds each customer's story, then merges all stories in event-time order."""
 
@@ -64,8 +91,10 @@ class ShopSimulation:
         start: datetime = SIM_START,
         days: float = 365.0,
         duplicate_rate: float = 0.0,
+        effect: Effect | None = None,
     ) -> None:
         self.customers = customers
+        self.effect = effect
         self.seed = seed
         self.start = start
         self.span = timedelta(days=days)
@@ -90,7 +119,13 @@ class ShopSimulation:
         if persona == "browser":
             return self._finish(writer, rng)
         customer_id = f"cust-{self.seed}-{n}"
+        signed_up = t
         t = writer.signup(t, customer_id, anonymous_id)
+        if self.effect is not None:
+            consent = bool(writer.events[-1]["marketing_consent"])
+            lucky = rng.random() < self.effect.extra_purchase
+            if lucky and self.effect.treated(customer_id, consent):
+                writer.buy(self.effect.when(rng, signed_up), customer_id)
         purchases = {"lead": 0, "one_time": 1, "repeat": rng.randint(2, 3), "loyal": 5}[persona]
         if persona == "lead":
             t = writer.browse(t, customer_id=customer_id)
@@ -151,7 +186,13 @@ class _StoryWriter:
             },
         )
 
-    def signup(self, t: datetime, customer_id: str, anonymous_id: str) -> datetime:
+    def signup(
+        self,
+        t: datetime,
+        customer_id: str,
+        anonymous_id: str | None,
+        consent: bool | None = None,
+    ) -> datetime:
         rng = self.rng
         country = rng.choice(list(_LOCALES))
         return self._emit(
@@ -159,14 +200,14 @@ class _StoryWriter:
             {
                 "type": "signup",
                 "customer_id": customer_id,
-                "anonymous_id": anonymous_id,  # the visitor who browsed: merged in
+                **({"anonymous_id": anonymous_id} if anonymous_id else {}),  # merged in
                 "email": f"{customer_id}@mail.example",
                 "first_name": rng.choice(_NAMES),
                 "country": country,
                 "locale": _LOCALES[country],
                 "timezone": rng.choice(_ZONES),
                 "source": rng.choice(["organic", "ads", "referral", "social"]),
-                "marketing_consent": rng.random() < 0.6,
+                "marketing_consent": rng.random() < 0.6 if consent is None else consent,
             },
         )
 
@@ -197,7 +238,7 @@ class _StoryWriter:
             )
         return t
 
-    def buy(self, t: datetime, customer_id: str) -> datetime:
+    def buy(self, t: datetime, customer_id: str, *, with_cart: bool = True) -> datetime:
         rng = self.rng
         chosen = [self.viewed[-1]] if self.viewed else []
         chosen += [self.catalog.pick(rng) for _ in range(rng.randint(0, 2))]
@@ -213,7 +254,8 @@ class _StoryWriter:
             for p, q in zip(unique, quantities, strict=True)
         ]
         total = sum((p.price * q for p, q in zip(unique, quantities, strict=True)), Decimal(0))
-        t = self.cart(t, customer_id, checkout=True)
+        if with_cart:
+            t = self.cart(t, customer_id, checkout=True)
         return self._emit(
             t,
             {
@@ -228,7 +270,46 @@ class _StoryWriter:
 
 
 def simulate(
-    customers: int, *, seed: int = 7, days: float = 365.0, duplicate_rate: float = 0.0
+    customers: int,
+    *,
+    seed: int = 7,
+    days: float = 365.0,
+    duplicate_rate: float = 0.0,
+    effect: Effect | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Events of ``customers`` simulated customers over ``days``, in event-time order."""
-    return ShopSimulation(customers, seed=seed, days=days, duplicate_rate=duplicate_rate).events()
+    return ShopSimulation(
+        customers, seed=seed, days=days, duplicate_rate=duplicate_rate, effect=effect
+    ).events()
+
+
+def campaign_trial(
+    customers: int, *, seed: int, base_purchase: float, effect: Effect, days: float = 28.0
+) -> Iterator[dict[str, Any]]:
+    """A lean experiment on the welcome campaign, a few events per customer.
+
+    Every customer signs up with consent; within the attribution window each
+    orders with probability ``base_purchase`` (holdout or not), and treated
+    ones place ``effect``'s extra order on top. So the true difference in the
+    welcome conversion rate is ``effect.extra_purchase * (1 - base_purchase)``.
+    """
+    catalog = Catalog(random.Random(seed))
+    start = SIM_START
+
+    def story(n: int) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+        rng = random.Random(f"trial:{seed}:{n}")
+        writer = _StoryWriter(rng, catalog, n, f"t{seed}-{n}")
+        customer_id = f"trial-{seed}-{n}"
+        writer.viewed.append(catalog.pick(rng))  # what the orders are built around
+        signed_up = start + timedelta(days=days) * rng.random()
+        writer.signup(signed_up, customer_id, None, consent=True)
+        if rng.random() < base_purchase:
+            writer.buy(effect.when(rng, signed_up), customer_id, with_cart=False)
+        if rng.random() < effect.extra_purchase and effect.treated(customer_id, True):
+            writer.buy(effect.when(rng, signed_up), customer_id, with_cart=False)
+        writer.events.sort(key=lambda e: e["occurred_at"])
+        return ((datetime.fromisoformat(e["occurred_at"]), n, e) for e in writer.events)
+
+    stories = (story(n) for n in range(customers))
+    for _, _, event in heapq.merge(*stories, key=lambda item: (item[0], item[1])):
+        yield event

@@ -7,14 +7,17 @@ is a pydantic model so a record read back from the changelog is validated.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import UtcDatetime
-from schemas.records import Stage
+from schemas.records import Attributed, Campaign, Group, Stage
 
 __all__ = [
     "HISTORY_KEPT",
+    "WINDOWS_KEPT",
+    "AttributionWindow",
     "CartLine",
     "CustomerState",
     "Move",
@@ -24,6 +27,8 @@ __all__ = [
 ]
 
 HISTORY_KEPT = 20
+WINDOWS_KEPT = 64
+"""Open attribution windows a record keeps; beyond it the earliest-closing ones close early."""
 
 
 class Profile(BaseModel):
@@ -66,6 +71,30 @@ class SentMark(BaseModel):
 
     send_after: UtcDatetime
     campaign: str
+
+
+class AttributionWindow(BaseModel):
+    """A marketing decision whose conversions are still being counted, until ``closes_at``.
+
+    Immutable (a credit replaces the window), so copying a record before a
+    change can share its windows instead of copying them: every event copies
+    its customer's record, and most records have a window or two open.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> AttributionWindow:
+        return self
+
+    trigger_id: str
+    campaign: Campaign
+    variant: str
+    group: Group
+    reason: str | None = None
+    goal: Literal["purchase", "checkout"] = "purchase"
+    opened_at: UtcDatetime
+    closes_at: UtcDatetime
+    conversions: tuple[Attributed, ...] = ()
 
 
 class Move(BaseModel):
@@ -127,9 +156,11 @@ class CustomerState(BaseModel):
     predicted_at: UtcDatetime | None = None
     """When the predictions were last evaluated: the latest event or timer applied."""
     marketing_sent: list[SentMark] = Field(default_factory=list)
+    """Marketing messages within the longest frequency-cap window, oldest first."""
     history: list[Move] = Field(default_factory=list)
     """The latest stage transitions, oldest first (at most ``HISTORY_KEPT``)."""
-    """Marketing messages within the longest frequency-cap window, oldest first."""
+    windows: list[AttributionWindow] = Field(default_factory=list)
+    """Open attribution windows, in the order they opened (at most ``WINDOWS_KEPT``)."""
 
     @property
     def average_order_value(self) -> Decimal:

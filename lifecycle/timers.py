@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from lifecycle.attribution import ATTRIBUTION_PREFIX
 from lifecycle.playbook import Playbook, StageRules
 from lifecycle.state import CustomerState
 from schemas.records import Campaign, Stage
@@ -93,6 +94,8 @@ def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
     if review and review.delay:
         for order_id, pending in state.pending_reviews.items():
             timers[REVIEW_PREFIX + order_id] = pending.at + review.delay
+    for window in state.windows:
+        timers[ATTRIBUTION_PREFIX + window.trigger_id] = window.closes_at
     return timers
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from schemas.codec import dumps
 from schemas.events import EVENT_TYPES, Event
-from schemas.records import DeadLetter, Transition, Trigger
+from schemas.records import Attribution, DeadLetter, Transition, Trigger
 
 __all__ = ["export_schemas"]
 
@@ -16,6 +16,7 @@ _OUTBOUND: dict[str, type[BaseModel]] = {
     "transition": Transition,
     "trigger": Trigger,
     "deadletter": DeadLetter,
+    "attribution": Attribution,
 }
 
 

@@ -14,7 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import UtcDatetime
 
-__all__ = ["Campaign", "DeadLetter", "Rfm", "Snapshot", "Stage", "Transition", "Trigger"]
+__all__ = [
+    "Attributed",
+    "Attribution",
+    "Campaign",
+    "DeadLetter",
+    "Group",
+    "Rfm",
+    "Snapshot",
+    "Stage",
+    "Transition",
+    "Trigger",
+    "topic_of",
+]
 
 
 class Stage(StrEnum):
@@ -95,6 +107,45 @@ class Trigger(_Record):
     payload: dict[str, Any]
 
 
+Group = Literal["treated", "holdout", "suppressed"]
+"""Who a marketing decision reached: sent, held out on purpose, or stopped by a policy."""
+
+
+class Attributed(_Record):
+    """One conversion inside an attribution window: the goal event, and its revenue."""
+
+    event_id: str
+    order_id: str | None
+    at: UtcDatetime
+    revenue: Decimal
+
+
+class Attribution(_Record):
+    """Whether the customer converted within one marketing decision's attribution window.
+
+    One record per decision (sent, held out or suppressed), emitted when its
+    window closes (``at`` is the window's end, an event time), so a report
+    only ever counts finished windows and the holdout comparison is fair.
+    """
+
+    attribution_id: str
+    trigger_id: str
+    customer_id: str
+    campaign: Campaign
+    variant: str
+    group: Group
+    reason: str | None
+    """The policy's reason for a suppressed decision; None otherwise."""
+    goal: Literal["purchase", "checkout"]
+    opened_at: UtcDatetime
+    closes_at: UtcDatetime
+    converted: bool
+    conversions: tuple[Attributed, ...]
+    revenue: Decimal
+    """Sum of the attributed purchases' totals (gross, at purchase time)."""
+    at: UtcDatetime
+
+
 class DeadLetter(_Record):
     """An inbound message the engine could not accept, kept whole for repair and replay."""
 
@@ -107,3 +158,10 @@ class DeadLetter(_Record):
     reason: str
     message: str
     at: UtcDatetime
+
+
+def topic_of(record: Transition | Trigger | Attribution) -> str:
+    """The logical output topic of a record the core emits (settings' ``TopicNames``)."""
+    if isinstance(record, Transition):
+        return "transitions"
+    return "triggers" if isinstance(record, Trigger) else "attribution"

@@ -33,11 +33,21 @@ class Topology:
     transitions: Any
     triggers: Any
     deadletter: Any
+    attribution: Any
     ticks: Any
     merge: Any
     customers: Any
     copurchase: Any
     logical_topic: dict[str, str]
+
+    @property
+    def outbound(self) -> dict[str, Any]:
+        """The output channels by logical topic name, as ``schemas.records.topic_of`` names them."""
+        return {
+            "transitions": self.transitions,
+            "triggers": self.triggers,
+            "attribution": self.attribution,
+        }
 
 
 def create_app(settings: Settings) -> Topology:
@@ -110,6 +120,7 @@ def create_app(settings: Settings) -> Topology:
         transitions=out("transitions"),
         triggers=out("triggers"),
         deadletter=out("deadletter"),
+        attribution=out("attribution"),
         ticks=out("ticks"),
         merge=out("merge"),
         customers=customers,

@@ -19,7 +19,7 @@ from schemas.events import INBOUND_TOPICS, MAX_ID_LENGTH, MAX_ITEMS, MAX_TEXT_LE
 from schemas.inbound import InputLimits
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
-_OUTBOUND = ("transitions", "triggers", "deadletter")
+_OUTBOUND = ("transitions", "triggers", "deadletter", "attribution")
 
 
 class TopicNames(BaseModel):
@@ -34,6 +34,7 @@ class TopicNames(BaseModel):
     transitions: str = "lifecycle.transitions"
     triggers: str = "lifecycle.triggers"
     deadletter: str = "lifecycle.deadletter"
+    attribution: str = "lifecycle.attribution"
     ticks: str = "lifecycle.ticks"
     merge: str = "lifecycle.merge"
 

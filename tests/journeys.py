@@ -974,7 +974,7 @@ def _advocate_by_referral_then_lapses() -> Journey:
             purchase(f"{k}-e4", day(29), c, f"{k}-o3", "80.00"),
             purchase(f"{k}-e5", day(43), c, f"{k}-o4", "80.00"),
             engagement(f"{k}-e6", day(52), c, "referral", channel=None),
-            Advance(day(170)),
+            Advance(day(170, 11)),  # past win_back's attribution window, closing at 10:00
         ),
         (
             Move(None, L, "signup", f"{k}-e1", day(0)),
@@ -1187,7 +1187,7 @@ def _no_consent_gets_only_transactional_mail() -> Journey:
             signup(f"{k}-e1", day(0), c, consent=False),
             cart(f"{k}-e2", day(2, 11), c, "add", "k1", "p-kettle", 1, "40.00"),
             purchase(f"{k}-e3", day(3), c, f"{k}-o1", "40.00", "p-kettle"),
-            Advance(day(70)),
+            Advance(day(70, 11)),  # past the suppressed churn_prevention's window (10:00)
         ),
         (
             Move(None, L, "signup", f"{k}-e1", day(0)),

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
@@ -27,9 +26,13 @@ from streams.admin import ensure_topics
 from streams.broker import find_free_port
 from streams.kafka import consumer, producer
 from streams.producer import partitioner, publish_events
+from streams.reader import read_to_end
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+OUTPUTS = ["transitions", "triggers", "attribution"]
+"""Logical names of every topic the core's records go to (``schemas.records.topic_of``)."""
 
 
 def unique_settings(
@@ -91,6 +94,23 @@ def security_env(settings: Settings) -> dict[str, str]:
     env = {k: str(v) for k, v in plain.items() if v is not None}
     env.update({k: v.get_secret_value() for k, v in secrets.items() if v is not None})
     return env
+
+
+def run_cli(
+    settings: Settings, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``lifecycle ARGS`` as a user runs it, configured by the settings' environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    env.update(settings_env(settings))
+    return subprocess.run(
+        [sys.executable, "-m", "agents.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class Worker:
@@ -243,33 +263,15 @@ def stored_states(
     default), read from the table's changelog to the end: the latest value per key,
     deleted (erased) keys absent."""
     topic = f"{settings.app_id}-{table}-changelog"
-
-    async def read() -> dict[str, Any]:
-        reader = consumer(settings, group_id=None, enable_auto_commit=False)
-        await reader.start()
-        try:
-            assert topic in await reader.topics(), f"no topic {topic}"
-            tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-            reader.assign(tps)
-            await reader.seek_to_beginning(*tps)
-            ends = await reader.end_offsets(tps)
-            latest: dict[str, Any] = {}
-            deadline = time.monotonic() + timeout
-            while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
-                assert time.monotonic() < deadline, f"{topic} not read to its end in time"
-                batches = await reader.getmany(timeout_ms=500)
-                for batch in batches.values():
-                    for r in batch:
-                        key = (r.key or b"").decode()
-                        if r.value is None:
-                            latest.pop(key, None)
-                        else:
-                            latest[key] = loads(r.value)
-            return latest
-        finally:
-            await reader.stop()
-
-    return asyncio.run(read())
+    messages = asyncio.run(asyncio.wait_for(read_to_end(settings, [topic]), timeout))
+    latest: dict[str, Any] = {}
+    for m in messages:
+        key = (m.key or b"").decode()
+        if m.value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = loads(m.value)
+    return latest
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

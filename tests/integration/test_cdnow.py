@@ -16,6 +16,7 @@ from typing import Any
 from schemas.codec import to_jsonable
 from tests.datasets import cdnow_events
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
@@ -47,14 +48,14 @@ def test_cdnow_master_through_the_broker_equals_the_backtest(
     started = time.perf_counter()
     try:
         total = sum(len(v) for v in expected.values())
-        records = collect(settings, ["transitions", "triggers"], expected=total, timeout=600)
+        records = collect(settings, OUTPUTS, expected=total, timeout=600)
         worker_seconds = time.perf_counter() - started
         worker.assert_alive()
     finally:
         worker.stop()
     got: dict[str, list[Any]] = {}
     for r in sorted(records, key=lambda r: (r["topic"], r["partition"], r["offset"])):
-        logical = "transitions" if r["topic"] == settings.topic("transitions") else "triggers"
+        logical = {settings.topic(n): n for n in OUTPUTS}[r["topic"]]
         got.setdefault(f"{logical}|{r['key']}", []).append(r["value"])
     assert got == expected
     assert stored_states(settings, timeout=120) == {

@@ -22,6 +22,7 @@ from schemas.codec import to_jsonable
 from schemas.records import Trigger
 from streams.broker import find_free_port
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
@@ -52,16 +53,15 @@ class Run:
     def check(self, workers: list[Worker]) -> None:
         """Every record equals the core's; every expected trigger_id came, and no other."""
         self.publisher.join()
-        records = collect(
-            self.settings, ["transitions", "triggers"], expected=len(self.expected), timeout=240
-        )
+        records = collect(self.settings, OUTPUTS, expected=len(self.expected), timeout=240)
         for worker in workers:
             worker.assert_alive()
             # A full run's log, through ten kills: no simulated email or name in it.
             assert personal_data_in(worker.log_text(), self.events) == []
         states = stored_states(self.settings)
         expected_ids = {o.value.trigger_id for o in self.expected if isinstance(o.value, Trigger)}
-        emitted = [r["value"]["trigger_id"] for r in records if "trigger_id" in r["value"]]
+        triggers = self.settings.topic("triggers")
+        emitted = [r["value"]["trigger_id"] for r in records if r["topic"] == triggers]
         assert set(emitted) == expected_ids
         want: dict[str, Any] = {k: to_jsonable(s) for k, s in self.runner.states.items()}
         lost = [k for k in want if k not in states]

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from lifecycle.simulation import simulate
 from tests.integration.engine import (
+    OUTPUTS,
     ROOT,
     Samples,
     Worker,
@@ -56,7 +57,7 @@ def test_dashboard_shows_the_metrics(kafka_bootstrap: str, tmp_path: Path) -> No
     publish_raw(settings, [(settings.topic("cart"), b"k", b"{broken")])
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:
-        collect(settings, ["transitions", "triggers"], expected=len(expected))
+        collect(settings, OUTPUTS, expected=len(expected))
         metrics: Samples = wait_for(
             lambda: (
                 (m := scrape(settings))
@@ -90,6 +91,12 @@ def test_dashboard_shows_the_metrics(kafka_bootstrap: str, tmp_path: Path) -> No
                 ]
                 for row in page.locator("#campaigns tbody tr").all()
             }
+            lift = {
+                row.get_attribute("id").removeprefix("lift-"): [  # type: ignore[union-attr]
+                    row.locator("td").nth(i).inner_text() for i in (1, 2, 3)
+                ]
+                for row in page.locator("#lift tbody tr").all()
+            }
             dead_letters = int(page.inner_text("#dead-letters"))
             lag_total = float(page.inner_text("#lag-total"))
             transitions = float(page.inner_text("#transitions"))
@@ -114,6 +121,19 @@ def test_dashboard_shows_the_metrics(kafka_bootstrap: str, tmp_path: Path) -> No
     assert set(campaigns) == set(runner.summary.triggers_by_campaign) | {
         k.split(":")[0] for k in runner.summary.suppressed
     }
+    # Lift per campaign: each group's closed windows, as the counters have them.
+    closed = {
+        (dict(labels)["campaign"], dict(labels)["group"], dict(labels)["converted"]): v
+        for (name, labels), v in metrics.items()
+        if name == "lifecycle_attributed_triggers_total"
+    }
+    assert lift
+    assert set(lift) == {campaign for campaign, _, _ in closed}
+    for campaign, (treated, holdout, difference) in lift.items():
+        for text, group in ((treated, "treated"), (holdout, "holdout")):
+            n = closed.get((campaign, group, "true"), 0) + closed.get((campaign, group, "false"), 0)
+            assert text.endswith(f" of {int(n)}"), (campaign, group, text)
+        assert difference == "holdout too small" or " pp [" in difference, difference
     assert dead_letters == 1
     assert lag_total == 0
     assert transitions == runner.summary.transitions

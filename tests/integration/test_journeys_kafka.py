@@ -19,6 +19,7 @@ from schemas.records import Transition, Trigger
 from streams.producer import route
 from streams.settings import Settings
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
@@ -64,10 +65,11 @@ def core_records(
     settings: Settings, events: list[dict[str, Any]], end: datetime
 ) -> dict[str, list[Any]]:
     """The pure core over the same lines, merged and partitioned as the worker does
-    (``Backtest``), every record fired by ``end``, as JSON per key."""
+    (``Backtest``), every record fired by ``end``, per key: its topic and its JSON."""
     out: dict[str, list[Any]] = {}
     for item in backtest(settings, events, until=end)[1]:
-        out.setdefault(item.key, []).append(to_jsonable(item.value))
+        record = {"topic": settings.topic(item.topic), "value": to_jsonable(item.value)}
+        out.setdefault(item.key, []).append(record)
     return out
 
 
@@ -108,7 +110,7 @@ def test_journeys_on_the_broker_equal_the_pure_core(kafka_bootstrap: str, tmp_pa
             topic, key = route(event, settings)
             records.append((topic, key, dumps(event)))
         publish_raw(settings, records)
-        got = collect(settings, ["transitions", "triggers"], expected=expected_count, quiet=4)
+        got = collect(settings, OUTPUTS, expected=expected_count, quiet=4)
         worker.assert_alive()
     finally:
         worker.stop()
@@ -118,15 +120,20 @@ def test_journeys_on_the_broker_equal_the_pure_core(kafka_bootstrap: str, tmp_pa
     # Per key and topic, Kafka keeps order: compare each customer's records topic by topic.
     for key, values in core.items():
         mine = per_key.get(key, [])
-        for topic, marker in (("transitions", "to_stage"), ("triggers", "campaign")):
-            want = [v for v in values if marker in v]
-            have = [r["value"] for r in mine if r["topic"] == settings.topic(topic)]
+        for topic in map(settings.topic, OUTPUTS):
+            want = [v["value"] for v in values if v["topic"] == topic]
+            have = [r["value"] for r in mine if r["topic"] == topic]
             assert have == want, f"{key} {topic}"
     assert sum(len(v) for v in per_key.values()) == expected_count
     for journey in journeys:
         keys = {journey.customer} | {m.key for m in journey.moves if m.key}
+        decided = (settings.topic("transitions"), settings.topic("triggers"))
         moves, sends = as_expected(
-            journey, {k: [r["value"] for r in per_key.get(k, [])] for k in sorted(keys)}
+            journey,
+            {
+                k: [r["value"] for r in per_key.get(k, []) if r["topic"] in decided]
+                for k in sorted(keys)
+            },
         )
         assert sorted(moves, key=repr) == sorted(journey.moves, key=repr), journey.name
         assert sorted(sends, key=repr) == sorted(journey.sends, key=repr), journey.name

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.simulation import simulate
+from schemas.records import Attribution
 from streams.settings import Settings
 from tests.integration.engine import (
+    OUTPUTS,
     ROOT,
     Worker,
     backtest,
@@ -53,7 +55,7 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
     publish_raw(settings, bad)
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:
-        collect(settings, ["transitions", "triggers"], expected=len(expected))
+        collect(settings, OUTPUTS, expected=len(expected))
         samples = wait_for(
             lambda: (
                 (m := scrape(settings))
@@ -89,6 +91,18 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
         assert fired == summary.timers_fired > 0
         moves = sum(v for (n, _), v in samples.items() if n == "lifecycle_transitions_total")
         assert moves == summary.transitions
+        # Closed attribution windows, by campaign, variant, group and conversion.
+        closed = Counter(
+            (o.value.campaign.value, o.value.variant, o.value.group, str(o.value.converted).lower())
+            for o in expected
+            if isinstance(o.value, Attribution)
+        )
+        assert closed
+        assert {
+            tuple(dict(labels)[k] for k in ("campaign", "variant", "group", "converted")): v
+            for (name, labels), v in samples.items()
+            if name == "lifecycle_attributed_triggers_total"
+        } == {k: float(v) for k, v in closed.items()}
         assert value(samples, "lifecycle_event_to_trigger_seconds_count", cause="event") > 0
 
         code, report = lag_cli(settings, "--interval", "0", "--max-lag", "0")

@@ -5,23 +5,29 @@ from __future__ import annotations
 import base64
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lifecycle.period import Period
+from lifecycle.playbook import default_playbook
+from lifecycle.report import Records, build_report
 from lifecycle.simulation import simulate
-from schemas.codec import dumps, to_jsonable
+from schemas.codec import dumps, loads, to_jsonable
 from streams.producer import route
 from streams.settings import Settings
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
     create_topics,
     publish,
     publish_raw,
+    run_cli,
     stored_states,
     unique_settings,
 )
@@ -137,7 +143,7 @@ def test_journey_gives_exact_transitions_and_triggers(engine: tuple[Settings, Wo
     events = journey("cust-j1", "anon-j1")
     send_events(settings, events)
     expected = expected_outputs(settings, events)
-    records = collect(settings, ["transitions", "triggers"], expected=len(expected))
+    records = collect(settings, OUTPUTS, expected=len(expected))
     got = of_keys(records, {"cust-j1", "anon-j1"})
     worker.assert_alive()
 
@@ -206,11 +212,13 @@ def test_duplicate_event_changes_nothing(engine: tuple[Settings, Worker]) -> Non
     events = journey("cust-d1", "anon-d1")
     send_events(settings, [*events, events[2], events[1]])  # purchase and signup redelivered
     expected = expected_outputs(settings, events)
-    records = collect(settings, ["transitions", "triggers"], expected=len(expected) + 1)
+    records = collect(settings, OUTPUTS, expected=len(expected) + 1)
     got = of_keys(records, {"cust-d1", "anon-d1"})
     worker.assert_alive()
     assert per_key(got) == per_key(expected)
-    trigger_ids = [r["value"]["trigger_id"] for r in got if "trigger_id" in r["value"]]
+    trigger_ids = [
+        r["value"]["trigger_id"] for r in got if r["topic"] == settings.topic("triggers")
+    ]
     assert len(trigger_ids) == len(set(trigger_ids)) == 4  # welcome, 2 thank-yous, a review request
 
 
@@ -318,7 +326,7 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
     ]
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:
-        records = collect(settings, ["transitions", "triggers"], expected=len(expected))
+        records = collect(settings, OUTPUTS, expected=len(expected))
         worker.assert_alive()
         metrics = trigger_metrics(settings)
     finally:
@@ -350,3 +358,20 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
 
     # Same records, and per customer and topic in the same order.
     assert per_key(got) == per_key(expected)
+    assert any(r["topic"] == settings.topic("attribution") for r in got)
+
+    # The same events give the same report through the broker as through the backtest.
+    records = Records.of_backtest(
+        [dumps(e) for e in events], outputs, runner.limits, runner.received_at
+    )
+    for period in (
+        Period(),
+        Period(datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 10, 1, tzinfo=UTC)),
+    ):
+        args = [f"--{k}={v}" for k, v in period.as_dict().items() if v is not None]
+        ran = run_cli(settings, "report", "--json", *args)
+        assert ran.returncode == 0, ran.stderr
+        want = loads(dumps(build_report(records, period, default_playbook()).as_dict()))
+        assert loads(ran.stdout) == want
+        assert want["kpis"]["orders"] > 0
+        assert any(c["treated"]["customers"] for c in want["campaigns"])

@@ -20,6 +20,7 @@ from lifecycle.simulation import simulate
 from streams.broker import find_free_port
 from streams.settings import Settings
 from tests.integration.engine import (
+    OUTPUTS,
     ROOT,
     Worker,
     backtest,
@@ -80,7 +81,7 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
         Worker(second, tmp_path / "second.log", env=env).start(),
     ]
     try:
-        collect(first, ["transitions", "triggers"], expected=len(outputs) - 0, quiet=5)
+        collect(first, OUTPUTS, expected=len(outputs), quiet=5)
         for settings in (first, second):
             assert get(settings, "/health", token=None) == (200, {"status": "ok"})
             assert wait_ready(settings) == {"status": 200, "ready": True, "reason": "ready"}

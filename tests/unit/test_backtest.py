@@ -21,7 +21,7 @@ from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, parse_event
-from schemas.records import Transition, Trigger
+from schemas.records import Trigger, topic_of
 from streams.producer import partitioner
 
 Encoded = tuple[str, str, bytes]
@@ -45,10 +45,7 @@ def encode(items: Iterable[Output | LineRejected]) -> list[Encoded]:
 
 
 def _encoded(key: str, outcome: Outcome) -> list[Encoded]:
-    return [
-        ("transitions" if isinstance(r, Transition) else "triggers", key, encode_model(r))
-        for r in outcome.emitted
-    ]
+    return [(topic_of(r), key, encode_model(r)) for r in outcome.emitted]
 
 
 def reference(events: Sequence[Event], playbook: Playbook) -> list[Encoded]:

@@ -194,10 +194,17 @@ def test_backtest_until_fires_the_timers_due_by_then(events_file: Path, until: s
     assert result.exit_code == 0, result.stderr
     records = [json.loads(r) for r in result.stdout.splitlines()]
     assert records == expected_records(events_file, until=datetime(2025, 3, 12, tzinfo=UTC))
-    fired = [r["value"].get("campaign") or r["value"]["to_stage"] for r in records[-3:]]
+    decided = [r for r in records if r["topic"] != "lifecycle.attribution"]
+    fired = [r["value"].get("campaign") or r["value"]["to_stage"] for r in decided[-3:]]
     # The first-time buyer of 10 January: nudged after 30 days, at risk after 60.
     assert fired == ["second_purchase_nudge", "at_risk", "churn_prevention"]
-    assert "2 timers fired" in result.stderr
+    # The welcome and the nudge windows closed (7 days each); churn_prevention's is open.
+    closed = [r["value"] for r in records if r["topic"] == "lifecycle.attribution"]
+    assert [(a["campaign"], a["converted"], a["revenue"]) for a in closed] == [
+        ("welcome", True, "25.00"),
+        ("second_purchase_nudge", False, "0"),
+    ]
+    assert "4 timers fired" in result.stderr
 
 
 def test_backtest_without_until_stops_at_the_last_event(events_file: Path) -> None:
@@ -237,6 +244,7 @@ def test_simulate_then_backtest(tmp_path: Path) -> None:
 
 
 SCHEMA_NAMES = [
+    "attribution",
     "browse",
     "cart",
     "deadletter",
@@ -369,3 +377,49 @@ def test_long_commands_show_progress_and_speak_json(tmp_path: Path) -> None:
 def test_no_progress_unless_asked_when_not_on_a_terminal(events_file: Path) -> None:
     result = run("backtest", str(events_file))
     assert not any(line.startswith("backtest: 3/") for line in result.stderr.splitlines())
+
+
+def test_backtest_report_prints_lift_and_kpis(tmp_path: Path) -> None:
+    events = tmp_path / "sim.jsonl"
+    made = run("simulate", "--customers", "300", "--welcome-effect", "0.5", "-o", str(events))
+    assert made.exit_code == 0, made.stderr
+    ran = run("backtest", str(events), "-o", str(tmp_path / "out.jsonl"), "--report", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    summary = json.loads(ran.stderr.strip().splitlines()[-1])
+    report = summary["report"]
+    assert report["period"] == {"from": None, "to": None}
+    # Without a period the stages are the records' stages at the end of the run.
+    by_stage = {s: n for s, n in report["kpis"]["customers_by_stage"].items() if n}
+    assert by_stage == summary["stages"]
+    welcome = next(c for c in report["campaigns"] if c["campaign"] == "welcome")
+    assert welcome["treated"]["customers"] > 0
+    assert welcome["treated"]["conversion_rate"] > welcome["holdout"]["conversion_rate"]
+
+    text = run("backtest", str(events), "-o", str(tmp_path / "out.jsonl"), "--report")
+    assert text.exit_code == 0, text.stderr
+    assert "campaign lift against the holdout" in text.stderr
+    assert "lifecycle KPIs" in text.stderr
+    assert "first-time -> repeat" in text.stderr
+
+
+def test_backtest_report_period_is_checked(events_file: Path) -> None:
+    bad = run(
+        "backtest",
+        str(events_file),
+        "--report",
+        "--from",
+        "2025-02-01T00:00:00Z",
+        "--to",
+        "2025-01-01T00:00:00Z",
+    )
+    assert bad.exit_code == 2
+    assert "--from must be before --to" in bad.stderr
+    naive = run("backtest", str(events_file), "--report", "--from", "2025-02-01T00:00:00")
+    assert naive.exit_code == 2
+    assert "no UTC offset" in naive.stderr
+
+
+def test_report_without_a_broker_is_an_error_not_a_traceback() -> None:
+    result = run("report", "--timeout", "5", env={"LIFECYCLE_BROKER": "127.0.0.1:1"})
+    assert result.exit_code == 1
+    assert "cannot read the topics from 127.0.0.1:1" in result.stderr

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.metrics import EngineMetrics
-from lifecycle.core import apply
+from lifecycle.core import apply, fire_due
 from lifecycle.playbook import default_playbook
+from lifecycle.policy import in_holdout
+from lifecycle.stats import compare_rates
 from schemas.events import EventAdapter
+from schemas.records import Campaign
 
 
 def test_an_outcome_is_counted_by_campaign_outcome_and_reason() -> None:
@@ -37,3 +42,66 @@ def test_an_outcome_is_counted_by_campaign_outcome_and_reason() -> None:
             (("from_stage", "none"), ("to_stage", "lead")),
         ): 1.0,
     }
+
+
+def test_attribution_is_counted_live_and_when_the_window_closes() -> None:
+    playbook = default_playbook()
+    customer = next(f"c{n}" for n in range(100) if not in_holdout(Campaign.WELCOME, f"c{n}", 0.10))
+    events = [
+        {
+            "event_id": "e1",
+            "type": "signup",
+            "occurred_at": "2026-03-01T10:00:00Z",
+            "customer_id": customer,
+            "email": "c@mail.example",
+            "marketing_consent": True,
+        },
+        {
+            "event_id": "e2",
+            "type": "purchase",
+            "occurred_at": "2026-03-02T10:00:00Z",
+            "customer_id": customer,
+            "order_id": "o1",
+            "total": "19.90",
+            "currency": "EUR",
+        },
+    ]
+    metrics = EngineMetrics()
+    state = None
+    for body in events:
+        outcome = apply(state, EventAdapter.validate_python(body), playbook)
+        metrics.count(outcome)
+        state = outcome.state
+    assert state is not None
+    metrics.count(fire_due(state, datetime(2026, 3, 9, tzinfo=UTC), playbook))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+        if s.name.startswith(("lifecycle_conversions", "lifecycle_attributed"))
+        and s.name.endswith("_total")
+    }
+    labels = (("campaign", "welcome"), ("group", "treated"), ("variant", "A"))
+    assert samples == {
+        ("lifecycle_conversions_total", labels): 1.0,
+        (
+            "lifecycle_attributed_triggers_total",
+            (*labels[:1], ("converted", "true"), *labels[1:]),
+        ): 1.0,
+        ("lifecycle_attributed_revenue_total", labels): 19.9,
+    }
+    welcome = metrics.summary()["lift"]["welcome"]
+    assert welcome["treated"] == {"decisions": 1, "converted": 1, "rate": 1.0}
+    assert welcome["lift"] == {"too_small": "fewer than 30 customers in a group"}
+
+
+def test_the_dashboard_lift_is_the_named_test_on_the_counters() -> None:
+    metrics = EngineMetrics()
+    for group, converted, total in (("treated", 300, 1000), ("holdout", 20, 100)):
+        metrics.attributed.labels("win_back", "A", group, "true").inc(converted)
+        metrics.attributed.labels("win_back", "A", group, "false").inc(total - converted)
+    lift = metrics.summary()["lift"]["win_back"]["lift"]["conversion_rate"]
+    expected = compare_rates(300, 1000, 20, 100)
+    assert lift["estimate"] == round(expected.estimate, 6) == 0.1
+    assert (lift["low"], lift["high"]) == (round(expected.low, 6), round(expected.high, 6))
+    assert lift["p_value"] == round(expected.p_value, 6)
