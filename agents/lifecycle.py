@@ -4,17 +4,19 @@ I/O only. Validation (the ingest step) runs inline in the same agent: a
 separate ingest hop would double Faust's per-message cost for no gain in
 safety, since a bad message is dead-lettered here before it touches state.
 
-Three rules keep it exact under at-least-once delivery:
+These rules keep it exact under at-least-once delivery:
 
-- concurrency 1 and manual acks: a message is acked only once applied, so a
-  message held back by the cross-topic merge is never committed early
-  (faust-streaming issue 606 is the same hazard with concurrency > 1);
+- concurrency 1 and offsets committed by the agent itself, only up to the
+  oldest message the cross-topic merge still holds, so a held message is never
+  committed early (faust-streaming issue 606 is the same hazard with
+  concurrency > 1), and never by Faust's ack bookkeeping, which skips a
+  single unacked offset and forgets what it tracked at each rebalance;
 - outputs before state: a customer's outputs are acknowledged by the broker
   before the new record is written, so a crash in between replays the event
   from the old record and re-sends the same ids, instead of losing them;
-- state before ack: the record's changelog message is flushed to the broker
-  before the event is acked, so no offset is committed past a state change
-  that a crash could still lose;
+- state before commit: the record's changelog message is flushed to the
+  broker before its offset can be committed, so no offset is committed past
+  a state change that a crash could still lose;
 - per-partition merge (``lifecycle.ordering``): events of one customer are
   applied in event-time order whichever topic brought them.
 
@@ -160,8 +162,11 @@ class LifecycleProcessor:
         self.fresh_after: dict[int, int] = {}
         """Per partition, the newest fetch (ms) that brought a message now held: an
         empty topic counts as caught up only on a fetch at least that recent."""
-        self.sought: dict[TP, int] = {}
-        """The offset each partition was last sought back to, to accept a real gap."""
+        self.ticks_seen: dict[TP, int] = {}
+        self.committed: dict[TP, int] = {}
+        self.committed_at = 0.0
+        self.at_revoke: dict[TP, int] = {}
+        """Safe offsets when the rebalance began, committed before the partitions go."""
         self.blocked_since: dict[int, float] = {}
         self.latest_event: datetime | None = None
         self.timers_stale = True
@@ -181,11 +186,14 @@ class LifecycleProcessor:
         comes again, in the same order. Holding on to it would also stall the
         rebalance: Faust waits until no message it handed out is still referenced.
         """
+        self.at_revoke = self.safe_offsets()
         dropped = 0
         for lane in self.lanes.values():
             dropped += lane.merger.buffered
             lane.merger = PartitionMerger(lane.merger.topics)
         self.last_seen.clear()
+        self.ticks_seen.clear()
+        self.committed.clear()
         self.blocked_since.clear()
         self.fresh_after.clear()
         log.info("rebalance: %d held message(s) dropped, to be read again", dropped)
@@ -197,14 +205,14 @@ class LifecycleProcessor:
             del self.lanes[partition]
         self.timers_stale = True
 
-    async def handle(self, stream: Any, event: Any) -> None:
+    async def handle(self, event: Any) -> None:
         if self.timers_stale:
             self._rebuild_timers()
         message = event.message
         partition = message.partition
         lane = self._lane(partition)
         if message.topic != self.ticks_topic:
-            if not await self._in_sequence(message):
+            if self._read_before(message):
                 return
             self.last_seen[message.tp] = message.offset
             if message.topic == self.merge_topic:
@@ -213,13 +221,12 @@ class LifecycleProcessor:
                 held = self._accept(message, event)
             item = held[1]
             if isinstance(item, Rejection):
-                # Acked in offset order, behind what its topic still holds: Faust
-                # commits past a single unacked offset, so acking a bad message
-                # early could commit over an event not yet applied.
+                # Dead-lettered in offset order, behind what its topic still holds,
+                # so the committed offset never passes an event not yet applied.
                 order = lane.merger.tail_key(message.topic)
                 if order is None:
                     await self._dead_letter(message, item)
-                    await stream.ack(event)
+                    await self._flushed()
                     return
             else:
                 order = (
@@ -231,15 +238,16 @@ class LifecycleProcessor:
             polled = self._polled_at(message.tp)
             if polled is not None and polled > self.fresh_after.get(partition, 0):
                 self.fresh_after[partition] = polled
-            await self._release(stream, partition)
+            await self._release(partition)
             return
-        await stream.ack(event)
-        await self._release(stream, partition)
+        await self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
             idle = not lane.merger.buffered and not lane.merger.blocking(self._caught_up(partition))
             if lane.clock.on_tick(at, idle=idle):
                 await self._sweep(lane)
+        self.ticks_seen[message.tp] = message.offset
+        await self._flushed()  # an idle worker commits too, on its ticks
 
     def _lane(self, partition: int) -> Lane[Held, bytes]:
         lane = self.lanes.get(partition)
@@ -309,42 +317,50 @@ class LifecycleProcessor:
         self.metrics.event("unknown", "dead_lettered", parsed.reason.value)
         return (message.key, parsed, event)
 
-    async def _in_sequence(self, message: Any) -> bool:
-        """Whether ``message`` is the next offset of its partition; if not, it is skipped.
+    async def _flushed(self) -> None:
+        """Everything sent so far is on the broker; commit offsets now and then.
 
-        Faust drops fetched records when a rebalance begins mid-batch and does not
-        always seek back (aiokafka leaves the position alone when nothing was
-        committed), so a partition's stream can resume past records it never
-        handed out; the merge would then apply later events without them and the
-        commit would stall at the hole (found by the two-worker rebalance test).
-        A gap is sought back once; if the same gap comes again it is real (a
-        transaction marker, a compacted record) and is accepted.
+        The engine commits its own offsets, not Faust: Faust commits the acked
+        offsets it has tracked since the last rebalance and skips a single
+        unacked one, which after a rebalance committed past events never applied
+        (the two-worker test lost prospects' merges that way). What is safe to
+        commit is known here exactly: up to the oldest message a merge still holds.
         """
-        tp = message.tp
-        seen = self.last_seen.get(tp)
-        if seen is None:  # first after an assignment: where this group's offsets stand
-            consumer: Any = self.topology.app.consumer
-            start = consumer._committed_offset.get(tp)  # private: no public accessor
-            expected = None if start is None else int(start)
-        else:
-            expected = seen + 1
-        if expected is None or message.offset == expected:
-            return True
-        if message.offset < expected:
-            return False  # read again after a seek back: the first copy is in hand
-        if self.sought.get(tp) == expected:
-            return True
-        self.sought[tp] = expected
-        log.warning(
-            "%s[%d]: offset %d came before %d; reading from %d again",
-            tp.topic,
-            tp.partition,
-            message.offset,
-            expected,
-            expected,
-        )
-        await self.topology.app.consumer.seek(tp, expected)
-        return False
+        await self.topology.app.producer.flush()
+        if time.monotonic() - self.committed_at >= self.settings.commit_interval:
+            await self.commit()
+
+    def safe_offsets(self) -> dict[TP, int]:
+        """Per partition, the offset after the last message handled in full, short of
+        the oldest one a merge still holds."""
+        offsets = {tp: seen + 1 for tp, seen in self.ticks_seen.items()}
+        for tp, seen in self.last_seen.items():
+            lane = self.lanes.get(tp.partition)
+            held = None if lane is None else lane.merger.head(tp.topic)
+            offsets[tp] = seen + 1 if held is None else int(held[2].message.offset)
+        return offsets
+
+    async def commit(self, offsets: dict[TP, int] | None = None) -> None:
+        """Commit ``offsets`` (the safe ones by default) for this group."""
+        self.committed_at = time.monotonic()
+        todo = {
+            tp: offset
+            for tp, offset in (self.safe_offsets() if offsets is None else offsets).items()
+            if offset > self.committed.get(tp, -1)
+        }
+        consumer: Any = self.topology.app.consumer  # _commit: Faust's own, with no ack filter
+        if todo and await consumer._commit(todo):
+            self.committed.update(todo)
+
+    def _read_before(self, message: Any) -> bool:
+        """Whether ``message`` was handed out before in this assignment.
+
+        Faust can deliver records fetched before its seek to the committed
+        offset and then the same ones again after it; the first copy is applied
+        or held already, so a second would be applied twice.
+        """
+        seen = self.last_seen.get(message.tp)
+        return seen is not None and message.offset <= seen
 
     def _polled_at(self, tp: TP) -> int | None:
         """When (ms) the consumer last had a fetch answer for ``tp``, which set its highwater.
@@ -383,7 +399,7 @@ class LifecycleProcessor:
 
         return caught_up
 
-    async def _release(self, stream: Any, partition: int) -> None:
+    async def _release(self, partition: int) -> None:
         lane = self.lanes.get(partition)
         if lane is None or not lane.merger.buffered:
             return
@@ -418,8 +434,7 @@ class LifecycleProcessor:
             # The record's changelog message must be on the broker before the offset
             # can be committed: Faust commits acked offsets without flushing table
             # writes, so a kill -9 in between lost the event (found by test_crash).
-            await self.topology.app.producer.flush()
-            await stream.ack(source)
+            await self._flushed()
             released += 1
             if lane.merger is not merger:
                 break  # a rebalance began meanwhile: what was held is read again
@@ -609,11 +624,11 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         manual = stream.noack()
         async for event in manual.events():
             async with processor.busy:
-                await processor.handle(manual, event)
+                await processor.handle(event)
 
     async def revoked(_sender: Any, *_args: Any, **_kwargs: Any) -> None:
-        async with processor.busy:  # the message in flight is finished, flushed, acked
-            pass
+        async with processor.busy:  # the message in flight is finished and flushed
+            await processor.commit(processor.at_revoke)
 
     app.on_partitions_revoked.connect(cast(Any, revoked))
 

@@ -72,13 +72,11 @@ async def send(settings: Settings, stream: list[Record], rate: float) -> None:
     await producer.start()
     started = time.monotonic()
     try:
-        pending = []
         for n, (topic, key, value) in enumerate(stream, start=1):
-            pending.append(await producer.send(topic, value, key=key))
+            await (await producer.send(topic, value, key=key))  # in order across topics
             ahead = n / rate - (time.monotonic() - started)
             if ahead > 0:
                 await asyncio.sleep(ahead)
-        await asyncio.gather(*pending)
     finally:
         await producer.stop()
 

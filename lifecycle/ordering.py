@@ -78,6 +78,11 @@ class PartitionMerger(Generic[T]):
         self._queues[topic].append(_Queued(key, item))
         self.buffered += 1
 
+    def head(self, topic: str) -> T | None:
+        """The first message still queued on ``topic`` (the oldest read), if any."""
+        queue = self._queues[topic]
+        return queue[0].item if queue else None
+
     def tail_key(self, topic: str) -> EventOrder | None:
         """The order key of the last message queued on ``topic``, if any is waiting."""
         queue = self._queues[topic]

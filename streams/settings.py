@@ -87,6 +87,8 @@ class Settings(BaseSettings):
       (SQLite file), ``LIFECYCLE_MAILER_TEMPLATES`` (a directory overriding the built-in
       templates), ``LIFECYCLE_MAILER_BOUNCES`` (publish refused recipients as bounces).
     - ``LIFECYCLE_LAG_INTERVAL``: seconds between the worker's lag measurements.
+    - ``LIFECYCLE_COMMIT_INTERVAL``: seconds between the worker's offset commits (what
+      a crash makes it read again, idempotently).
     - ``LIFECYCLE_CLOCK``: ``wall`` (live: timers follow the wall clock) or ``event``
       (replay: timers follow each partition's event-time watermark).
     - ``LIFECYCLE_ALLOWED_LATENESS``: seconds the clock stays behind, so an event
@@ -129,6 +131,7 @@ class Settings(BaseSettings):
     earliest_event_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     max_future: timedelta = timedelta(days=366)
     lag_interval: float = Field(default=10.0, gt=0)
+    commit_interval: float = Field(default=1.0, gt=0)
     api_token: SecretStr | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)

@@ -25,6 +25,7 @@ from schemas.codec import dumps, loads
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
 from streams.kafka import consumer, producer
+from streams.lag import LagProbe
 from streams.producer import partitioner, publish_events
 from streams.reader import read_to_end
 from streams.settings import Settings
@@ -322,3 +323,29 @@ def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
             ):
                 found.add(value)
     return sorted(found)
+
+
+def wait_caught_up(settings: Settings, timeout: float = 240.0, steady: float = 3.0) -> bool:
+    """Wait until the group of ``settings`` has committed every inbound and merge
+    message, and stays so for ``steady`` seconds: all input applied and flushed.
+
+    Counting output records is not enough after crashes and rebalances: resent
+    duplicates reach any expected count before the last originals come.
+    """
+
+    async def lags() -> int:
+        async with LagProbe(settings) as probe:
+            rows = await probe.measure()
+        return sum(row.lag for row in rows) if rows else -1
+
+    deadline = time.monotonic() + timeout
+    since: float | None = None
+    while time.monotonic() < deadline:
+        if asyncio.run(lags()) == 0:
+            since = since or time.monotonic()
+            if time.monotonic() - since >= steady:
+                return True
+        else:
+            since = None
+        time.sleep(0.5)
+    return False

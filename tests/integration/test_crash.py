@@ -31,6 +31,7 @@ from tests.integration.engine import (
     publish,
     stored_states,
     unique_settings,
+    wait_caught_up,
     wait_for,
 )
 from tests.integration.mail import Inbox, Mailer
@@ -53,7 +54,8 @@ class Run:
     def check(self, workers: list[Worker]) -> None:
         """Every record equals the core's; every expected trigger_id came, and no other."""
         self.publisher.join()
-        records = collect(self.settings, OUTPUTS, expected=len(self.expected), timeout=240)
+        assert wait_caught_up(self.settings), "the workers never caught up with the input"
+        records = collect(self.settings, OUTPUTS, expected=len(self.expected), timeout=60)
         for worker in workers:
             worker.assert_alive()
             # A full run's log, through ten kills: no simulated email or name in it.
