@@ -4,17 +4,25 @@ I/O only. Validation (the ingest step) runs inline in the same agent: a
 separate ingest hop would double Faust's per-message cost for no gain in
 safety, since a bad message is dead-lettered here before it touches state.
 
-Three rules keep it exact under at-least-once delivery:
+Messages are handled in batches: whatever the stream has buffered, up to
+``LIFECYCLE_BATCH_MAX``. Per-message work is only the merge; everything that
+costs a broker round trip is paid once per batch (``commit``): Faust's own
+per-message machinery is the ceiling, and a flush per event was most of the
+time left under it.
+
+These rules keep it exact under at-least-once delivery:
 
 - concurrency 1 and manual acks: a message is acked only once applied, so a
   message held back by the cross-topic merge is never committed early
   (faust-streaming issue 606 is the same hazard with concurrency > 1);
-- outputs before state: a customer's outputs are acknowledged by the broker
-  before the new record is written, so a crash in between replays the event
-  from the old record and re-sends the same ids, instead of losing them;
-- state before ack: the record's changelog message is flushed to the broker
-  before the event is acked, so no offset is committed past a state change
-  that a crash could still lose;
+- outputs before state: a batch's outputs are acknowledged by the broker
+  before its new records are written, so a crash in between replays the
+  events from the old records and re-sends the same ids, instead of losing them;
+- state before ack: the records' changelog messages are flushed to the broker
+  (once per batch) before the batch's events are acked, so no offset is
+  committed past a state change that a crash could still lose;
+- one write per customer per batch: later events of the batch read the
+  pending record, so the table sees only the batch's last state of each key;
 - per-partition merge (``lifecycle.ordering``): events of one customer are
   applied in event-time order whichever topic brought them.
 
@@ -32,12 +40,16 @@ import asyncio
 import logging
 import time
 import traceback
+import weakref
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
+from faust.streams import _current_event
 from faust.types import TP
 from pydantic import ValidationError
 
@@ -79,18 +91,63 @@ class TablePairs:
     Keys carry the partition, so a memory store (one dict for all partitions)
     keeps them apart; they are written while a message of that partition is
     processed, so rocksdb and the changelog keep them in that partition too.
+    Counts are decoded once and kept (this lane is their only writer), and
+    written back once per batch (``flush``), after the batch's records: an
+    order is counted once its record is safely written.
     """
 
     def __init__(self, table: Any, partition: int) -> None:
         self.table = table
         self.prefix = f"{partition}|"
+        self.known: dict[str, dict[str, int] | None] = {}
+        self.dirty: set[str] = set()
 
     def get(self, product: str) -> dict[str, int] | None:
-        raw = self.table.get((self.prefix + product).encode())
-        return None if raw is None else dict(loads(raw))
+        if product not in self.known:
+            raw = self.table.get((self.prefix + product).encode())
+            self.known[product] = None if raw is None else dict(loads(raw))
+        return self.known[product]
 
     def put(self, product: str, counts: dict[str, int]) -> None:
-        self.table[(self.prefix + product).encode()] = dumps(counts)
+        self.known[product] = counts
+        self.dirty.add(product)
+
+    def flush(self) -> None:
+        for product in self.dirty:
+            self.table[(self.prefix + product).encode()] = dumps(self.known[product])
+        self.dirty.clear()
+
+
+@dataclass
+class Batch:
+    """What a batch did, kept until ``LifecycleProcessor.commit`` makes it durable."""
+
+    records: dict[bytes, tuple[int, CustomerState | None]] = field(default_factory=dict)
+    """The partition and latest record of every customer the batch changed (None: erase)."""
+    events: dict[int, Any] = field(default_factory=dict)
+    """A Faust event of each partition the batch handled, the one it is in now last."""
+    partition: int = -1
+    """The partition of the message being handled."""
+    sends: list[Awaitable[Any]] = field(default_factory=list)
+    observed: list[tuple[Outcome, CustomerState | None, float | None]] = field(default_factory=list)
+    acks: list[Any] = field(default_factory=list)
+    """Faust events to ack once everything above is on the broker."""
+
+
+@contextmanager
+def _in_partition_of(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event while a batch's writes run.
+
+    A Faust table write goes to the store and changelog partition of the
+    stream's current event (``faust.streams.current_event``); a batch writes
+    after its events have been handled, so each write names the event whose
+    partition it belongs to.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def _log_core_failure(doing: str, exc: Exception) -> None:
@@ -146,8 +203,12 @@ class LifecycleProcessor:
         self.inbound_topics = self.settings.inbound_topics
         self.ticks_topic = self.settings.topic("ticks")
         self.merge_topic = self.settings.topic("merge")
+        self.transitions_topic = self.settings.topic("transitions")
+        self.triggers_topic = self.settings.topic("triggers")
         self.lane_topics = {*self.inbound_topics, self.merge_topic}
         self.lanes: dict[int, Lane[Held, bytes]] = {}
+        self.pairs: dict[int, TablePairs] = {}
+        self.batch = Batch()
         self.last_seen: dict[TP, int] = {}
         self.blocked_since: dict[int, float] = {}
         self.latest_event: datetime | None = None
@@ -168,16 +229,19 @@ class LifecycleProcessor:
         ours = {tp.partition for tp in assigned if tp.topic in self.lane_topics}
         for partition in set(self.lanes) - ours:
             del self.lanes[partition]
+            self.pairs.pop(partition, None)
             self.blocked_since.pop(partition, None)
         for tp in [tp for tp in self.last_seen if tp.partition not in ours]:
             del self.last_seen[tp]
         self.timers_stale = True
 
-    async def handle(self, stream: Any, event: Any) -> None:
+    async def handle(self, event: Any) -> None:
+        """Merge one message in, apply what it releases; durable only at ``commit``."""
         if self.timers_stale:
             self._rebuild_timers()
         message = event.message
-        partition = message.partition
+        partition = self.batch.partition = message.partition
+        self.batch.events[partition] = event
         lane = self._lane(partition)
         if message.topic == self.merge_topic:
             self.last_seen[message.tp] = message.offset
@@ -187,22 +251,22 @@ class LifecycleProcessor:
                 await self._dead_letter(
                     message, Rejection(Reason.INVALID_FIELD, "not a merge message")
                 )
-                await stream.ack(event)
+                self.batch.acks.append(event)
             else:
                 lane.merger.push(
                     message.topic, merge_order(internal), (message.key, internal, event)
                 )
-            await self._release(stream, partition)
+            await self._release(partition)
             return
         if message.topic != self.ticks_topic:
             self.last_seen[message.tp] = message.offset
-            accepted = await self._accept(message, event, stream)
+            accepted = await self._accept(message, event)
             if accepted is not None:
                 lane.merger.push(message.topic, order_key(accepted[1]), accepted)
-            await self._release(stream, partition)
+            await self._release(partition)
             return
-        await stream.ack(event)
-        await self._release(stream, partition)
+        self.batch.acks.append(event)
+        await self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
             idle = not lane.merger.buffered and not lane.merger.blocking(self._caught_up(partition))
@@ -212,13 +276,12 @@ class LifecycleProcessor:
     def _lane(self, partition: int) -> Lane[Held, bytes]:
         lane = self.lanes.get(partition)
         if lane is None:
+            pairs = self.pairs[partition] = TablePairs(self.topology.copurchase, partition)
             lane = self.lanes[partition] = Lane.open(
                 [*self.inbound_topics, self.merge_topic],
                 self.settings.clock,
                 self.settings.lateness,
-                Recommender(
-                    TablePairs(self.topology.copurchase, partition), self.playbook.recommendations
-                ),
+                Recommender(pairs, self.playbook.recommendations),
             )
         return lane
 
@@ -258,9 +321,7 @@ class LifecycleProcessor:
             time.monotonic() - started,
         )
 
-    async def _accept(
-        self, message: Any, event: Any, stream: Any
-    ) -> tuple[bytes, Event, Any] | None:
+    async def _accept(self, message: Any, event: Any) -> tuple[bytes, Event, Any] | None:
         """The validated event, or None once the message is dead-lettered and acked."""
         parsed = parse_event(message.value, max_bytes=self.settings.max_message_bytes)
         if not isinstance(parsed, Rejection):
@@ -273,7 +334,7 @@ class LifecycleProcessor:
         else:
             self.metrics.event("unknown", "dead_lettered", parsed.reason.value)
         await self._dead_letter(message, parsed)
-        await stream.ack(event)
+        self.batch.acks.append(event)
         return None
 
     def _caught_up(self, partition: int) -> Any:
@@ -293,7 +354,7 @@ class LifecycleProcessor:
 
         return caught_up
 
-    async def _release(self, stream: Any, partition: int) -> None:
+    async def _release(self, partition: int) -> None:
         lane = self.lanes.get(partition)
         if lane is None or not lane.merger.buffered:
             return
@@ -323,11 +384,7 @@ class LifecycleProcessor:
                     if lane.clock.on_event(item.occurred_at):
                         await self._sweep(lane)
                     await self._apply(lane, key, item, source.message)
-            # The record's changelog message must be on the broker before the offset
-            # can be committed: Faust commits acked offsets without flushing table
-            # writes, so a kill -9 in between lost the event (found by test_crash).
-            await self.topology.app.producer.flush()
-            await stream.ack(source)
+            self.batch.acks.append(source)
             released += 1
         if released or not merger.buffered:
             self.blocked_since.pop(partition, None)
@@ -350,7 +407,11 @@ class LifecycleProcessor:
             lane.timers.set(key, next_due(outcome.state))
 
     def load(self, key: bytes) -> CustomerState | None:
-        """The stored record of ``key`` (validated), or None for a new or erased customer."""
+        """The record of ``key`` (validated), or None for a new or erased customer:
+        the current batch's pending one if it changed it, else the stored one."""
+        pending = self.batch.records.get(key)
+        if pending is not None:
+            return pending[1]
         raw = self.table.get(key)
         return None if raw is None else CustomerState.model_validate_json(raw)
 
@@ -383,10 +444,7 @@ class LifecycleProcessor:
         outcome, history = retire(state, claim)
         if history is None:
             return  # merged before, or never seen: nothing to do
-        sent = await self.topology.merge.send(
-            key=history.customer_id.encode(), value=encode_model(history), force=True
-        )
-        await sent
+        await self._send(self.merge_topic, history.customer_id.encode(), encode_model(history))
         await self._emit(key, outcome, state)
         lane.timers.set(key, None)
 
@@ -404,34 +462,60 @@ class LifecycleProcessor:
         before: CustomerState | None,
         arrived: float | None = None,
     ) -> None:
-        """Send the outputs (and identity claims), wait for the broker to have them,
-        then write the record: a crash in between re-sends the same ids.
+        """Send the outputs (and identity claims) and keep the new record for ``commit``,
+        which writes it once the broker has the outputs: a crash in between re-sends
+        the same ids.
 
         ``arrived`` is when the causing event reached the broker (None for timers),
         the start of the event-to-trigger latency.
         """
-        sends = []
         for claim in outcome.claims:
-            sends.append(
-                await self.topology.merge.send(
-                    key=claim.anonymous_id.encode(), value=encode_model(claim), force=True
-                )
-            )
+            await self._send(self.merge_topic, claim.anonymous_id.encode(), encode_model(claim))
         for record in outcome.emitted:
-            channel = (
-                self.topology.transitions
-                if isinstance(record, Transition)
-                else self.topology.triggers
-            )
-            sends.append(await channel.send(key=key, value=encode_model(record), force=True))
-        if sends:
-            await asyncio.gather(*sends)
-        self._observe(outcome, before, arrived)
-        if outcome.state is None:
-            if key in self.table:
-                del self.table[key]  # a tombstone in the changelog
-        else:
-            self.table[key] = encode_model(outcome.state)
+            transition = isinstance(record, Transition)
+            topic = self.transitions_topic if transition else self.triggers_topic
+            await self._send(topic, key, encode_model(record))
+        self.batch.observed.append((outcome, before, arrived))
+        self.batch.records[key] = (self.batch.partition, outcome.state)
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Straight to the producer: Faust's ``Topic.send`` adds a future, a callback
+        chain and sensor calls per message that nothing here uses."""
+        producer = self.topology.app.producer
+        self.batch.sends.append(await producer.send(topic, key, value, None, None, None))
+
+    @property
+    def pending(self) -> int:
+        """Messages handled since the last commit."""
+        return len(self.batch.acks)
+
+    async def commit(self, stream: Any) -> None:
+        """Make the batch durable, then ack it: outputs on the broker, then each changed
+        record written once, then the changelog flushed, then the acks.
+
+        Faust commits acked offsets without flushing table writes, so without the
+        flush a kill -9 in between lost the state change (found by test_crash).
+        """
+        batch, self.batch = self.batch, Batch()
+        if batch.sends:
+            await asyncio.gather(*batch.sends)
+        for outcome, before, arrived in batch.observed:
+            self._observe(outcome, before, arrived)
+        for key, (partition, state) in batch.records.items():
+            with _in_partition_of(batch.events[partition]):
+                if state is None:
+                    if key in self.table:
+                        del self.table[key]  # a tombstone in the changelog
+                else:
+                    self.table[key] = encode_model(state)
+        for partition, pairs in self.pairs.items():
+            if pairs.dirty and partition in batch.events:
+                with _in_partition_of(batch.events[partition]):
+                    pairs.flush()
+        if batch.sends or batch.records:
+            await self.topology.app.producer.flush()
+        for event in batch.acks:
+            await stream.ack(event)
 
     def _observe(
         self, outcome: Outcome, before: CustomerState | None, arrived: float | None
@@ -463,7 +547,7 @@ class LifecycleProcessor:
             at=datetime.fromtimestamp(message.timestamp, UTC),
         )
         log.warning("dead-lettered %s[%d]@%d: %s", *_where(message), rejection.reason.value)
-        await self.topology.deadletter.send(key=message.key, value=encode_model(record), force=True)
+        await self._send(self.settings.topic("deadletter"), message.key, encode_model(record))
 
     def tick_time(self) -> datetime | None:
         """What this worker's ticks carry: the wall clock, or the latest event time it released."""
@@ -501,10 +585,17 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     processor.metrics.serve(app)
     serve(app, processor)
 
+    batch_max = topology.settings.batch_max
+
     async def lifecycle(stream: Any) -> None:
+        """One batch is what the stream has buffered when it is handled, at most
+        ``batch_max``: large under load, a single message when traffic is light."""
         manual = stream.noack()
+        buffered = manual.channel.queue
         async for event in manual.events():
-            await processor.handle(manual, event)
+            await processor.handle(event)
+            if processor.pending >= batch_max or buffered.empty():
+                await processor.commit(manual)
 
     app.agent(topology.inbound, name="lifecycle", concurrency=1)(lifecycle)
 
