@@ -84,7 +84,7 @@ COLUMNS = [
     "outputs = backtest (1 and 2 workers)",
     "latency p50/p95/p99 ms (at ev/s)",
     "RSS per customer",
-    "changelog B/event",
+    "changelog B/event (payload/on disk)",
     "recovery s (customers)",
     "pure core ev/s",
 ]
@@ -110,6 +110,7 @@ class Results:
     latency: str = "n/a"
     rss_per_customer: float | None = None
     changelog_per_event: float | None = None
+    changelog_disk_per_event: float | None = None
     state_customers: int = 0
     recovery: float | None = None
     load_before: float = 0.0
@@ -139,7 +140,7 @@ def worker(settings: Settings, tmp: Path, name: str) -> Worker:
     topics = {
         f"LIFECYCLE_TOPICS__{n.upper()}": getattr(own.topics, n) for n in TopicNames.model_fields
     }
-    env = {**settings_env(own), **topics, "LIFECYCLE_LOG_LEVEL": "warning"}
+    env = {**settings_env(own), **topics, "LIFECYCLE_LOG_LEVEL": "info"}
     return Worker(own, tmp / f"{name}.log", env=env)
 
 
@@ -196,14 +197,25 @@ async def outputs_digest(settings: Settings) -> dict[Any, str]:
 
 async def changelog(settings: Settings) -> tuple[int, int]:
     """Bytes (keys + values) in the engine's table changelogs, and live customer keys."""
-    topics = [f"{settings.app_id}-{t}-changelog" for t in ("customers", "copurchase")]
     size = 0
     live: dict[bytes, bool] = {}
+    topics = changelog_topics(settings)
     async for r in read_topics(settings.broker, topics, settings.partitions):
         size += len(r.key or b"") + len(r.value or b"")
         if r.topic == topics[0]:
             live[r.key or b""] = r.value is not None
     return size, sum(live.values())
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    return [f"{settings.app_id}-{t}-changelog" for t in ("customers", "copurchase")]
+
+
+def on_disk(log_dir: Path | None, topics: list[str]) -> int | None:
+    """Bytes of those topics' log segments on the broker (compressed, with batch headers)."""
+    if log_dir is None:
+        return None
+    return sum(f.stat().st_size for t in topics for f in log_dir.glob(f"{t}-*/*.log"))
 
 
 async def latencies(settings: Settings) -> list[float]:
@@ -301,7 +313,10 @@ def row(args: argparse.Namespace, r: Results) -> list[str]:
     two = f"{fmt(r.engine2)} ({ratio(r.engine2, r.engine)})"
     recovered = f"{r.recovery:.1f} ({r.state_customers:,})" if r.recovery is not None else "n/a"
     rss = f"{r.rss_per_customer:,.0f} B" if r.rss_per_customer is not None else "n/a"
-    volume = f"{r.changelog_per_event:,.0f}" if r.changelog_per_event is not None else "n/a"
+    volume = "/".join(
+        "n/a" if v is None else f"{v:,.0f}"
+        for v in (r.changelog_per_event, r.changelog_disk_per_event)
+    )
     return [
         f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
         commit + ("+" if dirty else ""),
@@ -342,7 +357,12 @@ def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
 
 
 def run_engine(
-    bootstrap: str, base: Settings, tmp: Path, ends: dict[TopicPartition, int], r: Results
+    bootstrap: str,
+    base: Settings,
+    tmp: Path,
+    ends: dict[TopicPartition, int],
+    r: Results,
+    log_dir: Path | None,
 ) -> tuple[Settings, int]:
     """One worker's rate, its changelog, then a fresh worker recovering it (time, RSS)."""
     step("engine", "one worker")
@@ -350,6 +370,8 @@ def run_engine(
     r.engine = measure(bootstrap, one.app_id, ends, [worker(one, tmp, "engine1")])
     size, r.state_customers = asyncio.run(changelog(one))
     r.changelog_per_event = size / r.events
+    disk = on_disk(log_dir, changelog_topics(one))
+    r.changelog_disk_per_event = None if disk is None else disk / r.events
     step("recovery", f"{r.state_customers:,} customers from the changelog")
     fresh = worker(one, tmp, "recovery")
     fresh.start()
@@ -362,7 +384,7 @@ def run_engine(
     return one, recovered_rss
 
 
-def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> Results:
+def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | None) -> Results:
     r = Results(load_before=os.getloadavg()[0], customers=args.customers)
     base = unique_settings(bootstrap, tmp, partitions=args.partitions)
     create_topics(base)
@@ -389,7 +411,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> Results:
     proc, group = contender("bench.contenders.naive", base, tmp, "naive")
     r.naive = measure(bootstrap, group, ends, [proc])
 
-    one, recovered_rss = run_engine(bootstrap, base, tmp, ends, r)
+    one, recovered_rss = run_engine(bootstrap, base, tmp, ends, r, log_dir)
 
     step("engine", "two workers")
     two = engine_settings(base, "engine2", tmp)
@@ -446,7 +468,7 @@ def main(argv: list[str] | None = None) -> str:
         )
         bootstrap = broker.start().bootstrap
     try:
-        results = run(args, bootstrap, tmp)
+        results = run(args, bootstrap, tmp, None if broker is None else broker.data_dir)
     finally:
         if broker is not None:
             broker.stop()

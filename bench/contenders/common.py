@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from agents.worker import quiet
 from streams.app import FAUST_DEFAULTS
 
 __all__ = ["FAUST_VARIANTS", "Contender", "faust_app", "run_faust"]
@@ -96,4 +97,6 @@ def faust_app(config: Contender, **overrides: Any) -> Any:
 def run_faust(app: Any) -> None:
     import faust
 
-    faust.Worker(app, loglevel="WARNING").execute_from_commandline()
+    worker = faust.Worker(app, loglevel="WARNING")
+    quiet(worker)
+    worker.execute_from_commandline()
