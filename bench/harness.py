@@ -439,7 +439,7 @@ def step(name: str, what: str) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--customers", type=int, default=122_000, help="~8.2 events each")
+    parser.add_argument("--customers", type=int, default=125_000, help="~8.1 events each")
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
