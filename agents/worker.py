@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from agents.lifecycle import register
 from lifecycle.playbook import load_playbook
@@ -11,7 +12,7 @@ from streams.admin import ensure_topics
 from streams.app import Topology, create_app
 from streams.settings import Settings
 
-__all__ = ["build", "run_worker"]
+__all__ = ["build", "quiet", "run_worker"]
 
 
 def build(settings: Settings) -> Topology:
@@ -38,4 +39,12 @@ def run_worker(settings: Settings) -> None:
                 settings.partitions,
             )
     worker = faust.Worker(topology.app, loglevel=settings.log_level.upper())
+    quiet(worker)
     worker.execute_from_commandline()
+
+
+def quiet(worker: Any) -> None:
+    """No terminal spinner: at log level WARN or above Faust's spinner sets the root
+    logger to DEBUG so that it spins on every record, and then every aiokafka debug
+    call (several per message) builds and handles a LogRecord nobody sees."""
+    worker.spinner = None

@@ -140,18 +140,29 @@ def customer_summary(
     return x, _units(last - first, unit), _units(max(now, last) - first, unit)
 
 
+_last: list[tuple[tuple[ClvModel, int, float, float, float], Prediction]] = []
+"""The latest prediction and what it was computed from: one step of the core asks
+for the same customer at the same time up to three times (its snapshot, each
+contact's payload, the stored scores), and the hypergeometric series dominates."""
+
+
 def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction | None:
     """The customer's predictions at ``now``; None before the first purchase."""
     if not model.enabled or state.first_order_at is None:
         return None
     x, t_x, t = customer_summary(state, now, model.time_unit)
+    mean = float(state.revenue / state.orders) if state.orders else 0.0
+    inputs = (model, x, t_x, t, mean)
+    if _last and _last[0][0] == inputs:
+        return _last[0][1]
     horizon = _units(model.horizon, model.time_unit)
     purchases = model.bgnbd.expected_purchases(horizon, x, t_x, t)
-    mean = float(state.revenue / state.orders) if state.orders else 0.0
     spend = model.gamma_gamma.expected_spend(x, mean)
     value = Decimal(str(round(purchases * spend, 2))).quantize(Decimal("0.01"))
-    return Prediction(
+    prediction = Prediction(
         p_alive=round(model.bgnbd.p_alive(x, t_x, t), 4),
         expected_purchases=round(purchases, 4),
         predicted_clv=value,
     )
+    _last[:] = [(inputs, prediction)]
+    return prediction

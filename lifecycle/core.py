@@ -22,7 +22,15 @@ from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, apply_caps, decide
 from lifecycle.recommend import Recommender
 from lifecycle.scoring import rfm, rfm_segment, snapshot
-from lifecycle.state import HISTORY_KEPT, CartLine, CustomerState, Move, PendingReview, Profile
+from lifecycle.state import (
+    HISTORY_KEPT,
+    CartLine,
+    CustomerState,
+    Move,
+    PendingReview,
+    Profile,
+    deep_copy,
+)
 from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
 from schemas.events import (
     BrowseEvent,
@@ -631,7 +639,7 @@ def fire_due(
             update={"windows": list(state.windows), "timers": dict(state.timers)}
         )
     else:
-        current = state.model_copy(deep=True)
+        current = deep_copy(state)
     outcome = Outcome(state=current)
     _fire(current, now, playbook, outcome, recommender)
     return outcome
@@ -657,7 +665,7 @@ def apply(
             customer_id=event.key, first_seen_at=event.occurred_at, last_event_at=event.occurred_at
         )
     else:
-        current = state.model_copy(deep=True)
+        current = deep_copy(state)
         current.last_event_at = max(current.last_event_at, event.occurred_at)
     outcome = Outcome(state=current)
     _fire(current, event.occurred_at, playbook, outcome, recommender)
@@ -718,7 +726,7 @@ def fold(state: CustomerState | None, history: ProspectHistory, playbook: Playbo
         return Outcome(state=None, duplicate=True)  # erased meanwhile: keep nothing
     if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True)
-    current = state.model_copy(deep=True)
+    current = deep_copy(state)
     current.anonymous_ids.append(history.anonymous_id)
     current.first_seen_at = min(current.first_seen_at, history.first_seen_at)
     for viewed in history.views:

@@ -7,7 +7,7 @@ is a pydantic model so a record read back from the changelog is validated.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,11 +24,40 @@ __all__ = [
     "PendingReview",
     "Profile",
     "SentMark",
+    "deep_copy",
 ]
 
 HISTORY_KEPT = 20
 WINDOWS_KEPT = 64
 """Open attribution windows a record keeps; beyond it the earliest-closing ones close early."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def deep_copy(model: M) -> M:
+    """``model.model_copy(deep=True)``, for records made of models, lists, dicts and
+    immutable values (str, int, Decimal, datetime, enums): the core copies a record
+    before every change, and ``copy.deepcopy``'s generic machinery (memo, reduce
+    protocol) was half of the core's time. Frozen models are shared, not copied:
+    the ones in a record (``Move``, ``SentMark``, ``CartLine``) hold only immutable
+    values, so nothing reachable from them can change."""
+    copied = model.__class__.__new__(model.__class__)
+    object.__setattr__(copied, "__dict__", {k: _copy(v) for k, v in model.__dict__.items()})
+    object.__setattr__(copied, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
+    object.__setattr__(copied, "__pydantic_extra__", _copy(model.__pydantic_extra__))
+    object.__setattr__(copied, "__pydantic_private__", _copy(model.__pydantic_private__))
+    return copied
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is list:
+        return [_copy(v) for v in value]
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, BaseModel) and not value.model_config.get("frozen"):
+        return deep_copy(value)
+    return value
 
 
 class Profile(BaseModel):
@@ -48,7 +77,7 @@ class Profile(BaseModel):
 
 
 class CartLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     quantity: int
     unit_price: Decimal
@@ -67,7 +96,7 @@ class PendingReview(BaseModel):
 class SentMark(BaseModel):
     """A marketing message emitted to this customer: what frequency caps count."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     send_after: UtcDatetime
     campaign: str
@@ -100,7 +129,7 @@ class AttributionWindow(BaseModel):
 class Move(BaseModel):
     """One stage transition, kept in the record for lookups (``/customers/{id}``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: UtcDatetime
     from_stage: Stage | None

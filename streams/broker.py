@@ -191,9 +191,14 @@ class LocalBroker:
         controller_port: int | None = None,
         jars_dir: Path | None = None,
         sasl: SaslUser | None = None,
+        initial_rebalance_delay_ms: int = 0,
     ) -> None:
+        """``initial_rebalance_delay_ms``: how long a new consumer group waits for more
+        members before its first assignment (0: at once, what tests want; the
+        benchmark starts two workers together and wants them in one generation)."""
         self.port = port
         self.sasl = sasl
+        self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.controller_port = port + 1 if controller_port is None else controller_port
         self.home = Path(home).expanduser().absolute()
         self.jars_dir = (
@@ -529,7 +534,7 @@ class LocalBroker:
             "offsets.topic.replication.factor=1",
             "transaction.state.log.replication.factor=1",
             "transaction.state.log.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
+            f"group.initial.rebalance.delay.ms={self.initial_rebalance_delay_ms}",
             "",
         ]
         _write_private(self.properties_path, "\n".join(lines))

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
       (replay: timers follow each partition's event-time watermark).
     - ``LIFECYCLE_ALLOWED_LATENESS``: seconds the clock stays behind, so an event
       that arrives this late is still applied before the timers it could cancel.
+    - ``LIFECYCLE_BATCH_MAX``: most messages a worker handles between two commits
+      (outputs acknowledged, records written, changelog flushed, offsets acked).
     """
 
     model_config = SettingsConfigDict(
@@ -142,6 +144,7 @@ class Settings(BaseSettings):
     mailer_bounces: bool = False
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
+    batch_max: int = Field(default=1000, ge=1)
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:

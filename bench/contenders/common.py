@@ -1,0 +1,105 @@
+"""What every contender shares: its configuration, and the Faust app the Faust ones run.
+
+The Faust contenders get the engine's own app configuration (raw bytes, at
+least once, the same broker settings), so the only difference between them
+and the engine is what their agent does per event. ``FAUST_VARIANTS`` are the
+settings and extension points the harness measures on the counting agent.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from agents.worker import quiet
+from streams.app import FAUST_DEFAULTS
+from streams.kafka import broker_credentials
+from streams.settings import Settings
+
+__all__ = ["FAUST_VARIANTS", "Contender", "faust_app", "run_faust"]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One contender's run: where to read, where to write, under which group."""
+
+    broker: str
+    topics: list[str]
+    group: str
+    partitions: int
+    out_topic: str
+    web_port: int
+    data_dir: str
+    variant: str = "default"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def argv(self) -> str:
+        return orjson.dumps(self.__dict__).decode()
+
+    @classmethod
+    def from_argv(cls) -> Contender:
+        return cls(**orjson.loads(sys.argv[1]))
+
+
+def _drop_monitor(app: Any) -> None:
+    """Faust's Monitor sensor is called several times per event (in, out, acked) to keep
+    latency and rate statistics nobody here reads; without it the sensor calls are empty."""
+    original = app.on_init_dependencies
+
+    def on_init_dependencies() -> Any:
+        services = original()
+        app.sensors.remove(app.monitor)
+        return services
+
+    app.on_init_dependencies = on_init_dependencies
+
+
+BIG_BUFFERS: dict[str, Any] = {
+    "broker_max_poll_records": 10_000,
+    "stream_buffer_maxsize": 65_536,
+    "consumer_max_fetch_size": 16 * 1024 * 1024,
+}
+"""More messages per fetch, per thread hand-off and per stream buffer."""
+
+FAUST_VARIANTS: dict[str, tuple[dict[str, Any], Callable[[Any], None] | None]] = {
+    "default": ({}, None),
+    "no-monitor": ({}, _drop_monitor),
+    "big-buffers": (BIG_BUFFERS, None),
+    "tuned": (BIG_BUFFERS, _drop_monitor),
+}
+
+
+def faust_app(config: Contender, **overrides: Any) -> Any:
+    """A Faust app configured like the engine's (``streams.app.create_app``)."""
+    import faust
+
+    settings, hook = FAUST_VARIANTS[config.variant]
+    app = faust.App(
+        config.group,
+        broker=f"kafka://{config.broker}",
+        store="rocksdb://",
+        datadir=config.data_dir,
+        web_enabled=True,
+        web_host="127.0.0.1",
+        web_port=config.web_port,
+        web_bind="127.0.0.1",
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        broker_credentials=broker_credentials(Settings(broker=config.broker)),
+        **{**FAUST_DEFAULTS, **settings, **overrides},
+    )
+    if hook is not None:
+        hook(app)
+    return app
+
+
+def run_faust(app: Any) -> None:
+    import faust
+
+    worker = faust.Worker(app, loglevel="WARNING")
+    quiet(worker)
+    worker.execute_from_commandline()

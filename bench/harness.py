@@ -1,0 +1,479 @@
+"""The engine against Faust's floor, the naive Faust peer and the Python limit, in one run.
+
+    .venv/bin/python -m bench.harness [--customers 122000] [--partitions 6]
+
+One local broker, one published input (simulated shop events, keyed by
+customer), then each contender in sequence, each under its own consumer
+group on the same inbound topics, measured from its committed offsets:
+
+- raw: aiokafka consume -> orjson decode -> produce (``bench.contenders.raw``);
+- Faust floor: a counting agent, with each Faust variant measured
+  (``bench.contenders.count``, ``bench.contenders.common.FAUST_VARIANTS``);
+- naive Faust: pydantic model, table write and sends per event
+  (``bench.contenders.naive``);
+- the engine, one worker, then two workers (same partitions, a fresh group);
+  both runs' outputs must equal the backtest's, key by key, byte for byte.
+
+Then, for the engine: changelog bytes per event and customers in state (its
+changelog read back), recovery (a fresh worker rebuilding that state until
+``/ready``), resident memory per customer (that worker's RSS minus an empty
+worker's) and event-to-trigger latency percentiles at half the one-worker
+throughput (a fresh topic set, events published at that rate; each trigger's
+broker timestamp minus its causing event's). Prints one table and appends
+its row to bench/RESULTS.md (``--results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from bench.contenders.common import FAUST_VARIANTS, Contender
+from bench.measure import (
+    Process,
+    Throughput,
+    create_topic,
+    digest,
+    end_offsets,
+    read_topics,
+    rss_bytes,
+    wait_committed,
+    wait_ready,
+)
+from lifecycle.backtest import Backtest, Output
+from lifecycle.playbook import default_playbook
+from lifecycle.simulation import simulate
+from schemas.codec import dumps, encode_model
+from schemas.events import INBOUND_TOPICS
+from streams.broker import LocalBroker, find_free_port
+from streams.producer import partitioner
+from streams.settings import Settings, TopicNames
+from tests.integration.engine import Worker, create_topics, publish, settings_env, unique_settings
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Engine vs Faust's floor, naive Faust and raw aiokafka (issue 6)"
+COLUMNS = [
+    "date",
+    "commit",
+    "machine",
+    "load 1m before/after",
+    "input",
+    "raw aiokafka ev/s",
+    "Faust floor ev/s (default)",
+    "Faust floor variants ev/s",
+    "naive Faust ev/s",
+    "engine 1 worker ev/s",
+    "engine / floor",
+    "engine / naive",
+    "engine / raw",
+    "engine 2 workers ev/s (x 1 worker)",
+    "outputs = backtest (1 and 2 workers)",
+    "latency p50/p95/p99 ms (at ev/s)",
+    "RSS per customer",
+    "changelog B/event (payload/on disk)",
+    "recovery s (customers)",
+    "pure core ev/s",
+]
+OUTPUT_TOPICS = ("transitions", "triggers")
+REBALANCE_DELAY_MS = 3000
+"""A new group waits this long for members before assigning partitions, so the two
+workers (started together) share them from the start: a rebalance in the middle
+of the run would measure the rebalance, not the scale-out. Not part of any rate:
+rates start at the first commit."""
+
+
+@dataclass
+class Results:
+    events: int = 0
+    customers: int = 0
+    backtest: float = 0.0
+    raw: Throughput | None = None
+    floor: dict[str, Throughput] = field(default_factory=dict)
+    naive: Throughput | None = None
+    engine: Throughput | None = None
+    engine2: Throughput | None = None
+    identical: str = "n/a"
+    latency: str = "n/a"
+    rss_per_customer: float | None = None
+    changelog_per_event: float | None = None
+    changelog_disk_per_event: float | None = None
+    state_customers: int = 0
+    recovery: float | None = None
+    load_before: float = 0.0
+    load_after: float = 0.0
+
+
+def engine_settings(base: Settings, run: str, tmp: Path) -> Settings:
+    """The engine on ``base``'s inbound topics, with outputs, internal topics, group
+    and store of its own, so runs on the same input never see each other's work."""
+    names = {n: base.topic(n) for n in INBOUND_TOPICS}
+    for name in TopicNames.model_fields:
+        names.setdefault(name, f"{base.topic_prefix}{run}.{getattr(base.topics, name)}")
+    return base.model_copy(
+        update={
+            "topic_prefix": "",
+            "topics": TopicNames(**names),
+            "app_id": f"{base.app_id}-{run}",
+            "data_dir": tmp / run,
+            "web_port": find_free_port(1),
+        }
+    )
+
+
+def worker(settings: Settings, tmp: Path, name: str) -> Worker:
+    """``lifecycle worker`` for ``settings``, its own store and web port (Faust binds one)."""
+    own = settings.model_copy(update={"data_dir": tmp / name, "web_port": find_free_port(1)})
+    topics = {
+        f"LIFECYCLE_TOPICS__{n.upper()}": getattr(own.topics, n) for n in TopicNames.model_fields
+    }
+    env = {**settings_env(own), **topics, "LIFECYCLE_LOG_LEVEL": "info"}
+    return Worker(own, tmp / f"{name}.log", env=env)
+
+
+def measure(
+    bootstrap: str, group: str, ends: dict[TopicPartition, int], workers: list[Worker]
+) -> Throughput:
+    for w in workers:
+        w.start()
+    try:
+        return asyncio.run(wait_committed(bootstrap, group, ends, workers, timeout=3600))
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def contender(
+    module: str, base: Settings, tmp: Path, name: str, variant: str = "default"
+) -> tuple[Process, str]:
+    group = f"{base.app_id}-{name}"
+    config = Contender(
+        broker=base.broker,
+        topics=base.inbound_topics,
+        group=group,
+        partitions=base.partitions,
+        out_topic=f"{base.topic_prefix}{name}.out",
+        web_port=find_free_port(1),
+        data_dir=str(tmp / name),
+        variant=variant,
+    )
+    asyncio.run(create_topic(base.broker, config.out_topic, base.partitions))
+    return Process(module, [config.argv()], tmp / f"{name}.log"), group
+
+
+def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict[Any, str]]:
+    """The pure core's events/s over the input, and its outputs' digest."""
+    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    started = time.monotonic()
+    rows = [
+        (item.topic, item.key, encode_model(item.value))
+        for item in runner.run(lines)
+        if isinstance(item, Output)
+    ]
+    return len(lines) / (time.monotonic() - started), digest(rows)
+
+
+async def outputs_digest(settings: Settings) -> dict[Any, str]:
+    kinds = {settings.topic(n): n for n in OUTPUT_TOPICS}
+    rows = [
+        (kinds[r.topic], (r.key or b"").decode(), r.value or b"")
+        async for r in read_topics(settings.broker, list(kinds), settings.partitions)
+    ]
+    return digest(rows)
+
+
+async def changelog(settings: Settings) -> tuple[int, int]:
+    """Bytes (keys + values) in the engine's table changelogs, and live customer keys."""
+    size = 0
+    live: dict[bytes, bool] = {}
+    topics = changelog_topics(settings)
+    async for r in read_topics(settings.broker, topics, settings.partitions):
+        size += len(r.key or b"") + len(r.value or b"")
+        if r.topic == topics[0]:
+            live[r.key or b""] = r.value is not None
+    return size, sum(live.values())
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    return [f"{settings.app_id}-{t}-changelog" for t in ("customers", "copurchase")]
+
+
+def on_disk(log_dir: Path | None, topics: list[str]) -> int | None:
+    """Bytes of those topics' log segments on the broker (compressed, with batch headers)."""
+    if log_dir is None:
+        return None
+    return sum(f.stat().st_size for t in topics for f in log_dir.glob(f"{t}-*/*.log"))
+
+
+async def latencies(settings: Settings) -> list[float]:
+    """Milliseconds from each event on the broker to the triggers it caused on the broker.
+
+    A trigger decided on an event carries that event's time as ``created_at``
+    and its customer as key, which names the event (timer triggers carry a
+    deadline, which no event of that customer has).
+    """
+    arrived: dict[tuple[bytes, datetime], int] = {}
+    async for r in read_topics(settings.broker, settings.inbound_topics, settings.partitions):
+        body = orjson.loads(r.value or b"{}")
+        at = datetime.fromisoformat(body["occurred_at"])
+        arrived.setdefault((r.key or b"", at), r.timestamp_ms)
+    found = []
+    async for r in read_topics(settings.broker, [settings.topic("triggers")], settings.partitions):
+        created = datetime.fromisoformat(orjson.loads(r.value or b"{}")["created_at"])
+        sent = arrived.get((r.key or b"", created))
+        if sent is not None:
+            found.append(float(r.timestamp_ms - sent))
+    return found
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run_latency(
+    bootstrap: str, args: argparse.Namespace, tmp: Path, rate: float
+) -> tuple[str, int]:
+    """p50/p95/p99 at ``rate`` on fresh topics, and an empty worker's RSS (the memory baseline)."""
+    base = unique_settings(bootstrap, tmp, partitions=args.partitions)
+    create_topics(base)
+    settings = engine_settings(base, "latency", tmp)
+    count = max(100, int(rate * args.latency_seconds))
+    events = list(simulate(max(20, int(count / 8)), seed=args.seed + 1))[:count]
+    w = worker(settings, tmp, "latency")
+    w.start()
+    try:
+        wait_ready(w.settings.web_port, w.assert_alive)
+        assert w.process is not None
+        baseline = rss_bytes(w.process.pid)
+        publish(base, events, rate=rate)
+        ends = asyncio.run(end_offsets(bootstrap, base.inbound_topics, base.partitions))
+        asyncio.run(wait_committed(bootstrap, settings.app_id, ends, [w], timeout=600))
+    finally:
+        w.stop()
+    found = asyncio.run(latencies(settings))
+    if not found:
+        return f"no triggers (at {rate:,.0f})", baseline
+    cells = "/".join(f"{percentile(found, q):,.0f}" for q in (0.5, 0.95, 0.99))
+    return f"{cells} (at {rate:,.0f}, {len(found)} triggers)", baseline
+
+
+def fmt(t: Throughput | None) -> str:
+    if t is None:
+        return "n/a"
+    return f"{t.per_second:,.0f}{' (incl. start-up)' if t.from_start else ''}"
+
+
+def ratio(a: Throughput | None, b: Throughput | None) -> str:
+    if a is None or b is None:
+        return "n/a"
+    return f"{a.per_second / b.per_second:.2f}x"
+
+
+def machine() -> str:
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    return (
+        f"{platform.machine()} {model}, {os.cpu_count()} cores, "
+        f"{int(mem) / 1024**2:.0f} GiB, Python {platform.python_version()}, Kafka 3.9.1"
+    )
+
+
+def row(args: argparse.Namespace, r: Results) -> list[str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    floor = r.floor.get("default")
+    variants = "; ".join(
+        f"{name} {fmt(t)} ({ratio(t, floor)})" for name, t in r.floor.items() if name != "default"
+    )
+    two = f"{fmt(r.engine2)} ({ratio(r.engine2, r.engine)})"
+    recovered = f"{r.recovery:.1f} ({r.state_customers:,})" if r.recovery is not None else "n/a"
+    rss = f"{r.rss_per_customer:,.0f} B" if r.rss_per_customer is not None else "n/a"
+    volume = "/".join(
+        "n/a" if v is None else f"{v:,.0f}"
+        for v in (r.changelog_per_event, r.changelog_disk_per_event)
+    )
+    return [
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+        commit + ("+" if dirty else ""),
+        machine(),
+        f"{r.load_before:.2f}/{r.load_after:.2f}",
+        f"{r.events:,} events, {r.customers:,} customers, {args.partitions} partitions",
+        fmt(r.raw),
+        fmt(floor),
+        variants or "-",
+        fmt(r.naive),
+        fmt(r.engine),
+        ratio(r.engine, floor),
+        ratio(r.engine, r.naive),
+        ratio(r.engine, r.raw),
+        two,
+        r.identical,
+        r.latency,
+        rss,
+        volume,
+        recovered,
+        f"{r.backtest:,.0f}",
+    ]
+
+
+def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
+    """Print the table; append the row under SECTION in ``path``, creating the section."""
+    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    line = "| " + " | ".join(cells) + " |\n"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if SECTION not in text:
+        command = "`.venv/bin/python -m bench.harness` (defaults: the full run)"
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\nCommand: {command}\n\n" + header
+    path.write_text(text.rstrip("\n") + "\n" + line)
+    table = header + line
+    print(table, end="")
+    print(f"command: {shlex.join([sys.executable, '-m', 'bench.harness', *sys.argv[1:]])}")
+    return table
+
+
+def run_engine(
+    bootstrap: str,
+    base: Settings,
+    tmp: Path,
+    ends: dict[TopicPartition, int],
+    r: Results,
+    log_dir: Path | None,
+) -> tuple[Settings, int]:
+    """One worker's rate, its changelog, then a fresh worker recovering it (time, RSS)."""
+    step("engine", "one worker")
+    one = engine_settings(base, "engine1", tmp)
+    r.engine = measure(bootstrap, one.app_id, ends, [worker(one, tmp, "engine1")])
+    size, r.state_customers = asyncio.run(changelog(one))
+    r.changelog_per_event = size / r.events
+    disk = on_disk(log_dir, changelog_topics(one))
+    r.changelog_disk_per_event = None if disk is None else disk / r.events
+    step("recovery", f"{r.state_customers:,} customers from the changelog")
+    fresh = worker(one, tmp, "recovery")
+    fresh.start()
+    try:
+        r.recovery = wait_ready(fresh.settings.web_port, fresh.assert_alive)
+        assert fresh.process is not None
+        recovered_rss = rss_bytes(fresh.process.pid)
+    finally:
+        fresh.stop()
+    return one, recovered_rss
+
+
+def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | None) -> Results:
+    r = Results(load_before=os.getloadavg()[0], customers=args.customers)
+    base = unique_settings(bootstrap, tmp, partitions=args.partitions)
+    create_topics(base)
+    events = list(simulate(args.customers, seed=args.seed))
+    r.events = len(events)
+    step("publish", f"{r.events:,} events")
+    publish(base, events)
+    lines = [dumps(e) for e in events]
+    del events
+    ends = asyncio.run(end_offsets(bootstrap, base.inbound_topics, base.partitions))
+    assert sum(ends.values()) == r.events
+    step("backtest", "the pure core, for the reference outputs")
+    r.backtest, expected = backtest_digest(base, lines)
+    del lines
+
+    step("raw", "aiokafka consume -> orjson -> produce")
+    proc, group = contender("bench.contenders.raw", base, tmp, "raw")
+    r.raw = measure(bootstrap, group, ends, [proc])
+    for variant in args.floor_variants:
+        step("floor", variant)
+        proc, group = contender("bench.contenders.count", base, tmp, f"count-{variant}", variant)
+        r.floor[variant] = measure(bootstrap, group, ends, [proc])
+    step("naive", "per-event Faust agent")
+    proc, group = contender("bench.contenders.naive", base, tmp, "naive")
+    r.naive = measure(bootstrap, group, ends, [proc])
+
+    one, recovered_rss = run_engine(bootstrap, base, tmp, ends, r, log_dir)
+
+    step("engine", "two workers")
+    two = engine_settings(base, "engine2", tmp)
+    pair = [worker(two, tmp, "engine2-a"), worker(two, tmp, "engine2-b")]
+    r.engine2 = measure(bootstrap, two.app_id, ends, pair)
+    one_digest = asyncio.run(outputs_digest(one))
+    two_digest = asyncio.run(outputs_digest(two))
+    r.identical = (
+        f"{'yes' if one_digest == expected else 'NO'}/{'yes' if two_digest == expected else 'NO'}"
+        f" ({len(expected):,} keys)"
+    )
+
+    rate = args.latency_rate or (r.engine.per_second / 2 if r.engine else 100.0)
+    step("latency", f"at {rate:,.0f} events/s for {args.latency_seconds}s")
+    r.latency, baseline = run_latency(bootstrap, args, tmp, rate)
+    if r.state_customers:
+        r.rss_per_customer = (recovered_rss - baseline) / r.state_customers
+    r.load_after = os.getloadavg()[0]
+    return r
+
+
+def step(name: str, what: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {name}: {what}", file=sys.stderr, flush=True)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--customers", type=int, default=125_000, help="~8.1 events each")
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--floor-variants",
+        type=lambda s: s.split(","),
+        default=list(FAUST_VARIANTS),
+        help=f"comma-separated, of {', '.join(FAUST_VARIANTS)}",
+    )
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--latency-rate", type=float, default=0.0, help="default: half of 1 worker")
+    parser.add_argument(
+        "--broker", default="", help="host:port; default: a local broker of its own"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-harness-"))
+    broker = None
+    bootstrap = args.broker
+    if not bootstrap:
+        broker = LocalBroker(
+            port=find_free_port(), home=tmp / "kafka", initial_rebalance_delay_ms=REBALANCE_DELAY_MS
+        )
+        bootstrap = broker.start().bootstrap
+    try:
+        results = run(args, bootstrap, tmp, None if broker is None else broker.data_dir)
+    finally:
+        if broker is not None:
+            broker.stop()
+    return record(args, row(args, results), args.results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The benchmark harness, end to end on a tiny input: it must keep working, whatever the speed.
+
+Every contender runs and commits, every measurement gets a value, both
+engine runs' outputs equal the backtest's, and the row lands in the results
+file under its section. No figure is checked against a target here: on a
+shared machine a speed assertion would only measure the neighbours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import harness
+
+
+def test_harness_measures_every_contender(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    table = harness.main(
+        [
+            "--customers",
+            "120",
+            "--latency-seconds",
+            "2",
+            "--floor-variants",
+            "default,tuned",
+            "--results",
+            str(results),
+        ]
+    )
+    header, _rule, line = table.splitlines()
+    cells = dict(zip(header.strip("|").split(" | "), line.strip("|").split(" | "), strict=True))
+    cells = {k.strip(): v.strip() for k, v in cells.items()}
+    for column in harness.COLUMNS:
+        assert cells[column] not in ("", "n/a"), column
+    assert cells["outputs = backtest (1 and 2 workers)"].startswith("yes/yes")
+    assert cells["Faust floor variants ev/s"].startswith("tuned ")
+    text = results.read_text()
+    assert harness.SECTION in text
+    assert text.rstrip().endswith(line)
