@@ -212,8 +212,6 @@ class LifecycleProcessor:
         partition = message.partition
         lane = self._lane(partition)
         if message.topic != self.ticks_topic:
-            if self._read_before(message):
-                return
             self.last_seen[message.tp] = message.offset
             if message.topic == self.merge_topic:
                 held = self._internal(message, event)
@@ -331,13 +329,18 @@ class LifecycleProcessor:
             await self.commit()
 
     def safe_offsets(self) -> dict[TP, int]:
-        """Per partition, the offset after the last message handled in full, short of
-        the oldest one a merge still holds."""
+        """Per partition, the offset after the last message read, or the lowest one a
+        merge still holds if lower: everything before it is applied and flushed.
+
+        The lowest, not the first queued, and never past the last one read: Faust
+        may hand out records fetched before its seek to the committed offset, then
+        earlier ones after it.
+        """
         offsets = {tp: seen + 1 for tp, seen in self.ticks_seen.items()}
         for tp, seen in self.last_seen.items():
             lane = self.lanes.get(tp.partition)
-            held = None if lane is None else lane.merger.head(tp.topic)
-            offsets[tp] = seen + 1 if held is None else int(held[2].message.offset)
+            held = [] if lane is None else lane.merger.queued(tp.topic)
+            offsets[tp] = min([seen + 1, *(int(h[2].message.offset) for h in held)])
         return offsets
 
     async def commit(self, offsets: dict[TP, int] | None = None) -> None:
@@ -351,16 +354,6 @@ class LifecycleProcessor:
         consumer: Any = self.topology.app.consumer  # _commit: Faust's own, with no ack filter
         if todo and await consumer._commit(todo):
             self.committed.update(todo)
-
-    def _read_before(self, message: Any) -> bool:
-        """Whether ``message`` was handed out before in this assignment.
-
-        Faust can deliver records fetched before its seek to the committed
-        offset and then the same ones again after it; the first copy is applied
-        or held already, so a second would be applied twice.
-        """
-        seen = self.last_seen.get(message.tp)
-        return seen is not None and message.offset <= seen
 
     def _polled_at(self, tp: TP) -> int | None:
         """When (ms) the consumer last had a fetch answer for ``tp``, which set its highwater.

@@ -78,10 +78,9 @@ class PartitionMerger(Generic[T]):
         self._queues[topic].append(_Queued(key, item))
         self.buffered += 1
 
-    def head(self, topic: str) -> T | None:
-        """The first message still queued on ``topic`` (the oldest read), if any."""
-        queue = self._queues[topic]
-        return queue[0].item if queue else None
+    def queued(self, topic: str) -> Iterator[T]:
+        """The messages still queued on ``topic``, in the order they were read."""
+        return (entry.item for entry in self._queues[topic])
 
     def tail_key(self, topic: str) -> EventOrder | None:
         """The order key of the last message queued on ``topic``, if any is waiting."""
