@@ -37,6 +37,7 @@ from streams.producer import route
 from streams.settings import Settings
 from tests.hostile import VALID, corpus, mutations
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
@@ -44,6 +45,7 @@ from tests.integration.engine import (
     personal_data_in,
     stored_states,
     unique_settings,
+    wait_caught_up,
 )
 
 RESULTS = Path(__file__).with_name("SOAK.md")
@@ -105,9 +107,8 @@ def soak(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             kills += 1
             worker.start()
         publisher.join()
-        outputs = collect(
-            settings, ["transitions", "triggers"], expected=len(expected), timeout=900, quiet=10
-        )
+        caught_up = wait_caught_up(settings, timeout=900)
+        outputs = collect(settings, OUTPUTS, expected=len(expected), timeout=120, quiet=5)
         letters = collect(settings, ["deadletter"], expected=bad, timeout=120, quiet=5)
         crashes += int(worker.process.poll() is not None)
         states = stored_states(settings, timeout=120)
@@ -144,6 +145,7 @@ def soak(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         "bad inputs tried": bad,
         "dead-lettered": len(letters),
         "personal data in log": len(personal_data_in(log, events)),
+        "caught up": caught_up,
         "minutes": round(elapsed / 60, 1),
     }
 
@@ -189,7 +191,7 @@ def main() -> None:
         + result["trigger ids unexpected"]
         + result["personal data in log"]
     )
-    if failed or result["dead-lettered"] != result["bad inputs tried"]:
+    if failed or not result["caught up"] or result["dead-lettered"] != result["bad inputs tried"]:
         raise SystemExit(1)
 
 
