@@ -20,7 +20,6 @@ from agents.mailer import plan
 from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from schemas.records import Trigger
-from streams.broker import find_free_port
 from tests.integration.engine import (
     OUTPUTS,
     Worker,
@@ -128,26 +127,3 @@ def test_kill_9_under_load_loses_nothing(
     assert set(delivered) | mailer.outbox_ids("unconfirmed") == sendable
     assert len(mailer.outbox_ids("unconfirmed")) <= 3  # at most one in flight per mailer kill
     assert personal_data_in(mailer.log.read_text(), run.events) == []
-
-
-def test_a_survivor_takes_over_and_the_partitions_spread_back(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
-    settings = unique_settings(kafka_bootstrap, tmp_path)
-    other = settings.model_copy(
-        update={"web_port": find_free_port(1), "data_dir": tmp_path / "other"}
-    )
-    run = Run(settings, customers=300, seed=23)
-    survivor = Worker(settings, tmp_path / "survivor.log").start()
-    victim = Worker(other, tmp_path / "victim.log").start()
-    run.publisher.start()
-    try:
-        time.sleep(6)  # both own partitions by now, mid-stream
-        kill(victim)  # the survivor takes its partitions, state and pending timers over
-        time.sleep(12)
-        victim.start()  # rejoins: the partitions spread back
-        run.check([survivor, victim])
-        assert survivor.log_text().count("timer heaps rebuilt") >= 2  # a rebalance took place
-    finally:
-        survivor.stop()
-        victim.stop()
