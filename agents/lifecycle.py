@@ -322,7 +322,7 @@ class LifecycleProcessor:
         offsets it has tracked since the last rebalance and skips a single
         unacked one, which after a rebalance committed past events never applied
         (the two-worker test lost prospects' merges that way). What is safe to
-        commit is known here exactly: up to the oldest message a merge still holds.
+        commit is known here: see ``safe_offsets``.
         """
         await self.topology.app.producer.flush()
         if time.monotonic() - self.committed_at >= self.settings.commit_interval:
