@@ -6,6 +6,9 @@ safety, since a bad message is dead-lettered here before it touches state.
 
 These rules keep it exact under at-least-once delivery:
 
+- records of each topic-partition applied strictly in offset order from the
+  group's resume point (``streams.delivery``): Faust may hand out records
+  fetched before its post-rebalance seek, then drop the earlier ones;
 - concurrency 1 and offsets committed by the agent itself, only up to the
   oldest message the cross-topic merge still holds, so a held message is never
   committed early (faust-streaming issue 606 is the same hazard with
@@ -40,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
+from aiokafka import TopicPartition
 from faust import Sensor
 from faust.types import TP
 from pydantic import ValidationError
@@ -60,6 +64,7 @@ from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse
 from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import topic_of
 from streams.app import Topology
+from streams.delivery import Delivery, Verdict
 from streams.lag import LagProbe
 from streams.producer import partitioner
 
@@ -158,7 +163,11 @@ class LifecycleProcessor:
         self.lane_topics = {*self.inbound_topics, self.merge_topic}
         self.limits = self.settings.input_limits
         self.lanes: dict[int, Lane[Held, bytes]] = {}
-        self.last_seen: dict[TP, int] = {}
+        self.delivery: Delivery[TP] = Delivery()
+        self.resume_pending = True
+        """The assignment changed: read each partition's resume point from the broker."""
+        self.probe = LagProbe(self.settings)
+        self._probe_started = False
         self.fresh_after: dict[int, int] = {}
         """Per partition, the newest fetch (ms) that brought a message now held: an
         empty topic counts as caught up only on a fetch at least that recent."""
@@ -179,7 +188,7 @@ class LifecycleProcessor:
         self._reported = (time.monotonic(), 0)
 
     def on_rebalance_start(self) -> None:
-        """Drop every message held in the merges: all of them are read again.
+        """Note what is safe to commit, then drop what the merges hold: it is read again.
 
         After a rebalance Faust seeks every partition it assigns, kept ones too,
         back to the committed offset, so what a merge held (read, never acked)
@@ -187,23 +196,79 @@ class LifecycleProcessor:
         rebalance: Faust waits until no message it handed out is still referenced.
         """
         self.at_revoke = self.safe_offsets()
+        self._forget()
+
+    def _forget(self) -> None:
         dropped = 0
         for lane in self.lanes.values():
             dropped += lane.merger.buffered
             lane.merger = PartitionMerger(lane.merger.topics)
-        self.last_seen.clear()
+        self.delivery.clear()
+        self.resume_pending = True
         self.ticks_seen.clear()
         self.committed.clear()
         self.blocked_since.clear()
         self.fresh_after.clear()
-        log.info("rebalance: %d held message(s) dropped, to be read again", dropped)
+        if dropped:
+            log.info("rebalance: %d held message(s) dropped, to be read again", dropped)
 
     def on_partitions_assigned(self, assigned: set[TP]) -> None:
-        """Forget the partitions that went elsewhere, rebuild the heaps from the table."""
+        """Forget the partitions that went elsewhere, rebuild the heaps from the table.
+
+        Forgets what is held too, even if the rebalance's start went unseen: every
+        partition resumes from the group's committed offset.
+        """
+        self._forget()
         ours = {tp.partition for tp in assigned if tp.topic in self.lane_topics}
         for partition in set(self.lanes) - ours:
             del self.lanes[partition]
         self.timers_stale = True
+
+    async def started_probe(self) -> LagProbe:
+        """The broker client for lag and resume points, opened on first use."""
+        if not self._probe_started:
+            await self.probe.start()
+            self._probe_started = True
+        return self.probe
+
+    async def _resume(self) -> None:
+        """Each assigned partition's resume point, from the broker: where Faust's
+        seek put the consumer (only this worker commits them, and not before this)."""
+        consumer: Any = self.topology.app.consumer
+        tps = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in consumer.assignment()
+            if tp.topic in self.lane_topics
+        ]
+        try:
+            async with asyncio.timeout(self.settings.lag_interval + 5.0):
+                probe = await self.started_probe()
+                points = await probe.resume_points(tps)
+        except Exception as exc:  # the broker may be away: asked again on the next record
+            log.warning("resume points not read (%s); trying again", type(exc).__name__)
+            return
+        self.delivery.start({TP(tp.topic, tp.partition): offset for tp, offset in points.items()})
+        self.committed.update(self.delivery.expected)
+        self.resume_pending = False
+
+    async def _admit(self, message: Any) -> bool:
+        """Whether ``message`` is the next one of its partition (see ``streams.delivery``)."""
+        if self.resume_pending:
+            await self._resume()
+        tp = message.tp
+        verdict = self.delivery.check(tp, message.offset)
+        if verdict is Verdict.AHEAD and self.delivery.should_seek(tp, time.monotonic()):
+            await self._seek(tp)
+        return verdict is Verdict.TAKE
+
+    async def _seek(self, tp: TP) -> None:
+        offset = self.delivery.expected[tp]
+        log.info("%s[%d]: records before %d skipped by the fetch; seeking back", *tp, offset)
+        consumer: Any = self.topology.app.consumer
+        try:
+            await consumer.seek_wait({tp: offset})
+        except Exception as exc:  # retried while the gap remains (Delivery.overdue)
+            log.warning("%s[%d]: seek failed (%s)", *tp, type(exc).__name__)
 
     async def handle(self, event: Any) -> None:
         if self.timers_stale:
@@ -212,7 +277,8 @@ class LifecycleProcessor:
         partition = message.partition
         lane = self._lane(partition)
         if message.topic != self.ticks_topic:
-            self.last_seen[message.tp] = message.offset
+            if not await self._admit(message):
+                return
             if message.topic == self.merge_topic:
                 held = self._internal(message, event)
             else:
@@ -238,6 +304,8 @@ class LifecycleProcessor:
                 self.fresh_after[partition] = polled
             await self._release(partition)
             return
+        for tp in self.delivery.overdue(time.monotonic()):
+            await self._seek(tp)
         await self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
@@ -329,18 +397,13 @@ class LifecycleProcessor:
             await self.commit()
 
     def safe_offsets(self) -> dict[TP, int]:
-        """Per partition, the offset after the last message read, or the lowest one a
-        merge still holds if lower: everything before it is applied and flushed.
-
-        The lowest, not the first queued, and never past the last one read: Faust
-        may hand out records fetched before its seek to the committed offset, then
-        earlier ones after it.
-        """
+        """Per partition, the next offset to read, or the first one a merge still
+        holds: everything before it is applied and flushed."""
         offsets = {tp: seen + 1 for tp, seen in self.ticks_seen.items()}
-        for tp, seen in self.last_seen.items():
+        for tp, expected in self.delivery.expected.items():
             lane = self.lanes.get(tp.partition)
-            held = [] if lane is None else lane.merger.queued(tp.topic)
-            offsets[tp] = min([seen + 1, *(int(h[2].message.offset) for h in held)])
+            first = next(iter(lane.merger.queued(tp.topic)), None) if lane else None
+            offsets[tp] = expected if first is None else int(first[2].message.offset)
         return offsets
 
     async def commit(self, offsets: dict[TP, int] | None = None) -> None:
@@ -383,12 +446,8 @@ class LifecycleProcessor:
             polled = self._polled_at(tp)
             if polled is None or polled < fresh_after:
                 return False  # its highwater may predate a message held from another topic
-            seen = self.last_seen.get(tp)
-            if seen is not None:
-                return seen + 1 >= int(highwater)
-            # Nothing read yet: where this group starts is its committed offset.
-            start = consumer._committed_offset.get(tp)  # private: no public accessor
-            return (start or 0) >= int(highwater)
+            expected = self.delivery.expected.get(tp)
+            return expected is not None and expected >= int(highwater)
 
         return caught_up
 
@@ -622,6 +681,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     async def revoked(_sender: Any, *_args: Any, **_kwargs: Any) -> None:
         async with processor.busy:  # the message in flight is finished and flushed
             await processor.commit(processor.at_revoke)
+            processor.at_revoke = {}
 
     app.on_partitions_revoked.connect(cast(Any, revoked))
 
@@ -634,8 +694,6 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     app.sensors.add(_RebalanceStart(processor))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
     processor.metrics.pending(lambda: sum(len(lane.timers) for lane in processor.lanes.values()))
-    probe = LagProbe(topology.settings)
-    started: list[bool] = []
 
     async def measure_lag() -> None:
         """The group's lag from the broker, for /metrics; a failure is logged, not fatal.
@@ -645,9 +703,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         """
         try:
             async with asyncio.timeout(max(2.0, topology.settings.lag_interval)):
-                if not started:
-                    await probe.start()
-                    started.append(True)
+                probe = await processor.started_probe()
                 rows = await probe.measure()
         except Exception as exc:  # the broker may be restarting: try again next time
             if processor.broker_reachable:
@@ -657,7 +713,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         if not processor.broker_reachable:
             log.info("broker reachable again")
         processor.broker_reachable = True
-        processor.metrics.lags(probe.group, rows)
+        processor.metrics.lags(processor.probe.group, rows)
 
     app.timer(interval=topology.settings.lag_interval, on_leader=False)(measure_lag)
     return processor
