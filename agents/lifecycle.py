@@ -12,6 +12,9 @@ time left under it.
 
 These rules keep it exact under at-least-once delivery:
 
+- records of each topic-partition applied strictly in offset order from the
+  group's resume point (``streams.delivery``): Faust may hand out records
+  fetched before its post-rebalance seek, then drop the earlier ones;
 - concurrency 1 and offsets committed by the agent itself, only up to the
   oldest message the cross-topic merge still holds and only once the batch
   that applied the rest is durable, so a held message is never committed
@@ -56,6 +59,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
+from aiokafka import TopicPartition
 from faust.streams import _current_event
 from faust.types import TP
 from pydantic import ValidationError
@@ -76,6 +80,7 @@ from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse
 from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import topic_of
 from streams.app import Topology
+from streams.delivery import Delivery, Verdict
 from streams.lag import LagProbe
 from streams.producer import partitioner
 
@@ -221,7 +226,11 @@ class LifecycleProcessor:
         self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.pairs: dict[int, TablePairs] = {}
         self.batch = Batch()
-        self.last_seen: dict[TP, int] = {}
+        self.delivery: Delivery[TP] = Delivery()
+        self.resume_pending = True
+        """The assignment changed: read each partition's resume point from the broker."""
+        self.probe = LagProbe(self.settings)
+        self._probe_started = False
         self.blocked_since: dict[int, float] = {}
         self.latest_event: datetime | None = None
         self.timers_stale = True
@@ -252,34 +261,87 @@ class LifecycleProcessor:
         lane's cached co-purchase counts would count their orders twice.
         """
         await self.commit_offsets(self.durable)
+        self._forget()
+
+    def _forget(self) -> None:
         dropped = sum(lane.merger.buffered for lane in self.lanes.values())
         self.batch = Batch()
         self.lanes.clear()
         self.pairs.clear()
-        self.last_seen.clear()
+        self.delivery.clear()
+        self.resume_pending = True
         self.ticks_seen.clear()
         self.durable.clear()
         self.committed.clear()
         self.blocked_since.clear()
         self.fresh_after.clear()
         self.timers_stale = True
-        log.info("rebalance: %d held message(s) dropped, to be read again", dropped)
+        if dropped:
+            log.info("rebalance: %d held message(s) dropped, to be read again", dropped)
 
     def on_partitions_assigned(self, _assigned: set[TP]) -> None:
-        """The heaps are rebuilt from the table before the next message."""
-        self.timers_stale = True
+        """Start over even if no revocation came first: every partition resumes from
+        the group's committed offset, and the heaps are rebuilt from the table."""
+        self._forget()
+
+    async def started_probe(self) -> LagProbe:
+        """The broker client for lag and resume points, opened on first use."""
+        if not self._probe_started:
+            await self.probe.start()
+            self._probe_started = True
+        return self.probe
+
+    async def _resume(self) -> None:
+        """Each assigned partition's resume point, from the broker: where Faust's
+        seek put the consumer (only this worker commits them, and not before this)."""
+        consumer: Any = self.topology.app.consumer
+        tps = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in consumer.assignment()
+            if tp.topic in self.lane_topics
+        ]
+        try:
+            async with asyncio.timeout(self.settings.lag_interval + 5.0):
+                probe = await self.started_probe()
+                points = await probe.resume_points(tps)
+        except Exception as exc:  # the broker may be away: asked again on the next record
+            log.warning("resume points not read (%s); trying again", type(exc).__name__)
+            return
+        self.delivery.start({TP(tp.topic, tp.partition): offset for tp, offset in points.items()})
+        self.committed.update(self.delivery.expected)
+        self.resume_pending = False
+
+    async def _admit(self, message: Any) -> bool:
+        """Whether ``message`` is the next one of its partition (see ``streams.delivery``)."""
+        if self.resume_pending:
+            await self._resume()
+        tp = message.tp
+        verdict = self.delivery.check(tp, message.offset)
+        if verdict is Verdict.AHEAD and self.delivery.should_seek(tp, time.monotonic()):
+            await self._seek(tp)
+        return verdict is Verdict.TAKE
+
+    async def _seek(self, tp: TP) -> None:
+        offset = self.delivery.expected[tp]
+        log.info("%s[%d]: records before %d skipped by the fetch; seeking back", *tp, offset)
+        consumer: Any = self.topology.app.consumer
+        try:
+            await consumer.seek_wait({tp: offset})
+        except Exception as exc:  # retried while the gap remains (Delivery.overdue)
+            log.warning("%s[%d]: seek failed (%s)", *tp, type(exc).__name__)
 
     async def handle(self, event: Any) -> None:
         """Merge one message in, apply what it releases; durable only at ``commit``."""
         if self.timers_stale:
             self._rebuild_timers()
         message = event.message
+        if message.topic != self.ticks_topic and not await self._admit(message):
+            return
         partition = self.batch.partition = message.partition
         self.batch.events[partition] = event
         self.batch.handled += 1
         lane = self._lane(partition)
         if message.topic != self.ticks_topic:
-            self.last_seen[message.tp] = message.offset
             if message.topic == self.merge_topic:
                 held = self._internal(message, event)
             else:
@@ -304,6 +366,8 @@ class LifecycleProcessor:
                 self.fresh_after[partition] = polled
             await self._release(partition)
             return
+        for tp in self.delivery.overdue(time.monotonic()):
+            await self._seek(tp)
         await self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
@@ -406,12 +470,8 @@ class LifecycleProcessor:
             polled = self._polled_at(tp)
             if polled is None or polled < fresh_after:
                 return False  # its highwater may predate a message held from another topic
-            seen = self.last_seen.get(tp)
-            if seen is not None:
-                return seen + 1 >= int(highwater)
-            # Nothing read yet: where this group starts is its committed offset.
-            start = consumer._committed_offset.get(tp)  # private: no public accessor
-            return (start or 0) >= int(highwater)
+            expected = self.delivery.expected.get(tp)
+            return expected is not None and expected >= int(highwater)
 
         return caught_up
 
@@ -582,18 +642,13 @@ class LifecycleProcessor:
             await self.commit_offsets(self.durable)
 
     def safe_offsets(self) -> dict[TP, int]:
-        """Per partition, the offset after the last message read, or the lowest one a
-        merge still holds if lower: everything before it is applied and flushed.
-
-        The lowest, not the first queued, and never past the last one read: Faust
-        may hand out records fetched before its seek to the committed offset, then
-        earlier ones after it.
-        """
+        """Per partition, the next offset to read, or the first one a merge still
+        holds: everything before it is applied (durable once the batch is)."""
         offsets = {tp: seen + 1 for tp, seen in self.ticks_seen.items()}
-        for tp, seen in self.last_seen.items():
+        for tp, expected in self.delivery.expected.items():
             lane = self.lanes.get(tp.partition)
-            held = [] if lane is None else lane.merger.queued(tp.topic)
-            offsets[tp] = min([seen + 1, *(int(h[2].message.offset) for h in held)])
+            first = next(iter(lane.merger.queued(tp.topic)), None) if lane else None
+            offsets[tp] = expected if first is None else int(first[2].message.offset)
         return offsets
 
     async def commit_offsets(self, offsets: dict[TP, int]) -> None:
@@ -708,8 +763,6 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     app.on_partitions_revoked.connect(cast(Any, revoked))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
     processor.metrics.pending(lambda: sum(len(lane.timers) for lane in processor.lanes.values()))
-    probe = LagProbe(topology.settings)
-    started: list[bool] = []
 
     async def measure_lag() -> None:
         """The group's lag from the broker, for /metrics; a failure is logged, not fatal.
@@ -719,9 +772,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         """
         try:
             async with asyncio.timeout(max(2.0, topology.settings.lag_interval)):
-                if not started:
-                    await probe.start()
-                    started.append(True)
+                probe = await processor.started_probe()
                 rows = await probe.measure()
         except Exception as exc:  # the broker may be restarting: try again next time
             if processor.broker_reachable:
@@ -731,7 +782,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         if not processor.broker_reachable:
             log.info("broker reachable again")
         processor.broker_reachable = True
-        processor.metrics.lags(probe.group, rows)
+        processor.metrics.lags(processor.probe.group, rows)
 
     app.timer(interval=topology.settings.lag_interval, on_leader=False)(measure_lag)
     return processor

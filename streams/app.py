@@ -101,6 +101,8 @@ def create_app(settings: Settings) -> Topology:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         **FAUST_DEFAULTS,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         # The merge holds read messages until every topic can say what comes
         # first; Faust would wait for them at each rebalance, forever. The agent
         # drops them instead (they are read again) and lets its in-flight

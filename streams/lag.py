@@ -72,6 +72,24 @@ class LagProbe:
             )
         return rows
 
+    async def resume_points(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Where the group resumes each partition: its committed offset, or the log's
+        start when it has none or retention has passed it (``auto_offset_reset`` is
+        earliest)."""
+        if self._admin is None or self._consumer is None:
+            msg = "LagProbe.start() first"
+            raise RuntimeError(msg)
+        if not tps:
+            return {}
+        starts = await self._consumer.beginning_offsets(tps)
+        committed = await self._admin.list_consumer_group_offsets(self.group, partitions=tps)
+        points = {}
+        for tp in tps:
+            mark = committed.get(tp)
+            offset = mark.offset if mark is not None else -1
+            points[tp] = max(offset, starts[tp])
+        return points
+
     async def __aenter__(self) -> LagProbe:
         try:
             await self.start()

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_LAG_INTERVAL``: seconds between the worker's lag measurements.
     - ``LIFECYCLE_COMMIT_INTERVAL``: seconds between the worker's offset commits (what
       a crash makes it read again, idempotently).
+    - ``LIFECYCLE_SESSION_TIMEOUT``: seconds the group waits for a silent worker before
+      its partitions move to the others (the broker bounds it: 6 to 300 by default).
     - ``LIFECYCLE_CLOCK``: ``wall`` (live: timers follow the wall clock) or ``event``
       (replay: timers follow each partition's event-time watermark).
     - ``LIFECYCLE_ALLOWED_LATENESS``: seconds the clock stays behind, so an event
@@ -134,6 +136,7 @@ class Settings(BaseSettings):
     max_future: timedelta = timedelta(days=366)
     lag_interval: float = Field(default=10.0, gt=0)
     commit_interval: float = Field(default=1.0, gt=0)
+    session_timeout: float = Field(default=60.0, ge=6, le=300)
     api_token: SecretStr | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)

@@ -71,6 +71,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_ALLOWED_LATENESS": str(settings.allowed_lateness),
         "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
         "LIFECYCLE_LAG_INTERVAL": str(settings.lag_interval),
+        "LIFECYCLE_SESSION_TIMEOUT": str(settings.session_timeout),
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
         **security_env(settings),
     }

@@ -23,6 +23,7 @@ from lifecycle.simulation import simulate
 from schemas.codec import dumps, to_jsonable
 from streams.broker import LocalBroker, find_free_port
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
@@ -84,7 +85,7 @@ def test_worker_rides_out_a_restart_and_an_outage(broker: LocalBroker, tmp_path:
         broker.start()
         assert wait_for(lambda: readiness(port)[0] == 200, timeout=90), readiness(port)
         publish(settings, rest)
-        records = collect(settings, ["transitions", "triggers"], expected=len(expected))
+        records = collect(settings, OUTPUTS, expected=len(expected))
         worker.assert_alive()
         states = stored_states(settings)
     finally:

@@ -133,21 +133,34 @@ def test_kill_9_under_load_loses_nothing(
 def test_a_survivor_takes_over_and_the_partitions_spread_back(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    settings = unique_settings(kafka_bootstrap, tmp_path)
+    # A short session, so the group gives the dead worker's partitions away mid-stream.
+    settings = unique_settings(kafka_bootstrap, tmp_path).model_copy(
+        update={"session_timeout": 8.0}
+    )
     other = settings.model_copy(
         update={"web_port": find_free_port(1), "data_dir": tmp_path / "other"}
     )
-    run = Run(settings, customers=300, seed=23)
+    run = Run(settings, customers=700, seed=23)
     survivor = Worker(settings, tmp_path / "survivor.log").start()
     victim = Worker(other, tmp_path / "victim.log").start()
+
+    def rebalances(worker: Worker) -> int:
+        return worker.log_text().count("timer heaps rebuilt")  # once per assignment
+
     run.publisher.start()
     try:
-        time.sleep(6)  # both own partitions by now, mid-stream
+        assert wait_for(lambda: rebalances(survivor) and rebalances(victim), timeout=60)
+        time.sleep(4)  # both own partitions, mid-stream
         kill(victim)  # the survivor takes its partitions, state and pending timers over
-        time.sleep(12)
+        assert wait_for(lambda: rebalances(survivor) >= 2, timeout=60), "no takeover"
+        assert run.publisher.is_alive(), "the takeover came after the load: make it longer"
+        time.sleep(4)  # the survivor alone, under load
+        before = rebalances(survivor), rebalances(victim)
         victim.start()  # rejoins: the partitions spread back
+        assert wait_for(
+            lambda: rebalances(survivor) > before[0] and rebalances(victim) > before[1], timeout=60
+        ), "the partitions did not spread back"
         run.check([survivor, victim])
-        assert survivor.log_text().count("timer heaps rebuilt") >= 2  # a rebalance took place
     finally:
         survivor.stop()
         victim.stop()

@@ -20,6 +20,7 @@ from schemas.inbound import Rejection, parse_event
 from streams.producer import route
 from tests.hostile import VALID, corpus, mutations
 from tests.integration.engine import (
+    OUTPUTS,
     Worker,
     backtest,
     collect,
@@ -59,7 +60,7 @@ def test_hostile_input_is_dead_lettered_and_valid_input_processed(
     try:
         publish_raw(settings, stream)
         letters = collect(settings, ["deadletter"], expected=len(bad), quiet=4)
-        outputs = collect(settings, ["transitions", "triggers"], expected=len(expected))
+        outputs = collect(settings, OUTPUTS, expected=len(expected))
         worker.assert_alive()
         states = stored_states(settings)
     finally:

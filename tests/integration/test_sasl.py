@@ -24,6 +24,7 @@ from schemas.codec import to_jsonable
 from streams.broker import LocalBroker, SaslUser, broker_ready, find_free_port
 from streams.settings import Settings
 from tests.integration.engine import (
+    OUTPUTS,
     ROOT,
     Worker,
     backtest,
@@ -103,7 +104,8 @@ def test_engine_end_to_end_over_sasl(sasl_bootstrap: str, password: str, tmp_pat
     )
     created = cli(settings, "topics", "create")
     assert created.returncode == 0, created.stderr
-    assert created.stdout.count("created ") == 11
+    every = [*settings.inbound_topics, *settings.outbound_topics, *settings.internal_topics]
+    assert created.stdout.count("created ") == len(every) == 12
     events = list(simulate(40, seed=3))
     _, outputs = backtest(settings, events)
     assert publish(settings, events) == len(events)
@@ -111,7 +113,7 @@ def test_engine_end_to_end_over_sasl(sasl_bootstrap: str, password: str, tmp_pat
     exposed = {"LIFECYCLE_WEB_HOST": "0.0.0.0"}  # noqa: S104 - the point of this check
     worker = Worker(settings, tmp_path / "worker.log", env=exposed).start()
     try:
-        got = collect(settings, ["transitions", "triggers"], expected=len(outputs))
+        got = collect(settings, OUTPUTS, expected=len(outputs))
         expected = [
             {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
             for o in outputs
