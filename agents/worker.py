@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 from agents.lifecycle import register
@@ -38,9 +40,37 @@ def run_worker(settings: Settings) -> None:
                 report.partitions,
                 settings.partitions,
             )
+    tables = Path(topology.app.conf.tabledir)
+    start_clean(tables)
     worker = faust.Worker(topology.app, loglevel=settings.log_level.upper())
     quiet(worker)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if tables.is_dir():
+            (tables / CLEAN_MARK).touch()
+
+
+CLEAN_MARK = ".clean-shutdown"
+
+
+def start_clean(tables: Path) -> None:
+    """Drop the local table stores unless the last worker here stopped cleanly.
+
+    Faust writes a record to the local store at once and to its changelog
+    later; a worker killed in between leaves the store ahead of the changelog,
+    and the events it then replays are duplicates of what the store holds, so
+    the changelog would never catch up (a batch widens that window to every
+    record of the batch). Recovering from the changelog alone is always right;
+    the mark, written on a clean stop, says the local copy may be trusted.
+    """
+    mark = tables / CLEAN_MARK
+    if tables.is_dir() and not mark.exists():
+        logging.getLogger(__name__).warning(
+            "last worker did not stop cleanly: rebuilding the tables from their changelogs"
+        )
+        shutil.rmtree(tables)
+    mark.unlink(missing_ok=True)
 
 
 def quiet(worker: Any) -> None:
