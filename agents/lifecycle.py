@@ -229,8 +229,12 @@ class LifecycleProcessor:
         self.delivery: Delivery[TP] = Delivery()
         self.resume_pending = True
         """The assignment changed: read each partition's resume point from the broker."""
+        self.resuming: asyncio.Future[None] | None = None
+        self.assignments = 0
+        """Counts assignments, so resume points read for an older one are thrown away."""
         self.probe = LagProbe(self.settings)
         self._probe_started = False
+        self._probe_lock = asyncio.Lock()
         self.blocked_since: dict[int, float] = {}
         self.latest_event: datetime | None = None
         self.timers_stale = True
@@ -270,6 +274,8 @@ class LifecycleProcessor:
         self.pairs.clear()
         self.delivery.clear()
         self.resume_pending = True
+        self.resuming = None
+        self.assignments += 1
         self.ticks_seen.clear()
         self.durable.clear()
         self.committed.clear()
@@ -281,17 +287,20 @@ class LifecycleProcessor:
 
     def on_partitions_assigned(self, _assigned: set[TP]) -> None:
         """Start over even if no revocation came first: every partition resumes from
-        the group's committed offset, and the heaps are rebuilt from the table."""
+        the group's committed offset, and the heaps are rebuilt from the table.
+        The resume points are asked for now, so the first message does not wait."""
         self._forget()
+        self.resuming = asyncio.ensure_future(self._resume(self.assignments))
 
     async def started_probe(self) -> LagProbe:
         """The broker client for lag and resume points, opened on first use."""
-        if not self._probe_started:
-            await self.probe.start()
-            self._probe_started = True
+        async with self._probe_lock:
+            if not self._probe_started:
+                await self.probe.start()
+                self._probe_started = True
         return self.probe
 
-    async def _resume(self) -> None:
+    async def _resume(self, assignment: int) -> None:
         """Each assigned partition's resume point, from the broker: where Faust's
         seek put the consumer (only this worker commits them, and not before this)."""
         consumer: Any = self.topology.app.consumer
@@ -307,6 +316,8 @@ class LifecycleProcessor:
         except Exception as exc:  # the broker may be away: asked again on the next record
             log.warning("resume points not read (%s); trying again", type(exc).__name__)
             return
+        if assignment != self.assignments:
+            return  # a later rebalance has begun: its own points will be read
         self.delivery.start({TP(tp.topic, tp.partition): offset for tp, offset in points.items()})
         self.committed.update(self.delivery.expected)
         self.resume_pending = False
@@ -314,7 +325,9 @@ class LifecycleProcessor:
     async def _admit(self, message: Any) -> bool:
         """Whether ``message`` is the next one of its partition (see ``streams.delivery``)."""
         if self.resume_pending:
-            await self._resume()
+            if self.resuming is None or self.resuming.done():
+                self.resuming = asyncio.ensure_future(self._resume(self.assignments))
+            await self.resuming
         tp = message.tp
         verdict = self.delivery.check(tp, message.offset)
         if verdict is Verdict.AHEAD and self.delivery.should_seek(tp, time.monotonic()):
@@ -785,4 +798,13 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         processor.metrics.lags(processor.probe.group, rows)
 
     app.timer(interval=topology.settings.lag_interval, on_leader=False)(measure_lag)
+
+    async def open_probe() -> None:
+        """At start, so the first assignment's resume points do not wait for a connection."""
+        try:
+            await processor.started_probe()
+        except Exception as exc:  # the broker may not be up yet: opened on first use then
+            log.warning("broker client not opened at start (%s)", type(exc).__name__)
+
+    app.task(open_probe)
     return processor

@@ -59,6 +59,7 @@ from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
 from schemas.codec import dumps, encode_model
 from schemas.events import INBOUND_TOPICS
+from schemas.records import OUTPUT_TOPICS
 from streams.broker import LocalBroker, find_free_port
 from streams.producer import partitioner
 from streams.settings import Settings, TopicNames
@@ -88,7 +89,6 @@ COLUMNS = [
     "recovery s (customers)",
     "pure core ev/s",
 ]
-OUTPUT_TOPICS = ("transitions", "triggers")
 REBALANCE_DELAY_MS = 3000
 """A new group waits this long for members before assigning partitions, so the two
 workers (started together) share them from the start: a rebalance in the middle

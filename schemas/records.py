@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import UtcDatetime
 
 __all__ = [
+    "OUTPUT_TOPICS",
     "Attributed",
     "Attribution",
     "Campaign",
@@ -158,6 +159,10 @@ class DeadLetter(_Record):
     reason: str
     message: str
     at: UtcDatetime
+
+
+OUTPUT_TOPICS = ("transitions", "triggers", "attribution")
+"""Logical names of every topic the core's records go to (``topic_of``)."""
 
 
 def topic_of(record: Transition | Trigger | Attribution) -> str:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from lifecycle.backtest import Backtest, Output
 from lifecycle.clock import ClockMode
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, loads
+from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
 from streams.kafka import consumer, producer
@@ -32,8 +34,7 @@ from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
-OUTPUTS = ["transitions", "triggers", "attribution"]
-"""Logical names of every topic the core's records go to (``schemas.records.topic_of``)."""
+OUTPUTS = list(OUTPUT_TOPICS)
 
 
 def unique_settings(
@@ -295,6 +296,23 @@ def scrape(settings: Settings) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_ready(settings: Settings, timeout: float = 60) -> dict[str, Any]:
+    """The worker's ``/ready`` answer once it is 200 (or the last one at the timeout)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://{settings.web_host}:{settings.web_port}/ready"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=15) as reply:
+                status, body = reply.status, loads(reply.read())
+        except urllib.error.HTTPError as err:
+            status, body = err.code, loads(err.read() or b"{}")
+        except OSError:
+            status, body = 0, {}
+        if status == 200 or time.monotonic() > deadline:
+            return {"status": status, **body}
+        time.sleep(0.5)
 
 
 def wait_for(check: Any, timeout: float = 60.0) -> Any:

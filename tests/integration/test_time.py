@@ -27,6 +27,7 @@ from tests.integration.engine import (
     publish_raw,
     stored_states,
     unique_settings,
+    wait_ready,
 )
 from tests.journeys import Body
 
@@ -210,6 +211,8 @@ def test_timers_due_while_the_worker_was_down_fire_once_after_restart(
     worker = Worker(settings, tmp_path / "worker.log").start()
     customers = [f"cust-down-{n}" for n in range(8)]
     try:
+        # Started and assigned first: the carts' 3 s must not pass during start-up.
+        assert wait_ready(settings)["status"] == 200
         script: list[tuple[float, Any]] = []
         for c in customers:
             script += [(0.0, lambda at, c=c: signup(c, at)), (0.1, lambda at, c=c: cart(c, at))]

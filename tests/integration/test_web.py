@@ -7,7 +7,6 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from tests.integration.engine import (
     publish,
     settings_env,
     unique_settings,
+    wait_ready,
 )
 
 TOKEN = secrets.token_urlsafe(24)
@@ -50,18 +50,6 @@ def fetch(
 def get(settings: Settings, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
     status, _, body = fetch(settings, path, f"Bearer {token}" if token else None)
     return status, json.loads(body or b"{}")
-
-
-def wait_ready(settings: Settings, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status, body = get(settings, "/ready")
-        except urllib.error.URLError:
-            status, body = 0, {}
-        if status == 200 or time.monotonic() > deadline:
-            return {"status": status, **body}
-        time.sleep(0.5)
 
 
 def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Path) -> None:
