@@ -33,4 +33,8 @@ def test_deep_copy_equals_pydantic_deep_copy_and_shares_nothing_mutable() -> Non
         for review in copied.pending_reviews.values():
             review.products.append("x")
         copied.cart.clear()
+        copied.order_net.clear()
+        copied.purchase_times.clear()
+        copied.windows.clear()
+        copied.marketing_sent.clear()
         assert encode_model(state) == before
