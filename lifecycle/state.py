@@ -46,24 +46,24 @@ def deep_copy(model: M) -> M:
     the ones in a record (``Move``, ``SentMark``, ``CartLine``) hold only immutable
     values, so nothing reachable from them can change.
 
-    Each field is copied as its annotation says (``_plan``): an immutable value is
-    shared, a list or dict of immutable values is copied in one C call, anything
-    else goes through ``_copy``. Deciding that per element instead was still a
-    tenth of the core's time (a record holds a few hundred ids and timestamps)."""
+    Each field is copied as its annotation says (``_plan``): the ``__dict__`` is
+    copied in one C call, which shares every immutable value; then a list or dict
+    of immutable values is copied in one C call each, and anything else goes
+    through ``_copy``. Deciding that per element instead was still a tenth of the
+    core's time (a record holds a few hundred ids and timestamps)."""
     cls = model.__class__
-    plan = _PLANS.get(cls) or _plan(cls)
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _plan(cls)
+    values = model.__dict__.copy()
+    for name, how in plan:
+        values[name] = how(values[name])
     copied = cls.__new__(cls)
-    object.__setattr__(
-        copied,
-        "__dict__",
-        {
-            k: v if (how := plan.get(k, _copy)) is None else how(v)
-            for k, v in model.__dict__.items()
-        },
-    )
+    object.__setattr__(copied, "__dict__", values)
     object.__setattr__(copied, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
-    object.__setattr__(copied, "__pydantic_extra__", _copy(model.__pydantic_extra__))
-    object.__setattr__(copied, "__pydantic_private__", _copy(model.__pydantic_private__))
+    extra, private = model.__pydantic_extra__, model.__pydantic_private__
+    object.__setattr__(copied, "__pydantic_extra__", None if extra is None else _copy(extra))
+    object.__setattr__(copied, "__pydantic_private__", None if private is None else _copy(private))
     return copied
 
 
@@ -81,8 +81,8 @@ def _copy(value: Any) -> Any:
 _IMMUTABLE = (str, int, float, Decimal, date, time, timedelta, Enum, AwareDatetime)
 """Types whose values never change (``bool`` is an ``int``, ``datetime`` a ``date``)."""
 
-_PLANS: dict[type[BaseModel], dict[str, Callable[[Any], Any] | None]] = {}
-"""Per model class: field name -> how to copy its value (None: share it)."""
+_PLANS: dict[type[BaseModel], tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+"""Per model class: the fields whose values are not shared, and how to copy each."""
 
 
 def _immutable(annotation: Any) -> bool:
@@ -115,8 +115,9 @@ def _how(annotation: Any) -> Callable[[Any], Any] | None:
     return _copy
 
 
-def _plan(cls: type[BaseModel]) -> dict[str, Callable[[Any], Any] | None]:
-    plan = _PLANS[cls] = {name: _how(f.annotation) for name, f in cls.model_fields.items()}
+def _plan(cls: type[BaseModel]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    hows = ((name, _how(f.annotation)) for name, f in cls.model_fields.items())
+    plan = _PLANS[cls] = tuple((name, how) for name, how in hows if how is not None)
     return plan
 
 
