@@ -25,7 +25,7 @@ from lifecycle.timers import next_due
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
 from schemas.inbound import DEFAULT_LIMITS, InputLimits, Rejection, parse_event
 from schemas.internal import Claim, ProspectHistory
-from schemas.records import topic_of
+from schemas.records import Transition, Trigger, topic_of
 
 __all__ = ["Backtest", "LineRejected", "Output", "Summary"]
 
@@ -234,10 +234,11 @@ class Backtest:
             self.latest_event = event.occurred_at
         if part.clock.on_event(event.occurred_at):
             yield from self.sweep(part)
-        outcome = apply(self.states.get(event.key), event, self.playbook, part.recommender)
+        key = event.key
+        outcome = apply(self.states.get(key), event, self.playbook, part.recommender)
         self.summary.events += 1
-        yield from self._record(event.key, outcome)
-        part.timers.set(event.key, next_due(outcome.state))
+        yield from self._record(key, outcome)
+        part.timers.set(key, next_due(outcome.state))
         for products in outcome.orders:
             part.recommender.record(products)
         for claim in outcome.claims:
@@ -304,12 +305,16 @@ class Backtest:
         else:
             self.states[key] = outcome.state
         summary.timers_fired += len(outcome.fired)
-        summary.transitions += len(outcome.transitions)
-        summary.triggers += len(outcome.triggers)
-        for trigger in outcome.triggers:
-            summary.held_out += int(trigger.holdout)
-            summary.triggers_by_campaign[trigger.campaign.value] += 1
-            summary.held_out_by_campaign[trigger.campaign.value] += int(trigger.holdout)
+        outputs = []
+        for record in outcome.emitted:  # one pass: most outcomes emit nothing or one record
+            if isinstance(record, Transition):
+                summary.transitions += 1
+            elif isinstance(record, Trigger):
+                summary.triggers += 1
+                summary.held_out += int(record.holdout)
+                summary.triggers_by_campaign[record.campaign.value] += 1
+                summary.held_out_by_campaign[record.campaign.value] += int(record.holdout)
+            outputs.append(Output(topic_of(record), key, record))
         for s in outcome.suppressed:
             summary.suppressed[f"{s.campaign.value}:{s.reason}"] += 1
-        return [Output(topic_of(r), key, r) for r in outcome.emitted]
+        return outputs
