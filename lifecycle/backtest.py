@@ -235,7 +235,7 @@ class Backtest:
         if part.clock.on_event(event.occurred_at):
             yield from self.sweep(part)
         key = event.key
-        outcome = apply(self.states.get(key), event, self.playbook, part.recommender)
+        outcome = apply(self.states.get(key), event, self.playbook, part.recommender, in_place=True)
         self.summary.events += 1
         yield from self._record(key, outcome)
         part.timers.set(key, next_due(outcome.state))
@@ -250,7 +250,9 @@ class Backtest:
         if now is None:
             return
         for key in part.timers.pop_due(now):
-            outcome = fire_due(self.states[key], now, self.playbook, part.recommender)
+            outcome = fire_due(
+                self.states[key], now, self.playbook, part.recommender, in_place=True
+            )
             yield from self._record(key, outcome)
             part.timers.set(key, next_due(outcome.state))
 
