@@ -93,14 +93,19 @@ class PartitionMerger(Generic[T]):
 
     def pop_ready(self, caught_up: Callable[[str], bool]) -> Iterator[T]:
         """Release, in order, every message no queued or future message can precede."""
+        queues = self._queues
         while self.buffered:
-            if self.buffered <= self.max_buffered and self.blocking(caught_up):
-                return
-            topic = min(
-                (t for t, q in self._queues.items() if q), key=lambda t: self._queues[t][0].key
-            )
+            if self.buffered <= self.max_buffered and any(
+                not q and not caught_up(t) for t, q in queues.items()
+            ):
+                return  # what ``blocking`` says, without building its list
+            first: deque[_Queued[T]] | None = None
+            for queue in queues.values():  # the earliest head; on a tie, the first topic's
+                if queue and (first is None or queue[0].key < first[0].key):
+                    first = queue
+            assert first is not None
             self.buffered -= 1
-            yield self._queues[topic].popleft().item
+            yield first.popleft().item
 
     def drain(self) -> Iterator[T]:
         """Release everything: the input is complete (end of a file or a replay)."""

@@ -3,11 +3,15 @@ to change a record it was given, and on the copy to encode to the same bytes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from lifecycle.backtest import Backtest
+from lifecycle.core import apply, fire_due
 from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
 from lifecycle.state import CustomerState, deep_copy
 from schemas.codec import dumps, encode_model
+from schemas.events import EventAdapter
 
 
 def records() -> list[CustomerState]:
@@ -33,4 +37,41 @@ def test_deep_copy_equals_pydantic_deep_copy_and_shares_nothing_mutable() -> Non
         for review in copied.pending_reviews.values():
             review.products.append("x")
         copied.cart.clear()
+        copied.order_net.clear()
+        copied.purchase_times.clear()
+        copied.windows.clear()
+        copied.marketing_sent.clear()
         assert encode_model(state) == before
+
+
+def test_in_place_gives_the_same_outcome_as_a_copy() -> None:
+    """The backtest's ``in_place`` (no copy) must decide exactly what a worker decides."""
+    playbook = default_playbook()
+    later = max(s.last_event_at for s in records()) + timedelta(days=400)
+    purchase = EventAdapter.validate_python(
+        {
+            "type": "purchase",
+            "event_id": "in-place",
+            "occurred_at": later.isoformat(),
+            "customer_id": "x",
+            "order_id": "in-place-order",
+            "total": "12.50",
+            "currency": "EUR",
+            "items": [{"product_id": "p1", "quantity": 1, "unit_price": "12.50"}],
+        }
+    )
+    for state in records():
+        before = encode_model(state)
+        for run in (
+            lambda s, **kw: apply(s, purchase, playbook, **kw),
+            lambda s, **kw: fire_due(s, later, playbook, **kw),
+        ):
+            copied = run(state)
+            assert encode_model(state) == before
+            mutated = run(deep_copy(state), in_place=True)
+            assert mutated.state is not None
+            assert copied.state is not None
+            assert encode_model(mutated.state) == encode_model(copied.state)
+            assert [encode_model(r) for r in mutated.emitted] == [
+                encode_model(r) for r in copied.emitted
+            ]
