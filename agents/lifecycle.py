@@ -747,6 +747,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     serve(app, processor)
 
     batch_max = topology.settings.batch_max
+    linger = topology.settings.batch_linger
 
     async def lifecycle(stream: Any) -> None:
         """One batch is what the stream has buffered when it is handled, at most
@@ -757,9 +758,11 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
             async with processor.busy:
                 await processor.handle(event)
                 if processor.pending < batch_max and buffered.empty():
-                    # Faust hands a fetched batch over 100 messages at a time: let it
-                    # hand over the rest before paying a commit's round trips.
-                    await asyncio.sleep(0)
+                    # Faust hands fetched messages over one by one, between the
+                    # agent's steps: let it hand over what it has before paying a
+                    # commit's round trips (outputs are sent already; only the
+                    # records' writes and the offsets wait).
+                    await asyncio.sleep(linger)
                 if processor.pending >= batch_max or buffered.empty():
                     await processor.commit()
 

@@ -46,6 +46,7 @@ _GROUPS = ("treated", "holdout", "suppressed")
 class EngineMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.triggers = Counter(
             "lifecycle_triggers",
             "Trigger decisions by campaign and outcome (emitted, held_out, suppressed) "
@@ -124,8 +125,17 @@ class EngineMetrics:
             registry=self.registry,
         )
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, kept: prometheus_client validates the labels and
+        takes a lock on every call, a few per event. Only for metrics never cleared."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def event(self, type_: str, outcome: str, reason: str = "") -> None:
-        self.events.labels(type_, outcome, reason).inc()
+        self._child(self.events, type_, outcome, reason).inc()
 
     def stages(self, counts: Iterable[tuple[str, int]]) -> None:
         """Replace the per-stage gauge (after a rebuild from the table)."""
@@ -153,14 +163,15 @@ class EngineMetrics:
     def count(self, outcome: Outcome) -> None:
         for transition in outcome.transitions:
             origin = transition.from_stage.value if transition.from_stage else "none"
-            self.transitions.labels(origin, transition.to_stage.value).inc()
+            self._child(self.transitions, origin, transition.to_stage.value).inc()
         for trigger in outcome.triggers:
             result = "held_out" if trigger.holdout else "emitted"
-            self.triggers.labels(trigger.campaign.value, result, "").inc()
+            self._child(self.triggers, trigger.campaign.value, result, "").inc()
         for suppression in outcome.suppressed:
-            self.triggers.labels(suppression.campaign.value, "suppressed", suppression.reason).inc()
+            campaign, reason = suppression.campaign.value, suppression.reason
+            self._child(self.triggers, campaign, "suppressed", reason).inc()
         for name in outcome.fired:
-            self.timers_fired.labels(name.split(":")[0]).inc()
+            self._child(self.timers_fired, name.split(":")[0]).inc()
         for record in outcome.attributions:
             labels = (record.campaign.value, record.variant, record.group)
             self.attributed.labels(*labels, str(record.converted).lower()).inc()

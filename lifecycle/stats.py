@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy import stats as scipy_stats
+from typing import Any
 
 __all__ = [
     "CONFIDENCE",
@@ -57,8 +56,16 @@ class Difference:
         return self.low <= value <= self.high
 
 
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use: it costs ~0.4 s, paid by every command
+    (a worker's start and recovery too) though only reports need it."""
+    from scipy import stats
+
+    return stats
+
+
 def _z() -> float:
-    return float(scipy_stats.norm.ppf(0.5 + CONFIDENCE / 2))
+    return float(_scipy_stats().norm.ppf(0.5 + CONFIDENCE / 2))
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
@@ -92,7 +99,7 @@ def compare_rates(x1: int, n1: int, x2: int, n2: int) -> Difference:
     high = estimate + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     pooled = (x1 + x2) / (n1 + n2)
     spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p_value = 1.0 if spread == 0 else float(2 * scipy_stats.norm.sf(abs(estimate) / spread))
+    p_value = 1.0 if spread == 0 else float(2 * _scipy_stats().norm.sf(abs(estimate) / spread))
     return Difference(estimate, low, high, p_value, "two-proportion z-test; Newcombe interval")
 
 
@@ -102,7 +109,7 @@ def compare_means(first: Sequence[float], second: Sequence[float]) -> Difference
         return None
     if max(first) == min(first) and max(second) == min(second):
         return None
-    result = scipy_stats.ttest_ind(first, second, equal_var=False)
+    result = _scipy_stats().ttest_ind(first, second, equal_var=False)
     interval = result.confidence_interval(CONFIDENCE)
     estimate = math.fsum(first) / len(first) - math.fsum(second) / len(second)
     return Difference(

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
       that arrives this late is still applied before the timers it could cancel.
     - ``LIFECYCLE_BATCH_MAX``: most messages a worker handles between two commits
       (outputs acknowledged, records written, changelog flushed, offsets acked).
+    - ``LIFECYCLE_BATCH_LINGER``: seconds a worker waits for more messages before it
+      commits a batch (outputs are sent at once; only records and offsets wait).
     """
 
     model_config = SettingsConfigDict(
@@ -148,6 +150,7 @@ class Settings(BaseSettings):
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
     batch_max: int = Field(default=1000, ge=1)
+    batch_linger: float = Field(default=0.005, ge=0)
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
@@ -353,8 +354,11 @@ def wait_caught_up(settings: Settings, timeout: float = 240.0, steady: float = 3
     """
 
     async def lags() -> int:
-        async with LagProbe(settings) as probe:
-            rows = await probe.measure()
+        try:
+            async with LagProbe(settings) as probe:
+                rows = await probe.measure()
+        except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+            return -1
         return sum(row.lag for row in rows) if rows else -1
 
     deadline = time.monotonic() + timeout
