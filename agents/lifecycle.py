@@ -4,7 +4,8 @@ I/O only. Validation (the ingest step) runs inline in the same agent: a
 separate ingest hop would double Faust's per-message cost for no gain in
 safety, since a bad message is dead-lettered here before it touches state.
 
-Messages are handled in batches: whatever the stream has buffered, up to
+Messages are handled in batches: whatever the stream has buffered (and gets
+within ``LIFECYCLE_BATCH_LINGER`` once it runs dry), up to
 ``LIFECYCLE_BATCH_MAX``. Per-message work is only the merge; everything that
 costs a broker round trip is paid once per batch (``commit``): Faust's own
 per-message machinery is the ceiling, and a flush per event was most of the
@@ -348,13 +349,14 @@ class LifecycleProcessor:
         if self.timers_stale:
             self._rebuild_timers()
         message = event.message
-        if message.topic != self.ticks_topic and not await self._admit(message):
+        tick = message.topic == self.ticks_topic
+        if not tick and not await self._admit(message):
             return
         partition = self.batch.partition = message.partition
         self.batch.events[partition] = event
         self.batch.handled += 1
         lane = self._lane(partition)
-        if message.topic != self.ticks_topic:
+        if not tick:
             if message.topic == self.merge_topic:
                 held = self._internal(message, event)
             else:
@@ -750,8 +752,9 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     linger = topology.settings.batch_linger
 
     async def lifecycle(stream: Any) -> None:
-        """One batch is what the stream has buffered when it is handled, at most
-        ``batch_max``: large under load, a single message when traffic is light."""
+        """One batch is what the stream has buffered, and what it gets within
+        ``linger`` once it runs dry, at most ``batch_max``: large under load, a
+        single message when traffic is light."""
         manual = stream.noack()
         buffered = manual.channel.queue
         async for event in manual.events():

@@ -51,21 +51,37 @@ class LagProbe:
         if self._admin is not None:
             await self._admin.close()
 
-    async def measure(self) -> list[PartitionLag]:
+    def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
             msg = "LagProbe.start() first"
             raise RuntimeError(msg)
-        counts = await partition_counts(self._admin, self.topics)
+        return self._admin, self._consumer
+
+    async def _marks(
+        self, tps: list[TopicPartition]
+    ) -> tuple[dict[TopicPartition, int | None], dict[TopicPartition, int]]:
+        """The group's committed offset of each partition (None: never committed),
+        and the log's start offset."""
+        admin, consumer = self._clients()
+        starts = await consumer.beginning_offsets(tps)
+        marks = await admin.list_consumer_group_offsets(self.group, partitions=tps)
+        committed = {}
+        for tp in tps:
+            mark = marks.get(tp)
+            committed[tp] = mark.offset if mark is not None and mark.offset >= 0 else None
+        return committed, starts
+
+    async def measure(self) -> list[PartitionLag]:
+        admin, consumer = self._clients()
+        counts = await partition_counts(admin, self.topics)
         tps = [TopicPartition(t, p) for t in self.topics for p in range(counts.get(t, 0))]
         if not tps:
             return []
-        ends = await self._consumer.end_offsets(tps)
-        starts = await self._consumer.beginning_offsets(tps)
-        committed = await self._admin.list_consumer_group_offsets(self.group, partitions=tps)
+        ends = await consumer.end_offsets(tps)
+        committed, starts = await self._marks(tps)
         rows = []
         for tp in tps:
-            mark = committed.get(tp)
-            offset = mark.offset if mark is not None and mark.offset >= 0 else None
+            offset = committed[tp]
             base = starts[tp] if offset is None else offset
             rows.append(
                 PartitionLag(tp.topic, tp.partition, ends[tp], offset, max(0, ends[tp] - base))
@@ -76,18 +92,13 @@ class LagProbe:
         """Where the group resumes each partition: its committed offset, or the log's
         start when it has none or retention has passed it (``auto_offset_reset`` is
         earliest)."""
-        if self._admin is None or self._consumer is None:
-            msg = "LagProbe.start() first"
-            raise RuntimeError(msg)
         if not tps:
             return {}
-        starts = await self._consumer.beginning_offsets(tps)
-        committed = await self._admin.list_consumer_group_offsets(self.group, partitions=tps)
+        committed, starts = await self._marks(tps)
         points = {}
         for tp in tps:
-            mark = committed.get(tp)
-            offset = mark.offset if mark is not None else -1
-            points[tp] = max(offset, starts[tp])
+            offset = committed[tp]
+            points[tp] = starts[tp] if offset is None else max(offset, starts[tp])
         return points
 
     async def __aenter__(self) -> LagProbe:
