@@ -7,9 +7,9 @@ safety, since a bad message is dead-lettered here before it touches state.
 Messages are handled in batches: whatever the stream has buffered (and gets
 within ``LIFECYCLE_BATCH_LINGER`` once it runs dry), up to
 ``LIFECYCLE_BATCH_MAX``. Per-message work is only the merge; everything that
-costs a broker round trip is paid once per batch (``commit``): Faust's own
-per-message machinery is the ceiling, and a flush per event was most of the
-time left under it.
+costs a broker round trip is paid once per batch (``commit``), outputs
+included (a few record batches, ``streams.outbound``): Faust's own per-message
+machinery is the ceiling, and a flush per event was most of the time left under it.
 
 These rules keep it exact under at-least-once delivery:
 
@@ -53,7 +53,7 @@ import time
 import traceback
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +83,7 @@ from schemas.records import topic_of
 from streams.app import Topology
 from streams.delivery import Delivery, Verdict
 from streams.lag import LagProbe
+from streams.outbound import OutboundBatch
 from streams.producer import partitioner
 
 __all__ = ["LifecycleProcessor", "register"]
@@ -141,8 +142,13 @@ class Batch:
     """A Faust event of each partition the batch handled, the one it is in now last."""
     partition: int = -1
     """The partition of the message being handled."""
+    outputs: OutboundBatch = field(default_factory=OutboundBatch)
+    merges: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    """Identity-merge messages not sent yet (``LifecycleProcessor._send``)."""
     sends: list[Awaitable[Any]] = field(default_factory=list)
-    observed: list[tuple[Outcome, CustomerState | None, float | None]] = field(default_factory=list)
+    """Acknowledgements of the merge messages sent."""
+    observed: list[tuple[Outcome, str | None, float | None]] = field(default_factory=list)
+    """Each outcome, the stage its customer had before it, and when its event arrived."""
     handled: int = 0
     """Messages handled in this batch."""
 
@@ -167,6 +173,10 @@ def _received_at(message: Any) -> datetime | None:
     """The record's timestamp (Faust gives seconds): the anchor of the future bound."""
     stamp = message.timestamp
     return None if stamp is None or stamp < 0 else datetime.fromtimestamp(stamp, UTC)
+
+
+def _stage_of(state: CustomerState | None) -> str | None:
+    return state.stage.value if state is not None and state.stage else None
 
 
 def _log_core_failure(doing: str, exc: Exception) -> None:
@@ -226,6 +236,8 @@ class LifecycleProcessor:
         self.limits = self.settings.input_limits
         self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.pairs: dict[int, TablePairs] = {}
+        self.partitions: dict[str, list[int]] = {}
+        """Each output topic's partition ids, from the producer's metadata."""
         self.batch = Batch()
         self.delivery: Delivery[TP] = Delivery()
         self.resume_pending = True
@@ -273,6 +285,7 @@ class LifecycleProcessor:
         self.batch = Batch()
         self.lanes.clear()
         self.pairs.clear()
+        self.partitions.clear()
         self.delivery.clear()
         self.resume_pending = True
         self.resuming = None
@@ -346,6 +359,11 @@ class LifecycleProcessor:
 
     async def handle(self, event: Any) -> None:
         """Merge one message in, apply what it releases; durable only at ``commit``."""
+        await self._handle(event)
+        if self.batch.merges:
+            await self._send_merges()
+
+    async def _handle(self, event: Any) -> None:
         if self.timers_stale:
             self._rebuild_timers()
         message = event.message
@@ -367,7 +385,7 @@ class LifecycleProcessor:
                 # so the committed offset never passes an event not yet applied.
                 order = lane.merger.tail_key(message.topic)
                 if order is None:
-                    await self._dead_letter(message, item)
+                    self._dead_letter(message, item)
                     return
             else:
                 order = (
@@ -379,16 +397,16 @@ class LifecycleProcessor:
             polled = self._polled_at(message.tp)
             if polled is not None and polled > self.fresh_after.get(partition, 0):
                 self.fresh_after[partition] = polled
-            await self._release(partition)
+            self._release(partition)
             return
         for tp in self.delivery.overdue(time.monotonic()):
             await self._seek(tp)
-        await self._release(partition)
+        self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
             idle = not lane.merger.buffered and not lane.merger.blocking(self._caught_up(partition))
             if lane.clock.on_tick(at, idle=idle):
-                await self._sweep(lane)
+                self._sweep(lane)
         self.ticks_seen[message.tp] = message.offset
 
     def _lane(self, partition: int) -> Lane[Held, bytes]:
@@ -473,11 +491,21 @@ class LifecycleProcessor:
             return None
         return None if stamp is None else int(stamp)
 
-    def _caught_up(self, partition: int) -> Any:
+    def _caught_up(self, partition: int) -> Callable[[str], bool]:
+        """Whether a topic of ``partition`` has nothing more to read, asked of the
+        consumer once per topic: the answer holds while the merge releases (the
+        agent reads nothing meanwhile), and the merge asks it for every message."""
         consumer: Any = self.topology.app.consumer
         fresh_after = self.fresh_after.get(partition, 0)
+        known: dict[str, bool] = {}
 
         def caught_up(topic: str) -> bool:
+            answer = known.get(topic)
+            if answer is None:
+                answer = known[topic] = ask(topic)
+            return answer
+
+        def ask(topic: str) -> bool:
             tp = TP(topic, partition)
             highwater = consumer.highwater(tp)
             if highwater is None:
@@ -490,13 +518,16 @@ class LifecycleProcessor:
 
         return caught_up
 
-    async def _release(self, partition: int) -> None:
+    def _release(self, partition: int) -> None:
         lane = self.lanes.get(partition)
         if lane is None or not lane.merger.buffered:
             return
         merger = lane.merger
         caught_up = self._caught_up(partition)
-        if merger.blocking(caught_up):
+        released = self._apply_ready(lane, merger.pop_ready(caught_up))
+        if released or not merger.buffered:
+            self.blocked_since.pop(partition, None)
+        else:
             # How long this partition has made no progress waiting for a topic.
             since = self.blocked_since.setdefault(partition, time.monotonic())
             if time.monotonic() - since > self.settings.max_idle:
@@ -506,62 +537,76 @@ class LifecycleProcessor:
                     self.settings.max_idle,
                     ", ".join(merger.blocking(caught_up)),
                 )
-                caught_up = lambda _topic: True  # noqa: E731
+                self._apply_ready(lane, merger.drain())
+                self.blocked_since.pop(partition, None)
+        if not merger.buffered:
+            self.fresh_after.pop(partition, None)
+
+    def _apply_ready(self, lane: Lane[Held, bytes], ready: Iterator[Held]) -> int:
+        """Apply what the merge releases, in its order; how many it released."""
         released = 0
-        for key, item, source in merger.pop_ready(caught_up):
+        for key, item, source in ready:
             match item:
                 case Rejection():
-                    await self._dead_letter(source.message, item)
+                    self._dead_letter(source.message, item)
                 case Claim():
-                    await self._retire(lane, item)
+                    self._retire(lane, item)
                 case ProspectHistory():
-                    await self._fold(item)
+                    self._fold(item)
                 case _:
                     if self.latest_event is None or item.occurred_at > self.latest_event:
                         self.latest_event = item.occurred_at
                     if lane.clock.on_event(item.occurred_at):
-                        await self._sweep(lane)
-                    await self._apply(lane, key, item, source.message)
+                        self._sweep(lane)
+                    self._apply(lane, key, item, source.message)
             released += 1
-        if released or not merger.buffered:
-            self.blocked_since.pop(partition, None)
-        if not merger.buffered:
-            self.fresh_after.pop(partition, None)
+        return released
 
-    async def _sweep(self, lane: Lane[Held, bytes]) -> None:
+    def _sweep(self, lane: Lane[Held, bytes]) -> None:
         """Fire the lane's timers due before its clock, earliest first."""
         now = lane.clock.now
         if now is None:
             return
         for key in lane.timers.pop_due(now):
             try:
-                state = self.load(key)
+                state, owned = self._current(key)
                 if state is None:
                     continue  # erased since it was scheduled
-                outcome = fire_due(state, now, self.playbook, lane.recommender)
+                before = _stage_of(state)
+                outcome = fire_due(state, now, self.playbook, lane.recommender, in_place=owned)
             except Exception as exc:  # a bug must not stop the partition: drop the timer
                 _log_core_failure("firing timers", exc)
                 continue
-            await self._emit(key, outcome, state)
+            self._emit(key, outcome, before)
             lane.timers.set(key, next_due(outcome.state))
 
     def load(self, key: bytes) -> CustomerState | None:
         """The record of ``key`` (validated), or None for a new or erased customer:
         the current batch's pending one if it changed it, else the stored one."""
+        return self._current(key)[0]
+
+    def _current(self, key: bytes) -> tuple[CustomerState | None, bool]:
+        """``load``, and whether the record is the caller's own to change in place.
+
+        A record just read from the table is: if the core fails halfway, it is
+        dropped and the table still has the old one. A pending record is not:
+        the batch writes it at commit, so the core must work on a copy.
+        """
         pending = self.batch.records.get(key)
         if pending is not None:
-            return pending[1]
+            return pending[1], False
         raw = self.table.get(key)
-        return None if raw is None else CustomerState.model_validate_json(raw)
+        return (None, False) if raw is None else (CustomerState.model_validate_json(raw), True)
 
-    async def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
+    def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
         try:
-            state = self.load(key)
-            outcome = apply(state, event, self.playbook, lane.recommender)
+            state, owned = self._current(key)
+            before = _stage_of(state)
+            outcome = apply(state, event, self.playbook, lane.recommender, in_place=owned)
         except Exception as exc:  # a bug must not stop the partition: park the event
             _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
             self.metrics.event(event.type, "dead_lettered", Reason.PROCESSING_ERROR.value)
-            await self._dead_letter(
+            self._dead_letter(
                 message, Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__} in core")
             )
             return
@@ -569,57 +614,72 @@ class LifecycleProcessor:
         self.applied += 1
         if outcome.duplicate and outcome.state is state:
             return
-        await self._emit(key, outcome, state, message.timestamp)
+        self._emit(key, outcome, before, message.timestamp)
         lane.timers.set(key, next_due(outcome.state))
         # Counted once the record is written: a crash before it replays the event,
         # and the record's dedup then keeps the order from being counted twice.
         for products in outcome.orders:
             lane.recommender.record(products)
 
-    async def _retire(self, lane: Lane[Held, bytes], claim: Claim) -> None:
+    def _retire(self, lane: Lane[Held, bytes], claim: Claim) -> None:
         """The prospect's side of a merge: hand its history on, then delete it."""
         key = claim.anonymous_id.encode()
         state = self.load(key)
         outcome, history = retire(state, claim)
         if history is None:
             return  # merged before, or never seen: nothing to do
-        await self._send(self.merge_topic, history.customer_id.encode(), encode_model(history))
-        await self._emit(key, outcome, state)
+        self._send(self.merge_topic, history.customer_id.encode(), encode_model(history))
+        self._emit(key, outcome, _stage_of(state))
         lane.timers.set(key, None)
 
-    async def _fold(self, history: ProspectHistory) -> None:
+    def _fold(self, history: ProspectHistory) -> None:
         key = history.customer_id.encode()
         state = self.load(key)
         outcome = fold(state, history, self.playbook)
         if not outcome.duplicate:
-            await self._emit(key, outcome, state)
+            self._emit(key, outcome, _stage_of(state))
 
-    async def _emit(
+    def _emit(
         self,
         key: bytes,
         outcome: Outcome,
-        before: CustomerState | None,
+        before: str | None,
         arrived: float | None = None,
     ) -> None:
-        """Send the outputs (and identity claims) and keep the new record for ``commit``,
-        which writes it once the broker has the outputs: a crash in between re-sends
-        the same ids.
+        """Keep the outputs (and identity claims) and the new record for ``commit``,
+        which sends the outputs and writes the record once the broker has them: a
+        crash in between re-sends the same ids.
 
         ``arrived`` is when the causing event reached the broker (None for timers),
         the start of the event-to-trigger latency.
         """
         for claim in outcome.claims:
-            await self._send(self.merge_topic, claim.anonymous_id.encode(), encode_model(claim))
+            self._send(self.merge_topic, claim.anonymous_id.encode(), encode_model(claim))
         for record in outcome.emitted:
-            await self._send(self.settings.topic(topic_of(record)), key, encode_model(record))
+            self._send(self.settings.topic(topic_of(record)), key, encode_model(record))
         self.batch.observed.append((outcome, before, arrived))
         self.batch.records[key] = (self.batch.partition, outcome.state)
 
-    async def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Straight to the producer: Faust's ``Topic.send`` adds a future, a callback
-        chain and sensor calls per message that nothing here uses."""
-        producer = self.topology.app.producer
-        self.batch.sends.append(await producer.send(topic, key, value, None, None, None))
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Kept for the commit, which sends the batch's outputs as record batches
+        (``streams.outbound``): Faust's ``Topic.send`` adds a future, a callback chain
+        and sensor calls per message, and aiokafka's ``send`` a future of its own.
+
+        Identity-merge messages go once the message that made them is handled
+        (``_send_merges``): the other side of the merge should see them while the
+        events around the signup are still to come, as it would in the backtest.
+        """
+        if topic == self.merge_topic:
+            self.batch.merges.append((key, value))
+        else:
+            self.batch.outputs.add(topic, key, value)
+
+    async def _send_merges(self) -> None:
+        producer: Any = self.topology.app.producer
+        for key, value in self.batch.merges:
+            sent = await producer.send(self.merge_topic, key, value, None, None, None)
+            self.batch.sends.append(sent)
+        self.batch.merges.clear()
 
     @property
     def pending(self) -> int:
@@ -635,6 +695,9 @@ class LifecycleProcessor:
         """
         batch, self.batch = self.batch, Batch()
         self.batches += 1
+        if batch.outputs.count:
+            producer: Any = self.topology.app.producer
+            await batch.outputs.send(producer._ensure_producer(), self.partitions)
         if batch.sends:
             await asyncio.gather(*batch.sends)
         for outcome, before, arrived in batch.observed:
@@ -650,7 +713,7 @@ class LifecycleProcessor:
             if pairs.dirty and partition in batch.events:
                 with _in_partition_of(batch.events[partition]):
                     pairs.flush()
-        if batch.sends or batch.records:
+        if batch.outputs.count or batch.sends or batch.records:
             await self.topology.app.producer.flush()
         self.durable = self.safe_offsets()
         if time.monotonic() - self.committed_at >= self.settings.commit_interval:
@@ -679,16 +742,10 @@ class LifecycleProcessor:
         if todo and await consumer._commit(todo):
             self.committed.update(todo)
 
-    def _observe(
-        self, outcome: Outcome, before: CustomerState | None, arrived: float | None
-    ) -> None:
+    def _observe(self, outcome: Outcome, before: str | None, arrived: float | None) -> None:
         metrics = self.metrics
         metrics.count(outcome)
-        old = before.stage.value if before is not None and before.stage else None
-        new = (
-            outcome.state.stage.value if outcome.state is not None and outcome.state.stage else None
-        )
-        metrics.moved(old, new)
+        metrics.moved(before, _stage_of(outcome.state))
         now = time.time()
         for trigger in outcome.triggers:
             if arrived is not None:
@@ -698,7 +755,7 @@ class LifecycleProcessor:
                     max(0.0, now - trigger.created_at.timestamp())
                 )
 
-    async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
+    def _dead_letter(self, message: Any, rejection: Rejection) -> None:
         record = dead_letter(
             topic=message.topic,
             partition=message.partition,
@@ -709,7 +766,7 @@ class LifecycleProcessor:
             at=datetime.fromtimestamp(message.timestamp, UTC),
         )
         log.warning("dead-lettered %s[%d]@%d: %s", *_where(message), rejection.reason.value)
-        await self._send(self.settings.topic("deadletter"), message.key, encode_model(record))
+        self._send(self.settings.topic("deadletter"), message.key, encode_model(record))
 
     def tick_time(self) -> datetime | None:
         """What this worker's ticks carry: the wall clock, or the latest event time it released."""

@@ -127,7 +127,8 @@ class EngineMetrics:
 
     def _child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, kept: prometheus_client validates the labels and
-        takes a lock on every call, a few per event. Only for metrics never cleared."""
+        takes a lock on every call, a few per event. A metric that is cleared drops its
+        kept children too (``stages``)."""
         key = (metric, values)
         child = self._children.get(key)
         if child is None:
@@ -140,6 +141,7 @@ class EngineMetrics:
     def stages(self, counts: Iterable[tuple[str, int]]) -> None:
         """Replace the per-stage gauge (after a rebuild from the table)."""
         self.customers.clear()
+        self._children = {k: v for k, v in self._children.items() if k[0] is not self.customers}
         for stage, n in counts:
             self.customers.labels(stage).set(n)
 
@@ -147,9 +149,9 @@ class EngineMetrics:
         if before == after:
             return
         if before is not None:
-            self.customers.labels(before).dec()
+            self._child(self.customers, before).dec()
         if after is not None:
-            self.customers.labels(after).inc()
+            self._child(self.customers, after).inc()
 
     def pending(self, count: Callable[[], float]) -> None:
         self.timers_pending.set_function(count)
@@ -174,12 +176,11 @@ class EngineMetrics:
             self._child(self.timers_fired, name.split(":")[0]).inc()
         for record in outcome.attributions:
             labels = (record.campaign.value, record.variant, record.group)
-            self.attributed.labels(*labels, str(record.converted).lower()).inc()
-            self.attributed_revenue.labels(*labels).inc(float(record.revenue))
+            self._child(self.attributed, *labels, str(record.converted).lower()).inc()
+            self._child(self.attributed_revenue, *labels).inc(float(record.revenue))
         for conversion in outcome.conversions:
-            self.conversions.labels(
-                conversion.campaign.value, conversion.variant, conversion.group
-            ).inc()
+            labels = (conversion.campaign.value, conversion.variant, conversion.group)
+            self._child(self.conversions, *labels).inc()
 
     def summary(self) -> dict[str, Any]:
         """The dashboard's numbers, read from the same counters /metrics exposes."""

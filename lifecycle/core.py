@@ -665,10 +665,10 @@ def apply(
     record unchanged with ``duplicate`` set.
 
     ``in_place`` changes the given record itself instead of a copy, for a caller
-    that replaces its record with the outcome's whatever happens and keeps no
-    other reference to it (the backtest: an exception ends its run). Copying a
-    record before every change is a tenth of the core's time. A worker must not:
-    it keeps the record when an event fails and is dead-lettered.
+    that keeps no other reference to it and drops it if this raises (the
+    backtest: an exception ends its run; a worker, for a record it has just
+    decoded from its table). Copying a record before every change is a tenth
+    of the core's time.
     """
     if state is not None and event.event_id in state.recent_event_ids:
         return Outcome(state=state, duplicate=True)

@@ -15,7 +15,7 @@ from schemas.events import INBOUND_TOPICS
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
-__all__ = ["FAUST_DEFAULTS", "Topology", "create_app"]
+__all__ = ["FAUST_DEFAULTS", "Topology", "create_app", "drop_monitor"]
 
 FAUST_DEFAULTS: dict[str, Any] = {
     "processing_guarantee": "at_least_once",
@@ -48,6 +48,20 @@ CHANGELOG_TOPIC_CONFIG: dict[str, Any] = {
 """Changelogs are compacted (Faust's default), but Kafka compacts only closed
 segments, 1 GiB by default: every version of every record stayed, and a fresh
 worker read them all to recover. With small segments it reads about one per key."""
+
+
+def drop_monitor(app: faust.App) -> None:
+    """Take Faust's Monitor sensor out: it is called several times per event (in, out,
+    acked) to keep latency and rate statistics nothing reads (``/metrics`` has the
+    engine's own). The benchmark measured the counting agent 1.11x faster without it."""
+    original = app.on_init_dependencies
+
+    def on_init_dependencies() -> Any:
+        services = original()
+        app.sensors.remove(app.monitor)
+        return services
+
+    app.on_init_dependencies = on_init_dependencies  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,7 @@ def create_app(settings: Settings) -> Topology:
         # message finish before the partitions go (agents/lifecycle.py).
         stream_wait_empty=False,
     )
+    drop_monitor(app)
 
     def out(name: str) -> Any:
         return app.topic(

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from agents.worker import quiet
-from streams.app import FAUST_DEFAULTS
+from streams.app import FAUST_DEFAULTS, drop_monitor
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
@@ -45,19 +45,6 @@ class Contender:
         return cls(**orjson.loads(sys.argv[1]))
 
 
-def _drop_monitor(app: Any) -> None:
-    """Faust's Monitor sensor is called several times per event (in, out, acked) to keep
-    latency and rate statistics nobody here reads; without it the sensor calls are empty."""
-    original = app.on_init_dependencies
-
-    def on_init_dependencies() -> Any:
-        services = original()
-        app.sensors.remove(app.monitor)
-        return services
-
-    app.on_init_dependencies = on_init_dependencies
-
-
 BIG_BUFFERS: dict[str, Any] = {
     "broker_max_poll_records": 10_000,
     "stream_buffer_maxsize": 65_536,
@@ -67,9 +54,9 @@ BIG_BUFFERS: dict[str, Any] = {
 
 FAUST_VARIANTS: dict[str, tuple[dict[str, Any], Callable[[Any], None] | None]] = {
     "default": ({}, None),
-    "no-monitor": ({}, _drop_monitor),
+    "no-monitor": ({}, drop_monitor),
     "big-buffers": (BIG_BUFFERS, None),
-    "tuned": (BIG_BUFFERS, _drop_monitor),
+    "tuned": (BIG_BUFFERS, drop_monitor),
 }
 
 

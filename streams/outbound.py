@@ -1,0 +1,71 @@
+"""A batch's outputs, sent as one record batch per topic-partition.
+
+aiokafka's ``send`` costs a partitioner call, an accumulator lookup and a
+future per message, and the engine sends one to three messages per event.
+Collected until the batch commits, they go out as a few record batches
+(``create_batch``/``send_batch``), each acknowledged as a whole.
+
+Keyed messages land where ``send`` would put them: Kafka's default
+partitioner (murmur2 of the key over the topic's sorted partitions), so a
+consumer keyed by customer sees the same layout either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+__all__ = ["OutboundBatch"]
+
+
+class OutboundBatch:
+    """Messages to send, grouped by topic and key until ``send``."""
+
+    def __init__(self) -> None:
+        self._keyed: dict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
+        self._unkeyed: list[tuple[str, bytes]] = []
+        self.count = 0
+
+    def add(self, topic: str, key: bytes | None, value: bytes) -> None:
+        if key is None:
+            self._unkeyed.append((topic, value))
+        else:
+            self._keyed[topic].append((key, value))
+        self.count += 1
+
+    async def send(self, producer: Any, partitions: dict[str, list[int]]) -> None:
+        """Send everything with ``producer`` (an ``AIOKafkaProducer``) and wait until
+        the broker has acknowledged it. ``partitions`` caches each topic's sorted
+        partition ids (read from the producer's metadata on first use)."""
+        delivered: list[asyncio.Future[Any]] = []
+        for topic, messages in self._keyed.items():
+            ids = partitions.get(topic)
+            if ids is None:
+                ids = partitions[topic] = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+            count = len(ids)
+            for key, value in messages:
+                by_partition[ids[(murmur2(key) & 0x7FFFFFFF) % count]].append((key, value))
+            for partition, records in by_partition.items():
+                delivered.extend(await _send_records(producer, topic, partition, records))
+        for topic, value in self._unkeyed:  # no key, no partition of its own: aiokafka picks
+            delivered.append(await producer.send(topic, value))
+        if delivered:
+            await asyncio.gather(*delivered)
+
+
+async def _send_records(
+    producer: Any, topic: str, partition: int, records: list[tuple[bytes, bytes]]
+) -> list[asyncio.Future[Any]]:
+    futures = []
+    batch = producer.create_batch()
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)  # the first always fits
+    futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
