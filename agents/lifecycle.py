@@ -48,6 +48,7 @@ table and its changelog exactly like events do, in one serial order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import traceback
@@ -497,15 +498,9 @@ class LifecycleProcessor:
         agent reads nothing meanwhile), and the merge asks it for every message."""
         consumer: Any = self.topology.app.consumer
         fresh_after = self.fresh_after.get(partition, 0)
-        known: dict[str, bool] = {}
 
+        @functools.cache
         def caught_up(topic: str) -> bool:
-            answer = known.get(topic)
-            if answer is None:
-                answer = known[topic] = ask(topic)
-            return answer
-
-        def ask(topic: str) -> bool:
             tp = TP(topic, partition)
             highwater = consumer.highwater(tp)
             if highwater is None:

@@ -6,6 +6,7 @@ tested against it: same ``parse_event``, same ``apply``, same outputs.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -126,15 +127,7 @@ def _single_partition(_key: str) -> int:
 def _memoized(partition_of: PartitionOf) -> PartitionOf:
     """``partition_of`` remembered per key: a customer's every event, merge message and
     line count asks again, and Kafka's murmur2 is pure Python (a twentieth of the core)."""
-    known: dict[str, int] = {}
-
-    def cached(key: str) -> int:
-        partition = known.get(key)
-        if partition is None:
-            partition = known[key] = partition_of(key)
-        return partition
-
-    return cached
+    return functools.cache(partition_of)
 
 
 def _route(raw: bytes, partition_of: PartitionOf) -> tuple[str, int] | None:

@@ -16,7 +16,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from streams.producer import default_partition
 
 __all__ = ["OutboundBatch"]
 
@@ -48,7 +48,7 @@ class OutboundBatch:
             by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
             count = len(ids)
             for key, value in messages:
-                by_partition[ids[(murmur2(key) & 0x7FFFFFFF) % count]].append((key, value))
+                by_partition[ids[default_partition(key, count)]].append((key, value))
             for partition, records in by_partition.items():
                 delivered.extend(await _send_records(producer, topic, partition, records))
         for topic, value in self._unkeyed:  # no key, no partition of its own: aiokafka picks

@@ -14,14 +14,19 @@ from schemas.events import TOPIC_OF_TYPE
 from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 
-__all__ = ["partitioner", "publish_events", "route"]
+__all__ = ["default_partition", "partitioner", "publish_events", "route"]
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partition of a key (murmur2, as the Java client and aiokafka)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def partitioner(partitions: int) -> Callable[[str], int]:
-    """Kafka's default partition of a string key (murmur2, as the Java client and aiokafka)."""
+    """``default_partition`` of a string key."""
 
     def partition_of(key: str) -> int:
-        return int(murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+        return default_partition(key.encode("utf-8"), partitions)
 
     return partition_of
 
