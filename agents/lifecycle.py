@@ -7,9 +7,12 @@ safety, since a bad message is dead-lettered here before it touches state.
 Messages are handled in batches: whatever the stream has buffered (and gets
 within ``LIFECYCLE_BATCH_LINGER`` once it runs dry), up to
 ``LIFECYCLE_BATCH_MAX``. Per-message work is only the merge; everything that
-costs a broker round trip is paid once per batch (``commit``), outputs
-included (a few record batches, ``streams.outbound``): Faust's own per-message
-machinery is the ceiling, and a flush per event was most of the time left under it.
+costs a broker round trip is paid once per batch (``commit``): Faust's own
+per-message machinery is the ceiling, and a flush per event was most of the
+time left under it. Outputs go out as a few record batches
+(``streams.outbound``) once they have waited ``LIFECYCLE_OUTPUT_HOLD`` or at
+the commit, whichever comes first, so a long batch does not delay its first
+triggers; the commit waits for their acknowledgements.
 
 These rules keep it exact under at-least-once delivery:
 
@@ -147,7 +150,7 @@ class Batch:
     merges: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     """Identity-merge messages not sent yet (``LifecycleProcessor._send``)."""
     sends: list[Awaitable[Any]] = field(default_factory=list)
-    """Acknowledgements of the merge messages sent."""
+    """Acknowledgements of the outputs and merge messages handed to the producer."""
     observed: list[tuple[Outcome, str | None, float | None]] = field(default_factory=list)
     """Each outcome, the stage its customer had before it, and when its event arrived."""
     handled: int = 0
@@ -359,10 +362,24 @@ class LifecycleProcessor:
             log.warning("%s[%d]: seek failed (%s)", *tp, type(exc).__name__)
 
     async def handle(self, event: Any) -> None:
-        """Merge one message in, apply what it releases; durable only at ``commit``."""
+        """Merge one message in, apply what it releases; durable only at ``commit``.
+
+        Outputs held for ``LIFECYCLE_OUTPUT_HOLD`` go to the producer now, before
+        the commit: under a steady flow a batch stays open while messages keep
+        coming, and its first triggers would otherwise wait for all of it.
+        """
         await self._handle(event)
         if self.batch.merges:
             await self._send_merges()
+        outputs = self.batch.outputs
+        if outputs.held and time.monotonic() - outputs.held_since >= self.settings.output_hold:
+            await self._dispatch_outputs()
+
+    async def _dispatch_outputs(self) -> None:
+        producer: Any = self.topology.app.producer
+        outputs = self.batch.outputs
+        sent = await outputs.dispatch(producer._ensure_producer(), self.partitions)
+        self.batch.sends.extend(sent)
 
     async def _handle(self, event: Any) -> None:
         if self.timers_stale:
@@ -641,9 +658,9 @@ class LifecycleProcessor:
         before: str | None,
         arrived: float | None = None,
     ) -> None:
-        """Keep the outputs (and identity claims) and the new record for ``commit``,
-        which sends the outputs and writes the record once the broker has them: a
-        crash in between re-sends the same ids.
+        """Hold the outputs (and identity claims) for the producer and the new record
+        for ``commit``, which writes it once the broker has the outputs: a crash in
+        between re-sends the same ids.
 
         ``arrived`` is when the causing event reached the broker (None for timers),
         the start of the event-to-trigger latency.
@@ -656,7 +673,7 @@ class LifecycleProcessor:
         self.batch.records[key] = (self.batch.partition, outcome.state)
 
     def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Kept for the commit, which sends the batch's outputs as record batches
+        """Held a few milliseconds (``handle``), then sent as record batches
         (``streams.outbound``): Faust's ``Topic.send`` adds a future, a callback chain
         and sensor calls per message, and aiokafka's ``send`` a future of its own.
 
@@ -688,11 +705,10 @@ class LifecycleProcessor:
         Faust commits acked offsets without flushing table writes, so without the
         flush a kill -9 in between lost the state change (found by test_crash).
         """
+        if self.batch.outputs.held:
+            await self._dispatch_outputs()
         batch, self.batch = self.batch, Batch()
         self.batches += 1
-        if batch.outputs.count:
-            producer: Any = self.topology.app.producer
-            await batch.outputs.send(producer._ensure_producer(), self.partitions)
         if batch.sends:
             await asyncio.gather(*batch.sends)
         for outcome, before, arrived in batch.observed:
@@ -708,7 +724,7 @@ class LifecycleProcessor:
             if pairs.dirty and partition in batch.events:
                 with _in_partition_of(batch.events[partition]):
                     pairs.flush()
-        if batch.outputs.count or batch.sends or batch.records:
+        if batch.sends or batch.records:
             await self.topology.app.producer.flush()
         self.durable = self.safe_offsets()
         if time.monotonic() - self.committed_at >= self.settings.commit_interval:
@@ -815,7 +831,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
                 if processor.pending < batch_max and buffered.empty():
                     # Faust hands fetched messages over one by one, between the
                     # agent's steps: let it hand over what it has before paying a
-                    # commit's round trips (outputs are sent already; only the
+                    # commit's round trips (outputs leave on their own hold; only the
                     # records' writes and the offsets wait).
                     await asyncio.sleep(linger)
                 if processor.pending >= batch_max or buffered.empty():

@@ -2,7 +2,7 @@
 
 aiokafka's ``send`` costs a partitioner call, an accumulator lookup and a
 future per message, and the engine sends one to three messages per event.
-Collected until the batch commits, they go out as a few record batches
+Collected for a few milliseconds, they go out as a few record batches
 (``create_batch``/``send_batch``), each acknowledged as a whole.
 
 Keyed messages land where ``send`` would put them: Kafka's default
@@ -13,6 +13,7 @@ consumer keyed by customer sees the same layout either way.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -22,26 +23,49 @@ __all__ = ["OutboundBatch"]
 
 
 class OutboundBatch:
-    """Messages to send, grouped by topic and key until ``send``."""
+    """Messages to send, grouped by topic and key until ``dispatch``."""
 
     def __init__(self) -> None:
         self._keyed: dict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
         self._unkeyed: list[tuple[str, bytes]] = []
         self.count = 0
+        """Messages added, dispatched or not."""
+        self.held = 0
+        """Messages added since the last ``dispatch``."""
+        self.held_since = 0.0
+        """When (``time.monotonic``) the oldest of those was added."""
 
     def add(self, topic: str, key: bytes | None, value: bytes) -> None:
         if key is None:
             self._unkeyed.append((topic, value))
         else:
             self._keyed[topic].append((key, value))
+        if not self.held:
+            self.held_since = time.monotonic()
+        self.held += 1
         self.count += 1
 
     async def send(self, producer: Any, partitions: dict[str, list[int]]) -> None:
-        """Send everything with ``producer`` (an ``AIOKafkaProducer``) and wait until
-        the broker has acknowledged it. ``partitions`` caches each topic's sorted
-        partition ids (read from the producer's metadata on first use)."""
+        """``dispatch``, then wait until the broker has acknowledged it all."""
+        delivered = await self.dispatch(producer, partitions)
+        if delivered:
+            await asyncio.gather(*delivered)
+
+    async def dispatch(
+        self, producer: Any, partitions: dict[str, list[int]]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand every held message to ``producer`` (an ``AIOKafkaProducer``); the
+        futures of their acknowledgements. ``partitions`` caches each topic's sorted
+        partition ids (read from the producer's metadata on first use).
+
+        aiokafka keeps one request in flight per partition and appends a
+        partition's batches in the order they were handed over, so messages
+        dispatched in several rounds keep their order within a partition.
+        """
+        keyed, unkeyed = self._keyed, self._unkeyed
+        self._keyed, self._unkeyed, self.held = defaultdict(list), [], 0
         delivered: list[asyncio.Future[Any]] = []
-        for topic, messages in self._keyed.items():
+        for topic, messages in keyed.items():
             ids = partitions.get(topic)
             if ids is None:
                 ids = partitions[topic] = sorted(await producer.partitions_for(topic))
@@ -51,10 +75,9 @@ class OutboundBatch:
                 by_partition[ids[default_partition(key, count)]].append((key, value))
             for partition, records in by_partition.items():
                 delivered.extend(await _send_records(producer, topic, partition, records))
-        for topic, value in self._unkeyed:  # no key, no partition of its own: aiokafka picks
+        for topic, value in unkeyed:  # no key, no partition of its own: aiokafka picks
             delivered.append(await producer.send(topic, value))
-        if delivered:
-            await asyncio.gather(*delivered)
+        return delivered
 
 
 async def _send_records(

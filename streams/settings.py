@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_BATCH_MAX``: most messages a worker handles between two commits
       (outputs acknowledged, records written, changelog flushed, offsets acked).
     - ``LIFECYCLE_BATCH_LINGER``: seconds a worker waits for more messages before it
-      commits a batch (outputs are sent at once; only records and offsets wait).
+      commits a batch (only records and offsets wait for the commit).
+    - ``LIFECYCLE_OUTPUT_HOLD``: seconds a batch's outputs wait for more to go out with
+      them (or for the commit, if it comes first): fewer, larger record batches
+      against at most this much added event-to-trigger latency.
     """
 
     model_config = SettingsConfigDict(
@@ -151,6 +154,7 @@ class Settings(BaseSettings):
     allowed_lateness: float = Field(default=0.0, ge=0)
     batch_max: int = Field(default=1000, ge=1)
     batch_linger: float = Field(default=0.005, ge=0)
+    output_hold: float = Field(default=0.02, ge=0)
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from streams.outbound import OutboundBatch
 from streams.producer import partitioner
 
@@ -84,13 +86,49 @@ def test_a_full_batch_is_sent_and_the_rest_follows_in_the_next() -> None:
 
 
 def test_unkeyed_messages_are_sent_one_by_one_and_metadata_is_asked_once_per_topic() -> None:
-    outputs = OutboundBatch()
-    outputs.add("dead", None, b"x")
-    outputs.add("t", b"k", b"1")
     producer = Producer(partitions=2)
     known: dict[str, list[int]] = {}
-    asyncio.run(outputs.send(producer, known))
-    asyncio.run(outputs.send(producer, known))
+    for _ in range(2):
+        outputs = OutboundBatch()
+        outputs.add("dead", None, b"x")
+        outputs.add("t", b"k", b"1")
+        asyncio.run(outputs.send(producer, known))
     assert producer.single == [("dead", b"x"), ("dead", b"x")]
     assert producer.metadata_asked == ["t"]
     assert known == {"t": [0, 1]}
+
+
+def test_dispatch_hands_over_only_what_is_held_and_keeps_each_partitions_order() -> None:
+    async def rounds() -> tuple[Producer, list[int], OutboundBatch]:
+        outputs = OutboundBatch()
+        producer = Producer(partitions=1)
+        handed = []
+        for first in (0, 3):
+            for i in range(first, first + 3):
+                outputs.add("t", b"k", str(i).encode())
+            assert outputs.held == 3
+            handed.append(len(await outputs.dispatch(producer, {})))
+            assert outputs.held == 0
+        assert await outputs.dispatch(producer, {}) == []  # nothing held: nothing sent
+        return producer, handed, outputs
+
+    producer, handed, outputs = asyncio.run(rounds())
+    assert handed == [1, 1]  # one record batch a round
+    assert [v for _, _, records in producer.batches for _, v in records] == [
+        str(i).encode() for i in range(6)
+    ]
+    assert outputs.count == 6
+
+
+def test_held_since_is_when_the_oldest_held_message_came(monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = OutboundBatch()
+    with monkeypatch.context() as patched:
+        clock = iter([10.0, 11.0])
+        patched.setattr("streams.outbound.time.monotonic", lambda: next(clock))
+        outputs.add("t", b"k", b"1")
+        outputs.add("t", b"k", b"2")
+    assert outputs.held_since == 10.0
+    asyncio.run(outputs.dispatch(Producer(partitions=1), {}))
+    monkeypatch.setattr("streams.outbound.time.monotonic", lambda: 50.0)
+    outputs.add("t", b"k", b"3")
+    assert outputs.held_since == 50.0
