@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import functools
 import gc
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agents.lifecycle import register
 from lifecycle.playbook import load_playbook
@@ -44,6 +47,28 @@ def collect_garbage_rarely() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def release_freed_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``).
+
+    Recovery reads the whole changelog through Python objects and aiokafka's
+    buffers; freed, their pages stayed resident (40 MiB of 157 after recovering
+    30,000 customers). Elsewhere than glibc there is nothing to call.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")  # runs ldconfig: once
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+
+async def _on_recovered(_sender: Any, **_kwargs: Any) -> None:
+    release_freed_memory()
+
+
 def run_worker(settings: Settings) -> None:
     """Run one worker until interrupted (blocking); topics are created first if missing."""
     import faust
@@ -62,6 +87,7 @@ def run_worker(settings: Settings) -> None:
     tables = Path(topology.app.conf.tabledir)
     start_clean(tables)
     collect_garbage_rarely()
+    topology.app.on_rebalance_complete.connect(cast(Any, _on_recovered))  # after each recovery
     worker = faust.Worker(topology.app, loglevel=settings.log_level.upper())
     quiet(worker)
     try:
