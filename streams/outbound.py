@@ -28,8 +28,6 @@ class OutboundBatch:
     def __init__(self) -> None:
         self._keyed: dict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
         self._unkeyed: list[tuple[str, bytes]] = []
-        self.count = 0
-        """Messages added, dispatched or not."""
         self.held = 0
         """Messages added since the last ``dispatch``."""
         self.held_since = 0.0
@@ -43,13 +41,6 @@ class OutboundBatch:
         if not self.held:
             self.held_since = time.monotonic()
         self.held += 1
-        self.count += 1
-
-    async def send(self, producer: Any, partitions: dict[str, list[int]]) -> None:
-        """``dispatch``, then wait until the broker has acknowledged it all."""
-        delivered = await self.dispatch(producer, partitions)
-        if delivered:
-            await asyncio.gather(*delivered)
 
     async def dispatch(
         self, producer: Any, partitions: dict[str, list[int]]

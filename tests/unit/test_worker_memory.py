@@ -13,16 +13,12 @@ from bench.measure import rss_bytes
 MiB = 1024**2
 
 
-def resident() -> int:
-    return rss_bytes(os.getpid())
-
-
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_freed_heap_pages_stop_being_resident() -> None:
     chunks = [bytes(2048) for _ in range(100_000)]  # 200 MiB from malloc, not pymalloc
     later = bytes(2048)  # allocated above them: free() alone cannot shrink the heap
     del chunks
-    freed = resident()
+    freed = rss_bytes(os.getpid())
     release_freed_memory()
-    assert freed - resident() > 100 * MiB
+    assert freed - rss_bytes(os.getpid()) > 100 * MiB
     assert len(later) == 2048
