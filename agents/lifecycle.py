@@ -84,7 +84,7 @@ from schemas.events import Event
 from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
 from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import topic_of
-from streams.app import Topology
+from streams.app import Topology, scan_uncached
 from streams.delivery import Delivery, Verdict
 from streams.lag import LagProbe
 from streams.outbound import OutboundBatch
@@ -445,7 +445,7 @@ class LifecycleProcessor:
         dbs = getattr(store, "_dbs", None)  # rocksdb keeps one db per partition: exact
         if dbs is not None:
             for partition, db in list(dbs.items()):
-                for key, raw in store._visible_items(db):
+                for key, raw in scan_uncached(db, store.offset_key):
                     yield partition, key, raw
             return
         partition_of = partitioner(self.settings.partitions)  # memory store: one dict

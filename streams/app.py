@@ -6,6 +6,7 @@ and never name a topic or serializer themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from schemas.events import INBOUND_TOPICS
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
-__all__ = ["FAUST_DEFAULTS", "Topology", "create_app", "drop_monitor"]
+__all__ = ["FAUST_DEFAULTS", "Topology", "create_app", "drop_monitor", "scan_uncached"]
 
 FAUST_DEFAULTS: dict[str, Any] = {
     "processing_guarantee": "at_least_once",
@@ -44,12 +45,33 @@ tables on six partitions are twelve stores: 1 MiB memtables cap them at 24 MiB
 (4 MiB ones left 33 MiB more resident after recovering 30,000 customers)."""
 
 CHANGELOG_TOPIC_CONFIG: dict[str, Any] = {
-    "segment.bytes": 16 * 1024**2,
+    "segment.bytes": 4 * 1024**2,
     "min.cleanable.dirty.ratio": 0.1,
 }
 """Changelogs are compacted (Faust's default), but Kafka compacts only closed
 segments, 1 GiB by default: every version of every record stayed, and a fresh
-worker read them all to recover. With small segments it reads about one per key."""
+worker read them all to recover. The open segment is never compacted, so the
+smaller it is, the fewer old versions a recovery reads (and the sooner an erased
+customer's records are gone from disk): 125,000 customers recovered in 25-27 s
+with 4 MiB segments, about 30 s with 16 MiB. Applies to changelogs created
+from now on; Kafka keeps an existing topic's config."""
+
+
+def scan_uncached(db: Any, skip: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) of one rocksdict store except ``skip``, read past its block cache.
+
+    The timer rebuild after each rebalance reads every record once: cached, the
+    scan filled each store's cache to its cap and pushed out the records in use
+    (after recovering 125,000 customers, 90 MiB more resident than with 1 MiB
+    caches). RocksDB advises ``fill_cache`` off for bulk scans.
+    """
+    import rocksdict
+
+    options = rocksdict.ReadOptions()
+    options.fill_cache(False)  # type: ignore[call-arg]  # rocksdict's stub leaves the flag out
+    for key, value in db.items(read_opt=options):
+        if key != skip:
+            yield key, value
 
 
 def drop_monitor(app: faust.App) -> None:

@@ -27,7 +27,7 @@ from schemas.codec import dumps, loads
 from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
-from streams.kafka import consumer, producer
+from streams.kafka import admin_client, consumer, producer
 from streams.lag import LagProbe
 from streams.producer import partitioner, publish_events
 from streams.reader import read_to_end
@@ -194,6 +194,26 @@ def backtest(
 
 def create_topics(settings: Settings) -> None:
     asyncio.run(ensure_topics(settings))
+
+
+def topic_config(settings: Settings, topic: str) -> dict[str, str]:
+    """The broker's configuration of ``topic``, name -> value (defaults included)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    async def describe() -> dict[str, str]:
+        admin = admin_client(settings)
+        await admin.start()
+        try:
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+        finally:
+            await admin.close()
+        [(error, message, _type, _name, entries)] = response.resources
+        assert error == 0, message
+        return {entry[0]: entry[1] for entry in entries}
+
+    return asyncio.run(describe())
 
 
 def publish(settings: Settings, events: Iterable[dict[str, Any]], rate: float = 0.0) -> int:

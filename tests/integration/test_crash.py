@@ -20,6 +20,7 @@ from agents.mailer import plan
 from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from schemas.records import Trigger
+from streams.app import CHANGELOG_TOPIC_CONFIG
 from streams.broker import find_free_port
 from tests.integration.engine import (
     OUTPUTS,
@@ -30,6 +31,7 @@ from tests.integration.engine import (
     personal_data_in,
     publish,
     stored_states,
+    topic_config,
     unique_settings,
     wait_caught_up,
     wait_for,
@@ -128,6 +130,12 @@ def test_kill_9_under_load_loses_nothing(
     assert set(delivered) | mailer.outbox_ids("unconfirmed") == sendable
     assert len(mailer.outbox_ids("unconfirmed")) <= 3  # at most one in flight per mailer kill
     assert personal_data_in(mailer.log.read_text(), run.events) == []
+    for table in ("customers", "copurchase"):  # what the recoveries read: compacted, small segments
+        config = topic_config(run.settings, f"{run.settings.app_id}-{table}-changelog")
+        assert config["cleanup.policy"] == "compact"
+        assert {k: config[k] for k in CHANGELOG_TOPIC_CONFIG} == {
+            k: str(v) for k, v in CHANGELOG_TOPIC_CONFIG.items()
+        }
 
 
 def test_a_survivor_takes_over_and_the_partitions_spread_back(
