@@ -12,7 +12,9 @@ group on the same inbound topics, measured from its committed offsets:
 - naive Faust: pydantic model, table write and sends per event
   (``bench.contenders.naive``);
 - the engine, one worker, then two workers (same partitions, a fresh group);
-  both runs' outputs must equal the backtest's, key by key, byte for byte.
+  both runs' outputs must equal the backtest's, key by key, byte for byte,
+  read once they have settled (``bench.measure.wait_settled``: the last
+  timers fire on a tick after the input is committed).
 
 Then, for the engine: changelog bytes per event and customers in state (its
 changelog read back), recovery (a fresh worker rebuilding that state until
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import platform
 import shlex
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +57,7 @@ from bench.measure import (
     rss_bytes,
     wait_committed,
     wait_ready,
+    wait_settled,
 )
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
@@ -101,6 +106,8 @@ class Results:
     events: int = 0
     customers: int = 0
     backtest: float = 0.0
+    outputs: int = 0
+    """Records the backtest emits: the engine's runs wait for as many before stopping."""
     raw: Throughput | None = None
     floor: dict[str, Throughput] = field(default_factory=dict)
     naive: Throughput | None = None
@@ -145,12 +152,21 @@ def worker(settings: Settings, tmp: Path, name: str) -> Worker:
 
 
 def measure(
-    bootstrap: str, group: str, ends: dict[TopicPartition, int], workers: list[Worker]
+    bootstrap: str,
+    group: str,
+    ends: dict[TopicPartition, int],
+    workers: list[Worker],
+    settle: Callable[[], Coroutine[Any, Any, object]] | None = None,
 ) -> Throughput:
+    """The workers' rate over ``ends``; then, before they stop, ``settle`` (the rate
+    does not wait for it)."""
     for w in workers:
         w.start()
     try:
-        return asyncio.run(wait_committed(bootstrap, group, ends, workers, timeout=3600))
+        rate = asyncio.run(wait_committed(bootstrap, group, ends, workers, timeout=3600))
+        if settle is not None:
+            asyncio.run(settle())
+        return rate
     finally:
         for w in workers:
             w.stop()
@@ -174,8 +190,8 @@ def contender(
     return Process(module, [config.argv()], tmp / f"{name}.log"), group
 
 
-def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict[Any, str]]:
-    """The pure core's events/s over the input, and its outputs' digest."""
+def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict[Any, str], int]:
+    """The pure core's events/s over the input, its outputs' digest and their number."""
     runner = Backtest(default_playbook(), partitioner(settings.partitions))
     started = time.monotonic()
     rows = [
@@ -183,7 +199,13 @@ def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict
         for item in runner.run(lines)
         if isinstance(item, Output)
     ]
-    return len(lines) / (time.monotonic() - started), digest(rows)
+    return len(lines) / (time.monotonic() - started), digest(rows), len(rows)
+
+
+def settled(settings: Settings, outputs: int) -> Callable[[], Coroutine[Any, Any, int]]:
+    """Wait for the engine's outputs (``bench.measure.wait_settled``)."""
+    topics = [settings.topic(n) for n in OUTPUT_TOPICS]
+    return functools.partial(wait_settled, settings.broker, topics, settings.partitions, outputs)
 
 
 async def outputs_digest(settings: Settings) -> dict[Any, str]:
@@ -367,7 +389,9 @@ def run_engine(
     """One worker's rate, its changelog, then a fresh worker recovering it (time, RSS)."""
     step("engine", "one worker")
     one = engine_settings(base, "engine1", tmp)
-    r.engine = measure(bootstrap, one.app_id, ends, [worker(one, tmp, "engine1")])
+    r.engine = measure(
+        bootstrap, one.app_id, ends, [worker(one, tmp, "engine1")], settled(one, r.outputs)
+    )
     size, r.state_customers = asyncio.run(changelog(one))
     r.changelog_per_event = size / r.events
     disk = on_disk(log_dir, changelog_topics(one))
@@ -397,7 +421,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | Non
     ends = asyncio.run(end_offsets(bootstrap, base.inbound_topics, base.partitions))
     assert sum(ends.values()) == r.events
     step("backtest", "the pure core, for the reference outputs")
-    r.backtest, expected = backtest_digest(base, lines)
+    r.backtest, expected, r.outputs = backtest_digest(base, lines)
     del lines
 
     step("raw", "aiokafka consume -> orjson -> produce")
@@ -416,7 +440,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | Non
     step("engine", "two workers")
     two = engine_settings(base, "engine2", tmp)
     pair = [worker(two, tmp, "engine2-a"), worker(two, tmp, "engine2-b")]
-    r.engine2 = measure(bootstrap, two.app_id, ends, pair)
+    r.engine2 = measure(bootstrap, two.app_id, ends, pair, settled(two, r.outputs))
     one_digest = asyncio.run(outputs_digest(one))
     two_digest = asyncio.run(outputs_digest(two))
     r.identical = (

@@ -38,6 +38,7 @@ __all__ = [
     "rss_bytes",
     "wait_committed",
     "wait_ready",
+    "wait_settled",
 ]
 
 SAMPLE_S = 0.25
@@ -168,6 +169,35 @@ async def wait_committed(
     if total - first[1] >= total // 2:
         return Throughput(total - first[1], now - first[0], False, peak)
     return Throughput(total, now - started, True, peak)
+
+
+async def wait_settled(
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int,
+    at_least: int,
+    *,
+    quiet: float = 3.0,
+    timeout: float = 120.0,  # noqa: ASYNC109 -- a deadline between samples, not one await
+) -> int:
+    """Wait until ``topics`` hold ``at_least`` records and gained none for ``quiet`` s;
+    the records they hold then (or at the timeout: the comparison after says what is off).
+
+    Committed input is not the end of the outputs: in event time, the timers due
+    between the last event's watermark and its time fire on the next tick after
+    the input ran out (DESIGN.md, Processing model). Stopping the workers at the
+    last commit cut those outputs off whenever that tick had not come yet.
+    """
+    started = last_change = time.monotonic()
+    held = -1
+    while True:
+        now_held = sum((await end_offsets(bootstrap, topics, partitions)).values())
+        now = time.monotonic()
+        if now_held != held:
+            held, last_change = now_held, now
+        if (held >= at_least and now - last_change >= quiet) or now - started > timeout:
+            return held
+        await asyncio.sleep(SAMPLE_S * 2)
 
 
 async def read_topics(
