@@ -536,7 +536,17 @@ class LifecycleProcessor:
             return
         merger = lane.merger
         caught_up = self._caught_up(partition)
+        forced = merger.forced
         released = self._apply_ready(lane, merger.pop_ready(caught_up))
+        if merger.forced > forced:
+            log.warning(
+                "partition %d: the merge held over %d messages; %d released without "
+                "waiting for %s, so their order may differ from a replay's",
+                partition,
+                merger.max_buffered,
+                merger.forced - forced,
+                ", ".join(merger.blocking(caught_up)) or "a topic",
+            )
         if released or not merger.buffered:
             self.blocked_since.pop(partition, None)
         else:

@@ -73,6 +73,9 @@ class PartitionMerger(Generic[T]):
         self._queues: dict[str, deque[_Queued[T]]] = {t: deque() for t in topics}
         self.max_buffered = max_buffered
         self.buffered = 0
+        self.forced = 0
+        """Messages released past ``max_buffered`` while a topic was still blocking:
+        their order may differ from a replay's, so the worker says so."""
 
     def push(self, topic: str, key: EventOrder, item: T) -> None:
         self._queues[topic].append(_Queued(key, item))
@@ -95,10 +98,11 @@ class PartitionMerger(Generic[T]):
         """Release, in order, every message no queued or future message can precede."""
         queues = self._queues
         while self.buffered:
-            if self.buffered <= self.max_buffered and any(
-                not q and not caught_up(t) for t, q in queues.items()
-            ):
-                return  # what ``blocking`` says, without building its list
+            if any(not q and not caught_up(t) for t, q in queues.items()):
+                # what ``blocking`` says, without building its list
+                if self.buffered <= self.max_buffered:
+                    return
+                self.forced += 1
             first: deque[_Queued[T]] | None = None
             for queue in queues.values():  # the earliest head; on a tie, the first topic's
                 if queue and (first is None or queue[0].key < first[0].key):

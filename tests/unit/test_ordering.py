@@ -79,10 +79,13 @@ def test_max_buffered_forces_release_of_the_earliest_head() -> None:
     merger.push("browse", at(4), "browse@4")
     assert list(merger.pop_ready(caught_up())) == ["purchase@1"]
     assert merger.buffered == 2
+    assert merger.forced == 1  # signup was still blocking: the worker warns
     merger.push("purchase", at(2), "purchase@2")
     merger.push("browse", at(5), "browse@5")
     assert list(merger.pop_ready(caught_up())) == ["purchase@2", "browse@3"]
+    assert merger.forced == 3
     assert list(merger.drain()) == ["browse@4", "browse@5"]
+    assert merger.forced == 3  # nothing blocks a drain
 
 
 def test_drain_releases_everything_in_order(merger: PartitionMerger[str]) -> None:
