@@ -73,7 +73,7 @@ from agents.metrics import EngineMetrics
 from agents.web import serve
 from lifecycle.clock import ClockMode
 from lifecycle.core import Outcome, apply, fire_due, fold, retire
-from lifecycle.ordering import merge_order, order_key
+from lifecycle.ordering import PartitionMerger, merge_order, order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import Recommender
@@ -253,6 +253,8 @@ class LifecycleProcessor:
         self._probe_started = False
         self._probe_lock = asyncio.Lock()
         self.blocked_since: dict[int, float] = {}
+        self.forced_warned: dict[int, float] = {}
+        """When each partition last warned of messages released past the merge's bound."""
         self.latest_event: datetime | None = None
         self.timers_stale = True
         """The heaps must be rebuilt from the table: at start and after a rebalance."""
@@ -536,17 +538,9 @@ class LifecycleProcessor:
             return
         merger = lane.merger
         caught_up = self._caught_up(partition)
-        forced = merger.forced
         released = self._apply_ready(lane, merger.pop_ready(caught_up))
-        if merger.forced > forced:
-            log.warning(
-                "partition %d: the merge held over %d messages; %d released without "
-                "waiting for %s, so their order may differ from a replay's",
-                partition,
-                merger.max_buffered,
-                merger.forced - forced,
-                ", ".join(merger.blocking(caught_up)) or "a topic",
-            )
+        if merger.forced:
+            self._warn_forced(partition, merger, caught_up)
         if released or not merger.buffered:
             self.blocked_since.pop(partition, None)
         else:
@@ -563,6 +557,25 @@ class LifecycleProcessor:
                 self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
+
+    def _warn_forced(
+        self, partition: int, merger: PartitionMerger[Held], caught_up: Callable[[str], bool]
+    ) -> None:
+        """Say, at most every ten seconds per partition, that the merge released
+        messages past its bound (``PartitionMerger.forced``): a replay may differ."""
+        now = time.monotonic()
+        if now - self.forced_warned.get(partition, -10.0) < 10.0:
+            return
+        self.forced_warned[partition] = now
+        log.warning(
+            "partition %d: the merge held over %d messages; %d released without "
+            "waiting for %s, so their order may differ from a replay's",
+            partition,
+            merger.max_buffered,
+            merger.forced,
+            ", ".join(merger.blocking(caught_up)) or "a topic",
+        )
+        merger.forced = 0
 
     def _apply_ready(self, lane: Lane[Held, bytes], ready: Iterator[Held]) -> int:
         """Apply what the merge releases, in its order; how many it released."""

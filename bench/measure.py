@@ -183,10 +183,11 @@ async def wait_settled(
     """Wait until ``topics`` hold ``at_least`` records and gained none for ``quiet`` s;
     the records they hold then (or at the timeout: the comparison after says what is off).
 
-    Committed input is not the end of the outputs: in event time, the timers due
-    between the last event's watermark and its time fire on the next tick after
-    the input ran out (DESIGN.md, Processing model). Stopping the workers at the
-    last commit cut those outputs off whenever that tick had not come yet.
+    Committed input is not the end of the outputs: in event time, a partition's
+    timers due after its own last event, up to the input's last event time, fire
+    on a tick once it has consumed everything (``lifecycle.clock``). Stopping the
+    workers at the last commit cut those outputs off whenever that tick had not
+    come yet (3 of 8 two-worker runs on the smoke test's input).
     """
     started = last_change = time.monotonic()
     held = -1

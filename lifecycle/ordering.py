@@ -74,8 +74,9 @@ class PartitionMerger(Generic[T]):
         self.max_buffered = max_buffered
         self.buffered = 0
         self.forced = 0
-        """Messages released past ``max_buffered`` while a topic was still blocking:
-        their order may differ from a replay's, so the worker says so."""
+        """Messages released past ``max_buffered`` while a topic was still blocking
+        (their order may differ from a replay's), since the worker last said so and
+        set it back to 0."""
 
     def push(self, topic: str, key: EventOrder, item: T) -> None:
         self._queues[topic].append(_Queued(key, item))
