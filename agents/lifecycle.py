@@ -86,6 +86,7 @@ from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import topic_of
 from streams.app import Topology, scan_uncached
 from streams.delivery import Delivery, Verdict
+from streams.fetching import FetchHold
 from streams.lag import LagProbe
 from streams.outbound import OutboundBatch
 from streams.producer import partitioner
@@ -238,6 +239,7 @@ class LifecycleProcessor:
         self.merge_topic = self.settings.topic("merge")
         self.lane_topics = {*self.inbound_topics, self.merge_topic}
         self.limits = self.settings.input_limits
+        self.read_ahead = self.settings.read_ahead
         self.lanes: dict[int, Lane[Held, bytes]] = {}
         self.pairs: dict[int, TablePairs] = {}
         self.partitions: dict[str, list[int]] = {}
@@ -268,6 +270,8 @@ class LifecycleProcessor:
         self.fresh_after: dict[int, int] = {}
         """Per partition, the newest fetch (ms) that brought a message now held: an
         empty topic counts as caught up only on a fetch at least that recent."""
+        self.fetch_hold = FetchHold(topology.app)
+        """Inbound topic-partitions this worker stopped fetching (``_read_less``)."""
         self.ticks_seen: dict[TP, int] = {}
         self.durable: dict[TP, int] = {}
         """The offsets up to which everything is applied and on the broker."""
@@ -297,6 +301,7 @@ class LifecycleProcessor:
         self.resuming = None
         self.assignments += 1
         self.ticks_seen.clear()
+        self.fetch_hold.clear()
         self.durable.clear()
         self.committed.clear()
         self.blocked_since.clear()
@@ -414,6 +419,8 @@ class LifecycleProcessor:
                     else order_key(item)
                 )
             lane.merger.push(message.topic, order, held)
+            if lane.merger.depth(message.topic) >= self.read_ahead:
+                self._read_less(message.tp)
             polled = self._polled_at(message.tp)
             if polled is not None and polled > self.fresh_after.get(partition, 0):
                 self.fresh_after[partition] = polled
@@ -421,6 +428,7 @@ class LifecycleProcessor:
             return
         for tp in self.delivery.overdue(time.monotonic()):
             await self._seek(tp)
+        self.fetch_hold.retry()
         self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
@@ -557,6 +565,34 @@ class LifecycleProcessor:
                 self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
+        if self.fetch_hold.held:
+            self._read_more(partition, merger)
+
+    def _read_less(self, tp: TP) -> None:
+        """Stop fetching ``tp``: the merge holds ``LIFECYCLE_READ_AHEAD`` of its messages.
+
+        Faust hands over all it fetches, and the merge holds a topic's messages
+        until every other topic of the partition can say what comes first: in a
+        replay it held most of the backlog (94,000 of 121,610 messages, 1 GB of
+        RSS). A topic with messages queued never blocks the merge, so pausing it
+        cannot stall its partition. Merge messages are never paused: the
+        partition may be waiting for them.
+        """
+        if tp.topic == self.merge_topic:
+            return
+        if self.fetch_hold.hold(tp):
+            self.metrics.fetch_pauses.inc()
+
+    def _read_more(self, partition: int, merger: PartitionMerger[Held]) -> None:
+        """Fetch again the held topics of ``partition`` half applied since."""
+        low = self.read_ahead // 2
+        self.fetch_hold.release(
+            [
+                tp
+                for tp in self.fetch_hold.held
+                if tp.partition == partition and merger.depth(tp.topic) <= low
+            ]
+        )
 
     def _warn_forced(
         self, partition: int, merger: PartitionMerger[Held], caught_up: Callable[[str], bool]
@@ -873,6 +909,9 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     app.on_partitions_revoked.connect(cast(Any, revoked))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
     processor.metrics.pending(lambda: sum(len(lane.timers) for lane in processor.lanes.values()))
+    processor.metrics.holding(
+        lambda: sum(lane.merger.buffered for lane in processor.lanes.values())
+    )
 
     async def measure_lag() -> None:
         """The group's lag from the broker, for /metrics; a failure is logged, not fatal.

@@ -78,6 +78,18 @@ class EngineMetrics:
             "Customers with a pending deadline in this worker's timer heaps.",
             registry=self.registry,
         )
+        self.held = Gauge(
+            "lifecycle_merge_held",
+            "Messages read but not applied yet: the merge holds them until every topic "
+            "of their partition can say what comes first.",
+            registry=self.registry,
+        )
+        self.fetch_pauses = Counter(
+            "lifecycle_fetch_pauses",
+            "Times a topic-partition stopped being fetched because the merge held "
+            "LIFECYCLE_READ_AHEAD of its messages.",
+            registry=self.registry,
+        )
         self.timers_fired = Counter(
             "lifecycle_timers_fired",
             "Timers fired, by timer.",
@@ -155,6 +167,9 @@ class EngineMetrics:
 
     def pending(self, count: Callable[[], float]) -> None:
         self.timers_pending.set_function(count)
+
+    def holding(self, count: Callable[[], float]) -> None:
+        self.held.set_function(count)
 
     def lags(self, group: str, rows: list[PartitionLag]) -> None:
         self.lag.clear()

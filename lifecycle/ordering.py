@@ -86,6 +86,10 @@ class PartitionMerger(Generic[T]):
         """The messages still queued on ``topic``, in the order they were read."""
         return (entry.item for entry in self._queues[topic])
 
+    def depth(self, topic: str) -> int:
+        """How many messages ``topic`` has queued."""
+        return len(self._queues[topic])
+
     def tail_key(self, topic: str) -> EventOrder | None:
         """The order key of the last message queued on ``topic``, if any is waiting."""
         queue = self._queues[topic]

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_OUTPUT_HOLD``: seconds a batch's outputs wait for more to go out with
       them (or for the commit, if it comes first): fewer, larger record batches
       against at most this much added event-to-trigger latency.
+    - ``LIFECYCLE_READ_AHEAD``: messages of one inbound topic-partition the worker may
+      hold unapplied (waiting for another topic) before it stops fetching that
+      topic-partition, until half of them are applied: bounds a replay's memory.
     """
 
     model_config = SettingsConfigDict(
@@ -155,6 +158,7 @@ class Settings(BaseSettings):
     batch_max: int = Field(default=1000, ge=1)
     batch_linger: float = Field(default=0.005, ge=0)
     output_hold: float = Field(default=0.02, ge=0)
+    read_ahead: int = Field(default=1000, ge=2)
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:

@@ -28,8 +28,10 @@ from tests.integration.engine import (
     publish,
     publish_raw,
     run_cli,
+    scrape,
     stored_states,
     unique_settings,
+    value,
 )
 
 
@@ -375,3 +377,31 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
         assert loads(ran.stdout) == want
         assert want["kpis"]["orders"] > 0
         assert any(c["treated"]["customers"] for c in want["campaigns"])
+
+
+def test_read_ahead_bound_keeps_a_replay_exact(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A backlog read with ``LIFECYCLE_READ_AHEAD`` at its least: topic-partitions are
+    paused and resumed all the way through, and the outputs and records are still
+    the backtest's, with nothing left held."""
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    create_topics(settings)
+    events = list(simulate(60, seed=5))
+    assert publish(settings, events) == len(events)
+    runner, outputs = backtest(settings, events)
+    expected = [
+        {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
+        for o in outputs
+    ]
+    worker = Worker(settings, tmp_path / "worker.log", env={"LIFECYCLE_READ_AHEAD": "2"})
+    worker.start()
+    try:
+        records = collect(settings, OUTPUTS, expected=len(expected))
+        worker.assert_alive()
+        samples = scrape(settings)
+    finally:
+        worker.stop()
+    got = [{"topic": r["topic"], "key": r["key"], "value": r["value"]} for r in records]
+    assert per_key(got) == per_key(expected)
+    assert stored_states(settings) == {k: to_jsonable(s) for k, s in runner.states.items()}
+    assert value(samples, "lifecycle_fetch_pauses_total") > 10
+    assert value(samples, "lifecycle_merge_held") == 0

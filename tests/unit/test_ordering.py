@@ -55,6 +55,17 @@ def test_holds_while_a_topic_is_empty_and_not_caught_up(merger: PartitionMerger[
     assert list(merger.pop_ready(ALL)) == ["purchase@5", "browse@6"]
 
 
+def test_depth_counts_what_a_topic_has_queued(merger: PartitionMerger[str]) -> None:
+    """What the worker's read-ahead bound reads: a topic with a queue never blocks."""
+    merger.push("browse", at(2), "browse@2")
+    merger.push("browse", at(4), "browse@4")
+    merger.push("purchase", at(3), "purchase@3")
+    assert (merger.depth("browse"), merger.depth("purchase"), merger.depth("signup")) == (2, 1, 0)
+    assert merger.blocking(caught_up()) == ["signup"]
+    assert list(merger.pop_ready(caught_up("signup"))) == ["browse@2", "purchase@3"]
+    assert (merger.depth("browse"), merger.depth("purchase")) == (1, 0)
+
+
 def test_empty_topic_that_is_caught_up_does_not_block(merger: PartitionMerger[str]) -> None:
     merger.push("purchase", at(5), "purchase@5")
     assert merger.blocking(caught_up("signup", "browse")) == []

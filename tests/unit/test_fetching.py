@@ -1,0 +1,137 @@
+"""What a worker holds back from fetching, and what the consumer's thread is asked to do."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.structs import TopicPartition
+from faust.types import TP
+
+from streams.fetching import FetchHold
+
+CART = TP("shop.cart", 1)
+BROWSE = TP("shop.browse", 1)
+
+
+class Client:
+    """aiokafka's pause API over a fixed assignment; refuses an unassigned partition as it does."""
+
+    def __init__(self, *assigned: TP) -> None:
+        self.assigned = {TopicPartition(tp.topic, tp.partition) for tp in assigned}
+        self.paused_now: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.paused_now)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        assert all(isinstance(tp, TopicPartition) and tp in self.assigned for tp in tps)
+        self.paused_now.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused_now.difference_update(tps)
+
+
+class Thread:
+    """Faust's consumer thread: calls wait in a queue until the test runs them."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.queued: list[tuple[Callable[..., None], tuple[Any, ...], asyncio.Future[None]]] = []
+        self.fail = False
+
+    def _ensure_consumer(self) -> Client:
+        return self.client
+
+    async def call_thread(self, fun: Callable[..., None], *args: Any) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.queued.append((fun, args, done))
+        await done
+
+    async def run(self, order: Callable[[list[Any]], list[Any]] = list) -> None:
+        await asyncio.sleep(0)  # let the hold's calls reach the queue
+        calls, self.queued = order(self.queued), []
+        for fun, args, done in calls:
+            if self.fail:
+                done.set_exception(RuntimeError("consumer stopped"))
+            else:
+                fun(*args)
+                done.set_result(None)
+        for _ in range(3):  # the answer reaches the call, its task, then the hold
+            await asyncio.sleep(0)
+
+
+@pytest.fixture
+def thread() -> Thread:
+    return Thread(Client(CART, BROWSE))
+
+
+@pytest.fixture
+def hold(thread: Thread) -> FetchHold:
+    return FetchHold(SimpleNamespace(consumer=SimpleNamespace(_thread=thread)))
+
+
+async def test_a_held_partition_is_paused_in_aiokafka_and_resumed_on_release(
+    thread: Thread, hold: FetchHold
+) -> None:
+    assert hold.hold(CART) is True
+    assert hold.hold(TopicPartition(*CART)) is False  # the same partition, as aiokafka names it
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*CART)}
+    hold.release([CART, BROWSE])
+    await thread.run()
+    assert thread.client.paused_now == set()
+    assert hold.held == set()
+    assert hold.calls == set()
+
+
+async def test_calls_that_overtake_each_other_leave_the_latest_wish(
+    thread: Thread, hold: FetchHold
+) -> None:
+    """The thread runs queued calls as it can: a release run before its hold must
+    not leave the partition paused for good (it would never be fetched again)."""
+    hold.hold(CART)
+    hold.release([CART])
+    hold.hold(BROWSE)
+    await thread.run(order=lambda calls: calls[::-1])
+    assert thread.client.paused_now == {TopicPartition(*BROWSE)}
+
+
+async def test_a_partition_no_longer_assigned_is_not_paused(
+    thread: Thread, hold: FetchHold
+) -> None:
+    hold.hold(TP("shop.cart", 4))
+    hold.hold(CART)
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*CART)}
+
+
+async def test_a_failed_call_is_made_again_on_retry(thread: Thread, hold: FetchHold) -> None:
+    hold.hold(CART)
+    thread.fail = True
+    await thread.run()
+    assert thread.client.paused_now == set()
+    assert hold.failed
+    thread.fail = False
+    hold.retry()
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*CART)}
+    assert not hold.failed
+    hold.retry()  # nothing failed since: no call
+    assert not thread.queued
+
+
+async def test_clear_resumes_everything(thread: Thread, hold: FetchHold) -> None:
+    hold.hold(CART)
+    hold.hold(BROWSE)
+    await thread.run()
+    hold.clear()
+    await thread.run()
+    assert thread.client.paused_now == set()
+    assert hold.held == set()
