@@ -600,7 +600,8 @@ class LifecycleProcessor:
         """Say, at most every ten seconds per partition, that the merge released
         messages past its bound (``PartitionMerger.forced``): a replay may differ."""
         now = time.monotonic()
-        if now - self.forced_warned.get(partition, -10.0) < 10.0:
+        last = self.forced_warned.get(partition)
+        if last is not None and now - last < 10.0:
             return
         self.forced_warned[partition] = now
         log.warning(
