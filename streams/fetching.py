@@ -73,9 +73,7 @@ class FetchHold:
 
     def _sync(self) -> None:
         thread = self.app.consumer._thread
-        call = asyncio.ensure_future(
-            thread.call_thread(_match_paused, thread._ensure_consumer(), self.held)
-        )
+        call = asyncio.ensure_future(thread.call_thread(_match_paused, thread, self.held))
         self.calls.add(call)
         call.add_done_callback(self._done)
 
@@ -86,12 +84,15 @@ class FetchHold:
             self.failed = True
 
 
-def _match_paused(client: AIOKafkaConsumer, held: Set[TP]) -> None:
+def _match_paused(thread: Any, held: Set[TP]) -> None:
     """In the consumer's thread: pause what ``held`` names, resume what it no longer does.
 
     ``held`` is read here, when the call runs, so calls that overtake each
-    other still leave the latest set in place.
+    other still leave the latest set in place. The client is asked for here
+    too: a stopped consumer (a rebalance at shutdown) fails this call, which
+    is logged, not the rebalance.
     """
+    client: AIOKafkaConsumer = thread._ensure_consumer()
     want = frozenset(held)  # one snapshot: the agent's loop may change it meanwhile
     paused = client.paused()
     client.pause(*(tp for tp in client.assignment() if tp in want and tp not in paused))

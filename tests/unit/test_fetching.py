@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka.structs import TopicPartition
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams.fetching import FetchHold
@@ -44,9 +45,12 @@ class Thread:
     def __init__(self, client: Client) -> None:
         self.client = client
         self.queued: list[tuple[Callable[..., None], tuple[Any, ...], asyncio.Future[None]]] = []
-        self.fail = False
+        self.stopped = False
 
     def _ensure_consumer(self) -> Client:
+        if self.stopped:
+            msg = "Consumer thread not yet started"
+            raise ConsumerNotStarted(msg)  # as Faust's does
         return self.client
 
     async def call_thread(self, fun: Callable[..., None], *args: Any) -> None:
@@ -58,10 +62,11 @@ class Thread:
         await asyncio.sleep(0)  # let the hold's calls reach the queue
         calls, self.queued = order(self.queued), []
         for fun, args, done in calls:
-            if self.fail:
-                done.set_exception(RuntimeError("consumer stopped"))
-            else:
+            try:
                 fun(*args)
+            except Exception as exc:  # the thread hands the caller the exception
+                done.set_exception(exc)
+            else:
                 done.set_result(None)
         for _ in range(3):  # the answer reaches the call, its task, then the hold
             await asyncio.sleep(0)
@@ -114,11 +119,11 @@ async def test_a_partition_no_longer_assigned_is_not_paused(
 
 async def test_a_failed_call_is_made_again_on_retry(thread: Thread, hold: FetchHold) -> None:
     hold.hold(CART)
-    thread.fail = True
+    thread.stopped = True
     await thread.run()
     assert thread.client.paused_now == set()
     assert hold.failed
-    thread.fail = False
+    thread.stopped = False
     hold.retry()
     await thread.run()
     assert thread.client.paused_now == {TopicPartition(*CART)}
@@ -134,4 +139,18 @@ async def test_clear_resumes_everything(thread: Thread, hold: FetchHold) -> None
     hold.clear()
     await thread.run()
     assert thread.client.paused_now == set()
+    assert hold.held == set()
+
+
+async def test_a_stopped_consumer_fails_the_call_not_its_caller(
+    thread: Thread, hold: FetchHold
+) -> None:
+    """A rebalance at shutdown clears the hold from Faust's revoke callback: a stopped
+    consumer must not raise there, only fail the call (logged, retried)."""
+    hold.hold(CART)
+    await thread.run()
+    thread.stopped = True
+    hold.clear()
+    await thread.run()
+    assert hold.failed
     assert hold.held == set()
