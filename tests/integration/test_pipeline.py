@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lifecycle.backtest import Output
 from lifecycle.period import Period
 from lifecycle.playbook import default_playbook
 from lifecycle.report import Records, build_report
@@ -58,18 +59,24 @@ def send_events(settings: Settings, events: list[dict[str, Any]]) -> None:
     publish_raw(settings, records)
 
 
-def expected_outputs(settings: Settings, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def as_records(settings: Settings, outputs: list[Output]) -> list[dict[str, Any]]:
+    """The backtest's outputs as ``collect`` returns records (topic, key, value)."""
     return [
         {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
-        for o in backtest(settings, events)[1]
+        for o in outputs
     ]
 
 
-def of_keys(records: list[dict[str, Any]], keys: set[str]) -> list[dict[str, Any]]:
+def expected_outputs(settings: Settings, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return as_records(settings, backtest(settings, events)[1])
+
+
+def of_keys(records: list[dict[str, Any]], keys: set[str] | None = None) -> list[dict[str, Any]]:
+    """Topic, key and value of the records (of ``keys`` only, if given)."""
     return [
         {"topic": r["topic"], "key": r["key"], "value": r["value"]}
         for r in records
-        if r["key"] in keys
+        if keys is None or r["key"] in keys
     ]
 
 
@@ -322,10 +329,7 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
     events = list(simulate(150, seed=11, duplicate_rate=0.02))
     assert publish(settings, events) == len(events)
     runner, outputs = backtest(settings, events)
-    expected = [
-        {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
-        for o in outputs
-    ]
+    expected = as_records(settings, outputs)
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:
         records = collect(settings, OUTPUTS, expected=len(expected))
@@ -333,7 +337,7 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
         metrics = trigger_metrics(settings)
     finally:
         worker.stop()
-    got = [{"topic": r["topic"], "key": r["key"], "value": r["value"]} for r in records]
+    got = of_keys(records)
     assert len(expected) > 300
     # Every decision is on /metrics, suppressed ones by reason, as the backtest counts them.
     summary = runner.summary
@@ -351,12 +355,6 @@ def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_
     # The records too: prospects merged into customers across partitions, timers, all.
     assert runner.summary.merges > 20
     assert stored_states(settings) == {k: to_jsonable(s) for k, s in runner.states.items()}
-
-    def per_key(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-        grouped: dict[str, list[Any]] = {}
-        for row in rows:
-            grouped.setdefault(f"{row['topic']}|{row['key']}", []).append(row["value"])
-        return grouped
 
     # Same records, and per customer and topic in the same order.
     assert per_key(got) == per_key(expected)
@@ -388,10 +386,7 @@ def test_read_ahead_bound_keeps_a_replay_exact(kafka_bootstrap: str, tmp_path: P
     events = list(simulate(60, seed=5))
     assert publish(settings, events) == len(events)
     runner, outputs = backtest(settings, events)
-    expected = [
-        {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
-        for o in outputs
-    ]
+    expected = as_records(settings, outputs)
     worker = Worker(settings, tmp_path / "worker.log", env={"LIFECYCLE_READ_AHEAD": "2"})
     worker.start()
     try:
@@ -400,7 +395,7 @@ def test_read_ahead_bound_keeps_a_replay_exact(kafka_bootstrap: str, tmp_path: P
         samples = scrape(settings)
     finally:
         worker.stop()
-    got = [{"topic": r["topic"], "key": r["key"], "value": r["value"]} for r in records]
+    got = of_keys(records)
     assert per_key(got) == per_key(expected)
     assert stored_states(settings) == {k: to_jsonable(s) for k, s in runner.states.items()}
     assert value(samples, "lifecycle_fetch_pauses_total") > 10
