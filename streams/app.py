@@ -13,6 +13,7 @@ from typing import Any
 import faust
 
 from schemas.events import INBOUND_TOPICS
+from streams.handoff import lean_hand_off
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> Topology:
         stream_wait_empty=False,
     )
     drop_monitor(app)
+    lean_hand_off(app)
 
     def out(name: str) -> Any:
         return app.topic(

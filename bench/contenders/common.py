@@ -17,6 +17,7 @@ import orjson
 
 from agents.worker import quiet
 from streams.app import FAUST_DEFAULTS, drop_monitor
+from streams.handoff import lean_hand_off
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
@@ -52,11 +53,20 @@ BIG_BUFFERS: dict[str, Any] = {
 }
 """More messages per fetch, per thread hand-off and per stream buffer."""
 
+
+def engine_extensions(app: Any) -> None:
+    """The Faust extensions ``streams.app.create_app`` installs: the engine's own floor."""
+    drop_monitor(app)
+    lean_hand_off(app)
+
+
 FAUST_VARIANTS: dict[str, tuple[dict[str, Any], Callable[[Any], None] | None]] = {
     "default": ({}, None),
     "no-monitor": ({}, drop_monitor),
     "big-buffers": (BIG_BUFFERS, None),
     "tuned": (BIG_BUFFERS, drop_monitor),
+    "lean-hand-off": ({}, lean_hand_off),
+    "engine": ({}, engine_extensions),
 }
 
 
