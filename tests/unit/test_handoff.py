@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 from typing import Any
 
 import faust
 import pytest
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
 from streams.handoff import HandOffConsumer, lean_hand_off
@@ -98,3 +101,13 @@ async def test_a_suspended_flow_ends_the_wait_for_room(app: Any) -> None:
     consumer.suspend_flow.set()
     await asyncio.wait_for(waiting, timeout=1.0)
     assert queue.full()
+
+
+def test_fausts_fetch_loop_is_the_one_the_hand_off_was_written_against() -> None:
+    """``HandOffConsumer._drain_messages`` repeats Faust's loop but for the hand-off:
+    a Faust release that changes that loop must be read before it is run, since
+    the copy would silently drop whatever it added."""
+    source = inspect.getsource(FaustConsumer._drain_messages)
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == "44a2500309e83c63", (
+        "faust-streaming changed Consumer._drain_messages: bring streams/handoff.py in line"
+    )
