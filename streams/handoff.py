@@ -1,14 +1,16 @@
-"""The hand-off from Faust's fetch loop to the agents, without five tasks per message.
+"""The hand-off from Faust's fetch loop to the agents, without four tasks per message.
 
 Faust's consumer passes each fetched message on with ``wait_first(callback,
 suspend_flow.wait())``: four tasks (the callback, the flow event, the
 consumer's stopped and crashed events), an ``asyncio.wait`` and three
 cancellations, per message, so that a callback blocked on a full stream
-buffer, a suspended flow or a full producer buffer can be abandoned at a
-rebalance or shutdown. Almost always none of those is the case and the
-callback finishes without ever suspending; this consumer then awaits it
-directly and keeps Faust's path for the rest. The benchmark's counting agent
-(``bench.contenders``, variant ``lean-hand-off``) measures what it is worth.
+buffer or a suspended flow can be abandoned at a rebalance or shutdown.
+Almost always neither is the case and the callback finishes without ever
+suspending; this consumer then awaits it directly and keeps Faust's path for
+the rest. Under load the stream buffer is full most of the time, so it also
+waits for room for many messages at once (``_wait_for_room``). The benchmark's
+counting agent (``bench.contenders``, variants ``lean-hand-off`` and
+``engine``) measures what it is worth.
 """
 
 from __future__ import annotations
@@ -77,9 +79,10 @@ class HandOffConsumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         """Faust's ``Consumer._drain_messages``, with the direct hand-off.
 
-        Kept line for line otherwise (read offsets, gaps for acking topics,
-        ``broker_commit_every``, a yield to the loop every 100 messages), so
-        Faust's bookkeeping stays what it expects.
+        Otherwise it does what Faust's does (read offsets, gaps for acking
+        topics, ``broker_commit_every``, a yield to the loop every 100 messages),
+        so Faust's bookkeeping stays what it expects; a unit test fails when
+        Faust's loop changes.
         """
         deliver = self._deliver
         getmany = self.getmany
