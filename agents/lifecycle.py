@@ -28,8 +28,8 @@ These rules keep it exact under at-least-once delivery:
 - outputs before state: a batch's outputs are acknowledged by the broker
   before its new records are written, so a crash in between replays the
   events from the old records and re-sends the same ids, instead of losing them;
-- state before commit: the records' changelog messages are flushed to the
-  broker (once per batch) before the batch's offsets may be committed, so no
+- state before commit: the records' changelog messages are acknowledged by
+  the broker (once per batch) before the batch's offsets may be committed, so no
   offset is committed past a state change that a crash could still lose;
 - one write per customer per batch: later events of the batch read the
   pending record, so the table sees only the batch's last state of each key;
@@ -55,17 +55,14 @@ import functools
 import logging
 import time
 import traceback
-import weakref
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
 from aiokafka import TopicPartition
-from faust.streams import _current_event
 from faust.types import TP
 from pydantic import ValidationError
 
@@ -90,6 +87,7 @@ from streams.fetching import FetchHold
 from streams.lag import LagProbe
 from streams.outbound import OutboundBatch
 from streams.producer import partitioner
+from streams.table_writes import TableWrites
 
 __all__ = ["LifecycleProcessor", "register"]
 
@@ -131,9 +129,12 @@ class TablePairs:
         self.known[product] = counts
         self.dirty.add(product)
 
-    def flush(self) -> None:
+    def flush(self, writes: TableWrites, event: Any) -> None:
+        """Write the changed counts, in the partition of ``event`` (one of this lane's)."""
         for product in self.dirty:
-            self.table[(self.prefix + product).encode()] = dumps(self.known[product])
+            writes.put(
+                self.table, event, (self.prefix + product).encode(), dumps(self.known[product])
+            )
         self.dirty.clear()
 
 
@@ -156,22 +157,6 @@ class Batch:
     """Each outcome, the stage its customer had before it, and when its event arrived."""
     handled: int = 0
     """Messages handled in this batch."""
-
-
-@contextmanager
-def _in_partition_of(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event while a batch's writes run.
-
-    A Faust table write goes to the store and changelog partition of the
-    stream's current event (``faust.streams.current_event``); a batch writes
-    after its events have been handled, so each write names the event whose
-    partition it belongs to.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def _received_at(message: Any) -> datetime | None:
@@ -760,10 +745,11 @@ class LifecycleProcessor:
 
     async def commit(self) -> None:
         """Make the batch durable: outputs on the broker, then each changed record
-        written once, then the changelog flushed; then its offsets may be committed.
+        written once and its changelog record acknowledged (``streams.table_writes``);
+        then its offsets may be committed.
 
-        Faust commits acked offsets without flushing table writes, so without the
-        flush a kill -9 in between lost the state change (found by test_crash).
+        Faust commits acked offsets without waiting for table writes, so without
+        that wait a kill -9 in between lost the state change (found by test_crash).
         """
         if self.batch.outputs.held:
             await self._dispatch_outputs()
@@ -773,19 +759,15 @@ class LifecycleProcessor:
             await asyncio.gather(*batch.sends)
         for outcome, before, arrived in batch.observed:
             self._observe(outcome, before, arrived)
+        writes = TableWrites()
         for key, (partition, state) in batch.records.items():
-            with _in_partition_of(batch.events[partition]):
-                if state is None:
-                    if key in self.table:
-                        del self.table[key]  # a tombstone in the changelog
-                else:
-                    self.table[key] = encode_model(state)
+            value = None if state is None else encode_model(state)  # None: a tombstone
+            writes.put(self.table, batch.events[partition], key, value)
         for partition, pairs in self.pairs.items():
             if pairs.dirty and partition in batch.events:
-                with _in_partition_of(batch.events[partition]):
-                    pairs.flush()
-        if batch.sends or batch.records:
-            await self.topology.app.producer.flush()
+                pairs.flush(writes, batch.events[partition])
+        producer: Any = self.topology.app.producer
+        await writes.send(producer._ensure_producer())
         self.durable = self.safe_offsets()
         if time.monotonic() - self.committed_at >= self.settings.commit_interval:
             await self.commit_offsets(self.durable)

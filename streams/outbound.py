@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from streams.producer import default_partition
 
-__all__ = ["OutboundBatch"]
+__all__ = ["OutboundBatch", "send_records"]
 
 
 class OutboundBatch:
@@ -65,21 +66,26 @@ class OutboundBatch:
             for key, value in messages:
                 by_partition[ids[default_partition(key, count)]].append((key, value))
             for partition, records in by_partition.items():
-                delivered.extend(await _send_records(producer, topic, partition, records))
+                sent = await send_records(producer, topic, partition, records)
+                delivered.extend(future for future, _ in sent)
         for topic, value in unkeyed:  # no key, no partition of its own: aiokafka picks
             delivered.append(await producer.send(topic, value))
         return delivered
 
 
-async def _send_records(
-    producer: Any, topic: str, partition: int, records: list[tuple[bytes, bytes]]
-) -> list[asyncio.Future[Any]]:
-    futures = []
-    batch = producer.create_batch()
+async def send_records(
+    producer: Any, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
+) -> list[tuple[asyncio.Future[Any], int]]:
+    """Send ``records`` (key, value; None is a tombstone) to one partition as few
+    record batches as fit: each batch's acknowledgement and how many records it holds
+    (the acknowledgement gives the first one's offset)."""
+    sent = []
+    batch, count = producer.create_batch(), 0
     for key, value in records:
         if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-            batch = producer.create_batch()
+            sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+            batch, count = producer.create_batch(), 0
             batch.append(key=key, value=value, timestamp=None)  # the first always fits
-    futures.append(await producer.send_batch(batch, topic, partition=partition))
-    return futures
+        count += 1
+    sent.append((await producer.send_batch(batch, topic, partition=partition), count))
+    return sent
