@@ -12,11 +12,14 @@ from streams.producer import partitioner
 
 
 class RecordBatch:
+    """What aiokafka's ``BatchBuilder`` does for ``send_records``: hold up to ``room``
+    records (None values are tombstones), then refuse the next one."""
+
     def __init__(self, room: int) -> None:
         self.room = room
-        self.records: list[tuple[bytes | None, bytes]] = []
+        self.records: list[tuple[bytes | None, bytes | None]] = []
 
-    def append(self, *, key: bytes | None, value: bytes, timestamp: None) -> object | None:
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: None) -> object | None:
         if self.records and len(self.records) >= self.room:
             return None
         self.records.append((key, value))
@@ -29,7 +32,7 @@ class Producer:
     def __init__(self, partitions: int, room: int = 1000) -> None:
         self.partitions = partitions
         self.room = room
-        self.batches: list[tuple[str, int, list[tuple[bytes | None, bytes]]]] = []
+        self.batches: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
         self.single: list[tuple[str, bytes]] = []
         self.metadata_asked: list[str] = []
 

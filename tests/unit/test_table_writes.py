@@ -13,6 +13,7 @@ import pytest
 from faust.types import TP
 
 from streams.table_writes import TableWrites
+from tests.unit.test_outbound import RecordBatch
 
 CHANGELOG = "writes-test-customers-changelog"
 
@@ -24,25 +25,13 @@ class Event:
         self.message = SimpleNamespace(partition=partition)
 
 
-class RecordBatch:
-    def __init__(self, room: int) -> None:
-        self.room = room
-        self.records: list[tuple[bytes, bytes | None]] = []
-
-    def append(self, *, key: bytes, value: bytes | None, timestamp: None) -> object | None:
-        if len(self.records) >= self.room:
-            return None
-        self.records.append((key, value))
-        return object()
-
-
 class Producer:
     """What ``TableWrites.send`` uses of an ``AIOKafkaProducer``: the broker appends each
     batch at the partition's end and acknowledges it with the first record's offset."""
 
     def __init__(self, room: int = 1000) -> None:
         self.room = room
-        self.batches: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = []
+        self.batches: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
         self.ends: dict[int, int] = {0: 100, 2: 7}
 
     def create_batch(self) -> RecordBatch:
