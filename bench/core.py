@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.core [--customers 5000] [--seeds 11,12,13] [--repeat 3]
     .venv/bin/python -m bench.core --customers 3000 --profile 30
+    .venv/bin/python -m bench.core --customers 15000 --codec
 
 Builds the input as ``bench.harness`` does (simulated customers, one JSON
 line per event, the Kafka partitioner of ``--partitions``) and times
@@ -10,6 +11,10 @@ every output. No broker. The harness's input has no duplicates and no bad
 lines, so ``--duplicates`` and ``--bad-every`` add some for the digest to
 cover the dedup and dead-letter paths too (they change the input, so
 compare rates only between runs with the same flags).
+
+``--codec`` also times what a worker pays on top of the core for each record
+it reads from its table and writes back, which the backtest never does: one
+decode and one encode of each final customer record (the largest each gets).
 
 Per seed it prints events/s (best of ``--repeat``) and one digest over every
 output in emitted order (transitions, triggers, attribution records, dead
@@ -28,10 +33,11 @@ import time
 from lifecycle.backtest import Backtest, LineRejected, Output
 from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
+from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model
 from streams.producer import partitioner
 
-__all__ = ["build_lines", "main", "run_once"]
+__all__ = ["build_lines", "main", "record_round_trip", "run_once"]
 
 
 def build_lines(customers: int, seed: int, duplicates: float, bad_every: int) -> list[bytes]:
@@ -65,6 +71,24 @@ def run_once(lines: list[bytes], partitions: int) -> tuple[float, str]:
     return seconds, h.hexdigest()
 
 
+def record_round_trip(lines: list[bytes], partitions: int) -> tuple[int, float, float, float]:
+    """(records, mean bytes, decode us, encode us) of the final customer records of a
+    backtest over ``lines``: a worker's table read and write of one record."""
+    runner = Backtest(default_playbook(), partitioner(partitions))
+    for _ in runner.run(lines):
+        pass
+    states = list(runner.states.values())
+    started = time.perf_counter()
+    encoded = [encode_model(state) for state in states]
+    encode = time.perf_counter() - started
+    started = time.perf_counter()
+    for raw in encoded:
+        CustomerState.model_validate_json(raw)
+    decode = time.perf_counter() - started
+    n = len(states)
+    return n, sum(map(len, encoded)) / n, decode * 1e6 / n, encode * 1e6 / n
+
+
 def _rejected(item: LineRejected) -> bytes:
     rejection = item.rejection
     return f"rejected\t{item.line}\t{rejection.reason.value}\t{rejection.message}".encode()
@@ -87,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duplicates", type=float, default=0.0, help="redelivery rate")
     parser.add_argument("--bad-every", type=int, default=0, help="a bad line every N lines")
     parser.add_argument("--profile", type=int, default=0, help="cProfile: print the top N")
+    parser.add_argument(
+        "--codec", action="store_true", help="also time a record's decode and encode"
+    )
     args = parser.parse_args(argv)
     for seed in args.seeds:
         lines = build_lines(args.customers, seed, args.duplicates, args.bad_every)
@@ -105,6 +132,13 @@ def main(argv: list[str] | None = None) -> None:
             f"({seconds * 1e6 / len(lines):.1f} us/event), digest {digest}",
             flush=True,
         )
+        if args.codec:
+            n, size, decode, encode = record_round_trip(lines, args.partitions)
+            print(
+                f"seed {seed}: {n:,} final records, {size:,.0f} B each on average: "
+                f"decode {decode:.1f} us, encode {encode:.1f} us",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
