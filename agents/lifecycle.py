@@ -97,6 +97,10 @@ Item = Event | Claim | ProspectHistory | Rejection
 Held = tuple[bytes, Item, Any]  # (key, event, merge message or refusal, faust event)
 
 
+class OffsetsNotCommittedError(Exception):
+    """The group coordinator did not take the commit of some partitions' offsets."""
+
+
 def _where(message: Any) -> tuple[str, int, int]:
     """Where a message sits, for logs: never its key or value (personal data)."""
     return message.topic, message.partition, message.offset
@@ -263,6 +267,8 @@ class LifecycleProcessor:
         self.committed: dict[TP, int] = {}
         self.committed_at = 0.0
         self._reported = (time.monotonic(), 0, 0)
+        self.stopping = False
+        """Set by ``drain``: messages handed over after it are left for the next start."""
 
     async def on_revoked(self) -> None:
         """Commit what is durable, then start over (see the module's rules).
@@ -274,6 +280,45 @@ class LifecycleProcessor:
         """
         await self.commit_offsets(self.durable)
         self._forget()
+
+    async def drain(self) -> bool:
+        """Finish the message in flight and make its batch durable, then take no more.
+
+        Called when the worker is told to stop (SIGTERM, SIGINT), before Faust
+        stops its consumer and tables: outputs acknowledged, records and their
+        changelog written, offsets committed, as at any commit. Without it a
+        clean stop dropped the pending batch whose outputs had already left, so
+        the next start applied those events again and re-sent their outputs (a
+        rolling deploy did that on every worker). Bounded by
+        ``LIFECYCLE_STOP_TIMEOUT``: past it, or if the broker refuses, the
+        batch is read again on the next start (at-least-once, as after a kill).
+        Returns whether everything handled is durable.
+        """
+        self.stopping = True
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.settings.stop_timeout):
+                async with self.busy:
+                    handled = self.pending
+                    await self.commit()
+                    await self.commit_offsets(self.durable)
+            unsaved = [tp for tp, o in self.durable.items() if self.committed.get(tp, -1) < o]
+            if unsaved:
+                raise OffsetsNotCommittedError(len(unsaved))
+        except Exception as exc:  # the broker may be gone: the next start reads it again
+            log.warning(
+                "stop: pending batch not made durable within %.0f s (%s); "
+                "the next start reads it again",
+                self.settings.stop_timeout,
+                type(exc).__name__,
+            )
+            return False
+        log.info(
+            "stop: last batch of %d message(s) written and offsets committed in %.1f s",
+            handled,
+            time.monotonic() - started,
+        )
+        return True
 
     def _forget(self) -> None:
         dropped = sum(lane.merger.buffered for lane in self.lanes.values())
@@ -738,6 +783,23 @@ class LifecycleProcessor:
             self.batch.sends.append(sent)
         self.batch.merges.clear()
 
+    async def step(self, event: Any, buffered: asyncio.Queue[Any]) -> None:
+        """Handle one message the stream handed over; commit when the batch is full or
+        the stream's buffer ran dry. After ``drain`` nothing more is applied: what
+        comes is left uncommitted, for the next start."""
+        async with self.busy:
+            if self.stopping:
+                return
+            await self.handle(event)
+            if self.pending < self.settings.batch_max and buffered.empty():
+                # Faust hands fetched messages over one by one, between the
+                # agent's steps: let it hand over what it has before paying a
+                # commit's round trips (outputs leave on their own hold; only the
+                # records' writes and the offsets wait).
+                await asyncio.sleep(self.settings.batch_linger)
+            if self.pending >= self.settings.batch_max or buffered.empty():
+                await self.commit()
+
     @property
     def pending(self) -> int:
         """Messages handled since the last commit."""
@@ -858,9 +920,6 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     processor.metrics.serve(app)
     serve(app, processor)
 
-    batch_max = topology.settings.batch_max
-    linger = topology.settings.batch_linger
-
     async def lifecycle(stream: Any) -> None:
         """One batch is what the stream has buffered, and what it gets within
         ``linger`` once it runs dry, at most ``batch_max``: large under load, a
@@ -868,16 +927,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         manual = stream.noack()
         buffered = manual.channel.queue
         async for event in manual.events():
-            async with processor.busy:
-                await processor.handle(event)
-                if processor.pending < batch_max and buffered.empty():
-                    # Faust hands fetched messages over one by one, between the
-                    # agent's steps: let it hand over what it has before paying a
-                    # commit's round trips (outputs leave on their own hold; only the
-                    # records' writes and the offsets wait).
-                    await asyncio.sleep(linger)
-                if processor.pending >= batch_max or buffered.empty():
-                    await processor.commit()
+            await processor.step(event, buffered)
 
     app.agent(topology.inbound, name="lifecycle", concurrency=1)(lifecycle)
 

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any, cast
 
-from agents.lifecycle import register
+from agents.lifecycle import LifecycleProcessor, register
 from lifecycle.playbook import load_playbook
 from streams.admin import ensure_topics
 from streams.app import Topology, create_app
@@ -21,12 +21,31 @@ from streams.settings import Settings
 __all__ = ["build", "quiet", "run_worker"]
 
 
-def build(settings: Settings) -> Topology:
+def build(settings: Settings) -> tuple[Topology, LifecycleProcessor]:
     """The fully wired app for ``settings``; the playbook is validated here, before Kafka."""
     playbook = load_playbook(settings.playbook)
     topology = create_app(settings)
-    register(topology, playbook)
-    return topology
+    return topology, register(topology, playbook)
+
+
+def draining_worker(app: Any, processor: LifecycleProcessor, **options: Any) -> Any:
+    """A Faust worker whose stop first makes the agent's pending batch durable.
+
+    mode stops a service by running its ``on_stop`` and then stopping its
+    children, the app among them; the app's own stop revokes and closes the
+    tables at once. So the batch is written here, while the consumer, the
+    producer and the stores are still open (``LifecycleProcessor.drain``).
+    """
+    import faust
+
+    class DrainingWorker(faust.Worker):
+        drained = False
+
+        async def on_stop(self) -> None:
+            DrainingWorker.drained = await processor.drain()
+            await super().on_stop()
+
+    return DrainingWorker(app, **options)
 
 
 GC_THRESHOLDS = (50_000, 50, 100)
@@ -70,10 +89,11 @@ async def _on_recovered(_sender: Any, **_kwargs: Any) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run one worker until interrupted (blocking); topics are created first if missing."""
-    import faust
+    """Run one worker until interrupted (blocking); topics are created first if missing.
 
-    topology = build(settings)
+    The local stores are marked clean only when the stop made everything it
+    handled durable (``start_clean``)."""
+    topology, processor = build(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     reports = asyncio.run(ensure_topics(settings))
     for report in reports:
@@ -88,12 +108,12 @@ def run_worker(settings: Settings) -> None:
     start_clean(tables)
     collect_garbage_rarely()
     topology.app.on_rebalance_complete.connect(cast(Any, _on_recovered))  # after each recovery
-    worker = faust.Worker(topology.app, loglevel=settings.log_level.upper())
+    worker = draining_worker(topology.app, processor, loglevel=settings.log_level.upper())
     quiet(worker)
     try:
         worker.execute_from_commandline()
     finally:
-        if tables.is_dir():
+        if tables.is_dir() and worker.drained:
             (tables / CLEAN_MARK).touch()
 
 

@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     lag_interval: float = Field(default=10.0, gt=0)
     commit_interval: float = Field(default=1.0, gt=0)
     session_timeout: float = Field(default=60.0, ge=6, le=300)
+    stop_timeout: float = Field(default=30.0, gt=0)
     api_token: SecretStr | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)

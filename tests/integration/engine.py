@@ -149,11 +149,12 @@ class Worker:
         return self
 
     def stop(self) -> None:
+        """SIGTERM, and SIGKILL only if the clean stop overran its bound by a minute."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=self.settings.stop_timeout + 60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
