@@ -1,4 +1,4 @@
-"""``lifecycle dev`` as a user runs it: stages move within a minute, Ctrl-C stops it all."""
+"""``lifecycle dev`` as a user runs it: stages move soon after start, Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pathlib import Path
 from streams.broker import broker_ready, find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 240
+"""Seconds from start to a first purchase's stage: about 20 here, with room for a machine
+several times slower that also fetches nothing."""
 
 
 def test_dev_shows_stages_moving_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -46,11 +49,11 @@ def test_dev_shows_stages_moving_and_ctrl_c_stops_everything(tmp_path: Path) -> 
             if re.search(r"stages:.*first_time_buyer [1-9]", line):
                 moved = True
                 break
-            if time.monotonic() - started > 60:
+            if time.monotonic() - started > DEADLINE:
                 break
         elapsed = time.monotonic() - started
-        assert moved, "no stage movement within a minute:\n" + "".join(output)
-        assert elapsed < 60
+        assert moved, f"no stage movement within {DEADLINE} s:\n" + "".join(output)
+        assert elapsed < DEADLINE
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         rest, _ = process.communicate(timeout=90)
         output.append(rest)

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lifecycle.backtest import Backtest, Output
 from lifecycle.clock import ClockMode
 from lifecycle.playbook import default_playbook
-from schemas.codec import dumps, loads
+from schemas.codec import dumps, loads, to_jsonable
 from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
@@ -241,7 +242,7 @@ def collect(
     logical: Iterable[str],
     expected: int,
     *,
-    timeout: float = 90.0,
+    timeout: float = 300.0,
     quiet: float = 3.0,
 ) -> list[dict[str, Any]]:
     """Read the named output topics until ``expected`` records came and ``quiet`` s passed.
@@ -282,7 +283,7 @@ def collect(
 
 
 def stored_states(
-    settings: Settings, *, table: str = "customers", timeout: float = 30.0
+    settings: Settings, *, table: str = "customers", timeout: float = 120.0
 ) -> dict[str, Any]:
     """Every record a worker of ``settings`` holds in ``table`` (customer records by
     default), read from the table's changelog to the end: the latest value per key,
@@ -320,7 +321,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def wait_ready(settings: Settings, timeout: float = 60) -> dict[str, Any]:
+def wait_ready(settings: Settings, timeout: float = 300) -> dict[str, Any]:
     """The worker's ``/ready`` answer once it is 200 (or the last one at the timeout)."""
     deadline = time.monotonic() + timeout
     url = f"http://{settings.web_host}:{settings.web_port}/ready"
@@ -337,7 +338,7 @@ def wait_ready(settings: Settings, timeout: float = 60) -> dict[str, Any]:
         time.sleep(0.5)
 
 
-def wait_for(check: Any, timeout: float = 60.0) -> Any:
+def wait_for(check: Any, timeout: float = 300.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -366,7 +367,7 @@ def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(found)
 
 
-def wait_caught_up(settings: Settings, timeout: float = 240.0, steady: float = 3.0) -> bool:
+def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3.0) -> bool:
     """Wait until the group of ``settings`` has committed every inbound and merge
     message, and stays so for ``steady`` seconds: all input applied and flushed.
 
@@ -393,3 +394,57 @@ def wait_caught_up(settings: Settings, timeout: float = 240.0, steady: float = 3
             since = None
         time.sleep(0.5)
     return False
+
+
+@dataclass
+class Comparison:
+    """One worker's answer to some events beside the backtest's (``through_the_broker``)."""
+
+    outputs: dict[str, list[Any]]
+    """Each output topic's records per key, in offset order: ``"topic|key" -> values``."""
+    expected_outputs: dict[str, list[Any]]
+    records: dict[str, Any]
+    """The customer records the worker stored, read back from the changelog."""
+    expected_records: dict[str, Any]
+    returncode: int | None
+    """The worker's exit status after its clean stop."""
+    backtest_seconds: float
+    worker_seconds: float
+    log: str
+
+
+def through_the_broker(
+    settings: Settings, events: list[dict[str, Any]], log_path: Path, *, timeout: float = 900
+) -> Comparison:
+    """Backtest ``events``, publish them, run one worker until every expected output
+    has come, stop it with SIGTERM and read back what it stored."""
+    started = time.perf_counter()
+    runner, outputs = backtest(settings, events)
+    expected: dict[str, list[Any]] = {}
+    for item in outputs:
+        expected.setdefault(f"{item.topic}|{item.key}", []).append(to_jsonable(item.value))
+    backtest_seconds = time.perf_counter() - started
+    assert publish(settings, events) == len(events)
+    worker = Worker(settings, log_path).start()
+    started = time.perf_counter()
+    try:
+        total = sum(len(v) for v in expected.values())
+        records = collect(settings, OUTPUTS, expected=total, timeout=timeout)
+        worker_seconds = time.perf_counter() - started
+        worker.assert_alive()
+    finally:
+        worker.stop()
+    logical = {settings.topic(n): n for n in OUTPUTS}
+    got: dict[str, list[Any]] = {}
+    for r in sorted(records, key=lambda r: (r["topic"], r["partition"], r["offset"])):
+        got.setdefault(f"{logical[r['topic']]}|{r['key']}", []).append(r["value"])
+    return Comparison(
+        outputs=got,
+        expected_outputs=expected,
+        records=stored_states(settings, timeout=300),
+        expected_records={k: to_jsonable(s) for k, s in runner.states.items()},
+        returncode=worker.process.returncode if worker.process else None,
+        backtest_seconds=backtest_seconds,
+        worker_seconds=worker_seconds,
+        log=worker.log_text(),
+    )

@@ -1,4 +1,4 @@
-"""Broker faults: a restart mid-run, then 30 s with no broker at all.
+"""Broker faults: a restart mid-run, then at least 30 s with no broker at all.
 
 The test runs its own broker, so it can stop and kill it. One worker runs
 throughout: it must keep running, report not-ready while the broker is
@@ -74,7 +74,7 @@ def test_worker_rides_out_a_restart_and_an_outage(broker: LocalBroker, tmp_path:
     worker = Worker(settings, tmp_path / "worker.log").start()
     port = settings.web_port
     try:
-        assert wait_for(lambda: readiness(port)[0] == 200, timeout=60)
+        assert wait_for(lambda: readiness(port)[0] == 200)
         publish(settings, thirds[0], rate=PACE)
         time.sleep(2)
         broker.stop()  # a clean restart, mid-stream
@@ -85,12 +85,12 @@ def test_worker_rides_out_a_restart_and_an_outage(broker: LocalBroker, tmp_path:
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # then no broker at all
         gone = time.monotonic()
-        down = wait_for(lambda: readiness(port)[0] == 503, timeout=OUTAGE - 5)
+        down = wait_for(lambda: readiness(port)[0] == 503)  # the outage lasts until it is seen
         reason = readiness(port)[1]
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - gone)))
         worker.assert_alive()
         broker.start()
-        assert wait_for(lambda: readiness(port)[0] == 200, timeout=90), readiness(port)
+        assert wait_for(lambda: readiness(port)[0] == 200), readiness(port)
         publish(settings, rest, rate=PACE)
         records = collect(settings, OUTPUTS, expected=len(expected))
         worker.assert_alive()
