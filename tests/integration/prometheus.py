@@ -125,6 +125,13 @@ class Prometheus:
             {"metric": row["metric"], "value": float(row["value"][1])} for row in data["result"]
         ]
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[float]:
+        """Every value of every series of ``expr`` from ``start`` to ``end`` (Unix
+        seconds), one point per ``step``: what a Grafana time series panel draws."""
+        data = self.api("query_range", query=expr, start=str(start), end=str(end), step=str(step))
+        assert data["resultType"] == "matrix", f"{expr}: {data['resultType']}"
+        return [float(v) for row in data["result"] for _, v in row["values"]]
+
     def value(self, expr: str) -> float | None:
         """The value of a query that yields at most one series (None: no series)."""
         rows = self.query(expr)

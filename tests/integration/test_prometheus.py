@@ -83,7 +83,7 @@ def test_dashboard_and_alert_queries_on_prometheus_scraping_a_live_worker(
     worker = Worker(settings, tmp_path / "worker.log").start()
     prometheus = Prometheus(tmp_path, config)
     promtool("check", "config", prometheus.config_path)
-    started = time.monotonic()
+    started_at = time.time()
     prometheus.start()
 
     def counted(expected: int) -> bool:
@@ -110,16 +110,22 @@ def test_dashboard_and_alert_queries_on_prometheus_scraping_a_live_worker(
             sent += len(part) + 2 * copies
             assert wait_for(lambda n=sent: counted(n), timeout=180), worker.log_text()[-3000:]
 
-        # Every panel's query, as Grafana sends it, returns at least one number. Rate
-        # windows span the whole run ($__rate_interval is four scrapes in Grafana).
-        window = f"{math.ceil(time.monotonic() - started) + 60}s"
-        variables = {"job": job, "__rate_interval": window, "__range": window}
+        # Every panel's query, as Grafana sends it, returns at least one number: a
+        # stat or bar gauge's instant query now, a time series' range query over the
+        # run, one point a second, $__rate_interval four scrapes as in Grafana.
+        end = time.time()
+        run = f"{math.ceil(end - started_at) + 5}s"
+        variables = {"job": job, "__rate_interval": "4s", "__interval": "1s", "__range": run}
         queries = panel_queries(load_dashboard())
         no_data: list[Any] = []
         for query in queries:
-            rows = prometheus.query(fill(query.expr, variables))
-            if not [row for row in rows if math.isfinite(row["value"])]:
-                no_data.append((query.panel, query.ref, rows))
+            expr = fill(query.expr, variables)
+            if query.instant:
+                values = [row["value"] for row in prometheus.query(expr)]
+            else:
+                values = prometheus.query_range(expr, started_at, end, step=1)
+            if not [v for v in values if math.isfinite(v)]:
+                no_data.append((query.panel, query.ref, expr))
         assert no_data == [], f"{len(no_data)} of {len(queries)} queries without data"
 
         # Every alert expression runs; only the dead-letter share is above its
