@@ -8,6 +8,7 @@ pydantic-settings, and the container would run with a default).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -61,7 +62,7 @@ def _setting(settings: Settings, env_name: str) -> object:
 
 
 def test_services_exist(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) >= {"kafka", "mailpit", "prometheus", *ENGINE_SERVICES}
+    assert set(services) >= {"kafka", "mailpit", "prometheus", "grafana", *ENGINE_SERVICES}
 
 
 def test_mailer_sends_to_the_smtp_catcher(services: dict[str, dict[str, Any]]) -> None:
@@ -75,12 +76,33 @@ def test_mailer_sends_to_the_smtp_catcher(services: dict[str, dict[str, Any]]) -
     assert "127.0.0.1:8025:8025" in services["mailpit"]["ports"]
 
 
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """A service's bind mounts, container path -> file or directory in this repository."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("./"):
+            found[target] = ROOT / source
+    return found
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), path
+    return data
+
+
+def test_every_bind_mount_exists_read_only(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            if str(volume).startswith("./"):
+                assert (ROOT / str(volume).split(":")[0]).exists(), f"{name}: {volume}"
+                assert str(volume).endswith(":ro"), f"{name}: {volume}"
+
+
 def test_prometheus_scrapes_every_worker_on_its_port(services: dict[str, dict[str, Any]]) -> None:
     prometheus = services["prometheus"]
-    mount = next(
-        v for v in prometheus["volumes"] if v.endswith("/etc/prometheus/prometheus.yml:ro")
-    )
-    config = yaml.safe_load((ROOT / mount.split(":")[0]).read_text(encoding="utf-8"))
+    config = _yaml(_mounts(prometheus)["/etc/prometheus/prometheus.yml"])
     [job] = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     targets = {t for group in job["static_configs"] for t in group["targets"]}
@@ -176,3 +198,54 @@ def test_every_published_port_is_loopback_only(services: dict[str, dict[str, Any
     published = [port for service in services.values() for port in service.get("ports", [])]
     assert published
     assert [p for p in published if not str(p).startswith("127.0.0.1:")] == []
+
+
+def test_prometheus_loads_the_alert_rules(services: dict[str, dict[str, Any]]) -> None:
+    """Each rule file the config names (relative to it) is mounted there, from the
+    same place next to the config in this repository, so promtool checks it here."""
+    mounts = _mounts(services["prometheus"])
+    config_path = mounts["/etc/prometheus/prometheus.yml"]
+    rule_files = _yaml(config_path)["rule_files"]
+    assert rule_files
+    for name in rule_files:
+        assert mounts[f"/etc/prometheus/{name}"] == config_path.parent / name
+        groups = _yaml(config_path.parent / name)["groups"]
+        assert {"LifecycleLagGrowing", "LifecycleDeadLetters", "LifecycleNoEvents"} <= {
+            rule["alert"] for group in groups for rule in group["rules"]
+        }
+
+
+def test_grafana_reads_prometheus_and_provisions_the_dashboard(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = services["grafana"]
+    assert "prometheus" in grafana["depends_on"]
+    assert "127.0.0.1:3000:3000" in grafana["ports"]
+    mounts = _mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+
+    [datasource] = _yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["isDefault"] is True
+    assert datasource["url"] == "http://prometheus:9090"
+    assert "127.0.0.1:9090:9090" in services["prometheus"]["ports"]  # its container port
+    # Grafana's $__rate_interval is at least four of these: they must match the scrapes.
+    prometheus_config = _yaml(_mounts(services["prometheus"])["/etc/prometheus/prometheus.yml"])
+    interval = prometheus_config["global"]["scrape_interval"]
+    assert datasource["jsonData"]["timeInterval"] == interval
+
+    [provider] = _yaml(provisioning / "dashboards" / "lifecycle.yml")["providers"]
+    assert provider["type"] == "file"
+    folder = provider["options"]["path"]
+    dashboards = {
+        target: source for target, source in mounts.items() if target.startswith(folder + "/")
+    }
+    assert dashboards == {f"{folder}/lifecycle.json": ROOT / "deploy/grafana/lifecycle.json"}
+    dashboard = json.loads(dashboards[f"{folder}/lifecycle.json"].read_text(encoding="utf-8"))
+    assert dashboard["uid"] == "lifecycle-engine"
+    assert _env(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] in dashboards
+    # The dashboard picks its datasource through a variable, so the provisioned
+    # default (or any other Prometheus, when imported elsewhere) serves it.
+    assert {"type": "datasource", "query": "prometheus"}.items() <= next(
+        v for v in dashboard["templating"]["list"] if v["name"] == "datasource"
+    ).items()
