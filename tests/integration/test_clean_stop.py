@@ -15,8 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from tests.integration.engine import (
@@ -53,52 +51,54 @@ def output_keys(records: list[dict[str, Any]]) -> Counter[str]:
     return ids
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["term", "int"])
-def test_a_clean_stop_under_load_re_sends_nothing(
-    kafka_bootstrap: str, tmp_path: Path, stop_signal: signal.Signals
-) -> None:
+def stop_mid_stream(worker: Worker, settings: Any, taken: float, how: signal.Signals) -> None:
+    """Signal ``worker`` once it has taken ``taken`` inbound messages; it must exit 0
+    after writing its last batch."""
+    try:
+        assert wait_for(lambda: applied(settings) >= taken, timeout=600), worker.log_text()[-3000:]
+        assert worker.process is not None
+        worker.process.send_signal(how)
+        returncode = worker.process.wait(timeout=settings.stop_timeout + 120)
+    finally:
+        worker.stop()
+    log = worker.log_text()
+    assert returncode == 0, log[-3000:]
+    assert "stop: last batch of" in log, log[-3000:]
+
+
+def test_clean_stops_under_load_re_send_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """SIGTERM at a fifth of the input, SIGINT (Ctrl-C) at three fifths, then a worker
+    that finishes: every output once, the stored records the backtest's."""
     settings = unique_settings(kafka_bootstrap, tmp_path)
     create_topics(settings)
     events = list(simulate(2000, seed=41))
     runner, expected = backtest(settings, events)
     assert publish(settings, events) == len(events)
 
-    first = Worker(settings, tmp_path / "first.log").start()
-    try:
-        # Stop it mid-stream: a fifth of the input taken, most of it still to come.
-        assert wait_for(lambda: applied(settings) >= len(events) / 5, timeout=600), (
-            first.log_text()[-3000:]
-        )
-        assert first.process is not None
-        first.process.send_signal(stop_signal)
-        returncode = first.process.wait(timeout=settings.stop_timeout + 120)
-    finally:
-        first.stop()
-    log = first.log_text()
-    assert returncode == 0, log[-3000:]
-    assert "stop: last batch of" in log, log[-3000:]
+    for n, (share, how) in enumerate([(0.2, signal.SIGTERM), (0.6, signal.SIGINT)]):
+        worker = Worker(settings, tmp_path / f"worker-{n}.log").start()
+        stop_mid_stream(worker, settings, share * len(events), how)
     before = len(collect(settings, OUTPUTS, expected=0, timeout=30, quiet=2))
-    assert 0 < before < len(expected), "the stop did not come mid-stream"
+    assert 0 < before < len(expected), "the stops did not come mid-stream"
 
-    second = Worker(settings, tmp_path / "second.log").start()
+    last = Worker(settings, tmp_path / "last.log").start()
     try:
-        assert wait_caught_up(settings, timeout=900), second.log_text()[-3000:]
+        assert wait_caught_up(settings, timeout=900), last.log_text()[-3000:]
         records = collect(settings, OUTPUTS, expected=len(expected), timeout=300)
-        second.assert_alive()
+        last.assert_alive()
     finally:
-        second.stop()
-    assert "did not stop cleanly" not in second.log_text()
+        last.stop()
+    assert "did not stop cleanly" not in last.log_text()
     got = output_keys(records)
     re_sent = {k: n - 1 for k, n in got.items() if n > 1}
     assert re_sent == {}, f"{sum(re_sent.values())} output(s) re-sent after a clean stop"
-    by_topic = {settings.topic(n): n for n in OUTPUTS}
     want = output_keys(
         [
             {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
             for o in expected
         ]
     )
-    assert set(got) == set(want), (len(got), len(want), sorted(by_topic.values()))
+    assert set(got) == set(want)
     assert stored_states(settings, timeout=300) == {
         k: to_jsonable(s) for k, s in runner.states.items()
     }
