@@ -26,13 +26,14 @@ import ipaddress
 import logging
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from faust.web import View
 
+from lifecycle.clock import reading_time
 from lifecycle.playbook import Playbook
 from lifecycle.scoring import rfm_segment, snapshot
 from lifecycle.state import CustomerState
@@ -46,6 +47,8 @@ __all__ = ["OPEN_PATHS", "authorised", "exposure_warning", "page_headers", "serv
 log = logging.getLogger(__name__)
 
 _DASHBOARD = Path(__file__).with_name("dashboard.html")
+
+_DAY = timedelta(days=1)
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 """The only paths answered without the token: liveness and readiness probes."""
@@ -67,13 +70,19 @@ def ready(app: Any, processor: LifecycleProcessor) -> tuple[bool, str]:
 
 
 def customer_view(state: CustomerState, playbook: Playbook, now: datetime) -> dict[str, Any]:
-    """The record, with its scores as of ``now`` and its deadlines in order."""
+    """The record, with its scores as of ``now`` (``scores_at``) and its deadlines in order."""
     scores = snapshot(state, now, playbook.scores)
     record = to_jsonable(state)
+    since = None if state.last_order_at is None else now - state.last_order_at
     return {
         "customer_id": state.customer_id,
         "stage": record["stage"],
-        "scores": {**to_jsonable(scores), "segment": rfm_segment(scores.rfm)},
+        "scores_at": now.isoformat(),
+        "scores": {
+            **to_jsonable(scores),
+            "segment": rfm_segment(scores.rfm),
+            "days_since_last_order": None if since is None else round(since / _DAY, 2),
+        },
         "pending_timers": [
             {"timer": name, "due": record["timers"][name]}
             for name, _ in sorted(state.timers.items(), key=lambda item: item[1])
@@ -172,7 +181,11 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
         state = processor.load(customer_id.encode())
         if state is None:
             return view.json({"error": "no such customer"}, status=404)
-        body = customer_view(state, processor.playbook, datetime.now(UTC))
+        key = customer_id.encode()
+        now = reading_time(
+            settings.clock, processor.clock_of(key), state.last_event_at, datetime.now(UTC)
+        )
+        body = customer_view(state, processor.playbook, now)
         return view.bytes(dumps(body), content_type="application/json")
 
     # Faust forwards the request to the worker owning the key, or calls ``lookup`` here.
