@@ -6,7 +6,9 @@ dashboard, and the bearer token in front of them.
 and it is not rebalancing (a readiness probe). ``/customers/{id}`` is served
 by the worker that owns the key (Faust's table routing forwards the request,
 headers included). Personal fields are in the response, for the people
-allowed to ask, and never in a log line.
+allowed to ask, and never in a log line. ``/dashboard.json`` is this worker's
+figures; ``/cluster.json`` (what the dashboard polls) is every worker's and their
+sum, gathered by the worker asked (``agents/peers.py``).
 
 With ``LIFECYCLE_API_TOKEN`` set, every path but the two probes needs
 ``Authorization: Bearer <token>``: deny by default, so an endpoint added later
@@ -33,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from faust.web import View
 
+from agents import peers
+from agents.cluster_summary import merge
 from lifecycle.clock import reading_time
 from lifecycle.playbook import Playbook
 from lifecycle.scoring import rfm_segment, snapshot
@@ -198,25 +202,37 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
         async def get(self, request: Any) -> Any:
             return self.html(page, headers=headers)
 
+    def own_summary() -> dict[str, Any]:
+        return {
+            **processor.metrics.summary(),
+            "worker": f"{settings.web_host}:{settings.web_port}",
+            "at": time.time(),
+        }
+
     class DashboardData(View):
         async def get(self, request: Any) -> Any:
-            body = {
-                **processor.metrics.summary(),
-                "worker": f"{settings.web_host}:{settings.web_port}",
-                "at": time.time(),
-            }
-            return self.json(body)
+            return self.json(own_summary())
+
+    token = None if settings.api_token is None else settings.api_token.get_secret_value()
+
+    class ClusterData(View):
+        """Every worker's figures and their sum: what the dashboard shows."""
+
+        async def get(self, request: Any) -> Any:
+            answers = await peers.gather(app, own_summary(), token)
+            return self.json(merge(answers, answers[0].worker, time.time()))
 
     # Faust mounts a plain production index at "/": the dashboard takes its place.
     app.web.production_blueprints = []
     app.page("/", name="dashboard")(Dashboard)
     app.page("/dashboard.json", name="dashboard-data")(DashboardData)
+    app.page("/cluster.json", name="cluster-data")(ClusterData)
     app.page("/health", name="health")(Health)
     app.page("/ready", name="ready")(Ready)
     app.page("/customers/{customer_id}", name="customer")(Customer)
 
-    if settings.api_token is not None:
-        _guard(app, settings.api_token.get_secret_value(), page, headers)
+    if token is not None:
+        _guard(app, token, page, headers)
     warning = exposure_warning(settings.web_host, settings.api_token is not None)
     if warning is not None:
 
