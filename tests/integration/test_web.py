@@ -116,7 +116,8 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
 
 def assert_token_guards_all_but_the_probes(settings: Settings) -> None:
     """Deny by default: only /health and /ready answer without the token."""
-    for path in ("/", "/dashboard.json", "/metrics", "/customers/x", "/router", "/no-such-page"):
+    paths = ("/", "/dashboard.json", "/cluster.json", "/metrics", "/customers/x", "/router")
+    for path in (*paths, "/no-such-page"):
         for authorization in (None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x"):
             status, headers, body = fetch(settings, path, authorization)
             assert status == 401, (path, authorization)
@@ -135,6 +136,10 @@ def assert_token_guards_all_but_the_probes(settings: Settings) -> None:
     status, _, body = fetch(settings, "/dashboard.json", f"Bearer {TOKEN}")
     assert status == 200
     assert set(json.loads(body)) >= {"stages", "campaigns", "lag_total"}
+    status, _, body = fetch(settings, "/cluster.json", f"Bearer {TOKEN}")
+    assert status == 200
+    cluster = json.loads(body)
+    assert (cluster["expected"], cluster["answered"]) == (2, 2)  # the peer got the token too
     status, headers, body = fetch(settings, "/metrics", f"Bearer {TOKEN}")
     assert status == 200
     assert b"lifecycle_events_total" in body
