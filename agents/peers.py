@@ -47,7 +47,8 @@ async def _fetch(session: Any, url: str, headers: dict[str, str]) -> Answer:
             return Answer(url, summary)
     except TimeoutError:
         return Answer(url, None, f"no answer in {PEER_TIMEOUT:g} s")
-    except (aiohttp.ClientError, ValueError) as exc:
+    except Exception as exc:  # any failure of one peer shows it missing,
+        # it never fails the page (a reset connection, a reply that is not JSON, ...)
         return Answer(url, None, f"unreachable ({type(exc).__name__})")
 
 
