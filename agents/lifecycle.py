@@ -687,6 +687,24 @@ class LifecycleProcessor:
         the current batch's pending one if it changed it, else the stored one."""
         return self._current(key)[0]
 
+    def clock_of(self, key: bytes) -> datetime | None:
+        """The clock of the partition that holds ``key`` on this worker (None before
+        its first input): what ``/customers/{id}`` reads scores at in event mode."""
+        lane = self.lanes.get(self._partition_holding(key))
+        return None if lane is None else lane.clock.now
+
+    def _partition_holding(self, key: bytes) -> int:
+        """The partition of ``key``'s record: the batch's, the store's that has it, or
+        the producers' partitioner for a key stored nowhere yet."""
+        pending = self.batch.records.get(key)
+        if pending is not None:
+            return pending[0]
+        dbs = getattr(self.table.data, "_dbs", None)  # rocksdb: one db per partition
+        for partition, db in list((dbs or {}).items()):
+            if db.get(key) is not None:
+                return int(partition)
+        return partitioner(self.settings.partitions)(key.decode())
+
     def _current(self, key: bytes) -> tuple[CustomerState | None, bool]:
         """``load``, and whether the record is the caller's own to change in place.
 

@@ -24,14 +24,15 @@ from lifecycle.core import Outcome
 from lifecycle.lift import rate_lift
 from streams.lag import PartitionLag
 
-__all__ = ["EngineMetrics"]
+__all__ = ["EngineMetrics", "lift_of"]
 
 # aiohttp takes the charset apart from the type; the exposition is ASCII anyway.
 _CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
 
 
-def _lift(groups: dict[str, list[float]]) -> dict[str, Any]:
-    """A campaign's closed windows per group, and treated against holdout."""
+def lift_of(groups: dict[str, list[float]]) -> dict[str, Any]:
+    """A campaign's closed windows per group ([converted, decisions] each), and treated
+    against holdout."""
     counts = {g: (int(groups.get(g, [0, 0])[0]), int(groups.get(g, [0, 0])[1])) for g in _GROUPS}
     rows: dict[str, Any] = {
         g: {"decisions": n, "converted": x, "rate": round(x / n, 6) if n else None}
@@ -249,7 +250,7 @@ class EngineMetrics:
             "campaigns": dict(sorted(campaigns.items())),
             "lag": sorted(lag, key=lambda r: (r["topic"], r["partition"])),
             "lag_total": totals["lag"],
-            "lift": {name: _lift(groups) for name, groups in sorted(closed.items())},
+            "lift": {name: lift_of(groups) for name, groups in sorted(closed.items())},
         }
 
     def exposition(self) -> bytes:

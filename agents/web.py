@@ -6,7 +6,9 @@ dashboard, and the bearer token in front of them.
 and it is not rebalancing (a readiness probe). ``/customers/{id}`` is served
 by the worker that owns the key (Faust's table routing forwards the request,
 headers included). Personal fields are in the response, for the people
-allowed to ask, and never in a log line.
+allowed to ask, and never in a log line. ``/dashboard.json`` is this worker's
+figures; ``/cluster.json`` (what the dashboard polls) is every worker's and their
+sum, gathered by the worker asked (``agents/peers.py``).
 
 With ``LIFECYCLE_API_TOKEN`` set, every path but the two probes needs
 ``Authorization: Bearer <token>``: deny by default, so an endpoint added later
@@ -26,13 +28,16 @@ import ipaddress
 import logging
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from faust.web import View
 
+from agents import peers
+from agents.cluster_summary import merge
+from lifecycle.clock import reading_time
 from lifecycle.playbook import Playbook
 from lifecycle.scoring import rfm_segment, snapshot
 from lifecycle.state import CustomerState
@@ -46,6 +51,8 @@ __all__ = ["OPEN_PATHS", "authorised", "exposure_warning", "page_headers", "serv
 log = logging.getLogger(__name__)
 
 _DASHBOARD = Path(__file__).with_name("dashboard.html")
+
+_DAY = timedelta(days=1)
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 """The only paths answered without the token: liveness and readiness probes."""
@@ -67,13 +74,19 @@ def ready(app: Any, processor: LifecycleProcessor) -> tuple[bool, str]:
 
 
 def customer_view(state: CustomerState, playbook: Playbook, now: datetime) -> dict[str, Any]:
-    """The record, with its scores as of ``now`` and its deadlines in order."""
+    """The record, with its scores as of ``now`` (``scores_at``) and its deadlines in order."""
     scores = snapshot(state, now, playbook.scores)
     record = to_jsonable(state)
+    since = None if state.last_order_at is None else now - state.last_order_at
     return {
         "customer_id": state.customer_id,
         "stage": record["stage"],
-        "scores": {**to_jsonable(scores), "segment": rfm_segment(scores.rfm)},
+        "scores_at": now.isoformat(),
+        "scores": {
+            **to_jsonable(scores),
+            "segment": rfm_segment(scores.rfm),
+            "days_since_last_order": None if since is None else round(since / _DAY, 2),
+        },
         "pending_timers": [
             {"timer": name, "due": record["timers"][name]}
             for name, _ in sorted(state.timers.items(), key=lambda item: item[1])
@@ -172,7 +185,11 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
         state = processor.load(customer_id.encode())
         if state is None:
             return view.json({"error": "no such customer"}, status=404)
-        body = customer_view(state, processor.playbook, datetime.now(UTC))
+        key = customer_id.encode()
+        now = reading_time(
+            settings.clock, processor.clock_of(key), state.last_event_at, datetime.now(UTC)
+        )
+        body = customer_view(state, processor.playbook, now)
         return view.bytes(dumps(body), content_type="application/json")
 
     # Faust forwards the request to the worker owning the key, or calls ``lookup`` here.
@@ -185,25 +202,37 @@ def serve(app: Any, processor: LifecycleProcessor) -> None:
         async def get(self, request: Any) -> Any:
             return self.html(page, headers=headers)
 
+    def own_summary() -> dict[str, Any]:
+        return {
+            **processor.metrics.summary(),
+            "worker": f"{settings.web_host}:{settings.web_port}",
+            "at": time.time(),
+        }
+
     class DashboardData(View):
         async def get(self, request: Any) -> Any:
-            body = {
-                **processor.metrics.summary(),
-                "worker": f"{settings.web_host}:{settings.web_port}",
-                "at": time.time(),
-            }
-            return self.json(body)
+            return self.json(own_summary())
+
+    token = None if settings.api_token is None else settings.api_token.get_secret_value()
+
+    class ClusterData(View):
+        """Every worker's figures and their sum: what the dashboard shows."""
+
+        async def get(self, request: Any) -> Any:
+            answers = await peers.gather(app, own_summary(), token)
+            return self.json(merge(answers, answers[0].worker, time.time()))
 
     # Faust mounts a plain production index at "/": the dashboard takes its place.
     app.web.production_blueprints = []
     app.page("/", name="dashboard")(Dashboard)
     app.page("/dashboard.json", name="dashboard-data")(DashboardData)
+    app.page("/cluster.json", name="cluster-data")(ClusterData)
     app.page("/health", name="health")(Health)
     app.page("/ready", name="ready")(Ready)
     app.page("/customers/{customer_id}", name="customer")(Customer)
 
-    if settings.api_token is not None:
-        _guard(app, settings.api_token.get_secret_value(), page, headers)
+    if token is not None:
+        _guard(app, token, page, headers)
     warning = exposure_warning(settings.web_host, settings.api_token is not None)
     if warning is not None:
 

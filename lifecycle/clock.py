@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-__all__ = ["ClockMode", "PartitionClock", "just_after"]
+__all__ = ["ClockMode", "PartitionClock", "just_after", "reading_time"]
 
 _TICK = timedelta(microseconds=1)
 
@@ -31,6 +31,25 @@ class ClockMode(StrEnum):
 def just_after(at: datetime) -> datetime:
     """The ``now`` at which timers due at ``at`` have fired (they fire strictly before now)."""
     return at + _TICK
+
+
+def reading_time(
+    mode: ClockMode, partition_now: datetime | None, last_event_at: datetime, wall: datetime
+) -> datetime:
+    """The ``now`` a customer's scores are read at between messages (``/customers/{id}``).
+
+    In event mode it is the clock of the customer's partition, the one its
+    transitions and timers use, so a record reads as it did at its last
+    transition, never as of today's wall clock for a history in the past. The
+    record's own last event is the floor: the watermark trails the newest event
+    by the allowed lateness, and a partition has no clock yet after a restart
+    until input arrives. In wall mode it is the wall clock.
+    """
+    if mode is ClockMode.WALL:
+        return wall
+    if partition_now is None:
+        return last_event_at
+    return max(partition_now, last_event_at)
 
 
 class PartitionClock:

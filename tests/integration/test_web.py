@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.integration.engine import (
     unique_settings,
     wait_ready,
 )
+from tests.journeys import purchase
 
 TOKEN = secrets.token_urlsafe(24)
 
@@ -114,7 +116,8 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
 
 def assert_token_guards_all_but_the_probes(settings: Settings) -> None:
     """Deny by default: only /health and /ready answer without the token."""
-    for path in ("/", "/dashboard.json", "/metrics", "/customers/x", "/router", "/no-such-page"):
+    paths = ("/", "/dashboard.json", "/cluster.json", "/metrics", "/customers/x", "/router")
+    for path in (*paths, "/no-such-page"):
         for authorization in (None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x"):
             status, headers, body = fetch(settings, path, authorization)
             assert status == 401, (path, authorization)
@@ -133,7 +136,49 @@ def assert_token_guards_all_but_the_probes(settings: Settings) -> None:
     status, _, body = fetch(settings, "/dashboard.json", f"Bearer {TOKEN}")
     assert status == 200
     assert set(json.loads(body)) >= {"stages", "campaigns", "lag_total"}
+    status, _, body = fetch(settings, "/cluster.json", f"Bearer {TOKEN}")
+    assert status == 200
+    cluster = json.loads(body)
+    assert (cluster["expected"], cluster["answered"]) == (2, 2)  # the peer got the token too
     status, headers, body = fetch(settings, "/metrics", f"Bearer {TOKEN}")
     assert status == 200
     assert b"lifecycle_events_total" in body
     assert fetch(settings, "/no-such-page", f"Bearer {TOKEN}")[0] == 404
+
+
+def test_customer_scores_are_read_at_the_event_clock(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """In event-clock mode a customer who just bought reads as the transition of that
+    purchase says (r=5, the same predicted CLV), not as of today's wall clock."""
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    create_topics(settings)
+    events = list(simulate(30, seed=4))
+    runner, _ = backtest(settings, events)
+    buyer = next(
+        key for key, state in sorted(runner.states.items()) if state.orders == 1 and state.stage
+    )
+    latest = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+    bought_at = latest + timedelta(days=1)  # the newest event of every partition
+    events.append(purchase("ev-just-bought", bought_at, buyer, "ord-just-bought", "48.00"))
+    _, outputs = backtest(settings, events)
+    assert publish(settings, events) == len(events)
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    try:
+        records = collect(settings, OUTPUTS, expected=len(outputs))
+        [moved] = [
+            r["value"]
+            for r in records
+            if r["topic"] == settings.topic("transitions")
+            and r["value"]["caused_by"] == "ev-just-bought"
+        ]
+        status, body = get(settings, f"/customers/{buyer}", token=None)
+        worker.assert_alive()
+    finally:
+        worker.stop()
+    assert status == 200
+    assert moved["snapshot"]["rfm"]["r"] == 5
+    scores = {k: v for k, v in body["scores"].items() if k in moved["snapshot"]}
+    assert scores == moved["snapshot"]
+    assert body["scores"]["days_since_last_order"] == 0
+    # The partition's clock: the purchase's own time, or a tick's microsecond after it.
+    read_at = datetime.fromisoformat(body["scores_at"])
+    assert timedelta(0) <= read_at - bought_at <= timedelta(milliseconds=1)

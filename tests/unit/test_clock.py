@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lifecycle.clock import ClockMode, PartitionClock, just_after
+from lifecycle.clock import ClockMode, PartitionClock, just_after, reading_time
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -47,3 +47,13 @@ def test_end_of_input_fires_what_is_due_at_the_end_itself() -> None:
     assert clock.now is not None
     assert clock.now > T0
     assert not clock.end_of_input(T0 - timedelta(days=1))
+
+
+def test_scores_are_read_at_the_partition_clock_in_event_mode() -> None:
+    wall = datetime(2031, 1, 1, tzinfo=UTC)
+    last = T0 - timedelta(days=3)
+    assert reading_time(ClockMode.EVENT, T0, last, wall) == T0
+    # Behind the record's own last event (lateness), or no clock yet: the last event.
+    assert reading_time(ClockMode.EVENT, last - timedelta(minutes=10), last, wall) == last
+    assert reading_time(ClockMode.EVENT, None, last, wall) == last
+    assert reading_time(ClockMode.WALL, T0, last, wall) == wall
