@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from streams.broker import LocalBroker, SaslUser
+from streams.kafka import advice
 from streams.local_tls import (
     VALIDITY,
     TlsFiles,
@@ -165,3 +166,33 @@ def test_from_settings_listens_with_tls_when_the_engine_encrypts() -> None:
     ssl_only = LocalBroker.from_settings(Settings(broker_security_protocol="SSL"))
     assert (ssl_only.security_protocol, ssl_only.client_tls()) == ("SSL", None)  # no CA yet
     assert LocalBroker.from_settings(Settings()).tls is False
+
+
+def refusal(files: TlsFiles, cafile: Path, host: str) -> str:
+    """What aiokafka logs when its TLS handshake is refused, with the real ssl message."""
+    with pytest.raises(ssl.SSLCertVerificationError) as refused:
+        handshake(files, cafile, host)
+    return f'Unable connect to "{host}:9093": {refused.value}'
+
+
+def test_a_refused_ca_is_explained_by_the_ca_setting(files: TlsFiles, tmp_path: Path) -> None:
+    other = TlsFiles(tmp_path / "other")
+    ensure_certificates(other)
+    why = refusal(files, other.ca, "127.0.0.1")
+    given = Settings(broker_security_protocol="SSL", broker_ssl_cafile=other.ca)
+    assert f"LIFECYCLE_BROKER_SSL_CAFILE ({other.ca}) holds the CA" in advice(given, why)
+    unset = advice(Settings(broker_security_protocol="SSL"), why)
+    assert "LIFECYCLE_BROKER_SSL_CAFILE (unset: the system's CAs)" in unset
+
+
+def test_a_refused_name_is_explained_by_the_hostname_check(files: TlsFiles) -> None:
+    why = refusal(files, files.ca, "kafka.example")
+    said = advice(Settings(broker_security_protocol="SSL", broker_ssl_cafile=files.ca), why)
+    assert "does not name the host in LIFECYCLE_BROKER" in said
+    assert "LIFECYCLE_BROKER_SSL_CHECK_HOSTNAME=false" in said
+    assert "LIFECYCLE_BROKER_SSL_CAFILE" not in said
+
+
+def test_other_failures_point_at_the_connection_settings() -> None:
+    said = advice(Settings(), 'Unable connect to "127.0.0.1:9092": Connection refused')
+    assert said.startswith("Check LIFECYCLE_BROKER, LIFECYCLE_BROKER_SECURITY_PROTOCOL")
