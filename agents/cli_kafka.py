@@ -134,7 +134,8 @@ def _engine_settings(settings: Settings, status: BrokerStatus, sasl: SaslUser | 
         "LIFECYCLE_BROKER_SASL_USERNAME": str(settings.broker_sasl_username),
     }
     missing = [f"{name}={value}" for name, value in wanted.items() if current[name] != value]
-    if missing and sasl is not None:
+    password = settings.broker_sasl_password
+    if sasl is not None and (password is None or password.get_secret_value() != sasl.password):
         missing.append("LIFECYCLE_BROKER_SASL_PASSWORD")
     return missing
 
