@@ -34,6 +34,9 @@ from tests.integration.engine import (
     wait_for,
 )
 
+DEADLINE = 240.0
+"""Seconds any one wait of the journey may take: about 15 s here, on two shared cores."""
+
 
 @dataclass(frozen=True)
 class Started:
@@ -87,20 +90,21 @@ def run_journey(settings: Settings, tmp_path: Path, env: dict[str, str] | None =
     assert publish(settings, events) == len(events)
     worker = Worker(settings, tmp_path / "worker.log", env=env).start()
     try:
-        got = collect(settings, OUTPUTS, expected=len(outputs))
+        got = collect(settings, OUTPUTS, expected=len(outputs), timeout=DEADLINE)
         expected = [
             {"topic": settings.topic(o.topic), "key": o.key, "value": to_jsonable(o.value)}
             for o in outputs
         ]
         assert ordered(got) == ordered(expected)
         lag_sum = ("kafka_consumergroup_lag_sum", (("consumergroup", settings.app_id),))
-        assert wait_for(lambda: scrape(settings).get(lag_sum) == 0)
+        assert wait_for(lambda: scrape(settings).get(lag_sum) == 0, timeout=DEADLINE)
         lag = wait_for(
             lambda: (
                 (done := run_cli(settings, "lag", "--json", "--interval", "0")).returncode == 0
                 and json.loads(done.stdout)["total"] == 0
                 and json.loads(done.stdout)
-            )
+            ),
+            timeout=DEADLINE,
         )
         assert lag, f"lifecycle lag did not reach 0 over {settings.broker_security_protocol}"
         assert {p["topic"] for p in lag["partitions"]} >= set(settings.inbound_topics)
