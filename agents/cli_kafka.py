@@ -44,10 +44,18 @@ def kafka_group() -> None:
     help="Seconds to wait for the broker to answer before giving up.",
 )
 @click.option(
+    "--tls",
+    is_flag=True,
+    help="Listen with TLS (SSL; SASL_SSL with --sasl-user), the certificate signed by a "
+    "throwaway CA made in LIFECYCLE_KAFKA_DIR/tls/ and kept there; clients trust its "
+    "ca.pem (LIFECYCLE_BROKER_SSL_CAFILE). "
+    "Default: on when LIFECYCLE_BROKER_SECURITY_PROTOCOL is SSL or SASL_SSL.",
+)
+@click.option(
     "--sasl-user",
-    help="Listen with SASL_PLAINTEXT and accept only this user (mechanism PLAIN). "
-    "Default: LIFECYCLE_BROKER_SASL_USERNAME when the engine is set to "
-    "SASL_PLAINTEXT with PLAIN; otherwise no login (PLAINTEXT).",
+    help="Take SASL logins (SASL_PLAINTEXT, or SASL_SSL with --tls) and accept only this "
+    "user (mechanism PLAIN). Default: LIFECYCLE_BROKER_SASL_USERNAME when the engine is "
+    "set to SASL_PLAINTEXT or SASL_SSL with PLAIN; otherwise no login.",
 )
 @click.option(
     "--sasl-password",
@@ -55,7 +63,7 @@ def kafka_group() -> None:
     "(a flag shows in the process list: prefer the variable or the prompt).",
 )
 def start_command(
-    port: int | None, timeout: float, sasl_user: str | None, sasl_password: str | None
+    port: int | None, timeout: float, tls: bool, sasl_user: str | None, sasl_password: str | None
 ) -> None:
     """Start the broker (first run fetches the jars and formats storage); no-op if running."""
     settings = cli_settings()
@@ -69,6 +77,7 @@ def start_command(
         home=broker.home,
         jars_dir=broker.jars_dir,
         sasl=sasl,
+        tls=tls or broker.tls,
     )
     if not broker.jars_ready():
         click.echo(
@@ -79,7 +88,8 @@ def start_command(
         status = broker.start(timeout=timeout)
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
-    login = f" with SASL_PLAINTEXT (PLAIN, user {sasl.username})" if sasl else ""
+    login = f" with {status.security_protocol}" if status.security_protocol != "PLAINTEXT" else ""
+    login += f" (PLAIN, user {sasl.username})" if sasl else ""
     if status.start_seconds is None:
         click.echo(f"Kafka is already running at {status.bootstrap}{login} (pid {status.pid}).")
     else:
@@ -94,22 +104,40 @@ def start_command(
             f"Note: LIFECYCLE_BROKER is {settings.broker}; set "
             f"LIFECYCLE_BROKER={status.bootstrap} for the engine to use this broker."
         )
-    if sasl is not None and (
-        settings.broker_security_protocol != "SASL_PLAINTEXT"
-        or settings.broker_sasl_mechanism != "PLAIN"
-        or settings.broker_sasl_username != sasl.username
-    ):
-        click.echo(
-            "Note: for the engine to log in, set LIFECYCLE_BROKER_SECURITY_PROTOCOL=SASL_PLAINTEXT "
-            f"LIFECYCLE_BROKER_SASL_MECHANISM=PLAIN LIFECYCLE_BROKER_SASL_USERNAME={sasl.username} "
-            "and LIFECYCLE_BROKER_SASL_PASSWORD."
-        )
-    elif sasl is None and settings.broker_security_protocol != "PLAINTEXT":
+    missing = _engine_settings(settings, status, sasl)
+    if missing:
+        click.echo(f"Note: for the engine to connect, set {' '.join(missing)}.")
+    elif status.security_protocol == "PLAINTEXT" != settings.broker_security_protocol:
         click.echo(
             "Note: this broker takes no login (PLAINTEXT), but LIFECYCLE_BROKER_SECURITY_PROTOCOL "
             f"is {settings.broker_security_protocol}."
         )
     click.echo("Stop it with: lifecycle kafka stop")
+
+
+def _engine_settings(settings: Settings, status: BrokerStatus, sasl: SaslUser | None) -> list[str]:
+    """The ``LIFECYCLE_BROKER_*`` settings the engine still needs to reach this broker, as
+    NAME=VALUE (the password by name only: it is never printed)."""
+    if status.security_protocol == "PLAINTEXT":
+        return []
+    wanted: dict[str, str] = {"LIFECYCLE_BROKER_SECURITY_PROTOCOL": status.security_protocol}
+    if status.ssl_cafile is not None:
+        wanted["LIFECYCLE_BROKER_SSL_CAFILE"] = str(status.ssl_cafile.resolve())
+    if sasl is not None:
+        wanted["LIFECYCLE_BROKER_SASL_MECHANISM"] = "PLAIN"
+        wanted["LIFECYCLE_BROKER_SASL_USERNAME"] = sasl.username
+    cafile = settings.broker_ssl_cafile
+    current = {
+        "LIFECYCLE_BROKER_SECURITY_PROTOCOL": settings.broker_security_protocol,
+        "LIFECYCLE_BROKER_SSL_CAFILE": str(cafile.resolve() if cafile else None),
+        "LIFECYCLE_BROKER_SASL_MECHANISM": settings.broker_sasl_mechanism,
+        "LIFECYCLE_BROKER_SASL_USERNAME": str(settings.broker_sasl_username),
+    }
+    missing = [f"{name}={value}" for name, value in wanted.items() if current[name] != value]
+    password = settings.broker_sasl_password
+    if sasl is not None and (password is None or password.get_secret_value() != sasl.password):
+        missing.append("LIFECYCLE_BROKER_SASL_PASSWORD")
+    return missing
 
 
 def _sasl_user(settings: Settings, user: str | None, password: str | None) -> SaslUser | None:
@@ -166,6 +194,8 @@ def status_command(as_json: bool) -> None:
 
 
 def _echo_paths(status: BrokerStatus) -> None:
+    if status.ssl_cafile is not None:
+        click.echo(f"  CA cert:   {status.ssl_cafile} (LIFECYCLE_BROKER_SSL_CAFILE)")
     click.echo(f"  log:       {status.log_path}")
     click.echo(f"  data:      {status.data_dir}")
     click.echo(f"  jars:      {status.jars_dir}")

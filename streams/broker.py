@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Final
 from streams.settings import DEFAULT_HOME
 
 if TYPE_CHECKING:
+    from streams.local_tls import TlsFiles
     from streams.settings import Settings
 
 __all__ = [
@@ -61,7 +63,7 @@ DEFAULT_JARS_DIR: Final = DEFAULT_HOME / "kafka" / f"jars-{KAFKA_VERSION}"
 """Shared by every LocalBroker, whatever its home, so test brokers never download again."""
 
 HOST: Final = "127.0.0.1"
-"""Loopback only: the local broker is for development, even with SASL (no TLS, no ACLs)."""
+"""Loopback only: the local broker is for development, even with SASL and TLS (no ACLs)."""
 
 JVM_OPTIONS: Final = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 
@@ -149,7 +151,9 @@ class BrokerStatus:
     start_seconds: float | None = None
     formatted: bool = False
     security_protocol: str = "PLAINTEXT"
-    """``SASL_PLAINTEXT`` when the broker's client listener takes SASL/PLAIN logins."""
+    """``SSL`` with TLS, ``SASL_PLAINTEXT`` with SASL/PLAIN logins, ``SASL_SSL`` with both."""
+    ssl_cafile: Path | None = None
+    """With TLS: the CA certificate clients trust (``LIFECYCLE_BROKER_SSL_CAFILE``)."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for ``lifecycle kafka status --json`` and other programs."""
@@ -166,6 +170,7 @@ class BrokerStatus:
             "start_seconds": self.start_seconds,
             "formatted": self.formatted,
             "security_protocol": self.security_protocol,
+            "ssl_cafile": None if self.ssl_cafile is None else str(self.ssl_cafile),
         }
 
 
@@ -178,9 +183,11 @@ class LocalBroker:
     process, finds the broker again and makes sure it is this one.
 
     With ``sasl``, the client listener speaks SASL_PLAINTEXT and accepts only
-    that user (mechanism PLAIN); the controller listener stays PLAINTEXT on
+    that user (mechanism PLAIN); with ``tls`` it speaks TLS (SSL, or SASL_SSL
+    with ``sasl``), its certificate signed by a throwaway CA kept in ``tls/``
+    (``streams.local_tls``). The controller listener stays PLAINTEXT on
     loopback. The config is rewritten on every start, so the listener follows
-    the latest ``start``; the file holding the password is readable by its owner only.
+    the latest ``start``; the file holding the passwords is readable by its owner only.
     """
 
     def __init__(
@@ -191,6 +198,7 @@ class LocalBroker:
         controller_port: int | None = None,
         jars_dir: Path | None = None,
         sasl: SaslUser | None = None,
+        tls: bool = False,
         initial_rebalance_delay_ms: int = 0,
     ) -> None:
         """``initial_rebalance_delay_ms``: how long a new consumer group waits for more
@@ -198,6 +206,7 @@ class LocalBroker:
         benchmark starts two workers together and wants them in one generation)."""
         self.port = port
         self.sasl = sasl
+        self.tls = tls
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.controller_port = port + 1 if controller_port is None else controller_port
         self.home = Path(home).expanduser().absolute()
@@ -209,24 +218,42 @@ class LocalBroker:
     def from_settings(cls, settings: Settings) -> LocalBroker:
         """The broker configured by ``LIFECYCLE_KAFKA_PORT`` and ``LIFECYCLE_KAFKA_DIR``.
 
-        When the engine is set to log in with SASL_PLAINTEXT and PLAIN, the broker
-        accepts exactly that user, so one set of ``LIFECYCLE_BROKER_SASL_*`` settings
-        serves both sides (``lifecycle dev`` included).
+        When the engine is set to log in with SASL (PLAINTEXT or SSL) and PLAIN, the
+        broker accepts exactly that user, so one set of ``LIFECYCLE_BROKER_SASL_*``
+        settings serves both sides (``lifecycle dev`` included); when the engine is
+        set to encrypt (SSL or SASL_SSL), the broker listens with TLS.
         """
         sasl = None
         password = settings.broker_sasl_password
         if (
-            settings.broker_security_protocol == "SASL_PLAINTEXT"
+            settings.broker_security_protocol.startswith("SASL_")
             and settings.broker_sasl_mechanism == "PLAIN"
             and settings.broker_sasl_username
             and password is not None
         ):
             sasl = SaslUser(settings.broker_sasl_username, password.get_secret_value())
-        return cls(port=settings.kafka_port, home=settings.kafka_dir, sasl=sasl)
+        return cls(
+            port=settings.kafka_port, home=settings.kafka_dir, sasl=sasl, tls=settings.broker_tls
+        )
 
     @property
     def security_protocol(self) -> str:
-        return "PLAINTEXT" if self.sasl is None else "SASL_PLAINTEXT"
+        transport = "SSL" if self.tls else "PLAINTEXT"
+        return transport if self.sasl is None else f"SASL_{transport}"
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        """Imported late: ``cryptography`` would slow every ``lifecycle`` command down."""
+        from streams.local_tls import TlsFiles
+
+        return TlsFiles(self.home / "tls")
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        """What a client needs to trust this broker: a context with its CA (None without TLS
+        or before the first TLS start made the CA)."""
+        if not self.tls or not self.tls_files.ca.is_file():
+            return None
+        return ssl.create_default_context(cafile=str(self.tls_files.ca))
 
     def __repr__(self) -> str:
         return (
@@ -352,6 +379,7 @@ class LocalBroker:
         pid = self._running_pid()
         listener = self._configured_listener() if pid is not None else None
         protocol, port = (self.security_protocol, self.port) if listener is None else listener
+        encrypted = protocol in ("SSL", "SASL_SSL")
         return BrokerStatus(
             running=pid is not None,
             pid=pid,
@@ -362,6 +390,7 @@ class LocalBroker:
             data_dir=self.data_dir,
             jars_dir=self.jars_dir,
             security_protocol=protocol,
+            ssl_cafile=self.tls_files.ca if encrypted else None,
         )
 
     def start(self, timeout: float = 90) -> BrokerStatus:
@@ -426,6 +455,7 @@ class LocalBroker:
             start_seconds=round(elapsed, 3),
             formatted=formatted,
             security_protocol=self.security_protocol,
+            ssl_cafile=self.tls_files.ca if self.tls else None,
         )
 
     def stop(self, timeout: float = 30) -> bool:
@@ -490,7 +520,7 @@ class LocalBroker:
         for port, role in ((self.port, "client"), (self.controller_port, "controller")):
             if _port_free(port):
                 continue
-            if broker_ready(f"{HOST}:{port}", timeout=1.0, sasl=self.sasl):
+            if broker_ready(f"{HOST}:{port}", timeout=1.0, sasl=self.sasl, tls=self.client_tls()):
                 msg = (
                     f"Port {port} ({role} port) is already used by another Kafka broker, not the "
                     f"one in {self.home}. To use that broker, set LIFECYCLE_BROKER={HOST}:{port}; "
@@ -525,8 +555,10 @@ class LocalBroker:
             lines += [
                 "sasl.enabled.mechanisms=PLAIN",
                 "sasl.mechanism.inter.broker.protocol=PLAIN",
-                f"listener.name.sasl_plaintext.plain.sasl.jaas.config={self.sasl.jaas()}",
+                f"listener.name.{client.lower()}.plain.sasl.jaas.config={self.sasl.jaas()}",
             ]
+        if self.tls:
+            lines += self._tls_config()
         lines += [
             f"log.dirs={self.data_dir}",
             "num.partitions=1",
@@ -539,6 +571,25 @@ class LocalBroker:
         ]
         _write_private(self.properties_path, "\n".join(lines))
         self.log4j_path.write_text(_resource_text("log4j.properties"), encoding="utf-8")
+
+    def _tls_config(self) -> list[str]:
+        """The keystore (broker key and chain) and the truststore the broker needs to
+        verify itself: the inter-broker connection goes through this listener too."""
+        from streams.local_tls import ensure_certificates, write_keystore
+
+        files = self.tls_files
+        if ensure_certificates(files):
+            logger.info("made a throwaway CA for the local broker: %s", files.ca)
+        password = write_keystore(files)
+        return [
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.location={files.keystore}",
+            f"ssl.keystore.password={password}",
+            f"ssl.key.password={password}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={files.ca}",
+            "ssl.client.auth=none",
+        ]
 
     def _java_command(self, java: str, main: str) -> list[str]:
         return [
@@ -604,6 +655,7 @@ class LocalBroker:
         timeout: float,
     ) -> None:
         deadline = time.monotonic() + timeout
+        tls = self.client_tls()
         while True:
             code = process.poll()
             if code is not None:
@@ -614,7 +666,8 @@ class LocalBroker:
                 )
                 raise BrokerError(msg)
             remaining = deadline - time.monotonic()
-            if broker_ready(self.bootstrap, timeout=max(0.2, min(2.0, remaining)), sasl=self.sasl):
+            wait = max(0.2, min(2.0, remaining))
+            if broker_ready(self.bootstrap, timeout=wait, sasl=self.sasl, tls=tls):
                 return
             if time.monotonic() >= deadline:
                 tail = _log_tail(self.log_path, log_offset)
@@ -638,12 +691,19 @@ class LocalBroker:
 # -- probing -------------------------------------------------------------------
 
 
-def broker_ready(bootstrap: str, timeout: float = 2.0, *, sasl: SaslUser | None = None) -> bool:
+def broker_ready(
+    bootstrap: str,
+    timeout: float = 2.0,
+    *,
+    sasl: SaslUser | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> bool:
     """True when a broker at ``host:port[,host:port]`` answers and lists itself as live.
 
-    Raw requests on one connection: ApiVersions, with ``sasl`` a PLAIN login
-    (SaslHandshake, SaslAuthenticate), then Metadata, which names only unfenced
-    brokers. An open port alone is not enough (the socket opens before the
+    Raw requests on one connection: with ``tls`` a TLS handshake first (the
+    broker's certificate verified by that context), ApiVersions, with ``sasl`` a
+    PLAIN login (SaslHandshake, SaslAuthenticate), then Metadata, which names
+    only unfenced brokers. An open port alone is not enough (the socket opens before the
     broker can serve), and a raw round trip needs no client library and no
     event loop.
     """
@@ -652,14 +712,19 @@ def broker_ready(bootstrap: str, timeout: float = 2.0, *, sasl: SaslUser | None 
         if not host or not port.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, struct.error):
-            if _probe(host.strip("[]"), int(port), timeout, sasl):
+            if _probe(host.strip("[]"), int(port), timeout, sasl, tls):
                 return True
     return False
 
 
-def _probe(host: str, port: int, timeout: float, sasl: SaslUser | None) -> bool:
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+def _probe(
+    host: str, port: int, timeout: float, sasl: SaslUser | None, tls: ssl.SSLContext | None
+) -> bool:
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
         sock.settimeout(timeout)
+        if tls is not None:  # SSLError is an OSError: a failed handshake reads as not ready
+            sock = stack.enter_context(tls.wrap_socket(sock, server_hostname=host))
         if not _succeeds(sock, api_key=18, api_version=0, body=b""):  # ApiVersions
             return False
         if sasl is not None and not _plain_login(sock, sasl):
@@ -856,7 +921,7 @@ def _new_cluster_id() -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read: it may hold the SASL password."""
+    """Write a file only its owner can read: it may hold the SASL and keystore passwords."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BrokerUnreachableError",
     "admin_client",
+    "advice",
     "broker_credentials",
     "client_options",
     "consumer",
@@ -132,9 +133,30 @@ def explained(settings: Settings) -> Iterator[None]:
         why = "; ".join(recent.lines) or str(exc)
         msg = (
             f"cannot connect to Kafka at {settings.broker} with "
-            f"{settings.broker_security_protocol}{login}: {why}. Check LIFECYCLE_BROKER, "
-            "LIFECYCLE_BROKER_SECURITY_PROTOCOL and LIFECYCLE_BROKER_SASL_* / _SSL_*."
+            f"{settings.broker_security_protocol}{login}: {why}. {advice(settings, why)}"
         )
         raise BrokerUnreachableError(msg) from None
     finally:
         log.removeHandler(recent)
+
+
+def advice(settings: Settings, why: str) -> str:
+    """Which setting to look at for the reason aiokafka gave: a TLS verification failure
+    names the CA file (or the host name check), anything else the connection settings."""
+    if "CERTIFICATE_VERIFY_FAILED" in why:
+        if "mismatch" in why:  # "Hostname mismatch" / "IP address mismatch"
+            return (
+                "TLS verification failed: the broker's certificate does not name the host in "
+                "LIFECYCLE_BROKER. Connect by a name it holds, or (last resort) set "
+                "LIFECYCLE_BROKER_SSL_CHECK_HOSTNAME=false."
+            )
+        cafile = settings.broker_ssl_cafile
+        where = f"({cafile})" if cafile else "(unset: the system's CAs)"
+        return (
+            "TLS verification failed: check that LIFECYCLE_BROKER_SSL_CAFILE "
+            f"{where} holds the CA that signed the broker's certificate."
+        )
+    return (
+        "Check LIFECYCLE_BROKER, LIFECYCLE_BROKER_SECURITY_PROTOCOL and "
+        "LIFECYCLE_BROKER_SASL_* / _SSL_*."
+    )
