@@ -61,7 +61,7 @@ def replay(app_id: str, output_prefix: str) -> None:
     """Rebuild state from the inbound topics: a worker in event time under a new app id.
 
     It ends with the state, transitions and trigger ids the live app has
-    (the guarantee of DESIGN.md), so it also checks a new playbook against history.
+    (docs/reliability.md), so it also checks a new playbook against history.
     """
     from agents.worker import run_worker
 

@@ -1,6 +1,6 @@
 """Lifecycle KPIs over a period [from, to), from the inbound events and the transitions.
 
-Each definition is written once, here (and repeated in the README):
+Each definition is written once, here (and repeated in docs/campaigns.md):
 
 - **sign-ups**: customers whose first signup event falls in the period.
 - **new customers**: customers whose first order falls in the period.
