@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agents.lifecycle import register
+from agents.repartition import attach_repartitioner
 from lifecycle.playbook import load_playbook
 from streams.admin import ensure_topics
 from streams.app import Topology, create_app
@@ -26,6 +27,7 @@ def build(settings: Settings) -> Topology:
     playbook = load_playbook(settings.playbook)
     topology = create_app(settings)
     register(topology, playbook)
+    attach_repartitioner(topology.app, settings)
     return topology
 
 

@@ -66,7 +66,7 @@ from schemas.codec import dumps, encode_model
 from schemas.events import INBOUND_TOPICS
 from schemas.records import OUTPUT_TOPICS
 from streams.broker import LocalBroker, find_free_port
-from streams.producer import partitioner
+from streams.producer import partitioner_of
 from streams.settings import Settings, TopicNames
 from tests.integration.engine import Worker, create_topics, publish, settings_env, unique_settings
 
@@ -192,7 +192,7 @@ def contender(
 
 def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict[Any, str], int]:
     """The pure core's events/s over the input, its outputs' digest and their number."""
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    runner = Backtest(default_playbook(), partitioner_of(settings))
     started = time.monotonic()
     rows = [
         (item.topic, item.key, encode_model(item.value))
