@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint install clean browser
+.PHONY: dev test lint install clean browser kcat
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ browser:
 		echo "installing Debian's chromium for the dashboard test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: lint browser
+# The partitioner tests publish with Debian's kcat, as shops do (librdkafka's default partitioner).
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { \
+		echo "installing Debian's kcat for the partitioner tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+
+test: lint browser kcat
 	$(BIN)/pytest
 
 clean:
