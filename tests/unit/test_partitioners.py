@@ -8,6 +8,7 @@ real confluent-kafka producers on a real topic.
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 from types import SimpleNamespace
 
 import orjson
@@ -185,3 +186,25 @@ def test_nothing_is_checked_in_repartition_mode() -> None:
     wrong = (default_partition(key, 4) + 1) % 4
     assert check.check(message("x", wrong, key))
     assert metrics.registry.get_sample_value("lifecycle_misrouted_total", {"topic": "x"}) is None
+
+
+@pytest.mark.parametrize("mode", ["murmur2", "crc32", "repartition"])
+def test_the_workers_own_keyed_sends_and_lookups_use_the_setting(tmp_path: Path, mode: str) -> None:
+    """Faust routes merge messages (sent without a partition) and ``/customers/{id}``
+    by its ``producer_partitioner``; the agent subscribes to the re-keyed copies in
+    ``repartition`` mode, and to the inbound topics otherwise."""
+    from streams.app import create_app
+
+    settings = Settings(
+        input_partitioner=mode, store="memory", data_dir=tmp_path, topic_prefix="u."
+    )
+    topology = create_app(settings)
+    route_key = topology.app.conf.producer_partitioner
+    scheme = "crc32" if mode == "crc32" else "murmur2"
+    ids = [3, 1, 0, 2]  # as aiokafka may list them
+    for n in range(50):
+        key = f"cust-{n}".encode()
+        assert route_key(key, ids, ids) == key_partition(key, 4, scheme)
+    subscribed = set(topology.inbound.topics)
+    assert subscribed == {*settings.event_topics, "u.lifecycle.ticks", "u.lifecycle.merge"}
+    assert (mode == "repartition") == (not subscribed & set(settings.inbound_topics))
