@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -126,7 +127,15 @@ class Repartitioner:
         return offsets
 
 
-def attach_repartitioner(app: Any, settings: Settings) -> None:
-    """Run the stage in the worker of ``app`` in ``repartition`` mode (else do nothing)."""
+WATCH_INTERVAL = 0.25
+"""Seconds between two checks of the re-keying group's progress (``watch``)."""
+
+
+def attach_repartitioner(
+    app: Any, settings: Settings, watch: Callable[[], Awaitable[None]]
+) -> None:
+    """Run the stage in the worker of ``app`` in ``repartition`` mode (else do nothing),
+    and ``watch`` (the lifecycle agent's ``watch_copies``) every ``WATCH_INTERVAL``."""
     if settings.repartitioned:
         app.task(Repartitioner(settings).run)
+        app.timer(interval=WATCH_INTERVAL, on_leader=False)(watch)

@@ -26,8 +26,8 @@ def build(settings: Settings) -> Topology:
     """The fully wired app for ``settings``; the playbook is validated here, before Kafka."""
     playbook = load_playbook(settings.playbook)
     topology = create_app(settings)
-    register(topology, playbook)
-    attach_repartitioner(topology.app, settings)
+    processor = register(topology, playbook)
+    attach_repartitioner(topology.app, settings, processor.watch_copies)
     return topology
 
 
