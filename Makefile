@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint install clean browser prometheus
+.PHONY: dev test lint install clean browser prometheus kcat
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ prometheus:
 		echo "installing Debian's prometheus for the monitoring test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
-test: lint browser prometheus
+# The partitioner tests publish with Debian's kcat, as shops do (librdkafka's default partitioner).
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { \
+		echo "installing Debian's kcat for the partitioner tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+
+test: lint browser prometheus kcat
 	$(BIN)/pytest
 
 clean:

@@ -198,12 +198,10 @@ def rfm_calibrate(
     """
     from lifecycle.backtest import Backtest
     from lifecycle.scoring import calibrate_rfm
-    from streams.producer import partitioner
+    from streams.producer import partitioner_of
 
     settings = cli_settings()
-    runner = Backtest(
-        load_playbook(None), partitioner(settings.partitions), limits=settings.input_limits
-    )
+    runner = Backtest(load_playbook(None), partitioner_of(settings), limits=settings.input_limits)
     with events.open("rb") as source:
         lines = source.readlines()
     meter = Progress("rfm calibrate", len(lines), progress)
@@ -297,7 +295,7 @@ def backtest(
     """
     from lifecycle.backtest import Backtest, LineRejected
     from lifecycle.report import Records, build_report
-    from streams.producer import partitioner
+    from streams.producer import partitioner_of
 
     settings = cli_settings()
     try:
@@ -309,7 +307,7 @@ def backtest(
     late = settings.lateness if lateness is None else timedelta(seconds=lateness)
     runner = Backtest(
         book,
-        partitioner(settings.partitions),
+        partitioner_of(settings),
         lateness=late,
         limits=settings.input_limits,
         received_at=datetime.now(UTC),

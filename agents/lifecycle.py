@@ -67,6 +67,7 @@ from faust.types import TP
 from pydantic import ValidationError
 
 from agents.metrics import EngineMetrics
+from agents.misrouting import RouteCheck
 from agents.web import serve
 from lifecycle.clock import ClockMode
 from lifecycle.core import Outcome, apply, fire_due, fold, retire
@@ -84,9 +85,10 @@ from schemas.records import topic_of
 from streams.app import Topology, scan_uncached
 from streams.delivery import Delivery, Verdict
 from streams.fetching import FetchHold
-from streams.lag import LagProbe
+from streams.lag import LagProbe, lag_probes
 from streams.outbound import OutboundBatch
 from streams.producer import partitioner
+from streams.rekey import read_source
 from streams.table_writes import TableWrites
 
 __all__ = ["LifecycleProcessor", "register"]
@@ -223,7 +225,9 @@ class LifecycleProcessor:
         self.playbook = playbook
         self.table = topology.customers
         self.settings = topology.settings
-        self.inbound_topics = self.settings.inbound_topics
+        self.inbound_topics = self.settings.event_topics  # re-keyed copies in repartition mode
+        self.routes = RouteCheck(self.settings, self.metrics)
+        self.copied_at: dict[str, int] = {}  # repartition mode: see ``watch_copies``
         self.ticks_topic = self.settings.topic("ticks")
         self.merge_topic = self.settings.topic("merge")
         self.lane_topics = {*self.inbound_topics, self.merge_topic}
@@ -240,7 +244,8 @@ class LifecycleProcessor:
         self.resuming: asyncio.Future[None] | None = None
         self.assignments = 0
         """Counts assignments, so resume points read for an older one are thrown away."""
-        self.probe = LagProbe(self.settings)
+        self.probes = lag_probes(self.settings)  # the agent's group first
+        self.probe: LagProbe = self.probes[0]
         self._probe_started = False
         self._probe_lock = asyncio.Lock()
         self.blocked_since: dict[int, float] = {}
@@ -351,9 +356,35 @@ class LifecycleProcessor:
         """The broker client for lag and resume points, opened on first use."""
         async with self._probe_lock:
             if not self._probe_started:
-                await self.probe.start()
+                for probe in self.probes:
+                    await probe.start()
                 self._probe_started = True
         return self.probe
+
+    async def watch_copies(self) -> None:
+        """``repartition`` mode: note when (ms) each re-keyed copy was last seen complete,
+        its inbound topic committed to the end by the re-keying group (the broker's view,
+        so every worker's share counts). A copy counts as caught up only on a fetch after
+        that (``_caught_up``): in a replay the copies fill while the agent reads them, and
+        an empty copy must not let a later event of another topic go first.
+
+        The fetch's time is taken when its answer arrives, so one built before the last
+        copies and answered after this check could still pass: a window of one answer's
+        transit, which the check's own round trips make wider than that in practice.
+        """
+        probe = self.probes[-1]
+        try:
+            async with asyncio.timeout(5.0):
+                await self.started_probe()
+                rows = await probe.measure()
+        except Exception:  # the broker may be away: the copies stay as last seen
+            return
+        done = int(time.time() * 1000)
+        behind = {row.topic for row in rows if row.lag > 0}
+        measured = {row.topic for row in rows}
+        for inbound, copy in self.settings.repartition_of.items():
+            if inbound in measured and inbound not in behind:
+                self.copied_at[copy] = done
 
     async def _resume(self, assignment: int) -> None:
         """Each assigned partition's resume point, from the broker: where Faust's
@@ -415,7 +446,9 @@ class LifecycleProcessor:
     async def _dispatch_outputs(self) -> None:
         producer: Any = self.topology.app.producer
         outputs = self.batch.outputs
-        sent = await outputs.dispatch(producer._ensure_producer(), self.partitions)
+        sent = await outputs.dispatch(
+            producer._ensure_producer(), self.partitions, self.routes.scheme
+        )
         self.batch.sends.extend(sent)
 
     async def _handle(self, event: Any) -> None:
@@ -488,7 +521,7 @@ class LifecycleProcessor:
                 for key, raw in scan_uncached(db, store.offset_key):
                     yield partition, key, raw
             return
-        partition_of = partitioner(self.settings.partitions)  # memory store: one dict
+        partition_of = partitioner(self.settings.partitions, self.routes.scheme)  # memory: one dict
         for key, raw in self.table.items():
             yield partition_of(key.decode()), key, raw
 
@@ -528,6 +561,7 @@ class LifecycleProcessor:
             logical = self.topology.logical_topic.get(message.topic)
             rejection = check_routing(parsed, message.key, logical)
             if rejection is None:
+                self.routes.check(message)
                 return (message.key, parsed, event)
             self.metrics.event(parsed.type, "dead_lettered", rejection.reason.value)
             return (message.key, rejection, event)
@@ -555,6 +589,7 @@ class LifecycleProcessor:
         agent reads nothing meanwhile), and the merge asks it for every message."""
         consumer: Any = self.topology.app.consumer
         fresh_after = self.fresh_after.get(partition, 0)
+        copies = self.copied_at if self.settings.repartitioned else None
 
         @functools.cache
         def caught_up(topic: str) -> bool:
@@ -565,6 +600,12 @@ class LifecycleProcessor:
             polled = self._polled_at(tp)
             if polled is None or polled < fresh_after:
                 return False  # its highwater may predate a message held from another topic
+            if (
+                copies is not None
+                and topic != self.merge_topic
+                and polled < copies.get(topic, polled + 1)
+            ):
+                return False  # its inbound topic may hold records not copied yet
             expected = self.delivery.expected.get(tp)
             return expected is not None and expected >= int(highwater)
 
@@ -889,11 +930,18 @@ class LifecycleProcessor:
                 )
 
     def _dead_letter(self, message: Any, rejection: Rejection) -> None:
+        """The dead letter names the record the shop sent: a re-keyed copy's original."""
+        topic, partition, offset = message.topic, message.partition, message.offset
+        key = message.key
+        source = read_source(message.headers) if self.settings.repartitioned else None
+        if source is not None:
+            topic, partition, offset = source.topic, source.partition, source.offset
+            key = key if source.keyed else None
         record = dead_letter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
             value=message.value,
             rejection=rejection,
             at=datetime.fromtimestamp(message.timestamp, UTC),
@@ -972,8 +1020,8 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         """
         try:
             async with asyncio.timeout(max(2.0, topology.settings.lag_interval)):
-                probe = await processor.started_probe()
-                rows = await probe.measure()
+                await processor.started_probe()
+                measured = {probe.group: await probe.measure() for probe in processor.probes}
         except Exception as exc:  # the broker may be restarting: try again next time
             if processor.broker_reachable:
                 log.warning("broker unreachable: lag not measured (%s)", type(exc).__name__)
@@ -982,7 +1030,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         if not processor.broker_reachable:
             log.info("broker reachable again")
         processor.broker_reachable = True
-        processor.metrics.lags(processor.probe.group, rows)
+        processor.metrics.lags(measured)
 
     app.timer(interval=topology.settings.lag_interval, on_leader=False)(measure_lag)
 

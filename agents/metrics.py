@@ -91,6 +91,14 @@ class EngineMetrics:
             "LIFECYCLE_READ_AHEAD of its messages.",
             registry=self.registry,
         )
+        self.misrouted = Counter(
+            "lifecycle_misrouted",
+            "Inbound records found on a partition their key does not hash to under "
+            "LIFECYCLE_INPUT_PARTITIONER: the producers partition otherwise, and identity "
+            "merges of those customers fail (the worker's log says which scheme fits).",
+            ["topic"],
+            registry=self.registry,
+        )
         self.timers_fired = Counter(
             "lifecycle_timers_fired",
             "Timers fired, by timer.",
@@ -151,6 +159,9 @@ class EngineMetrics:
     def event(self, type_: str, outcome: str, reason: str = "") -> None:
         self._child(self.events, type_, outcome, reason).inc()
 
+    def misroute(self, topic: str) -> None:
+        self._child(self.misrouted, topic).inc()
+
     def stages(self, counts: Iterable[tuple[str, int]]) -> None:
         """Replace the per-stage gauge (after a rebuild from the table)."""
         self.customers.clear()
@@ -172,11 +183,14 @@ class EngineMetrics:
     def holding(self, count: Callable[[], float]) -> None:
         self.held.set_function(count)
 
-    def lags(self, group: str, rows: list[PartitionLag]) -> None:
+    def lags(self, measured: dict[str, list[PartitionLag]]) -> None:
+        """Replace the lag gauges with ``measured``: rows by consumer group."""
         self.lag.clear()
-        for row in rows:
-            self.lag.labels(group, row.topic, str(row.partition)).set(row.lag)
-        self.lag_sum.labels(group).set(sum(row.lag for row in rows))
+        self.lag_sum.clear()
+        for group, rows in measured.items():
+            for row in rows:
+                self.lag.labels(group, row.topic, str(row.partition)).set(row.lag)
+            self.lag_sum.labels(group).set(sum(row.lag for row in rows))
 
     def count(self, outcome: Outcome) -> None:
         for transition in outcome.transitions:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agents.lifecycle import LifecycleProcessor, register
+from agents.repartition import attach_repartitioner
 from lifecycle.playbook import load_playbook
 from streams.admin import ensure_topics
 from streams.app import Topology, create_app
@@ -25,7 +26,9 @@ def build(settings: Settings) -> tuple[Topology, LifecycleProcessor]:
     """The fully wired app for ``settings``; the playbook is validated here, before Kafka."""
     playbook = load_playbook(settings.playbook)
     topology = create_app(settings)
-    return topology, register(topology, playbook)
+    processor = register(topology, playbook)
+    attach_repartitioner(topology.app, settings, processor.watch_copies)
+    return topology, processor
 
 
 def draining_worker(app: Any, processor: LifecycleProcessor, **options: Any) -> Any:

@@ -11,8 +11,10 @@ group on the same inbound topics, measured from its committed offsets:
   (``bench.contenders.count``, ``bench.contenders.common.FAUST_VARIANTS``);
 - naive Faust: pydantic model, table write and sends per event
   (``bench.contenders.naive``);
-- the engine, one worker, then two workers (same partitions, a fresh group);
-  both runs' outputs must equal the backtest's, key by key, byte for byte,
+- the engine, one worker, then two workers (same partitions, a fresh group),
+  then one worker in ``repartition`` mode (LIFECYCLE_INPUT_PARTITIONER: every
+  event re-keyed through internal topics first, measured to the lifecycle
+  agent's commits on those); all runs' outputs must equal the backtest's, key by key, byte for byte,
   read once they have settled (``bench.measure.wait_settled``: the last
   timers fire on a tick after the input is committed).
 
@@ -66,7 +68,7 @@ from schemas.codec import dumps, encode_model
 from schemas.events import INBOUND_TOPICS
 from schemas.records import OUTPUT_TOPICS
 from streams.broker import LocalBroker, find_free_port
-from streams.producer import partitioner
+from streams.producer import partitioner_of
 from streams.settings import Settings, TopicNames
 from tests.integration.engine import Worker, create_topics, publish, settings_env, unique_settings
 
@@ -93,6 +95,7 @@ COLUMNS = [
     "changelog B/event (payload/on disk)",
     "recovery s (customers)",
     "pure core ev/s",
+    "engine repartition ev/s (x 1 worker; outputs = backtest)",
 ]
 REBALANCE_DELAY_MS = 3000
 """A new group waits this long for members before assigning partitions, so the two
@@ -113,6 +116,7 @@ class Results:
     naive: Throughput | None = None
     engine: Throughput | None = None
     engine2: Throughput | None = None
+    repartition: str = "n/a"
     identical: str = "n/a"
     latency: str = "n/a"
     rss_per_customer: float | None = None
@@ -192,7 +196,7 @@ def contender(
 
 def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict[Any, str], int]:
     """The pure core's events/s over the input, its outputs' digest and their number."""
-    runner = Backtest(default_playbook(), partitioner(settings.partitions))
+    runner = Backtest(default_playbook(), partitioner_of(settings))
     started = time.monotonic()
     rows = [
         (item.topic, item.key, encode_model(item.value))
@@ -360,6 +364,7 @@ def row(args: argparse.Namespace, r: Results) -> list[str]:
         volume,
         recovered,
         f"{r.backtest:,.0f}",
+        r.repartition,
     ]
 
 
@@ -408,6 +413,35 @@ def run_engine(
     return one, recovered_rss
 
 
+def run_repartition(
+    bootstrap: str,
+    base: Settings,
+    tmp: Path,
+    ends: dict[TopicPartition, int],
+    r: Results,
+    expected: dict[Any, str],
+) -> str:
+    """One worker re-keying its input itself: its rate to the last commit on the re-keyed
+    copies (the input, published by murmur2, lands on the same partition numbers there),
+    against the one-worker run, and whether its outputs equal the backtest's."""
+    step("engine", "one worker, repartition mode")
+    settings = engine_settings(base, "engine-rp", tmp).model_copy(
+        update={"input_partitioner": "repartition"}
+    )
+    copies = {
+        TopicPartition(settings.repartition_of[tp.topic], tp.partition): n for tp, n in ends.items()
+    }
+    rate = measure(
+        bootstrap,
+        settings.app_id,
+        copies,
+        [worker(settings, tmp, "engine-rp")],
+        settled(settings, r.outputs),
+    )
+    same = "yes" if asyncio.run(outputs_digest(settings)) == expected else "NO"
+    return f"{fmt(rate)} ({ratio(rate, r.engine)}; {same})"
+
+
 def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | None) -> Results:
     r = Results(load_before=os.getloadavg()[0], customers=args.customers)
     base = unique_settings(bootstrap, tmp, partitions=args.partitions)
@@ -447,6 +481,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | Non
         f"{'yes' if one_digest == expected else 'NO'}/{'yes' if two_digest == expected else 'NO'}"
         f" ({len(expected):,} keys)"
     )
+
+    r.repartition = run_repartition(bootstrap, base, tmp, ends, r, expected)
 
     rate = args.latency_rate or (r.engine.per_second / 2 if r.engine else 100.0)
     step("latency", f"at {rate:,.0f} events/s for {args.latency_seconds}s")

@@ -144,10 +144,11 @@ def _route(raw: bytes, partition_of: PartitionOf) -> tuple[str, int] | None:
 class Backtest:
     """Customer records in a dict; each partition run exactly as a worker runs it.
 
-    ``partition_of`` must be the Kafka partitioner for the topics' partition
-    count (the CLI passes murmur2, as every Kafka client uses), so that each
-    customer's events are merged, and their timers swept, with the same
-    neighbours as on the broker. Time is event time: each partition's clock
+    ``partition_of`` must be the partitioner the worker routes keys by, for the
+    topics' partition count (the CLI passes ``LIFECYCLE_INPUT_PARTITIONER``'s:
+    murmur2, crc32, or murmur2 for ``repartition``), so that each customer's
+    events are merged, and their timers swept, with the same neighbours as on
+    the broker. Time is event time: each partition's clock
     is its watermark minus ``lateness``, as a worker's in event mode.
     """
 

@@ -15,6 +15,7 @@ import faust
 from schemas.events import INBOUND_TOPICS
 from streams.handoff import lean_hand_off
 from streams.kafka import broker_credentials
+from streams.producer import kafka_partitioner, scheme_of
 from streams.settings import Settings
 
 __all__ = ["FAUST_DEFAULTS", "Topology", "create_app", "drop_monitor", "scan_uncached"]
@@ -93,8 +94,9 @@ def drop_monitor(app: faust.App) -> None:
 class Topology:
     """Declared channels and tables of one app.
 
-    ``inbound`` subscribes to all six event topics and the ticks topic at
-    once: they are co-partitioned by customer key, so one agent per partition
+    ``inbound`` subscribes to all six event topics (their re-keyed copies in
+    ``repartition`` mode), the ticks and the merge topic at once: they are
+    co-partitioned by customer key, so one agent per partition
     sees every event of its customers, and is the only writer of ``customers``.
     """
 
@@ -147,6 +149,9 @@ def create_app(settings: Settings) -> Topology:
         # drops them instead (they are read again) and lets its in-flight
         # message finish before the partitions go (agents/lifecycle.py).
         stream_wait_empty=False,
+        # Keyed sends without a partition (identity-merge messages) and the routing of
+        # /customers/{id} go where the producers put the customer's events.
+        producer_partitioner=kafka_partitioner(scheme_of(settings.input_partitioner)),
     )
     drop_monitor(app)
     lean_hand_off(app)
@@ -160,8 +165,9 @@ def create_app(settings: Settings) -> Topology:
         )
 
     inbound = app.topic(
-        *settings.inbound_topics,
-        *settings.internal_topics,
+        *settings.event_topics,
+        settings.topic("ticks"),
+        settings.topic("merge"),
         partitions=settings.partitions,
         key_serializer="raw",
         value_serializer="raw",
@@ -186,6 +192,7 @@ def create_app(settings: Settings) -> Topology:
         value_type=bytes,
     )
     logical = {settings.topic(n): n for n in INBOUND_TOPICS}
+    logical.update({settings.repartition_topic(n): n for n in INBOUND_TOPICS})
     return Topology(
         app=app,
         settings=settings,

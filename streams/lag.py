@@ -16,7 +16,7 @@ from streams.admin import partition_counts
 from streams.kafka import admin_client, consumer
 from streams.settings import Settings
 
-__all__ = ["LagProbe", "PartitionLag"]
+__all__ = ["LagProbe", "PartitionLag", "lag_probes", "repartition_group"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +29,31 @@ class PartitionLag:
     lag: int
 
 
+def repartition_group(settings: Settings) -> str:
+    """The consumer group that re-keys the inbound topics in ``repartition`` mode."""
+    return f"{settings.app_id}-repartition"
+
+
+def lag_probes(settings: Settings) -> list[LagProbe]:
+    """A probe per consumer group of the engine: the lifecycle agent's, and in
+    ``repartition`` mode the re-keying stage's on the inbound topics."""
+    probes = [LagProbe(settings)]
+    if settings.repartitioned:
+        probes.append(LagProbe(settings, repartition_group(settings), settings.inbound_topics))
+    return probes
+
+
 class LagProbe:
     """Open clients once, then ``measure()`` as often as needed."""
 
-    def __init__(self, settings: Settings, group: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, group: str | None = None, topics: list[str] | None = None
+    ) -> None:
+        """The lifecycle agent's group and topics by default; the re-keying stage of
+        ``repartition`` mode measures its own (``repartition_group``)."""
         self.settings = settings
         self.group = group or settings.app_id
-        self.topics = [*settings.inbound_topics, settings.topic("merge")]
+        self.topics = topics or [*settings.event_topics, settings.topic("merge")]
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
 

@@ -5,9 +5,10 @@ future per message, and the engine sends one to three messages per event.
 Collected for a few milliseconds, they go out as a few record batches
 (``create_batch``/``send_batch``), each acknowledged as a whole.
 
-Keyed messages land where ``send`` would put them: Kafka's default
-partitioner (murmur2 of the key over the topic's sorted partitions), so a
-consumer keyed by customer sees the same layout either way.
+Keyed messages land where the engine's ``send`` would put them: the
+configured scheme (``streams.producer.key_partition``, murmur2 unless
+LIFECYCLE_INPUT_PARTITIONER is crc32) of the key over the topic's sorted
+partitions, so the outputs are partitioned like the customers' events.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from streams.producer import default_partition
+from streams.producer import Scheme, key_partition
 
 __all__ = ["OutboundBatch", "send_records"]
 
@@ -44,7 +45,7 @@ class OutboundBatch:
         self.held += 1
 
     async def dispatch(
-        self, producer: Any, partitions: dict[str, list[int]]
+        self, producer: Any, partitions: dict[str, list[int]], scheme: Scheme = "murmur2"
     ) -> list[asyncio.Future[Any]]:
         """Hand every held message to ``producer`` (an ``AIOKafkaProducer``); the
         futures of their acknowledgements. ``partitions`` caches each topic's sorted
@@ -64,7 +65,7 @@ class OutboundBatch:
             by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
             count = len(ids)
             for key, value in messages:
-                by_partition[ids[default_partition(key, count)]].append((key, value))
+                by_partition[ids[key_partition(key, count, scheme)]].append((key, value))
             for partition, records in by_partition.items():
                 sent = await send_records(producer, topic, partition, records)
                 delivered.extend(future for future, _ in sent)

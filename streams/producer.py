@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 from aiokafka.partitioner import murmur2
 
@@ -14,7 +17,22 @@ from schemas.events import TOPIC_OF_TYPE
 from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 
-__all__ = ["default_partition", "partitioner", "publish_events", "route"]
+__all__ = [
+    "SCHEMES",
+    "Scheme",
+    "crc32_partition",
+    "default_partition",
+    "kafka_partitioner",
+    "key_partition",
+    "partitioner",
+    "partitioner_of",
+    "publish_events",
+    "route",
+    "scheme_of",
+]
+
+Scheme = Literal["murmur2", "crc32"]
+"""How a producer maps a key to a partition: the two families of Kafka clients."""
 
 
 def default_partition(key: bytes, partitions: int) -> int:
@@ -22,13 +40,67 @@ def default_partition(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def partitioner(partitions: int) -> Callable[[str], int]:
-    """``default_partition`` of a string key."""
+def crc32_partition(key: bytes, partitions: int) -> int:
+    """librdkafka's ``consistent`` and ``consistent_random`` partition of a non-empty key:
+    the CRC-32 of its bytes (zlib's: IEEE, reflected, as librdkafka's ``rd_crc32``),
+    unsigned, modulo the partition count. kcat, confluent-kafka (Python, Go, .NET) and
+    node-rdkafka use it unless told ``partitioner=murmur2_random``."""
+    return zlib.crc32(key) % partitions
+
+
+SCHEMES: dict[Scheme, Callable[[bytes, int], int]] = {
+    "murmur2": default_partition,
+    "crc32": crc32_partition,
+}
+
+
+def scheme_of(input_partitioner: str) -> Scheme:
+    """The scheme the engine routes keys by for a ``LIFECYCLE_INPUT_PARTITIONER`` value:
+    in ``repartition`` mode the engine writes its own topics, with murmur2."""
+    return "crc32" if input_partitioner == "crc32" else "murmur2"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def key_partition(key: bytes, partitions: int, scheme: Scheme = "murmur2") -> int:
+    """The partition of ``key`` under ``scheme``: the one function everything that routes
+    by customer key uses (merge messages, outputs, the publisher, the backtest, table
+    lookups, the misrouting check). Cached: murmur2 is pure Python, and a customer's
+    key comes back with each of its events."""
+    return SCHEMES[scheme](key, partitions)
+
+
+def partitioner(partitions: int, scheme: Scheme = "murmur2") -> Callable[[str], int]:
+    """``key_partition`` of a string key, for the backtest."""
 
     def partition_of(key: str) -> int:
-        return default_partition(key.encode("utf-8"), partitions)
+        return key_partition(key.encode("utf-8"), partitions, scheme)
 
     return partition_of
+
+
+def partitioner_of(settings: Settings) -> Callable[[str], int]:
+    """``partitioner`` of the engine's topics: ``LIFECYCLE_PARTITIONS`` partitions, keys
+    routed as ``LIFECYCLE_INPUT_PARTITIONER`` says (the backtest's partitioning)."""
+    return partitioner(settings.partitions, scheme_of(settings.input_partitioner))
+
+
+KafkaPartitioner = Callable[[bytes | None, Sequence[int], Sequence[int]], int]
+
+
+def kafka_partitioner(scheme: Scheme) -> KafkaPartitioner:
+    """``key_partition`` as an aiokafka (and Faust ``producer_partitioner``) partitioner:
+    ``(key, all_partitions, available) -> partition``; a keyless message goes to a
+    random available partition, as every client does."""
+
+    def partition(
+        key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
+    ) -> int:
+        if key is None:
+            return random.choice(list(available or all_partitions))  # noqa: S311 - not secret
+        ids = sorted(all_partitions)
+        return ids[key_partition(key, len(ids), scheme)]
+
+    return partition
 
 
 def route(event: dict[str, Any], settings: Settings) -> tuple[str, bytes]:
@@ -47,14 +119,22 @@ async def publish_events(
 ) -> int:
     """Publish ``events`` in order; ``rate`` > 0 paces them at that many per second.
 
-    Returns the number sent once every send is acknowledged by the broker.
+    Returns the number sent once every send is acknowledged by the broker. Keys are
+    partitioned as ``LIFECYCLE_INPUT_PARTITIONER`` says producers do (murmur2 in
+    ``repartition`` mode), so the engine finds them where it expects them.
 
     Paced (a live shop), each event is acknowledged before the next is sent, so
     the broker holds them in event order across topics too, as one customer's
     actions reach a real shop's backend: Kafka orders nothing across
     partitions, and batches for two topics may be appended in either order.
     """
-    producer = kafka_producer(settings, acks="all", linger_ms=5, enable_idempotence=True)
+    producer = kafka_producer(
+        settings,
+        acks="all",
+        linger_ms=5,
+        enable_idempotence=True,
+        partitioner=kafka_partitioner(scheme_of(settings.input_partitioner)),
+    )
     sent = 0
     started = time.monotonic()
     try:

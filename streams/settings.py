@@ -37,7 +37,12 @@ class TopicNames(BaseModel):
     attribution: str = "lifecycle.attribution"
     ticks: str = "lifecycle.ticks"
     merge: str = "lifecycle.merge"
+    repartition: str = "lifecycle.repartition"
+    """Stem of the re-keyed copies of the inbound topics (``repartition`` mode):
+    ``<stem>.<inbound topic name>``."""
 
+
+InputPartitioner = Literal["murmur2", "crc32", "repartition"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -102,6 +107,11 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_OUTPUT_HOLD``: seconds a batch's outputs wait for more to go out with
       them (or for the commit, if it comes first): fewer, larger record batches
       against at most this much added event-to-trigger latency.
+    - ``LIFECYCLE_INPUT_PARTITIONER``: how the shops' producers partition the inbound
+      topics: ``murmur2`` (default: the Java client, aiokafka, librdkafka's
+      ``murmur2_random``), ``crc32`` (librdkafka's default ``consistent_random``: kcat,
+      confluent-kafka, node-rdkafka) or ``repartition`` (any, keyless too: the engine
+      re-keys its input through internal topics first, at a cost).
     - ``LIFECYCLE_READ_AHEAD``: messages of one inbound topic-partition the worker may
       hold unapplied (waiting for another topic) before it stops fetching that
       topic-partition, until half of them are applied: bounds a replay's memory.
@@ -160,6 +170,7 @@ class Settings(BaseSettings):
     batch_linger: float = Field(default=0.005, ge=0)
     output_hold: float = Field(default=0.02, ge=0)
     read_ahead: int = Field(default=1000, ge=2)
+    input_partitioner: InputPartitioner = "murmur2"
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:
@@ -235,18 +246,46 @@ class Settings(BaseSettings):
         return [self.topic(n) for n in INBOUND_TOPICS]
 
     @property
+    def repartitioned(self) -> bool:
+        """Whether the engine re-keys its input itself (``repartition`` mode)."""
+        return self.input_partitioner == "repartition"
+
+    def repartition_topic(self, name: str) -> str:
+        """The re-keyed copy of the inbound topic of logical ``name`` (e.g. ``signup``):
+        ``<prefix><stem>.<its name>``."""
+        return f"{self.topic('repartition')}.{getattr(self.topics, name)}"
+
+    @property
+    def repartition_of(self) -> dict[str, str]:
+        """Each inbound topic's re-keyed copy."""
+        return {self.topic(n): self.repartition_topic(n) for n in INBOUND_TOPICS}
+
+    @property
+    def event_topics(self) -> list[str]:
+        """What the lifecycle agent reads events from, in ``inbound_topics``' order: the
+        inbound topics, or their re-keyed copies in ``repartition`` mode."""
+        if self.repartitioned:
+            return [self.repartition_topic(n) for n in INBOUND_TOPICS]
+        return self.inbound_topics
+
+    @property
     def outbound_topics(self) -> list[str]:
         return [self.topic(n) for n in _OUTBOUND]
 
     @property
     def internal_topics(self) -> list[str]:
-        """Co-partitioned with the inbound topics; written and read by the engine only."""
-        return [self.topic("ticks"), self.topic("merge")]
+        """Co-partitioned with the inbound topics; written and read by the engine only
+        (the re-keyed copies of the inbound topics too, in ``repartition`` mode)."""
+        copies = self.event_topics if self.repartitioned else []
+        return [self.topic("ticks"), self.topic("merge"), *copies]
 
     def for_replay(self, app_id: str, output_prefix: str) -> Settings:
         """A fresh app that reads the same inbound topics from the beginning in event
         time, writing its outputs under ``output_prefix`` so live consumers are untouched."""
         outputs = {n: output_prefix + getattr(self.topics, n) for n in _OUTBOUND}
+        # Re-keyed copies are the app's own: a replay filling the live app's would
+        # feed it every event again.
+        outputs["repartition"] = output_prefix + self.topics.repartition
         return self.model_copy(
             update={
                 "app_id": app_id,

@@ -29,8 +29,8 @@ from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
 from streams.kafka import admin_client, consumer, producer
-from streams.lag import LagProbe
-from streams.producer import partitioner, publish_events
+from streams.lag import lag_probes
+from streams.producer import partitioner_of, publish_events
 from streams.reader import read_to_end
 from streams.settings import Settings
 
@@ -75,6 +75,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_TICK_INTERVAL": str(settings.tick_interval),
         "LIFECYCLE_LAG_INTERVAL": str(settings.lag_interval),
         "LIFECYCLE_SESSION_TIMEOUT": str(settings.session_timeout),
+        "LIFECYCLE_INPUT_PARTITIONER": settings.input_partitioner,
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
         **security_env(settings),
     }
@@ -184,7 +185,7 @@ def backtest(
     what every comparison with the broker path is against."""
     runner = Backtest(
         default_playbook(),
-        partitioner(settings.partitions),
+        partitioner_of(settings),
         limits=settings.input_limits,
         received_at=datetime.now(UTC),
     )
@@ -368,7 +369,7 @@ def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3.0) -> bool:
-    """Wait until the group of ``settings`` has committed every inbound and merge
+    """Wait until the groups of ``settings`` have committed every inbound and merge
     message, and stays so for ``steady`` seconds: all input applied and flushed.
 
     Counting output records is not enough after crashes and rebalances: resent
@@ -376,12 +377,17 @@ def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3
     """
 
     async def lags() -> int:
-        try:
-            async with LagProbe(settings) as probe:
-                rows = await probe.measure()
-        except KafkaError:  # e.g. no group coordinator yet on a fresh broker
-            return -1
-        return sum(row.lag for row in rows) if rows else -1
+        total = 0
+        for probe in lag_probes(settings):  # the re-keying stage's too, in repartition mode
+            try:
+                async with probe:
+                    rows = await probe.measure()
+            except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+                return -1
+            if not rows:
+                return -1
+            total += sum(row.lag for row in rows)
+        return total
 
     deadline = time.monotonic() + timeout
     since: float | None = None
