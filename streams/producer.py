@@ -48,6 +48,9 @@ async def publish_events(
     """Publish ``events`` in order; ``rate`` > 0 paces them at that many per second.
 
     Returns the number sent once every send is acknowledged by the broker.
+    ``progress`` is called with the number acknowledged so far, once for each
+    acknowledgement, so a live count (``lifecycle dev``'s) moves event by event
+    with what the broker holds, not in steps behind it.
 
     Paced (a live shop), each event is acknowledged before the next is sent, so
     the broker holds them in event order across topics too, as one customer's
@@ -56,6 +59,14 @@ async def publish_events(
     """
     producer = kafka_producer(settings, acks="all", linger_ms=5, enable_idempotence=True)
     sent = 0
+    acknowledged = 0
+
+    def count(delivery: asyncio.Future[Any]) -> None:
+        nonlocal acknowledged
+        if progress is not None and not delivery.cancelled() and delivery.exception() is None:
+            acknowledged += 1
+            progress(acknowledged)
+
     started = time.monotonic()
     try:
         await producer.start()
@@ -63,6 +74,7 @@ async def publish_events(
         for event in events:
             topic, key = route(event, settings)
             delivery = await producer.send(topic, dumps(event), key=key)
+            delivery.add_done_callback(count)
             if rate > 0:
                 await delivery
             else:
@@ -75,8 +87,6 @@ async def publish_events(
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)
                 pending.clear()
-            if progress is not None and sent % 1000 == 0:
-                progress(sent)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
