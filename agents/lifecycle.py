@@ -486,7 +486,7 @@ class LifecycleProcessor:
                 return (message.key, parsed, event)
             self.metrics.event(parsed.type, "dead_lettered", rejection.reason.value)
             return (message.key, rejection, event)
-        self.metrics.event("unknown", "dead_lettered", parsed.reason.value)
+        self.metrics.event(parsed.event_type or "unknown", "dead_lettered", parsed.reason.value)
         return (message.key, parsed, event)
 
     def _polled_at(self, tp: TP) -> int | None:
