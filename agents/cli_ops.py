@@ -130,7 +130,7 @@ def mailer() -> None:
     """
     import signal
 
-    from agents.mailer import MailerSettings, run_mailer
+    from agents.mailer import MailerSettings, max_ages, run_mailer
 
     settings = cli_settings()
     config = MailerSettings(
@@ -141,6 +141,7 @@ def mailer() -> None:
         outbox=settings.mailer_outbox,
         templates=settings.mailer_templates,
         publish_bounces=settings.mailer_bounces,
+        max_age=max_ages(settings.mailer_max_age),
     )
 
     async def main() -> dict[str, int]:

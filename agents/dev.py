@@ -1,9 +1,11 @@
 """``lifecycle dev``: the whole engine on one machine, started and stopped by one command.
 
 Starts the local broker (unless it is already running), creates the topics,
-runs a worker as a child process, publishes a synthetic shop's events at a
-steady rate, and prints the stage and campaign counts as they change. Ctrl-C
-(or SIGTERM, or --duration) stops everything this command started, and only that.
+says whether the run starts fresh or resumes earlier data, runs a worker as a
+child process, publishes a synthetic shop's events at a steady rate, and
+prints the stage and campaign counts as they change. Whatever ends the run
+(Ctrl-C, SIGTERM, SIGHUP, --duration, the reader of its output going away, an
+error), it stops everything this command started, and only that.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import IO
 
-import click
-
+from agents.stop_requests import Console, StopRequests
 from lifecycle.simulation import simulate
 from schemas.codec import loads
 from schemas.records import Stage
-from streams.admin import ensure_topics
+from streams.admin import TopicReport, ensure_topics, wait_for_leaders
 from streams.broker import BrokerError, LocalBroker
 from streams.kafka import BrokerUnreachableError, explained
 from streams.kafka import consumer as kafka_consumer
@@ -87,7 +90,7 @@ async def _watch(settings: Settings, tally: _Tally, stop: asyncio.Event) -> None
         await consumer.stop()
 
 
-async def _report(tally: _Tally, stop: asyncio.Event, started: float) -> None:
+async def _report(tally: _Tally, console: Console, stop: asyncio.Event, started: float) -> None:
     last = ""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -95,17 +98,24 @@ async def _report(tally: _Tally, stop: asyncio.Event, started: float) -> None:
         line = tally.line(time.monotonic() - started)
         counts = line.split("\n", 1)[1]  # print only when the counts changed
         if counts != last:
-            click.echo(line)
+            console.echo(line)
             last = counts
+        else:
+            console.check()
 
 
 async def _demo(
-    settings: Settings, customers: int, rate: float, seed: int, duration: float | None
+    settings: Settings,
+    console: Console,
+    stops: StopRequests,
+    *,
+    customers: int,
+    rate: float,
+    seed: int,
+    duration: float | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     tally = _Tally()
     started = time.monotonic()
 
@@ -115,35 +125,101 @@ async def _demo(
     async def shop() -> None:
         events = simulate(customers, seed=seed)
         tally.published = await publish_events(settings, events, rate=rate, progress=published)
-        click.echo(f"synthetic shop finished: {tally.published} events published")
+        console.echo(f"synthetic shop finished: {tally.published} events published")
 
-    tasks = [
-        asyncio.create_task(_watch(settings, tally, stop)),
-        asyncio.create_task(_report(tally, stop, started)),
-        asyncio.create_task(shop()),
-    ]
-    try:
-        if duration is None:
-            await stop.wait()
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=duration)
-    finally:
-        stop.set()
-        tasks[2].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        click.echo(tally.line(time.monotonic() - started))
+    with stops.waking(lambda: loop.call_soon_threadsafe(stop.set)):
+        tasks = [
+            asyncio.create_task(_watch(settings, tally, stop)),
+            asyncio.create_task(_report(tally, console, stop, started)),
+            asyncio.create_task(shop()),
+        ]
+        try:
+            if duration is None:
+                await stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=duration)
+        finally:
+            stop.set()
+            tasks[2].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            console.echo(tally.line(time.monotonic() - started))
 
 
-def _stop_worker(process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+async def _prepare_topics(settings: Settings) -> list[TopicReport]:
+    """Create the topics and wait for their leaders, so no client starts on a leaderless one."""
+    reports = await ensure_topics(settings)
+    await wait_for_leaders(settings, reports)
+    return reports
+
+
+def freshness(
+    reports: list[TopicReport], worker_state: bool, dev_dir: Path, broker_home: Path
+) -> str:
+    """Whether this run starts fresh or resumes, in one line, from what it found.
+
+    Fresh means every topic was just created: no earlier events, offsets or
+    changelogs. Worker state found then belongs to a broker that is gone and
+    is removed by the caller (``stale_worker_state``).
+    """
+    if all(r.status == "created" for r in reports):
+        if worker_state:
+            return (
+                "fresh start: new topics; the worker state in "
+                f"{dev_dir / 'worker'} belonged to an earlier broker and is removed"
+            )
+        return "fresh start: new topics, no worker state"
+    kept = sum(r.status != "created" for r in reports)
+    state = (
+        f"worker state in {dev_dir / 'worker'}"
+        if worker_state
+        else "no worker state (rebuilt from the changelogs)"
+    )
+    return (
+        f"resuming: {kept} of {len(reports)} topics exist with their events and offsets, "
+        f"{state}; to start fresh, stop the broker (lifecycle kafka stop) and remove "
+        f"{broker_home} and {dev_dir}"
+    )
+
+
+def stale_worker_state(reports: list[TopicReport], worker_state: bool) -> bool:
+    """Local tables built from topics that no longer exist: they would resurrect old customers."""
+    return worker_state and all(r.status == "created" for r in reports)
+
+
+def _stop_worker(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, so the worker writes its last batch; SIGKILL only past ``grace``."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    log.close()
+
+
+class _Started:
+    """What this run started, so that it stops exactly that, and all of it."""
+
+    def __init__(self, broker: LocalBroker, stop_timeout: float) -> None:
+        self.broker = broker
+        self.stop_timeout = stop_timeout
+        self.broker_was_running: bool | None = None  # None: start() was never called
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] | None = None
+
+    def stop(self, console: Console) -> None:
+        if self.worker is not None:
+            console.echo("stopping the worker")
+            _stop_worker(self.worker, self.stop_timeout + 15)
+            console.echo("worker stopped")
+        if self.log is not None:
+            self.log.close()
+        if self.broker_was_running is False:
+            if self.broker.stop():
+                console.echo("broker stopped")
+        elif self.broker_was_running:
+            console.echo("broker left running: it was running before this command")
 
 
 def run_dev(
@@ -154,62 +230,106 @@ def run_dev(
     seed: int | None,
     duration: float | None,
 ) -> int:
-    """Run the demo until interrupted; returns the process exit code."""
+    """Run the demo until interrupted; returns the process exit code.
+
+    A stop request (see ``agents.stop_requests``) at any point, before the
+    demo runs or during it, ends the run with exit code 0 after the clean-up.
+    """
     # Fresh topics elect leaders for a moment; aiokafka's retries are not news here.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    broker = LocalBroker.from_settings(settings)
-    already_running = broker.status().running
+    with StopRequests() as stops:
+        console = Console(stops)
+        started = _Started(LocalBroker.from_settings(settings), settings.stop_timeout)
+        try:
+            return _run(
+                settings,
+                started,
+                console,
+                stops,
+                customers=customers,
+                rate=rate,
+                seed=seed,
+                duration=duration,
+            )
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            stops.shield()
+            if stops.requested:
+                console.echo(f"stopping ({stops.reason})")
+            started.stop(console)
+
+
+def _run(
+    settings: Settings,
+    started: _Started,
+    console: Console,
+    stops: StopRequests,
+    *,
+    customers: int,
+    rate: float,
+    seed: int | None,
+    duration: float | None,
+) -> int:
+    broker = started.broker
+    started.broker_was_running = broker.status().running
     try:
         status = broker.start()
     except BrokerError as exc:
-        click.echo(f"error: {exc}", err=True)
+        console.echo(f"error: {exc}", err=True)
         return 1
     if status.start_seconds is not None:
-        click.echo(f"broker started at {status.bootstrap} in {status.start_seconds:.1f}s")
+        console.echo(
+            f"broker started at {status.bootstrap} (pid {status.pid}, {status.home}) "
+            f"in {status.start_seconds:.1f}s"
+        )
     else:
-        click.echo(f"broker already running at {status.bootstrap}")
+        console.echo(f"broker already running at {status.bootstrap} (pid {status.pid})")
     dev_dir = settings.kafka_dir.parent / "dev"
     dev_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(
         update={"broker": status.bootstrap, "data_dir": dev_dir / "worker"}
     )
-    worker: subprocess.Popen[bytes] | None = None
-    log = (dev_dir / "worker.log").open("ab")
     try:
-        try:
-            with explained(settings):
-                asyncio.run(ensure_topics(settings))
-        except BrokerUnreachableError as exc:
-            click.echo(f"error: {exc}", err=True)
-            return 1
-        env = {**os.environ, "LIFECYCLE_BROKER": status.bootstrap}
-        env["LIFECYCLE_DATA_DIR"] = str(settings.data_dir)
-        # The shop replays a simulated year in minutes: its clock is event time.
-        env.setdefault("LIFECYCLE_CLOCK", "event")
-        worker = subprocess.Popen(
+        with explained(settings):
+            reports = asyncio.run(_prepare_topics(settings))
+    except BrokerUnreachableError as exc:
+        console.echo(f"error: {exc}", err=True)
+        return 1
+    worker_state = settings.data_dir.is_dir() and any(settings.data_dir.iterdir())
+    console.echo(freshness(reports, worker_state, dev_dir, status.home))
+    if stale_worker_state(reports, worker_state):
+        shutil.rmtree(settings.data_dir)
+    started.log = (dev_dir / "worker.log").open("ab")
+    env = {**os.environ, "LIFECYCLE_BROKER": status.bootstrap}
+    env["LIFECYCLE_DATA_DIR"] = str(settings.data_dir)
+    # The shop replays a simulated year in minutes: its clock is event time.
+    env.setdefault("LIFECYCLE_CLOCK", "event")
+    with stops.deferred():  # never a worker running that ``started`` does not know
+        started.worker = subprocess.Popen(
             [sys.executable, "-m", "agents.cli", "worker"],
             env=env,
-            stdout=log,
+            stdout=started.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the worker in order
         )
-        click.echo(
-            f"worker pid {worker.pid} (log {dev_dir / 'worker.log'}), "
-            f"web http://{settings.web_host}:{settings.web_port}/"
+    console.echo(
+        f"worker pid {started.worker.pid} (log {dev_dir / 'worker.log'}), "
+        f"web http://{settings.web_host}:{settings.web_port}/"
+    )
+    run_seed = seed if seed is not None else int(time.time())
+    console.echo(
+        f"synthetic shop: {customers} customers, seed {run_seed}, {rate:g} events/s; Ctrl-C to stop"
+    )
+    asyncio.run(
+        _demo(
+            settings,
+            console,
+            stops,
+            customers=customers,
+            rate=rate,
+            seed=run_seed,
+            duration=duration,
         )
-        run_seed = seed if seed is not None else int(time.time())
-        click.echo(
-            f"synthetic shop: {customers} customers, seed {run_seed}, {rate:g} events/s; "
-            "Ctrl-C to stop"
-        )
-        asyncio.run(_demo(settings, customers, rate, run_seed, duration))
-    finally:
-        if worker is not None:
-            _stop_worker(worker, log)
-            click.echo("worker stopped")
-        else:
-            log.close()
-        if not already_running:
-            broker.stop()
-            click.echo("broker stopped")
+    )
     return 0

@@ -217,7 +217,7 @@ def _earliest_timer_and_stage(raw: bytes) -> tuple[datetime | None, str | None]:
 class LifecycleProcessor:
     """Everything the agent does with one message; the agent loop only feeds it."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - one statement per attribute
         self, topology: Topology, playbook: Playbook, metrics: EngineMetrics | None = None
     ) -> None:
         self.metrics = metrics or EngineMetrics()
@@ -565,7 +565,7 @@ class LifecycleProcessor:
                 return (message.key, parsed, event)
             self.metrics.event(parsed.type, "dead_lettered", rejection.reason.value)
             return (message.key, rejection, event)
-        self.metrics.event("unknown", "dead_lettered", parsed.reason.value)
+        self.metrics.event(parsed.event_type or "unknown", "dead_lettered", parsed.reason.value)
         return (message.key, parsed, event)
 
     def _polled_at(self, tp: TP) -> int | None:

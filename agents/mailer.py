@@ -4,6 +4,10 @@ What an email team needs to get right when consuming triggers, done once:
 
 - its own consumer group, offsets committed only after a trigger is stored;
 - holdouts are recorded and never sent (lift is measured against them);
+- a trigger too old to be worth sending (a cart reminder a day later, a
+  backlog from last year read by a new mailer) is stored as ``expired`` and
+  counted, never sent: each campaign has a ``max_age`` measured from the
+  trigger's ``send_after`` to the mailer's clock;
 - ``send_after`` is honoured (quiet hours), from a durable outbox, so a
   restart neither forgets a delayed mail nor sends one twice: the outbox is
   keyed by trigger_id in SQLite, and each mail's Message-ID is derived from
@@ -25,8 +29,10 @@ import asyncio
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -37,22 +43,50 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from schemas.codec import dumps, encode_model
-from schemas.records import Trigger
+from schemas.records import Campaign, Trigger
 from streams.kafka import consumer as kafka_consumer
 from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 
-__all__ = ["Outbox", "Templates", "plan", "run_mailer"]
+__all__ = ["DEFAULT_MAX_AGE", "Outbox", "Templates", "max_ages", "plan", "run_mailer"]
 
 log = logging.getLogger(__name__)
 
 _BUILT_IN = Path(__file__).parent / "templates"
 
 
-def plan(trigger: Trigger) -> str:
-    """What to do with a trigger: ``send``, or why not (``held_out``, ``no_address``)."""
+DEFAULT_MAX_AGE: Mapping[Campaign, timedelta] = {
+    campaign: timedelta(hours=24)
+    if campaign in (Campaign.CART_ABANDONMENT, Campaign.BROWSE_ABANDONMENT)
+    else timedelta(days=7)
+    for campaign in Campaign
+}
+"""An abandoned cart is news for a day; the other campaigns for a week."""
+
+
+def max_ages(seconds: Mapping[Campaign, float]) -> dict[Campaign, timedelta]:
+    """Every campaign's max age: the defaults, with ``seconds`` (the settings) over them."""
+    return {
+        c: timedelta(seconds=seconds[c]) if c in seconds else d for c, d in DEFAULT_MAX_AGE.items()
+    }
+
+
+def age(trigger: Trigger, now: datetime) -> timedelta:
+    """How long ago the trigger was due: from its ``send_after`` (never before it was made)."""
+    return now - max(trigger.send_after, trigger.created_at)
+
+
+def plan(
+    trigger: Trigger,
+    now: datetime | None = None,
+    max_age: Mapping[Campaign, timedelta] = DEFAULT_MAX_AGE,
+) -> str:
+    """What to do with a trigger: ``send``, or why not (``held_out``, ``expired``,
+    ``no_address``). Without ``now`` nothing expires."""
     if trigger.holdout:
         return "held_out"
+    if now is not None and age(trigger, now) > max_age[trigger.campaign]:
+        return "expired"
     if not trigger.payload.get("email"):
         return "no_address"
     return "send"
@@ -151,6 +185,7 @@ class MailerSettings:
     outbox: Path
     templates: Path | None
     publish_bounces: bool
+    max_age: Mapping[Campaign, timedelta] = field(default_factory=lambda: dict(DEFAULT_MAX_AGE))
 
 
 def message_for(trigger: Trigger, templates: Templates, sender: str) -> EmailMessage:
@@ -189,7 +224,13 @@ async def _send_due(
     producer: AIOKafkaProducer | None,
     settings: Settings,
 ) -> None:
-    for trigger in outbox.due(time.time()):
+    expired: Counter[str] = Counter()
+    now = time.time()
+    for trigger in outbox.due(now):
+        if plan(trigger, datetime.fromtimestamp(now, UTC), config.max_age) == "expired":
+            outbox.mark(trigger.trigger_id, "expired")  # waited too long, e.g. SMTP was down
+            expired[trigger.campaign.value] += 1
+            continue
         message = message_for(trigger, templates, config.sender)
         outbox.mark(trigger.trigger_id, "sending")
         try:
@@ -207,9 +248,21 @@ async def _send_due(
                 trigger.trigger_id,
             )
             outbox.mark(trigger.trigger_id, "pending")  # refused outright: never sent
-            return  # try again on the next round
+            break  # try again on the next round
         outbox.mark(trigger.trigger_id, "sent")
         log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign.value)
+    _log_expired(expired, "before they could be sent")
+
+
+def _log_expired(expired: Counter[str], when: str) -> None:
+    """One line per batch, by campaign: a year's backlog must not log a line per trigger."""
+    if expired:
+        log.info(
+            "%d trigger(s) older than their campaign's max age %s, stored as expired: %s",
+            expired.total(),
+            when,
+            ", ".join(f"{c} {n}" for c, n in sorted(expired.items())),
+        )
 
 
 async def run_mailer(
@@ -237,9 +290,14 @@ async def run_mailer(
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=250)
+            expired: Counter[str] = Counter()
+            now = datetime.now(UTC)
             for records in batches.values():
                 for record in records:
-                    _store(outbox, record.value)
+                    stored = _store(outbox, record.value, now, config.max_age)
+                    if stored is not None and stored[1] == "expired":
+                        expired[stored[0].value] += 1
+            _log_expired(expired, "on arrival")
             if batches:
                 outbox.commit()
                 await consumer.commit()  # only once the triggers are stored
@@ -251,13 +309,18 @@ async def run_mailer(
     return outbox.counts()
 
 
-def _store(outbox: Outbox, value: Any) -> None:
+def _store(
+    outbox: Outbox, value: Any, now: datetime, max_age: Mapping[Campaign, timedelta]
+) -> tuple[Campaign, str] | None:
+    """Store a trigger once; its campaign and status, or None when nothing was stored."""
     try:
         trigger = Trigger.model_validate_json(value or b"")
     except ValidationError:
         log.warning("skipped a message that is not a trigger")
-        return
-    decision = plan(trigger)
+        return None
+    decision = plan(trigger, now, max_age)
     status = "pending" if decision == "send" else decision
     if not outbox.add(trigger, status):
         log.info("trigger %s seen before: not stored again", trigger.trigger_id)
+        return None
+    return trigger.campaign, status

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.events import (
+    EVENT_TYPES,
     ID_FIELDS,
     MAX_ID_LENGTH,
     MAX_ITEMS,
@@ -62,8 +63,13 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
+    """Why a message is refused; ``event_type`` is its type when that is known (a valid
+    ``type`` with a bad field, or a valid event refused for its time, length or routing),
+    so dead letters are counted by type like the events that are accepted."""
+
     reason: Reason
     message: str
+    event_type: str | None = None
 
 
 def _describe(error: ErrorDetails) -> str:
@@ -90,9 +96,13 @@ def _classify(exc: ValidationError, value: bytes) -> Rejection:
         return Rejection(Reason.MISSING_TYPE, "field 'type' is required")
     if "union_tag_invalid" in kinds:
         return Rejection(Reason.UNKNOWN_TYPE, message)
+    # The tagged union names the tag first in each error's location: the type is known.
+    tags = {e["loc"][0] for e in errors if e["loc"]}
+    known = next(iter(tags)) if len(tags) == 1 else None
+    event_type = known if isinstance(known, str) and known in EVENT_TYPES else None
     if kinds == {"missing"}:
-        return Rejection(Reason.MISSING_FIELD, message)
-    return Rejection(Reason.INVALID_FIELD, message)
+        return Rejection(Reason.MISSING_FIELD, message, event_type)
+    return Rejection(Reason.INVALID_FIELD, message, event_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +190,9 @@ def parse_event(
     rejection = _out_of_range(event, limits, received_at)
     if rejection is None and limits.lowered:
         rejection = _too_long(event, limits)
-    return event if rejection is None else rejection
+    if rejection is None:
+        return event
+    return Rejection(rejection.reason, rejection.message, event.type)
 
 
 def check_routing(event: Event, key: bytes | None, logical_topic: str | None) -> Rejection | None:
@@ -193,10 +205,13 @@ def check_routing(event: Event, key: bytes | None, logical_topic: str | None) ->
         return Rejection(
             Reason.WRONG_TOPIC,
             f"{event.type} events belong on the {TOPIC_OF_TYPE[event.type]} topic",
+            event.type,
         )
     if key is None or key.decode("utf-8", "replace") != event.key:
         return Rejection(
-            Reason.KEY_MISMATCH, "message key must equal customer_id, or anonymous_id if none"
+            Reason.KEY_MISMATCH,
+            "message key must equal customer_id, or anonymous_id if none",
+            event.type,
         )
     return None
 

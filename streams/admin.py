@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
 from streams.kafka import admin_client
+from streams.kafka import consumer as kafka_consumer
 from streams.settings import Settings
 
-__all__ = ["TopicReport", "ensure_topics", "partition_counts"]
+__all__ = ["TopicReport", "ensure_topics", "partition_counts", "wait_for_leaders"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +64,23 @@ async def partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict
         return {}
     described = await admin.describe_topics(sorted(present))
     return {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
+
+
+async def wait_for_leaders(settings: Settings, reports: list[TopicReport]) -> None:
+    """Return once every partition of the reported topics answers an offsets request.
+
+    A new topic is listed a moment before each partition's leader serves it;
+    a client that reads in that moment logs ``NotLeaderForPartitionError`` (at
+    ERROR, from aiokafka's fetcher) and retries. The end-offsets request used
+    here is retried quietly until every leader answers, so clients started
+    after it see no such line. Bounded by the client's request timeout.
+    """
+    partitions = [TopicPartition(r.topic, p) for r in reports for p in range(r.partitions)]
+    if not partitions:
+        return
+    consumer = kafka_consumer(settings, group_id=None, enable_auto_commit=False)
+    try:
+        await consumer.start()
+        await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()

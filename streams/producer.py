@@ -122,6 +122,9 @@ async def publish_events(
     Returns the number sent once every send is acknowledged by the broker. Keys are
     partitioned as ``LIFECYCLE_INPUT_PARTITIONER`` says producers do (murmur2 in
     ``repartition`` mode), so the engine finds them where it expects them.
+    ``progress`` is called with the number acknowledged so far, once for each
+    acknowledgement, so a live count (``lifecycle dev``'s) moves event by event
+    with what the broker holds, not in steps behind it.
 
     Paced (a live shop), each event is acknowledged before the next is sent, so
     the broker holds them in event order across topics too, as one customer's
@@ -136,6 +139,14 @@ async def publish_events(
         partitioner=kafka_partitioner(scheme_of(settings.input_partitioner)),
     )
     sent = 0
+    acknowledged = 0
+
+    def count(delivery: asyncio.Future[Any]) -> None:
+        nonlocal acknowledged
+        if progress is not None and not delivery.cancelled() and delivery.exception() is None:
+            acknowledged += 1
+            progress(acknowledged)
+
     started = time.monotonic()
     try:
         await producer.start()
@@ -143,6 +154,7 @@ async def publish_events(
         for event in events:
             topic, key = route(event, settings)
             delivery = await producer.send(topic, dumps(event), key=key)
+            delivery.add_done_callback(count)
             if rate > 0:
                 await delivery
             else:
@@ -155,8 +167,6 @@ async def publish_events(
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)
                 pending.clear()
-            if progress is not None and sent % 1000 == 0:
-                progress(sent)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lifecycle.clock import ClockMode
 from schemas.events import INBOUND_TOPICS, MAX_ID_LENGTH, MAX_ITEMS, MAX_TEXT_LENGTH
 from schemas.inbound import InputLimits
+from schemas.records import Campaign
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
 _OUTBOUND = ("transitions", "triggers", "deadletter", "attribution")
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAILER_FROM``, ``LIFECYCLE_MAILER_GROUP``, ``LIFECYCLE_MAILER_OUTBOX``
       (SQLite file), ``LIFECYCLE_MAILER_TEMPLATES`` (a directory overriding the built-in
       templates), ``LIFECYCLE_MAILER_BOUNCES`` (publish refused recipients as bounces).
+    - ``LIFECYCLE_MAILER_MAX_AGE__<CAMPAIGN>``: seconds after its ``send_after`` that a
+      trigger of that campaign is still worth sending; older ones are stored as
+      ``expired``. Defaults: cart and browse abandonment 24 h, others 7 days.
     - ``LIFECYCLE_LAG_INTERVAL``: seconds between the worker's lag measurements.
     - ``LIFECYCLE_COMMIT_INTERVAL``: seconds between the worker's offset commits (what
       a crash makes it read again, idempotently).
@@ -164,6 +168,7 @@ class Settings(BaseSettings):
     mailer_outbox: Path = DEFAULT_HOME / "mailer" / "outbox.sqlite3"
     mailer_templates: Path | None = None
     mailer_bounces: bool = False
+    mailer_max_age: dict[Campaign, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     clock: ClockMode = ClockMode.WALL
     allowed_lateness: float = Field(default=0.0, ge=0)
     batch_max: int = Field(default=1000, ge=1)

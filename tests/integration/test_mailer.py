@@ -23,12 +23,21 @@ from tests.integration.engine import (
 from tests.integration.mail import Inbox, Mailer
 
 
-def trigger(n: int, *, holdout: bool = False, delay: float = 0.0, **payload: Any) -> Trigger:
-    now = datetime.now(UTC)
+def trigger(
+    n: int,
+    *,
+    holdout: bool = False,
+    delay: float = 0.0,
+    campaign: Campaign = Campaign.WELCOME,
+    age: timedelta = timedelta(0),
+    **payload: Any,
+) -> Trigger:
+    """A trigger made ``age`` ago, due ``delay`` seconds after that."""
+    now = datetime.now(UTC) - age
     return Trigger(
         trigger_id=f"mail-{n}",
         customer_id=f"cust-{n}",
-        campaign=Campaign.WELCOME,
+        campaign=campaign,
         channel="email",
         stage=Stage.LEAD,
         created_at=now,
@@ -88,3 +97,36 @@ def test_mailer_sends_each_trigger_once_after_send_after_and_never_holdouts(
     assert [(b["key"], b["value"]["action"], b["value"]["trigger_id"]) for b in bounces] == [
         ("cust-6", "bounce", "mail-6")
     ]
+
+
+def test_mailer_stores_triggers_older_than_their_max_age_as_expired_and_sends_none(
+    kafka_bootstrap: str, tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    """A new mailer reading last year's backlog: only what is still news goes out."""
+    inbox, port = smtp
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    create_topics(settings)
+    hours = timedelta(hours=1)
+    backlog = [
+        trigger(1, campaign=Campaign.CART_ABANDONMENT, age=25 * hours),  # a day late
+        trigger(2, campaign=Campaign.WIN_BACK, age=8 * 24 * hours),
+        trigger(3, campaign=Campaign.WELCOME, age=2 * 24 * hours),  # within its 7 days
+        trigger(4, campaign=Campaign.CART_ABANDONMENT, age=2 * hours),
+        trigger(5, campaign=Campaign.BROWSE_ABANDONMENT, age=3 * hours),  # over its setting
+        trigger(6, campaign=Campaign.REVIEW_REQUEST, age=400 * 24 * hours),
+    ]
+    publish_triggers(settings, backlog)
+    mailer = Mailer(settings, port, tmp_path)
+    mailer.env["LIFECYCLE_MAILER_MAX_AGE__BROWSE_ABANDONMENT"] = "7200"
+    mailer.start()
+    try:
+        assert wait_for(lambda: len(inbox.received) >= 2), mailer.log.read_text()
+        assert wait_for(lambda: len(mailer.outbox_ids("expired")) >= 4), mailer.log.read_text()
+        time.sleep(2.0)  # nothing more must come
+    finally:
+        mailer.stop()
+    assert sorted(inbox.ids()) == ["<mail-3@lifecycle>", "<mail-4@lifecycle>"]
+    assert mailer.outbox_ids("expired") == {"mail-1", "mail-2", "mail-5", "mail-6"}
+    log = mailer.log.read_text()
+    assert "mailer stopped: expired 4, sent 2" in log
+    assert "@mail.example" not in log

@@ -48,9 +48,12 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
     events = list(simulate(60, seed=5, duplicate_rate=0.05))
     runner, expected = backtest(settings, events)
     assert publish(settings, events) == len(events)
+    no_order_id = b'{"type": "purchase", "event_id": "bad-1", "customer_id": "k", "total": "1",'
+    no_order_id += b' "currency": "EUR", "occurred_at": "2025-01-01T00:00:00Z"}'
     bad = [
         (settings.topic("purchase"), b"k", b"{not json"),
         (settings.topic("browse"), None, b"[]"),
+        (settings.topic("purchase"), b"k", no_order_id),  # its type is known
     ]
     publish_raw(settings, bad)
     worker = Worker(settings, tmp_path / "worker.log").start()
@@ -81,7 +84,11 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
             for (name, labels), v in samples.items()
             if name == "lifecycle_events_total" and ("outcome", "dead_lettered") in labels
         }
-        assert sorted(dict(k)["reason"] for k in dead) == ["invalid_json", "not_an_object"]
+        assert sorted((dict(k)["type"], dict(k)["reason"]) for k in dead) == [
+            ("purchase", "missing_field"),
+            ("unknown", "invalid_json"),
+            ("unknown", "not_an_object"),
+        ]
         for stage, n in summary.stages.items():
             assert value(samples, "lifecycle_customers", stage=stage) == n, stage
         assert value(samples, "lifecycle_timers_pending") == sum(

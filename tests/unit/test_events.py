@@ -297,7 +297,9 @@ def test_default_size_limit_is_64_kib() -> None:
     ],
 )
 def test_envelope_rejections(value: bytes, reason: Reason) -> None:
-    assert rejected(value).reason is reason
+    rejection = rejected(value)
+    assert rejection.reason is reason
+    assert rejection.event_type is None  # no type it could be counted under
 
 
 @pytest.mark.parametrize(
@@ -317,7 +319,9 @@ def test_envelope_rejections(value: bytes, reason: Reason) -> None:
     ],
 )
 def test_missing_field(value: bytes) -> None:
-    assert rejected(value).reason is Reason.MISSING_FIELD
+    rejection = rejected(value)
+    assert rejection.reason is Reason.MISSING_FIELD
+    assert rejection.event_type == orjson.loads(value)["type"]  # counted under its type
 
 
 def test_missing_field_names_what_is_missing() -> None:
@@ -577,3 +581,25 @@ def test_item_limits_apply_inside_orders() -> None:
     rejection = rejected(value, limits=InputLimits(max_id_length=7))
     assert rejection.message.startswith("items.0.product_id")
     assert not isinstance(parse_event(value, limits=InputLimits(max_items=2)), Rejection)
+
+
+def test_rejections_of_a_known_type_carry_it() -> None:
+    """Dead letters are counted by type (lifecycle_events); "unknown" only when it is."""
+    bad_total = raw(type="purchase", customer_id="c1", order_id="o1", total="x", currency="EUR")
+    assert rejected(bad_total).event_type == "purchase"
+    early = raw(type="browse", anonymous_id="a1", occurred_at="1960-01-01T00:00:00Z")
+    assert (rejected(early).reason, rejected(early).event_type) == (
+        Reason.TIME_OUT_OF_RANGE,
+        "browse",
+    )
+    long_id = raw(type="cart", customer_id="c" * 20, action="checkout_started", cart_id="k1")
+    too_long = rejected(long_id, limits=InputLimits(max_id_length=10))
+    assert (too_long.reason, too_long.event_type) == (Reason.TOO_LONG, "cart")
+    browse = accepted(raw(type="browse", anonymous_id="a1"))
+    wrong_topic = check_routing(browse, b"a1", "purchase")
+    assert wrong_topic is not None
+    assert wrong_topic.event_type == "browse"
+    wrong_key = check_routing(browse, b"other", "browse")
+    assert wrong_key is not None
+    assert wrong_key.event_type == "browse"
+    assert rejected(b"x" * 70_000).event_type is None  # too large to read its type

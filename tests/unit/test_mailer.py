@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agents.mailer import Outbox, Templates, message_for, plan
+import pytest
+from pydantic import ValidationError
+
+from agents.mailer import (
+    DEFAULT_MAX_AGE,
+    MailerSettings,
+    Outbox,
+    Templates,
+    _send_due,
+    max_ages,
+    message_for,
+    plan,
+)
 from schemas.records import Campaign, Stage, Trigger
+from streams.broker import find_free_port
+from streams.settings import Settings
 
 AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
@@ -71,3 +86,63 @@ def test_outbox_keeps_each_trigger_once_and_releases_it_when_due(tmp_path: Path)
     again = Outbox(tmp_path / "outbox.sqlite3")  # a restart reads the same file
     assert [t.trigger_id for t in again.due((AT + timedelta(hours=2)).timestamp())] == ["t2"]
     assert again.counts() == {"pending": 1, "sent": 1}
+
+
+def test_triggers_expire_after_their_campaigns_max_age() -> None:
+    cart = trigger(campaign=Campaign.CART_ABANDONMENT)
+    win_back = trigger(campaign=Campaign.WIN_BACK)
+    assert plan(cart, AT + timedelta(hours=23)) == "send"
+    assert plan(cart, AT + timedelta(hours=25)) == "expired"
+    assert plan(trigger(campaign=Campaign.BROWSE_ABANDONMENT), AT + timedelta(hours=25)) == (
+        "expired"
+    )
+    assert plan(win_back, AT + timedelta(days=6)) == "send"
+    assert plan(win_back, AT + timedelta(days=8)) == "expired"
+    assert plan(win_back) == "send"  # no clock, no expiry
+    # Measured from send_after: a mail held for quiet hours is not stale when it is due.
+    held = trigger(campaign=Campaign.CART_ABANDONMENT, send_after=AT + timedelta(hours=10))
+    assert plan(held, AT + timedelta(hours=30)) == "send"
+    assert plan(held, AT + timedelta(hours=35)) == "expired"
+    # Holdouts stay holdouts (lift counts them); an expired mail needs no address.
+    assert plan(trigger(holdout=True), AT + timedelta(days=30)) == "held_out"
+    assert plan(trigger(payload={}), AT + timedelta(days=30)) == "expired"
+
+
+def test_max_age_settings_override_the_defaults_per_campaign(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert DEFAULT_MAX_AGE[Campaign.CART_ABANDONMENT] == timedelta(hours=24)
+    assert DEFAULT_MAX_AGE[Campaign.BROWSE_ABANDONMENT] == timedelta(hours=24)
+    others = {c for c in Campaign if "abandonment" not in c.value}
+    assert {DEFAULT_MAX_AGE[c] for c in others} == {timedelta(days=7)}
+    monkeypatch.setenv("LIFECYCLE_MAILER_MAX_AGE__CART_ABANDONMENT", "7200")
+    monkeypatch.setenv("LIFECYCLE_MAILER_MAX_AGE__WIN_BACK", "1209600")
+    ages = max_ages(Settings().mailer_max_age)
+    assert ages[Campaign.CART_ABANDONMENT] == timedelta(hours=2)
+    assert ages[Campaign.WIN_BACK] == timedelta(days=14)
+    assert ages[Campaign.WELCOME] == timedelta(days=7)
+    monkeypatch.setenv("LIFECYCLE_MAILER_MAX_AGE__CART", "7200")  # not a campaign: refused
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_a_pending_mail_that_waited_too_long_expires_unsent(tmp_path: Path) -> None:
+    """SMTP down for days: the cart reminder waiting in the outbox is not sent late."""
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    old = datetime.now(UTC) - timedelta(hours=30)
+    outbox.add(
+        trigger(1, campaign=Campaign.CART_ABANDONMENT, created_at=old, send_after=old), "pending"
+    )
+    outbox.commit()
+    closed = find_free_port(1)  # nothing listens: a send attempt would leave it pending
+    config = MailerSettings(
+        smtp_host="127.0.0.1",
+        smtp_port=closed,
+        sender="shop@shop.example",
+        group="g",
+        outbox=tmp_path / "outbox.sqlite3",
+        templates=None,
+        publish_bounces=False,
+    )
+    asyncio.run(_send_due(outbox, Templates(), config, None, Settings()))
+    assert outbox.counts() == {"expired": 1}

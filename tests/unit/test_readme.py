@@ -139,8 +139,15 @@ def _settings_rows(readme: str) -> list[tuple[list[str], list[str], str]]:
     ]
 
 
+NESTED = {
+    "topics": "LIFECYCLE_TOPICS__<NAME>",
+    "mailer_max_age": "LIFECYCLE_MAILER_MAX_AGE__<CAMPAIGN>",
+}
+"""Settings set one key at a time, each documented as one row."""
+
+
 def _variable(field: str) -> str:
-    return "LIFECYCLE_TOPICS__<NAME>" if field == "topics" else f"LIFECYCLE_{field.upper()}"
+    return NESTED.get(field, f"LIFECYCLE_{field.upper()}")
 
 
 def test_every_setting_is_in_the_settings_table(readme: str) -> None:
