@@ -156,7 +156,8 @@ class Worker:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=self.settings.stop_timeout + 60)
+            grace = self.settings.stop_timeout if self.settings is not None else 30.0
+            self.process.wait(timeout=grace + 60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
