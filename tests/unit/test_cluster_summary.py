@@ -77,8 +77,8 @@ def test_two_workers_merged_read_as_one_that_counted_everything() -> None:
 
 def test_lag_is_the_groups_and_a_silent_worker_is_listed() -> None:
     first, second = EngineMetrics(), EngineMetrics()
-    first.lags("g", [PartitionLag("in", 0, 10, 7, 3), PartitionLag("in", 1, 5, 5, 0)])
-    second.lags("g", [PartitionLag("in", 0, 10, 10, 0), PartitionLag("in", 1, 9, 5, 4)])
+    first.lags({"g": [PartitionLag("in", 0, 10, 7, 3), PartitionLag("in", 1, 5, 5, 0)]})
+    second.lags({"g": [PartitionLag("in", 0, 10, 10, 0), PartitionLag("in", 1, 9, 5, 4)]})
     answers = [
         Answer("http://a:1", dict(first.summary(), at=1.0)),
         Answer("http://b:2", dict(second.summary(), at=1.0)),
