@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# ARGS passes options on, e.g. make dev ARGS="--customers 500 --rate 100".
 dev: $(STAMP)
-	$(BIN)/lifecycle dev
+	$(BIN)/lifecycle dev $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

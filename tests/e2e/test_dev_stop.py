@@ -1,6 +1,7 @@
-"""``lifecycle dev 2>&1 | tee dev.log`` ended the ways a terminal ends it: nothing it started stays.
+"""``make dev 2>&1 | tee dev.log`` ended the ways a terminal ends it: nothing it started stays.
 
-The command runs under ``sh -c`` in a session of its own, so the shell, the
+The command (``make dev``, as the README says, or ``lifecycle dev`` itself)
+runs under ``sh -c`` in a session of its own, so the shell, make, the
 command and ``tee`` share one process group, as a pipeline in a terminal does.
 Ctrl-C, a closed terminal and ``kill`` reach that whole group (``tee`` dies
 with it, so the command's later writes fail); ``tee`` killed alone leaves the
@@ -43,8 +44,16 @@ def dev_env(tmp_path: Path) -> tuple[dict[str, str], list[int]]:
     return env, [kafka_port, kafka_port + 1, web_port]
 
 
-def start_pipeline(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    command = shlex.join([sys.executable, "-m", "agents.cli", "dev", *args])
+def start_pipeline(
+    tmp_path: Path, env: dict[str, str], *args: str, make: bool = False
+) -> subprocess.Popen[bytes]:
+    """``COMMAND 2>&1 | tee dev.log``; with ``make``, COMMAND is the README's ``make dev``."""
+    if make:
+        command = shlex.join(["make", "--no-print-directory", "dev", f"ARGS={shlex.join(args)}"])
+        # A terminal's make, not one nested in the make that runs the tests.
+        env = {k: v for k, v in env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    else:
+        command = shlex.join([sys.executable, "-m", "agents.cli", "dev", *args])
     log = shlex.quote(str(tmp_path / "dev.log"))
     return subprocess.Popen(
         ["/bin/sh", "-c", f"{command} 2>&1 | tee {log}"],
@@ -109,22 +118,31 @@ def flowing(log: Path) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("target", "sig"),
+    ("make", "target", "sig"),
     [
-        ("group", signal.SIGINT),  # Ctrl-C
-        ("group", signal.SIGHUP),  # the terminal closed
-        ("group", signal.SIGTERM),  # kill -TERM -PGID, a service manager
-        ("tee", signal.SIGKILL),  # only the reader dies: a dead pipe
+        (True, "group", signal.SIGINT),  # Ctrl-C
+        (True, "tee", signal.SIGKILL),  # only the reader dies: a dead pipe
+        (False, "group", signal.SIGINT),
+        (False, "group", signal.SIGHUP),  # the terminal closed
+        (False, "group", signal.SIGTERM),  # kill -TERM -PGID, a service manager
+        (False, "tee", signal.SIGKILL),
     ],
-    ids=["ctrl-c", "hangup", "terminate", "dead-pipe"],
+    ids=[
+        "make-ctrl-c",
+        "make-dead-pipe",
+        "ctrl-c",
+        "hangup",
+        "terminate",
+        "dead-pipe",
+    ],
 )
 def test_dev_through_tee_leaves_nothing_running(
-    tmp_path: Path, target: str, sig: signal.Signals
+    tmp_path: Path, make: bool, target: str, sig: signal.Signals
 ) -> None:
     env, ports = dev_env(tmp_path)
     marker = str(tmp_path)
     log = tmp_path / "dev.log"
-    shell = start_pipeline(tmp_path, env, "--customers", "2000", "--rate", "200")
+    shell = start_pipeline(tmp_path, env, "--customers", "2000", "--rate", "200", make=make)
     try:
         assert wait_until(lambda: flowing(log), UP_TIMEOUT), log.read_text(errors="replace")
         text = log.read_text(errors="replace")
