@@ -70,7 +70,7 @@ from agents.metrics import EngineMetrics
 from agents.misrouting import RouteCheck
 from agents.web import serve
 from lifecycle.clock import ClockMode
-from lifecycle.core import Outcome, apply, fire_due, fold, retire
+from lifecycle.core import Due, Outcome, apply
 from lifecycle.ordering import PartitionMerger, merge_order, order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
@@ -716,7 +716,7 @@ class LifecycleProcessor:
                 if state is None:
                     continue  # erased since it was scheduled
                 before = _stage_of(state)
-                outcome = fire_due(state, now, self.playbook, lane.recommender, in_place=owned)
+                outcome = apply(state, Due(now), self.playbook, lane.recommender, in_place=owned)
             except Exception as exc:  # a bug must not stop the partition: drop the timer
                 _log_core_failure("firing timers", exc)
                 continue
@@ -786,7 +786,8 @@ class LifecycleProcessor:
         """The prospect's side of a merge: hand its history on, then delete it."""
         key = claim.anonymous_id.encode()
         state = self.load(key)
-        outcome, history = retire(state, claim)
+        outcome = apply(state, claim, self.playbook)
+        history = outcome.history
         if history is None:
             return  # merged before, or never seen: nothing to do
         self._send(self.merge_topic, history.customer_id.encode(), encode_model(history))
@@ -796,7 +797,7 @@ class LifecycleProcessor:
     def _fold(self, history: ProspectHistory) -> None:
         key = history.customer_id.encode()
         state = self.load(key)
-        outcome = fold(state, history, self.playbook)
+        outcome = apply(state, history, self.playbook)
         if not outcome.duplicate:
             self._emit(key, outcome, _stage_of(state))
 

@@ -15,7 +15,7 @@ customer. This measures that claim on one heap of N timers, in one run:
    stale entries for lazy deletion and eventually a compaction;
 4. rebuild after a rebalance: what the worker does with the stored records,
    ``agents.lifecycle._earliest_timer`` on each plus ``TimerHeap.rebuild``;
-5. firing: ``fire_due`` on realistic due customers, the per-timer work that a
+5. firing: ``apply`` of a ``Due`` on realistic due customers, the per-timer work that a
    sweep's O(k) multiplies, alone and with the worker's decode/encode around it.
 
 Prints the tables and peak RSS, and writes them as a section of
@@ -46,7 +46,7 @@ from typing import Any
 import orjson
 
 from agents.lifecycle import _earliest_timer
-from lifecycle.core import fire_due
+from lifecycle.core import Due, apply
 from lifecycle.playbook import Playbook, default_playbook
 from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
 from lifecycle.timers import TimerHeap, next_due, schedule
@@ -450,7 +450,7 @@ def _fire(
     playbook: Playbook,
     rng: random.Random,
 ) -> list[Row]:
-    """``fire_due`` on due customers, alone and as the worker's sweep does it per key.
+    """``apply`` of a ``Due`` on due customers, alone and as the worker's sweep does it per key.
 
     The worker path adds decoding the stored record, encoding the outputs and
     the new record, and putting the key back in the heap; the table read and
@@ -462,7 +462,7 @@ def _fire(
     keys = [s.customer_id.encode() for s in states]
 
     started = time.perf_counter()
-    outcomes = [fire_due(state, now, playbook) for state in states]
+    outcomes = [apply(state, Due(now), playbook) for state in states]
     core_s = time.perf_counter() - started
     fired = sum(len(o.fired) for o in outcomes)
     emitted = sum(len(o.emitted) for o in outcomes)
@@ -473,7 +473,7 @@ def _fire(
     heap: TimerHeap[bytes] = TimerHeap()
     started = time.perf_counter()
     for key, raw in zip(keys, raws, strict=True):
-        outcome = fire_due(CustomerState.model_validate_json(raw), now, playbook)
+        outcome = apply(CustomerState.model_validate_json(raw), Due(now), playbook)
         for record in outcome.emitted:
             encode_model(record)
         if outcome.state is not None:
@@ -482,8 +482,8 @@ def _fire(
     worker_s = time.perf_counter() - started
     note = f"{fired:,} fired, {emitted:,} transitions/triggers out"
     return [
-        Row(f"fire_due: {name}", fired, core_s, note),
-        Row(f"fire_due: {name}, with decode + encode + `set`", fired, worker_s,
+        Row(f"apply(Due): {name}", fired, core_s, note),
+        Row(f"apply(Due): {name}, with decode + encode + `set`", fired, worker_s,
             "the worker's per-key sweep work minus table and broker I/O"),
     ]  # fmt: skip
 

@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel
 
 from lifecycle.clock import ClockMode
-from lifecycle.core import Outcome, apply, fire_due, fold, retire
+from lifecycle.core import Due, Outcome, apply
 from lifecycle.ordering import merge_order, order_key
 from lifecycle.partition import Lane
 from lifecycle.playbook import Playbook
@@ -210,7 +210,8 @@ class Backtest:
         yield from self._pump(partition)
 
     def _retire(self, claim: Claim) -> Iterator[Output]:
-        outcome, history = retire(self.states.get(claim.anonymous_id), claim)
+        outcome = apply(self.states.get(claim.anonymous_id), claim, self.playbook)
+        history = outcome.history
         self.summary.merges += int(history is not None)
         yield from self._record(claim.anonymous_id, outcome)
         part = self._partition(self.partition_of(claim.anonymous_id))
@@ -219,7 +220,7 @@ class Backtest:
             yield from self._send(claim.customer_id, history)
 
     def _fold(self, history: ProspectHistory) -> Iterator[Output]:
-        outcome = fold(self.states.get(history.customer_id), history, self.playbook)
+        outcome = apply(self.states.get(history.customer_id), history, self.playbook)
         yield from self._record(history.customer_id, outcome)
 
     def feed_event(self, part: Lane[Item, str], event: Event) -> Iterator[Output]:
@@ -244,8 +245,8 @@ class Backtest:
         if now is None:
             return
         for key in part.timers.pop_due(now):
-            outcome = fire_due(
-                self.states[key], now, self.playbook, part.recommender, in_place=True
+            outcome = apply(
+                self.states[key], Due(now), self.playbook, part.recommender, in_place=True
             )
             yield from self._record(key, outcome)
             part.timers.set(key, next_due(outcome.state))

@@ -1,7 +1,7 @@
 """A partition's clock: how far its timers may fire, in either of two modes.
 
 The core never reads the clock; this class decides the ``now`` the callers
-pass to ``fire_due``, from the inputs they see, so the decision is testable
+pass to ``apply`` in a ``Due``, from the inputs they see, so the decision is testable
 without a broker and the backtest and the worker make it the same way.
 
 - ``event``: now is the partition's watermark, the latest ``occurred_at``

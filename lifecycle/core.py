@@ -1,10 +1,12 @@
-"""The lifecycle core: (state, event or time, playbook) -> (state, transitions, triggers).
+"""The lifecycle core: (state, input, playbook) -> (state, transitions, triggers).
 
 Every business decision of the engine is made here, as a pure function: no
 broker, no clock, no randomness. Time is an input: an event's own
-``occurred_at``, or the ``now`` a caller advances a customer to with
-``fire_due``. The backtest and the Kafka agents both call these two
-functions, which is why they agree.
+``occurred_at``, or the ``now`` of a ``Due`` that advances a customer. One
+entry point, ``apply``, takes every kind of input a customer's record can
+receive (an event, a due timer, a merge claim, a prospect's history), so the
+one partition runtime (``lifecycle.runtime``) that the backtest and the
+worker share has one call to make, and they agree by construction.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from schemas.events import (
 from schemas.internal import Claim, ProspectHistory
 from schemas.records import Attribution, Campaign, Group, Stage, Transition, Trigger
 
-__all__ = ["Claim", "Outcome", "ProspectHistory", "apply", "fire_due", "fold", "retire"]
+__all__ = ["Claim", "Due", "Input", "Outcome", "ProspectHistory", "apply"]
 
 _BEFORE_PURCHASE = (None, Stage.PROSPECT, Stage.LEAD)
 
@@ -81,6 +83,8 @@ class Outcome:
     co-purchase store once the record is safely written."""
     conversions: list[Conversion] = field(default_factory=list)
     """Goal events credited to open attribution windows, for live counters."""
+    history: ProspectHistory | None = None
+    """A retired prospect's history, for the caller to route to its customer."""
 
     @property
     def transitions(self) -> list[Transition]:
@@ -93,6 +97,21 @@ class Outcome:
     @property
     def attributions(self) -> list[Attribution]:
         return [r for r in self.emitted if isinstance(r, Attribution)]
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The customer's partition clock reached ``now``: timers due strictly before it fire.
+
+    Not a message: the runtime makes one for each customer its timer heap
+    finds due, so a timer is an input to ``apply`` like any event.
+    """
+
+    now: datetime
+
+
+Input = Event | Due | Claim | ProspectHistory
+"""Everything that can change one customer's record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,19 +637,53 @@ def _fire(
             del state.timers[name]
 
 
-def fire_due(
-    state: CustomerState,
-    now: datetime,
+def apply(
+    state: CustomerState | None,
+    input: Input,
     playbook: Playbook,
     recommender: Recommender | None = None,
     *,
     in_place: bool = False,
 ) -> Outcome:
-    """Advance one customer to ``now``: every timer due before it fires, in due order.
+    """Apply one input to one customer's record (None for a customer not seen yet).
 
-    The input record is never mutated (unless ``in_place``: see ``apply``); when
-    nothing is due the same record comes back with an empty Outcome.
+    - an ``Event``: the customer's own timers due before the event's time fire
+      first, so the result does not depend on how far the caller's clock had
+      got; a redelivered event (same event_id) returns the record unchanged
+      with ``duplicate`` set;
+    - a ``Due``: every timer due before its ``now`` fires, in due order; with
+      nothing due (or no record) the same record comes back, Outcome empty;
+    - a ``Claim``: the anonymous visitor's side of a merge, the prospect is
+      deleted and its history handed on in ``Outcome.history``;
+    - a ``ProspectHistory``: the customer's side of a merge, folded in.
+
+    The input record is never mutated, unless ``in_place``: then the given
+    record itself is changed instead of a copy, for a caller that keeps no
+    other reference to it and drops it if this raises (the partition runtime,
+    on a record its store says is its own). Copying a record before every
+    change is a tenth of the core's time.
     """
+    match input:
+        case Due():
+            return _advance(state, input.now, playbook, recommender, in_place)
+        case Claim():
+            return _retire(state, input)
+        case ProspectHistory():
+            return _fold(state, input, playbook, in_place)
+        case _:
+            return _event(state, input, playbook, recommender, in_place)
+
+
+def _advance(
+    state: CustomerState | None,
+    now: datetime,
+    playbook: Playbook,
+    recommender: Recommender | None,
+    in_place: bool,
+) -> Outcome:
+    """Advance one customer to ``now``: every timer due before it fires, in due order."""
+    if state is None:
+        return Outcome(state=None)  # erased since the timer was scheduled
     due = [name for name, at in state.timers.items() if at < now]
     if not due:
         return Outcome(state=state)
@@ -649,27 +702,14 @@ def fire_due(
     return outcome
 
 
-def apply(
+def _event(
     state: CustomerState | None,
     event: Event,
     playbook: Playbook,
-    recommender: Recommender | None = None,
-    *,
-    in_place: bool = False,
+    recommender: Recommender | None,
+    in_place: bool,
 ) -> Outcome:
-    """Apply one accepted event to one customer's record (None for a new customer).
-
-    The customer's own timers due before the event's time fire first, so the
-    result does not depend on how far the caller's clock had got. The input
-    record is never mutated; a redelivered event (same event_id) returns the
-    record unchanged with ``duplicate`` set.
-
-    ``in_place`` changes the given record itself instead of a copy, for a caller
-    that keeps no other reference to it and drops it if this raises (the
-    backtest: an exception ends its run; a worker, for a record it has just
-    decoded from its table). Copying a record before every change is a tenth
-    of the core's time.
-    """
+    """One accepted event, after the customer's own timers due before it."""
     if state is not None and event.event_id in state.recent_event_ids:
         return Outcome(state=state, duplicate=True)
     if state is None:
@@ -708,14 +748,14 @@ def apply(
     return outcome
 
 
-def retire(state: CustomerState | None, claim: Claim) -> tuple[Outcome, ProspectHistory | None]:
+def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
     """The anonymous visitor's side of a merge: delete the prospect, hand on its history.
 
     Only a record that never signed up is retired; a missing one (already
     merged, or never seen) gives nothing, so a repeated claim is harmless.
     """
     if state is None or state.signed_up_at is not None:
-        return Outcome(state=state, duplicate=True), None
+        return Outcome(state=state, duplicate=True)
     history = ProspectHistory(
         anonymous_id=claim.anonymous_id,
         customer_id=claim.customer_id,
@@ -724,10 +764,12 @@ def retire(state: CustomerState | None, claim: Claim) -> tuple[Outcome, Prospect
         first_seen_at=state.first_seen_at,
         views=tuple(state.prospect_views),
     )
-    return Outcome(state=None), history
+    return Outcome(state=None, history=history)
 
 
-def fold(state: CustomerState | None, history: ProspectHistory, playbook: Playbook) -> Outcome:
+def _fold(
+    state: CustomerState | None, history: ProspectHistory, playbook: Playbook, in_place: bool
+) -> Outcome:
     """The customer's side of a merge: keep the prospect's history and the identity link.
 
     Everything folded in is a union or a minimum, so the result does not depend
@@ -738,7 +780,7 @@ def fold(state: CustomerState | None, history: ProspectHistory, playbook: Playbo
         return Outcome(state=None, duplicate=True)  # erased meanwhile: keep nothing
     if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True)
-    current = deep_copy(state)
+    current = state if in_place else deep_copy(state)
     current.anonymous_ids.append(history.anonymous_id)
     current.first_seen_at = min(current.first_seen_at, history.first_seen_at)
     for viewed in history.views:

@@ -2,7 +2,7 @@
 
 A journey is a list of steps for one customer: an inbound event (the JSON body
 a shop backend publishes, with a unique ``event_id`` and an explicit RFC 3339
-``occurred_at``) or an ``Advance`` of the clock (the core's ``fire_due``). The
+``occurred_at``) or an ``Advance`` of the clock (a ``Due`` for every record). The
 expectation is the exact, ordered list of stage transitions (``Move``) and
 triggers (``Send``) the journey produces. ``run_journey`` walks the steps
 through the pure core; the unit tests compare, and the integration tests can
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from lifecycle.core import Outcome, apply, fire_due
+from lifecycle.core import Due, Outcome, apply
 from lifecycle.playbook import Playbook
 from lifecycle.state import CustomerState
 from schemas.events import EventAdapter
@@ -184,7 +184,7 @@ def final_states(
     for step in journey.steps if steps is None else steps:
         if isinstance(step, Advance):
             for key, state in list(states.items()):
-                outcome = fire_due(state, step.to, playbook)
+                outcome = apply(state, Due(step.to), playbook)
                 assert outcome.state is not None
                 states[key] = outcome.state
                 record_outputs(outcome, key, journey, moves, sends)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lifecycle.core import Outcome, fire_due
+from lifecycle.core import Due, Outcome, apply
 from lifecycle.playbook import Playbook, default_playbook, parse_playbook
 from lifecycle.policy import in_holdout
 from lifecycle.state import WINDOWS_KEPT
@@ -33,7 +33,7 @@ def closed(outcomes: list[Outcome]) -> list[Attribution]:
 
 
 def close_all(shop: Shop, key: str, at: str) -> Outcome:
-    return fire_due(shop.states[key], utc(at), shop.playbook)
+    return apply(shop.states[key], Due(utc(at)), shop.playbook)
 
 
 def test_a_purchase_in_the_window_converts_the_welcome(playbook: Playbook) -> None:

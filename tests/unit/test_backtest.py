@@ -12,7 +12,7 @@ import pytest
 
 from lifecycle.backtest import Backtest, LineRejected, Output
 from lifecycle.clock import just_after
-from lifecycle.core import Outcome, apply, fire_due
+from lifecycle.core import Due, Outcome, apply
 from lifecycle.ordering import order_key
 from lifecycle.playbook import Playbook, default_playbook, parse_playbook
 from lifecycle.recommend import MemoryPairs, Recommender
@@ -66,7 +66,7 @@ def reference(events: Sequence[Event], playbook: Playbook) -> list[Encoded]:
     if events:
         end = just_after(max(e.occurred_at for e in events))
         for key, state in states.items():
-            out += _encoded(key, fire_due(state, end, playbook, shop))
+            out += _encoded(key, apply(state, Due(end), playbook, shop))
     return out
 
 

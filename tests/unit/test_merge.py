@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lifecycle.backtest import Backtest, Output
-from lifecycle.core import apply, fold, retire
+from lifecycle.core import apply
 from lifecycle.playbook import Playbook, default_playbook
 from schemas.codec import dumps
 from schemas.events import EventAdapter
@@ -61,17 +61,17 @@ def test_retire_hands_on_the_history_once(playbook: Playbook) -> None:
     assert prospect is not None
     assert prospect.prospect_views == ["teapot", "kettle"]
     claim = Claim(anonymous_id=ANON, customer_id=CUST, at=prospect.last_event_at, cause="s1")
-    outcome, history = retire(prospect, claim)
+    outcome = apply(prospect, claim, playbook)
     assert outcome.state is None  # a tombstone for the prospect
-    assert history is not None
-    assert history.views == ("teapot", "kettle")
-    assert retire(None, claim)[1] is None  # claimed again: nothing left to hand on
+    assert outcome.history is not None
+    assert outcome.history.views == ("teapot", "kettle")
+    assert apply(None, claim, playbook).history is None  # claimed again: nothing left to hand on
 
 
 def test_a_known_customer_is_never_retired(playbook: Playbook) -> None:
     known = apply(None, EventAdapter.validate_python(STORY[2]), playbook).state
     claim = Claim(anonymous_id=CUST, customer_id="someone", at=known.signed_up_at, cause="x")  # type: ignore[union-attr,arg-type]
-    assert retire(known, claim)[1] is None
+    assert apply(known, claim, playbook).history is None
 
 
 def test_backtest_merges_across_partitions_and_twice_is_harmless(playbook: Playbook) -> None:
@@ -94,13 +94,14 @@ def test_fold_twice_changes_nothing(playbook: Playbook) -> None:
     runner = Backtest(playbook, PARTITION_OF)
     list(runner.run([dumps(b) for b in STORY[:3]]))
     customer = runner.states[CUST]
-    history_again = retire(
+    history_again = apply(
         apply(None, EventAdapter.validate_python(STORY[0]), playbook).state,
         Claim(anonymous_id=ANON, customer_id=CUST, at=customer.signed_up_at, cause="s1"),  # type: ignore[arg-type]
-    )[1]
+        playbook,
+    ).history
     assert history_again is not None
-    assert fold(customer, history_again, playbook).duplicate
-    assert fold(None, history_again, playbook).state is None  # erased meanwhile
+    assert apply(customer, history_again, playbook).duplicate
+    assert apply(None, history_again, playbook).state is None  # erased meanwhile
 
 
 def test_erase_then_signup_again_starts_a_fresh_record(playbook: Playbook) -> None:

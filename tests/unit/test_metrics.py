@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.metrics import EngineMetrics
-from lifecycle.core import apply, fire_due
+from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
 from lifecycle.policy import in_holdout
 from lifecycle.stats import compare_rates
@@ -73,7 +73,7 @@ def test_attribution_is_counted_live_and_when_the_window_closes() -> None:
         metrics.count(outcome)
         state = outcome.state
     assert state is not None
-    metrics.count(fire_due(state, datetime(2026, 3, 9, tzinfo=UTC), playbook))
+    metrics.count(apply(state, Due(datetime(2026, 3, 9, tzinfo=UTC)), playbook))
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(metrics.exposition().decode())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.clock import just_after
-from lifecycle.core import apply, fire_due
+from lifecycle.core import Due, apply
 from lifecycle.playbook import Playbook, load_playbook
 from lifecycle.state import CustomerState
 from schemas.events import EventAdapter
@@ -44,7 +44,7 @@ def timeline(book: Playbook, purchase_days: list[int], until_day: int) -> list[t
         state = outcome.state
         moves += [((t.at - T0).days, t.to_stage.value) for t in outcome.transitions]
     assert state is not None
-    outcome = fire_due(state, just_after(T0 + timedelta(until_day)), book)
+    outcome = apply(state, Due(just_after(T0 + timedelta(until_day))), book)
     return moves + [((t.at - T0).days, t.to_stage.value) for t in outcome.transitions]
 
 

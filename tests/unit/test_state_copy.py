@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from lifecycle.backtest import Backtest
-from lifecycle.core import apply, fire_due
+from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
 from lifecycle.simulation import simulate
 from lifecycle.state import CustomerState, deep_copy
@@ -64,7 +64,7 @@ def test_in_place_gives_the_same_outcome_as_a_copy() -> None:
         before = encode_model(state)
         for run in (
             lambda s, **kw: apply(s, purchase, playbook, **kw),
-            lambda s, **kw: fire_due(s, later, playbook, **kw),
+            lambda s, **kw: apply(s, Due(later), playbook, **kw),
         ):
             copied = run(state)
             assert encode_model(state) == before
