@@ -16,14 +16,12 @@ import orjson
 from pydantic import BaseModel
 
 from lifecycle.clock import ClockMode
-from lifecycle.core import Due, Outcome, apply
-from lifecycle.ordering import merge_order, order_key
-from lifecycle.partition import Lane
+from lifecycle.core import Due, Outcome
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import MemoryPairs, Recommender
+from lifecycle.runtime import Applied, DictStore, Failed, PartitionRuntime, Result, complete
 from lifecycle.state import CustomerState
-from lifecycle.timers import next_due
-from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event
+from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE
 from schemas.inbound import DEFAULT_LIMITS, InputLimits, Rejection, parse_event
 from schemas.internal import Claim, ProspectHistory
 from schemas.records import Transition, Trigger, topic_of
@@ -115,7 +113,6 @@ class Summary:
 
 
 PartitionOf = Callable[[str], int]
-Item = Event | Claim | ProspectHistory
 MERGE_TOPIC = "merge"
 """The logical name of the internal topic that carries identity merges."""
 
@@ -150,6 +147,10 @@ class Backtest:
     events are merged, and their timers swept, with the same neighbours as on
     the broker. Time is event time: each partition's clock
     is its watermark minus ``lateness``, as a worker's in event mode.
+
+    Each partition is a ``PartitionRuntime`` (positions are line numbers); this
+    class only reads the lines, counts what each partition still has to come,
+    carries merge messages between partitions and keeps the summary.
     """
 
     def __init__(
@@ -168,21 +169,31 @@ class Backtest:
         self.partition_of = _memoized(partition_of)
         self.lateness = lateness
         self.states: dict[str, CustomerState] = {}
+        self.store = DictStore(self.states)
         self.summary = Summary()
-        self.partitions: dict[int, Lane[Item, str]] = {}
-        self.latest_event: datetime | None = None
+        self.runtimes: dict[int, PartitionRuntime[int]] = {}
+        """Each input partition's runtime, by partition number."""
         self._remaining: Counter[tuple[str, int]] = Counter()
+        self._line = 0
 
-    def _partition(self, number: int) -> Lane[Item, str]:
-        part = self.partitions.get(number)
-        if part is None:
-            part = self.partitions[number] = Lane.open(
+    @property
+    def latest_event(self) -> datetime | None:
+        """The latest event time any partition has released."""
+        times = [r.clock.latest_event for r in self.runtimes.values()]
+        return max((t for t in times if t is not None), default=None)
+
+    def _runtime(self, partition: int) -> PartitionRuntime[int]:
+        runtime = self.runtimes.get(partition)
+        if runtime is None:
+            runtime = self.runtimes[partition] = PartitionRuntime.open(
                 [*INBOUND_TOPICS, MERGE_TOPIC],
                 ClockMode.EVENT,
                 self.lateness,
+                self.playbook,
+                self.store,
                 Recommender(MemoryPairs(), self.playbook.recommendations),
             )
-        return part
+        return runtime
 
     def _caught_up(self, partition: int) -> Callable[[str], bool]:
         def caught_up(topic: str) -> bool:
@@ -191,65 +202,34 @@ class Backtest:
 
         return caught_up
 
-    def _pump(self, partition: int, drain: bool = False) -> Iterator[Output]:
-        part = self._partition(partition)
-        ready = part.merger.drain() if drain else part.merger.pop_ready(self._caught_up(partition))
-        for item in ready:
-            match item:
-                case Claim():
-                    yield from self._retire(item)
-                case ProspectHistory():
-                    yield from self._fold(item)
-                case _:
-                    yield from self.feed_event(part, item)
+    def _pump(self, partition: int, everything: bool = False) -> Iterator[Output]:
+        caught_up = complete if everything else self._caught_up(partition)
+        for result in self._runtime(partition).drain(caught_up):
+            yield from self._take(result)
+
+    def _take(self, result: Result[int]) -> Iterator[Output]:
+        """Count and record what one input did, and carry its merge messages on."""
+        if not isinstance(result, Applied):
+            # The reference answer: a core bug ends the run (refusals never reach
+            # the runtime here: ``run`` yields them in line order).
+            assert isinstance(result, Failed)
+            raise result.error
+        key, outcome, cause = result.key, result.outcome, result.input
+        if isinstance(cause, Claim):
+            self.summary.merges += int(outcome.history is not None)
+        elif not isinstance(cause, Due | ProspectHistory):
+            self.summary.events += 1
+        yield from self._record(key, outcome)
+        for claim in outcome.claims:
+            yield from self._send(claim.anonymous_id, claim)
+        if outcome.history is not None:
+            yield from self._send(outcome.history.customer_id, outcome.history)
 
     def _send(self, key: str, message: Claim | ProspectHistory) -> Iterator[Output]:
         """The in-memory stand-in for the ``lifecycle.merge`` topic."""
         partition = self.partition_of(key)
-        self._partition(partition).merger.push(MERGE_TOPIC, merge_order(message), message)
+        self._runtime(partition).offer(MERGE_TOPIC, self._line, message)
         yield from self._pump(partition)
-
-    def _retire(self, claim: Claim) -> Iterator[Output]:
-        outcome = apply(self.states.get(claim.anonymous_id), claim, self.playbook)
-        history = outcome.history
-        self.summary.merges += int(history is not None)
-        yield from self._record(claim.anonymous_id, outcome)
-        part = self._partition(self.partition_of(claim.anonymous_id))
-        part.timers.set(claim.anonymous_id, next_due(outcome.state))
-        if history is not None:
-            yield from self._send(claim.customer_id, history)
-
-    def _fold(self, history: ProspectHistory) -> Iterator[Output]:
-        outcome = apply(self.states.get(history.customer_id), history, self.playbook)
-        yield from self._record(history.customer_id, outcome)
-
-    def feed_event(self, part: Lane[Item, str], event: Event) -> Iterator[Output]:
-        """Advance the partition's clock to this event, fire what is due, apply it."""
-        if self.latest_event is None or event.occurred_at > self.latest_event:
-            self.latest_event = event.occurred_at
-        if part.clock.on_event(event.occurred_at):
-            yield from self.sweep(part)
-        key = event.key
-        outcome = apply(self.states.get(key), event, self.playbook, part.recommender, in_place=True)
-        self.summary.events += 1
-        yield from self._record(key, outcome)
-        part.timers.set(key, next_due(outcome.state))
-        for products in outcome.orders:
-            part.recommender.record(products)
-        for claim in outcome.claims:
-            yield from self._send(claim.anonymous_id, claim)
-
-    def sweep(self, part: Lane[Item, str]) -> Iterator[Output]:
-        """Fire the timers of the partition due before its clock, earliest first."""
-        now = part.clock.now
-        if now is None:
-            return
-        for key in part.timers.pop_due(now):
-            outcome = apply(
-                self.states[key], Due(now), self.playbook, part.recommender, in_place=True
-            )
-            yield from self._record(key, outcome)
-            part.timers.set(key, next_due(outcome.state))
 
     def run(
         self, lines: Sequence[bytes], until: datetime | None = None
@@ -266,6 +246,7 @@ class Backtest:
         for number, (raw, route) in enumerate(zip(lines, routes, strict=True), start=1):
             if not raw.strip():
                 continue
+            self._line = number
             self.summary.lines += 1
             if route is not None:
                 self._remaining[route] -= 1
@@ -275,19 +256,16 @@ class Backtest:
                 yield LineRejected(number, parsed)
                 continue
             partition = self.partition_of(parsed.key)
-            self._partition(partition).merger.push(
-                TOPIC_OF_TYPE[parsed.type], order_key(parsed), parsed
-            )
+            self._runtime(partition).offer(TOPIC_OF_TYPE[parsed.type], number, parsed)
             yield from self._pump(partition)
-        while any(part.merger.buffered for part in self.partitions.values()):
-            for partition in sorted(self.partitions):
-                yield from self._pump(partition, drain=True)
+        while any(runtime.merger.buffered for runtime in self.runtimes.values()):
+            for partition in sorted(self.runtimes):
+                yield from self._pump(partition, everything=True)
         end = until or self.latest_event
         if end is not None:
-            for partition in sorted(self.partitions):
-                part = self.partitions[partition]
-                part.clock.end_of_input(end)
-                yield from self.sweep(part)
+            for partition in sorted(self.runtimes):
+                for result in self.runtimes[partition].end(end):
+                    yield from self._take(result)
         self.summary.stages = Counter(
             s.stage.value for s in self.states.values() if s.stage is not None
         )

@@ -2,11 +2,11 @@
 
 A journey is a list of steps for one customer: an inbound event (the JSON body
 a shop backend publishes, with a unique ``event_id`` and an explicit RFC 3339
-``occurred_at``) or an ``Advance`` of the clock (a ``Due`` for every record). The
+``occurred_at``) or an ``Advance`` of the partition's clock (a tick). The
 expectation is the exact, ordered list of stage transitions (``Move``) and
 triggers (``Send``) the journey produces. ``run_journey`` walks the steps
-through the pure core; the unit tests compare, and the integration tests can
-publish the event steps of a subset to a real broker and compare the same way.
+through the partition runtime; the unit tests compare, and the integration tests
+can publish the event steps of a subset to a real broker and compare the same way.
 
 Every expectation was derived from DESIGN.md and the default playbook; where
 DESIGN.md is silent (reason names, which browse starts the 2 h wait, a
@@ -40,10 +40,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from lifecycle.core import Due, Outcome, apply
+from lifecycle.backtest import MERGE_TOPIC
+from lifecycle.clock import ClockMode
+from lifecycle.core import Outcome
 from lifecycle.playbook import Playbook
+from lifecycle.recommend import MemoryPairs, Recommender
+from lifecycle.runtime import Applied, DictStore, PartitionRuntime, Result, complete
 from lifecycle.state import CustomerState
-from schemas.events import EventAdapter
+from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, EventAdapter
 from schemas.records import Campaign, Stage
 
 __all__ = [
@@ -181,21 +185,31 @@ def final_states(
     states: dict[str, CustomerState] = {}
     moves: list[Move] = []
     sends: list[Send] = []
-    for step in journey.steps if steps is None else steps:
+    runtime: PartitionRuntime[int] = PartitionRuntime.open(
+        [*INBOUND_TOPICS, MERGE_TOPIC],
+        ClockMode.WALL,
+        timedelta(0),
+        playbook,
+        DictStore(states),
+        Recommender(MemoryPairs(), playbook.recommendations),
+    )
+
+    def take(results: Iterable[Result[int]], position: int) -> None:
+        for result in results:
+            assert isinstance(result, Applied), result  # a core failure fails the journey
+            outcome = result.outcome
+            record_outputs(outcome, result.key, journey, moves, sends)
+            for message in [*outcome.claims, *filter(None, [outcome.history])]:
+                runtime.offer(MERGE_TOPIC, position, message)  # one partition: all keys
+                take(runtime.drain(), position)
+
+    for position, step in enumerate(journey.steps if steps is None else steps):
         if isinstance(step, Advance):
-            for key, state in list(states.items()):
-                outcome = apply(state, Due(step.to), playbook)
-                assert outcome.state is not None
-                states[key] = outcome.state
-                record_outputs(outcome, key, journey, moves, sends)
+            take(runtime.tick(step.to, complete), position)
             continue
         event = EventAdapter.validate_python(dict(step))
-        outcome = apply(states.get(event.key), event, playbook)
-        if outcome.state is None:
-            states.pop(event.key, None)
-        else:
-            states[event.key] = outcome.state
-        record_outputs(outcome, event.key, journey, moves, sends)
+        runtime.offer(TOPIC_OF_TYPE[event.type], position, event)
+        take(runtime.drain(), position)
     return moves, sends, states
 
 
@@ -204,10 +218,12 @@ def run_journey(
 ) -> tuple[list[Move], list[Send]]:
     """Walk ``journey`` (or ``steps`` in its place) through the pure core.
 
-    Records are kept per event key, as a worker's table does (one journey may
-    see an anonymous prospect and the customer it became); erase deletes one.
-    An ``Advance`` fires the due timers of every record, in the order the
-    records were created. Returns the transitions and the triggers, in order.
+    The steps go through one partition's runtime (``lifecycle.runtime``), as a
+    worker in wall-clock mode runs them: records kept per event key (one journey
+    may see an anonymous prospect and the customer it became, merged as on the
+    broker); erase deletes one. An event fires its own customer's due timers
+    first; an ``Advance`` is a tick, firing every record's timers due before
+    it, earliest first. Returns the transitions and the triggers, in order.
     """
     moves, sends, _ = final_states(journey, playbook, steps)
     return moves, sends
