@@ -35,6 +35,10 @@ These rules keep it exact under at-least-once delivery:
   pending record, so the table sees only the batch's last state of each key;
 - per-partition merge (``lifecycle.ordering``): events of one customer are
   applied in event-time order whichever topic brought them;
+- one partition runtime (``lifecycle.runtime``) per partition makes the
+  driver's steps (merge release, clock, timer sweep, apply) exactly as the
+  backtest makes them; this agent feeds it messages and ticks, reads and
+  writes records for it (``BatchRecords``) and hands on what it yields;
 - a rebalance starts over: the partitions' lanes, the pending batch and what
   the merges hold are dropped once the message in flight is handled, and the
   durable offsets committed; Faust seeks every partition it assigns back to
@@ -70,13 +74,12 @@ from agents.metrics import EngineMetrics
 from agents.misrouting import RouteCheck
 from agents.web import serve
 from lifecycle.clock import ClockMode
-from lifecycle.core import Due, Outcome, apply
-from lifecycle.ordering import PartitionMerger, merge_order, order_key
-from lifecycle.partition import Lane
+from lifecycle.core import Due, Outcome
+from lifecycle.ordering import PartitionMerger
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import Recommender
+from lifecycle.runtime import Applied, Failed, Item, PartitionRuntime, Refused, Result
 from lifecycle.state import CustomerState
-from lifecycle.timers import next_due
 from schemas.codec import dumps, encode_model, loads
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
@@ -95,8 +98,8 @@ __all__ = ["LifecycleProcessor", "register"]
 
 log = logging.getLogger(__name__)
 
-Item = Event | Claim | ProspectHistory | Rejection
-Held = tuple[bytes, Item, Any]  # (key, event, merge message or refusal, faust event)
+Lane = PartitionRuntime[Any]
+"""A partition's runtime; an item's position is the Faust event that brought it."""
 
 
 class OffsetsNotCommittedError(Exception):
@@ -175,6 +178,31 @@ def _stage_of(state: CustomerState | None) -> str | None:
     return state.stage.value if state is not None and state.stage else None
 
 
+class BatchRecords:
+    """The runtime's ``RecordStore`` in a worker: the batch's pending records over the table.
+
+    A record just read from the table is the runtime's own to change in place:
+    if the core fails halfway, it is dropped and the table still has the old
+    one. A pending record is not: the batch writes it at commit, so the core
+    must work on a copy. A record put is pending until ``commit`` writes it.
+    """
+
+    def __init__(self, processor: LifecycleProcessor) -> None:
+        self.processor = processor
+
+    def get(self, key: str) -> tuple[CustomerState | None, bool]:
+        batch = self.processor.batch
+        pending = batch.records.get(key.encode())
+        if pending is not None:
+            return pending[1], False
+        raw = self.processor.table.get(key.encode())
+        return (None, False) if raw is None else (CustomerState.model_validate_json(raw), True)
+
+    def put(self, key: str, state: CustomerState | None) -> None:
+        batch = self.processor.batch
+        batch.records[key.encode()] = (batch.partition, state)
+
+
 def _log_core_failure(doing: str, exc: Exception) -> None:
     """Type and frames only: exception texts can quote personal fields."""
     log.error(
@@ -233,9 +261,11 @@ class LifecycleProcessor:
         self.lane_topics = {*self.inbound_topics, self.merge_topic}
         self.limits = self.settings.input_limits
         self.read_ahead = self.settings.read_ahead
-        self.lanes: dict[int, Lane[Held, bytes]] = {}
+        self.lanes: dict[int, Lane] = {}
+        """Each input partition's runtime, by partition number."""
+        self.records = BatchRecords(self)
         self.pairs: dict[int, TablePairs] = {}
-        self.partitions: dict[str, list[int]] = {}
+        self.output_partitions: dict[str, list[int]] = {}
         """Each output topic's partition ids, from the producer's metadata."""
         self.batch = Batch()
         self.delivery: Delivery[TP] = Delivery()
@@ -330,7 +360,7 @@ class LifecycleProcessor:
         self.batch = Batch()
         self.lanes.clear()
         self.pairs.clear()
-        self.partitions.clear()
+        self.output_partitions.clear()
         self.delivery.clear()
         self.resume_pending = True
         self.resuming = None
@@ -447,7 +477,7 @@ class LifecycleProcessor:
         producer: Any = self.topology.app.producer
         outputs = self.batch.outputs
         sent = await outputs.dispatch(
-            producer._ensure_producer(), self.partitions, self.routes.scheme
+            producer._ensure_producer(), self.output_partitions, self.routes.scheme
         )
         self.batch.sends.extend(sent)
 
@@ -463,25 +493,17 @@ class LifecycleProcessor:
         self.batch.handled += 1
         lane = self._lane(partition)
         if not tick:
-            if message.topic == self.merge_topic:
-                held = self._internal(message, event)
-            else:
-                held = self._accept(message, event)
-            item = held[1]
-            if isinstance(item, Rejection):
-                # Dead-lettered in offset order, behind what its topic still holds,
-                # so the committed offset never passes an event not yet applied.
-                order = lane.merger.tail_key(message.topic)
-                if order is None:
-                    self._dead_letter(message, item)
-                    return
-            else:
-                order = (
-                    merge_order(item)
-                    if isinstance(item, Claim | ProspectHistory)
-                    else order_key(item)
-                )
-            lane.merger.push(message.topic, order, held)
+            item = (
+                self._internal(message)
+                if message.topic == self.merge_topic
+                else self._accept(message)
+            )
+            # A refusal is dead-lettered in offset order, behind what its topic still
+            # holds, so the committed offset never passes an event not yet applied.
+            refused = lane.offer(message.topic, event, item)
+            if refused is not None:
+                self._dead_letter(message, refused.rejection)
+                return
             if lane.merger.depth(message.topic) >= self.read_ahead:
                 self._read_less(message.tp)
             polled = self._polled_at(message.tp)
@@ -495,19 +517,19 @@ class LifecycleProcessor:
         self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
-            idle = not lane.merger.buffered and not lane.merger.blocking(self._caught_up(partition))
-            if lane.clock.on_tick(at, idle=idle):
-                self._sweep(lane)
+            self._take(lane.tick(at, self._caught_up(partition)))
         self.ticks_seen[message.tp] = message.offset
 
-    def _lane(self, partition: int) -> Lane[Held, bytes]:
+    def _lane(self, partition: int) -> Lane:
         lane = self.lanes.get(partition)
         if lane is None:
             pairs = self.pairs[partition] = TablePairs(self.topology.copurchase, partition)
-            lane = self.lanes[partition] = Lane.open(
+            lane = self.lanes[partition] = PartitionRuntime.open(
                 [*self.inbound_topics, self.merge_topic],
                 self.settings.clock,
                 self.settings.lateness,
+                self.playbook,
+                self.records,
                 Recommender(pairs, self.playbook.recommendations),
             )
         return lane
@@ -528,12 +550,12 @@ class LifecycleProcessor:
     def _rebuild_timers(self) -> None:
         """Every partition's heap from the table: O(customers held), once per rebalance."""
         started = time.monotonic()
-        entries: dict[int, list[tuple[bytes, datetime]]] = defaultdict(list)
+        entries: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
         stages: Counter[str] = Counter()
         for partition, key, raw in self._stored_by_partition():
             due, stage = _earliest_timer_and_stage(raw)
             if due is not None:
-                entries[partition].append((key, due))
+                entries[partition].append((key.decode(), due))
             if stage is not None:
                 stages[stage] += 1
         self.metrics.stages(stages.items())
@@ -548,13 +570,13 @@ class LifecycleProcessor:
             time.monotonic() - started,
         )
 
-    def _internal(self, message: Any, event: Any) -> Held:
+    def _internal(self, message: Any) -> Item:
         try:
-            return (message.key, MergeAdapter.validate_json(message.value), event)
+            return MergeAdapter.validate_json(message.value)
         except ValidationError:  # not ours: only the engine writes this topic
-            return (message.key, Rejection(Reason.INVALID_FIELD, "not a merge message"), event)
+            return Rejection(Reason.INVALID_FIELD, "not a merge message")
 
-    def _accept(self, message: Any, event: Any) -> Held:
+    def _accept(self, message: Any) -> Item:
         """The validated event, or the reason it is refused (counted here, once)."""
         parsed = parse_event(message.value, limits=self.limits, received_at=_received_at(message))
         if not isinstance(parsed, Rejection):
@@ -562,11 +584,11 @@ class LifecycleProcessor:
             rejection = check_routing(parsed, message.key, logical)
             if rejection is None:
                 self.routes.check(message)
-                return (message.key, parsed, event)
+                return parsed
             self.metrics.event(parsed.type, "dead_lettered", rejection.reason.value)
-            return (message.key, rejection, event)
+            return rejection
         self.metrics.event(parsed.event_type or "unknown", "dead_lettered", parsed.reason.value)
-        return (message.key, parsed, event)
+        return parsed
 
     def _polled_at(self, tp: TP) -> int | None:
         """When (ms) the consumer last had a fetch answer for ``tp``, which set its highwater.
@@ -617,7 +639,7 @@ class LifecycleProcessor:
             return
         merger = lane.merger
         caught_up = self._caught_up(partition)
-        released = self._apply_ready(lane, merger.pop_ready(caught_up))
+        released = self._take(lane.drain(caught_up))
         if merger.forced:
             self._warn_forced(partition, merger, caught_up)
         if released or not merger.buffered:
@@ -632,7 +654,7 @@ class LifecycleProcessor:
                     self.settings.max_idle,
                     ", ".join(merger.blocking(caught_up)),
                 )
-                self._apply_ready(lane, merger.drain())
+                self._take(lane.drain())
                 self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
@@ -654,7 +676,7 @@ class LifecycleProcessor:
         if self.fetch_hold.hold(tp):
             self.metrics.fetch_pauses.inc()
 
-    def _read_more(self, partition: int, merger: PartitionMerger[Held]) -> None:
+    def _read_more(self, partition: int, merger: PartitionMerger[Any]) -> None:
         """Fetch again the held topics of ``partition`` half applied since."""
         low = self.read_ahead // 2
         self.fetch_hold.release(
@@ -666,7 +688,7 @@ class LifecycleProcessor:
         )
 
     def _warn_forced(
-        self, partition: int, merger: PartitionMerger[Held], caught_up: Callable[[str], bool]
+        self, partition: int, merger: PartitionMerger[Any], caught_up: Callable[[str], bool]
     ) -> None:
         """Say, at most every ten seconds per partition, that the merge released
         messages past its bound (``PartitionMerger.forced``): a replay may differ."""
@@ -685,48 +707,70 @@ class LifecycleProcessor:
         )
         merger.forced = 0
 
-    def _apply_ready(self, lane: Lane[Held, bytes], ready: Iterator[Held]) -> int:
-        """Apply what the merge releases, in its order; how many it released."""
+    def _take(self, results: Iterator[Result[Any]]) -> int:
+        """Hand on what the runtime did, in its order; how many messages it released
+        (the timers it fired are not messages)."""
         released = 0
-        for key, item, source in ready:
-            match item:
-                case Rejection():
-                    self._dead_letter(source.message, item)
-                case Claim():
-                    self._retire(lane, item)
-                case ProspectHistory():
-                    self._fold(item)
-                case _:
-                    if self.latest_event is None or item.occurred_at > self.latest_event:
-                        self.latest_event = item.occurred_at
-                    if lane.clock.on_event(item.occurred_at):
-                        self._sweep(lane)
-                    self._apply(lane, key, item, source.message)
-            released += 1
+        for result in results:
+            if result.position is not None:
+                released += 1
+            match result:
+                case Applied():
+                    self._applied(result)
+                case Failed():
+                    self._failed(result)
+                case Refused():
+                    self._dead_letter(result.position.message, result.rejection)
         return released
 
-    def _sweep(self, lane: Lane[Held, bytes]) -> None:
-        """Fire the lane's timers due before its clock, earliest first."""
-        now = lane.clock.now
-        if now is None:
+    def _applied(self, result: Applied[Any]) -> None:
+        """The outputs of what the runtime applied (its record is pending already)."""
+        key, outcome, cause = result.key.encode(), result.outcome, result.input
+        before = None if result.before is None else result.before.value
+        match cause:
+            case Due():
+                self._emit(key, outcome, before)
+            case Claim():
+                history = outcome.history
+                if history is None:
+                    return  # merged before, or never seen: nothing to do
+                self._send(self.merge_topic, history.customer_id.encode(), encode_model(history))
+                self._emit(key, outcome, before)
+            case ProspectHistory():
+                if not outcome.duplicate:
+                    self._emit(key, outcome, before)
+            case _:
+                self._saw(cause)
+                self.metrics.event(cause.type, "duplicate" if outcome.duplicate else "accepted")
+                self.applied += 1
+                if outcome.changed:
+                    arrived = None if result.position is None else result.position.message.timestamp
+                    self._emit(key, outcome, before, arrived)
+
+    def _failed(self, result: Failed[Any]) -> None:
+        """A bug must not stop the partition: a timer is dropped, a message parked."""
+        cause, exc = result.input, result.error
+        if result.position is None:  # a timer: no message to park
+            _log_core_failure("firing timers", exc)
             return
-        for key in lane.timers.pop_due(now):
-            try:
-                state, owned = self._current(key)
-                if state is None:
-                    continue  # erased since it was scheduled
-                before = _stage_of(state)
-                outcome = apply(state, Due(now), self.playbook, lane.recommender, in_place=owned)
-            except Exception as exc:  # a bug must not stop the partition: drop the timer
-                _log_core_failure("firing timers", exc)
-                continue
-            self._emit(key, outcome, before)
-            lane.timers.set(key, next_due(outcome.state))
+        message = result.position.message
+        _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
+        if not isinstance(cause, Due | Claim | ProspectHistory):
+            self._saw(cause)
+            self.metrics.event(cause.type, "dead_lettered", Reason.PROCESSING_ERROR.value)
+        self._dead_letter(
+            message, Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__} in core")
+        )
+
+    def _saw(self, event: Event) -> None:
+        """The latest event time released, which ticks carry in event mode."""
+        if self.latest_event is None or event.occurred_at > self.latest_event:
+            self.latest_event = event.occurred_at
 
     def load(self, key: bytes) -> CustomerState | None:
         """The record of ``key`` (validated), or None for a new or erased customer:
         the current batch's pending one if it changed it, else the stored one."""
-        return self._current(key)[0]
+        return self.records.get(key.decode())[0]
 
     def clock_of(self, key: bytes) -> datetime | None:
         """The clock of the partition that holds ``key`` on this worker (None before
@@ -746,61 +790,6 @@ class LifecycleProcessor:
                 return int(partition)
         return partitioner(self.settings.partitions)(key.decode())
 
-    def _current(self, key: bytes) -> tuple[CustomerState | None, bool]:
-        """``load``, and whether the record is the caller's own to change in place.
-
-        A record just read from the table is: if the core fails halfway, it is
-        dropped and the table still has the old one. A pending record is not:
-        the batch writes it at commit, so the core must work on a copy.
-        """
-        pending = self.batch.records.get(key)
-        if pending is not None:
-            return pending[1], False
-        raw = self.table.get(key)
-        return (None, False) if raw is None else (CustomerState.model_validate_json(raw), True)
-
-    def _apply(self, lane: Lane[Held, bytes], key: bytes, event: Event, message: Any) -> None:
-        try:
-            state, owned = self._current(key)
-            before = _stage_of(state)
-            outcome = apply(state, event, self.playbook, lane.recommender, in_place=owned)
-        except Exception as exc:  # a bug must not stop the partition: park the event
-            _log_core_failure("on {}[{}]@{}".format(*_where(message)), exc)
-            self.metrics.event(event.type, "dead_lettered", Reason.PROCESSING_ERROR.value)
-            self._dead_letter(
-                message, Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__} in core")
-            )
-            return
-        self.metrics.event(event.type, "duplicate" if outcome.duplicate else "accepted")
-        self.applied += 1
-        if outcome.duplicate and outcome.state is state:
-            return
-        self._emit(key, outcome, before, message.timestamp)
-        lane.timers.set(key, next_due(outcome.state))
-        # Counted once the record is written: a crash before it replays the event,
-        # and the record's dedup then keeps the order from being counted twice.
-        for products in outcome.orders:
-            lane.recommender.record(products)
-
-    def _retire(self, lane: Lane[Held, bytes], claim: Claim) -> None:
-        """The prospect's side of a merge: hand its history on, then delete it."""
-        key = claim.anonymous_id.encode()
-        state = self.load(key)
-        outcome = apply(state, claim, self.playbook)
-        history = outcome.history
-        if history is None:
-            return  # merged before, or never seen: nothing to do
-        self._send(self.merge_topic, history.customer_id.encode(), encode_model(history))
-        self._emit(key, outcome, _stage_of(state))
-        lane.timers.set(key, None)
-
-    def _fold(self, history: ProspectHistory) -> None:
-        key = history.customer_id.encode()
-        state = self.load(key)
-        outcome = apply(state, history, self.playbook)
-        if not outcome.duplicate:
-            self._emit(key, outcome, _stage_of(state))
-
     def _emit(
         self,
         key: bytes,
@@ -808,9 +797,9 @@ class LifecycleProcessor:
         before: str | None,
         arrived: float | None = None,
     ) -> None:
-        """Hold the outputs (and identity claims) for the producer and the new record
-        for ``commit``, which writes it once the broker has the outputs: a crash in
-        between re-sends the same ids.
+        """Hold the outputs (and identity claims) for the producer; the new record is
+        pending already (``BatchRecords.put``), and ``commit`` writes it once the
+        broker has the outputs: a crash in between re-sends the same ids.
 
         ``arrived`` is when the causing event reached the broker (None for timers),
         the start of the event-to-trigger latency.
@@ -820,7 +809,6 @@ class LifecycleProcessor:
         for record in outcome.emitted:
             self._send(self.settings.topic(topic_of(record)), key, encode_model(record))
         self.batch.observed.append((outcome, before, arrived))
-        self.batch.records[key] = (self.batch.partition, outcome.state)
 
     def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Held a few milliseconds (``handle``), then sent as record batches
@@ -901,7 +889,7 @@ class LifecycleProcessor:
         for tp, expected in self.delivery.expected.items():
             lane = self.lanes.get(tp.partition)
             first = next(iter(lane.merger.queued(tp.topic)), None) if lane else None
-            offsets[tp] = expected if first is None else int(first[2].message.offset)
+            offsets[tp] = expected if first is None else int(first[1].message.offset)
         return offsets
 
     async def commit_offsets(self, offsets: dict[TP, int]) -> None:

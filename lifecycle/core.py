@@ -85,6 +85,9 @@ class Outcome:
     """Goal events credited to open attribution windows, for live counters."""
     history: ProspectHistory | None = None
     """A retired prospect's history, for the caller to route to its customer."""
+    changed: bool = True
+    """False when ``state`` is the record as given, untouched (a redelivered event,
+    nothing due, a merge already made): there is nothing to write."""
 
     @property
     def transitions(self) -> list[Transition]:
@@ -683,10 +686,10 @@ def _advance(
 ) -> Outcome:
     """Advance one customer to ``now``: every timer due before it fires, in due order."""
     if state is None:
-        return Outcome(state=None)  # erased since the timer was scheduled
+        return Outcome(state=None, changed=False)  # erased since the timer was scheduled
     due = [name for name, at in state.timers.items() if at < now]
     if not due:
-        return Outcome(state=state)
+        return Outcome(state=state, changed=False)
     if in_place:
         current = state
     elif all(name.startswith(ATTRIBUTION_PREFIX) for name in due):
@@ -711,7 +714,7 @@ def _event(
 ) -> Outcome:
     """One accepted event, after the customer's own timers due before it."""
     if state is not None and event.event_id in state.recent_event_ids:
-        return Outcome(state=state, duplicate=True)
+        return Outcome(state=state, duplicate=True, changed=False)
     if state is None:
         current = CustomerState(
             customer_id=event.key, first_seen_at=event.occurred_at, last_event_at=event.occurred_at
@@ -755,7 +758,7 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
     merged, or never seen) gives nothing, so a repeated claim is harmless.
     """
     if state is None or state.signed_up_at is not None:
-        return Outcome(state=state, duplicate=True)
+        return Outcome(state=state, duplicate=True, changed=False)
     history = ProspectHistory(
         anonymous_id=claim.anonymous_id,
         customer_id=claim.customer_id,
@@ -777,9 +780,9 @@ def _fold(
     of the same visitor changes nothing.
     """
     if state is None:
-        return Outcome(state=None, duplicate=True)  # erased meanwhile: keep nothing
+        return Outcome(state=None, duplicate=True, changed=False)  # erased meanwhile
     if history.anonymous_id in state.anonymous_ids:
-        return Outcome(state=state, duplicate=True)
+        return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)
     current.anonymous_ids.append(history.anonymous_id)
     current.first_seen_at = min(current.first_seen_at, history.first_seen_at)

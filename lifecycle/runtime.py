@@ -146,7 +146,6 @@ class PartitionRuntime(Generic[P]):
     clock: PartitionClock
     recommender: Recommender
     timers: TimerHeap[str] = field(default_factory=TimerHeap)
-    _refused: list[Refused[P]] = field(default_factory=list)
 
     @classmethod
     def open(
@@ -162,24 +161,24 @@ class PartitionRuntime(Generic[P]):
             playbook, store, PartitionMerger(topics), PartitionClock(mode, lateness), recommender
         )
 
-    def offer(self, topic: str, position: P, item: Item) -> None:
+    def offer(self, topic: str, position: P, item: Item) -> Refused[P] | None:
         """Queue ``item``, read at ``position`` of ``topic``, for the merge.
 
         A refused message waits behind what its topic still holds, so it is
         released (and its offset passed) only after them; with nothing held it
-        goes out on the next ``drain``.
+        is handed straight back, for the caller to dead-letter now.
         """
         match item:
             case Rejection():
                 order = self.merger.tail_key(topic)
                 if order is None:
-                    self._refused.append(Refused(position, item))
-                    return
+                    return Refused(position, item)
             case Claim() | ProspectHistory():
                 order = merge_order(item)
             case _:
                 order = order_key(item)
         self.merger.push(topic, order, (item, position))
+        return None
 
     def drain(self, caught_up: Callable[[str], bool] = complete) -> Iterator[Result[P]]:
         """Release, in order, what no queued or future message can precede, and apply
@@ -188,8 +187,6 @@ class PartitionRuntime(Generic[P]):
         ``caught_up(topic)``: the topic has nothing more to read for now. The
         default says so of every topic: everything offered is released.
         """
-        while self._refused:
-            yield self._refused.pop(0)
         for item, position in self.merger.pop_ready(caught_up):
             yield from self._release(item, position)
 
@@ -241,7 +238,8 @@ class PartitionRuntime(Generic[P]):
         except Exception as exc:  # a bug must not stop the partition: the caller decides
             yield Failed(key, input, position, exc)
             return
-        self.store.put(key, outcome.state)
+        if outcome.changed:
+            self.store.put(key, outcome.state)
         self.timers.set(key, next_due(outcome.state))
         for products in outcome.orders:
             self.recommender.record(products)

@@ -103,12 +103,12 @@ def test_in_wall_mode_only_a_tick_moves_the_clock(playbook: Playbook) -> None:
 def test_a_refusal_waits_behind_what_its_topic_holds(playbook: Playbook) -> None:
     part = runtime(playbook, ClockMode.EVENT)
     refused = Rejection(Reason.INVALID_JSON, "no")
-    part.offer("browse", 1, refused)  # nothing held: out on the next drain
+    assert part.offer("browse", 1, refused) == Refused(1, refused)  # nothing held: out now
     offer(part, 2, event("browse", "b1", "2026-03-01T12:00:00Z", customer_id="b"))
     part.offer("browse", 3, refused)
     results = list(part.drain())
-    assert causes(results) == [("-", "refused"), ("b", "b1"), ("-", "refused")]
-    assert [r.position for r in results] == [1, 2, 3]
+    assert causes(results) == [("b", "b1"), ("-", "refused")]
+    assert [r.position for r in results] == [2, 3]
 
 
 def test_a_claim_retires_the_prospect_and_hands_its_history_on(playbook: Playbook) -> None:
