@@ -188,7 +188,21 @@ class PartitionRuntime(Generic[P]):
         default says so of every topic: everything offered is released.
         """
         for item, position in self.merger.pop_ready(caught_up):
-            yield from self._release(item, position)
+            match item:
+                case Rejection():
+                    yield Refused(position, item)
+                    continue
+                case Claim():
+                    key = item.anonymous_id
+                case ProspectHistory():
+                    key = item.customer_id
+                case _:
+                    key = item.key
+                    if self.clock.on_event(item.occurred_at):
+                        yield from self.sweep()
+            result = self._apply(key, item, position)
+            if result is not None:
+                yield result
 
     def tick(self, at: datetime, caught_up: Callable[[str], bool]) -> Iterator[Result[P]]:
         """A tick carrying ``at``: in wall mode the clock moves to it; in event mode
@@ -210,37 +224,26 @@ class PartitionRuntime(Generic[P]):
             return
         due = Due(now)
         for key in self.timers.pop_due(now):
-            yield from self._apply(key, due, None)
+            result = self._apply(key, due, None)
+            if result is not None:
+                yield result
 
-    def _release(self, item: Item, position: P) -> Iterator[Result[P]]:
-        match item:
-            case Rejection():
-                yield Refused(position, item)
-            case Claim():
-                yield from self._apply(item.anonymous_id, item, position)
-            case ProspectHistory():
-                yield from self._apply(item.customer_id, item, position)
-            case _:
-                if self.clock.on_event(item.occurred_at):
-                    yield from self.sweep()
-                yield from self._apply(item.key, item, position)
-
-    def _apply(self, key: str, input: Input, position: P | None) -> Iterator[Result[P]]:
+    def _apply(self, key: str, input: Input, position: P | None) -> Applied[P] | Failed[P] | None:
         """Apply ``input`` to the record of ``key``; then write it, reschedule it and
         count its orders (once the record is written: a crash before that replays
-        the event, and the record's dedup keeps the order from counting twice)."""
+        the event, and the record's dedup keeps the order from counting twice).
+        None for a timer of a record erased since it was scheduled."""
         try:
             state, owned = self.store.get(key)
             if state is None and isinstance(input, Due):
-                return  # erased since it was scheduled
+                return None
             before = None if state is None else state.stage
             outcome = apply(state, input, self.playbook, self.recommender, in_place=owned)
         except Exception as exc:  # a bug must not stop the partition: the caller decides
-            yield Failed(key, input, position, exc)
-            return
+            return Failed(key, input, position, exc)
         if outcome.changed:
             self.store.put(key, outcome.state)
         self.timers.set(key, next_due(outcome.state))
         for products in outcome.orders:
             self.recommender.record(products)
-        yield Applied(key, outcome, input, position, before)
+        return Applied(key, outcome, input, position, before)
