@@ -39,7 +39,7 @@ These rules keep it exact under at-least-once delivery:
   driver's steps (merge release, clock, timer sweep, apply) exactly as the
   backtest makes them; this agent feeds it messages and ticks, reads and
   writes records for it (``BatchRecords``) and hands on what it yields;
-- a rebalance starts over: the partitions' lanes, the pending batch and what
+- a rebalance starts over: the partitions' runtimes, the pending batch and what
   the merges hold are dropped once the message in flight is handled, and the
   durable offsets committed; Faust seeks every partition it assigns back to
   its committed offset, so all of it is read again, in the same order.
@@ -98,7 +98,7 @@ __all__ = ["LifecycleProcessor", "register"]
 
 log = logging.getLogger(__name__)
 
-Lane = PartitionRuntime[Any]
+Runtime = PartitionRuntime[Any]
 """A partition's runtime; an item's position is the Faust event that brought it."""
 
 
@@ -117,7 +117,7 @@ class TablePairs:
     Keys carry the partition, so a memory store (one dict for all partitions)
     keeps them apart; they are written while a message of that partition is
     processed, so rocksdb and the changelog keep them in that partition too.
-    Counts are decoded once and kept (this lane is their only writer), and
+    Counts are decoded once and kept (this runtime is their only writer), and
     written back once per batch (``flush``), after the batch's records: an
     order is counted once its record is safely written.
     """
@@ -139,7 +139,7 @@ class TablePairs:
         self.dirty.add(product)
 
     def flush(self, writes: TableWrites, event: Any) -> None:
-        """Write the changed counts, in the partition of ``event`` (one of this lane's)."""
+        """Write the changed counts, in the partition of ``event`` (one of this runtime's)."""
         for product in self.dirty:
             writes.put(
                 self.table, event, (self.prefix + product).encode(), dumps(self.known[product])
@@ -258,10 +258,10 @@ class LifecycleProcessor:
         self.copied_at: dict[str, int] = {}  # repartition mode: see ``watch_copies``
         self.ticks_topic = self.settings.topic("ticks")
         self.merge_topic = self.settings.topic("merge")
-        self.lane_topics = {*self.inbound_topics, self.merge_topic}
+        self.runtime_topics = {*self.inbound_topics, self.merge_topic}
         self.limits = self.settings.input_limits
         self.read_ahead = self.settings.read_ahead
-        self.lanes: dict[int, Lane] = {}
+        self.runtimes: dict[int, Runtime] = {}
         """Each input partition's runtime, by partition number."""
         self.records = BatchRecords(self)
         self.pairs: dict[int, TablePairs] = {}
@@ -311,7 +311,7 @@ class LifecycleProcessor:
         Faust seeks every partition it assigns after a rebalance, kept ones too,
         back to the committed offset, so what the merges hold and the pending
         batch are read again. Keeping them would apply them twice; keeping a
-        lane's cached co-purchase counts would count their orders twice.
+        runtime's cached co-purchase counts would count their orders twice.
         """
         await self.commit_offsets(self.durable)
         self._forget()
@@ -356,9 +356,9 @@ class LifecycleProcessor:
         return True
 
     def _forget(self) -> None:
-        dropped = sum(lane.merger.buffered for lane in self.lanes.values())
+        dropped = sum(runtime.merger.buffered for runtime in self.runtimes.values())
         self.batch = Batch()
-        self.lanes.clear()
+        self.runtimes.clear()
         self.pairs.clear()
         self.output_partitions.clear()
         self.delivery.clear()
@@ -423,7 +423,7 @@ class LifecycleProcessor:
         tps = [
             TopicPartition(tp.topic, tp.partition)
             for tp in consumer.assignment()
-            if tp.topic in self.lane_topics
+            if tp.topic in self.runtime_topics
         ]
         try:
             async with asyncio.timeout(self.settings.lag_interval + 5.0):
@@ -491,7 +491,7 @@ class LifecycleProcessor:
         partition = self.batch.partition = message.partition
         self.batch.events[partition] = event
         self.batch.handled += 1
-        lane = self._lane(partition)
+        runtime = self._runtime(partition)
         if not tick:
             item = (
                 self._internal(message)
@@ -500,11 +500,11 @@ class LifecycleProcessor:
             )
             # A refusal is dead-lettered in offset order, behind what its topic still
             # holds, so the committed offset never passes an event not yet applied.
-            refused = lane.offer(message.topic, event, item)
+            refused = runtime.offer(message.topic, event, item)
             if refused is not None:
                 self._dead_letter(message, refused.rejection)
                 return
-            if lane.merger.depth(message.topic) >= self.read_ahead:
+            if runtime.merger.depth(message.topic) >= self.read_ahead:
                 self._read_less(message.tp)
             polled = self._polled_at(message.tp)
             if polled is not None and polled > self.fresh_after.get(partition, 0):
@@ -517,14 +517,14 @@ class LifecycleProcessor:
         self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
-            self._take(lane.tick(at, self._caught_up(partition)))
+            self._take(runtime.tick(at, self._caught_up(partition)))
         self.ticks_seen[message.tp] = message.offset
 
-    def _lane(self, partition: int) -> Lane:
-        lane = self.lanes.get(partition)
-        if lane is None:
+    def _runtime(self, partition: int) -> Runtime:
+        runtime = self.runtimes.get(partition)
+        if runtime is None:
             pairs = self.pairs[partition] = TablePairs(self.topology.copurchase, partition)
-            lane = self.lanes[partition] = PartitionRuntime.open(
+            runtime = self.runtimes[partition] = PartitionRuntime.open(
                 [*self.inbound_topics, self.merge_topic],
                 self.settings.clock,
                 self.settings.lateness,
@@ -532,7 +532,7 @@ class LifecycleProcessor:
                 self.records,
                 Recommender(pairs, self.playbook.recommendations),
             )
-        return lane
+        return runtime
 
     def _stored_by_partition(self) -> Iterator[tuple[int, bytes, bytes]]:
         """(partition, key, record) of every customer this worker holds."""
@@ -559,14 +559,14 @@ class LifecycleProcessor:
             if stage is not None:
                 stages[stage] += 1
         self.metrics.stages(stages.items())
-        for partition, lane in self.lanes.items():
-            lane.timers.rebuild(entries.pop(partition, []))
+        for partition, runtime in self.runtimes.items():
+            runtime.timers.rebuild(entries.pop(partition, []))
         for partition, found in entries.items():
-            self._lane(partition).timers.rebuild(found)
+            self._runtime(partition).timers.rebuild(found)
         self.timers_stale = False
         log.info(
             "timer heaps rebuilt: %d pending in %.2fs",
-            sum(len(lane.timers) for lane in self.lanes.values()),
+            sum(len(runtime.timers) for runtime in self.runtimes.values()),
             time.monotonic() - started,
         )
 
@@ -634,12 +634,12 @@ class LifecycleProcessor:
         return caught_up
 
     def _release(self, partition: int) -> None:
-        lane = self.lanes.get(partition)
-        if lane is None or not lane.merger.buffered:
+        runtime = self.runtimes.get(partition)
+        if runtime is None or not runtime.merger.buffered:
             return
-        merger = lane.merger
+        merger = runtime.merger
         caught_up = self._caught_up(partition)
-        released = self._take(lane.drain(caught_up))
+        released = self._take(runtime.drain(caught_up))
         if merger.forced:
             self._warn_forced(partition, merger, caught_up)
         if released or not merger.buffered:
@@ -654,7 +654,7 @@ class LifecycleProcessor:
                     self.settings.max_idle,
                     ", ".join(merger.blocking(caught_up)),
                 )
-                self._take(lane.drain())
+                self._take(runtime.drain())
                 self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
@@ -775,8 +775,8 @@ class LifecycleProcessor:
     def clock_of(self, key: bytes) -> datetime | None:
         """The clock of the partition that holds ``key`` on this worker (None before
         its first input): what ``/customers/{id}`` reads scores at in event mode."""
-        lane = self.lanes.get(self._partition_holding(key))
-        return None if lane is None else lane.clock.now
+        runtime = self.runtimes.get(self._partition_holding(key))
+        return None if runtime is None else runtime.clock.now
 
     def _partition_holding(self, key: bytes) -> int:
         """The partition of ``key``'s record: the batch's, the store's that has it, or
@@ -887,8 +887,8 @@ class LifecycleProcessor:
         holds: everything before it is applied (durable once the batch is)."""
         offsets = {tp: seen + 1 for tp, seen in self.ticks_seen.items()}
         for tp, expected in self.delivery.expected.items():
-            lane = self.lanes.get(tp.partition)
-            first = next(iter(lane.merger.queued(tp.topic)), None) if lane else None
+            runtime = self.runtimes.get(tp.partition)
+            first = next(iter(runtime.merger.queued(tp.topic)), None) if runtime else None
             offsets[tp] = expected if first is None else int(first[1].message.offset)
         return offsets
 
@@ -996,9 +996,11 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     app.on_partitions_assigned.connect(cast(Any, assigned))
     app.on_partitions_revoked.connect(cast(Any, revoked))
     app.timer(interval=topology.settings.tick_interval, on_leader=False)(processor.tick)
-    processor.metrics.pending(lambda: sum(len(lane.timers) for lane in processor.lanes.values()))
+    processor.metrics.pending(
+        lambda: sum(len(runtime.timers) for runtime in processor.runtimes.values())
+    )
     processor.metrics.holding(
-        lambda: sum(lane.merger.buffered for lane in processor.lanes.values())
+        lambda: sum(runtime.merger.buffered for runtime in processor.runtimes.values())
     )
 
     async def measure_lag() -> None:

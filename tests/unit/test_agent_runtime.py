@@ -69,15 +69,15 @@ def test_a_core_failure_on_a_merge_message_is_dead_lettered_not_raised(
     worker.table[b"anon"] = encode_model(prospect)
     claim = Claim(anonymous_id="anon", customer_id="c1", at=AT, cause="s1")
     merge = worker.merge_topic
-    lane = worker._lane(0)
+    runtime = worker._runtime(0)
     item: Claim | ProspectHistory = claim
     if kind is ProspectHistory:
         history = real(prospect, claim, worker.playbook).history
         assert history is not None
         item = history
     outputs = sent(worker, monkeypatch)
-    lane.offer(merge, message(merge, 7, encode_model(item)), item)
-    assert worker._take(lane.drain()) == 1
+    runtime.offer(merge, message(merge, 7, encode_model(item)), item)
+    assert worker._take(runtime.drain()) == 1
     [(topic, letter)] = outputs
     assert topic == worker.settings.topic("deadletter")
     assert (letter["topic"], letter["offset"], letter["reason"]) == (merge, 7, "processing_error")

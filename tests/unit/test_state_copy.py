@@ -45,7 +45,7 @@ def test_deep_copy_equals_pydantic_deep_copy_and_shares_nothing_mutable() -> Non
 
 
 def test_in_place_gives_the_same_outcome_as_a_copy() -> None:
-    """The backtest's ``in_place`` (no copy) must decide exactly what a worker decides."""
+    """The runtime's ``in_place`` (a record its store owns: no copy) decides what a copy does."""
     playbook = default_playbook()
     later = max(s.last_event_at for s in records()) + timedelta(days=400)
     purchase = EventAdapter.validate_python(
