@@ -1,4 +1,4 @@
-"""The lifecycle agent: Kafka in, ``lifecycle.core.apply`` in the middle, Kafka out.
+"""The lifecycle agent: Kafka in, a ``lifecycle.runtime`` per partition in the middle, Kafka out.
 
 I/O only. Validation (the ingest step) runs inline in the same agent: a
 separate ingest hop would double Faust's per-message cost for no gain in

@@ -189,3 +189,31 @@ def test_a_core_failure_on_any_input_is_yielded_and_the_partition_carries_on(
         assert "a" not in set(
             part.timers.pop_due(datetime.fromisoformat("2027-01-01T00:00:00+00:00"))
         )
+
+
+class CountingStore(DictStore):
+    """A dict store that counts writes: the worker's batch writes each one to the table."""
+
+    def __init__(self, records: dict[str, CustomerState]) -> None:
+        super().__init__(records)
+        self.puts = 0
+
+    def put(self, key: str, state: CustomerState | None) -> None:
+        self.puts += 1
+        super().put(key, state)
+
+
+def test_a_record_the_core_left_as_it_was_is_not_written_again(playbook: Playbook) -> None:
+    """A redelivered event, a claim on a known customer, a merge made twice: no write."""
+    part = runtime(playbook, ClockMode.EVENT)
+    store = part.store = CountingStore({})
+    signup = event("signup", "s1", "2026-03-01T10:00:00Z", customer_id="c1",
+                   email="c1@mail.example")  # fmt: skip
+    offer(part, 1, signup)
+    assert [r.outcome.changed for r in part.drain() if isinstance(r, Applied)] == [True]
+    assert store.puts == 1
+    offer(part, 2, signup)
+    part.offer(MERGE, 3, Claim(anonymous_id="c1", customer_id="c2", at=AT, cause="x"))
+    results = [r for r in part.drain() if isinstance(r, Applied)]
+    assert [(r.outcome.duplicate, r.outcome.changed) for r in results] == [(True, False)] * 2
+    assert store.puts == 1
