@@ -47,7 +47,8 @@ from lifecycle.playbook import Playbook
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.runtime import Applied, DictStore, PartitionRuntime, Result, complete
 from lifecycle.state import CustomerState
-from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, EventAdapter
+from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event, EventAdapter
+from schemas.internal import Claim, ProspectHistory
 from schemas.records import Campaign, Stage
 
 __all__ = [
@@ -199,7 +200,10 @@ def final_states(
             assert isinstance(result, Applied), result  # a core failure fails the journey
             outcome = result.outcome
             record_outputs(outcome, result.key, journey, moves, sends)
-            for message in [*outcome.claims, *filter(None, [outcome.history])]:
+            merges: list[Claim | ProspectHistory] = [*outcome.claims]
+            if outcome.history is not None:
+                merges.append(outcome.history)
+            for message in merges:
                 runtime.offer(MERGE_TOPIC, position, message)  # one partition: all keys
                 take(runtime.drain(), position)
 
@@ -207,7 +211,7 @@ def final_states(
         if isinstance(step, Advance):
             take(runtime.tick(step.to, complete), position)
             continue
-        event = EventAdapter.validate_python(dict(step))
+        event: Event = EventAdapter.validate_python(dict(step))
         runtime.offer(TOPIC_OF_TYPE[event.type], position, event)
         take(runtime.drain(), position)
     return moves, sends, states

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from agents.lifecycle import LifecycleProcessor
-from lifecycle import runtime as runtime_module
+from lifecycle.core import apply
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, encode_model, loads
-from schemas.inbound import parse_event
+from schemas.inbound import Rejection, parse_event
 from schemas.internal import Claim, ProspectHistory
 from streams.app import create_app
 from streams.settings import Settings
@@ -56,15 +56,14 @@ def test_a_core_failure_on_a_merge_message_is_dead_lettered_not_raised(
     kind: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only events and timers were caught before: a bad merge message stopped the worker."""
-    real = runtime_module.apply
     fail_on(monkeypatch, kind)
     worker = processor()
     browse = parse_event(
         dumps({"type": "browse", "event_id": "b1", "occurred_at": "2026-03-01T10:00:00Z",
                "anonymous_id": "anon", "product_id": "teapot"})
     )  # fmt: skip
-    assert not isinstance(browse, Exception)
-    prospect = real(None, browse, worker.playbook).state
+    assert not isinstance(browse, Rejection)
+    prospect = apply(None, browse, worker.playbook).state
     assert prospect is not None
     worker.table[b"anon"] = encode_model(prospect)
     claim = Claim(anonymous_id="anon", customer_id="c1", at=AT, cause="s1")
@@ -72,7 +71,7 @@ def test_a_core_failure_on_a_merge_message_is_dead_lettered_not_raised(
     runtime = worker._runtime(0)
     item: Claim | ProspectHistory = claim
     if kind is ProspectHistory:
-        history = real(prospect, claim, worker.playbook).history
+        history = apply(prospect, claim, worker.playbook).history
         assert history is not None
         item = history
     outputs = sent(worker, monkeypatch)

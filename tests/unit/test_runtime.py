@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle import runtime as runtime_module
 from lifecycle.clock import ClockMode
-from lifecycle.core import Due, Input, Outcome
+from lifecycle.core import Due, Input, Outcome, apply
 from lifecycle.playbook import Playbook, default_playbook
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.runtime import Applied, DictStore, Failed, PartitionRuntime, Refused, Result
@@ -128,14 +127,13 @@ def test_a_claim_retires_the_prospect_and_hands_its_history_on(playbook: Playboo
 
 def fail_on(monkeypatch: pytest.MonkeyPatch, kind: type) -> None:
     """The core raises on every input of ``kind``, as a bug would."""
-    real = runtime_module.apply
 
-    def apply(state: CustomerState | None, cause: Input, *args: Any, **kwargs: Any) -> Outcome:
+    def failing(state: CustomerState | None, cause: Input, *args: Any, **kwargs: Any) -> Outcome:
         if isinstance(cause, kind):
             raise ZeroDivisionError
-        return real(state, cause, *args, **kwargs)
+        return apply(state, cause, *args, **kwargs)
 
-    monkeypatch.setattr(runtime_module, "apply", apply)
+    monkeypatch.setattr("lifecycle.runtime.apply", failing)
 
 
 def prepared(playbook: Playbook, states: dict[str, CustomerState]) -> PartitionRuntime[int]:
@@ -182,6 +180,7 @@ def test_a_core_failure_on_any_input_is_yielded_and_the_partition_carries_on(
     assert [type(r).__name__ for r in results] == ["Failed", "Applied"]
     assert isinstance(results[0], Failed)
     assert isinstance(results[0].error, ZeroDivisionError)
+    assert isinstance(results[1], Applied)
     assert results[1].key == "b"
     assert {k: s.model_dump() for k, s in states.items() if k != "b"} == before
     if kind == "timer":
