@@ -86,6 +86,7 @@ from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse
 from schemas.internal import Claim, MergeAdapter, ProspectHistory
 from schemas.records import topic_of
 from streams.app import Topology, scan_uncached
+from streams.copy_watermark import CopyWatermarks
 from streams.delivery import Delivery, Verdict
 from streams.fetching import FetchHold
 from streams.lag import LagProbe, lag_probes
@@ -255,7 +256,7 @@ class LifecycleProcessor:
         self.settings = topology.settings
         self.inbound_topics = self.settings.event_topics  # re-keyed copies in repartition mode
         self.routes = RouteCheck(self.settings, self.metrics)
-        self.copied_at: dict[str, int] = {}  # repartition mode: see ``watch_copies``
+        self.copies = CopyWatermarks(self.settings.repartition_of)  # see ``watch_copies``
         self.ticks_topic = self.settings.topic("ticks")
         self.merge_topic = self.settings.topic("merge")
         self.runtime_topics = {*self.inbound_topics, self.merge_topic}
@@ -392,11 +393,12 @@ class LifecycleProcessor:
         return self.probe
 
     async def watch_copies(self) -> None:
-        """``repartition`` mode: note when (ms) each re-keyed copy was last seen complete,
-        its inbound topic committed to the end by the re-keying group (the broker's view,
-        so every worker's share counts). A copy counts as caught up only on a fetch after
-        that (``_caught_up``): in a replay the copies fill while the agent reads them, and
-        an empty copy must not let a later event of another topic go first.
+        """``repartition`` mode: note when (ms) each re-keyed copy was first seen complete,
+        its inbound topic committed to its current end by the re-keying group (the
+        broker's view, so every worker's share counts; ``streams.copy_watermark``). A copy
+        counts as caught up only on a fetch after that (``_caught_up``): in a replay the
+        copies fill while the agent reads them, and an empty copy must not let a later
+        event of another topic go first.
 
         The fetch's time is taken when its answer arrives, so one built before the last
         copies and answered after this check could still pass: a window of one answer's
@@ -409,12 +411,7 @@ class LifecycleProcessor:
                 rows = await probe.measure()
         except Exception:  # the broker may be away: the copies stay as last seen
             return
-        done = int(time.time() * 1000)
-        behind = {row.topic for row in rows if row.lag > 0}
-        measured = {row.topic for row in rows}
-        for inbound, copy in self.settings.repartition_of.items():
-            if inbound in measured and inbound not in behind:
-                self.copied_at[copy] = done
+        self.copies.observe(rows, int(time.time() * 1000))
 
     async def _resume(self, assignment: int) -> None:
         """Each assigned partition's resume point, from the broker: where Faust's
@@ -611,7 +608,7 @@ class LifecycleProcessor:
         agent reads nothing meanwhile), and the merge asks it for every message."""
         consumer: Any = self.topology.app.consumer
         fresh_after = self.fresh_after.get(partition, 0)
-        copies = self.copied_at if self.settings.repartitioned else None
+        copies = self.copies if self.settings.repartitioned else None
 
         @functools.cache
         def caught_up(topic: str) -> bool:
@@ -625,7 +622,7 @@ class LifecycleProcessor:
             if (
                 copies is not None
                 and topic != self.merge_topic
-                and polled < copies.get(topic, polled + 1)
+                and not copies.complete_before(topic, polled)
             ):
                 return False  # its inbound topic may hold records not copied yet
             expected = self.delivery.expected.get(tp)

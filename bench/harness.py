@@ -369,18 +369,35 @@ def row(args: argparse.Namespace, r: Results) -> list[str]:
 
 
 def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
-    """Print the table; append the row under SECTION in ``path``, creating the section."""
+    """Print the table; add the row to SECTION's table in ``path``, creating the section."""
     header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
     line = "| " + " | ".join(cells) + " |\n"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     if SECTION not in text:
         command = "`.venv/bin/python -m bench.harness` (defaults: the full run)"
         text = text.rstrip("\n") + f"\n\n{SECTION}\n\nCommand: {command}\n\n" + header
-    path.write_text(text.rstrip("\n") + "\n" + line)
+    path.write_text(with_row(text, line))
     table = header + line
     print(table, end="")
     print(f"command: {shlex.join([sys.executable, '-m', 'bench.harness', *sys.argv[1:]])}")
     return table
+
+
+def with_row(text: str, line: str) -> str:
+    """``text`` with ``line`` after the last row of SECTION's results table, which sections
+    written after it (such as bench.cdnow's) do not end."""
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    end = len(text) if end < 0 else end + 1
+    lines = text[start:end].rstrip("\n").split("\n")
+    first = "| " + " | ".join(COLUMNS[:4])
+    top = max(i for i, row in enumerate(lines) if row.startswith(first))
+    last = top
+    while last + 1 < len(lines) and lines[last + 1].startswith("|"):
+        last += 1
+    lines.insert(last + 1, line.rstrip("\n"))
+    rest = text[end:]
+    return text[:start] + "\n".join(lines) + ("\n\n" + rest if rest else "\n")
 
 
 def run_engine(

@@ -1,0 +1,23 @@
+"""bench.harness adds its row to its own results table, wherever later sections follow it."""
+
+from __future__ import annotations
+
+from bench.harness import COLUMNS, SECTION, with_row
+
+HEADER = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+
+
+def test_the_row_goes_under_the_last_row_of_the_harness_table() -> None:
+    text = (
+        f"# Benchmark results\n\n{SECTION}\n\nCommand: x\n\n{HEADER}| old |\n\n"
+        "A paragraph.\n\n## Another section\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    done = with_row(text, "| new |\n")
+    assert done.index("| old |\n| new |\n") < done.index("A paragraph.")
+    assert done.endswith("| 1 | 2 |\n")
+    assert done.replace("| new |\n", "") == text
+
+
+def test_the_row_ends_a_harness_table_that_ends_the_file() -> None:
+    text = f"# Benchmark results\n\n{SECTION}\n\nCommand: x\n\n{HEADER}| old |\n"
+    assert with_row(text, "| new |\n") == text + "| new |\n"
