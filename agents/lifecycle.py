@@ -280,6 +280,8 @@ class LifecycleProcessor:
         self._probe_started = False
         self._probe_lock = asyncio.Lock()
         self.blocked_since: dict[int, float] = {}
+        self.stalls_checked = 0.0
+        """When ``Delivery.stalled`` was last asked (monotonic seconds)."""
         self.forced_warned: dict[int, float] = {}
         """When each partition last warned of messages released past the merge's bound."""
         self.latest_event: datetime | None = None
@@ -508,8 +510,16 @@ class LifecycleProcessor:
                 self.fresh_after[partition] = polled
             self._release(partition)
             return
-        for tp in self.delivery.overdue(time.monotonic()):
+        now = time.monotonic()
+        for tp in self.delivery.overdue(now):
             await self._seek(tp)
+        if now - self.stalls_checked >= 1.0:  # ticks come per partition
+            self.stalls_checked = now
+            for tp in self.delivery.stalled(self._fetch_positions(), now):
+                log.info(
+                    "%s[%d]: fetched past %d but never delivered", *tp, self.delivery.expected[tp]
+                )
+                await self._seek(tp)
         self.fetch_hold.retry()
         self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
@@ -601,6 +611,21 @@ class LifecycleProcessor:
         except (AttributeError, AssertionError, KeyError):  # not assigned (any more)
             return None
         return None if stamp is None else int(stamp)
+
+    def _fetch_positions(self) -> dict[TP, int]:
+        """The consumer's next fetch offset per partition the agent expects records
+        of (aiokafka's subscription state, an int read from this thread)."""
+        thread: Any = getattr(self.topology.app.consumer, "_thread", None)
+        try:
+            assignment = thread._ensure_consumer()._subscription.subscription.assignment
+        except (AttributeError, AssertionError):  # not started, or no assignment now
+            return {}
+        positions = {}
+        for tp in self.delivery.expected:
+            state = assignment.state_value(tp)
+            if state is not None and state.has_valid_position:
+                positions[tp] = int(state.position)
+        return positions
 
     def _caught_up(self, partition: int) -> Callable[[str], bool]:
         """Whether a topic of ``partition`` has nothing more to read, asked of the

@@ -11,6 +11,13 @@ the group's resume point: a record ahead of the next expected offset is
 skipped and the partition is sought back to that offset; a record below it
 was applied already and is skipped. Pure bookkeeping: the agent does the
 seeking and asks the broker for the resume points.
+
+A record can also vanish with no later one to reveal the gap: after a worker
+was killed and its partitions came back a minute later (the dead member's
+session ran out), a worker's consumer had fetched a partition to its end
+while the agent never received those records, and nothing more was
+published. ``stalled`` finds such a partition from the consumer's fetch
+position: past the expected offset, with no progress for ``stall_after``.
 """
 
 from __future__ import annotations
@@ -43,21 +50,29 @@ class Delivery(Generic[P]):
     again push Faust's read offset past it.
     """
 
-    def __init__(self, retry_after: float = 1.0) -> None:
+    def __init__(self, retry_after: float = 1.0, stall_after: float = 10.0) -> None:
         self.expected: dict[P, int] = {}
         self.seeking: dict[P, float] = {}
         """Partition -> when it was last sought back to its expected offset."""
         self.retry_after = retry_after
+        self.stall_after = stall_after
+        """Seconds a partition may stay fetched past ``expected`` without taking a record.
+        Records fetched but still queued for the agent are taken within seconds;
+        a needless seek back costs a re-fetch of what ``check`` then skips."""
+        self.behind: dict[P, tuple[int, float]] = {}
+        """Partition -> (expected offset, since when) while its fetch is past it."""
 
     def start(self, points: Mapping[P, int]) -> None:
         """A new assignment: apply each partition from its resume point."""
         self.expected = dict(points)
         self.seeking = {}
+        self.behind = {}
 
     def clear(self) -> None:
         """A rebalance began: nothing is known until the next assignment's points."""
         self.expected = {}
         self.seeking = {}
+        self.behind = {}
 
     def check(self, partition: P, offset: int) -> Verdict:
         expected = self.expected.get(partition)
@@ -86,4 +101,23 @@ class Delivery(Generic[P]):
         due = [p for p, at in self.seeking.items() if now - at >= self.retry_after]
         for partition in due:
             self.seeking[partition] = now
+        return due
+
+    def stalled(self, positions: Mapping[P, int], now: float) -> list[P]:
+        """Partitions fetched past their expected offset (``positions``: the
+        consumer's next fetch offset) that took no record for ``stall_after``:
+        seek them back to ``expected``. Each is named again only after another
+        ``stall_after`` without progress."""
+        due = []
+        for partition, expected in self.expected.items():
+            position = positions.get(partition)
+            if position is None or position <= expected or partition in self.seeking:
+                self.behind.pop(partition, None)
+                continue
+            mark = self.behind.get(partition)
+            if mark is None or mark[0] != expected:
+                self.behind[partition] = (expected, now)
+            elif now - mark[1] >= self.stall_after:
+                self.behind[partition] = (expected, now)
+                due.append(partition)
         return due

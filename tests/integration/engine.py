@@ -179,6 +179,13 @@ class Worker:
         assert self.process is not None
         assert self.process.poll() is None, f"worker exited: {self.log_text()[-3000:]}"
 
+    def status(self) -> str:
+        """Running or its exit code, and the end of its log: for a failed wait's message."""
+        assert self.process is not None
+        code = self.process.poll()
+        state = "running" if code is None else f"exited with {code}"
+        return f"worker pid {self.process.pid} {state}; its log ends:\n{self.log_text()[-3000:]}"
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -371,6 +378,27 @@ def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
             ):
                 found.add(value)
     return sorted(found)
+
+
+def lag_report(settings: Settings) -> str:
+    """Each group's partitions that still lag, ``topic[partition] committed/end``: what a
+    test that never caught up prints, to tell a stuck partition from a slow machine."""
+
+    async def rows() -> list[str]:
+        out = []
+        for probe in lag_probes(settings):
+            async with probe:
+                out += [
+                    f"{probe.group}:{r.topic}[{r.partition}] {r.committed}/{r.end}"
+                    for r in await probe.measure()
+                    if r.lag
+                ]
+        return out
+
+    try:
+        return ", ".join(asyncio.run(rows())) or "no lag"
+    except KafkaError as exc:
+        return f"lag unknown ({exc!r})"
 
 
 def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3.0) -> bool:

@@ -23,6 +23,7 @@ from tests.integration.engine import (
     backtest,
     collect,
     create_topics,
+    lag_report,
     publish,
     scrape,
     stored_states,
@@ -83,7 +84,7 @@ def test_clean_stops_under_load_re_send_nothing(kafka_bootstrap: str, tmp_path: 
 
     last = Worker(settings, tmp_path / "last.log").start()
     try:
-        assert wait_caught_up(settings, timeout=900), last.log_text()[-3000:]
+        assert wait_caught_up(settings, timeout=900), f"{lag_report(settings)}\n{last.status()}"
         records = collect(settings, OUTPUTS, expected=len(expected), timeout=300)
         last.assert_alive()
     finally:

@@ -28,6 +28,7 @@ from tests.integration.engine import (
     backtest,
     collect,
     create_topics,
+    lag_report,
     personal_data_in,
     publish,
     stored_states,
@@ -66,7 +67,12 @@ class Run:
     def check(self, workers: list[Worker]) -> None:
         """Every record equals the core's; every expected trigger_id came, and no other."""
         self.publisher.join()
-        assert wait_caught_up(self.settings), "the workers never caught up with the input"
+        if not wait_caught_up(self.settings):
+            lagging = lag_report(self.settings)
+            raise AssertionError(
+                f"the workers never caught up with the input; lagging: {lagging}\n"
+                + "\n".join(worker.status() for worker in workers)
+            )
         records = collect(self.settings, OUTPUTS, expected=len(self.expected), timeout=300)
         for worker in workers:
             worker.assert_alive()

@@ -53,3 +53,37 @@ def test_a_rebalance_forgets_everything_until_the_next_assignment() -> None:
     assert delivery.expected == {}
     assert delivery.check(A, 5) is Verdict.UNKNOWN
     assert list(delivery.overdue(now=10.0)) == []
+
+
+def test_a_partition_fetched_past_what_it_took_is_sought_back_once_it_stalls() -> None:
+    """The consumer fetched A to 390 but the agent never got 26..389, and nothing
+    later comes to reveal the gap (a crash test's worker, after a rebalance)."""
+    delivery: Delivery[tuple[str, int]] = Delivery(stall_after=10.0)
+    delivery.start({A: 26, B: 7})
+    positions = {A: 390, B: 7}
+    assert delivery.stalled(positions, now=100.0) == []  # B has all it fetched
+    assert delivery.stalled(positions, now=109.9) == []  # may still be queued
+    assert delivery.stalled(positions, now=110.0) == [A]
+    assert delivery.stalled(positions, now=115.0) == []  # the seek is given time
+    assert delivery.stalled(positions, now=120.0) == [A]  # and repeated if it fails
+
+
+def test_a_partition_that_makes_progress_is_not_stalled() -> None:
+    delivery: Delivery[tuple[str, int]] = Delivery(stall_after=10.0)
+    delivery.start({A: 0})
+    for second in range(30):
+        assert delivery.stalled({A: 500}, now=float(second)) == []
+        assert delivery.check(A, second) is Verdict.TAKE  # the queue drains, slowly
+    delivery.start({A: 0})
+    assert delivery.stalled({A: 500}, now=100.0) == []  # a new assignment starts afresh
+    delivery.clear()
+    assert delivery.stalled({A: 500}, now=200.0) == []
+
+
+def test_a_partition_already_sought_back_is_left_to_the_retry() -> None:
+    delivery: Delivery[tuple[str, int]] = Delivery(stall_after=1.0)
+    delivery.start({A: 5})
+    assert delivery.check(A, 10) is Verdict.AHEAD
+    assert delivery.should_seek(A, now=0.0)
+    assert delivery.stalled({A: 20}, now=0.0) == []
+    assert delivery.stalled({A: 20}, now=5.0) == []  # overdue() repeats that seek

@@ -11,57 +11,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PREPARE = """
+HOOK = """
 import sys
-import zipfile
 from setuptools import build_meta
-print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))
+print(getattr(build_meta, sys.argv[1])(sys.argv[2]))
 """
 
+PACKAGES = ("schemas", "lifecycle", "streams", "agents")
 
-def test_build_backend_reads_the_metadata_without_deprecation_warnings(tmp_path: Path) -> None:
-    """What pip's build step runs, on a copy of the project file (no egg-info in the tree)."""
-    project = tmp_path / "project"
+
+def build(tmp_path: Path, hook: str, *, packages: tuple[str, ...] = ()) -> tuple[Path, str]:
+    """Run the build backend's ``hook`` as pip does, warnings shown, on a copy of the project
+    file (no egg-info in the tree) and of ``packages``: what it made, and all it printed."""
+    project, out = tmp_path / "project", tmp_path / "out"
     project.mkdir()
+    out.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, project / name)
-    done = subprocess.run(
-        [sys.executable, "-W", "default", "-c", PREPARE, str(tmp_path)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert "deprecat" not in output.lower(), output
-    metadata = (tmp_path / done.stdout.split()[-1] / "METADATA").read_text()
-    assert "License-Expression: Apache-2.0" in metadata
-
-
-EDITABLE = """
-import sys
-import zipfile
-from setuptools import build_meta
-print(build_meta.build_editable(sys.argv[1]))
-"""
-
-
-def test_the_editable_install_is_a_plain_path_file_built_without_notices(tmp_path: Path) -> None:
-    """What ``make`` installs (``pip install -e``), on a copy of the packages: no warning box."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, project / name)
-    for package in ("schemas", "lifecycle", "streams", "agents"):
+    for package in packages:
         shutil.copytree(
             ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__")
         )
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
     done = subprocess.run(
-        [sys.executable, "-W", "default", "-c", EDITABLE, str(wheels)],
+        [sys.executable, "-W", "default", "-c", HOOK, hook, str(out)],
         cwd=project,
         capture_output=True,
         text=True,
@@ -70,9 +42,21 @@ def test_the_editable_install_is_a_plain_path_file_built_without_notices(tmp_pat
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "Editable installation" not in output, output
     assert "deprecat" not in output.lower(), output
-    with zipfile.ZipFile(wheels / done.stdout.split()[-1]) as wheel:
+    return out / done.stdout.split()[-1], output
+
+
+def test_build_backend_reads_the_metadata_without_deprecation_warnings(tmp_path: Path) -> None:
+    """What pip's build step runs."""
+    metadata, _output = build(tmp_path, "prepare_metadata_for_build_wheel")
+    assert "License-Expression: Apache-2.0" in (metadata / "METADATA").read_text()
+
+
+def test_the_editable_install_is_a_plain_path_file_built_without_notices(tmp_path: Path) -> None:
+    """What ``make`` installs (``pip install -e``): no warning box."""
+    made, output = build(tmp_path, "build_editable", packages=PACKAGES)
+    assert "Editable installation" not in output, output
+    with zipfile.ZipFile(made) as wheel:
         paths = [n for n in wheel.namelist() if n.endswith(".pth")]
         assert len(paths) == 1, wheel.namelist()
-        assert wheel.read(paths[0]).decode().strip() == str(project)
+        assert wheel.read(paths[0]).decode().strip() == str(tmp_path / "project")
