@@ -490,7 +490,7 @@ class LifecycleProcessor:
         partition = self.batch.partition = message.partition
         self.batch.events[partition] = event
         self.batch.handled += 1
-        runtime = self._runtime(partition)
+        runtime = self.runtime_of(partition)
         if not tick:
             item = (
                 self._internal(message)
@@ -524,10 +524,11 @@ class LifecycleProcessor:
         self._release(partition)
         at = decode_tick(message.value, self.settings.app_id)
         if at is not None:
-            self._take(runtime.tick(at, self._caught_up(partition)))
+            self.hand_on(runtime.tick(at, self._caught_up(partition)))
         self.ticks_seen[message.tp] = message.offset
 
-    def _runtime(self, partition: int) -> Runtime:
+    def runtime_of(self, partition: int) -> Runtime:
+        """The runtime of ``partition``, opened on its first input after a rebalance."""
         runtime = self.runtimes.get(partition)
         if runtime is None:
             pairs = self.pairs[partition] = TablePairs(self.topology.copurchase, partition)
@@ -569,7 +570,7 @@ class LifecycleProcessor:
         for partition, runtime in self.runtimes.items():
             runtime.timers.rebuild(entries.pop(partition, []))
         for partition, found in entries.items():
-            self._runtime(partition).timers.rebuild(found)
+            self.runtime_of(partition).timers.rebuild(found)
         self.timers_stale = False
         log.info(
             "timer heaps rebuilt: %d pending in %.2fs",
@@ -661,9 +662,9 @@ class LifecycleProcessor:
             return
         merger = runtime.merger
         caught_up = self._caught_up(partition)
-        released = self._take(runtime.drain(caught_up))
+        released = self.hand_on(runtime.drain(caught_up))
         if merger.forced:
-            self._warn_forced(partition, merger, caught_up)
+            self.warn_forced(partition, merger, caught_up)
         if released or not merger.buffered:
             self.blocked_since.pop(partition, None)
         else:
@@ -676,7 +677,7 @@ class LifecycleProcessor:
                     self.settings.max_idle,
                     ", ".join(merger.blocking(caught_up)),
                 )
-                self._take(runtime.drain())
+                self.hand_on(runtime.drain())
                 self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
@@ -709,7 +710,7 @@ class LifecycleProcessor:
             ]
         )
 
-    def _warn_forced(
+    def warn_forced(
         self, partition: int, merger: PartitionMerger[Any], caught_up: Callable[[str], bool]
     ) -> None:
         """Say, at most every ten seconds per partition, that the merge released
@@ -729,7 +730,7 @@ class LifecycleProcessor:
         )
         merger.forced = 0
 
-    def _take(self, results: Iterator[Result[Any]]) -> int:
+    def hand_on(self, results: Iterator[Result[Any]]) -> int:
         """Hand on what the runtime did, in its order; how many messages it released
         (the timers it fired are not messages)."""
         released = 0

@@ -70,9 +70,11 @@ def _footprint(heap: TimerHeap[bytes]) -> str:
     freed-but-kept allocator memory made read low.
     """
     structure = (
-        sys.getsizeof(heap._heap) + sum(map(sys.getsizeof, heap._heap)) + sys.getsizeof(heap._due)
+        sys.getsizeof(heap.entries)
+        + sum(map(sys.getsizeof, heap.entries))
+        + sys.getsizeof(heap.deadlines)
     )
-    payload = sum(sys.getsizeof(key) + sys.getsizeof(due) for key, due in heap._due.items())
+    payload = sum(sys.getsizeof(key) + sys.getsizeof(due) for key, due in heap.deadlines.items())
     n = len(heap) or 1
     return (
         f"heap list + tuples + index: {structure / 2**20:,.0f} MB ({structure / n:,.0f} B/timer); "
@@ -258,7 +260,7 @@ def _churn(heap: TimerHeap[bytes], keys: list[bytes], rng: random.Random, rounds
             started = time.perf_counter()
             _set_all(heap, chunk)
             chunks.append(time.perf_counter() - started)
-        entries = len(heap._heap)  # private, but the point: how many stale entries it carries
+        entries = len(heap.entries)  # the point: how many stale entries it carries
         note = (
             f"heap entries after: {entries:,} for {len(heap):,} keys; "
             f"slowest {CHURN_CHUNK:,} sets: {_duration(max(chunks))} "
@@ -431,7 +433,7 @@ def _rebuild(keys: list[bytes], records: list[bytes], expected: dict[bytes, date
     heap: TimerHeap[bytes] = TimerHeap()
     heap.rebuild(entries)
     done = time.perf_counter()
-    if heap._due != expected:  # private: compare the rebuilt contents exactly
+    if heap.deadlines != expected:  # compare the rebuilt contents exactly
         msg = "the rebuilt heap does not hold the records' earliest timers"
         raise AssertionError(msg)
     size = sum(map(len, records)) / len(records)

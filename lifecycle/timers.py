@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -125,6 +125,17 @@ class TimerHeap(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._due)
+
+    @property
+    def entries(self) -> Sequence[tuple[datetime, K]]:
+        """The heap itself, stale entries included (read-only): how compact it stays
+        is what the benchmark and the tests measure."""
+        return self._heap
+
+    @property
+    def deadlines(self) -> Mapping[K, datetime]:
+        """Each customer's earliest deadline (read-only), what a sweep goes by."""
+        return self._due
 
     def set(self, key: K, due: datetime | None) -> None:
         """The customer's earliest deadline is now ``due`` (None: nothing pending)."""

@@ -419,7 +419,7 @@ class LocalBroker:
             self._check_ports_free()
             java = _require_tools(java=True, mvn=not self.jars_ready())["java"]
             self.ensure_jars()
-            self._write_config()
+            self.write_config()
             formatted = False
             if not (self.data_dir / "meta.properties").is_file():
                 self._format_storage(java)
@@ -536,7 +536,7 @@ class LocalBroker:
                 )
             raise BrokerError(msg)
 
-    def _write_config(self) -> None:
+    def write_config(self) -> None:
         """Rewrite server.properties on every start, so a changed port takes effect."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         client = self.security_protocol

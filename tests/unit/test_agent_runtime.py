@@ -68,7 +68,7 @@ def test_a_core_failure_on_a_merge_message_is_dead_lettered_not_raised(
     worker.table[b"anon"] = encode_model(prospect)
     claim = Claim(anonymous_id="anon", customer_id="c1", at=AT, cause="s1")
     merge = worker.merge_topic
-    runtime = worker._runtime(0)
+    runtime = worker.runtime_of(0)
     item: Claim | ProspectHistory = claim
     if kind is ProspectHistory:
         history = apply(prospect, claim, worker.playbook).history
@@ -76,7 +76,7 @@ def test_a_core_failure_on_a_merge_message_is_dead_lettered_not_raised(
         item = history
     outputs = sent(worker, monkeypatch)
     runtime.offer(merge, message(merge, 7, encode_model(item)), item)
-    assert worker._take(runtime.drain()) == 1
+    assert worker.hand_on(runtime.drain()) == 1
     [(topic, letter)] = outputs
     assert topic == worker.settings.topic("deadletter")
     assert (letter["topic"], letter["offset"], letter["reason"]) == (merge, 7, "processing_error")

@@ -13,7 +13,7 @@ from streams.settings import Settings
 
 
 def properties(broker: LocalBroker) -> dict[str, str]:
-    broker._write_config()
+    broker.write_config()
     lines = broker.properties_path.read_text(encoding="utf-8").splitlines()
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 

@@ -57,14 +57,14 @@ def test_the_warning_names_partition_count_and_topic_at_most_every_ten_seconds(
     caplog.set_level(logging.WARNING, logger="agents.lifecycle")
 
     overflow(merger, 0, 5)
-    processor._warn_forced(3, merger, blocked)
+    processor.warn_forced(3, merger, blocked)
     clock.now += 5
     overflow(merger, 10, 4)
-    processor._warn_forced(3, merger, blocked)  # too soon: counted, not said
+    processor.warn_forced(3, merger, blocked)  # too soon: counted, not said
     overflow(other, 0, 3)
-    processor._warn_forced(4, other, blocked)  # another partition has its own clock
+    processor.warn_forced(4, other, blocked)  # another partition has its own clock
     clock.now += 6
-    processor._warn_forced(3, merger, blocked)
+    processor.warn_forced(3, merger, blocked)
 
     said = [r.getMessage() for r in caplog.records]
     assert said == [

@@ -82,7 +82,7 @@ def test_heap_stays_compact_under_many_reschedules() -> None:
     heap: TimerHeap[str] = TimerHeap()
     for n in range(50_000):
         heap.set("a", T0 + n * timedelta(seconds=1))
-    assert len(heap._heap) < 3000
+    assert len(heap.entries) < 3000
     assert list(heap.pop_due(T0 + DAY)) == ["a"]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import inspect
 from types import FrameType, TracebackType
 
 import pytest
@@ -13,9 +13,10 @@ from tests.tracebacks import repair
 
 def a_frame() -> FrameType:
     try:
-        frame = sys._getframe()
+        frame = inspect.currentframe()
     finally:
         pass
+    assert frame is not None
     for _ in range(1):
         pass
     return frame
