@@ -88,6 +88,15 @@ from schemas.records import topic_of
 from streams.app import Topology, scan_uncached
 from streams.copy_watermark import CopyWatermarks
 from streams.delivery import Delivery, Verdict
+from streams.faust_compat import (
+    FaustEvent,
+    FaustMessage,
+    commit_exactly,
+    fetch_positions,
+    kafka_producer,
+    partition_stores,
+    polled_at,
+)
 from streams.fetching import FetchHold
 from streams.lag import LagProbe, lag_probes
 from streams.outbound import OutboundBatch
@@ -99,7 +108,7 @@ __all__ = ["LifecycleProcessor", "register"]
 
 log = logging.getLogger(__name__)
 
-Runtime = PartitionRuntime[Any]
+Runtime = PartitionRuntime[FaustEvent]
 """A partition's runtime; an item's position is the Faust event that brought it."""
 
 
@@ -107,7 +116,7 @@ class OffsetsNotCommittedError(Exception):
     """The group coordinator did not take the commit of some partitions' offsets."""
 
 
-def _where(message: Any) -> tuple[str, int, int]:
+def _where(message: FaustMessage) -> tuple[str, int, int]:
     """Where a message sits, for logs: never its key or value (personal data)."""
     return message.topic, message.partition, message.offset
 
@@ -139,7 +148,7 @@ class TablePairs:
         self.known[product] = counts
         self.dirty.add(product)
 
-    def flush(self, writes: TableWrites, event: Any) -> None:
+    def flush(self, writes: TableWrites, event: FaustEvent) -> None:
         """Write the changed counts, in the partition of ``event`` (one of this runtime's)."""
         for product in self.dirty:
             writes.put(
@@ -154,7 +163,7 @@ class Batch:
 
     records: dict[bytes, tuple[int, CustomerState | None]] = field(default_factory=dict)
     """The partition and latest record of every customer the batch changed (None: erase)."""
-    events: dict[int, Any] = field(default_factory=dict)
+    events: dict[int, FaustEvent] = field(default_factory=dict)
     """A Faust event of each partition the batch handled, the one it is in now last."""
     partition: int = -1
     """The partition of the message being handled."""
@@ -169,7 +178,7 @@ class Batch:
     """Messages handled in this batch."""
 
 
-def _received_at(message: Any) -> datetime | None:
+def _received_at(message: FaustMessage) -> datetime | None:
     """The record's timestamp (Faust gives seconds): the anchor of the future bound."""
     stamp = message.timestamp
     return None if stamp is None or stamp < 0 else datetime.fromtimestamp(stamp, UTC)
@@ -295,8 +304,12 @@ class LifecycleProcessor:
         self.broker_reachable = True
         """False from a lag measurement that got no answer in time until one that does."""
         self.fresh_after: dict[int, int] = {}
-        """Per partition, the newest fetch (ms) that brought a message now held: an
-        empty topic counts as caught up only on a fetch at least that recent."""
+        """Per partition, the newest fetch (ms, ``polled_at``) that brought a message now
+        held: an empty topic counts as caught up only on a fetch at least that recent.
+        Kafka orders nothing across partitions: a highwater read from an older fetch
+        than the one that brought another topic's message may miss an event published
+        before that message (found by the rebalance test, a browse applied after the
+        cart event published after it)."""
         self.fetch_hold = FetchHold(topology.app)
         """Inbound topic-partitions this worker stopped fetching (``_read_less``)."""
         self.ticks_seen: dict[TP, int] = {}
@@ -437,7 +450,7 @@ class LifecycleProcessor:
         self.committed.update(self.delivery.expected)
         self.resume_pending = False
 
-    async def _admit(self, message: Any) -> bool:
+    async def _admit(self, message: FaustMessage) -> bool:
         """Whether ``message`` is the next one of its partition (see ``streams.delivery``)."""
         if self.resume_pending:
             if self.resuming is None or self.resuming.done():
@@ -458,7 +471,7 @@ class LifecycleProcessor:
         except Exception as exc:  # retried while the gap remains (Delivery.overdue)
             log.warning("%s[%d]: seek failed (%s)", *tp, type(exc).__name__)
 
-    async def handle(self, event: Any) -> None:
+    async def handle(self, event: FaustEvent) -> None:
         """Merge one message in, apply what it releases; durable only at ``commit``.
 
         Outputs held for ``LIFECYCLE_OUTPUT_HOLD`` go to the producer now, before
@@ -476,11 +489,11 @@ class LifecycleProcessor:
         producer: Any = self.topology.app.producer
         outputs = self.batch.outputs
         sent = await outputs.dispatch(
-            producer._ensure_producer(), self.output_partitions, self.routes.scheme
+            kafka_producer(producer), self.output_partitions, self.routes.scheme
         )
         self.batch.sends.extend(sent)
 
-    async def _handle(self, event: Any) -> None:
+    async def _handle(self, event: FaustEvent) -> None:
         if self.timers_stale:
             self._rebuild_timers()
         message = event.message
@@ -505,7 +518,7 @@ class LifecycleProcessor:
                 return
             if runtime.merger.depth(message.topic) >= self.read_ahead:
                 self._read_less(message.tp)
-            polled = self._polled_at(message.tp)
+            polled = polled_at(self.topology.app.consumer, message.tp)
             if polled is not None and polled > self.fresh_after.get(partition, 0):
                 self.fresh_after[partition] = polled
             self._release(partition)
@@ -515,7 +528,8 @@ class LifecycleProcessor:
             await self._seek(tp)
         if now - self.stalls_checked >= 1.0:  # ticks come per partition
             self.stalls_checked = now
-            for tp in self.delivery.stalled(self._fetch_positions(), now):
+            positions = fetch_positions(self.topology.app.consumer, self.delivery.expected)
+            for tp in self.delivery.stalled(positions, now):
                 log.info(
                     "%s[%d]: fetched past %d but never delivered", *tp, self.delivery.expected[tp]
                 )
@@ -545,7 +559,7 @@ class LifecycleProcessor:
     def _stored_by_partition(self) -> Iterator[tuple[int, bytes, bytes]]:
         """(partition, key, record) of every customer this worker holds."""
         store: Any = self.table.data
-        dbs = getattr(store, "_dbs", None)  # rocksdb keeps one db per partition: exact
+        dbs = partition_stores(store)  # rocksdb keeps one db per partition: exact
         if dbs is not None:
             for partition, db in list(dbs.items()):
                 for key, raw in scan_uncached(db, store.offset_key):
@@ -578,13 +592,13 @@ class LifecycleProcessor:
             time.monotonic() - started,
         )
 
-    def _internal(self, message: Any) -> Item:
+    def _internal(self, message: FaustMessage) -> Item:
         try:
-            return MergeAdapter.validate_json(message.value)
+            return MergeAdapter.validate_json(message.value or b"")  # no value: invalid too
         except ValidationError:  # not ours: only the engine writes this topic
             return Rejection(Reason.INVALID_FIELD, "not a merge message")
 
-    def _accept(self, message: Any) -> Item:
+    def _accept(self, message: FaustMessage) -> Item:
         """The validated event, or the reason it is refused (counted here, once)."""
         parsed = parse_event(message.value, limits=self.limits, received_at=_received_at(message))
         if not isinstance(parsed, Rejection):
@@ -597,36 +611,6 @@ class LifecycleProcessor:
             return rejection
         self.metrics.event(parsed.event_type or "unknown", "dead_lettered", parsed.reason.value)
         return parsed
-
-    def _polled_at(self, tp: TP) -> int | None:
-        """When (ms) the consumer last had a fetch answer for ``tp``, which set its highwater.
-
-        Kafka orders nothing across partitions: a highwater read from an older
-        fetch than the one that brought another topic's message may miss an
-        event published before that message (found by the rebalance test, a
-        browse applied after the cart event published after it).
-        """
-        thread: Any = getattr(self.topology.app.consumer, "_thread", None)
-        try:
-            stamp = thread._ensure_consumer().last_poll_timestamp(tp)
-        except (AttributeError, AssertionError, KeyError):  # not assigned (any more)
-            return None
-        return None if stamp is None else int(stamp)
-
-    def _fetch_positions(self) -> dict[TP, int]:
-        """The consumer's next fetch offset per partition the agent expects records
-        of (aiokafka's subscription state, an int read from this thread)."""
-        thread: Any = getattr(self.topology.app.consumer, "_thread", None)
-        try:
-            assignment = thread._ensure_consumer()._subscription.subscription.assignment
-        except (AttributeError, AssertionError):  # not started, or no assignment now
-            return {}
-        positions = {}
-        for tp in self.delivery.expected:
-            state = assignment.state_value(tp)
-            if state is not None and state.has_valid_position:
-                positions[tp] = int(state.position)
-        return positions
 
     def _caught_up(self, partition: int) -> Callable[[str], bool]:
         """Whether a topic of ``partition`` has nothing more to read, asked of the
@@ -642,7 +626,7 @@ class LifecycleProcessor:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 return False
-            polled = self._polled_at(tp)
+            polled = polled_at(consumer, tp)
             if polled is None or polled < fresh_after:
                 return False  # its highwater may predate a message held from another topic
             if (
@@ -730,7 +714,7 @@ class LifecycleProcessor:
         )
         merger.forced = 0
 
-    def hand_on(self, results: Iterator[Result[Any]]) -> int:
+    def hand_on(self, results: Iterator[Result[FaustEvent]]) -> int:
         """Hand on what the runtime did, in its order; how many messages it released
         (the timers it fired are not messages)."""
         released = 0
@@ -746,7 +730,7 @@ class LifecycleProcessor:
                     self._dead_letter(result.position.message, result.rejection)
         return released
 
-    def _applied(self, result: Applied[Any]) -> None:
+    def _applied(self, result: Applied[FaustEvent]) -> None:
         """The outputs of what the runtime applied (its record is pending already)."""
         key, outcome, cause = result.key.encode(), result.outcome, result.input
         before = None if result.before is None else result.before.value
@@ -770,7 +754,7 @@ class LifecycleProcessor:
                     arrived = None if result.position is None else result.position.message.timestamp
                     self._emit(key, outcome, before, arrived)
 
-    def _failed(self, result: Failed[Any]) -> None:
+    def _failed(self, result: Failed[FaustEvent]) -> None:
         """A bug must not stop the partition: a timer is dropped, a message parked."""
         cause, exc = result.input, result.error
         if result.position is None:  # a timer: no message to park
@@ -807,7 +791,7 @@ class LifecycleProcessor:
         pending = self.batch.records.get(key)
         if pending is not None:
             return pending[0]
-        dbs = getattr(self.table.data, "_dbs", None)  # rocksdb: one db per partition
+        dbs = partition_stores(self.table.data)  # rocksdb: one db per partition
         for partition, db in list((dbs or {}).items()):
             if db.get(key) is not None:
                 return int(partition)
@@ -854,7 +838,7 @@ class LifecycleProcessor:
             self.batch.sends.append(sent)
         self.batch.merges.clear()
 
-    async def step(self, event: Any, buffered: asyncio.Queue[Any]) -> None:
+    async def step(self, event: FaustEvent, buffered: asyncio.Queue[Any]) -> None:
         """Handle one message the stream handed over; commit when the batch is full or
         the stream's buffer ran dry. After ``drain`` nothing more is applied: what
         comes is left uncommitted, for the next start."""
@@ -900,7 +884,7 @@ class LifecycleProcessor:
             if pairs.dirty and partition in batch.events:
                 pairs.flush(writes, batch.events[partition])
         producer: Any = self.topology.app.producer
-        await writes.send(producer._ensure_producer())
+        await writes.send(kafka_producer(producer))
         self.durable = self.safe_offsets()
         if time.monotonic() - self.committed_at >= self.settings.commit_interval:
             await self.commit_offsets(self.durable)
@@ -916,16 +900,11 @@ class LifecycleProcessor:
         return offsets
 
     async def commit_offsets(self, offsets: dict[TP, int]) -> None:
-        """Commit ``offsets`` for this group: the engine's own commits (see the rules).
-
-        Faust commits the acked offsets it tracked since the last rebalance and
-        skips a single unacked one, which after a rebalance committed past events
-        never applied (the two-worker test lost prospects' merges that way).
-        """
+        """Commit ``offsets`` for this group: the engine's own commits (see the rules;
+        why not Faust's: ``streams.faust_compat``)."""
         self.committed_at = time.monotonic()
         todo = {tp: o for tp, o in offsets.items() if o > self.committed.get(tp, -1)}
-        consumer: Any = self.topology.app.consumer  # _commit: Faust's own, no ack filter
-        if todo and await consumer._commit(todo):
+        if todo and await commit_exactly(self.topology.app.consumer, todo):
             self.committed.update(todo)
 
     def _observe(self, outcome: Outcome, before: str | None, arrived: float | None) -> None:
@@ -941,7 +920,7 @@ class LifecycleProcessor:
                     max(0.0, now - trigger.created_at.timestamp())
                 )
 
-    def _dead_letter(self, message: Any, rejection: Rejection) -> None:
+    def _dead_letter(self, message: FaustMessage, rejection: Rejection) -> None:
         """The dead letter names the record the shop sent: a re-keyed copy's original."""
         topic, partition, offset = message.topic, message.partition, message.offset
         key = message.key

@@ -15,11 +15,14 @@ replay.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agents.metrics import EngineMetrics
 from streams.producer import SCHEMES, Scheme, key_partition, scheme_of
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.faust_compat import FaustMessage
 
 __all__ = ["RouteCheck", "fitting_scheme", "misrouting_warning"]
 
@@ -62,18 +65,20 @@ class RouteCheck:
         self.metrics = metrics
         self.warned: set[tuple[str, int]] = set()
 
-    def check(self, message: Any) -> bool:
+    def check(self, message: FaustMessage) -> bool:
         """Whether ``message`` (a keyed inbound record) sits where its key hashes to;
         if not, count it and warn once for its topic-partition."""
         if not self.enabled:
             return True
-        partition: int = message.partition
-        if key_partition(message.key, self.partitions, self.scheme) == partition:
+        partition = message.partition
+        key = message.key
+        assert key is not None  # keyed: ``check_routing`` refused the others
+        if key_partition(key, self.partitions, self.scheme) == partition:
             return True
-        topic: str = message.topic
+        topic = message.topic
         self.metrics.misroute(topic)
         if (topic, partition) not in self.warned:
             self.warned.add((topic, partition))
-            fitting = fitting_scheme(message.key, partition, self.partitions)
+            fitting = fitting_scheme(key, partition, self.partitions)
             log.warning(misrouting_warning(topic, partition, self.scheme, fitting))
         return False

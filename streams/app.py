@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from schemas.events import INBOUND_TOPICS
-from streams.handoff import lean_hand_off
+from streams.faust_compat import lean_hand_off
 from streams.kafka import broker_credentials
 from streams.producer import kafka_partitioner, scheme_of
 from streams.settings import Settings

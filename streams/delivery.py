@@ -1,8 +1,6 @@
 """Gap-free delivery per topic-partition, on top of Faust's stream.
 
-After a rebalance Faust can hand the agent records fetched before its seek
-back to the committed offset (further ahead), and then drops the earlier ones
-its seek brought, since they sit below the read offset it just moved. An
+After a rebalance Faust can skip records (how: ``streams.faust_compat``). An
 engine that commits "up to the last record read" then passes records it never
 applied (the two-worker rebalance test lost prospects' merges that way).
 

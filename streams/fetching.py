@@ -6,14 +6,9 @@ Faust hands over all it fetches, and the merge held most of the backlog while
 it waited for another topic (1 GB of RSS for 121,610 messages), until its
 safety valves released messages out of order.
 
-The pause is aiokafka's, made in the consumer's own thread: aiokafka drops
-what it fetched for a paused partition and has not handed over yet, keeps the
-position and fetches from there once resumed, so nothing is skipped. Faust's
-``pause_partitions`` instead edits the set of active partitions that its fetch
-loop checks every record against, and that its buffer flow control edits in
-place: pausing dropped records already fetched, and replacing the set raced
-with the flow control (records dropped, a topic-partition never fetched
-again). Faust itself never pauses in aiokafka.
+The pause is aiokafka's, made in the consumer's own thread: aiokafka keeps
+the position and fetches from there once resumed, so nothing is skipped (why
+not Faust's ``pause_partitions``: ``streams.faust_compat``).
 """
 
 from __future__ import annotations
@@ -25,6 +20,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
+
+from streams.faust_compat import in_consumer_thread
 
 __all__ = ["FetchHold"]
 
@@ -72,8 +69,9 @@ class FetchHold:
             self._sync()
 
     def _sync(self) -> None:
-        thread = self.app.consumer._thread
-        call = asyncio.ensure_future(thread.call_thread(_match_paused, thread, self.held))
+        call = asyncio.ensure_future(
+            in_consumer_thread(self.app.consumer, _match_paused, self.held)
+        )
         self.calls.add(call)
         call.add_done_callback(self._done)
 
@@ -84,15 +82,14 @@ class FetchHold:
             self.failed = True
 
 
-def _match_paused(thread: Any, held: Set[TP]) -> None:
+def _match_paused(client: AIOKafkaConsumer, held: Set[TP]) -> None:
     """In the consumer's thread: pause what ``held`` names, resume what it no longer does.
 
     ``held`` is read here, when the call runs, so calls that overtake each
-    other still leave the latest set in place. The client is asked for here
-    too: a stopped consumer (a rebalance at shutdown) fails this call, which
-    is logged, not the rebalance.
+    other still leave the latest set in place. The client is asked for then
+    too (``in_consumer_thread``): a stopped consumer (a rebalance at shutdown)
+    fails this call, which is logged, not the rebalance.
     """
-    client: AIOKafkaConsumer = thread._ensure_consumer()
     want = frozenset(held)  # one snapshot: the agent's loop may change it meanwhile
     paused = client.paused()
     client.pause(*(tp for tp in client.assignment() if tp in want and tp not in paused))

@@ -5,10 +5,11 @@ its own: Faust's buffer, a ``send`` and a future per key, and a callback
 that writes the partition's persisted offset to rocksdb per message. The
 engine writes a few hundred keys per batch, and that was a sixth of a
 worker's time (the commit's ``producer.flush``). Here the store is written
-as Faust would (the same store, key and partition), the changelog records
-go out as one record batch per changelog partition (``streams.outbound``),
-and each partition's persisted offset is written once, from the
-acknowledgement, as Faust's callback does.
+as Faust would (the same store, key and partition, the partition named by
+Faust's current event: ``streams.faust_compat``), the changelog records go
+out as one record batch per changelog partition (``streams.outbound``), and
+each partition's persisted offset is written once, from the acknowledgement,
+as Faust's callback does.
 
 The records are exactly Faust's: the tables store raw bytes (``bytes`` key
 and value types), a changelog partition is the partition of the event that
@@ -19,33 +20,15 @@ changelog cannot tell who wrote it (``tests/integration/test_crash.py``).
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from faust.streams import _current_event
 from faust.types import TP
 
+from streams.faust_compat import FaustEvent, in_partition_of
 from streams.outbound import send_records
 
-__all__ = ["TableWrites", "in_partition_of"]
-
-
-@contextmanager
-def in_partition_of(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event while a batch's writes run.
-
-    A Faust store writes to the partition of the stream's current event
-    (``faust.streams.current_event``); a batch writes after its events have
-    been handled, so each write names the event whose partition it belongs to.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+__all__ = ["TableWrites"]
 
 
 class TableWrites:
@@ -57,7 +40,7 @@ class TableWrites:
     def __len__(self) -> int:
         return sum(len(records) for records in self._records.values())
 
-    def put(self, table: Any, event: Any, key: bytes, value: bytes | None) -> None:
+    def put(self, table: Any, event: FaustEvent, key: bytes, value: bytes | None) -> None:
         """Write ``key`` in the partition of ``event`` (None: delete it) and keep the
         changelog record. Deleting a key the store does not hold writes nothing."""
         store = table.data

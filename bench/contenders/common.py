@@ -17,7 +17,7 @@ import orjson
 
 from agents.worker import quiet
 from streams.app import FAUST_DEFAULTS, drop_monitor
-from streams.handoff import lean_hand_off
+from streams.faust_compat import lean_hand_off
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 

@@ -15,6 +15,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import SecretStr, ValidationError
 
 from streams.app import create_app
+from streams.faust_compat import client_connection
 from streams.kafka import admin_client, broker_credentials, client_options, consumer, producer
 from streams.settings import Settings
 
@@ -148,14 +149,14 @@ async def test_factory_clients_hold_the_settings(
     )
     clients = [producer(settings), consumer(settings, "topic"), admin_client(settings)]
     for client in clients:
-        inner = getattr(client, "client", None) or client._client  # the producer's is public
-        assert inner._bootstrap_servers == settings.broker
-        assert inner._security_protocol == protocol
-        assert (inner._ssl_context is not None) == ("SSL" in protocol)
+        connection = client_connection(client)
+        assert connection["bootstrap_servers"] == settings.broker
+        assert connection["security_protocol"] == protocol
+        assert (connection["ssl_context"] is not None) == ("SSL" in protocol)
         if protocol.startswith("SASL"):
-            assert inner._sasl_mechanism == "SCRAM-SHA-512"
-            assert inner._sasl_plain_username == "engine"
-            assert inner._sasl_plain_password == PASSWORD
+            assert connection["sasl_mechanism"] == "SCRAM-SHA-512"
+            assert connection["sasl_plain_username"] == "engine"
+            assert connection["sasl_plain_password"] == PASSWORD
     for client in clients[:2]:
         await client.stop()  # never started: releases what the constructors opened
 

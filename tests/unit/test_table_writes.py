@@ -12,6 +12,7 @@ import faust
 import pytest
 from faust.types import TP
 
+from streams.faust_compat import partition_stores
 from streams.table_writes import TableWrites
 from tests.unit.test_outbound import RecordBatch
 
@@ -79,7 +80,9 @@ def test_writes_land_in_the_store_and_the_changelog_partition_of_their_event(tab
     store = table.data
     assert b"a" not in store
     assert (store[b"b"], store[b"c"]) == (b"2", b"3")
-    assert store._dbs[2][b"b"] == b"2"  # the partition's own database, as Faust's would
+    dbs = partition_stores(store)
+    assert dbs is not None
+    assert dbs[2][b"b"] == b"2"  # the partition's own database, as Faust's would
     # The last record's offset, which a recovering worker reads the changelog after.
     assert store.persisted_offset(TP(CHANGELOG, 0)) == 102
     assert store.persisted_offset(TP(CHANGELOG, 2)) == 7

@@ -1,0 +1,432 @@
+"""Everything the engine borrows from the insides of faust-streaming, mode and aiokafka.
+
+This is the one module that names a private attribute of those libraries
+(ruff's SLF001 is on everywhere else). Each one is listed in
+``PRIVATE_NAMES``, which ``tests/unit/test_faust_compat.py`` checks against the
+installed releases, and the test also checks that this module uses no other;
+the copy of Faust's fetch loop is checked by the digest of its source. Each
+workaround and why it exists:
+
+The hand-off (``HandOffConsumer``; ``Consumer._drain_messages``, ``_read_offset``,
+``_commit_every``, ``_n_acked``, ``_add_gap``, mode's ``Service._stopped``,
+``Conductor._tp_index`` and ``_tp_to_callback_lock``, ``App._new_transport``;
+before: ``streams/handoff.py``). Faust's fetch loop passes each message on with
+``wait_first(callback, suspend_flow.wait())``: four tasks, an ``asyncio.wait``
+and three cancellations per message, so that a callback blocked on a full
+stream buffer or a suspended flow can be abandoned at a rebalance. Almost
+always nothing can block it; the engine's consumer then awaits the callback
+directly, and under load waits for room for many messages at once. Faust has
+no hook for it: the loop is copied whole (Faust's bookkeeping stays as it
+expects), and the consumer class is installed through the app's transport
+factory before anything uses it.
+
+The engine's own offset commits (``commit_exactly``: the aiokafka driver's
+``Consumer._commit``; before: ``agents/lifecycle.py`` ``commit_offsets``). Faust's
+``commit()`` commits the offsets it saw acked since the last rebalance, up to
+the first gap it does not know of: after a rebalance it skipped a single unacked
+offset and committed past events never applied (the two-worker rebalance test
+lost prospects' merges that way; faust-streaming issue 606 is the same hazard
+with concurrency > 1). The engine commits only what is durable, offsets it
+chooses itself, with ``_commit``: the plain commit, without Faust's ack filter,
+its producer flush or its tables' ``on_commit`` (the engine waits for its own
+sends, and tables defer persisted offsets to the commit only under exactly-once;
+the engine runs at least once).
+
+Gap-free delivery (``streams.delivery``; no private name, but Faust's behaviour).
+After a rebalance Faust can hand over records fetched before its seek back to
+the committed offset, and then drop the earlier ones that seek brought: they
+sit below the read offset it just moved, and its fetch loop drops what precedes
+that. So the agent applies a partition's records strictly in offset order and
+seeks back (``seek_wait``) when one comes ahead; a partition fetched past its
+expected offset that delivers nothing (``fetch_positions``) is sought back too.
+
+The aiokafka producer (``kafka_producer``: ``Producer._ensure_producer``; before:
+``agents/lifecycle.py`` ``commit`` and ``_dispatch_outputs``). Outputs and
+changelog records go out as record batches (``create_batch``/``send_batch``,
+``streams.outbound``, ``streams.table_writes``); Faust's producer sends one
+message at a time, each with a future, a callback chain and sensor calls.
+
+The aiokafka consumer in Faust's consumer thread (``in_consumer_thread``,
+``polled_at``, ``fetch_positions``: ``Consumer._thread``,
+``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``;
+before: ``streams/fetching.py``, ``agents/lifecycle.py`` ``_polled_at`` and
+``_fetch_positions``). Fetching is paused in aiokafka, in the thread that runs
+it: Faust's ``pause_partitions`` edits the set of active partitions its fetch
+loop checks every record against and its flow control edits in place, so
+pausing dropped records already fetched and raced with the flow control
+(records dropped, a partition never fetched again); aiokafka drops only what
+it has not handed over and fetches on from the same position. The time of a
+partition's last fetch answer (``last_poll_timestamp``) tells the merge whether
+a highwater is at least as recent as another topic's message; Faust gives the
+highwater without its time. The fetch position per partition (``Delivery.stalled``)
+is an int of aiokafka's subscription state, read from the agent's loop without
+a round trip to the thread; Faust's ``position()`` is such a round trip.
+
+Faust's current event (``in_partition_of``: ``faust.streams._current_event``;
+before: ``streams/table_writes.py``). A Faust store writes to the partition of
+the current event's message, a context variable that Faust sets only while its
+stream yields; a batch writes after its events were handled, so each write sets
+its own event. Faust's ``current_event()`` only reads it.
+
+The partitions of a rocksdb store (``partition_stores``: ``Store._dbs`` of
+``faust.stores.rocksdb``; before: ``agents/lifecycle.py`` ``_partition_holding``
+and ``_stored_by_partition``). Faust's store keeps one rocksdict database per
+partition but iterates them only all together: the timer rebuild needs each
+record's partition exactly, whatever partitioner the shop's producers use, and
+``/customers/{id}`` the partition that holds a key.
+
+What an aiokafka client was built with (``client_connection``: ``_client`` and
+``AIOKafkaClient``'s ``_bootstrap_servers``, ``_security_protocol``,
+``_ssl_context``, ``_sasl_*``; before: ``tests/unit/test_kafka_clients.py``).
+aiokafka keeps it private; the test reads it back to show that the engine's
+client factories pass every setting through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+import faust
+from faust.streams import _current_event
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from rocksdict import Rdict
+
+__all__ = [
+    "COPIED_LOOP_DIGEST",
+    "PRIVATE_NAMES",
+    "FaustEvent",
+    "FaustMessage",
+    "HandOffConsumer",
+    "HandOffTransport",
+    "client_connection",
+    "commit_exactly",
+    "fetch_loop_digest",
+    "fetch_positions",
+    "in_consumer_thread",
+    "in_partition_of",
+    "kafka_producer",
+    "lean_hand_off",
+    "partition_stores",
+    "polled_at",
+    "subscription_lock",
+]
+
+PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
+    "mode.Service": ("_stopped",),
+    "faust.App": ("_new_transport",),
+    "faust.streams": ("_current_event",),
+    "faust.transport.conductor.Conductor": ("_tp_index", "_tp_to_callback_lock"),
+    "faust.transport.consumer.Consumer": (
+        "_add_gap",
+        "_commit_every",
+        "_drain_messages",
+        "_n_acked",
+        "_read_offset",
+    ),
+    "faust.transport.drivers.aiokafka.Consumer": ("_commit", "_thread"),
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": ("_ensure_consumer",),
+    "faust.transport.drivers.aiokafka.Producer": ("_ensure_producer",),
+    "faust.stores.rocksdb.Store": ("_dbs",),
+    "aiokafka.AIOKafkaConsumer": ("_client", "_subscription"),
+    "aiokafka.admin.AIOKafkaAdminClient": ("_client",),
+    "aiokafka.AIOKafkaClient": (
+        "_bootstrap_servers",
+        "_sasl_mechanism",
+        "_sasl_plain_password",
+        "_sasl_plain_username",
+        "_security_protocol",
+        "_ssl_context",
+    ),
+}
+"""Owner (a class, or a module) -> the private names of it this module uses."""
+
+COPIED_LOOP_DIGEST = "44a2500309e83c63"
+"""The digest (``fetch_loop_digest``) of the Faust fetch loop ``HandOffConsumer`` copies."""
+
+A = TypeVar("A")
+
+
+def fetch_loop_digest() -> str:
+    """The digest of the installed Faust's ``Consumer._drain_messages``: a release that
+    changes it must be read before it is run, since the copy would silently drop
+    whatever it added."""
+    source = inspect.getsource(FaustConsumer._drain_messages)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+class FaustMessage(Protocol):
+    """What the engine reads of a record Faust hands over (``faust.types.Message``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def tp(self) -> TP: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> float:
+        """Seconds since the epoch (Kafka's milliseconds, divided by Faust)."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None: ...
+
+
+class FaustEvent(Protocol):
+    """A Faust stream event: the engine reads only its message, and hands the event
+    itself to Faust's stores (``in_partition_of``)."""
+
+    @property
+    def message(self) -> FaustMessage: ...
+
+
+# The aiokafka clients under Faust's.
+
+
+def kafka_producer(producer: Any) -> AIOKafkaProducer:
+    """The aiokafka producer of Faust's ``producer`` (started with it)."""
+    return producer._ensure_producer()
+
+
+async def commit_exactly(consumer: Any, offsets: Mapping[TP, int]) -> bool:
+    """Commit ``offsets`` as they are for Faust's ``consumer``'s group; whether the
+    broker took them (partitions no longer assigned are left out)."""
+    committed: bool = await consumer._commit(offsets)
+    return committed
+
+
+def _with_client(thread: Any, fun: Callable[[AIOKafkaConsumer, A], None], arg: A) -> None:
+    fun(thread._ensure_consumer(), arg)
+
+
+def in_consumer_thread(
+    consumer: Any, fun: Callable[[AIOKafkaConsumer, A], None], arg: A
+) -> Awaitable[None]:
+    """Run ``fun(client, arg)`` in the thread of Faust's ``consumer``, on its aiokafka
+    client. The client is asked for there, when the call runs: a stopped consumer
+    fails the call, not its caller."""
+    thread = consumer._thread
+    return cast(Awaitable[None], thread.call_thread(_with_client, thread, fun, arg))
+
+
+def polled_at(consumer: Any, tp: TP) -> int | None:
+    """When (ms) Faust's ``consumer`` last had a fetch answer for ``tp``, which set its
+    highwater; None if it is not assigned (any more)."""
+    thread: Any = getattr(consumer, "_thread", None)
+    try:
+        stamp = thread._ensure_consumer().last_poll_timestamp(tp)
+    except (AttributeError, AssertionError, KeyError):  # not assigned (any more)
+        return None
+    return None if stamp is None else int(stamp)
+
+
+def fetch_positions(consumer: Any, tps: Iterable[TP]) -> dict[TP, int]:
+    """The next fetch offset of Faust's ``consumer`` for each of ``tps`` it has one for
+    (aiokafka's subscription state, an int read from this thread)."""
+    thread: Any = getattr(consumer, "_thread", None)
+    try:
+        assignment = thread._ensure_consumer()._subscription.subscription.assignment
+    except (AttributeError, AssertionError):  # not started, or no assignment now
+        return {}
+    positions = {}
+    for tp in tps:
+        state = assignment.state_value(tp)
+        if state is not None and state.has_valid_position:
+            positions[tp] = int(state.position)
+    return positions
+
+
+def client_connection(client: Any) -> dict[str, Any]:
+    """What an aiokafka producer, consumer or admin client connects with: servers,
+    security protocol, TLS context and SASL login (the producer's client is public)."""
+    inner = getattr(client, "client", None) or client._client
+    return {
+        "bootstrap_servers": inner._bootstrap_servers,
+        "security_protocol": inner._security_protocol,
+        "ssl_context": inner._ssl_context,
+        "sasl_mechanism": inner._sasl_mechanism,
+        "sasl_plain_username": inner._sasl_plain_username,
+        "sasl_plain_password": inner._sasl_plain_password,
+    }
+
+
+# Faust's tables.
+
+
+@contextmanager
+def in_partition_of(event: FaustEvent) -> Iterator[None]:
+    """Make ``event`` Faust's current event while a batch's writes run.
+
+    A Faust store writes to the partition of the stream's current event
+    (``faust.streams.current_event``); a batch writes after its events have
+    been handled, so each write names the event whose partition it belongs to.
+    """
+    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]  # Faust's EventT
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def partition_stores(store: Any) -> Mapping[int, Rdict] | None:
+    """The database of each partition of a table's rocksdb ``store``; None for a
+    memory store (one dict for all partitions)."""
+    dbs: Mapping[int, Rdict] | None = getattr(store, "_dbs", None)
+    return dbs
+
+
+# The hand-off from Faust's fetch loop to the agents.
+
+ROOM_POLL = 0.005
+"""Seconds between looks at a full stream buffer: a full buffer is seconds of work."""
+
+
+def subscription_lock(app: Any) -> asyncio.Lock:
+    """The lock Faust holds while it rebuilds its topic-partition index (a subscription
+    change): a message handed over meanwhile could find no stream."""
+    lock: asyncio.Lock = app.topics._tp_to_callback_lock
+    return lock
+
+
+class HandOffConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a direct hand-off when nothing can block it.
+
+    Under load the stream buffer is full most of the time (the agent is slower
+    than the fetch), and Faust then hands each message over as soon as one slot
+    is free: a task switch and a ``put`` task per message. So a full buffer is
+    waited on once, until it has drained to Faust's pressure-drop size
+    (``wait_for_room``). The benchmark's counting agent (``bench.contenders``,
+    variants ``lean-hand-off`` and ``engine``) measures what it is worth.
+    """
+
+    def can_hand_off(self, tp: TP) -> bool:
+        """Whether the conductor's callback for ``tp`` cannot be left waiting: no
+        rebalance under way (suspended flow, flow control, the subscription
+        lock) and room in its stream buffers. Its wait for a full producer
+        buffer is a flush, which ends on its own, so it is not checked (the
+        check reads Faust's settings, a tenth of the hand-off's cost)."""
+        app: Any = self.app
+        topics = app.topics
+        if (
+            self.suspend_flow.is_set()
+            or not app.flow_control.is_active()
+            or topics._tp_to_callback_lock.locked()
+        ):
+            return False
+        return not any(channel.queue.full() for channel in topics._tp_index.get(tp, ()))
+
+    async def wait_for_room(self, tp: TP) -> None:
+        """Wait until the stream buffers of ``tp`` have drained to Faust's
+        pressure-drop size (40 %), unless the flow is suspended or the consumer stops.
+
+        A full buffer is the usual state under load (the agent is slower than
+        the fetch): Faust then hands each message over as soon as one slot is
+        free, a task switch and a ``put`` task per message. Waiting for room
+        for many lets them all go the direct way; the agent has a full buffer
+        to work on meanwhile, so the polling costs it nothing.
+        """
+        channels = self.app.topics._tp_index.get(tp, ())  # type: ignore[attr-defined]
+        while (  # noqa: ASYNC110 - polled: Faust's queue signals only its own drop callback
+            not self.should_stop
+            and not self.suspend_flow.is_set()
+            and any(ch.queue.qsize() > ch.queue.pressure_drop_size for ch in channels)
+        ):
+            await asyncio.sleep(ROOM_POLL)
+
+    async def deliver(self, tp: TP, message: Message) -> None:
+        """Hand ``message`` to its stream: directly if nothing can make it wait,
+        else (a rebalance, a buffer still full) Faust's way, which can give up."""
+        if not self.can_hand_off(tp):
+            await self.wait_for_room(tp)
+        if self.can_hand_off(tp):
+            await self.callback(message)
+        else:
+            await self.wait_first(self.callback(message), self.suspend_flow.wait())
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
+        """Faust's ``Consumer._drain_messages``, with the direct hand-off.
+
+        Otherwise it does what Faust's does (read offsets, gaps for acking
+        topics, ``broker_commit_every``, a yield to the loop every 100 messages),
+        so Faust's bookkeeping stays what it expects; a unit test fails when
+        Faust's loop changes (``COPIED_LOOP_DIGEST``).
+        """
+        deliver = self.deliver
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = cast(Any, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        yield_every = 100
+        since_yield = 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                batch = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in batch:
+                        since_yield += 1
+                        if since_yield > yield_every:
+                            await self.sleep(0)
+                            since_yield = 0
+                        offset = message.offset
+                        read = get_read_offset(tp)
+                        if read is not None and offset < read:
+                            continue  # Faust drops what precedes its read offset, too
+                        if read and offset - read > 1 and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, read + 1, offset)
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        await deliver(tp, message)
+                        set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+
+class HandOffTransport(faust_aiokafka.Transport):
+    Consumer = HandOffConsumer
+
+
+def lean_hand_off(app: faust.App) -> None:
+    """Make ``app`` consume with ``HandOffConsumer``; before anything uses its transport."""
+    app._new_transport = lambda: HandOffTransport(  # type: ignore[method-assign]
+        app.conf.broker_consumer, app
+    )

@@ -1,0 +1,119 @@
+"""The version guard of ``streams.faust_compat``: every private name it relies on still
+exists in the installed faust-streaming, mode and aiokafka, it relies on no other, and
+the Faust loop it copies is still the one it was copied from.
+
+A release that renames or drops one of them fails here, not in a worker at a
+rebalance; the list is ``PRIVATE_NAMES``, next to the code that uses it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from streams import faust_compat, kafka
+from streams.faust_compat import COPIED_LOOP_DIGEST, PRIVATE_NAMES, fetch_loop_digest
+from streams.settings import Settings
+
+BROKER = "127.0.0.1:1"  # nothing listens: no test here connects
+
+
+def _owner(path: str) -> Any:
+    """The class (``package.module.Class``) or the module a ``PRIVATE_NAMES`` key names."""
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError:
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+@pytest.fixture
+async def instances(tmp_path: Path) -> Any:
+    """One live object of each owner: most of the names are set by constructors."""
+    app = faust.App(
+        "compat-test",
+        broker=f"kafka://{BROKER}",
+        broker_credentials=None,
+        web_enabled=False,
+        store="rocksdb://",
+        datadir=str(tmp_path),
+    )
+    table = app.Table("t", default=None, partitions=2, key_type=bytes, value_type=bytes)
+    settings = Settings(broker=BROKER)
+    consumer, producer = kafka.consumer(settings), kafka.producer(settings)
+    yield {
+        "mode.Service": app.consumer,
+        "faust.App": app,
+        "faust.streams": importlib.import_module("faust.streams"),
+        "faust.transport.conductor.Conductor": app.topics,
+        "faust.transport.consumer.Consumer": app.consumer,
+        "faust.transport.drivers.aiokafka.Consumer": app.consumer,
+        "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": AIOKafkaConsumerThread(
+            app.consumer
+        ),
+        "faust.transport.drivers.aiokafka.Producer": app.producer,
+        "faust.stores.rocksdb.Store": table.data,
+        "aiokafka.AIOKafkaConsumer": consumer,
+        "aiokafka.admin.AIOKafkaAdminClient": kafka.admin_client(settings),
+        "aiokafka.AIOKafkaClient": producer.client,  # the producer's is public
+    }
+    for client in (consumer, producer):
+        await client.stop()  # never started: releases what the constructor opened
+
+
+async def test_every_private_name_relied_on_exists_in_the_installed_releases(
+    instances: dict[str, Any],
+) -> None:
+    assert set(instances) == set(PRIVATE_NAMES), "a new owner needs an instance here"
+    missing = []
+    for path, names in PRIVATE_NAMES.items():
+        owner, instance = _owner(path), instances[path]
+        assert instance is owner if inspect.ismodule(owner) else isinstance(instance, owner)
+        missing += [f"{path}.{name}" for name in names if not hasattr(instance, name)]
+    assert not missing, f"gone from the installed releases: {missing}"
+
+
+def _private_names_used(tree: ast.Module) -> set[str]:
+    """Private names the module reads, imports, asks ``getattr`` for or overrides."""
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            used.update(alias.name for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            used.add(str(node.args[1].value))
+        elif isinstance(node, ast.ClassDef):
+            used.update(item.name for item in node.body if isinstance(item, ast.AsyncFunctionDef))
+            used.update(item.name for item in node.body if isinstance(item, ast.FunctionDef))
+    return {name for name in used if name.startswith("_") and not name.startswith("__")}
+
+
+def test_the_list_names_exactly_the_private_names_the_module_uses() -> None:
+    """Both ways: a name used but not listed escapes the guard, and a name listed but
+    no longer used keeps a release from being taken for no reason."""
+    tree = ast.parse(Path(faust_compat.__file__).read_text(encoding="utf-8"))
+    listed = {name for names in PRIVATE_NAMES.values() for name in names}
+    assert _private_names_used(tree) == listed
+
+
+def test_fausts_fetch_loop_is_the_one_the_hand_off_was_written_against() -> None:
+    """``HandOffConsumer._drain_messages`` repeats Faust's loop but for the hand-off:
+    a Faust release that changes that loop must be read before it is run, since
+    the copy would silently drop whatever it added."""
+    assert fetch_loop_digest() == COPIED_LOOP_DIGEST, (
+        "faust-streaming changed Consumer._drain_messages: bring "
+        "streams/faust_compat.py's HandOffConsumer in line, then its digest"
+    )
