@@ -24,7 +24,8 @@ These rules keep it exact under at-least-once delivery:
   that applied the rest is durable, so a held message is never committed
   early (faust-streaming issue 606 is the same hazard with concurrency > 1),
   and never by Faust's ack bookkeeping, which skips a single unacked offset
-  and forgets what it tracked at each rebalance;
+  and forgets what it tracked at each rebalance (the inbound topics record
+  no acks: ``streams.faust_compat``);
 - outputs before state: a batch's outputs are acknowledged by the broker
   before its new records are written, so a crash in between replays the
   events from the old records and re-sends the same ids, instead of losing them;
@@ -980,7 +981,12 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     async def lifecycle(stream: Any) -> None:
         """One batch is what the stream has buffered, and what it gets within
         ``linger`` once it runs dry, at most ``batch_max``: large under load, a
-        single message when traffic is light."""
+        single message when traffic is light.
+
+        Under ``noack()``, as the topics are declared (``acks=False``): the engine
+        commits its offsets itself, and an ack Faust recorded would let Faust's
+        own commit move them (``streams.faust_compat``).
+        """
         manual = stream.noack()
         buffered = manual.channel.queue
         async for event in manual.events():

@@ -127,7 +127,10 @@ def create_app(settings: Settings) -> Topology:
     """A Faust app wired for at-least-once processing with raw bytes end to end.
 
     Values stay bytes (``raw``) so decoding happens once, in pydantic-core,
-    and a message that fails to decode is dead-lettered, not crashed on.
+    and a message that fails to decode is dead-lettered, not crashed on. The
+    inbound topics take no Faust acks (``acks=False``): the lifecycle agent
+    commits their offsets itself, and Faust would commit the offset of any
+    message it acked on its own, even one it skipped (``streams.faust_compat``).
     """
     app = faust.App(
         settings.app_id,
@@ -171,7 +174,7 @@ def create_app(settings: Settings) -> Topology:
         partitions=settings.partitions,
         key_serializer="raw",
         value_serializer="raw",
-        acks=True,
+        acks=False,  # the engine commits these offsets itself: see streams.faust_compat
     )
     customers = app.Table(
         "customers",

@@ -32,6 +32,20 @@ its producer flush or its tables' ``on_commit`` (the engine waits for its own
 sends, and tables defer persisted offsets to the commit only under exactly-once;
 the engine runs at least once).
 
+No Faust acks on the inbound topics (before: ``acks=True`` in ``streams/app.py``
+next to ``stream.noack()`` in ``agents/lifecycle.py``, left from when the agent
+acked by hand). The agent consumes under ``noack()``, but Faust's stream still
+acks a message it skips (flow control inactive, or fetched in an older
+rebalance generation), and on an acking topic ``Consumer.ack`` records that
+offset, which Faust's periodic ``commit()`` then commits: past the records the
+agent has not applied, or behind what the engine committed. Declared with
+``acks=False`` the topics record no acks, so Faust commits none of their
+offsets. Nothing else of Faust needs the acks: the fetch loop's gaps
+(``_add_gap``, for acking topics only) are only read by that same ack
+bookkeeping, the unacked-message set only by ``stream_wait_empty`` (off), and
+the livelock detector only logs (for an acking topic whose fetch is behind its
+highwater, a false "stream idle": the dropped monitor keeps no stream times).
+
 Gap-free delivery (``streams.delivery``; no private name, but Faust's behaviour).
 After a rebalance Faust can hand over records fetched before its seek back to
 the committed offset, and then drop the earlier ones that seek brought: they
