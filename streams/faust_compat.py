@@ -10,7 +10,7 @@ workaround and why it exists:
 The hand-off (``HandOffConsumer``; ``Consumer._drain_messages``, ``_read_offset``,
 ``_commit_every``, ``_n_acked``, ``_add_gap``, mode's ``Service._stopped``,
 ``Conductor._tp_index`` and ``_tp_to_callback_lock``, ``App._new_transport``;
-before: ``streams/handoff.py``). Faust's fetch loop passes each message on with
+installed by ``streams.app``). Faust's fetch loop passes each message on with
 ``wait_first(callback, suspend_flow.wait())``: four tasks, an ``asyncio.wait``
 and three cancellations per message, so that a callback blocked on a full
 stream buffer or a suspended flow can be abandoned at a rebalance. Almost
@@ -21,7 +21,7 @@ expects), and the consumer class is installed through the app's transport
 factory before anything uses it.
 
 The engine's own offset commits (``commit_exactly``: the aiokafka driver's
-``Consumer._commit``; before: ``agents/lifecycle.py`` ``commit_offsets``). Faust's
+``Consumer._commit``; for the agent's ``commit_offsets``). Faust's
 ``commit()`` commits the offsets it saw acked since the last rebalance, up to
 the first gap it does not know of: after a rebalance it skipped a single unacked
 offset and committed past events never applied (the two-worker rebalance test
@@ -32,19 +32,19 @@ its producer flush or its tables' ``on_commit`` (the engine waits for its own
 sends, and tables defer persisted offsets to the commit only under exactly-once;
 the engine runs at least once).
 
-No Faust acks on the inbound topics (before: ``acks=True`` in ``streams/app.py``
-next to ``stream.noack()`` in ``agents/lifecycle.py``, left from when the agent
-acked by hand). The agent consumes under ``noack()``, but Faust's stream still
-acks a message it skips (flow control inactive, or fetched in an older
-rebalance generation), and on an acking topic ``Consumer.ack`` records that
-offset, which Faust's periodic ``commit()`` then commits: past the records the
-agent has not applied, or behind what the engine committed. Declared with
-``acks=False`` the topics record no acks, so Faust commits none of their
-offsets. Nothing else of Faust needs the acks: the fetch loop's gaps
-(``_add_gap``, for acking topics only) are only read by that same ack
-bookkeeping, the unacked-message set only by ``stream_wait_empty`` (off), and
-the livelock detector only logs (for an acking topic whose fetch is behind its
-highwater, a false "stream idle": the dropped monitor keeps no stream times).
+No Faust acks on the inbound topics (``acks=False`` in ``streams.app``, as the
+agent consumes them under ``noack()``; no private name). The agent acks nothing,
+but Faust's stream still acks a message it skips (flow control inactive, or
+fetched in an older rebalance generation), and on an acking topic
+``Consumer.ack`` records that offset, which Faust's periodic ``commit()`` then
+commits: past the records the agent has not applied, or behind what the engine
+committed. Declared with ``acks=False`` the topics record no acks, so Faust
+commits none of their offsets. Nothing else of Faust needs the acks: the fetch
+loop's gaps (``_add_gap``, for acking topics only) are only read by that same
+ack bookkeeping, the unacked-message set only by ``stream_wait_empty`` (off),
+and the livelock detector only logs (for an acking topic whose fetch is behind
+its highwater, a false "stream idle": the dropped monitor keeps no stream
+times).
 
 Gap-free delivery (``streams.delivery``; no private name, but Faust's behaviour).
 After a rebalance Faust can hand over records fetched before its seek back to
@@ -54,44 +54,44 @@ that. So the agent applies a partition's records strictly in offset order and
 seeks back (``seek_wait``) when one comes ahead; a partition fetched past its
 expected offset that delivers nothing (``fetch_positions``) is sought back too.
 
-The aiokafka producer (``kafka_producer``: ``Producer._ensure_producer``; before:
-``agents/lifecycle.py`` ``commit`` and ``_dispatch_outputs``). Outputs and
-changelog records go out as record batches (``create_batch``/``send_batch``,
-``streams.outbound``, ``streams.table_writes``); Faust's producer sends one
-message at a time, each with a future, a callback chain and sensor calls.
+The aiokafka producer (``kafka_producer``: ``Producer._ensure_producer``; for
+the agent's ``commit`` and ``_dispatch_outputs``). Outputs and changelog records
+go out as record batches (``create_batch``/``send_batch``, ``streams.outbound``,
+``streams.table_writes``); Faust's producer sends one message at a time, each
+with a future, a callback chain and sensor calls.
 
 The aiokafka consumer in Faust's consumer thread (``in_consumer_thread``,
 ``polled_at``, ``fetch_positions``: ``Consumer._thread``,
-``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``;
-before: ``streams/fetching.py``, ``agents/lifecycle.py`` ``_polled_at`` and
-``_fetch_positions``). Fetching is paused in aiokafka, in the thread that runs
-it: Faust's ``pause_partitions`` edits the set of active partitions its fetch
-loop checks every record against and its flow control edits in place, so
-pausing dropped records already fetched and raced with the flow control
-(records dropped, a partition never fetched again); aiokafka drops only what
-it has not handed over and fetches on from the same position. The time of a
-partition's last fetch answer (``last_poll_timestamp``) tells the merge whether
-a highwater is at least as recent as another topic's message; Faust gives the
-highwater without its time. The fetch position per partition (``Delivery.stalled``)
-is an int of aiokafka's subscription state, read from the agent's loop without
-a round trip to the thread; Faust's ``position()`` is such a round trip.
+``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``; for
+``streams.fetching`` and the agent's merge and stall check). Fetching is paused
+in aiokafka, in the thread that runs it: Faust's ``pause_partitions`` edits the
+set of active partitions its fetch loop checks every record against and its flow
+control edits in place, so pausing dropped records already fetched and raced
+with the flow control (records dropped, a partition never fetched again);
+aiokafka drops only what it has not handed over and fetches on from the same
+position. The time of a partition's last fetch answer (``last_poll_timestamp``)
+tells the merge whether a highwater is at least as recent as another topic's
+message; Faust gives the highwater without its time. The fetch position per
+partition (``Delivery.stalled``) is an int of aiokafka's subscription state,
+read from the agent's loop without a round trip to the thread; Faust's
+``position()`` is such a round trip.
 
 Faust's current event (``in_partition_of``: ``faust.streams._current_event``;
-before: ``streams/table_writes.py``). A Faust store writes to the partition of
+for ``streams.table_writes``). A Faust store writes to the partition of
 the current event's message, a context variable that Faust sets only while its
 stream yields; a batch writes after its events were handled, so each write sets
 its own event. Faust's ``current_event()`` only reads it.
 
 The partitions of a rocksdb store (``partition_stores``: ``Store._dbs`` of
-``faust.stores.rocksdb``; before: ``agents/lifecycle.py`` ``_partition_holding``
-and ``_stored_by_partition``). Faust's store keeps one rocksdict database per
+``faust.stores.rocksdb``; for the agent's ``_partition_holding`` and
+``_stored_by_partition``). Faust's store keeps one rocksdict database per
 partition but iterates them only all together: the timer rebuild needs each
 record's partition exactly, whatever partitioner the shop's producers use, and
 ``/customers/{id}`` the partition that holds a key.
 
 What an aiokafka client was built with (``client_connection``: ``_client`` and
 ``AIOKafkaClient``'s ``_bootstrap_servers``, ``_security_protocol``,
-``_ssl_context``, ``_sasl_*``; before: ``tests/unit/test_kafka_clients.py``).
+``_ssl_context``, ``_sasl_*``; for ``tests/unit/test_kafka_clients.py``).
 aiokafka keeps it private; the test reads it back to show that the engine's
 client factories pass every setting through.
 """
