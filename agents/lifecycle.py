@@ -247,10 +247,18 @@ def _earliest_timer(raw: bytes) -> datetime | None:
 
 
 def _earliest_timer_and_stage(raw: bytes) -> tuple[datetime | None, str | None]:
+    due, stage, _ = _summary(raw)
+    return due, stage
+
+
+def _summary(raw: bytes) -> tuple[datetime | None, str | None, datetime | None]:
+    """A stored record's earliest timer, stage and last event time: what a
+    rebuild needs of each record."""
     record = loads(raw)
     timers = record.get("timers") or {}
     due = min((datetime.fromisoformat(d) for d in timers.values()), default=None)
-    return due, record.get("stage")
+    last = record.get("last_event_at")
+    return due, record.get("stage"), None if last is None else datetime.fromisoformat(last)
 
 
 class LifecycleProcessor:
@@ -571,16 +579,28 @@ class LifecycleProcessor:
             yield partition_of(key.decode()), key, raw
 
     def _rebuild_timers(self) -> None:
-        """Every partition's heap from the table: O(customers held), once per rebalance."""
+        """Every partition's heap from the table: O(customers held), once per rebalance.
+
+        It also restores ``latest_event`` from the records' last event times: in
+        event mode the ticks carry it, and only they move an idle partition's
+        clock at the end of input. A worker restarted after its last events were
+        committed reads none of them again; its ticks must still carry that
+        time, or the timers due between a partition's last event and the
+        input's would wait for the next event.
+        """
         started = time.monotonic()
         entries: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
         stages: Counter[str] = Counter()
+        latest = self.latest_event
         for partition, key, raw in self._stored_by_partition():
-            due, stage = _earliest_timer_and_stage(raw)
+            due, stage, last_event_at = _summary(raw)
             if due is not None:
                 entries[partition].append((key.decode(), due))
             if stage is not None:
                 stages[stage] += 1
+            if last_event_at is not None and (latest is None or last_event_at > latest):
+                latest = last_event_at
+        self.latest_event = latest
         self.metrics.stages(stages.items())
         for partition, runtime in self.runtimes.items():
             runtime.timers.rebuild(entries.pop(partition, []))
