@@ -504,7 +504,7 @@ class LifecycleProcessor:
 
     async def _handle(self, event: FaustEvent) -> None:
         if self.timers_stale:
-            self._rebuild_timers()
+            self.rebuild_timers()
         message = event.message
         tick = message.topic == self.ticks_topic
         if not tick and not await self._admit(message):
@@ -565,7 +565,7 @@ class LifecycleProcessor:
             )
         return runtime
 
-    def _stored_by_partition(self) -> Iterator[tuple[int, bytes, bytes]]:
+    def stored_by_partition(self) -> Iterator[tuple[int, bytes, bytes]]:
         """(partition, key, record) of every customer this worker holds."""
         store: Any = self.table.data
         dbs = partition_stores(store)  # rocksdb keeps one db per partition: exact
@@ -578,7 +578,7 @@ class LifecycleProcessor:
         for key, raw in self.table.items():
             yield partition_of(key.decode()), key, raw
 
-    def _rebuild_timers(self) -> None:
+    def rebuild_timers(self) -> None:
         """Every partition's heap from the table: O(customers held), once per rebalance.
 
         It also restores ``latest_event`` from the records' last event times: in
@@ -592,7 +592,7 @@ class LifecycleProcessor:
         entries: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
         stages: Counter[str] = Counter()
         latest = self.latest_event
-        for partition, key, raw in self._stored_by_partition():
+        for partition, key, raw in self.stored_by_partition():
             due, stage, last_event_at = _summary(raw)
             if due is not None:
                 entries[partition].append((key.decode(), due))

@@ -422,7 +422,7 @@ def _check_records(records: list[bytes]) -> None:
 
 
 def _rebuild(keys: list[bytes], records: list[bytes], expected: dict[bytes, datetime]) -> list[Row]:
-    """The worker's ``_rebuild_timers`` for one partition, parse and heapify timed apart."""
+    """The worker's ``rebuild_timers`` for one partition, parse and heapify timed apart."""
     started = time.perf_counter()
     entries: list[tuple[bytes, datetime]] = []
     for key, raw in zip(keys, records, strict=True):

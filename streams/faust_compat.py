@@ -84,7 +84,7 @@ its own event. Faust's ``current_event()`` only reads it.
 
 The partitions of a rocksdb store (``partition_stores``: ``Store._dbs`` of
 ``faust.stores.rocksdb``; for the agent's ``_partition_holding`` and
-``_stored_by_partition``). Faust's store keeps one rocksdict database per
+``stored_by_partition``). Faust's store keeps one rocksdict database per
 partition but iterates them only all together: the timer rebuild needs each
 record's partition exactly, whatever partitioner the shop's producers use, and
 ``/customers/{id}`` the partition that holds a key.

@@ -37,10 +37,10 @@ def test_a_restarted_worker_ticks_at_the_latest_event_time_it_stored() -> None:
     rows, runner = stored_records(settings)
     processor = LifecycleProcessor(create_app(settings), default_playbook())
     stored: Any = lambda: iter(rows)  # noqa: E731 - the table's scan, without a store
-    processor._stored_by_partition = stored
+    processor.stored_by_partition = stored  # type: ignore[method-assign]
     assert processor.tick_time() is None  # a fresh process has released nothing
 
-    processor._rebuild_timers()
+    processor.rebuild_timers()
 
     latest = max(state.last_event_at for state in runner.states.values())
     assert processor.tick_time() == latest
