@@ -20,6 +20,7 @@ COPY schemas ./schemas
 COPY lifecycle ./lifecycle
 COPY streams ./streams
 COPY agents ./agents
+COPY cli ./cli
 
 RUN pip install . \
  && useradd --create-home --uid 10001 lifecycle \

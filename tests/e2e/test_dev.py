@@ -28,7 +28,7 @@ def test_dev_shows_stages_moving_and_ctrl_c_stops_everything(tmp_path: Path) -> 
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "dev", "--customers", "300", "--rate", "200"],
+        [sys.executable, "-m", "cli", "dev", "--customers", "300", "--rate", "200"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

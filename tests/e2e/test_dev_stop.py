@@ -53,7 +53,7 @@ def start_pipeline(
         # A terminal's make, not one nested in the make that runs the tests.
         env = {k: v for k, v in env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     else:
-        command = shlex.join([sys.executable, "-m", "agents.cli", "dev", *args])
+        command = shlex.join([sys.executable, "-m", "cli", "dev", *args])
     log = shlex.quote(str(tmp_path / "dev.log"))
     return subprocess.Popen(
         ["/bin/sh", "-c", f"{command} 2>&1 | tee {log}"],
@@ -191,7 +191,7 @@ def test_dev_says_it_resumes_the_data_of_an_earlier_run(tmp_path: Path) -> None:
             shell.wait()
     first = log.read_text(errors="replace")
     again = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "dev", "--customers", "50", "--duration", "1"],
+        [sys.executable, "-m", "cli", "dev", "--customers", "50", "--duration", "1"],
         cwd=ROOT,
         env=env,
         capture_output=True,

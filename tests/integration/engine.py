@@ -113,7 +113,7 @@ def run_cli(
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
     env.update(settings_env(settings))
     return subprocess.run(
-        [sys.executable, "-m", "agents.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -145,7 +145,7 @@ class Worker:
         env.update(self.extra_env)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", *self.command],
+            [sys.executable, "-m", "cli", *self.command],
             cwd=ROOT,
             env=env,
             stdout=log,

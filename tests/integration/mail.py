@@ -60,7 +60,7 @@ class Mailer:
     def start(self) -> Mailer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agents.cli", "mailer"],
+                [sys.executable, "-m", "cli", "mailer"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

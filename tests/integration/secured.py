@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from agents.cli_kafka import kafka_group
+from cli.kafka import kafka_group
 from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from streams.broker import LocalBroker, find_free_port

@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import NewTopic
 from click.testing import CliRunner
 
-from agents.cli_kafka import kafka_group
+from cli.kafka import kafka_group
 from streams.broker import BrokerError, LocalBroker, broker_ready, find_free_port
 from streams.kafka import admin_client, consumer, producer
 from streams.settings import Settings

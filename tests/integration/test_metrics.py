@@ -31,7 +31,7 @@ from tests.integration.engine import (
 
 def lag_cli(settings: Settings, *args: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "lag", "--json", *args],
+        [sys.executable, "-m", "cli", "lag", "--json", *args],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", **settings_env(settings)},
         capture_output=True,

@@ -97,7 +97,7 @@ def test_any_worker_answers_for_any_customer(kafka_bootstrap: str, tmp_path: Pat
         assert_token_guards_all_but_the_probes(first)
 
         done = subprocess.run(
-            [sys.executable, "-m", "agents.cli", "customer", customers[0]],
+            [sys.executable, "-m", "cli", "customer", customers[0]],
             cwd=ROOT,
             env={"PATH": "/usr/bin:/bin", **settings_env(second), **env},
             capture_output=True,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from agents.cli import main
+from cli.main import main
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook, load_playbook
 from schemas.codec import dumps, to_jsonable

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.dev import freshness, stale_worker_state
-from agents.stop_requests import StopRequests
+from cli.dev import freshness, stale_worker_state
+from cli.stop_requests import StopRequests
 from streams.admin import TopicReport
 
 

@@ -9,15 +9,13 @@ backtest --report`` computes from a file.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from agents.cli_settings import cli_settings
-from lifecycle.period import Period
+from cli.options import json_option, period_of, period_options, playbook_option
+from cli.settings import cli_settings
 from lifecycle.playbook import Playbook, PlaybookError, load_playbook
 from lifecycle.report import Records, Report, build_report
 from schemas.codec import dumps
@@ -25,42 +23,7 @@ from schemas.events import INBOUND_TOPICS
 from streams.reader import read_to_end
 from streams.settings import Settings
 
-__all__ = ["aware_time", "period_of", "period_options", "read_records", "report", "show_report"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def aware_time(value: str) -> datetime:
-    """A command-line time: RFC 3339 with an offset, since event time needs one."""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        msg = f"not an RFC 3339 time: {value}"
-        raise click.BadParameter(msg) from exc
-    if parsed.tzinfo is None:
-        msg = f"{value} has no UTC offset; event time needs one"
-        raise click.BadParameter(msg)
-    return parsed
-
-
-def period_of(start: str | None, end: str | None) -> Period:
-    period = Period(
-        None if start is None else aware_time(start), None if end is None else aware_time(end)
-    )
-    if period.start and period.end and period.start >= period.end:
-        msg = "--from must be before --to"
-        raise click.BadParameter(msg)
-    return period
-
-
-def period_options(command: F) -> F:
-    """``--from`` and ``--to``: the report's period in event time, [from, to)."""
-    for option in (
-        click.option("--to", "end", help="End of the period, exclusive (RFC 3339)."),
-        click.option("--from", "start", help="Start of the period (RFC 3339)."),
-    ):
-        command = option(command)
-    return command
+__all__ = ["read_records", "report", "show_report"]
 
 
 def show_report(report: Report, as_json: bool, *, err: bool = False) -> None:
@@ -98,14 +61,9 @@ def _playbook(path: Path | None) -> Playbook:
 
 @click.command("report")
 @period_options
-@click.option(
-    "--playbook",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="LIFECYCLE_PLAYBOOK",
-    help="Playbook YAML (env LIFECYCLE_PLAYBOOK): its value tiers and campaigns.",
-)
+@playbook_option("Playbook YAML (env LIFECYCLE_PLAYBOOK): its value tiers and campaigns.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to read the topics.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
+@json_option("One JSON object instead of tables.")
 def report(
     start: str | None, end: str | None, playbook: Path | None, timeout: float, as_json: bool
 ) -> None:

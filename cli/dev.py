@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
-from agents.stop_requests import Console, StopRequests
+from cli.stop_requests import Console, StopRequests
 from lifecycle.simulation import simulate
 from schemas.codec import loads
 from schemas.records import Stage
@@ -232,7 +232,7 @@ def run_dev(
 ) -> int:
     """Run the demo until interrupted; returns the process exit code.
 
-    A stop request (see ``agents.stop_requests``) at any point, before the
+    A stop request (see ``cli.stop_requests``) at any point, before the
     demo runs or during it, ends the run with exit code 0 after the clean-up.
     """
     # Fresh topics elect leaders for a moment; aiokafka's retries are not news here.
@@ -307,7 +307,7 @@ def _run(
     env.setdefault("LIFECYCLE_CLOCK", "event")
     with stops.deferred():  # never a worker running that ``started`` does not know
         started.worker = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker"],
+            [sys.executable, "-m", "cli", "worker"],
             env=env,
             stdout=started.log,
             stderr=subprocess.STDOUT,

@@ -16,7 +16,8 @@ import urllib.request
 
 import click
 
-from agents.cli_settings import cli_settings, kafka_errors
+from cli.options import json_option
+from cli.settings import cli_settings, kafka_errors
 from schemas.codec import dumps
 from streams.lag import LagProbe, PartitionLag
 from streams.settings import Settings
@@ -45,7 +46,7 @@ async def _sample(
     help="Seconds between the two samples that give the trend (0: one sample, no trend).",
 )
 @click.option("--max-lag", type=click.IntRange(min=0), help="Exit 1 when the total lag is above.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@json_option("One JSON object instead of a table.")
 def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) -> None:
     """Per-partition lag of the engine's consumer group, from the broker's offsets."""
     settings = cli_settings()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import click
 
-from agents.cli_settings import cli_settings
+from cli.options import json_option, timeout_option
+from cli.settings import cli_settings
 from schemas.codec import dumps
 from streams.broker import BrokerError, BrokerStatus, LocalBroker, SaslUser
 from streams.settings import Settings
@@ -36,13 +37,7 @@ def kafka_group() -> None:
     show_envvar=True,
     help="Client port on 127.0.0.1 (the controller uses PORT+1). Default: 9092.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=90.0,
-    show_default=True,
-    help="Seconds to wait for the broker to answer before giving up.",
-)
+@timeout_option(90.0, "Seconds to wait for the broker to answer before giving up.")
 @click.option(
     "--tls",
     is_flag=True,
@@ -155,13 +150,7 @@ def _sasl_user(settings: Settings, user: str | None, password: str | None) -> Sa
 
 
 @kafka_group.command("stop")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for a clean shutdown before killing the broker.",
-)
+@timeout_option(30.0, "Seconds to wait for a clean shutdown before killing the broker.")
 def stop_command(timeout: float) -> None:
     """Stop the broker started from LIFECYCLE_KAFKA_DIR; its data is kept for the next start."""
     broker = LocalBroker.from_settings(cli_settings())
@@ -177,7 +166,7 @@ def stop_command(timeout: float) -> None:
 
 
 @kafka_group.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, for programs.")
+@json_option("Print one JSON object, for programs.")
 def status_command(as_json: bool) -> None:
     """Say whether the local broker runs, and where its address, log and data are."""
     status = LocalBroker.from_settings(cli_settings()).status()

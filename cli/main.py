@@ -16,9 +16,19 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from agents.cli_report import aware_time, period_of, period_options, show_report
-from agents.cli_settings import cli_settings, kafka_errors
-from agents.progress import Progress
+from cli.options import (
+    aware_time,
+    events_argument,
+    json_option,
+    period_of,
+    period_options,
+    playbook_option,
+    progress_option,
+    scores_write_option,
+)
+from cli.progress import Progress
+from cli.report import show_report
+from cli.settings import cli_settings, kafka_errors
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
 from schemas.codec import dumps
 
@@ -83,17 +93,12 @@ def clv() -> None:
 
 
 @clv.command("fit")
-@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@events_argument
 @click.option("--until", help="End of the calibration period (default: the last purchase).")
 @click.option("--time-unit", default="7d", show_default=True, help="Unit of the parameters.")
 @click.option("--horizon", default="52w", show_default=True, help="Horizon of predicted_clv.")
-@click.option(
-    "--write",
-    "write",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Set scores.clv_model in this playbook file (its comments are not kept).",
-)
-@click.option("--json", "as_json", is_flag=True, help="The model and fit as JSON on stdout.")
+@scores_write_option("clv_model")
+@json_option("The model and fit as JSON on stdout.")
 def clv_fit(
     events: Path,
     until: str | None,
@@ -176,18 +181,11 @@ def rfm() -> None:
 
 
 @rfm.command("calibrate")
-@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@events_argument
 @click.option("--until", help="Score recency as of this time (default: the last event).")
-@click.option(
-    "--write",
-    "write",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Set scores.rfm in this playbook file (its comments are not kept).",
-)
-@click.option("--json", "as_json", is_flag=True, help="The breakpoints as JSON on stdout.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
-)
+@scores_write_option("rfm")
+@json_option("The breakpoints as JSON on stdout.")
+@progress_option
 def rfm_calibrate(
     events: Path, until: str | None, write: Path | None, as_json: bool, progress: bool | None
 ) -> None:
@@ -246,13 +244,8 @@ def topics_create() -> None:
 
 
 @main.command()
-@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--playbook",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="LIFECYCLE_PLAYBOOK",
-    help="Playbook YAML (env LIFECYCLE_PLAYBOOK); the built-in default when unset.",
-)
+@events_argument
+@playbook_option("Playbook YAML (env LIFECYCLE_PLAYBOOK); the built-in default when unset.")
 @click.option(
     "--until", "until", help="Fire timers up to this RFC 3339 time (default: the last event's)."
 )
@@ -264,7 +257,7 @@ def topics_create() -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
 )
-@click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object on stderr.")
+@json_option("The summary as one JSON object on stderr.")
 @click.option(
     "--report",
     "with_report",
@@ -272,9 +265,7 @@ def topics_create() -> None:
     help='Also print `lifecycle report` for this run on stderr (in the --json object as "report").',
 )
 @period_options
-@click.option(
-    "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
-)
+@progress_option
 def backtest(
     events: Path,
     playbook: Path | None,
@@ -373,10 +364,8 @@ def backtest(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write JSON lines to this file instead of publishing to Kafka.",
 )
-@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stderr.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
-)
+@json_option("The result as one JSON object on stderr.")
+@progress_option
 def simulate(
     customers: int,
     seed: int,
@@ -449,16 +438,16 @@ def dev(customers: int, rate: float, seed: int | None, duration: float | None) -
 
     Ctrl-C stops everything this command started.
     """
-    from agents.dev import run_dev
+    from cli.dev import run_dev
 
     code = run_dev(cli_settings(), customers=customers, rate=rate, seed=seed, duration=duration)
     sys.exit(code)
 
 
 def _add_subcommands() -> None:
-    from agents.cli_kafka import kafka_group
-    from agents.cli_ops import customer, lag, mailer
-    from agents.cli_report import report
+    from cli.kafka import kafka_group
+    from cli.ops import customer, lag, mailer
+    from cli.report import report
 
     main.add_command(report)
     main.add_command(kafka_group)
@@ -468,7 +457,3 @@ def _add_subcommands() -> None:
 
 
 _add_subcommands()
-
-
-if __name__ == "__main__":
-    main()
