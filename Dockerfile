@@ -21,6 +21,7 @@ COPY lifecycle ./lifecycle
 COPY streams ./streams
 COPY agents ./agents
 COPY cli ./cli
+COPY mailer ./mailer
 
 RUN pip install . \
  && useradd --create-home --uid 10001 lifecycle \

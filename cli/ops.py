@@ -131,7 +131,7 @@ def mailer() -> None:
     """
     import signal
 
-    from agents.mailer import MailerSettings, max_ages, run_mailer
+    from mailer.service import MailerSettings, max_ages, run_mailer
 
     settings = cli_settings()
     config = MailerSettings(

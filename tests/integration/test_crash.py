@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.mailer import plan
 from lifecycle.simulation import simulate
+from mailer.service import plan
 from schemas.codec import to_jsonable
 from schemas.records import Campaign, Trigger
 from streams.app import CHANGELOG_TOPIC_CONFIG

@@ -51,7 +51,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _python_files() -> list[Path]:
-    folders = ("schemas", "lifecycle", "streams", "agents", "cli", "tests", "bench")
+    folders = ("schemas", "lifecycle", "streams", "agents", "cli", "mailer", "tests", "bench")
     return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
 
 

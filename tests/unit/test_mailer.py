@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agents.mailer import (
+from mailer.service import (
     DEFAULT_MAX_AGE,
     MailerSettings,
     Outbox,
