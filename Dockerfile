@@ -18,6 +18,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY lifecycle ./lifecycle
+COPY analytics ./analytics
 COPY streams ./streams
 COPY agents ./agents
 COPY cli ./cli

@@ -20,8 +20,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from analytics.lift import rate_lift
 from lifecycle.core import Outcome
-from lifecycle.lift import rate_lift
 from streams.lag import PartitionLag
 
 __all__ = ["EngineMetrics", "lift_of"]

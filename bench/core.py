@@ -30,9 +30,9 @@ import hashlib
 import pstats
 import time
 
+from analytics.simulation import simulate
 from lifecycle.backtest import Backtest, LineRejected, Output
 from lifecycle.playbook import default_playbook
-from lifecycle.simulation import simulate
 from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model
 from streams.producer import partitioner

@@ -48,6 +48,7 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
+from analytics.simulation import simulate
 from bench.contenders.common import FAUST_VARIANTS, Contender
 from bench.measure import (
     Process,
@@ -63,7 +64,6 @@ from bench.measure import (
 )
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
-from lifecycle.simulation import simulate
 from schemas.codec import dumps, encode_model
 from schemas.events import INBOUND_TOPICS
 from schemas.records import OUTPUT_TOPICS

@@ -21,9 +21,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.playbook import default_playbook
-from lifecycle.simulation import simulate
 from schemas.codec import dumps
 from streams.broker import LocalBroker, find_free_port
 from streams.producer import partitioner

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from schemas.codec import dumps, to_jsonable
 from schemas.records import Trigger
 from streams import kafka

@@ -23,8 +23,8 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
+from analytics.simulation import simulate
 from cli.stop_requests import Console, StopRequests
-from lifecycle.simulation import simulate
 from schemas.codec import loads
 from schemas.records import Stage
 from streams.admin import TopicReport, ensure_topics, wait_for_leaders

@@ -111,8 +111,8 @@ def clv_fit(
 
     Prints the playbook's scores.clv_model block; with --write, puts it in a playbook.
     """
+    from analytics.clv_fit import fit
     from lifecycle.clv import ClvModel
-    from lifecycle.clv_fit import fit
     from schemas.events import PurchaseEvent
     from schemas.inbound import Rejection, parse_event
 
@@ -194,8 +194,8 @@ def rfm_calibrate(
     The customers are built exactly as the engine builds them (refunds net out),
     by running the backtest; prints the playbook's scores.rfm block.
     """
+    from analytics.rfm_calibrate import calibrate_rfm
     from lifecycle.backtest import Backtest
-    from lifecycle.scoring import calibrate_rfm
     from streams.producer import partitioner_of
 
     settings = cli_settings()
@@ -284,8 +284,8 @@ def backtest(
     lines are reported on stderr with their line number and skipped. Time is
     event time, exactly as a worker with LIFECYCLE_CLOCK=event runs it.
     """
+    from analytics.report import Records, build_report
     from lifecycle.backtest import Backtest, LineRejected
-    from lifecycle.report import Records, build_report
     from streams.producer import partitioner_of
 
     settings = cli_settings()
@@ -378,8 +378,8 @@ def simulate(
     progress: bool | None,
 ) -> None:
     """Publish a seeded, realistic stream of shop events (or write it to a file)."""
-    from lifecycle.simulation import Effect
-    from lifecycle.simulation import simulate as generate
+    from analytics.simulation import Effect
+    from analytics.simulation import simulate as generate
     from schemas.records import Campaign
 
     effect = None

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lifecycle.period import Period
+from analytics.period import Period
 
 __all__ = [
     "aware_time",

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import click
 
+from analytics.report import Records, Report, build_report
 from cli.options import json_option, period_of, period_options, playbook_option
 from cli.settings import cli_settings
 from lifecycle.playbook import Playbook, PlaybookError, load_playbook
-from lifecycle.report import Records, Report, build_report
 from schemas.codec import dumps
 from schemas.events import INBOUND_TOPICS
 from streams.reader import read_to_end

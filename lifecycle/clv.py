@@ -6,7 +6,7 @@ time of the last one ``t_x`` and their age ``T``, the probability that they
 are still active and the purchases to expect over a horizon. Gamma-Gamma
 (Fader, Hardie and Lee 2005, "RFM and CLV") gives the spend to expect per
 purchase. Their product is the predicted CLV. The parameters are fitted
-offline (``lifecycle.clv_fit``); here they are only evaluated, in pure
+offline (``analytics.clv_fit``); here they are only evaluated, in pure
 Python, because this runs on the hot path for every purchase.
 """
 

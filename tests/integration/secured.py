@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from analytics.simulation import simulate
 from cli.kafka import kafka_group
-from lifecycle.simulation import simulate
 from schemas.codec import to_jsonable
 from streams.broker import LocalBroker, find_free_port
 from streams.settings import Settings

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from schemas.codec import dumps, to_jsonable
 from streams.broker import LocalBroker, find_free_port
 from tests.integration.engine import (

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from schemas.codec import to_jsonable
 from tests.integration.engine import (
     OUTPUTS,

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from mailer.service import plan
 from schemas.codec import to_jsonable
 from schemas.records import Campaign, Trigger

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pydantic import SecretStr
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from streams.broker import find_free_port
 from streams.settings import Settings
 from tests.integration.engine import (

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from schemas.codec import dumps, to_jsonable
 from schemas.inbound import Rejection, parse_event
 from streams.producer import route

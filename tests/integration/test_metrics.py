@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from schemas.records import Attribution
 from streams.settings import Settings
 from tests.integration.engine import (

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from analytics.period import Period
+from analytics.report import Records, build_report
+from analytics.simulation import simulate
 from lifecycle.backtest import Output
-from lifecycle.period import Period
 from lifecycle.playbook import default_playbook
-from lifecycle.report import Records, build_report
-from lifecycle.simulation import simulate
 from schemas.codec import dumps, loads, to_jsonable
 from streams.producer import route
 from streams.settings import Settings

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from streams.settings import Settings
 from tests.grafana import fill, load_dashboard, panel_queries
 from tests.integration.engine import (

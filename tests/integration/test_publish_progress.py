@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from schemas.events import TOPIC_OF_TYPE
 from streams.admin import ensure_topics, wait_for_leaders
 from streams.kafka import consumer

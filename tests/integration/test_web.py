@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from lifecycle.simulation import simulate
+from analytics.simulation import simulate
 from streams.broker import find_free_port
 from streams.settings import Settings
 from tests.integration.engine import (

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from analytics.simulation import simulate
 from lifecycle.backtest import Backtest, LineRejected, Output
 from lifecycle.clock import just_after
 from lifecycle.core import Due, Outcome, apply
 from lifecycle.ordering import order_key
 from lifecycle.playbook import Playbook, default_playbook, parse_playbook
 from lifecycle.recommend import MemoryPairs, Recommender
-from lifecycle.simulation import simulate
 from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model
 from schemas.events import Event

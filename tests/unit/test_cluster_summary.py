@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from agents.cluster_summary import Answer, lag_by_topic, merge
 from agents.metrics import EngineMetrics
+from analytics.simulation import simulate
 from lifecycle.backtest import Backtest, Output
 from lifecycle.core import Outcome
 from lifecycle.playbook import default_playbook
-from lifecycle.simulation import simulate
 from schemas.codec import dumps
 from streams.lag import PartitionLag
 from streams.producer import partitioner

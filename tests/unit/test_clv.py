@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from scipy.special import hyp2f1 as reference_hyp2f1
 
+from analytics.clv_fit import fit, summarise
 from lifecycle.clv import BgNbd, ClvModel, GammaGamma, customer_summary, hyp2f1, predict
-from lifecycle.clv_fit import fit, summarise
 from lifecycle.state import CustomerState
 from schemas.events import EventAdapter, PurchaseEvent
 from tests.datasets import CDNOW_END_OF_CALIBRATION, cdnow_events, cdnow_file

@@ -51,7 +51,17 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _python_files() -> list[Path]:
-    folders = ("schemas", "lifecycle", "streams", "agents", "cli", "mailer", "tests", "bench")
+    folders = (
+        "schemas",
+        "lifecycle",
+        "streams",
+        "agents",
+        "cli",
+        "mailer",
+        "analytics",
+        "tests",
+        "bench",
+    )
     return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from analytics.period import Period
+from analytics.report import Records, build_report
 from lifecycle.backtest import Backtest
-from lifecycle.period import Period
 from lifecycle.playbook import default_playbook
-from lifecycle.report import Records, build_report
 from schemas.codec import dumps
 
 START = datetime(2025, 3, 1, tzinfo=UTC)

@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
+from analytics.lift import CampaignLift
+from analytics.period import Period
+from analytics.report import Records, Report, build_report
+from analytics.simulation import Effect, campaign_trial
 from lifecycle.backtest import Backtest
-from lifecycle.lift import CampaignLift
-from lifecycle.period import Period
 from lifecycle.playbook import Playbook, parse_playbook
-from lifecycle.report import Records, Report, build_report
-from lifecycle.simulation import Effect, campaign_trial
 from schemas.codec import dumps
 from schemas.events import EventAdapter
 from schemas.records import Campaign

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.metrics import EngineMetrics
+from analytics.stats import compare_rates
 from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
 from lifecycle.policy import in_holdout
-from lifecycle.stats import compare_rates
 from schemas.events import EventAdapter
 from schemas.records import Campaign
 

@@ -17,7 +17,7 @@ from setuptools import build_meta
 print(getattr(build_meta, sys.argv[1])(sys.argv[2]))
 """
 
-PACKAGES = ("schemas", "lifecycle", "streams", "agents", "cli", "mailer")
+PACKAGES = ("schemas", "lifecycle", "streams", "agents", "cli", "mailer", "analytics")
 
 
 def build(tmp_path: Path, hook: str, *, packages: tuple[str, ...] = ()) -> tuple[Path, str]:

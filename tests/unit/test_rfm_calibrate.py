@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from lifecycle.scoring import calibrate_rfm, rfm
+from analytics.rfm_calibrate import calibrate_rfm
+from lifecycle.scoring import rfm
 from lifecycle.state import CustomerState
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

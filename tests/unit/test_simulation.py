@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.simulation import SIM_START, simulate
+from analytics.simulation import SIM_START, simulate
 from schemas.codec import dumps
 from schemas.events import TOPIC_OF_TYPE, PurchaseEvent, SignupEvent
 from schemas.inbound import Rejection, check_routing, parse_event

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
-from lifecycle.simulation import simulate
 from lifecycle.state import CustomerState, deep_copy
 from schemas.codec import dumps, encode_model
 from schemas.events import EventAdapter

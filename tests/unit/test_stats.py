@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats as scipy_stats
 
-from lifecycle.stats import compare_means, compare_rates, too_small, wilson
+from analytics.stats import compare_means, compare_rates, too_small, wilson
 
 
 def test_wilson_matches_newcombe_1998() -> None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.lifecycle import LifecycleProcessor
+from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.clock import ClockMode
 from lifecycle.playbook import default_playbook
-from lifecycle.simulation import simulate
 from schemas.codec import dumps, to_jsonable
 from streams.app import create_app
 from streams.producer import partitioner_of

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from lifecycle.period import Period
-from lifecycle.stats import Difference, compare_means, compare_rates, too_small
+from analytics.period import Period
+from analytics.stats import Difference, compare_means, compare_rates, too_small
 from schemas.records import Attribution
 
 __all__ = ["Arm", "CampaignLift", "Comparison", "campaign_lift", "rate_lift"]

@@ -35,8 +35,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from analytics.period import Period
 from lifecycle.ordering import order_key
-from lifecycle.period import Period
 from lifecycle.playbook import ClvTiers
 from schemas.events import (
     Event,

@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from analytics.kpis import Kpis, lifecycle_kpis
+from analytics.lift import Arm, CampaignLift, Comparison, campaign_lift
+from analytics.period import Period
+from analytics.stats import Difference
 from lifecycle.backtest import LineRejected, Output
-from lifecycle.kpis import Kpis, lifecycle_kpis
-from lifecycle.lift import Arm, CampaignLift, Comparison, campaign_lift
-from lifecycle.period import Period
 from lifecycle.playbook import Playbook
-from lifecycle.stats import Difference
 from schemas.events import Event
 from schemas.inbound import DEFAULT_LIMITS, InputLimits, Rejection, check_routing, parse_event
 from schemas.records import Attribution, DeadLetter, Transition, Trigger
