@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.datasets import cdnow_events
+from harness.engine import create_topics, through_the_broker, unique_settings
 from streams.broker import LocalBroker, find_free_port
-from tests.datasets import cdnow_events
-from tests.integration.engine import create_topics, through_the_broker, unique_settings
 
 
 def main(argv: list[str] | None = None) -> int:

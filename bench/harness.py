@@ -62,6 +62,7 @@ from bench.measure import (
     wait_ready,
     wait_settled,
 )
+from harness.engine import Worker, create_topics, publish, settings_env, unique_settings
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, encode_model
@@ -70,7 +71,6 @@ from schemas.records import OUTPUT_TOPICS
 from streams.broker import LocalBroker, find_free_port
 from streams.producer import partitioner_of
 from streams.settings import Settings, TopicNames
-from tests.integration.engine import Worker, create_topics, publish, settings_env, unique_settings
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Engine vs Faust's floor, naive Faust and raw aiokafka (issue 6)"

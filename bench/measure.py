@@ -23,9 +23,9 @@ from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
+from harness.engine import ROOT, Worker
 from streams import kafka
 from streams.settings import Settings
-from tests.integration.engine import ROOT, Worker
 
 __all__ = [
     "Process",

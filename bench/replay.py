@@ -22,12 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics.simulation import simulate
-from lifecycle.backtest import Backtest
-from lifecycle.playbook import default_playbook
-from schemas.codec import dumps
-from streams.broker import LocalBroker, find_free_port
-from streams.producer import partitioner
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     collect,
@@ -35,6 +30,11 @@ from tests.integration.engine import (
     publish,
     unique_settings,
 )
+from lifecycle.backtest import Backtest
+from lifecycle.playbook import default_playbook
+from schemas.codec import dumps
+from streams.broker import LocalBroker, find_free_port
+from streams.producer import partitioner
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = (

@@ -30,14 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.simulation import simulate
-from schemas.codec import dumps, to_jsonable
-from schemas.records import Trigger
-from streams import kafka
-from streams.broker import LocalBroker, find_free_port
-from streams.producer import route
-from streams.settings import Settings
-from tests.hostile import VALID, corpus, mutations
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -48,6 +41,13 @@ from tests.integration.engine import (
     unique_settings,
     wait_caught_up,
 )
+from harness.hostile import VALID, corpus, mutations
+from schemas.codec import dumps, to_jsonable
+from schemas.records import Trigger
+from streams import kafka
+from streams.broker import LocalBroker, find_free_port
+from streams.producer import route
+from streams.settings import Settings
 
 RESULTS = Path(__file__).with_name("SOAK.md")
 Record = tuple[str, bytes | None, bytes]

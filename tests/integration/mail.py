@@ -17,8 +17,8 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from harness.engine import ROOT, settings_env
 from streams.settings import Settings
-from tests.integration.engine import ROOT, settings_env
 
 
 class Inbox:

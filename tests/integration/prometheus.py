@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.engine import ROOT
 from streams.broker import find_free_port
-from tests.integration.engine import ROOT
 
 CONFIG_DIR = ROOT / "deploy" / "prometheus"
 CONFIG = CONFIG_DIR / "prometheus.yml"

@@ -20,10 +20,7 @@ from click.testing import CliRunner
 
 from analytics.simulation import simulate
 from cli.kafka import kafka_group
-from schemas.codec import to_jsonable
-from streams.broker import LocalBroker, find_free_port
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -33,6 +30,9 @@ from tests.integration.engine import (
     scrape,
     wait_for,
 )
+from schemas.codec import to_jsonable
+from streams.broker import LocalBroker, find_free_port
+from streams.settings import Settings
 
 DEADLINE = 240.0
 """Seconds any one wait of the journey may take: about 15 s here, on two shared cores."""

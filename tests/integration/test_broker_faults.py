@@ -20,9 +20,7 @@ import orjson
 import pytest
 
 from analytics.simulation import simulate
-from schemas.codec import dumps, to_jsonable
-from streams.broker import LocalBroker, find_free_port
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -33,6 +31,8 @@ from tests.integration.engine import (
     unique_settings,
     wait_for,
 )
+from schemas.codec import dumps, to_jsonable
+from streams.broker import LocalBroker, find_free_port
 
 OUTAGE = 30.0
 PACE = 2000.0

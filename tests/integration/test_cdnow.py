@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.datasets import cdnow_events
-from tests.integration.engine import create_topics, through_the_broker, unique_settings
+from harness.datasets import cdnow_events
+from harness.engine import create_topics, through_the_broker, unique_settings
 
 
 def test_cdnow_sample_through_the_broker_equals_the_backtest(

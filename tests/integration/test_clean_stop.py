@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.simulation import simulate
-from schemas.codec import to_jsonable
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -31,6 +30,7 @@ from tests.integration.engine import (
     wait_caught_up,
     wait_for,
 )
+from schemas.codec import to_jsonable
 
 
 def applied(settings: Any) -> float:

@@ -23,12 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.simulation import simulate
-from mailer.service import plan
-from schemas.codec import to_jsonable
-from schemas.records import Campaign, Trigger
-from streams.app import CHANGELOG_TOPIC_CONFIG
-from streams.broker import find_free_port
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -44,6 +39,11 @@ from tests.integration.engine import (
     wait_for,
     wait_ready,
 )
+from mailer.service import plan
+from schemas.codec import to_jsonable
+from schemas.records import Campaign, Trigger
+from streams.app import CHANGELOG_TOPIC_CONFIG
+from streams.broker import find_free_port
 from tests.integration.mail import Inbox, Mailer
 
 KILLS = 10

@@ -18,9 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pydantic import SecretStr
 
 from analytics.simulation import simulate
-from streams.broker import find_free_port
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     ROOT,
     Samples,
@@ -36,6 +34,8 @@ from tests.integration.engine import (
     wait_for,
     wait_ready,
 )
+from streams.broker import find_free_port
+from streams.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless and quiet: this machine's network is closed, so no background traffic.

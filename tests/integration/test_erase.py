@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tests.integration.engine import (
+from harness.engine import (
     Worker,
     collect,
     create_topics,

@@ -15,11 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics.simulation import simulate
-from schemas.codec import dumps, to_jsonable
-from schemas.inbound import Rejection, parse_event
-from streams.producer import route
-from tests.hostile import VALID, corpus, mutations
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -29,6 +25,10 @@ from tests.integration.engine import (
     stored_states,
     unique_settings,
 )
+from harness.hostile import VALID, corpus, mutations
+from schemas.codec import dumps, to_jsonable
+from schemas.inbound import Rejection, parse_event
+from streams.producer import route
 
 Record = tuple[str, bytes | None, bytes]
 

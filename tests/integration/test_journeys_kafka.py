@@ -13,12 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.core import Outcome
-from schemas.codec import dumps, to_jsonable
-from schemas.records import Transition, Trigger
-from streams.producer import route
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -27,6 +22,11 @@ from tests.integration.engine import (
     publish_raw,
     unique_settings,
 )
+from lifecycle.core import Outcome
+from schemas.codec import dumps, to_jsonable
+from schemas.records import Transition, Trigger
+from streams.producer import route
+from streams.settings import Settings
 from tests.journeys import JOURNEYS, Journey, Move, Send, events_in_time_order, record_outputs
 
 SUBSET = (

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas.codec import encode_model
-from schemas.records import Campaign, Stage, Trigger
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     collect,
     create_topics,
     publish_raw,
     unique_settings,
 )
+from schemas.codec import encode_model
+from schemas.records import Campaign, Stage, Trigger
+from streams.settings import Settings
 from tests.integration.mail import Inbox, Mailer
 
 

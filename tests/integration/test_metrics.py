@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.simulation import simulate
-from schemas.records import Attribution
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     ROOT,
     Worker,
@@ -27,6 +25,8 @@ from tests.integration.engine import (
     value,
     wait_for,
 )
+from schemas.records import Attribution
+from streams.settings import Settings
 
 
 def lag_cli(settings: Settings, *args: str) -> tuple[int, dict[str, Any]]:

@@ -24,13 +24,7 @@ import pytest
 from aiokafka import TopicPartition
 from confluent_kafka import Producer
 
-from lifecycle.backtest import Backtest, Output
-from schemas.codec import dumps, loads, to_jsonable
-from streams.kafka import consumer
-from streams.producer import crc32_partition, default_partition, key_partition, route
-from streams.reader import read_to_end
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     ROOT,
     Worker,
@@ -43,6 +37,12 @@ from tests.integration.engine import (
     value,
     wait_for,
 )
+from lifecycle.backtest import Backtest, Output
+from schemas.codec import dumps, loads, to_jsonable
+from streams.kafka import consumer
+from streams.producer import crc32_partition, default_partition, key_partition, route
+from streams.reader import read_to_end
+from streams.settings import Settings
 
 PARTITIONS = 4
 SNIPPETS = ROOT / "docs" / "snippets"

@@ -15,12 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from analytics.period import Period
 from analytics.report import Records, build_report
 from analytics.simulation import simulate
-from lifecycle.backtest import Output
-from lifecycle.playbook import default_playbook
-from schemas.codec import dumps, loads, to_jsonable
-from streams.producer import route
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     Worker,
     backtest,
@@ -34,6 +29,11 @@ from tests.integration.engine import (
     unique_settings,
     value,
 )
+from lifecycle.backtest import Output
+from lifecycle.playbook import default_playbook
+from schemas.codec import dumps, loads, to_jsonable
+from streams.producer import route
+from streams.settings import Settings
 
 
 @pytest.fixture(scope="module")

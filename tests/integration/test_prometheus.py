@@ -20,9 +20,7 @@ from typing import Any
 import yaml
 
 from analytics.simulation import simulate
-from streams.settings import Settings
-from tests.grafana import fill, load_dashboard, panel_queries
-from tests.integration.engine import (
+from harness.engine import (
     ROOT,
     Worker,
     create_topics,
@@ -32,6 +30,8 @@ from tests.integration.engine import (
     wait_for,
     wait_ready,
 )
+from streams.settings import Settings
+from tests.grafana import fill, load_dashboard, panel_queries
 from tests.integration.prometheus import CONFIG, CONFIG_DIR, Prometheus, binary, scrape_config
 
 ALERTS = CONFIG_DIR / "alerts.yml"

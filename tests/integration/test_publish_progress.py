@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from analytics.simulation import simulate
+from harness.engine import collect, create_topics, unique_settings
 from schemas.events import TOPIC_OF_TYPE
 from streams.admin import ensure_topics, wait_for_leaders
 from streams.kafka import consumer
 from streams.producer import publish_events
-from tests.integration.engine import collect, create_topics, unique_settings
 
 
 @pytest.mark.parametrize("rate", [0.0, 500.0], ids=["unpaced", "paced"])

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from harness.engine import run_cli, unique_settings
 from streams.broker import SaslUser, broker_ready
 from streams.settings import Settings
-from tests.integration.engine import run_cli, unique_settings
 from tests.integration.secured import error_line, local_broker, run_journey
 
 USER = "engine"

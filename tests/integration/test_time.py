@@ -14,13 +14,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.clock import ClockMode
-from schemas.codec import dumps
-from streams.broker import find_free_port
-from streams.producer import route
-from streams.settings import Settings
-from tests import journeys
-from tests.integration.engine import (
+from harness.engine import (
     Worker,
     collect,
     create_topics,
@@ -29,6 +23,12 @@ from tests.integration.engine import (
     unique_settings,
     wait_ready,
 )
+from lifecycle.clock import ClockMode
+from schemas.codec import dumps
+from streams.broker import find_free_port
+from streams.producer import route
+from streams.settings import Settings
+from tests import journeys
 from tests.journeys import Body
 
 

@@ -17,9 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from analytics.simulation import simulate
-from streams.broker import find_free_port
-from streams.settings import Settings
-from tests.integration.engine import (
+from harness.engine import (
     OUTPUTS,
     ROOT,
     Worker,
@@ -31,6 +29,8 @@ from tests.integration.engine import (
     unique_settings,
     wait_ready,
 )
+from streams.broker import find_free_port
+from streams.settings import Settings
 from tests.journeys import purchase
 
 TOKEN = secrets.token_urlsafe(24)

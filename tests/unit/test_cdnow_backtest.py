@@ -15,12 +15,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from harness.datasets import cdnow_events
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps
 from schemas.records import Stage
 from streams.producer import partitioner
-from tests.datasets import cdnow_events
 
 
 def test_the_master_file_through_the_backtest_follows_the_rules() -> None:

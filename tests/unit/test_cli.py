@@ -293,7 +293,7 @@ def test_schemas_export(tmp_path: Path) -> None:
 
 
 def test_clv_fit_writes_the_fitted_model_into_a_playbook(tmp_path: Path) -> None:
-    from tests.datasets import cdnow_events
+    from harness.datasets import cdnow_events
 
     events = tmp_path / "cdnow.jsonl"
     events.write_bytes(b"".join(dumps(e) + b"\n" for e in cdnow_events()))

@@ -10,10 +10,10 @@ import pytest
 from scipy.special import hyp2f1 as reference_hyp2f1
 
 from analytics.clv_fit import fit, summarise
+from harness.datasets import CDNOW_END_OF_CALIBRATION, cdnow_events, cdnow_file
 from lifecycle.clv import BgNbd, ClvModel, GammaGamma, customer_summary, hyp2f1, predict
 from lifecycle.state import CustomerState
 from schemas.events import EventAdapter, PurchaseEvent
-from tests.datasets import CDNOW_END_OF_CALIBRATION, cdnow_events, cdnow_file
 
 PAPER = BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
 WEEK = timedelta(days=7)

@@ -9,9 +9,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.hostile import VALID, corpus, mutations
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, parse_event
-from tests.hostile import VALID, corpus, mutations
 
 JSON = st.recursive(
     st.none()

@@ -59,6 +59,7 @@ def _python_files() -> list[Path]:
         "cli",
         "mailer",
         "analytics",
+        "harness",
         "tests",
         "bench",
     )

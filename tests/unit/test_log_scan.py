@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.engine import personal_data_in
+from harness.engine import personal_data_in
 
 EVENTS = [{"email": "cust-7@mail.example", "first_name": "Ada"}, {"first_name": "Ben"}]
 

@@ -1,11 +1,13 @@
 """Installing the project prints no deprecation warning (setuptools warned ~40 times about
-``project.license`` as a table, once per build step of ``pip install -e .``)."""
+``project.license`` as a table, once per build step of ``pip install -e .``), and the wheel
+holds every installed package with its data, and nothing else."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -60,3 +62,26 @@ def test_the_editable_install_is_a_plain_path_file_built_without_notices(tmp_pat
         paths = [n for n in wheel.namelist() if n.endswith(".pth")]
         assert len(paths) == 1, wheel.namelist()
         assert wheel.read(paths[0]).decode().strip() == str(tmp_path / "project")
+
+
+def test_the_wheel_holds_every_installed_package_and_its_data(tmp_path: Path) -> None:
+    """What ``pip install .`` (the Docker image) installs: each package the build includes,
+    every file its package data names, the console script; not the harness tests and
+    benchmarks share."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    made, _output = build(tmp_path, "build_wheel", packages=(*PACKAGES, "harness"))
+    with zipfile.ZipFile(made) as wheel:
+        names = set(wheel.namelist())
+        [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = wheel.read(entry_points).decode()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == set(PACKAGES)
+    data = {
+        path.relative_to(ROOT).as_posix()
+        for package, patterns in pyproject["tool"]["setuptools"]["package-data"].items()
+        for pattern in patterns
+        for path in (ROOT / package).glob(pattern)
+    }
+    assert "mailer/templates/welcome.txt" in data
+    assert data <= names, sorted(data - names)
+    assert "lifecycle = cli.main:main" in scripts

@@ -1,4 +1,5 @@
-"""Running the engine for integration tests: a real worker process on the real broker."""
+"""Running the engine from outside, for integration tests and benchmarks: a real worker
+process on the real broker, and what publishes to it, reads it and compares it."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from streams.producer import partitioner_of, publish_events
 from streams.reader import read_to_end
 from streams.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 OUTPUTS = list(OUTPUT_TOPICS)
 

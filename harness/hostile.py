@@ -1,4 +1,4 @@
-"""Hostile inbound messages, shared by the parser's unit tests and the broker test.
+"""Hostile inbound messages, shared by the parser's unit tests, the broker test and the soak.
 
 Each case is raw bytes and the reason code it must be dead-lettered with. The
 mutations are seeded, so a failure names a reproducible message.
