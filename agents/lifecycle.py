@@ -66,7 +66,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import orjson
 from aiokafka import TopicPartition
 from faust.types import TP
 from pydantic import ValidationError
@@ -84,7 +83,7 @@ from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model, loads
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection, check_routing, dead_letter, parse_event
-from schemas.internal import Claim, MergeAdapter, ProspectHistory
+from schemas.internal import Claim, MergeAdapter, ProspectHistory, RecordSummary, Tick
 from schemas.records import topic_of
 from streams.app import Topology, scan_uncached
 from streams.copy_watermark import CopyWatermarks
@@ -225,40 +224,22 @@ def _log_core_failure(doing: str, exc: Exception) -> None:
 
 
 def encode_tick(at: datetime | None, app_id: str) -> bytes:
-    return dumps({"at": at, "app": app_id})
+    return encode_model(Tick(at=at, app=app_id))
 
 
 def decode_tick(value: bytes | None, app_id: str) -> datetime | None:
     """The time a tick carries; None for an empty tick or another app's (a replay
     next to the live app must not take the live wall clock): it only wakes the merge."""
     try:
-        body = loads(value or b"{}")
-        at = body.get("at")
-        if body.get("app") != app_id or not isinstance(at, str):
-            return None
-        return datetime.fromisoformat(at)
-    except (orjson.JSONDecodeError, AttributeError, ValueError):
+        tick = Tick.model_validate_json(value or b"{}")
+    except ValidationError:  # not JSON, not an object, or no RFC 3339 time
         return None
+    return tick.at if tick.app == app_id else None
 
 
-def _earliest_timer(raw: bytes) -> datetime | None:
+def earliest_timer(raw: bytes) -> datetime | None:
     """A stored record's next deadline, read without validating the whole record."""
-    return _earliest_timer_and_stage(raw)[0]
-
-
-def _earliest_timer_and_stage(raw: bytes) -> tuple[datetime | None, str | None]:
-    due, stage, _ = _summary(raw)
-    return due, stage
-
-
-def _summary(raw: bytes) -> tuple[datetime | None, str | None, datetime | None]:
-    """A stored record's earliest timer, stage and last event time: what a
-    rebuild needs of each record."""
-    record = loads(raw)
-    timers = record.get("timers") or {}
-    due = min((datetime.fromisoformat(d) for d in timers.values()), default=None)
-    last = record.get("last_event_at")
-    return due, record.get("stage"), None if last is None else datetime.fromisoformat(last)
+    return RecordSummary.model_validate_json(raw).earliest_timer
 
 
 class LifecycleProcessor:
@@ -593,7 +574,8 @@ class LifecycleProcessor:
         stages: Counter[str] = Counter()
         latest = self.latest_event
         for partition, key, raw in self.stored_by_partition():
-            due, stage, last_event_at = _summary(raw)
+            summary = RecordSummary.model_validate_json(raw)
+            due, stage, last_event_at = summary.earliest_timer, summary.stage, summary.last_event_at
             if due is not None:
                 entries[partition].append((key.decode(), due))
             if stage is not None:

@@ -14,7 +14,7 @@ customer. This measures that claim on one heap of N timers, in one run:
 3. rescheduling churn: N ``set`` calls moving existing keys, which leaves
    stale entries for lazy deletion and eventually a compaction;
 4. rebuild after a rebalance: what the worker does with the stored records,
-   ``agents.lifecycle._earliest_timer`` on each plus ``TimerHeap.rebuild``;
+   ``agents.lifecycle.earliest_timer`` on each plus ``TimerHeap.rebuild``;
 5. firing: ``apply`` of a ``Due`` on realistic due customers, the per-timer work that a
    sweep's O(k) multiplies, alone and with the worker's decode/encode around it.
 
@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from agents.lifecycle import _earliest_timer
+from agents.lifecycle import earliest_timer
 from lifecycle.core import Due, apply
 from lifecycle.playbook import Playbook, default_playbook
 from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
@@ -426,7 +426,7 @@ def _rebuild(keys: list[bytes], records: list[bytes], expected: dict[bytes, date
     started = time.perf_counter()
     entries: list[tuple[bytes, datetime]] = []
     for key, raw in zip(keys, records, strict=True):
-        due = _earliest_timer(raw)
+        due = earliest_timer(raw)
         if due is not None:
             entries.append((key, due))
     parsed = time.perf_counter()
@@ -438,7 +438,7 @@ def _rebuild(keys: list[bytes], records: list[bytes], expected: dict[bytes, date
         raise AssertionError(msg)
     size = sum(map(len, records)) / len(records)
     return [
-        Row("rebuild: `_earliest_timer` per stored record", len(records), parsed - started,
+        Row("rebuild: `earliest_timer` per stored record", len(records), parsed - started,
             f"records average {size:,.0f} bytes"),
         Row("rebuild: `TimerHeap.rebuild` (heapify)", len(entries), done - parsed),
         Row("rebuild after a rebalance, total", len(records), done - started,

@@ -1,21 +1,27 @@
-"""Messages the engine sends itself on the internal ``lifecycle.merge`` topic.
+"""What the engine writes for itself: internal messages and its view of a stored record.
 
 An identity merge crosses partitions in two hops (DESIGN.md, Processing
 model): a ``Claim`` keyed by the anonymous id reaches the partition owning
 the prospect, which retires it and sends a ``ProspectHistory`` keyed by the
 customer id back. Both carry the signup's time and id, which order them
 among events and make each hop idempotent.
+
+A ``Tick`` on the ticks topic wakes every partition with the sending app's
+time (DESIGN.md, Processing model: ticks). A ``RecordSummary`` is the part of
+a stored record that a rebuild after a rebalance reads, parsed straight from
+the stored JSON without validating the rest of it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
 from schemas.events import UtcDatetime
 
-__all__ = ["Claim", "MergeAdapter", "MergeMessage", "ProspectHistory"]
+__all__ = ["Claim", "MergeAdapter", "MergeMessage", "ProspectHistory", "RecordSummary", "Tick"]
 
 
 class _Internal(BaseModel):
@@ -46,3 +52,42 @@ class ProspectHistory(_Internal):
 
 MergeMessage = Claim | ProspectHistory
 MergeAdapter: TypeAdapter[MergeMessage] = TypeAdapter(MergeMessage)
+
+
+class Tick(BaseModel):
+    """A wake-up for one partition, carrying the sending app's time.
+
+    Unknown fields are ignored and missing ones read as None, so a tick from
+    another version still wakes the merge; ``at`` must be RFC 3339 text, as the
+    engine writes it, never a number.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    at: UtcDatetime | None = Field(default=None, strict=True)
+    app: str | None = None
+
+    @field_serializer("at", when_used="json")
+    def _offset_form(self, at: datetime | None) -> str | None:
+        """``+00:00`` rather than pydantic's ``Z``: the bytes orjson wrote before
+        ticks had a model, which workers of earlier versions read."""
+        return None if at is None else at.isoformat()
+
+
+class RecordSummary(BaseModel):
+    """A stored record's timers, stage and last event time, and nothing else.
+
+    A rebuild reads this of every record a worker holds, once per rebalance,
+    so the rest of the record is skipped rather than validated.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    timers: dict[str, UtcDatetime] | None = None
+    stage: str | None = None
+    last_event_at: UtcDatetime | None = None
+
+    @property
+    def earliest_timer(self) -> datetime | None:
+        """The next deadline among the record's timers, if it has any."""
+        return min(self.timers.values(), default=None) if self.timers else None

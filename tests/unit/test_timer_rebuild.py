@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.lifecycle import LifecycleProcessor
+from agents.lifecycle import LifecycleProcessor, earliest_timer
 from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.clock import ClockMode
@@ -49,3 +49,11 @@ def test_a_restarted_worker_ticks_at_the_latest_event_time_it_stored() -> None:
     }
     heaps = {p: runtime.timers for p, runtime in processor.runtimes.items()}
     assert sum(len(heap) for heap in heaps.values()) == len(pending) > 0
+
+
+def test_a_records_summary_reads_its_earliest_timer_as_the_validated_record_has_it() -> None:
+    rows, runner = stored_records(Settings())
+    states = {key.encode(): state for key, state in runner.states.items()}
+    assert any(state.timers for state in states.values())
+    for _, key, raw in rows:
+        assert earliest_timer(raw) == min(states[key].timers.values(), default=None)
