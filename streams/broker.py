@@ -704,8 +704,17 @@ def broker_ready(
     broker's certificate verified by that context), ApiVersions, with ``sasl`` a
     PLAIN login (SaslHandshake, SaslAuthenticate), then Metadata, which names
     only unfenced brokers. An open port alone is not enough (the socket opens before the
-    broker can serve), and a raw round trip needs no client library and no
-    event loop.
+    broker can serve).
+
+    A raw socket rather than a client from ``streams.kafka``, deliberately: the
+    launcher polls from plain synchronous code (the CLI, test fixtures,
+    ``lifecycle dev``) with no event loop, and each attempt must fail within
+    ``timeout`` instead of entering a client's own bootstrap retries. The
+    security is the broker's, not the engine's: ``sasl`` and ``tls`` come from
+    the ``LocalBroker`` (``from_settings`` derives them from the same
+    ``LIFECYCLE_BROKER_*`` settings the factories read, and ``client_tls``
+    trusts its throwaway CA), and the TLS and SASL tests pass wrong ones on
+    purpose, which a settings-built client could not express.
     """
     for address in bootstrap.split(","):
         host, _, port = address.strip().rpartition(":")
