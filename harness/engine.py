@@ -30,7 +30,7 @@ from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
 from streams.broker import find_free_port
 from streams.kafka import admin_client, consumer, producer
-from streams.lag import lag_probes
+from streams.lag import PartitionLag, lag_probes
 from streams.producer import partitioner_of, publish_events
 from streams.reader import read_to_end
 from streams.settings import Settings
@@ -124,6 +124,18 @@ def run_cli(
     )
 
 
+def terminate(process: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL if it is still running after ``grace`` s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Worker:
     """``lifecycle worker`` as a child process; its log is kept for the test report."""
 
@@ -157,15 +169,8 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM, and SIGKILL only if the clean stop overran its bound by a minute."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            grace = self.settings.stop_timeout if self.settings is not None else 30.0
-            self.process.wait(timeout=grace + 60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        grace = self.settings.stop_timeout if self.settings is not None else 30.0
+        terminate(self.process, grace + 60)
 
     def pause(self) -> None:
         """Freeze the process (SIGSTOP): it consumes nothing until ``resume``."""
@@ -381,25 +386,30 @@ def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(found)
 
 
+async def _measure_groups(settings: Settings) -> list[tuple[str, list[PartitionLag]]]:
+    """Each consumer group of ``settings`` with its partitions' lag, from the broker:
+    the lifecycle agent's, and the re-keying stage's too in repartition mode."""
+    measured = []
+    for probe in lag_probes(settings):
+        async with probe:
+            measured.append((probe.group, await probe.measure()))
+    return measured
+
+
 def lag_report(settings: Settings) -> str:
     """Each group's partitions that still lag, ``topic[partition] committed/end``: what a
     test that never caught up prints, to tell a stuck partition from a slow machine."""
-
-    async def rows() -> list[str]:
-        out = []
-        for probe in lag_probes(settings):
-            async with probe:
-                out += [
-                    f"{probe.group}:{r.topic}[{r.partition}] {r.committed}/{r.end}"
-                    for r in await probe.measure()
-                    if r.lag
-                ]
-        return out
-
     try:
-        return ", ".join(asyncio.run(rows())) or "no lag"
+        measured = asyncio.run(_measure_groups(settings))
     except KafkaError as exc:
         return f"lag unknown ({exc!r})"
+    lagging = [
+        f"{group}:{r.topic}[{r.partition}] {r.committed}/{r.end}"
+        for group, rows in measured
+        for r in rows
+        if r.lag
+    ]
+    return ", ".join(lagging) or "no lag"
 
 
 def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3.0) -> bool:
@@ -410,23 +420,19 @@ def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3
     duplicates reach any expected count before the last originals come.
     """
 
-    async def lags() -> int:
-        total = 0
-        for probe in lag_probes(settings):  # the re-keying stage's too, in repartition mode
-            try:
-                async with probe:
-                    rows = await probe.measure()
-            except KafkaError:  # e.g. no group coordinator yet on a fresh broker
-                return -1
-            if not rows:
-                return -1
-            total += sum(row.lag for row in rows)
-        return total
+    def lags() -> int:
+        try:
+            measured = asyncio.run(_measure_groups(settings))
+        except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+            return -1
+        if any(not rows for _, rows in measured):
+            return -1
+        return sum(row.lag for _, rows in measured for row in rows)
 
     deadline = time.monotonic() + timeout
     since: float | None = None
     while time.monotonic() < deadline:
-        if asyncio.run(lags()) == 0:
+        if lags() == 0:
             since = since or time.monotonic()
             if time.monotonic() - since >= steady:
                 return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import urllib.error
 import urllib.parse
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.engine import ROOT
+from harness.engine import ROOT, terminate
 from streams.broker import find_free_port
 
 CONFIG_DIR = ROOT / "deploy" / "prometheus"
@@ -82,14 +81,7 @@ class Prometheus:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, 30)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
