@@ -110,6 +110,13 @@ def test_dashboard_and_alert_queries_on_prometheus_scraping_a_live_worker(
             sent += len(part) + 2 * copies
             assert wait_for(lambda n=sent: counted(n), timeout=180), worker.log_text()[-3000:]
 
+        # A range query's last point falls up to a step before ``end``: wait for a
+        # scrape a second past the one that saw the final totals, so the range holds
+        # it (a fast run is over within a few scrapes, and missed it).
+        counted_at = time.time()
+        scraped = f'timestamp(up{{job="{job}"}})'
+        assert wait_for(lambda: (prometheus.value(scraped) or 0) > counted_at + 1)
+
         # Every panel's query, as Grafana sends it, returns at least one number: a
         # stat or bar gauge's instant query now, a time series' range query over the
         # run, one point a second, $__rate_interval four scrapes as in Grafana.
