@@ -164,9 +164,9 @@ def _guard(app: Any, token: str, page: str, headers: dict[str, str]) -> None:
     app.web.web_app.middlewares.append(require_token)
 
 
-def serve(app: Any, processor: LifecycleProcessor) -> None:
+def serve(app: Any, processor: LifecycleProcessor, table: Any) -> None:
+    """The worker's views; ``table`` (the customers table) routes ``/customers/{id}``."""
     settings = processor.settings
-    table = processor.table
 
     class Health(View):
         async def get(self, request: Any) -> Any:

@@ -14,7 +14,7 @@ customer. This measures that claim on one heap of N timers, in one run:
 3. rescheduling churn: N ``set`` calls moving existing keys, which leaves
    stale entries for lazy deletion and eventually a compaction;
 4. rebuild after a rebalance: what the worker does with the stored records,
-   ``agents.lifecycle.earliest_timer`` on each plus ``TimerHeap.rebuild``;
+   ``RecordSummary.earliest_timer`` of each plus ``TimerHeap.rebuild``;
 5. firing: ``apply`` of a ``Due`` on realistic due customers, the per-timer work that a
    sweep's O(k) multiplies, alone and with the worker's decode/encode around it.
 
@@ -45,12 +45,12 @@ from typing import Any
 
 import orjson
 
-from agents.lifecycle import earliest_timer
 from lifecycle.core import Due, apply
 from lifecycle.playbook import Playbook, default_playbook
 from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
 from lifecycle.timers import TimerHeap, next_due, schedule
 from schemas.codec import encode_model, loads
+from schemas.internal import RecordSummary
 from schemas.records import Stage
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -426,7 +426,7 @@ def _rebuild(keys: list[bytes], records: list[bytes], expected: dict[bytes, date
     started = time.perf_counter()
     entries: list[tuple[bytes, datetime]] = []
     for key, raw in zip(keys, records, strict=True):
-        due = earliest_timer(raw)
+        due = RecordSummary.model_validate_json(raw).earliest_timer
         if due is not None:
             entries.append((key, due))
     parsed = time.perf_counter()

@@ -103,13 +103,14 @@ import hashlib
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import faust
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING
-from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.consumer import Consumer as FaustBaseConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
@@ -117,11 +118,16 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from rocksdict import Rdict
 
+    from streams.ports import RecordBatch
+
 __all__ = [
     "COPIED_LOOP_DIGEST",
     "PRIVATE_NAMES",
+    "FaustConsumer",
     "FaustEvent",
     "FaustMessage",
+    "FaustProducer",
+    "FaustStore",
     "HandOffConsumer",
     "HandOffTransport",
     "client_connection",
@@ -134,6 +140,7 @@ __all__ = [
     "lean_hand_off",
     "partition_stores",
     "polled_at",
+    "scan_uncached",
     "subscription_lock",
 ]
 
@@ -176,7 +183,7 @@ def fetch_loop_digest() -> str:
     """The digest of the installed Faust's ``Consumer._drain_messages``: a release that
     changes it must be read before it is run, since the copy would silently drop
     whatever it added."""
-    source = inspect.getsource(FaustConsumer._drain_messages)
+    source = inspect.getsource(FaustBaseConsumer._drain_messages)
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
@@ -444,3 +451,157 @@ def lean_hand_off(app: faust.App) -> None:
     app._new_transport = lambda: HandOffTransport(  # type: ignore[method-assign]
         app.conf.broker_consumer, app
     )
+
+
+# The ports (``streams.ports``) over Faust's consumer, producer and tables.
+
+
+class FaustConsumer:
+    """``streams.ports.Consumer`` over the consumer of a Faust ``app`` (made when first used)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def assignment(self) -> Iterable[TP]:
+        assigned: Iterable[TP] = self.app.consumer.assignment()
+        return assigned
+
+    def highwater(self, tp: TP) -> int | None:
+        mark = self.app.consumer.highwater(tp)
+        return None if mark is None else int(mark)
+
+    def polled_at(self, tp: TP) -> int | None:
+        return polled_at(self.app.consumer, tp)
+
+    def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:
+        return fetch_positions(self.app.consumer, tps)
+
+    async def seek(self, offsets: Mapping[TP, int]) -> None:
+        await self.app.consumer.seek_wait(dict(offsets))
+
+    async def commit(self, offsets: Mapping[TP, int]) -> bool:
+        return await commit_exactly(self.app.consumer, offsets)
+
+    def hold(self, held: AbstractSet[TP]) -> Awaitable[None]:
+        """Pause ``held`` in aiokafka, in the consumer's thread (why: the module's docstring)."""
+        return in_consumer_thread(self.app.consumer, _match_paused, held)
+
+
+def _match_paused(client: AIOKafkaConsumer, held: AbstractSet[TP]) -> None:
+    """In the consumer's thread: pause what ``held`` names, resume what it no longer does.
+
+    ``held`` is read here, when the call runs, so calls that overtake each
+    other still leave the latest set in place. The client is asked for then
+    too (``in_consumer_thread``): a stopped consumer (a rebalance at shutdown)
+    fails this call, which is logged, not the rebalance.
+    """
+    want = frozenset(held)  # one snapshot: the agent's loop may change it meanwhile
+    paused = client.paused()
+    client.pause(*(tp for tp in client.assignment() if tp in want and tp not in paused))
+    client.resume(*(tp for tp in paused if tp not in want))
+
+
+class FaustProducer:
+    """``streams.ports.Producer``: the aiokafka producer under Faust's, asked for at each
+    call (it exists once the app has started its producer)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def partitions_for(self, topic: str) -> AbstractSet[int]:
+        partitions: AbstractSet[int] = await kafka_producer(self.app.producer).partitions_for(topic)
+        return partitions
+
+    def create_batch(self) -> RecordBatch:
+        batch: RecordBatch = kafka_producer(self.app.producer).create_batch()
+        return batch
+
+    async def send_batch(
+        self, batch: RecordBatch, topic: str, *, partition: int
+    ) -> asyncio.Future[Any]:
+        producer = kafka_producer(self.app.producer)
+        sent: asyncio.Future[Any] = await producer.send_batch(
+            cast(Any, batch), topic, partition=partition
+        )
+        return sent
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        producer = kafka_producer(self.app.producer)
+        sent: asyncio.Future[Any] = await producer.send(topic, value, key=key, partition=partition)
+        return sent
+
+
+class FaustStore:
+    """``streams.ports.Store`` over a Faust table of raw bytes.
+
+    Writes go to the table's store directly, in the partition of the event
+    that caused them (``in_partition_of``); the checkpoint sends their
+    changelog records itself (``streams.table_writes``).
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    @property
+    def changelog(self) -> str:
+        name: str = self.table.changelog_topic.get_topic_name()
+        return name
+
+    def get(self, key: bytes) -> bytes | None:
+        raw: bytes | None = self.table.get(key)
+        return raw
+
+    def write(self, event: FaustEvent, key: bytes, value: bytes | None) -> bool:
+        store = self.table.data
+        with in_partition_of(event):
+            if value is not None:
+                store[key] = value
+            elif key in store:
+                del store[key]
+            else:
+                return False
+        return True
+
+    def persisted(self, tp: TP, offset: int) -> None:
+        self.table.data.set_persisted_offset(tp, offset)
+
+    def scan(self) -> Iterator[tuple[int | None, bytes, bytes]]:
+        store = self.table.data
+        dbs = partition_stores(store)  # rocksdb keeps one db per partition: exact
+        if dbs is None:
+            for key, raw in self.table.items():
+                yield None, key, raw
+            return
+        for partition, db in list(dbs.items()):
+            for key, raw in scan_uncached(db, store.offset_key):
+                yield int(partition), key, raw
+
+    def holder(self, key: bytes) -> int | None:
+        dbs = partition_stores(self.table.data)
+        for partition, db in list((dbs or {}).items()):
+            if db.get(key) is not None:
+                return int(partition)
+        return None
+
+
+def scan_uncached(db: Any, skip: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) of one rocksdict store except ``skip``, read past its block cache.
+
+    The timer rebuild after each rebalance reads every record once: cached, the
+    scan filled each store's cache to its cap and pushed out the records in use
+    (after recovering 125,000 customers, 90 MiB more resident than with 1 MiB
+    caches). RocksDB advises ``fill_cache`` off for bulk scans.
+    """
+    import rocksdict
+
+    options = rocksdict.ReadOptions()
+    options.fill_cache(False)  # type: ignore[call-arg]  # rocksdict's stub leaves the flag out
+    for key, value in db.items(read_opt=options):
+        if key != skip:
+            yield key, value

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Set
-from typing import Any
+from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from streams.faust_compat import in_consumer_thread
+from streams.ports import Consumer
 
 __all__ = ["FetchHold"]
 
@@ -32,8 +30,8 @@ class FetchHold:
     """The topic-partitions held back; every change is sent to the consumer's thread
     without waiting for it (the agent's loop must not stall on a thread round trip)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
         self.held: set[TP] = set()
         self.calls: set[asyncio.Future[None]] = set()
         """Calls under way, kept so none is collected unfinished."""
@@ -69,9 +67,7 @@ class FetchHold:
             self._sync()
 
     def _sync(self) -> None:
-        call = asyncio.ensure_future(
-            in_consumer_thread(self.app.consumer, _match_paused, self.held)
-        )
+        call = asyncio.ensure_future(self.consumer.hold(self.held))
         self.calls.add(call)
         call.add_done_callback(self._done)
 
@@ -80,17 +76,3 @@ class FetchHold:
         if not call.cancelled() and (exc := call.exception()) is not None:
             log.warning("fetching not paused or resumed (%s); trying again", type(exc).__name__)
             self.failed = True
-
-
-def _match_paused(client: AIOKafkaConsumer, held: Set[TP]) -> None:
-    """In the consumer's thread: pause what ``held`` names, resume what it no longer does.
-
-    ``held`` is read here, when the call runs, so calls that overtake each
-    other still leave the latest set in place. The client is asked for then
-    too (``in_consumer_thread``): a stopped consumer (a rebalance at shutdown)
-    fails this call, which is logged, not the rebalance.
-    """
-    want = frozenset(held)  # one snapshot: the agent's loop may change it meanwhile
-    paused = client.paused()
-    client.pause(*(tp for tp in client.assignment() if tp in want and tp not in paused))
-    client.resume(*(tp for tp in paused if tp not in want))

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from streams.ports import Producer
 from streams.producer import Scheme, key_partition
 
 __all__ = ["OutboundBatch", "send_records"]
@@ -45,9 +46,9 @@ class OutboundBatch:
         self.held += 1
 
     async def dispatch(
-        self, producer: Any, partitions: dict[str, list[int]], scheme: Scheme = "murmur2"
+        self, producer: Producer, partitions: dict[str, list[int]], scheme: Scheme = "murmur2"
     ) -> list[asyncio.Future[Any]]:
-        """Hand every held message to ``producer`` (an ``AIOKafkaProducer``); the
+        """Hand every held message to ``producer``; the
         futures of their acknowledgements. ``partitions`` caches each topic's sorted
         partition ids (read from the producer's metadata on first use).
 
@@ -75,7 +76,7 @@ class OutboundBatch:
 
 
 async def send_records(
-    producer: Any, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
+    producer: Producer, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
 ) -> list[tuple[asyncio.Future[Any], int]]:
     """Send ``records`` (key, value; None is a tombstone) to one partition as few
     record batches as fit: each batch's acknowledgement and how many records it holds

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any
 
 from faust.types import TP
 
-from streams.faust_compat import FaustEvent, in_partition_of
+from streams.faust_compat import FaustEvent
 from streams.outbound import send_records
+from streams.ports import Producer, Store
 
 __all__ = ["TableWrites"]
 
@@ -35,35 +35,28 @@ class TableWrites:
     """The changes of one batch to Faust tables, until ``send`` makes them durable."""
 
     def __init__(self) -> None:
-        self._records: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        self._records: dict[tuple[Store, int], list[tuple[bytes, bytes | None]]] = defaultdict(list)
 
     def __len__(self) -> int:
         return sum(len(records) for records in self._records.values())
 
-    def put(self, table: Any, event: FaustEvent, key: bytes, value: bytes | None) -> None:
+    def put(self, store: Store, event: FaustEvent, key: bytes, value: bytes | None) -> None:
         """Write ``key`` in the partition of ``event`` (None: delete it) and keep the
         changelog record. Deleting a key the store does not hold writes nothing."""
-        store = table.data
-        with in_partition_of(event):
-            if value is not None:
-                store[key] = value
-            elif key in store:
-                del store[key]
-            else:
-                return
-        self._records[(table, event.message.partition)].append((key, value))
+        if store.write(event, key, value):
+            self._records[(store, event.message.partition)].append((key, value))
 
-    async def send(self, producer: Any) -> None:
-        """Send the changelog records to ``producer`` (an ``AIOKafkaProducer``), wait
+    async def send(self, producer: Producer) -> None:
+        """Send the changelog records to ``producer``, wait
         for the broker to have all of them, then record each partition's persisted
         offset, as Faust does after each of its own changelog messages."""
         records, self._records = self._records, defaultdict(list)
         sent = []
-        for (table, partition), changes in records.items():
-            topic = table.changelog_topic.get_topic_name()
+        for (store, partition), changes in records.items():
+            topic = store.changelog
             batches = await send_records(producer, topic, partition, changes)
-            sent.append((table, TP(topic, partition), batches))
+            sent.append((store, TP(topic, partition), batches))
         await asyncio.gather(*(future for _, _, batches in sent for future, _ in batches))
-        for table, tp, batches in sent:
+        for store, tp, batches in sent:
             last, count = batches[-1]  # a partition's batches are written in order
-            table.data.set_persisted_offset(tp, last.result().offset + count - 1)
+            store.persisted(tp, last.result().offset + count - 1)

@@ -1,54 +1,23 @@
-"""The agent hands what its partition runtime yields to the batch, without a broker:
-a core failure on any message, merge messages included, is parked, never raised."""
+"""A core failure on any message the agent handles, merge messages included, is
+parked on the dead-letter topic, never raised, and writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from agents.lifecycle import LifecycleProcessor
 from lifecycle.core import apply
 from lifecycle.playbook import default_playbook
-from schemas.codec import dumps, encode_model, loads
+from schemas.codec import dumps, encode_model
 from schemas.inbound import Rejection, parse_event
 from schemas.internal import Claim, ProspectHistory
-from streams.app import create_app
 from streams.settings import Settings
+from tests.fakes import MemoryWorker
 from tests.unit.test_runtime import fail_on
 
 AT = datetime(2026, 3, 1, 10, 5, tzinfo=UTC)
-
-
-class Table(dict[bytes, bytes]):
-    """The customers table as the processor reads it between commits."""
-
-
-def processor() -> LifecycleProcessor:
-    processor = LifecycleProcessor(create_app(Settings()), default_playbook())
-    processor.table = Table()
-    return processor
-
-
-def message(topic: str, offset: int, value: bytes) -> Any:
-    """A Faust event as the runtime holds it: only its message is read."""
-    return SimpleNamespace(
-        message=SimpleNamespace(
-            topic=topic, partition=0, offset=offset, timestamp=AT.timestamp(), key=b"k",
-            value=value, headers=[],
-        )
-    )  # fmt: skip
-
-
-def sent(worker: LifecycleProcessor, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """What the worker hands to its producer, decoded, as (topic, value)."""
-    out: list[tuple[str, Any]] = []
-    monkeypatch.setattr(
-        worker, "_send", lambda topic, _key, value: out.append((topic, loads(value)))
-    )
-    return out
 
 
 @pytest.mark.parametrize("kind", [Claim, ProspectHistory])
@@ -56,28 +25,35 @@ def test_a_core_failure_on_a_merge_message_is_dead_lettered_not_raised(
     kind: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only events and timers were caught before: a bad merge message stopped the worker."""
-    fail_on(monkeypatch, kind)
-    worker = processor()
+    settings = Settings(batch_linger=0.0)
+    worker = MemoryWorker.of(settings, default_playbook())
     browse = parse_event(
         dumps({"type": "browse", "event_id": "b1", "occurred_at": "2026-03-01T10:00:00Z",
                "anonymous_id": "anon", "product_id": "teapot"})
     )  # fmt: skip
     assert not isinstance(browse, Rejection)
-    prospect = apply(None, browse, worker.playbook).state
+    prospect = apply(None, browse, worker.processor.playbook).state
     assert prospect is not None
-    worker.table[b"anon"] = encode_model(prospect)
-    claim = Claim(anonymous_id="anon", customer_id="c1", at=AT, cause="s1")
-    merge = worker.merge_topic
-    runtime = worker.runtime_of(0)
-    item: Claim | ProspectHistory = claim
+    stored = encode_model(prospect)
+    worker.customers.data[0][b"anon"] = stored
+    item: Claim | ProspectHistory = Claim(anonymous_id="anon", customer_id="c1", at=AT, cause="s1")
     if kind is ProspectHistory:
-        history = apply(prospect, claim, worker.playbook).history
+        history = apply(prospect, item, worker.processor.playbook).history
         assert history is not None
         item = history
-    outputs = sent(worker, monkeypatch)
-    runtime.offer(merge, message(merge, 7, encode_model(item)), item)
-    assert worker.hand_on(runtime.drain()) == 1
-    [(topic, letter)] = outputs
-    assert topic == worker.settings.topic("deadletter")
-    assert (letter["topic"], letter["offset"], letter["reason"]) == (merge, 7, "processing_error")
-    assert worker.batch.records == {}  # nothing written for the failed message
+    fail_on(monkeypatch, kind)
+    merge = settings.topic("merge")
+    worker.broker.append(merge, b"x", b"not a merge message", partition=0)
+    worker.broker.append(merge, b"anon", encode_model(item), partition=0, timestamp=AT.timestamp())
+
+    async def run() -> None:
+        await worker.start()
+        await worker.run()
+
+    asyncio.run(run())
+    letters = [letter for _, letter in worker.broker.values(settings.topic("deadletter"))]
+    assert [(lt["topic"], lt["offset"], lt["reason"]) for lt in letters] == [
+        (merge, 0, "invalid_field"),
+        (merge, 1, "processing_error"),
+    ]
+    assert worker.customers.data[0] == {b"anon": stored}  # nothing written for it

@@ -12,6 +12,7 @@ from aiokafka.structs import TopicPartition
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from streams.faust_compat import FaustConsumer
 from streams.fetching import FetchHold
 
 CART = TP("shop.cart", 1)
@@ -79,7 +80,8 @@ def thread() -> Thread:
 
 @pytest.fixture
 def hold(thread: Thread) -> FetchHold:
-    return FetchHold(SimpleNamespace(consumer=SimpleNamespace(_thread=thread)))
+    app = SimpleNamespace(consumer=SimpleNamespace(_thread=thread))
+    return FetchHold(FaustConsumer(app))
 
 
 async def test_a_held_partition_is_paused_in_aiokafka_and_resumed_on_release(

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.lifecycle import LifecycleProcessor
 from lifecycle.ordering import EventOrder, PartitionMerger
 from lifecycle.playbook import default_playbook
-from streams.app import create_app
 from streams.settings import Settings
+from tests.fakes import MemoryWorker
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -32,7 +31,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("agents.lifecycle.time.monotonic", clock)
+    monkeypatch.setattr("agents.partitions.time.monotonic", clock)
     return clock
 
 
@@ -51,20 +50,20 @@ def blocked(topic: str) -> bool:
 def test_the_warning_names_partition_count_and_topic_at_most_every_ten_seconds(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    processor = LifecycleProcessor(create_app(Settings()), default_playbook())
+    partitions = MemoryWorker.of(Settings(), default_playbook()).processor.partitions
     merger: PartitionMerger[str] = PartitionMerger(["browse", "signup"], max_buffered=2)
     other: PartitionMerger[str] = PartitionMerger(["browse", "signup"], max_buffered=2)
-    caplog.set_level(logging.WARNING, logger="agents.lifecycle")
+    caplog.set_level(logging.WARNING, logger="agents.partitions")
 
     overflow(merger, 0, 5)
-    processor.warn_forced(3, merger, blocked)
+    partitions.warn_forced(3, merger, blocked)
     clock.now += 5
     overflow(merger, 10, 4)
-    processor.warn_forced(3, merger, blocked)  # too soon: counted, not said
+    partitions.warn_forced(3, merger, blocked)  # too soon: counted, not said
     overflow(other, 0, 3)
-    processor.warn_forced(4, other, blocked)  # another partition has its own clock
+    partitions.warn_forced(4, other, blocked)  # another partition has its own clock
     clock.now += 6
-    processor.warn_forced(3, merger, blocked)
+    partitions.warn_forced(3, merger, blocked)
 
     said = [r.getMessage() for r in caplog.records]
     assert said == [

@@ -12,7 +12,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams.faust_compat import partition_stores
+from streams.faust_compat import FaustStore, partition_stores
 from streams.table_writes import TableWrites
 from tests.unit.test_outbound import RecordBatch
 
@@ -60,14 +60,21 @@ def table(tmp_path: Path) -> Any:
     return app.Table("customers", default=None, partitions=4, key_type=bytes, value_type=bytes)
 
 
-def test_writes_land_in_the_store_and_the_changelog_partition_of_their_event(table: Any) -> None:
+@pytest.fixture
+def store(table: Any) -> FaustStore:
+    return FaustStore(table)
+
+
+def test_writes_land_in_the_store_and_the_changelog_partition_of_their_event(
+    table: Any, store: FaustStore
+) -> None:
     writes = TableWrites()
     zero, two = Event(0), Event(2)
-    writes.put(table, zero, b"a", b"1")
-    writes.put(table, two, b"b", b"2")
-    writes.put(table, zero, b"c", b"3")
-    writes.put(table, zero, b"a", None)  # erased in the same batch: a tombstone
-    writes.put(table, two, b"never-stored", None)  # nothing to delete: nothing written
+    writes.put(store, zero, b"a", b"1")
+    writes.put(store, two, b"b", b"2")
+    writes.put(store, zero, b"c", b"3")
+    writes.put(store, zero, b"a", None)  # erased in the same batch: a tombstone
+    writes.put(store, two, b"never-stored", None)  # nothing to delete: nothing written
     assert len(writes) == 4
 
     producer = Producer()
@@ -77,24 +84,24 @@ def test_writes_land_in_the_store_and_the_changelog_partition_of_their_event(tab
         (CHANGELOG, 0, [(b"a", b"1"), (b"c", b"3"), (b"a", None)]),
         (CHANGELOG, 2, [(b"b", b"2")]),
     ]
-    store = table.data
-    assert b"a" not in store
-    assert (store[b"b"], store[b"c"]) == (b"2", b"3")
-    dbs = partition_stores(store)
+    data = table.data
+    assert b"a" not in data
+    assert (data[b"b"], data[b"c"]) == (b"2", b"3")
+    dbs = partition_stores(data)
     assert dbs is not None
     assert dbs[2][b"b"] == b"2"  # the partition's own database, as Faust's would
     # The last record's offset, which a recovering worker reads the changelog after.
-    assert store.persisted_offset(TP(CHANGELOG, 0)) == 102
-    assert store.persisted_offset(TP(CHANGELOG, 2)) == 7
+    assert data.persisted_offset(TP(CHANGELOG, 0)) == 102
+    assert data.persisted_offset(TP(CHANGELOG, 2)) == 7
     assert len(writes) == 0  # sent: the next batch starts empty
 
 
 def test_a_partition_sent_in_several_batches_persists_the_offset_of_its_last_record(
-    table: Any,
+    table: Any, store: FaustStore
 ) -> None:
     writes = TableWrites()
     for i in range(5):
-        writes.put(table, Event(0), f"k{i}".encode(), b"v")
+        writes.put(store, Event(0), f"k{i}".encode(), b"v")
     producer = Producer(room=2)
     asyncio.run(writes.send(producer))
     assert [len(records) for _, _, records in producer.batches] == [2, 2, 1]

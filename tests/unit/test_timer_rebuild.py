@@ -4,17 +4,16 @@ its ticks carry, which is all that moves an idle partition's clock at the end of
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from agents.lifecycle import LifecycleProcessor, earliest_timer
 from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.clock import ClockMode
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, to_jsonable
-from streams.app import create_app
+from schemas.internal import RecordSummary
 from streams.producer import partitioner_of
 from streams.settings import Settings
+from tests.fakes import MemoryWorker
 
 
 def stored_records(settings: Settings) -> tuple[list[tuple[int, bytes, bytes]], Backtest]:
@@ -35,19 +34,20 @@ def stored_records(settings: Settings) -> tuple[list[tuple[int, bytes, bytes]], 
 def test_a_restarted_worker_ticks_at_the_latest_event_time_it_stored() -> None:
     settings = Settings(clock=ClockMode.EVENT)
     rows, runner = stored_records(settings)
-    processor = LifecycleProcessor(create_app(settings), default_playbook())
-    stored: Any = lambda: iter(rows)  # noqa: E731 - the table's scan, without a store
-    processor.stored_by_partition = stored  # type: ignore[method-assign]
-    assert processor.tick_time() is None  # a fresh process has released nothing
+    worker = MemoryWorker.of(settings, default_playbook())
+    for partition, key, raw in rows:
+        worker.customers.data[partition][key] = raw
+    processor = worker.processor
+    assert processor.ticker.time() is None  # a fresh process has released nothing
 
-    processor.rebuild_timers()
+    processor.partitions.rebuild_timers()
 
     latest = max(state.last_event_at for state in runner.states.values())
-    assert processor.tick_time() == latest
+    assert processor.ticker.time() == latest
     pending = {
         key: min(state.timers.values()) for key, state in runner.states.items() if state.timers
     }
-    heaps = {p: runtime.timers for p, runtime in processor.runtimes.items()}
+    heaps = {p: runtime.timers for p, runtime in processor.partitions.runtimes.items()}
     assert sum(len(heap) for heap in heaps.values()) == len(pending) > 0
 
 
@@ -56,4 +56,6 @@ def test_a_records_summary_reads_its_earliest_timer_as_the_validated_record_has_
     states = {key.encode(): state for key, state in runner.states.items()}
     assert any(state.timers for state in states.values())
     for _, key, raw in rows:
-        assert earliest_timer(raw) == min(states[key].timers.values(), default=None)
+        assert RecordSummary.model_validate_json(raw).earliest_timer == min(
+            states[key].timers.values(), default=None
+        )

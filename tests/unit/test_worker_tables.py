@@ -8,7 +8,7 @@ from pathlib import Path
 from faust.stores.rocksdb import Store
 
 from agents.worker import CLEAN_MARK, start_clean
-from streams.app import scan_uncached
+from streams.faust_compat import scan_uncached
 
 OFFSET_KEY = Store.offset_key  # Faust keeps each store's changelog offset among the records
 

@@ -1,0 +1,240 @@
+"""A batch of the agent's work, and the one sequence that makes it durable.
+
+Modelled on quix-streams' checkpoint: the agent hands each outcome's records,
+outputs and identity-merge messages here as it goes; ``commit`` then runs
+
+1. produce: the outputs still held go to the producer (``streams.outbound``);
+2. acknowledge: wait until the broker has every output and merge message;
+3. store: write each changed record once, then the co-purchase counts, and
+   wait for their changelog records (``streams.table_writes``);
+4. commit: the offsets before the first message a merge still holds
+   (``streams.offsets``), at most every ``LIFECYCLE_COMMIT_INTERVAL``.
+
+and reports what became durable (``Durable``), which metrics observe.
+
+Why this order keeps the engine exact under at-least-once delivery:
+
+- outputs before state: a crash between 2 and 3 replays the events from the
+  old records and re-sends the same trigger ids, instead of losing them;
+- state before commit: no offset is committed past a state change that a
+  crash could still lose (Faust commits acked offsets without waiting for
+  table writes: a kill -9 in between lost the change, found by test_crash);
+- one write per customer per batch: later events of the batch read the
+  pending record (``BatchRecords``), so the store sees only its last state.
+
+Outputs held for ``LIFECYCLE_OUTPUT_HOLD`` leave before the commit
+(``after_message``): under a steady flow a batch stays open while messages
+keep coming, and its first triggers would otherwise wait for all of it.
+Identity-merge messages leave as soon as the message that made them is
+handled: the other side of the merge should see them while the events around
+the signup are still to come, as it does in the backtest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust.types import TP
+
+from lifecycle.core import Outcome
+from lifecycle.state import CustomerState
+from schemas.codec import dumps, encode_model, loads
+from streams.faust_compat import FaustEvent
+from streams.offsets import FirstHeld, Offsets
+from streams.outbound import OutboundBatch
+from streams.ports import Ports, Store
+from streams.producer import Scheme
+from streams.table_writes import TableWrites
+
+__all__ = ["Batch", "BatchRecords", "Checkpoint", "Durable", "Observed", "TablePairs"]
+
+Observed = tuple[Outcome, str | None, float | None]
+"""An outcome, the stage its customer had before it, and when its event reached the broker."""
+
+
+@dataclass
+class Batch:
+    """What the agent did since the last commit."""
+
+    records: dict[bytes, tuple[int, CustomerState | None]] = field(default_factory=dict)
+    """The partition and latest record of every customer the batch changed (None: erase)."""
+    events: dict[int, FaustEvent] = field(default_factory=dict)
+    """A Faust event of each partition the batch handled, the one it is in now last."""
+    partition: int = -1
+    """The partition of the message being handled."""
+    outputs: OutboundBatch = field(default_factory=OutboundBatch)
+    merges: OutboundBatch = field(default_factory=OutboundBatch)
+    """Identity-merge messages not handed to the producer yet."""
+    sends: list[asyncio.Future[Any]] = field(default_factory=list)
+    """Acknowledgements of the outputs and merge messages handed to the producer."""
+    observed: list[Observed] = field(default_factory=list)
+    handled: int = 0
+    """Messages handled in this batch."""
+
+
+@dataclass(frozen=True)
+class Durable:
+    """What one ``commit`` made durable."""
+
+    messages: int
+    records: int
+    observed: list[Observed]
+    """Every outcome of the batch, now on the broker with its record."""
+    offsets: dict[TP, int]
+    """Per partition, the offset everything before which is applied and durable."""
+
+
+class BatchRecords:
+    """The runtime's ``RecordStore`` in a worker: the batch's pending records over the table.
+
+    A record just read from the table is the runtime's own to change in place:
+    if the core fails halfway, it is dropped and the table still has the old
+    one. A pending record is not: the batch writes it at commit, so the core
+    must work on a copy. A record put is pending until ``commit`` writes it.
+    """
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+
+    def get(self, key: str) -> tuple[CustomerState | None, bool]:
+        pending = self.checkpoint.batch.records.get(key.encode())
+        if pending is not None:
+            return pending[1], False
+        raw = self.checkpoint.customers.get(key.encode())
+        return (None, False) if raw is None else (CustomerState.model_validate_json(raw), True)
+
+    def put(self, key: str, state: CustomerState | None) -> None:
+        batch = self.checkpoint.batch
+        batch.records[key.encode()] = (batch.partition, state)
+
+
+class TablePairs:
+    """A partition's co-purchase counts in the ``copurchase`` table.
+
+    Keys carry the partition, so a memory store (one dict for all partitions)
+    keeps them apart; they are written while a message of that partition is
+    processed, so rocksdb and the changelog keep them in that partition too.
+    Counts are decoded once and kept (this partition's runtime is their only
+    writer), and written at the commit, after the batch's records: an order
+    is counted once its record is safely written.
+    """
+
+    def __init__(self, store: Store, partition: int) -> None:
+        self.store = store
+        self.prefix = f"{partition}|"
+        self.known: dict[str, dict[str, int] | None] = {}
+        self.dirty: set[str] = set()
+
+    def get(self, product: str) -> dict[str, int] | None:
+        if product not in self.known:
+            raw = self.store.get((self.prefix + product).encode())
+            self.known[product] = None if raw is None else dict(loads(raw))
+        return self.known[product]
+
+    def put(self, product: str, counts: dict[str, int]) -> None:
+        self.known[product] = counts
+        self.dirty.add(product)
+
+    def flush(self, writes: TableWrites, event: FaustEvent) -> None:
+        """Write the changed counts, in the partition of ``event`` (one of this runtime's)."""
+        for product in self.dirty:
+            key = (self.prefix + product).encode()
+            writes.put(self.store, event, key, dumps(self.known[product]))
+        self.dirty.clear()
+
+
+class Checkpoint:
+    """The open batch, its records and co-purchase counts, and its way to the broker."""
+
+    def __init__(
+        self,
+        ports: Ports,
+        offsets: Offsets,
+        *,
+        scheme: Scheme,
+        commit_interval: float,
+        output_hold: float,
+    ) -> None:
+        self.producer = ports.producer
+        self.customers = ports.customers
+        self.copurchase = ports.copurchase
+        self.offsets = offsets
+        self.scheme = scheme
+        self.commit_interval = commit_interval
+        self.output_hold = output_hold
+        self.batch = Batch()
+        self.records = BatchRecords(self)
+        self.pairs: dict[int, TablePairs] = {}
+        self.partitions: dict[str, list[int]] = {}
+        """Each output topic's partition ids, from the producer's metadata."""
+        self.commits = 0
+
+    def forget(self) -> None:
+        """A rebalance: the open batch and the cached counts go (all is read again)."""
+        self.batch = Batch()
+        self.pairs.clear()
+        self.partitions.clear()
+        self.offsets.forget()
+
+    def begin(self, event: FaustEvent) -> None:
+        """A message of ``event``'s partition is being handled."""
+        partition = self.batch.partition = event.message.partition
+        self.batch.events[partition] = event
+        self.batch.handled += 1
+
+    def pairs_of(self, partition: int) -> TablePairs:
+        pairs = self.pairs[partition] = TablePairs(self.copurchase, partition)
+        return pairs
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.batch.outputs.add(topic, key, value)
+
+    def merge(self, topic: str, key: bytes, value: bytes) -> None:
+        self.batch.merges.add(topic, key, value)
+
+    def observe(self, outcome: Outcome, before: str | None, arrived: float | None) -> None:
+        self.batch.observed.append((outcome, before, arrived))
+
+    @property
+    def pending(self) -> int:
+        """Messages handled since the last commit."""
+        return self.batch.handled
+
+    async def after_message(self) -> None:
+        """Merge messages leave now; outputs once held ``output_hold`` (the module's docstring)."""
+        batch = self.batch
+        if batch.merges.held:
+            await self._dispatch(batch.merges)
+        outputs = batch.outputs
+        if outputs.held and time.monotonic() - outputs.held_since >= self.output_hold:
+            await self._dispatch(outputs)
+
+    async def _dispatch(self, outbound: OutboundBatch) -> None:
+        sent = await outbound.dispatch(self.producer, self.partitions, self.scheme)
+        self.batch.sends.extend(sent)
+
+    async def commit(self, first_held: FirstHeld, *, offsets_now: bool = False) -> Durable:
+        """Make the batch durable, in the module's four steps; the offsets are committed
+        when ``commit_interval`` has passed since the last time, or ``offsets_now``."""
+        if self.batch.outputs.held:  # 1. produce
+            await self._dispatch(self.batch.outputs)
+        batch, self.batch = self.batch, Batch()
+        self.commits += 1
+        if batch.sends:  # 2. acknowledge
+            await asyncio.gather(*batch.sends)
+        writes = TableWrites()  # 3. store
+        for key, (partition, state) in batch.records.items():
+            value = None if state is None else encode_model(state)  # None: a tombstone
+            writes.put(self.customers, batch.events[partition], key, value)
+        for partition, pairs in self.pairs.items():
+            if pairs.dirty and partition in batch.events:
+                pairs.flush(writes, batch.events[partition])
+        await writes.send(self.producer)
+        offsets = self.offsets
+        offsets.durable = offsets.safe(first_held)
+        if offsets_now or time.monotonic() - offsets.committed_at >= self.commit_interval:
+            await offsets.commit()  # 4. commit
+        return Durable(batch.handled, len(batch.records), batch.observed, dict(offsets.durable))
