@@ -16,13 +16,13 @@ driver's steps in one order:
 The caller queues messages (``offer``) and moves the partition on (``drain``,
 ``tick``, ``end``); each move yields what every input did: ``Applied``, a
 ``(key, Outcome)`` pair with what caused it. Records are read and written
-through a ``RecordStore``: a dict in the backtest and the journeys, a batch
-over the table in a worker. A record the store says is the runtime's own is
-changed in place (the core's ``in_place``: a copy per input is a tenth of the
-core's time); only a record the core changed is written back. Routing a
-merge's claims and histories to the partition of their key is the caller's:
-it alone knows the partitioner and the other partitions. Nothing here knows
-Kafka.
+through a ``RecordStore``: a dict in the backtest and the journeys
+(``tests/scenarios/run.py``), a batch over the table in a worker. A record the
+store says is the runtime's own is changed in place (the core's ``in_place``: a
+copy per input is a tenth of the core's time); only a record the core changed
+is written back. Routing a merge's claims and histories to the partition of
+their key is the caller's: it alone knows the partitioner and the other
+partitions. Nothing here knows Kafka.
 
 A failing core call never escapes: ``drain`` yields it as ``Failed``, so the
 worker dead-letters the message (or, for a timer, drops it) and carries on,

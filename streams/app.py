@@ -158,24 +158,21 @@ def create_app(settings: Settings) -> Topology:
         value_serializer="raw",
         acks=False,  # the engine commits these offsets itself: see streams.faust_compat
     )
-    customers = app.Table(
-        "customers",
-        default=None,
-        partitions=settings.partitions,
-        options=ROCKSDB_OPTIONS if settings.store == "rocksdb" else None,
-        extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
-        key_type=bytes,  # bytes types make Faust store both raw: we encode once, ourselves
-        value_type=bytes,
-    )
-    copurchase = app.Table(
-        "copurchase",
-        default=None,
-        partitions=settings.partitions,
-        options=ROCKSDB_OPTIONS if settings.store == "rocksdb" else None,
-        extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
-        key_type=bytes,
-        value_type=bytes,
-    )
+
+    def table(name: str) -> Any:
+        """A changelogged table of raw bytes, in RocksDB or in memory as the settings say."""
+        return app.Table(
+            name,
+            default=None,
+            partitions=settings.partitions,
+            options=ROCKSDB_OPTIONS if settings.store == "rocksdb" else None,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
+            key_type=bytes,  # bytes types make Faust store both raw: we encode once, ourselves
+            value_type=bytes,
+        )
+
+    customers = table("customers")
+    copurchase = table("copurchase")
     logical = {settings.topic(n): n for n in INBOUND_TOPICS}
     logical.update({settings.repartition_topic(n): n for n in INBOUND_TOPICS})
     return Topology(

@@ -1,8 +1,8 @@
 """Named journeys through the real broker: the same records as the pure core.
 
-A representative subset of ``tests/journeys.py`` is published, in event-time
-order, to one worker in event-time mode; a last visitor's page view carries
-event time to the latest horizon. Each journey's records up to its own
+A representative subset of the named journeys (``tests/scenarios``) is
+published, in event-time order, to one worker in event-time mode; a last
+visitor's page view carries event time to the latest horizon. Each journey's records up to its own
 horizon must be exactly its named expectation, and every record the worker
 emitted must equal, field for field, what the pure core emits on the same input.
 """
@@ -27,7 +27,7 @@ from schemas.codec import dumps, to_jsonable
 from schemas.records import Transition, Trigger
 from streams.producer import route
 from streams.settings import Settings
-from tests.journeys import JOURNEYS, Journey, Move, Send, events_in_time_order, record_outputs
+from tests.scenarios import Journey, Move, Send, events_in_time_order, record_outputs
 
 SUBSET = (
     "prospect_browses_then_signs_up",
@@ -44,11 +44,6 @@ SUBSET = (
     "duplicate_event_changes_nothing",
     "erase_stops_everything",
 )
-
-
-def chosen() -> list[Journey]:
-    by_name = {j.name: j for j in JOURNEYS}
-    return [by_name[name] for name in SUBSET]
 
 
 def visitor(at: datetime) -> dict[str, Any]:
@@ -94,12 +89,14 @@ def as_expected(
     return moves, sends
 
 
-def test_journeys_on_the_broker_equal_the_pure_core(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_journeys_on_the_broker_equal_the_pure_core(
+    kafka_bootstrap: str, tmp_path: Path, journeys: dict[str, Journey]
+) -> None:
     settings: Settings = unique_settings(kafka_bootstrap, tmp_path)
     create_topics(settings)
-    journeys = chosen()
-    events = [dict(e) for e in events_in_time_order(journeys)]
-    end = max(j.horizon for j in journeys)
+    subset = [journeys[name] for name in SUBSET]
+    events = [dict(e) for e in events_in_time_order(subset)]
+    end = max(j.horizon for j in subset)
     published = [*events, visitor(end)]
     core = core_records(settings, published, end)
     expected_count = sum(len(v) for v in core.values())
@@ -125,7 +122,7 @@ def test_journeys_on_the_broker_equal_the_pure_core(kafka_bootstrap: str, tmp_pa
             have = [r["value"] for r in mine if r["topic"] == topic]
             assert have == want, f"{key} {topic}"
     assert sum(len(v) for v in per_key.values()) == expected_count
-    for journey in journeys:
+    for journey in subset:
         keys = {journey.customer} | {m.key for m in journey.moves if m.key}
         decided = (settings.topic("transitions"), settings.topic("triggers"))
         moves, sends = as_expected(

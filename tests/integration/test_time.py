@@ -28,8 +28,7 @@ from schemas.codec import dumps
 from streams.broker import find_free_port
 from streams.producer import route
 from streams.settings import Settings
-from tests import journeys
-from tests.journeys import Body
+from tests.scenarios import Body, steps
 
 
 def fast_playbook(cart_delay: int = 3) -> str:
@@ -64,27 +63,27 @@ def live(kafka_bootstrap: str, tmp_path: Path) -> Settings:
 
 
 def signup(customer: str, at: datetime) -> Body:
-    return journeys.signup(f"{customer}-signup", at, customer)
+    return steps.signup(f"{customer}-signup", at, customer)
 
 
 def cart(customer: str, at: datetime, n: int = 1) -> Body:
-    return journeys.cart(
+    return steps.cart(
         f"{customer}-cart-{n}", at, customer, "add", f"{customer}-c{n}", f"p-{n}", 1, "19.90"
     )
 
 
 def browse(customer: str, at: datetime, n: int = 1) -> Body:
-    return journeys.browse(f"{customer}-browse-{n}", at, customer=customer, product=f"p-{n}")
+    return steps.browse(f"{customer}-browse-{n}", at, customer=customer, product=f"p-{n}")
 
 
 def purchase(customer: str, at: datetime, n: int = 1) -> Body:
     order = f"{customer}-o{n}"
-    return journeys.purchase(f"{customer}-purchase-{n}", at, customer, order, "19.90", f"p-{n}")
+    return steps.purchase(f"{customer}-purchase-{n}", at, customer, order, "19.90", f"p-{n}")
 
 
 def visitor(at: datetime) -> Body:
     """An anonymous visitor's page view: no timers of its own, it only carries time."""
-    return journeys.browse(f"visit-{at.timestamp()}", at, anonymous="anon-visitor")
+    return steps.browse(f"visit-{at.timestamp()}", at, anonymous="anon-visitor")
 
 
 def send_live(settings: Settings, script: list[tuple[float, Any]]) -> datetime:

@@ -31,7 +31,7 @@ from harness.engine import (
 )
 from streams.broker import find_free_port
 from streams.settings import Settings
-from tests.journeys import purchase
+from tests.scenarios.steps import purchase
 
 TOKEN = secrets.token_urlsafe(24)
 

@@ -8,17 +8,12 @@ from decimal import Decimal
 import pytest
 
 from lifecycle.core import Due, Outcome, apply
-from lifecycle.playbook import Playbook, default_playbook, parse_playbook
+from lifecycle.playbook import Playbook, parse_playbook
 from lifecycle.policy import in_holdout
 from lifecycle.state import WINDOWS_KEPT
 from schemas.events import Event
 from schemas.records import Attribution, Campaign
 from tests.unit.test_core import Shop, event, purchase, signup, utc
-
-
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
 
 
 def customer(held_out: bool) -> str:

@@ -15,7 +15,7 @@ from lifecycle.backtest import Backtest, LineRejected, Output
 from lifecycle.clock import just_after
 from lifecycle.core import Due, Outcome, apply
 from lifecycle.ordering import order_key
-from lifecycle.playbook import Playbook, default_playbook, parse_playbook
+from lifecycle.playbook import Playbook, parse_playbook
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.state import CustomerState
 from schemas.codec import dumps, encode_model
@@ -25,11 +25,6 @@ from schemas.records import Trigger, topic_of
 from streams.producer import partitioner
 
 Encoded = tuple[str, str, bytes]
-
-
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
 
 
 def line(type_: str, event_id: str, at: str, **fields: Any) -> bytes:

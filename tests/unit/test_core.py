@@ -11,18 +11,13 @@ from typing import Any
 import pytest
 
 from lifecycle.core import Outcome, apply
-from lifecycle.playbook import Playbook, default_playbook, parse_playbook
+from lifecycle.playbook import Playbook, parse_playbook
 from lifecycle.policy import Suppression
 from lifecycle.state import CustomerState
 from schemas.events import Event, EventAdapter
 from schemas.records import Campaign, Rfm, Snapshot, Stage, Transition, Trigger
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
 
 
 def event(type_: str, event_id: str, at: str, **fields: Any) -> Event:
@@ -54,6 +49,16 @@ def purchase(customer: str, event_id: str, at: str, order_id: str, total: str) -
         currency="EUR",
         items=[{"product_id": "p1", "category": "tea", "quantity": 1, "unit_price": total}],
     )
+
+
+def unsubscribe(customer: str, event_id: str, at: str) -> Event:
+    return event(
+        "engagement", event_id, at, customer_id=customer, action="unsubscribe", channel="email"
+    )
+
+
+def privacy_consent(customer: str, event_id: str, at: str, *, granted: bool) -> Event:
+    return event("privacy", event_id, at, customer_id=customer, action="consent", granted=granted)
 
 
 class Shop:
@@ -404,14 +409,7 @@ def test_unsubscribe_suppresses_marketing_but_not_transactional(playbook: Playbo
     shop = Shop(playbook)
     shop.feed(
         event("browse", "e1", "2025-01-10T09:00:00Z", customer_id="c1"),
-        event(
-            "engagement",
-            "e2",
-            "2025-01-10T09:01:00Z",
-            customer_id="c1",
-            action="unsubscribe",
-            channel="email",
-        ),
+        unsubscribe("c1", "e2", "2025-01-10T09:01:00Z"),
     )
     assert shop.states["c1"].profile.unsubscribed
     [joined] = shop.feed(signup("c1", "e3", "2025-01-10T09:02:00Z", consent=False))
@@ -426,16 +424,7 @@ def test_unsubscribe_suppresses_marketing_but_not_transactional(playbook: Playbo
 def test_privacy_consent_sets_the_marketing_flag(playbook: Playbook, granted: bool) -> None:
     shop = Shop(playbook)
     shop.feed(signup("c1", "e1", "2025-01-10T09:00:00Z", consent=not granted))
-    [outcome] = shop.feed(
-        event(
-            "privacy",
-            "e2",
-            "2025-01-10T10:00:00Z",
-            customer_id="c1",
-            action="consent",
-            granted=granted,
-        )
-    )
+    [outcome] = shop.feed(privacy_consent("c1", "e2", "2025-01-10T10:00:00Z", granted=granted))
     assert (outcome.transitions, outcome.triggers) == ([], [])
     profile = shop.states["c1"].profile
     assert profile.marketing_consent is granted
@@ -446,26 +435,10 @@ def test_consent_granted_lifts_an_unsubscribe(playbook: Playbook) -> None:
     shop = Shop(playbook)
     shop.feed(
         signup("c1", "e1", "2025-01-10T09:00:00Z"),
-        event(
-            "engagement",
-            "e2",
-            "2025-01-10T09:01:00Z",
-            customer_id="c1",
-            action="unsubscribe",
-            channel="email",
-        ),
+        unsubscribe("c1", "e2", "2025-01-10T09:01:00Z"),
     )
     assert not shop.states["c1"].may_receive_marketing
-    shop.feed(
-        event(
-            "privacy",
-            "e3",
-            "2025-01-10T09:02:00Z",
-            customer_id="c1",
-            action="consent",
-            granted=True,
-        )
-    )
+    shop.feed(privacy_consent("c1", "e3", "2025-01-10T09:02:00Z", granted=True))
     assert shop.states["c1"].may_receive_marketing
 
 
@@ -509,22 +482,8 @@ def test_apply_never_mutates_its_input(playbook: Playbook) -> None:
     for e in (
         purchase("c1", "e3", "2025-01-12T09:00:00Z", "o2", "10"),
         refund("e4", "o1", "10"),
-        event(
-            "engagement",
-            "e5",
-            "2025-01-12T09:00:00Z",
-            customer_id="c1",
-            action="unsubscribe",
-            channel="email",
-        ),
-        event(
-            "privacy",
-            "e6",
-            "2025-01-12T09:00:00Z",
-            customer_id="c1",
-            action="consent",
-            granted=False,
-        ),
+        unsubscribe("c1", "e5", "2025-01-12T09:00:00Z"),
+        privacy_consent("c1", "e6", "2025-01-12T09:00:00Z", granted=False),
         event("privacy", "e7", "2025-01-12T09:00:00Z", customer_id="c1", action="erase"),
         signup("c1", "e8", "2025-01-12T09:00:00Z", first_name="Zed"),
     ):
@@ -628,14 +587,7 @@ def test_variants_split_evenly_and_are_stable() -> None:
 
 def test_signup_without_consent_field_keeps_an_earlier_consent(playbook: Playbook) -> None:
     shop = Shop(playbook)
-    consent = event(
-        "privacy",
-        "e1",
-        "2025-01-10T09:00:00Z",
-        customer_id="c1",
-        action="consent",
-        granted=True,
-    )
+    consent = privacy_consent("c1", "e1", "2025-01-10T09:00:00Z", granted=True)
     bare_signup = event(
         "signup", "e2", "2025-01-10T10:00:00Z", customer_id="c1", email="c1@mail.example"
     )

@@ -62,36 +62,20 @@ def rejected(value: bytes, **kwargs: Any) -> Rejection:
 
 
 def test_signup_parses_every_field() -> None:
-    event = accepted(
-        raw(
-            type="signup",
-            customer_id="c1",
-            anonymous_id="a1",
-            email="ada@example.com",
-            first_name="Ada",
-            country="DE",
-            locale="de-DE",
-            timezone="Europe/Berlin",
-            source="ads",
-            marketing_consent=True,
-            referred_by="c0",
-        )
-    )
-    assert event == SignupEvent(
-        type="signup",
-        event_id="ev-1",
-        occurred_at=AT_UTC,
-        customer_id="c1",
-        anonymous_id="a1",
-        email="ada@example.com",
-        first_name="Ada",
-        country="DE",
-        locale="de-DE",
-        timezone="Europe/Berlin",
-        source="ads",
-        marketing_consent=True,
-        referred_by="c0",
-    )
+    fields = {
+        "customer_id": "c1",
+        "anonymous_id": "a1",
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "country": "DE",
+        "locale": "de-DE",
+        "timezone": "Europe/Berlin",
+        "source": "ads",
+        "marketing_consent": True,
+        "referred_by": "c0",
+    }
+    event = accepted(raw(type="signup", **fields))
+    assert event == SignupEvent(type="signup", event_id="ev-1", occurred_at=AT_UTC, **fields)
     assert event.schema_version == 1
     assert event.key == "c1"
 
@@ -110,46 +94,29 @@ def test_identify_links_anonymous_to_customer() -> None:
 
 
 def test_anonymous_browse_is_keyed_by_anonymous_id() -> None:
-    event = accepted(
-        raw(type="browse", anonymous_id="a1", product_id="p1", category="tea", url="https://x/p1")
-    )
-    assert event == BrowseEvent(
-        type="browse",
-        event_id="ev-1",
-        occurred_at=AT_UTC,
-        anonymous_id="a1",
-        product_id="p1",
-        category="tea",
-        url="https://x/p1",
-    )
+    fields = {"anonymous_id": "a1", "product_id": "p1", "category": "tea", "url": "https://x/p1"}
+    event = accepted(raw(type="browse", **fields))
+    assert event == BrowseEvent(type="browse", event_id="ev-1", occurred_at=AT_UTC, **fields)
     assert event.key == "a1"
 
 
 @pytest.mark.parametrize("action", ["add", "remove"])
 def test_cart_item_actions(action: str) -> None:
-    event = accepted(
-        raw(
-            type="cart",
-            customer_id="c1",
-            action=action,
-            cart_id="k1",
-            product_id="p1",
-            quantity=2,
-            unit_price="4.99",
-            currency="EUR",
-        )
-    )
+    fields: dict[str, Any] = {
+        "customer_id": "c1",
+        "action": action,
+        "cart_id": "k1",
+        "product_id": "p1",
+        "quantity": 2,
+        "currency": "EUR",
+    }
+    event = accepted(raw(type="cart", unit_price="4.99", **fields))
     assert event == CartEvent(
         type="cart",
         event_id="ev-1",
         occurred_at=AT_UTC,
-        customer_id="c1",
-        action=action,
-        cart_id="k1",
-        product_id="p1",
-        quantity=2,
         unit_price=Decimal("4.99"),
-        currency="EUR",
+        **fields,
     )
 
 

@@ -1,15 +1,16 @@
-"""Named customer journeys through the pure core (tests/journeys.py): exact outputs, coverage."""
+"""Named customer journeys through the pure core (tests/scenarios): exact outputs, coverage."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 
-from lifecycle.playbook import Playbook, default_playbook
+from lifecycle.playbook import Playbook
 from schemas.events import EventAdapter
 from schemas.records import Campaign, Stage
-from tests.journeys import JOURNEYS, Advance, Journey, event_time, final_states, run_journey
+from tests.scenarios import JOURNEYS, Advance, Journey, event_time, final_states, run_journey
 
 S = Stage
 
@@ -25,10 +26,7 @@ DESIGN_MOVES = {
     (S.REPEAT_CUSTOMER, S.LOYAL),
     (S.LOYAL, S.ADVOCATE),
     # no purchase for 60 days (or 2x the typical gap) -> at_risk, from every buying stage
-    (S.FIRST_TIME_BUYER, S.AT_RISK),
-    (S.REPEAT_CUSTOMER, S.AT_RISK),
-    (S.LOYAL, S.AT_RISK),
-    (S.ADVOCATE, S.AT_RISK),
+    *((s, S.AT_RISK) for s in (S.FIRST_TIME_BUYER, S.REPEAT_CUSTOMER, S.LOYAL, S.ADVOCATE)),
     # no purchase for 120 days -> churned
     (S.AT_RISK, S.CHURNED),
     # purchase while at_risk or churned -> reactivated; next purchase -> repeat_customer
@@ -38,12 +36,12 @@ DESIGN_MOVES = {
 }
 
 
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
+def each(journeys: Sequence[Journey]) -> pytest.MarkDecorator:
+    """Parametrise a test over ``journeys``, each test id the journey's name."""
+    return pytest.mark.parametrize("journey", journeys, ids=[j.name for j in journeys])
 
 
-@pytest.mark.parametrize("journey", JOURNEYS, ids=[j.name for j in JOURNEYS])
+@each(JOURNEYS)
 def test_journey_gives_exactly_the_expected_outputs(journey: Journey, playbook: Playbook) -> None:
     moves, sends = run_journey(journey, playbook)
     assert {"moves": moves, "sends": sends} == {
@@ -52,15 +50,16 @@ def test_journey_gives_exactly_the_expected_outputs(journey: Journey, playbook: 
     }
 
 
-def test_journeys_cover_every_stage_move_and_campaign() -> None:
-    assert len(JOURNEYS) >= 22
-    moves = {(m.from_stage, m.to_stage) for j in JOURNEYS for m in j.moves}
+def test_journeys_cover_every_stage_move_and_campaign(journeys: dict[str, Journey]) -> None:
+    every = journeys.values()
+    assert len(every) >= 22
+    moves = {(m.from_stage, m.to_stage) for j in every for m in j.moves}
     assert {to for _, to in moves} == set(Stage)
     assert DESIGN_MOVES - moves == set()
-    campaigns = {s.campaign for j in JOURNEYS for s in j.sends}
+    campaigns = {s.campaign for j in every for s in j.sends}
     assert campaigns == set(Campaign)
-    assert {s.holdout for j in JOURNEYS for s in j.sends} == {True, False}
-    assert any(s.send_after is not None for j in JOURNEYS for s in j.sends)  # quiet hours
+    assert {s.holdout for j in every for s in j.sends} == {True, False}
+    assert any(s.send_after is not None for j in every for s in j.sends)  # quiet hours
 
 
 def test_names_keys_and_event_ids_are_unique() -> None:
@@ -86,7 +85,7 @@ def test_names_keys_and_event_ids_are_unique() -> None:
     assert set(redelivered) == {"duplicate-e2"}
 
 
-@pytest.mark.parametrize("journey", JOURNEYS, ids=[j.name for j in JOURNEYS])
+@each(JOURNEYS)
 def test_events_are_valid_and_time_only_moves_forward(journey: Journey) -> None:
     last = None
     for step in journey.steps:
@@ -103,11 +102,7 @@ def test_events_are_valid_and_time_only_moves_forward(journey: Journey) -> None:
     assert isinstance(journey.steps[-1], Advance)
 
 
-@pytest.mark.parametrize(
-    "journey",
-    [j for j in JOURNEYS if j.kafka_ready],
-    ids=[j.name for j in JOURNEYS if j.kafka_ready],
-)
+@each([j for j in JOURNEYS if j.kafka_ready])
 def test_kafka_ready_journeys_need_only_the_final_advance(
     journey: Journey, playbook: Playbook
 ) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from lifecycle.backtest import Backtest, Output
 from lifecycle.core import apply
-from lifecycle.playbook import Playbook, default_playbook
+from lifecycle.playbook import Playbook
 from schemas.codec import dumps
 from schemas.events import EventAdapter
 from schemas.internal import Claim
@@ -16,11 +14,6 @@ from schemas.records import Stage, Transition
 from streams.producer import partitioner
 
 PARTITION_OF = partitioner(4)
-
-
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
 
 
 def body(type_: str, event_id: str, at: str, **fields: Any) -> dict[str, Any]:

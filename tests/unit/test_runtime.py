@@ -10,7 +10,7 @@ import pytest
 
 from lifecycle.clock import ClockMode
 from lifecycle.core import Due, Input, Outcome, apply
-from lifecycle.playbook import Playbook, default_playbook
+from lifecycle.playbook import Playbook
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.runtime import Applied, DictStore, Failed, PartitionRuntime, Refused, Result
 from lifecycle.state import CustomerState
@@ -21,11 +21,6 @@ from tests.unit.test_core import event
 
 MERGE = "merge"
 TOPICS = [*INBOUND_TOPICS, MERGE]
-
-
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
 
 
 def runtime(
