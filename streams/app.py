@@ -11,7 +11,6 @@ from typing import Any
 
 import faust
 
-from schemas.events import INBOUND_TOPICS
 from streams.faust_compat import lean_hand_off
 from streams.kafka import broker_credentials
 from streams.producer import kafka_partitioner, scheme_of
@@ -93,7 +92,6 @@ class Topology:
     merge: Any
     customers: Any
     copurchase: Any
-    logical_topic: dict[str, str]
 
     @property
     def outbound(self) -> dict[str, Any]:
@@ -173,8 +171,6 @@ def create_app(settings: Settings) -> Topology:
 
     customers = table("customers")
     copurchase = table("copurchase")
-    logical = {settings.topic(n): n for n in INBOUND_TOPICS}
-    logical.update({settings.repartition_topic(n): n for n in INBOUND_TOPICS})
     return Topology(
         app=app,
         settings=settings,
@@ -187,5 +183,4 @@ def create_app(settings: Settings) -> Topology:
         merge=out("merge"),
         customers=customers,
         copurchase=copurchase,
-        logical_topic=logical,
     )

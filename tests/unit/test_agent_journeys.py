@@ -1,11 +1,11 @@
 """Every named journey through the agent's wiring, in memory (``tests/fakes.py``).
 
-The same journeys as ``test_journeys`` (the pure runtime), here through what
-a worker does with Kafka's messages: admission in offset order, the merge of
-topics per partition, identity-merge messages through their own topic,
-ticks, the checkpoint's commit sequence. Each journey's customers must get
-exactly its expected stage moves and triggers, in order, and the inputs'
-offsets must all be committed at the end.
+The journeys of ``tests/scenarios`` (``test_journeys`` runs them through the
+pure runtime), here through what a worker does with Kafka's messages:
+admission in offset order, the merge of topics per partition, identity-merge
+messages through their own topic, ticks, the checkpoint's commit sequence.
+Each journey's customers must get exactly its expected stage moves and
+triggers, in order, and the inputs' offsets must all be committed at the end.
 """
 
 from __future__ import annotations
@@ -18,20 +18,15 @@ import pytest
 from agents.ticks import encode_tick
 from lifecycle.clock import ClockMode
 from lifecycle.core import Outcome
-from lifecycle.playbook import Playbook, default_playbook
+from lifecycle.playbook import Playbook
 from schemas.codec import dumps
 from schemas.records import Transition, Trigger
 from streams.producer import route
 from streams.settings import Settings
 from tests.fakes import MemoryWorker
-from tests.journeys import JOURNEYS, Advance, Journey, Move, Send, event_time, record_outputs
+from tests.scenarios import JOURNEYS, Advance, Journey, Move, Send, event_time, record_outputs
 
 SETTINGS = Settings(clock=ClockMode.WALL, batch_linger=0.0, output_hold=0.0)
-
-
-@pytest.fixture(scope="module")
-def playbook() -> Playbook:
-    return default_playbook()
 
 
 def outputs(worker: MemoryWorker, journey: Journey) -> tuple[list[Move], list[Send]]:
