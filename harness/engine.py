@@ -366,24 +366,34 @@ def wait_for(check: Any, timeout: float = 300.0) -> Any:
         time.sleep(0.5)
 
 
+_WORD = re.compile(r"\w+")
+
+
 def personal_data_in(text: str, events: Iterable[dict[str, Any]]) -> list[str]:
     """The emails and names of ``events`` that occur in ``text`` (a log): must be none.
 
     Names are matched as whole, case-sensitive words, so "Ada" is found in
     "for Ada" but not in "MergeAdapter".
+
+    Each distinct value is looked for once, and only if every word of it is a word
+    of ``text``: a whole-word match needs that, and the check is a set lookup, so
+    a soak's 20,000 customers cost seconds, not a regular-expression scan of
+    the log per event.
     """
-    found: set[str] = set()
-    for event in events:
-        for field in ("email", "first_name"):
-            value = event.get(field)
-            if (
-                isinstance(value, str)
-                and value
-                and value not in found
-                and re.search(rf"(?<![\w@.]){re.escape(value)}(?![\w@])", text)
-            ):
-                found.add(value)
-    return sorted(found)
+    words = set(_WORD.findall(text))
+    values = {
+        value
+        for event in events
+        for field in ("email", "first_name")
+        if isinstance(value := event.get(field), str) and value
+    }
+    return sorted(
+        value
+        for value in values
+        if words.issuperset(_WORD.findall(value))
+        and value in text
+        and re.search(rf"(?<![\w@.]){re.escape(value)}(?![\w@])", text)
+    )
 
 
 async def _measure_groups(settings: Settings) -> list[tuple[str, list[PartitionLag]]]:
