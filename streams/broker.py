@@ -9,14 +9,15 @@ directory (config, data, log, pid file), so a developer's broker and the test
 suite's brokers never share state; the jars are shared by all of them.
 
 Nothing here imports Faust: the CLI, the test fixtures and ``lifecycle dev``
-use it before any worker exists. POSIX only (sessions, signals, ``flock``).
+use it before any worker exists; whether the broker is up is asked with an
+aiokafka client from ``streams.kafka``, like every Kafka client of the engine.
+POSIX only (sessions, signals, ``flock``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import errno
 import fcntl
 import logging
 import os
@@ -25,7 +26,6 @@ import shutil
 import signal
 import socket
 import ssl
-import struct
 import subprocess
 import tempfile
 import time
@@ -37,6 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from streams.kafka import Connection, cluster_ready_blocking
 from streams.settings import DEFAULT_HOME
 
 if TYPE_CHECKING:
@@ -698,92 +699,32 @@ def broker_ready(
     sasl: SaslUser | None = None,
     tls: ssl.SSLContext | None = None,
 ) -> bool:
-    """True when a broker at ``host:port[,host:port]`` answers and lists itself as live.
+    """True when a broker at ``host:port[,host:port]`` serves this client: its TLS verified
+    by ``tls``, its login accepting ``sasl`` (PLAIN), and it lists itself as live.
 
-    Raw requests on one connection: with ``tls`` a TLS handshake first (the
-    broker's certificate verified by that context), ApiVersions, with ``sasl`` a
-    PLAIN login (SaslHandshake, SaslAuthenticate), then Metadata, which names
-    only unfenced brokers. An open port alone is not enough (the socket opens before the
-    broker can serve).
+    The probe is ``streams.kafka.cluster_ready``, an aiokafka client built by the
+    same factory as every other client of the engine, so the launcher speaks
+    Kafka exactly as the engine does. The security is the broker's, not the
+    engine's: ``sasl`` and ``tls`` come from the ``LocalBroker`` (``from_settings``
+    derives them from the same ``LIFECYCLE_BROKER_*`` settings the factories
+    read, and ``client_tls`` trusts its throwaway CA), and the TLS and SASL tests
+    pass wrong ones on purpose; so the client is built from an explicit
+    ``Connection``, not from settings. The attempt is made once and fails within
+    ``timeout``, plus a moment to close its connections (the launcher polls); a
+    refused certificate or login is not ready.
 
-    A raw socket rather than a client from ``streams.kafka``, deliberately: the
-    launcher polls from plain synchronous code (the CLI, test fixtures,
-    ``lifecycle dev``) with no event loop, and each attempt must fail within
-    ``timeout`` instead of entering a client's own bootstrap retries. The
-    security is the broker's, not the engine's: ``sasl`` and ``tls`` come from
-    the ``LocalBroker`` (``from_settings`` derives them from the same
-    ``LIFECYCLE_BROKER_*`` settings the factories read, and ``client_tls``
-    trusts its throwaway CA), and the TLS and SASL tests pass wrong ones on
-    purpose, which a settings-built client could not express.
+    Synchronous, for the CLI, the test fixtures and ``lifecycle dev``: the probe
+    runs in an event loop of its own, in a thread of its own when this is called
+    from a running loop (which is blocked meanwhile, as by any synchronous call).
     """
-    for address in bootstrap.split(","):
-        host, _, port = address.strip().rpartition(":")
-        if not host or not port.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, struct.error):
-            if _probe(host.strip("[]"), int(port), timeout, sasl, tls):
-                return True
-    return False
-
-
-def _probe(
-    host: str, port: int, timeout: float, sasl: SaslUser | None, tls: ssl.SSLContext | None
-) -> bool:
-    with contextlib.ExitStack() as stack:
-        sock = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
-        sock.settimeout(timeout)
-        if tls is not None:  # SSLError is an OSError: a failed handshake reads as not ready
-            sock = stack.enter_context(tls.wrap_socket(sock, server_hostname=host))
-        if not _succeeds(sock, api_key=18, api_version=0, body=b""):  # ApiVersions
-            return False
-        if sasl is not None and not _plain_login(sock, sasl):
-            return False
-        empty_topic_list = struct.pack(">i", 0)
-        metadata = _round_trip(sock, api_key=3, api_version=1, body=empty_topic_list)
-        (broker_count,) = struct.unpack_from(">i", metadata)
-        return bool(broker_count > 0)
-
-
-def _plain_login(sock: socket.socket, user: SaslUser) -> bool:
-    """SaslHandshake v1 for PLAIN, then SaslAuthenticate v0 with ``\\0user\\0password``."""
-    mechanism = b"PLAIN"
-    token = b"\0" + user.username.encode() + b"\0" + user.password.encode()
-    return _succeeds(
-        sock, api_key=17, api_version=1, body=struct.pack(">h", len(mechanism)) + mechanism
-    ) and _succeeds(sock, api_key=36, api_version=0, body=struct.pack(">i", len(token)) + token)
-
-
-def _succeeds(sock: socket.socket, *, api_key: int, api_version: int, body: bytes) -> bool:
-    """One request whose response starts with an error code, as these three do: 0 or not."""
-    (error_code,) = struct.unpack_from(
-        ">h", _round_trip(sock, api_key=api_key, api_version=api_version, body=body)
+    connection = Connection(
+        bootstrap,
+        tls=tls,
+        sasl_username=None if sasl is None else sasl.username,
+        sasl_password=None if sasl is None else sasl.password,
+        sasl_mechanism="PLAIN",
     )
-    return bool(error_code == 0)
-
-
-def _round_trip(sock: socket.socket, *, api_key: int, api_version: int, body: bytes) -> bytes:
-    correlation_id = api_key  # one request per API on a connection: the key is unique
-    client_id = b"lifecycle-probe"
-    header = struct.pack(">hhih", api_key, api_version, correlation_id, len(client_id))
-    payload = header + client_id + body
-    sock.sendall(struct.pack(">i", len(payload)) + payload)
-    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-    response = _recv_exact(sock, size)
-    (answered,) = struct.unpack_from(">i", response)
-    if answered != correlation_id:
-        msg = f"correlation id {answered} != {correlation_id}"
-        raise ValueError(msg)
-    return response[4:]
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            raise ConnectionError(errno.ECONNRESET, "broker closed the connection")
-        chunks += chunk
-    return bytes(chunks)
+    return cluster_ready_blocking(connection, timeout)
 
 
 def find_free_port(span: int = 2) -> int:

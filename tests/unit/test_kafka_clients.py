@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import ast
+import logging
+import socket
 import ssl
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,16 @@ from pydantic import SecretStr, ValidationError
 
 from streams.app import create_app
 from streams.faust_compat import client_connection
-from streams.kafka import admin_client, broker_credentials, client_options, consumer, producer
+from streams.kafka import (
+    Connection,
+    admin_client,
+    broker_credentials,
+    client_options,
+    cluster_ready,
+    cluster_ready_blocking,
+    consumer,
+    producer,
+)
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +98,7 @@ def test_no_kafka_client_is_built_outside_the_factory() -> None:
         if name in CLIENT_CLASSES
     ]
     assert offenders == [], "build Kafka clients with streams.kafka: " + ", ".join(offenders)
-    assert {name for name, _ in _calls(FACTORY)} >= CLIENT_CLASSES - {"AIOKafkaClient"}
+    assert {name for name, _ in _calls(FACTORY)} >= CLIENT_CLASSES
 
 
 def test_every_faust_app_gets_the_broker_credentials() -> None:
@@ -170,6 +183,67 @@ async def test_factory_clients_hold_the_settings(
             assert connection["sasl_plain_password"] == PASSWORD
     for client in clients[:2]:
         await client.stop()  # never started: releases what the constructors opened
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+async def test_an_explicit_connection_builds_the_same_clients(
+    protocol: str, certificate: tuple[Path, Path]
+) -> None:
+    """What the launcher's probe does: the broker's own login and CA, not the settings'."""
+    tls = ssl.create_default_context(cafile=str(certificate[0])) if "SSL" in protocol else None
+    login = {"sasl_username": "engine", "sasl_password": PASSWORD} if "SASL" in protocol else {}
+    connection = Connection("kafka-1:9093", tls=tls, **login)
+    assert connection.security_protocol == protocol
+    assert PASSWORD not in repr(connection)
+    clients = [producer(connection), consumer(connection, "topic"), admin_client(connection)]
+    for client in clients:
+        held = client_connection(client)
+        assert held["bootstrap_servers"] == "kafka-1:9093"
+        assert held["security_protocol"] == protocol
+        assert held["ssl_context"] is tls
+        if login:
+            assert held["sasl_mechanism"] == "PLAIN"
+            assert held["sasl_plain_username"] == "engine"
+            assert held["sasl_plain_password"] == PASSWORD
+    for client in clients[:2]:
+        await client.stop()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[str]:
+    """A port that accepts connections and never answers: a broker that cannot serve yet."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+async def test_the_probe_fails_within_its_timeout(
+    silent_listener: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One attempt, no client retries, and aiokafka's complaints kept to the probe's debug log."""
+    caplog.set_level(logging.DEBUG)
+    started = time.monotonic()
+    assert not await cluster_ready(Connection(silent_listener), timeout=0.3)
+    assert not await cluster_ready(Settings(broker="127.0.0.1:1"), timeout=0.3)  # refused
+    assert time.monotonic() - started < 2.0
+    aiokafka_records = [r for r in caplog.records if r.name.startswith("aiokafka")]
+    assert aiokafka_records == []
+    probe_lines = [r.getMessage() for r in caplog.records if r.name == "streams.kafka"]
+    assert any("no broker ready at 127.0.0.1:1 (PLAINTEXT)" in line for line in probe_lines)
+
+
+async def test_the_blocking_probe_runs_from_a_running_loop(silent_listener: str) -> None:
+    """An async caller gets the probe in a loop (and thread) of its own."""
+    started = time.monotonic()
+    assert not cluster_ready_blocking(Connection(silent_listener), timeout=0.3)
+    assert time.monotonic() - started < 2.0
+
+
+def test_the_blocking_probe_runs_without_a_loop(silent_listener: str) -> None:
+    started = time.monotonic()
+    assert not cluster_ready_blocking(Connection(silent_listener), timeout=0.3)
+    assert time.monotonic() - started < 2.0
 
 
 @pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
