@@ -159,40 +159,22 @@ _expected_purchases = functools.lru_cache(maxsize=4096)(BgNbd.expected_purchases
 and a timer a fixed delay after it (review request, nudge, at risk) is (0, 0, delay).
 A third of the hypergeometric series (a tenth of the core) was such a repeat."""
 
-_Inputs = tuple[ClvModel, datetime, datetime | None, int, datetime, Decimal, int]
-
-_last: list[tuple[_Inputs, Prediction]] = []
-"""The latest prediction and the record's fields it was computed from: one step of
-the core asks for the same customer at the same time up to three times (its
-snapshot, each contact's payload, the stored scores). Compared before deriving
-anything, so a repeat costs one tuple comparison."""
-
 
 def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction | None:
-    """The customer's predictions at ``now``; None before the first purchase."""
+    """The customer's predictions at ``now``; None before the first purchase.
+
+    Evaluated on every call: the core asks once per step (``lifecycle.scoring.ScoresAt``).
+    """
     if not model.enabled or state.first_order_at is None:
         return None
-    inputs = (
-        model,
-        state.first_order_at,
-        state.last_order_at,
-        state.purchase_days,
-        now,
-        state.revenue,
-        state.orders,
-    )
-    if _last and _last[0][0] == inputs:
-        return _last[0][1]
     x, t_x, t = customer_summary(state, now, model.time_unit)
     mean = float(state.revenue / state.orders) if state.orders else 0.0
     horizon = _units(model.horizon, model.time_unit)
     purchases = _expected_purchases(model.bgnbd, horizon, x, t_x, t)
     spend = model.gamma_gamma.expected_spend(x, mean)
     value = Decimal(str(round(purchases * spend, 2))).quantize(Decimal("0.01"))
-    prediction = Prediction(
+    return Prediction(
         p_alive=round(model.bgnbd.p_alive(x, t_x, t), 4),
         expected_purchases=round(purchases, 4),
         predicted_clv=value,
     )
-    _last[:] = [(inputs, prediction)]
-    return prediction

@@ -18,12 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
-from lifecycle.clv import predict
+from lifecycle.clv import Prediction
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import Suppression, apply_caps, decide
 from lifecycle.recommend import Recommender
-from lifecycle.scoring import rfm, rfm_segment, snapshot
+from lifecycle.scoring import ScoresAt, rfm_segment
 from lifecycle.state import (
     HISTORY_KEPT,
     CartLine,
@@ -142,6 +142,8 @@ class _Step:
         self.playbook = playbook
         self.outcome = outcome
         self.recommender = recommender
+        self.scores = ScoresAt(state, cause.at, playbook.scores)
+        """The record's scores at this step's time, computed once however often asked."""
         self._decided: list[tuple[int, Trigger]] = []
         """Triggers awaiting the caps, with where they go among ``outcome.emitted``."""
 
@@ -164,7 +166,7 @@ class _Step:
                 reason=reason,
                 at=self.at,
                 caused_by=self.cause.caused_by,
-                snapshot=snapshot(self.state, self.at, self.playbook.scores),
+                snapshot=self.scores.snapshot(),
             )
         )
         self.state.history.append(
@@ -276,10 +278,10 @@ class _Step:
             "email": profile.email,
             "first_name": profile.first_name,
             "locale": profile.locale,
-            "segment": rfm_segment(rfm(state, self.at, self.playbook.scores.rfm)),
+            "segment": rfm_segment(self.scores.rfm()),
             "clv": str(state.revenue),
             "clv_tier": self.playbook.scores.clv_tiers.tier(state.revenue),
-            **_predicted(state, self.at, self.playbook),
+            **_predicted(self.scores.prediction()),
         }
 
     def _entry_payload(self, campaign: Campaign) -> dict[str, Any]:
@@ -301,8 +303,7 @@ class _Step:
         return payload
 
 
-def _predicted(state: CustomerState, at: datetime, playbook: Playbook) -> dict[str, Any]:
-    prediction = predict(state, at, playbook.scores.clv_model)
+def _predicted(prediction: Prediction | None) -> dict[str, Any]:
     if prediction is None:
         return {"p_alive": None, "predicted_clv": None}
     return {"p_alive": prediction.p_alive, "predicted_clv": str(prediction.predicted_clv)}
@@ -412,13 +413,14 @@ def _cart(step: _Step, event: CartEvent) -> None:
         state.cart_touched_at = max(touched, event.occurred_at) if touched else event.occurred_at
 
 
-def _loyal_reason(state: CustomerState, at: datetime, playbook: Playbook) -> str | None:
-    rule = playbook.stages.loyal
-    since = at - rule.within
+def _loyal_reason(step: _Step) -> str | None:
+    state = step.state
+    rule = step.playbook.stages.loyal
+    since = step.at - rule.within
     recent = len(state.purchase_times) - bisect.bisect_right(state.purchase_times, since)
     if recent >= rule.min_orders:
         return "loyal_orders"
-    scores = rfm(state, at, playbook.scores.rfm)
+    scores = step.scores.rfm()
     top = rule.rfm
     if top and scores and scores.r >= top.r and scores.f >= top.f and scores.m >= top.m:
         return "loyal_rfm"
@@ -495,7 +497,7 @@ def _purchase_moves(step: _Step) -> None:
     ):
         step.move(Stage.REPEAT_CUSTOMER, "repeat_purchase")
     if state.stage is Stage.REPEAT_CUSTOMER:
-        reason = _loyal_reason(state, step.at, step.playbook)
+        reason = _loyal_reason(step)
         if reason is not None:
             step.move(Stage.LOYAL, reason)
 
@@ -600,15 +602,17 @@ def _fire_one(step: _Step, name: str) -> None:
         step.contact(Campaign.REVIEW_REQUEST, {"order_id": order_id, "products": pending.products})
 
 
-def _refresh_prediction(state: CustomerState, at: datetime, playbook: Playbook) -> None:
-    """Evaluate the value models as of ``at`` (an event's time or a timer's due time)."""
-    if state.predicted_at is not None and at < state.predicted_at:
+def _refresh_prediction(step: _Step) -> None:
+    """Store in the record the value models as of the step's time (an event's time or
+    a timer's due time): the step's one prediction, which its payloads used too."""
+    state = step.state
+    if state.predicted_at is not None and step.at < state.predicted_at:
         return  # a late event: the predictions already look further ahead
-    prediction = predict(state, at, playbook.scores.clv_model)
+    prediction = step.scores.prediction()
     if prediction is not None:
         state.p_alive = prediction.p_alive
         state.predicted_clv = prediction.predicted_clv
-        state.predicted_at = at
+        state.predicted_at = step.at
 
 
 def _fire(
@@ -633,7 +637,7 @@ def _fire(
         _fire_one(step, name)
         step.finish()
         if not name.startswith(ATTRIBUTION_PREFIX):  # a closing window changes no score
-            _refresh_prediction(state, due, playbook)
+            _refresh_prediction(step)
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
@@ -747,7 +751,7 @@ def _event(
     if outcome.state is not None:
         _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)
         outcome.state.timers = schedule(outcome.state, playbook)
-        _refresh_prediction(outcome.state, event.occurred_at, playbook)
+        _refresh_prediction(step)
     return outcome
 
 

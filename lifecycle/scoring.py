@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from datetime import datetime
+from decimal import Decimal
 
-from lifecycle.clv import predict
+from lifecycle.clv import Prediction, predict
 from lifecycle.playbook import RfmBreakpoints, Scores
 from lifecycle.state import CustomerState
 from lifecycle.timers import typical_gap
 from schemas.records import Rfm, Snapshot
 
-__all__ = ["rfm", "rfm_segment", "snapshot"]
+__all__ = ["ScoresAt", "rfm", "rfm_segment", "snapshot"]
 
 
 def _score(value: float, ascending: list[float]) -> int:
@@ -32,18 +33,70 @@ def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm
 
 
 def snapshot(state: CustomerState, now: datetime, scores: Scores) -> Snapshot:
-    prediction = predict(state, now, scores.clv_model)
-    gap = typical_gap(state)
-    return Snapshot(
-        orders=state.orders,
-        revenue=state.revenue,
-        clv=state.revenue,
-        aov=state.average_order_value,
-        rfm=rfm(state, now, scores.rfm),
-        typical_gap_days=None if gap is None else round(gap.total_seconds() / 86400, 2),
-        p_alive=None if prediction is None else prediction.p_alive,
-        predicted_clv=None if prediction is None else prediction.predicted_clv,
-    )
+    return ScoresAt(state, now, scores).snapshot()
+
+
+_Inputs = tuple[datetime | None, datetime | None, int, int, Decimal]
+"""The fields of a record that its RFM and its predictions derive from (besides the time)."""
+
+
+class ScoresAt:
+    """One record's RFM and predictions as of ``now``, each computed once.
+
+    One step of the core (an event, or one due timer) asks for them up to five
+    times, all at the step's time: the snapshot of each transition, the segment
+    and predictions in each contact's payload, the loyal rule, and the
+    predictions stored in the record. Each is computed on its first use and
+    kept while the record's order fields (all they derive from) stay as they
+    were, so a purchase or a refund made before a later use is not missed.
+    The step owns this object: nothing is kept across steps or records.
+    """
+
+    __slots__ = ("_prediction", "_rfm", "now", "scores", "state")
+
+    def __init__(self, state: CustomerState, now: datetime, scores: Scores) -> None:
+        self.state = state
+        self.now = now
+        self.scores = scores
+        self._rfm: tuple[_Inputs, Rfm | None] | None = None
+        self._prediction: tuple[_Inputs, Prediction | None] | None = None
+
+    def _inputs(self) -> _Inputs:
+        state = self.state
+        return (
+            state.first_order_at,
+            state.last_order_at,
+            state.purchase_days,
+            state.orders,
+            state.revenue,
+        )
+
+    def rfm(self) -> Rfm | None:
+        inputs = self._inputs()
+        if self._rfm is None or self._rfm[0] != inputs:
+            self._rfm = (inputs, rfm(self.state, self.now, self.scores.rfm))
+        return self._rfm[1]
+
+    def prediction(self) -> Prediction | None:
+        inputs = self._inputs()
+        if self._prediction is None or self._prediction[0] != inputs:
+            self._prediction = (inputs, predict(self.state, self.now, self.scores.clv_model))
+        return self._prediction[1]
+
+    def snapshot(self) -> Snapshot:
+        state = self.state
+        prediction = self.prediction()
+        gap = typical_gap(state)
+        return Snapshot(
+            orders=state.orders,
+            revenue=state.revenue,
+            clv=state.revenue,
+            aov=state.average_order_value,
+            rfm=self.rfm(),
+            typical_gap_days=None if gap is None else round(gap.total_seconds() / 86400, 2),
+            p_alive=None if prediction is None else prediction.p_alive,
+            predicted_clv=None if prediction is None else prediction.predicted_clv,
+        )
 
 
 _SEGMENTS: tuple[tuple[range, range, str], ...] = (

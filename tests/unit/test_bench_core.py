@@ -17,9 +17,10 @@ def test_record_round_trip_times_every_final_record() -> None:
     sizes = [len(encode_model(state)) for state in runner.states.values()]
 
     _, _, states = run_once(lines, 2)  # what ``--codec`` times: the timed run's final records
-    records, mean_size, decode_us, encode_us = record_round_trip(states)
+    records, mean_size, decode_us, validate_us, encode_us = record_round_trip(states)
 
     assert records == len(sizes) > 0
     assert mean_size == sum(sizes) / len(sizes)
     assert decode_us > 0
+    assert validate_us > 0
     assert encode_us > 0
