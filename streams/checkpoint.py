@@ -40,7 +40,7 @@ from typing import Any
 from faust.types import TP
 
 from lifecycle.core import Outcome
-from lifecycle.state import CustomerState
+from lifecycle.state import CustomerState, decode_record
 from schemas.codec import dumps, encode_model, loads
 from streams.faust_compat import FaustEvent
 from streams.offsets import FirstHeld, Offsets
@@ -90,9 +90,11 @@ class Durable:
 class BatchRecords:
     """The runtime's ``RecordStore`` in a worker: the batch's pending records over the table.
 
-    A record just read from the table is the runtime's own to change in place:
-    if the core fails halfway, it is dropped and the table still has the old
-    one. A pending record is not: the batch writes it at commit, so the core
+    A stored record is decoded once per batch (``decode_record``: the engine
+    wrote it, so it is not validated again); later reads in the batch get the
+    pending one. A record just read from the table is the runtime's own to
+    change in place: if the core fails halfway, it is dropped and the table
+    still has the old one. A pending record is not: the batch writes it at commit, so the core
     must work on a copy. A record put is pending until ``commit`` writes it.
     """
 
@@ -104,7 +106,7 @@ class BatchRecords:
         if pending is not None:
             return pending[1], False
         raw = self.checkpoint.customers.get(key.encode())
-        return (None, False) if raw is None else (CustomerState.model_validate_json(raw), True)
+        return (None, False) if raw is None else (decode_record(raw), True)
 
     def put(self, key: str, state: CustomerState | None) -> None:
         batch = self.checkpoint.batch
