@@ -86,7 +86,7 @@ from harness.hostile import VALID, corpus, mutations
 from schemas.codec import dumps, to_jsonable
 from schemas.records import Trigger
 from streams import kafka
-from streams.broker import LocalBroker, find_free_port
+from streams.broker import LocalBroker, find_free_port, port_free
 from streams.producer import route
 from streams.settings import Settings
 
@@ -330,6 +330,12 @@ def restart(broker: LocalBroker, *, hard: bool) -> float:
             if not wait_for(lambda: not broker.status().running, timeout=60):
                 msg = f"the broker (pid {pid}) survived SIGKILL"
                 raise RuntimeError(msg)
+        # The killed JVM's sockets close a moment after its pid is gone; until they
+        # have, the launcher takes the port for another program's and refuses.
+        ports = (broker.port, broker.controller_port)
+        if not wait_for(lambda: all(map(port_free, ports)), timeout=60):
+            msg = f"the killed broker's ports {ports} stayed in use"
+            raise RuntimeError(msg)
     else:
         broker.stop()
     broker.start(timeout=RESTART_BOUND)

@@ -53,6 +53,7 @@ __all__ = [
     "SaslUser",
     "broker_ready",
     "find_free_port",
+    "port_free",
 ]
 
 logger = logging.getLogger(__name__)
@@ -519,7 +520,7 @@ class LocalBroker:
 
     def _check_ports_free(self) -> None:
         for port, role in ((self.port, "client"), (self.controller_port, "controller")):
-            if _port_free(port):
+            if port_free(port):
                 continue
             if broker_ready(f"{HOST}:{port}", timeout=1.0, sasl=self.sasl, tls=self.client_tls()):
                 msg = (
@@ -737,13 +738,13 @@ def find_free_port(span: int = 2) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((HOST, 0))
             port = int(sock.getsockname()[1])
-        if port + span - 1 <= 65535 and all(_port_free(port + i) for i in range(span)):
+        if port + span - 1 <= 65535 and all(port_free(port + i) for i in range(span)):
             return port
     msg = f"no {span} consecutive free ports found on {HOST}"
     raise BrokerError(msg)
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     """Whether a listener could bind here (SO_REUSEADDR, as Kafka does, so TIME_WAIT is no bar)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
