@@ -198,18 +198,18 @@ class EngineMetrics:
             self._child(self.transitions, origin, transition.to_stage.value).inc()
         for trigger in outcome.triggers:
             result = "held_out" if trigger.holdout else "emitted"
-            self._child(self.triggers, trigger.campaign.value, result, "").inc()
+            self._child(self.triggers, trigger.campaign, result, "").inc()
         for suppression in outcome.suppressed:
-            campaign, reason = suppression.campaign.value, suppression.reason
+            campaign, reason = suppression.campaign, suppression.reason
             self._child(self.triggers, campaign, "suppressed", reason).inc()
         for name in outcome.fired:
             self._child(self.timers_fired, name.split(":")[0]).inc()
         for record in outcome.attributions:
-            labels = (record.campaign.value, record.variant, record.group)
+            labels = (record.campaign, record.variant, record.group)
             self._child(self.attributed, *labels, str(record.converted).lower()).inc()
             self._child(self.attributed_revenue, *labels).inc(float(record.revenue))
         for conversion in outcome.conversions:
-            labels = (conversion.campaign.value, conversion.variant, conversion.group)
+            labels = (conversion.campaign, conversion.variant, conversion.group)
             self._child(self.conversions, *labels).inc()
 
     def summary(self) -> dict[str, Any]:

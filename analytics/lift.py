@@ -151,7 +151,7 @@ def campaign_lift(attributions: Iterable[Attribution], period: Period) -> list[C
     for record in attributions:
         if not period.contains(record.opened_at) or not period.closed_by(record.closes_at):
             continue
-        key = (record.campaign.value, record.group, record.customer_id)
+        key = (record.campaign, record.group, record.customer_id)
         unit = units.setdefault(key, _Unit(record.variant))
         unit.converted |= record.converted
         for conversion in record.conversions:

@@ -144,7 +144,7 @@ def build_report(records: Records, period: Period, playbook: Playbook) -> Report
     closed = {a.trigger_id for a in records.attributions if period.closed_by(a.closes_at)}
     marketing = {c for c, rule in playbook.campaigns.items() if not rule.transactional}
     open_windows = Counter(
-        t.campaign.value
+        t.campaign
         for t in records.triggers
         if t.campaign in marketing and period.contains(t.created_at) and t.trigger_id not in closed
     )

@@ -79,7 +79,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LIFECYCLE_INPUT_PARTITIONER": settings.input_partitioner,
         **({"LIFECYCLE_PLAYBOOK": str(settings.playbook)} if settings.playbook else {}),
         **{
-            f"LIFECYCLE_MAILER_MAX_AGE__{campaign.value.upper()}": str(seconds)
+            f"LIFECYCLE_MAILER_MAX_AGE__{campaign.upper()}": str(seconds)
             for campaign, seconds in settings.mailer_max_age.items()
         },
         **security_env(settings),

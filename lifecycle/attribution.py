@@ -21,9 +21,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from lifecycle.ids import stable_id
-from lifecycle.playbook import CampaignRule
+from lifecycle.policy import ResolvedSend
 from lifecycle.state import WINDOWS_KEPT, AttributionWindow, CustomerState
-from schemas.records import Attributed, Attribution, Campaign, Group
+from schemas.records import Attributed, Attribution, Group
 
 __all__ = [
     "ATTRIBUTION_PREFIX",
@@ -45,21 +45,21 @@ CONVERSIONS_KEPT = 100
 class Conversion:
     """A goal event credited to one open window, for live counters."""
 
-    campaign: Campaign
+    campaign: str
     variant: str
     group: Group
     revenue: Decimal
+    flow: str
 
 
 def open_window(
     state: CustomerState,
     *,
     trigger_id: str,
-    campaign: Campaign,
+    send: ResolvedSend,
     variant: str,
     group: Group,
     reason: str | None,
-    rule: CampaignRule,
     at: datetime,
 ) -> list[Attribution]:
     """Start counting conversions for a decision; returns windows closed early to make room.
@@ -68,18 +68,19 @@ def open_window(
     closing first is closed now (its record shows the shorter window), so the
     record stays bounded and no decision goes unreported.
     """
-    if rule.transactional:
+    if send.transactional:
         return []
     state.windows.append(
         AttributionWindow(
             trigger_id=trigger_id,
-            campaign=campaign,
+            campaign=send.campaign,
+            flow=send.flow,
             variant=variant,
             group=group,
             reason=reason,
-            goal=rule.goal,
+            goal=send.goal,
             opened_at=at,
-            closes_at=at + rule.attribution_window,
+            closes_at=at + send.attribution_window,
         )
     )
     early: list[Attribution] = []
@@ -118,7 +119,15 @@ def credit(
         state.windows[index] = window.model_copy(
             update={"conversions": (*window.conversions, conversion)}
         )
-        credited.append(Conversion(window.campaign, window.variant, window.group, amount))
+        credited.append(
+            Conversion(
+                window.campaign,
+                window.variant,
+                window.group,
+                amount,
+                window.flow or window.campaign,
+            )
+        )
     return credited
 
 
@@ -132,6 +141,7 @@ def close(state: CustomerState, trigger_id: str, at: datetime) -> Attribution:
         trigger_id=window.trigger_id,
         customer_id=state.customer_id,
         campaign=window.campaign,
+        flow=window.flow or window.campaign,
         variant=window.variant,
         group=window.group,
         reason=window.reason,

@@ -287,9 +287,9 @@ class Backtest:
             elif isinstance(record, Trigger):
                 summary.triggers += 1
                 summary.held_out += int(record.holdout)
-                summary.triggers_by_campaign[record.campaign.value] += 1
-                summary.held_out_by_campaign[record.campaign.value] += int(record.holdout)
+                summary.triggers_by_campaign[record.campaign] += 1
+                summary.held_out_by_campaign[record.campaign] += int(record.holdout)
             outputs.append(Output(topic_of(record), key, record))
         for s in outcome.suppressed:
-            summary.suppressed[f"{s.campaign.value}:{s.reason}"] += 1
+            summary.suppressed[f"{s.campaign}:{s.reason}"] += 1
         return outputs

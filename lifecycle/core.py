@@ -21,7 +21,7 @@ from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit,
 from lifecycle.clv import Prediction
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
-from lifecycle.policy import Suppression, apply_caps, decide
+from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide, in_holdout
 from lifecycle.recommend import Recommender
 from lifecycle.scoring import ScoresAt, rfm_segment
 from lifecycle.state import (
@@ -144,8 +144,9 @@ class _Step:
         self.recommender = recommender
         self.scores = ScoresAt(state, cause.at, playbook.scores)
         """The record's scores at this step's time, computed once however often asked."""
-        self._decided: list[tuple[int, Trigger]] = []
-        """Triggers awaiting the caps, with where they go among ``outcome.emitted``."""
+        self._decided: list[tuple[int, Trigger, ResolvedSend]] = []
+        """Triggers awaiting the caps, with where they go among ``outcome.emitted``
+        and the send each came from."""
 
     @property
     def at(self) -> datetime:
@@ -185,38 +186,50 @@ class _Step:
             self.contact(campaign, self._entry_payload(campaign))
 
     def contact(self, campaign: Campaign, payload: dict[str, Any]) -> None:
+        """Decide a built-in campaign's send: its flow is the campaign, its step ``"0"``.
+
+        The trigger id and the holdout draw are per (customer, campaign, cause),
+        as they always were: they change only once sends come from flow runs.
+        """
+        rule = self.playbook.campaign(campaign)
+        if rule is None:
+            return
+        name = campaign.value
+        customer_id = self.state.customer_id
+        send = ResolvedSend.from_rule(name, rule)
         decision = decide(
             self.state,
-            campaign,
+            send,
+            trigger_id=stable_id("trigger", customer_id, name, self.cause.ref),
+            holdout=in_holdout(name, customer_id, self.playbook.holdout_share(rule)),
             cause=self.cause.ref,
             at=self.at,
             payload={**self._greeting(), **payload},
             playbook=self.playbook,
         )
         if isinstance(decision, Trigger):
-            self._decided.append((len(self.outcome.emitted), decision))
-        elif isinstance(decision, Suppression):
+            self._decided.append((len(self.outcome.emitted), decision, send))
+        else:
             self.outcome.suppressed.append(decision)
-            self._open(decision.trigger_id, campaign, decision.variant, "suppressed", decision)
+            self._open(decision.trigger_id, send, decision.variant, "suppressed", decision)
 
     def _open(
         self,
         trigger_id: str,
-        campaign: Campaign,
+        send: ResolvedSend,
         variant: str,
         group: Group,
         suppression: Suppression | None = None,
     ) -> None:
-        """Start the decision's attribution window (marketing campaigns only)."""
+        """Start the decision's attribution window (marketing sends only)."""
         self.outcome.emitted.extend(
             open_window(
                 self.state,
                 trigger_id=trigger_id,
-                campaign=campaign,
+                send=send,
                 variant=variant,
                 group=group,
                 reason=None if suppression is None else suppression.reason,
-                rule=self.playbook.campaigns[campaign],
                 at=self.at,
             )
         )
@@ -251,19 +264,22 @@ class _Step:
         where they were decided (after the transition that sent them)."""
         if not self._decided:
             return
-        kept, capped = apply_caps(self.state, [t for _, t in self._decided], self.playbook, self.at)
+        kept, capped = apply_caps(
+            self.state, [(t, send) for _, t, send in self._decided], self.playbook, self.at
+        )
         self.outcome.suppressed.extend(capped)
+        sends = {t.trigger_id: send for _, t, send in self._decided}
         survivors = {t.trigger_id for t in kept}
-        for position, trigger in reversed(self._decided):
+        for position, trigger, _ in reversed(self._decided):
             if trigger.trigger_id in survivors:
                 self.outcome.emitted.insert(position, trigger)
         for trigger in kept:
             group: Group = "holdout" if trigger.holdout else "treated"
-            self._open(trigger.trigger_id, trigger.campaign, trigger.variant, group)
+            self._open(trigger.trigger_id, sends[trigger.trigger_id], trigger.variant, group)
         for suppression in capped:
             self._open(
                 suppression.trigger_id,
-                suppression.campaign,
+                sends[suppression.trigger_id],
                 suppression.variant,
                 "suppressed",
                 suppression,

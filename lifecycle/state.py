@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.codec import loads
 from schemas.events import UtcDatetime
-from schemas.records import Attributed, Campaign, Group, Stage
+from schemas.records import Attributed, Group, Stage
 
 __all__ = [
     "HISTORY_KEPT",
@@ -181,7 +181,10 @@ class AttributionWindow(BaseModel):
         return self
 
     trigger_id: str
-    campaign: Campaign
+    campaign: str
+    flow: str = ""
+    """The flow whose send made the decision; empty in a record an older version wrote
+    (its flow is then the campaign's name)."""
     variant: str
     group: Group
     reason: str | None = None
@@ -304,7 +307,6 @@ _new = object.__new__
 _set = object.__setattr__
 _timestamp = datetime.fromisoformat
 _stage = {stage.value: stage for stage in Stage}.__getitem__
-_campaign = {campaign.value: campaign for campaign in Campaign}.__getitem__
 
 _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
     cls: tuple(cls.model_fields)
@@ -364,7 +366,6 @@ def _attributed(data: dict[str, Any]) -> Attributed:
 
 
 def _window(data: dict[str, Any]) -> AttributionWindow:
-    data["campaign"] = _campaign(data["campaign"])
     data["opened_at"] = _timestamp(data["opened_at"])
     data["closes_at"] = _timestamp(data["closes_at"])
     data["conversions"] = tuple(map(_attributed, data["conversions"]))

@@ -4,6 +4,9 @@ What an email team needs to get right when consuming triggers, done once:
 
 - its own consumer group, offsets committed only after a trigger is stored;
 - holdouts are recorded and never sent (lift is measured against them);
+- only email triggers are mailed: one for another channel (sms, push,
+  webhook) is stored as ``other_channel`` and counted, for that channel's
+  own service to deliver;
 - a trigger too old to be worth sending (a cart reminder a day later, a
   backlog from last year read by a new mailer) is stored as ``expired`` and
   counted, never sent: each campaign has a ``max_age`` measured from the
@@ -42,33 +45,60 @@ import jinja2
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from schemas.codec import dumps, encode_model
+from schemas.codec import dumps, encode_model, loads
 from schemas.records import Campaign, Trigger
 from streams.kafka import consumer as kafka_consumer
 from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 
-__all__ = ["DEFAULT_MAX_AGE", "Outbox", "Templates", "max_ages", "plan", "run_mailer"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "OTHER_MAX_AGE",
+    "Outbox",
+    "Templates",
+    "max_ages",
+    "plan",
+    "read_trigger",
+    "run_mailer",
+]
 
 log = logging.getLogger(__name__)
 
 _BUILT_IN = Path(__file__).parent / "templates"
 
 
-DEFAULT_MAX_AGE: Mapping[Campaign, timedelta] = {
+OTHER_MAX_AGE = timedelta(days=7)
+"""The max age of a campaign with none of its own (a shop's own campaign, from a flow)."""
+
+DEFAULT_MAX_AGE: Mapping[str, timedelta] = {
     campaign: timedelta(hours=24)
     if campaign in (Campaign.CART_ABANDONMENT, Campaign.BROWSE_ABANDONMENT)
-    else timedelta(days=7)
+    else OTHER_MAX_AGE
     for campaign in Campaign
 }
 """An abandoned cart is news for a day; the other campaigns for a week."""
 
 
-def max_ages(seconds: Mapping[Campaign, float]) -> dict[Campaign, timedelta]:
-    """Every campaign's max age: the defaults, with ``seconds`` (the settings) over them."""
-    return {
-        c: timedelta(seconds=seconds[c]) if c in seconds else d for c, d in DEFAULT_MAX_AGE.items()
-    }
+def max_ages(seconds: Mapping[Campaign, float] | Mapping[str, float]) -> dict[str, timedelta]:
+    """The campaigns' max ages: the defaults, with ``seconds`` (the settings) over them."""
+    ages = dict(DEFAULT_MAX_AGE)
+    ages.update({str(c): timedelta(seconds=s) for c, s in seconds.items()})
+    return ages
+
+
+def read_trigger(raw: bytes | str) -> Trigger:
+    """A trigger record; one an older engine wrote (before flows: no ``flow`` and
+    ``step``) reads as its campaign's flow, step ``"0"``. Raises ValidationError."""
+    try:
+        return Trigger.model_validate_json(raw)
+    except ValidationError:
+        try:
+            data = loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "flow" in data or "step" in data:
+            raise
+        return Trigger.model_validate({**data, "flow": data.get("campaign"), "step": "0"})
 
 
 def age(trigger: Trigger, now: datetime) -> timedelta:
@@ -79,13 +109,15 @@ def age(trigger: Trigger, now: datetime) -> timedelta:
 def plan(
     trigger: Trigger,
     now: datetime | None = None,
-    max_age: Mapping[Campaign, timedelta] = DEFAULT_MAX_AGE,
+    max_age: Mapping[str, timedelta] = DEFAULT_MAX_AGE,
 ) -> str:
-    """What to do with a trigger: ``send``, or why not (``held_out``, ``expired``,
-    ``no_address``). Without ``now`` nothing expires."""
+    """What to do with a trigger: ``send``, or why not (``held_out``,
+    ``other_channel``, ``expired``, ``no_address``). Without ``now`` nothing expires."""
     if trigger.holdout:
         return "held_out"
-    if now is not None and age(trigger, now) > max_age[trigger.campaign]:
+    if trigger.channel != "email":
+        return "other_channel"
+    if now is not None and age(trigger, now) > max_age.get(trigger.campaign, OTHER_MAX_AGE):
         return "expired"
     if not trigger.payload.get("email"):
         return "no_address"
@@ -110,7 +142,7 @@ class Outbox:
             "INSERT OR IGNORE INTO mails VALUES (?, ?, ?, ?, ?, ?)",
             (
                 trigger.trigger_id,
-                trigger.campaign.value,
+                trigger.campaign,
                 trigger.send_after.timestamp(),
                 status,
                 encode_model(trigger).decode(),
@@ -137,7 +169,7 @@ class Outbox:
             " ORDER BY send_after, trigger_id",
             (now,),
         ).fetchall()
-        return [Trigger.model_validate_json(row[0]) for row in rows]
+        return [read_trigger(row[0]) for row in rows]
 
     def mark(self, trigger_id: str, status: str) -> None:
         self.db.execute(
@@ -165,10 +197,10 @@ class Templates:
 
     def render(self, trigger: Trigger) -> tuple[str, str]:
         locale = str(trigger.payload.get("locale") or "")
-        names = [f"{trigger.campaign.value}.{locale}.txt"] if locale else []
+        names = [f"{trigger.campaign}.{locale}.txt"] if locale else []
         if "-" in locale:
-            names.append(f"{trigger.campaign.value}.{locale.split('-', maxsplit=1)[0]}.txt")
-        names.append(f"{trigger.campaign.value}.txt")
+            names.append(f"{trigger.campaign}.{locale.split('-', maxsplit=1)[0]}.txt")
+        names.append(f"{trigger.campaign}.txt")
         template = self.env.select_template(names)
         text = template.render(**trigger.payload, variant=trigger.variant, stage=trigger.stage)
         first, _, body = text.partition("\n")
@@ -185,7 +217,7 @@ class MailerSettings:
     outbox: Path
     templates: Path | None
     publish_bounces: bool
-    max_age: Mapping[Campaign, timedelta] = field(default_factory=lambda: dict(DEFAULT_MAX_AGE))
+    max_age: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_MAX_AGE))
 
 
 def message_for(trigger: Trigger, templates: Templates, sender: str) -> EmailMessage:
@@ -195,7 +227,7 @@ def message_for(trigger: Trigger, templates: Templates, sender: str) -> EmailMes
     message["To"] = str(trigger.payload["email"])
     message["Subject"] = subject
     message["Message-ID"] = f"<{trigger.trigger_id}@lifecycle>"
-    message["X-Lifecycle-Campaign"] = trigger.campaign.value
+    message["X-Lifecycle-Campaign"] = trigger.campaign
     message["X-Lifecycle-Variant"] = trigger.variant
     message.set_content(body)
     return message
@@ -209,7 +241,7 @@ async def _publish_bounce(producer: AIOKafkaProducer, settings: Settings, trigge
         "customer_id": trigger.customer_id,
         "action": "bounce",
         "channel": "email",
-        "campaign": trigger.campaign.value,
+        "campaign": trigger.campaign,
         "trigger_id": trigger.trigger_id,
     }
     await producer.send_and_wait(
@@ -229,9 +261,18 @@ async def _send_due(
     for trigger in outbox.due(now):
         if plan(trigger, datetime.fromtimestamp(now, UTC), config.max_age) == "expired":
             outbox.mark(trigger.trigger_id, "expired")  # waited too long, e.g. SMTP was down
-            expired[trigger.campaign.value] += 1
+            expired[trigger.campaign] += 1
             continue
-        message = message_for(trigger, templates, config.sender)
+        try:
+            message = message_for(trigger, templates, config.sender)
+        except jinja2.TemplateNotFound:  # a shop's own campaign without a template of its own
+            outbox.mark(trigger.trigger_id, "no_template")
+            log.warning(
+                "no template for campaign %s: trigger %s not sent",
+                trigger.campaign,
+                trigger.trigger_id,
+            )
+            continue
         outbox.mark(trigger.trigger_id, "sending")
         try:
             await aiosmtplib.send(message, hostname=config.smtp_host, port=config.smtp_port)
@@ -250,7 +291,7 @@ async def _send_due(
             outbox.mark(trigger.trigger_id, "pending")  # refused outright: never sent
             break  # try again on the next round
         outbox.mark(trigger.trigger_id, "sent")
-        log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign.value)
+        log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign)
     _log_expired(expired, "before they could be sent")
 
 
@@ -296,7 +337,7 @@ async def run_mailer(
                 for record in records:
                     stored = _store(outbox, record.value, now, config.max_age)
                     if stored is not None and stored[1] == "expired":
-                        expired[stored[0].value] += 1
+                        expired[stored[0]] += 1
             _log_expired(expired, "on arrival")
             if batches:
                 outbox.commit()
@@ -310,11 +351,11 @@ async def run_mailer(
 
 
 def _store(
-    outbox: Outbox, value: Any, now: datetime, max_age: Mapping[Campaign, timedelta]
-) -> tuple[Campaign, str] | None:
+    outbox: Outbox, value: Any, now: datetime, max_age: Mapping[str, timedelta]
+) -> tuple[str, str] | None:
     """Store a trigger once; its campaign and status, or None when nothing was stored."""
     try:
-        trigger = Trigger.model_validate_json(value or b"")
+        trigger = read_trigger(value or b"")
     except ValidationError:
         log.warning("skipped a message that is not a trigger")
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ __all__ = [
     "Attributed",
     "Attribution",
     "Campaign",
+    "CampaignName",
+    "Channel",
     "DeadLetter",
     "Group",
     "Rfm",
@@ -54,6 +56,13 @@ class Campaign(StrEnum):
     WELCOME_BACK = "welcome_back"
     LOYALTY_REWARD = "loyalty_reward"
     ADVOCATE_REFERRAL = "advocate_referral"
+
+
+CampaignName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+"""A campaign's name: a built-in one (``Campaign``) or a shop's own, from a flow's send."""
+
+Channel = Literal["email", "sms", "push", "webhook"]
+"""How a trigger reaches the customer; which service delivers it is the consumer's choice."""
 
 
 class _Record(BaseModel):
@@ -98,8 +107,12 @@ class Transition(_Record):
 class Trigger(_Record):
     trigger_id: str
     customer_id: str
-    campaign: Campaign
-    channel: Literal["email", "sms", "push"]
+    campaign: CampaignName
+    flow: str
+    """The flow that sent it (the built-ins: the campaign's own name)."""
+    step: str
+    """The send's index path in its flow (``"0"``, ``"3.then.0"``)."""
+    channel: Channel
     stage: Stage | None
     created_at: UtcDatetime
     send_after: UtcDatetime
@@ -132,7 +145,9 @@ class Attribution(_Record):
     attribution_id: str
     trigger_id: str
     customer_id: str
-    campaign: Campaign
+    campaign: CampaignName
+    flow: str
+    """The flow whose send made the decision."""
     variant: str
     group: Group
     reason: str | None

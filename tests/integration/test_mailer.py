@@ -38,6 +38,8 @@ def trigger(
         trigger_id=f"mail-{n}",
         customer_id=f"cust-{n}",
         campaign=campaign,
+        flow=campaign,
+        step="0",
         channel="email",
         stage=Stage.LEAD,
         created_at=now,

@@ -100,7 +100,7 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
         assert moves == summary.transitions
         # Closed attribution windows, by campaign, variant, group and conversion.
         closed = Counter(
-            (o.value.campaign.value, o.value.variant, o.value.group, str(o.value.converted).lower())
+            (o.value.campaign, o.value.variant, o.value.group, str(o.value.converted).lower())
             for o in expected
             if isinstance(o.value, Attribution)
         )

@@ -45,7 +45,7 @@ def test_a_purchase_in_the_window_converts_the_welcome(playbook: Playbook) -> No
     ]
     done = close_all(shop, c, "2025-03-09T00:00:00Z")
     [record] = done.attributions
-    assert record.campaign is Campaign.WELCOME
+    assert record.campaign == Campaign.WELCOME
     assert record.group == "treated"
     assert record.reason is None
     assert record.converted
@@ -58,7 +58,7 @@ def test_a_purchase_in_the_window_converts_the_welcome(playbook: Playbook) -> No
     assert record.closes_at == record.at == utc("2025-03-08T10:00:00Z")
     assert "attribution" in done.fired[0]
     assert done.state is not None
-    assert not [w for w in done.state.windows if w.campaign is Campaign.WELCOME]
+    assert not [w for w in done.state.windows if w.campaign == Campaign.WELCOME]
 
 
 def test_window_bounds_are_after_the_decision_and_up_to_its_end(playbook: Playbook) -> None:
@@ -71,7 +71,7 @@ def test_window_bounds_are_after_the_decision_and_up_to_its_end(playbook: Playbo
         purchase(c, "p2", "2025-03-08T10:00:01Z", "o2", "9.00"),  # just after: closes first
     )
     records = closed(same_time)
-    welcome = [r for r in records if r.campaign is Campaign.WELCOME]
+    welcome = [r for r in records if r.campaign == Campaign.WELCOME]
     assert [(r.converted, [x.order_id for x in r.conversions]) for r in welcome] == [(True, ["o1"])]
     assert records[0] in same_time[3].emitted  # emitted by the event that passed its end
 
@@ -143,7 +143,7 @@ def test_a_checkout_converts_only_a_checkout_goal(goal: str, converted: bool) ->
     [record] = [
         a
         for a in close_all(shop, c, "2025-03-04T00:00:00Z").attributions
-        if a.campaign.value == "welcome"
+        if a.campaign == "welcome"
     ]
     assert (record.goal, record.converted, record.revenue) == (goal, converted, 0)
 

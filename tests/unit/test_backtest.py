@@ -264,7 +264,7 @@ def late_purchase_lines() -> list[bytes]:
 
 def campaigns_of(runner: Backtest, lines: list[bytes]) -> list[tuple[str, str]]:
     return [
-        (o.value.customer_id, o.value.campaign.value)
+        (o.value.customer_id, o.value.campaign)
         for o in runner.run(lines)
         if isinstance(o, Output) and isinstance(o.value, Trigger)
     ]

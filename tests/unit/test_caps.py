@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from lifecycle.playbook import default_playbook, parse_playbook
-from lifecycle.policy import Suppression, apply_caps
+from lifecycle.policy import ResolvedSend, Suppression, apply_caps
 from lifecycle.state import CustomerState, Profile, SentMark
 from schemas.records import Campaign, Trigger
 
@@ -22,11 +22,15 @@ def customer(*sent: tuple[datetime, Campaign]) -> CustomerState:
     )
 
 
-def trigger(campaign: Campaign, at: datetime = T0) -> Trigger:
+def trigger(campaign: Campaign, at: datetime = T0) -> tuple[Trigger, ResolvedSend]:
+    """A decided trigger of a built-in campaign, with its send (priority, transactional)."""
+    send = ResolvedSend.from_rule(campaign.value, default_playbook().campaigns[campaign])
     return Trigger(
         trigger_id=f"t-{campaign.value}",
         customer_id="c1",
         campaign=campaign,
+        flow=campaign,
+        step="0",
         channel="email",
         stage=None,
         created_at=at,
@@ -34,7 +38,7 @@ def trigger(campaign: Campaign, at: datetime = T0) -> Trigger:
         variant="A",
         holdout=False,
         payload={},
-    )
+    ), send
 
 
 def test_the_higher_priority_campaign_wins_a_collision() -> None:

@@ -164,6 +164,8 @@ def test_consenting_signup_makes_a_lead_and_sends_welcome(playbook: Playbook) ->
     assert without_id(trigger) == {
         "customer_id": "c1",
         "campaign": Campaign.WELCOME,
+        "flow": Campaign.WELCOME,
+        "step": "0",
         "channel": "email",
         "stage": Stage.LEAD,
         "created_at": utc("2025-01-10T11:00:00Z"),
@@ -242,6 +244,8 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
     assert without_id(thanks) == {
         "customer_id": "c1",
         "campaign": Campaign.ORDER_THANK_YOU,
+        "flow": Campaign.ORDER_THANK_YOU,
+        "step": "0",
         "channel": "email",
         "stage": Stage.FIRST_TIME_BUYER,
         "created_at": utc("2025-01-12T10:00:00Z"),
@@ -555,7 +559,7 @@ def test_order_thank_you_ignores_quiet_hours(playbook: Playbook) -> None:
     shop.feed(signup("c1", "e1", "2025-01-15T12:00:00+01:00", timezone="Europe/Berlin"))
     [bought] = shop.feed(purchase("c1", "e2", "2025-01-15T23:30:00+01:00", "o1", "10"))
     [trigger] = bought.triggers
-    assert trigger.campaign is Campaign.ORDER_THANK_YOU
+    assert trigger.campaign == Campaign.ORDER_THANK_YOU
     assert trigger.send_after == trigger.created_at == utc("2025-01-15T22:30:00Z")
 
 

@@ -6,12 +6,29 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lifecycle.playbook import default_playbook, parse_playbook
-from lifecycle.policy import decide
+from lifecycle.playbook import Playbook, default_playbook, parse_playbook
+from lifecycle.policy import ResolvedSend, Suppression, decide, in_holdout
 from lifecycle.state import CustomerState, Profile
 from schemas.records import Campaign, Trigger
 
 AT = datetime(2026, 4, 6, 10, 0, tzinfo=UTC)
+
+
+def decide_campaign(
+    state: CustomerState, campaign: Campaign, *, playbook: Playbook
+) -> Trigger | Suppression:
+    """A built-in campaign's decision, drawn as the core draws it (per campaign)."""
+    rule = playbook.campaigns[campaign]
+    return decide(
+        state,
+        ResolvedSend.from_rule(campaign.value, rule),
+        trigger_id="t",
+        holdout=in_holdout(campaign.value, state.customer_id, playbook.holdout_share(rule)),
+        cause="e",
+        at=AT,
+        payload={},
+        playbook=playbook,
+    )
 
 
 def held_out_share(text: str, campaign: Campaign, customers: int) -> float:
@@ -24,7 +41,7 @@ def held_out_share(text: str, campaign: Campaign, customers: int) -> float:
             last_event_at=AT,
             profile=Profile(marketing_consent=True),
         )
-        trigger = decide(state, campaign, cause="e", at=AT, payload={}, playbook=book)
+        trigger = decide_campaign(state, campaign, playbook=book)
         assert isinstance(trigger, Trigger)
         held += trigger.holdout
     return held / customers
@@ -55,13 +72,8 @@ def test_campaigns_hold_out_different_customers() -> None:
             t.holdout
             for n in range(2000)
             if isinstance(
-                t := decide(
-                    state.model_copy(update={"customer_id": f"c{n}"}),
-                    c,
-                    cause="e",
-                    at=AT,
-                    payload={},
-                    playbook=book,
+                t := decide_campaign(
+                    state.model_copy(update={"customer_id": f"c{n}"}), c, playbook=book
                 ),
                 Trigger,
             )

@@ -32,6 +32,8 @@ def trigger(n: int = 1, **fields: Any) -> Trigger:
         "trigger_id": f"t{n}",
         "customer_id": "c1",
         "campaign": Campaign.WELCOME,
+        "flow": "welcome",
+        "step": "0",
         "channel": "email",
         "stage": Stage.LEAD,
         "created_at": AT,
