@@ -289,7 +289,25 @@ def test_schemas_export(tmp_path: Path) -> None:
         "variant",
         "holdout",
         "payload",
+        "flow",
+        "step",
     }
+    # A campaign is any name (a shop's own, from a flow), no longer the built-in enum:
+    # a widening, so a consumer that validated the old schema accepts every old record.
+    for record in ("trigger", "attribution"):
+        campaign = documents[record]["properties"]["campaign"]
+        assert campaign["type"] == "string", record
+        assert "enum" not in campaign
+        assert "$ref" not in campaign
+        assert re.fullmatch(campaign["pattern"], "cart_abandonment"), record
+        assert not re.fullmatch(campaign["pattern"], "Cart Abandonment"), record
+        assert "flow" in documents[record]["required"], record
+    assert documents["trigger"]["properties"]["channel"]["enum"] == [
+        "email",
+        "sms",
+        "push",
+        "webhook",
+    ]
 
 
 def test_clv_fit_writes_the_fitted_model_into_a_playbook(tmp_path: Path) -> None:

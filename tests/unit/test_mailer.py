@@ -19,7 +19,9 @@ from mailer.service import (
     max_ages,
     message_for,
     plan,
+    read_trigger,
 )
+from schemas.codec import dumps, encode_model, loads
 from schemas.records import Campaign, Stage, Trigger
 from streams.broker import find_free_port
 from streams.settings import Settings
@@ -148,3 +150,47 @@ def test_a_pending_mail_that_waited_too_long_expires_unsent(tmp_path: Path) -> N
     )
     asyncio.run(_send_due(outbox, Templates(), config, None, Settings()))
     assert outbox.counts() == {"expired": 1}
+
+
+def test_only_email_triggers_are_mailed() -> None:
+    for channel in ("sms", "push", "webhook"):
+        assert plan(trigger(channel=channel)) == "other_channel"
+    assert plan(trigger(channel="webhook", holdout=True)) == "held_out"
+
+
+def test_a_shops_own_campaign_gets_the_default_max_age() -> None:
+    own = trigger(campaign="replenish_coffee", flow="replenish_coffee", step="1")
+    assert plan(own, AT + timedelta(days=6)) == "send"
+    assert plan(own, AT + timedelta(days=8)) == "expired"
+    assert plan(own, AT + timedelta(hours=3), max_ages({"replenish_coffee": 7200})) == "expired"
+
+
+def test_a_trigger_an_older_engine_wrote_reads_as_its_campaigns_flow() -> None:
+    body = loads(encode_model(trigger()))
+    del body["flow"], body["step"]
+    old = read_trigger(dumps(body))
+    assert (old.flow, old.step) == ("welcome", "0")
+    assert read_trigger(encode_model(trigger())) == trigger()
+    with pytest.raises(ValidationError):
+        read_trigger(dumps({**body, "campaign": "Not A Name"}))
+    with pytest.raises(ValidationError):
+        read_trigger(b"[]")
+
+
+def test_a_campaign_without_a_template_is_stored_not_sent(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    now = datetime.now(UTC)
+    own = trigger(1, campaign="replenish_coffee", created_at=now, send_after=now)
+    outbox.add(own, "pending")
+    outbox.commit()
+    config = MailerSettings(
+        smtp_host="127.0.0.1",
+        smtp_port=find_free_port(1),
+        sender="shop@shop.example",
+        group="g",
+        outbox=tmp_path / "outbox.sqlite3",
+        templates=None,
+        publish_bounces=False,
+    )
+    asyncio.run(_send_due(outbox, Templates(), config, None, Settings()))
+    assert outbox.counts() == {"no_template": 1}
