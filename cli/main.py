@@ -160,10 +160,13 @@ def _emit_scores(block: dict[str, Any], write: Path | None) -> None:
     """Print a ``scores`` block, or set it in the playbook at ``write`` (validated first)."""
     import yaml
 
+    from lifecycle.flows import yaml12
+
     if write is None:
         click.echo(yaml.safe_dump(block, sort_keys=False), nl=False)
         return
-    current = yaml.safe_load(write.read_text(encoding="utf-8")) if write.exists() else None
+    # Read as the engine reads it (YAML 1.2): a YAML 1.1 read would write NO back as false.
+    current = yaml12.load(write.read_text(encoding="utf-8")) if write.exists() else None
     merged = current if isinstance(current, dict) else {}
     merged.setdefault("scores", {}).update(block["scores"])
     text = yaml.safe_dump(merged, sort_keys=False)

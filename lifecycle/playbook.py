@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from lifecycle.clv import ClvModel
+from lifecycle.flows import yaml12
 from lifecycle.recommend import RecommendationRules
 from lifecycle.units import Duration, Percent
 from schemas.records import Campaign
@@ -35,6 +36,7 @@ __all__ = [
     "Playbook",
     "PlaybookError",
     "default_playbook",
+    "error_path",
     "load_playbook",
     "parse_playbook",
 ]
@@ -288,17 +290,36 @@ class PlaybookError(ValueError):
     """A playbook that cannot be used; the message names the file and the field."""
 
 
+def error_path(loc: tuple[int | str, ...]) -> str:
+    """``("flows", "x", "steps", 2)`` as ``flows.x.steps[2]``: how an error names its place."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _problem(error: Any) -> str:
+    if error["type"] == "missing":
+        return "required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
 def _field_errors(source: str, exc: ValidationError) -> PlaybookError:
-    lines = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
-    return PlaybookError(f"invalid playbook {source}:\n" + "\n".join(lines))
+    """One line per problem, ``PATH: PROBLEM``; the first one on the message's first line."""
+    lines = [
+        f"{error_path(tuple(error['loc'])) or '(top level)'}: {_problem(error)}"
+        for error in exc.errors(include_url=False)
+    ]
+    return PlaybookError(f"invalid playbook {source}: " + "\n".join(lines))
 
 
 def parse_playbook(text: str, source: str = "<string>") -> Playbook:
     try:
-        data = yaml.safe_load(text)
+        data = yaml12.load(text)
     except yaml.YAMLError as exc:
         msg = f"invalid playbook {source}: not valid YAML: {exc}"
         raise PlaybookError(msg) from exc
