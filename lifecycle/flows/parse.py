@@ -43,7 +43,15 @@ from lifecycle.flows.paths import EVENT_PATHS, PathKind, event_path, record_path
 from lifecycle.units import Duration
 from schemas.records import Stage
 
-__all__ = ["FlowError", "Language", "compose", "parse_language"]
+__all__ = [
+    "FlowError",
+    "Language",
+    "Scope",
+    "compose",
+    "condition",
+    "parse_language",
+    "segments_used",
+]
 
 Loc = tuple[int | str, ...]
 
@@ -135,7 +143,7 @@ def _duration(value: Any, loc: Loc) -> timedelta:
 # --- conditions -----------------------------------------------------------------------
 
 
-class _Scope:
+class Scope:
     """Where a condition is: over the record (segments, filters, branches) or an event (where)."""
 
     def __init__(self, event: str | None) -> None:
@@ -170,7 +178,7 @@ def _check_value(path: str, kind: PathKind, value: Any, loc: Loc) -> None:
         raise FlowError(loc, f"{path} is one of {', '.join(kind.names)}, not {_show(value)}")
 
 
-def _leaf(path: Any, op: str, value: Any, scope: _Scope, loc: Loc, path_loc: Loc) -> Leaf:
+def _leaf(path: Any, op: str, value: Any, scope: Scope, loc: Loc, path_loc: Loc) -> Leaf:
     if not isinstance(path, str):
         raise FlowError(path_loc, f"must be a path, not {_show(path)}")
     kind = scope.kind(path, path_loc)
@@ -214,7 +222,7 @@ def _activity(kind: str, value: Any, loc: Loc) -> Activity:
     )
 
 
-def condition(value: Any, scope: _Scope, loc: Loc) -> Cond:
+def condition(value: Any, scope: Scope, loc: Loc) -> Cond:
     """A condition from its YAML form; ``scope`` says which paths it may name."""
     given = _mapping(value, loc, "a condition (a mapping)")
     if not given:
@@ -288,7 +296,7 @@ def _event_type(value: Any, loc: Loc) -> str:
 def _event_match(given: Mapping[str, Any], loc: Loc, extra: tuple[str, ...] = ()) -> EventMatch:
     event = _event_type(given["event"], (*loc, "event"))
     where = given.get("where")
-    cond = None if where is None else condition(where, _Scope(event), (*loc, "where"))
+    cond = None if where is None else condition(where, Scope(event), (*loc, "where"))
     return EventMatch(event=event, where=cond)
 
 
@@ -407,7 +415,7 @@ def _step(value: Any, trigger: Trigger, loc: Loc) -> Step:
     _unknown_keys(branch, ("if", "then", "else"), here)
     if "if" not in branch:
         raise FlowError((*here, "if"), "required")
-    if_ = condition(branch["if"], _Scope(None), (*here, "if"))
+    if_ = condition(branch["if"], Scope(None), (*here, "if"))
     if "then" not in branch:
         raise FlowError((*here, "then"), "required")
     then = _steps(branch["then"], trigger, (*here, "then"))
@@ -453,7 +461,7 @@ def parse_flow(value: Any, loc: Loc, *, builtin: bool = False) -> FlowDef:
             raise FlowError((*here, "event"), "required")
         exits.append(_event_match(entry, here))
     filters = tuple(
-        condition(c, _Scope(None), (*loc, "filters", n))
+        condition(c, Scope(None), (*loc, "filters", n))
         for n, c in enumerate(_list(given.get("filters", []), (*loc, "filters")))
     )
     re_entry: Any = given.get("re_entry", "always")
@@ -503,7 +511,7 @@ def parse_flow(value: Any, loc: Loc, *, builtin: bool = False) -> FlowDef:
 
 
 def _segment(value: Any, loc: Loc) -> SegmentDef:
-    return SegmentDef(cond=condition(value, _Scope(None), loc))
+    return SegmentDef(cond=condition(value, Scope(None), loc))
 
 
 def _turned_off(value: Any) -> bool:
