@@ -227,6 +227,31 @@ def rfm_calibrate(
 
 
 @main.group()
+def playbook() -> None:
+    """Playbooks: check one before a worker or a backtest uses it."""
+
+
+@playbook.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def playbook_check(file: Path) -> None:
+    """Validate FILE and print each flow: trigger, run control, steps, segments used.
+
+    A bad playbook prints one line naming the place and the problem, and exits 1.
+    """
+    from lifecycle.flows.report import describe_playbook
+    from lifecycle.playbook import builtin_language
+
+    try:
+        book = load_playbook(file)
+    except PlaybookError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    for line in describe_playbook(book, builtin_language()[1]):
+        click.echo(line)
+    segments = ", ".join(book.segments) or "-"
+    click.echo(f"{file}: ok, {len(book.flows)} flows, segments: {segments}", err=True)
+
+
+@main.group()
 def topics() -> None:
     """Kafka topic administration."""
 

@@ -243,8 +243,13 @@ CAMPAIGN_DEFAULTS: dict[Campaign, dict[str, Any]] = {
 
 
 def _parsed(section: Any, kind: type) -> bool:
-    return section is None or (
-        isinstance(section, dict) and all(isinstance(v, kind) for v in section.values())
+    """Whether a section holds models already (a Playbook built in code), not YAML data.
+
+    An empty section is data: ``flows: {}`` keeps the default playbook's flows."""
+    return (
+        isinstance(section, dict)
+        and bool(section)
+        and all(isinstance(v, kind) for v in section.values())
     )
 
 
@@ -284,6 +289,13 @@ class Playbook(_Strict):
         segments, flows = given.get("segments"), given.get("flows")
         if _parsed(segments, SegmentDef) and _parsed(flows, FlowDef):
             return given
+        if _parsed(segments, SegmentDef) or _parsed(flows, FlowDef):
+            base_segments, base_flows = builtin_language()
+            return {
+                **given,
+                "segments": segments if segments is not None else dict(base_segments),
+                "flows": flows if flows is not None else dict(base_flows),
+            }
         composed = parse_language(segments, flows, builtin_language())
         return {**given, "segments": composed[0], "flows": composed[1]}
 
