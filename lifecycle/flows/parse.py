@@ -146,8 +146,10 @@ def _duration(value: Any, loc: Loc) -> timedelta:
 class Scope:
     """Where a condition is: over the record (segments, filters, branches) or an event (where)."""
 
-    def __init__(self, event: str | None) -> None:
+    def __init__(self, event: str | None, segments: frozenset[str] | None = None) -> None:
         self.event = event
+        self.segments = segments
+        """The segment names a ``segment`` may name; None: any (checked later)."""
 
     def kind(self, path: str, loc: Loc) -> PathKind:
         if self.event is None:
@@ -259,6 +261,8 @@ def condition(value: Any, scope: Scope, loc: Loc) -> Cond:
         if key == "segment":
             if not isinstance(inner, str):
                 raise FlowError((*loc, key), f"must be a segment name, not {_show(inner)}")
+            if scope.segments is not None and inner not in scope.segments:
+                raise FlowError((*loc, key), f"unknown segment {inner!r}")
             return SegmentRef(name=inner)
         return _activity(key, inner, (*loc, key))
     if key in OPERATORS:
@@ -391,16 +395,16 @@ def _send(value: Any, trigger: Trigger, loc: Loc) -> SendSpec:
     )
 
 
-def _steps(value: Any, trigger: Trigger, loc: Loc) -> tuple[Step, ...]:
+def _steps(value: Any, trigger: Trigger, record: Scope, loc: Loc) -> tuple[Step, ...]:
     if value is None:
         raise FlowError(loc, "required")
     steps = _list(value, loc)
     if not steps:
         raise FlowError(loc, "must not be empty")
-    return tuple(_step(s, trigger, (*loc, n)) for n, s in enumerate(steps))
+    return tuple(_step(s, trigger, record, (*loc, n)) for n, s in enumerate(steps))
 
 
-def _step(value: Any, trigger: Trigger, loc: Loc) -> Step:
+def _step(value: Any, trigger: Trigger, record: Scope, loc: Loc) -> Step:
     given = _mapping(value, loc)
     kinds = [k for k in given if k in _STEP_KINDS]
     if len(kinds) != 1 or len(given) != 1:
@@ -415,12 +419,15 @@ def _step(value: Any, trigger: Trigger, loc: Loc) -> Step:
     _unknown_keys(branch, ("if", "then", "else"), here)
     if "if" not in branch:
         raise FlowError((*here, "if"), "required")
-    if_ = condition(branch["if"], Scope(None), (*here, "if"))
+    if_ = condition(branch["if"], record, (*here, "if"))
     if "then" not in branch:
         raise FlowError((*here, "then"), "required")
-    then = _steps(branch["then"], trigger, (*here, "then"))
-    else_ = () if branch.get("else") is None else _steps(branch["else"], trigger, (*here, "else"))
-    return Branch(if_=if_, then=then, else_=else_)
+    then = _steps(branch["then"], trigger, record, (*here, "then"))
+    if branch.get("else") is None:
+        return Branch(if_=if_, then=then)
+    return Branch(
+        if_=if_, then=then, else_=_steps(branch["else"], trigger, record, (*here, "else"))
+    )
 
 
 def _sends(steps: tuple[Step, ...]) -> list[SendSpec]:
@@ -441,17 +448,17 @@ def _branch_conds(steps: tuple[Step, ...]) -> list[Cond]:
     return found
 
 
-def _pickers(steps: tuple[Step, ...]) -> list[Picker]:
-    return [v for s in _sends(steps) for v in s.data.values() if isinstance(v, Picker)]
-
-
-def parse_flow(value: Any, loc: Loc, *, builtin: bool = False) -> FlowDef:
+def parse_flow(
+    value: Any, loc: Loc, *, builtin: bool = False, segments: frozenset[str] | None = None
+) -> FlowDef:
+    """One flow; ``segments``: the names its conditions may use (None: checked later)."""
+    record = Scope(None, segments)
     given = _mapping(value, loc)
     _unknown_keys(given, _FLOW_KEYS, loc)
     if "trigger" not in given:
         raise FlowError((*loc, "trigger"), "required")
     trigger = _trigger(given["trigger"], (*loc, "trigger"))
-    steps = _steps(given.get("steps"), trigger, (*loc, "steps"))
+    steps = _steps(given.get("steps"), trigger, record, (*loc, "steps"))
     exits = []
     for n, item in enumerate(_list(given.get("exit_on", []), (*loc, "exit_on"))):
         here = (*loc, "exit_on", n)
@@ -461,7 +468,7 @@ def parse_flow(value: Any, loc: Loc, *, builtin: bool = False) -> FlowDef:
             raise FlowError((*here, "event"), "required")
         exits.append(_event_match(entry, here))
     filters = tuple(
-        condition(c, Scope(None), (*loc, "filters", n))
+        condition(c, record, (*loc, "filters", n))
         for n, c in enumerate(_list(given.get("filters", []), (*loc, "filters")))
     )
     re_entry: Any = given.get("re_entry", "always")
@@ -510,8 +517,8 @@ def parse_flow(value: Any, loc: Loc, *, builtin: bool = False) -> FlowDef:
     )
 
 
-def _segment(value: Any, loc: Loc) -> SegmentDef:
-    return SegmentDef(cond=condition(value, Scope(None), loc))
+def _segment(value: Any, loc: Loc, names: frozenset[str]) -> SegmentDef:
+    return SegmentDef(cond=condition(value, Scope(None, names), loc))
 
 
 def _turned_off(value: Any) -> bool:
@@ -536,13 +543,15 @@ def parse_language(segments: Any, flows: Any, defaults: Language | None = None) 
     """
     base_segments, base_flows = defaults if defaults is not None else ({}, {})
     out_segments = dict(base_segments)
-    for name, value in _named("segments", segments).items():
+    given_segments = _named("segments", segments)
+    names = frozenset(base_segments) | frozenset(given_segments)
+    for name, value in given_segments.items():
         if _turned_off(value):
             if name not in base_segments:
                 raise FlowError(("segments", name), "enabled: false names no built-in segment")
             out_segments[name] = SegmentDef(cond=None, enabled=False)
         else:
-            out_segments[name] = _segment(value, ("segments", name))
+            out_segments[name] = _segment(value, ("segments", name), names)
     out_flows = dict(base_flows)
     for name, value in _named("flows", flows).items():
         if _turned_off(value):
@@ -550,7 +559,9 @@ def parse_language(segments: Any, flows: Any, defaults: Language | None = None) 
                 raise FlowError(("flows", name), "enabled: false names no built-in flow")
             out_flows[name] = base_flows[name].model_copy(update={"enabled": False})
         else:
-            out_flows[name] = parse_flow(value, ("flows", name), builtin=defaults is None)
+            out_flows[name] = parse_flow(
+                value, ("flows", name), builtin=defaults is None, segments=names
+            )
     _check_segments(out_segments)
     for name, flow in out_flows.items():
         _check_flow_refs(name, flow, out_segments)

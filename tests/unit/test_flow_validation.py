@@ -389,7 +389,7 @@ SEND = CART + "    steps:\n      - send: "
         ),
         (
             CART + "    steps: [{branch: {if: {segment: nope}, then: [{wait: 1h}]}}]\n",
-            "flows.x.steps: unknown segment 'nope'",
+            "flows.x.steps[0].branch.if.segment: unknown segment 'nope'",
         ),
         (
             CART + "    filters: [{field: p_alve, gte: 0.2}]\n    steps: [{wait: 1h}]\n",
@@ -522,7 +522,11 @@ SEND = CART + "    steps:\n      - send: "
             "segments:\n  a: {segment: b}\n  b: {not: {segment: a}}\n",
             "segments.a: refers to itself (a -> b -> a)",
         ),
-        ("segments:\n  a: {segment: c}\n", "segments.a: unknown segment 'c'"),
+        ("segments:\n  a: {segment: c}\n", "segments.a.segment: unknown segment 'c'"),
+        (
+            CART + "    filters: [{not: {segment: vipp}}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].not.segment: unknown segment 'vipp'",
+        ),
         (
             "segments:\n  vip: {all: [{bought: {product_id: p, category: c}}]}\n",
             "segments.vip.all[0].bought: needs product_id or category, not both",
