@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -202,11 +202,14 @@ def _event_values(path: str, event: Any) -> list[Any]:
 
 
 def _norm(value: Any) -> Any:
-    """Booleans stay, numbers become Decimal, enums their value; None for a non-finite number."""
+    """Booleans stay, numbers become Decimal, enums their value, dates ``YYYY-MM-DD``;
+    None for a non-finite number."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, Enum):
         value = value.value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, int | float | Decimal):
         number = value if isinstance(value, Decimal) else Decimal(str(value))
         return number if number.is_finite() else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -261,6 +261,12 @@ def test_trait_paths(text: str, expected: bool) -> None:
         }
     )
     assert rec(text, ctx(facts=facts)) is expected
+
+
+def test_a_trait_kept_as_a_date_compares_with_its_iso_text() -> None:
+    context = ctx(facts=FakeFacts({"birthday": date(1990, 4, 2)}))
+    assert rec("{field: traits.birthday, eq: 1990-04-02}", context)
+    assert rec("{field: traits.birthday, lt: 1990-04-03}", context)
 
 
 # --- every record path, with a value and missing --------------------------------------------
