@@ -575,3 +575,40 @@ def test_empty_sections_keep_the_default_language(monkeypatch: pytest.MonkeyPatc
     off = parse_playbook("flows:\n  welcome: {enabled: false}\n")
     assert not off.flows["welcome"].enabled
     assert off.flows["big_spender"] == BUILTIN[1]["big_spender"]
+
+
+def test_check_names_built_in_replaced_added_and_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lifecycle.flows.report import describe_playbook, duration
+
+    monkeypatch.setattr("lifecycle.playbook.builtin_language", lambda: BUILTIN)
+    book = parse_playbook(
+        "flows:\n"
+        "  welcome: {enabled: false}\n"
+        "  big_spender: {trigger: {segment_enter: big}, holdout: 0.25, per: null,"
+        " steps: [{wait: 90m}, {send: {campaign: big, channel: sms, transactional: false}}]}\n"
+        "  extra:\n"
+        "    trigger: {event: purchase}\n"
+        "    per: order_id\n"
+        "    re_entry: 2w\n"
+        "    filters: [{any: [{bought: {category: tea, within: 30d, min_count: 2}},"
+        " {not: {field: country, exists: true}}]}]\n"
+        "    steps: [{send: {campaign: order_thank_you, include: [order]}}]\n"
+    )
+    assert describe_playbook(book, BUILTIN[1]) == [
+        "welcome (built-in, off)",
+        "big_spender (replaces built-in)  trigger: segment_enter big",
+        "  re_entry: always  on_retrigger: restart  holdout: 25%",
+        "  steps: 0 wait 90m | 1 send big (sms, priority 50)",
+        "  segments: big",
+        "extra (added)  trigger: event purchase",
+        "  filters: (bought category tea within 30d at least 2x or not country exists)",
+        "  re_entry: 14d  on_retrigger: restart  per: order_id  holdout: default",
+        "  steps: 0 send order_thank_you (email, priority 100, transactional, include order)",
+        "  segments: -",
+    ]
+    assert [duration(timedelta(seconds=s)) for s in (1, 90, 3600, 86400 * 7)] == [
+        "1s",
+        "90s",
+        "1h",
+        "7d",
+    ]
