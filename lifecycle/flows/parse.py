@@ -317,7 +317,7 @@ def _trigger(value: Any, loc: Loc) -> Trigger:
         return _event_match(given, loc)
     inner = given[kind]
     if kind == "stage_enter":
-        if inner not in _STAGES:
+        if not isinstance(inner, str) or inner not in _STAGES:
             raise FlowError(here, f"unknown stage {_show(inner)}")
         return StageEnter(stage_enter=inner)
     if kind == "segment_enter":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import time, timedelta
 
 import pytest
@@ -287,6 +288,10 @@ SEND = CART + "    steps:\n      - send: "
         (
             FLOW + "    trigger: {stage_enter: vip}\n    steps: [{wait: 1h}]\n",
             "flows.x.trigger.stage_enter: unknown stage 'vip'",
+        ),
+        (
+            FLOW + "    trigger: {stage_enter: [lead]}\n    steps: [{wait: 1h}]\n",
+            "flows.x.trigger.stage_enter: unknown stage ['lead']",
         ),
         (
             FLOW + "    trigger: {segment_enter: vipp}\n    steps: [{wait: 1h}]\n",
@@ -612,3 +617,62 @@ def test_check_names_built_in_replaced_added_and_off(monkeypatch: pytest.MonkeyP
         "1h",
         "7d",
     ]
+
+
+ODD_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    float("inf"),
+    float("nan"),
+    1e400,
+    "",
+    "x",
+    [],
+    [1],
+    {},
+    {1: 2},
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_any_value_anywhere_is_a_flow_error_never_a_crash(value: object) -> None:
+    """Each field of a full flow and segment, replaced by an odd value: a FlowError or a parse."""
+    flow: dict[str, object] = {
+        "trigger": {"event": "purchase", "where": {"items.category": "coffee"}},
+        "steps": [
+            {"wait": "1h"},
+            {"send": {"campaign": "a", "include": ["order"], "data": {"d": {"by": "stage"}}}},
+            {"branch": {"if": {"segment": "s"}, "then": [{"wait": "1h"}]}},
+        ],
+        "exit_on": [{"event": "refund", "where": {"field": "amount", "gt": 1}}],
+        "filters": [{"field": "p_alive", "gte": 0.2}],
+        "re_entry": "once",
+        "on_retrigger": "ignore",
+        "per": "order_id",
+        "holdout": 0.1,
+    }
+    segment = {"all": [{"bought": {"category": "c", "within": "1d"}}, {"stage": "lead"}]}
+    others: list[dict[str, object]] = [
+        {"stage_enter": value},
+        {"segment_enter": value},
+        {"date": value},
+        {"date": "traits.b", "at": value},
+        {"event": "cart", "where": value},
+    ]
+    cases: list[tuple[object, object]] = [
+        ({"s": segment}, {"f": {**flow, "trigger": t}}) for t in others
+    ]
+    for key in flow:
+        cases.append(({"s": segment}, {"f": {**flow, key: value}}))
+    cases += [
+        ({"s": value}, {}),
+        ({"s": {"bought": value}}, {}),
+        ({}, {"f": value}),
+        (value, value),
+    ]
+    for segments, flows in cases:
+        with contextlib.suppress(FlowError):
+            parse_language(segments, flows)
