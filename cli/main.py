@@ -238,7 +238,7 @@ def playbook_check(file: Path) -> None:
 
     A bad playbook prints one line naming the place and the problem, and exits 1.
     """
-    from lifecycle.flows.report import describe_playbook
+    from lifecycle.flows.report import describe_playbook, language_digest
     from lifecycle.playbook import builtin_language
 
     try:
@@ -248,7 +248,11 @@ def playbook_check(file: Path) -> None:
     for line in describe_playbook(book, builtin_language()[1]):
         click.echo(line)
     segments = ", ".join(book.segments) or "-"
-    click.echo(f"{file}: ok, {len(book.flows)} flows, segments: {segments}", err=True)
+    click.echo(
+        f"{file}: ok, {len(book.flows)} flows, segments: {segments},"
+        f" flows digest {language_digest(book)}",
+        err=True,
+    )
 
 
 @main.group()

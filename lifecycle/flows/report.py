@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,7 @@ from lifecycle.flows.parse import segments_used
 if TYPE_CHECKING:
     from lifecycle.playbook import Playbook
 
-__all__ = ["describe_cond", "describe_playbook", "duration"]
+__all__ = ["describe_cond", "describe_playbook", "duration", "language_digest"]
 
 _SYMBOLS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -185,3 +187,14 @@ def describe_playbook(playbook: Playbook, builtins: Mapping[str, FlowDef]) -> li
     if not playbook.flows:
         lines.append("no flows")
     return lines
+
+
+def language_digest(playbook: Playbook) -> str:
+    """A short hash of the segments and flows in effect: a worker and a backtest on the same
+    playbook print the same one."""
+    language = {
+        "segments": {k: v.model_dump(mode="json") for k, v in playbook.segments.items()},
+        "flows": {k: v.model_dump(mode="json") for k, v in playbook.flows.items()},
+    }
+    text = json.dumps(language, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

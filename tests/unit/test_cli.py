@@ -455,7 +455,9 @@ def test_playbook_check_prints_each_flow_of_the_design_example(tmp_path: Path) -
     ) in lines
     assert "birthday (added)  trigger: date traits.birthday at 09:00" in lines
     assert lines.count("  segments: vip") == 2
-    assert "5 flows, segments: vip, coffee, nordics" in result.stderr
+    assert "5 flows, segments: vip, coffee, nordics, flows digest " in result.stderr
+    again = run("playbook", "check", str(book))
+    assert again.stderr == result.stderr  # the digest is stable
 
 
 def test_playbook_check_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:

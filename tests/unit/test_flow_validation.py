@@ -676,3 +676,15 @@ def test_any_value_anywhere_is_a_flow_error_never_a_crash(value: object) -> None
     for segments, flows in cases:
         with contextlib.suppress(FlowError):
             parse_language(segments, flows)
+
+
+def test_the_digest_changes_with_the_flows_only() -> None:
+    from lifecycle.flows.report import language_digest
+
+    design = parse_playbook(DESIGN_EXAMPLE)
+    assert language_digest(design) == language_digest(parse_playbook(DESIGN_EXAMPLE))
+    assert language_digest(design) != language_digest(default_playbook())
+    changed = DESIGN_EXAMPLE.replace("wait: 25d", "wait: 26d")
+    assert language_digest(parse_playbook(changed)) != language_digest(design)
+    other_policy = parse_playbook(DESIGN_EXAMPLE + "policies: {default_holdout: 0.2}\n")
+    assert language_digest(other_policy) == language_digest(design)
