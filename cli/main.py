@@ -160,10 +160,13 @@ def _emit_scores(block: dict[str, Any], write: Path | None) -> None:
     """Print a ``scores`` block, or set it in the playbook at ``write`` (validated first)."""
     import yaml
 
+    from lifecycle.flows import yaml12
+
     if write is None:
         click.echo(yaml.safe_dump(block, sort_keys=False), nl=False)
         return
-    current = yaml.safe_load(write.read_text(encoding="utf-8")) if write.exists() else None
+    # Read as the engine reads it (YAML 1.2): a YAML 1.1 read would write NO back as false.
+    current = yaml12.load(write.read_text(encoding="utf-8")) if write.exists() else None
     merged = current if isinstance(current, dict) else {}
     merged.setdefault("scores", {}).update(block["scores"])
     text = yaml.safe_dump(merged, sort_keys=False)
@@ -221,6 +224,35 @@ def rfm_calibrate(
         click.echo(dumps(block))
         return
     _emit_scores(block, write)
+
+
+@main.group()
+def playbook() -> None:
+    """Playbooks: check one before a worker or a backtest uses it."""
+
+
+@playbook.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def playbook_check(file: Path) -> None:
+    """Validate FILE and print each flow: trigger, run control, steps, segments used.
+
+    A bad playbook prints one line naming the place and the problem, and exits 1.
+    """
+    from lifecycle.flows.report import describe_playbook, language_digest
+    from lifecycle.playbook import builtin_language
+
+    try:
+        book = load_playbook(file)
+    except PlaybookError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    for line in describe_playbook(book, builtin_language()[1]):
+        click.echo(line)
+    segments = ", ".join(book.segments) or "-"
+    click.echo(
+        f"{file}: ok, {len(book.flows)} flows, segments: {segments},"
+        f" flows digest {language_digest(book)}",
+        err=True,
+    )
 
 
 @main.group()

@@ -6,6 +6,7 @@ at start-up, naming the field, instead of quietly falling back to a default.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import time, timedelta
 from decimal import Decimal
@@ -24,6 +25,9 @@ from pydantic import (
 )
 
 from lifecycle.clv import ClvModel
+from lifecycle.flows import yaml12
+from lifecycle.flows.model import FlowDef, SegmentDef
+from lifecycle.flows.parse import FlowError, Language, parse_language
 from lifecycle.recommend import RecommendationRules
 from lifecycle.units import Duration, Percent
 from schemas.records import Campaign
@@ -34,7 +38,9 @@ __all__ = [
     "CampaignRule",
     "Playbook",
     "PlaybookError",
+    "builtin_language",
     "default_playbook",
+    "error_path",
     "load_playbook",
     "parse_playbook",
 ]
@@ -236,6 +242,25 @@ CAMPAIGN_DEFAULTS: dict[Campaign, dict[str, Any]] = {
 """What a campaign is when the playbook does not say: DESIGN.md's Triggers table."""
 
 
+def _parsed(section: Any, kind: type) -> bool:
+    """Whether a section holds models already (a Playbook built in code), not YAML data.
+
+    An empty section is data: ``flows: {}`` keeps the default playbook's flows."""
+    return (
+        isinstance(section, dict)
+        and bool(section)
+        and all(isinstance(v, kind) for v in section.values())
+    )
+
+
+@functools.cache
+def builtin_language() -> Language:
+    """The segments and flows of the packaged default playbook, parsed once."""
+    text = resources.files("lifecycle").joinpath("default_playbook.yaml").read_text("utf-8")
+    data = yaml12.load(text) or {}
+    return parse_language(data.get("segments"), data.get("flows"))
+
+
 class Playbook(_Strict):
     """The rules of one shop. A file only needs what differs from the defaults:
     each campaign's fields are laid over that campaign's default fields."""
@@ -250,6 +275,29 @@ class Playbook(_Strict):
             c: CampaignRule.model_validate(d) for c, d in CAMPAIGN_DEFAULTS.items()
         }
     )
+    segments: dict[str, SegmentDef] = Field(default_factory=lambda: dict(builtin_language()[0]))
+    """Named conditions over the customer record: the default playbook's, then the shop's."""
+    flows: dict[str, FlowDef] = Field(default_factory=lambda: dict(builtin_language()[1]))
+    """The default playbook's flows, then the shop's (DESIGN.md, Flows and segments)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _language(cls, given: Any) -> Any:
+        """Parse the YAML of ``segments`` and ``flows`` over the default playbook's."""
+        if not isinstance(given, dict) or not ("segments" in given or "flows" in given):
+            return given
+        segments, flows = given.get("segments"), given.get("flows")
+        if _parsed(segments, SegmentDef) and _parsed(flows, FlowDef):
+            return given
+        if _parsed(segments, SegmentDef) or _parsed(flows, FlowDef):
+            base_segments, base_flows = builtin_language()
+            return {
+                **given,
+                "segments": segments if segments is not None else dict(base_segments),
+                "flows": flows if flows is not None else dict(base_flows),
+            }
+        composed = parse_language(segments, flows, builtin_language())
+        return {**given, "segments": composed[0], "flows": composed[1]}
 
     @field_validator("campaigns", mode="before")
     @classmethod
@@ -288,17 +336,39 @@ class PlaybookError(ValueError):
     """A playbook that cannot be used; the message names the file and the field."""
 
 
+def error_path(loc: tuple[int | str, ...]) -> str:
+    """``("flows", "x", "steps", 2)`` as ``flows.x.steps[2]``: how an error names its place."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _problem(error: Any) -> str:
+    if error["type"] == "missing":
+        return "required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
 def _field_errors(source: str, exc: ValidationError) -> PlaybookError:
+    """One line per problem, ``PATH: PROBLEM``; the first one on the message's first line."""
     lines = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
-    return PlaybookError(f"invalid playbook {source}:\n" + "\n".join(lines))
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, FlowError):  # already names its own path
+            lines.append(str(cause))
+            continue
+        lines.append(f"{error_path(tuple(error['loc'])) or '(top level)'}: {_problem(error)}")
+    return PlaybookError(f"invalid playbook {source}: " + "\n".join(lines))
 
 
 def parse_playbook(text: str, source: str = "<string>") -> Playbook:
     try:
-        data = yaml.safe_load(text)
+        data = yaml12.load(text)
     except yaml.YAMLError as exc:
         msg = f"invalid playbook {source}: not valid YAML: {exc}"
         raise PlaybookError(msg) from exc

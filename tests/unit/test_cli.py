@@ -441,3 +441,87 @@ def test_report_without_a_broker_is_an_error_not_a_traceback() -> None:
     result = run("report", "--timeout", "5", env={"LIFECYCLE_BROKER": "127.0.0.1:1"})
     assert result.exit_code == 1
     assert "cannot read the topics from 127.0.0.1:1" in result.stderr
+
+
+def test_playbook_check_prints_each_flow_of_the_design_example(tmp_path: Path) -> None:
+    from tests.unit.test_flow_validation import DESIGN_EXAMPLE
+
+    book = tmp_path / "design.yaml"
+    book.write_text(DESIGN_EXAMPLE, encoding="utf-8")
+    result = run("playbook", "check", str(book))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [
+        "replenish_coffee (added)  trigger: event purchase where items.category = coffee",
+        "  exit_on: event purchase where items.category = coffee   filters: p_alive >= 0.2",
+        "  re_entry: always  on_retrigger: restart  holdout: 10%",
+        "  steps: 0 wait 25d | 1 send replenish_coffee (email, priority 50)",
+        "  segments: -",
+    ]
+    assert "cart_series (added)  trigger: event cart where action = add" in lines
+    assert (
+        "  steps: 0 wait 1h | 1 send cart_1 (email, priority 50) | 2 wait 23h"
+        " | 3 branch if segment vip"
+        " | 3.then.0 send cart_2_vip (email, priority 50, data discount_percent=10)"
+        " | 3.else.0 send cart_2 (email, priority 50)"
+    ) in lines
+    assert "vip_welcome (added)  trigger: segment_enter vip" in lines
+    assert "win_back (added)  trigger: stage_enter churned" in lines
+    assert (
+        "  steps: 0 send win_back (email, priority 60,"
+        " data discount_percent by clv_tier {high: 20, mid: 15, low: 10})"
+    ) in lines
+    assert "birthday (added)  trigger: date traits.birthday at 09:00" in lines
+    assert lines.count("  segments: vip") == 2
+    assert "5 flows, segments: vip, coffee, nordics, flows digest " in result.stderr
+    again = run("playbook", "check", str(book))
+    assert again.stderr == result.stderr  # the digest is stable
+
+
+def test_playbook_check_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
+    book = tmp_path / "bad.yaml"
+    book.write_text(
+        "flows:\n  cart_series:\n    trigger: {event: cart}\n"
+        "    steps: [{wait: 1h}, {wait: 23h}, {send: {channel: sms}}]\n",
+        encoding="utf-8",
+    )
+    result = run("playbook", "check", str(book))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: invalid playbook {book}: flows.cart_series.steps[2].send.campaign: required\n"
+    )
+
+
+def test_playbook_check_of_a_missing_file(tmp_path: Path) -> None:
+    result = run("playbook", "check", str(tmp_path / "absent.yaml"))
+    assert result.exit_code == 1
+    assert "cannot read playbook" in result.stderr
+
+
+def test_a_worker_refuses_a_bad_flow_in_one_line(tmp_path: Path) -> None:
+    book = tmp_path / "bad.yaml"
+    book.write_text("flows:\n  x: {trigger: {event: purchse}, steps: [{wait: 1h}]}\n")
+    result = run("worker", env={"LIFECYCLE_PLAYBOOK": str(book)})
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: invalid playbook {book}: flows.x.trigger.event: unknown event")
+
+
+def test_scores_write_keeps_yaml_1_2_strings(tmp_path: Path) -> None:
+    from harness.datasets import cdnow_events
+
+    events = tmp_path / "cdnow.jsonl"
+    events.write_bytes(b"".join(dumps(e) + b"\n" for e in cdnow_events()[:2000]))
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "segments:\n  nordics: {field: country, in: [NO, SE, DK]}\n"
+        "flows:\n  birthday:\n    trigger: {date: traits.birthday, at: 09:30}\n"
+        "    steps: [{send: {campaign: birthday}}]\n",
+        encoding="utf-8",
+    )
+    before = load_playbook(book)
+    written = run("clv", "fit", str(events), "--write", str(book))
+    assert written.exit_code == 0, written.stderr
+    after = load_playbook(book)
+    assert (after.segments, after.flows) == (before.segments, before.flows)
