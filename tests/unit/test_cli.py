@@ -247,6 +247,7 @@ SCHEMA_NAMES = [
     "attribution",
     "browse",
     "cart",
+    "custom",
     "deadletter",
     "engagement",
     "event",
@@ -289,6 +290,17 @@ def test_schemas_export(tmp_path: Path) -> None:
         "variant",
         "holdout",
         "payload",
+    }
+    assert set(documents["custom"]["required"]) >= {"name", "event_id", "occurred_at"}
+    assert "properties" in documents["custom"]["properties"]
+    for kind in ("signup", "identify"):
+        traits = documents[kind]["properties"]["traits"]
+        assert (traits["type"], traits["maxProperties"]) == ("object", 50)
+    properties = documents["browse"]["properties"]["properties"]
+    assert properties["additionalProperties"] is False  # only names that match the pattern
+    [values] = properties["patternProperties"].values()
+    assert {"boolean", "integer", "number", "string", "null"} == {
+        branch["type"] for branch in values["anyOf"]
     }
 
 
