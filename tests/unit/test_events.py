@@ -722,3 +722,13 @@ def test_lowered_limits_apply_to_properties_traits_and_names(
     assert rejection.reason is Reason.TOO_LONG
     assert rejection.message.startswith(where)
     assert not isinstance(parse_event(value, limits=InputLimits(max_text_length=6)), Rejection)
+
+
+def test_the_custom_event_example_in_the_producer_docs_parses() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "producers.md").read_text("utf-8")
+    [block] = [b for b in text.split("```json\n")[1:] if '"type": "custom"' in b]
+    event = accepted(block.split("```")[0].encode())
+    assert isinstance(event, CustomEvent)
+    assert (event.name, event.properties) == ("wishlist_add", {"product_id": "p-7", "price": 12.5})
