@@ -732,3 +732,20 @@ def test_the_custom_event_example_in_the_producer_docs_parses() -> None:
     event = accepted(block.split("```")[0].encode())
     assert isinstance(event, CustomEvent)
     assert (event.name, event.properties) == ("wishlist_add", {"product_id": "p-7", "price": 12.5})
+
+
+def test_the_custom_topic_is_created_and_read_after_the_others() -> None:
+    from lifecycle.ordering import merge_order, order_key
+    from schemas.events import EVENT_TYPES, INBOUND_TOPICS, TOPIC_OF_TYPE
+    from schemas.internal import Claim
+    from streams.settings import Settings
+
+    assert EVENT_TYPES["custom"] is CustomEvent
+    assert TOPIC_OF_TYPE["custom"] == "custom"
+    assert INBOUND_TOPICS[-1] == "custom"  # appended: the tie order of the others stays
+    assert Settings().inbound_topics[-1] == "events.custom"  # what `topics create` makes
+    custom = accepted(raw(type="custom", customer_id="c1", name="n", event_id="a"))
+    privacy = accepted(raw(type="privacy", customer_id="c1", action="erase", event_id="z"))
+    assert order_key(privacy) < order_key(custom)
+    claim = Claim(anonymous_id="a1", customer_id="c1", at=custom.occurred_at, cause="e")
+    assert order_key(custom) < merge_order(claim)
