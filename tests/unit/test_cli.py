@@ -243,6 +243,19 @@ def test_simulate_then_backtest(tmp_path: Path) -> None:
     assert len(read_lines(out)) >= 20
 
 
+def test_simulate_with_extras(tmp_path: Path) -> None:
+    plain, extras = tmp_path / "plain.jsonl", tmp_path / "extras.jsonl"
+    assert run("simulate", "--customers", "30", "-o", str(plain)).exit_code == 0
+    result = run("simulate", "--customers", "30", "--extras", "-o", str(extras))
+    assert result.exit_code == 0, result.stderr
+    bodies = [json.loads(line) for line in extras.read_bytes().splitlines()]
+    assert {"custom", "signup"} <= {b["type"] for b in bodies}
+    assert all("traits" in b for b in bodies if b["type"] == "signup")
+    result = run("backtest", str(extras), "-o", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    assert summary_line(result).startswith(f"backtest: {len(bodies)} lines, {len(bodies)} events")
+
+
 SCHEMA_NAMES = [
     "attribution",
     "browse",
