@@ -74,7 +74,10 @@ class Rejection:
 
 def _describe(error: ErrorDetails) -> str:
     """An error without its input value: dead letters must not echo personal data twice."""
-    loc = ".".join(str(part) for part in error["loc"][1:]) or "event"
+    parts = [str(part) for part in error["loc"][1:]]
+    if parts[-1:] == ["[key]"]:  # a bad property or trait name: the name itself is input
+        parts[-2:] = ["[key]"]
+    loc = ".".join(parts) or "event"
     return f"{loc}: {error['msg']}"
 
 

@@ -664,10 +664,10 @@ def properties_with(**properties: Any) -> bytes:
         (properties_with(a=0).replace(b'"a":0', b'"a":-9223372036854775809'), "properties.a: an"),
         (properties_with(a=0).replace(b'"a":0', b'"a":1' + b"0" * 30), "properties.a: an"),
         (properties_with(**{f"k{i}": i for i in range(51)}), "properties: Dictionary should"),
-        (properties_with(**{"a.b": 1}), "properties.a.b.[key]: String should match"),
-        (properties_with(**{"1a": 1}), "properties.1a.[key]: String should match"),
-        (properties_with(**{"": 1}), "properties..[key]: String should match"),
-        (properties_with(**{"k" * 65: 1}), f"properties.{'k' * 65}.[key]: String should match"),
+        (properties_with(**{"a.b": 1}), "properties.[key]: String should match"),
+        (properties_with(**{"1a": 1}), "properties.[key]: String should match"),
+        (properties_with(**{"": 1}), "properties.[key]: String should match"),
+        (properties_with(**{"k" * 65: 1}), "properties.[key]: String should match"),
         (raw(type="browse", anonymous_id="a1", properties=[1]), "properties: Input should be"),
         (raw(type="browse", anonymous_id="a1", properties="x"), "properties: Input should be"),
         (raw(type="browse", anonymous_id="a1", properties=7).replace(b"7", b"null"), "properti"),
@@ -683,6 +683,7 @@ def test_bad_properties_and_traits_are_invalid_fields(value: bytes, message: str
     assert rejection.reason is Reason.INVALID_FIELD
     assert rejection.message.startswith(message)
     assert "1990" not in rejection.message  # the value is not echoed
+    assert "a.b" not in rejection.message  # nor a bad name
 
 
 @pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
