@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.metrics import EngineMetrics
 from analytics.simulation import simulate
 from lifecycle.backtest import Backtest, Output
 from lifecycle.core import Outcome, apply
@@ -80,6 +81,10 @@ def test_a_record_keeps_at_most_so_many_traits() -> None:
     assert state.profile.traits["t0"] == "changed"  # a known name still changes
     assert "extra" not in state.profile.traits
     assert [o.traits_dropped for o in outcomes] == [0, 0, 2]
+    metrics = EngineMetrics()
+    for outcome in outcomes:
+        metrics.count(outcome)
+    assert b"lifecycle_traits_dropped_total 2.0" in metrics.exposition()
     state, outcomes = feed(default_playbook(), signup("e1", **first), identify("e2", **second))
     outcome = apply(state, identify("e3", t0=None, extra=1), default_playbook())
     assert outcome.state is not None
