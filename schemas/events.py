@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StringConstraints,
     TypeAdapter,
     model_validator,
 )
@@ -164,7 +165,8 @@ _JsonScalar = (
 )
 """What the JSON Schema export shows for a value (the validators above check it)."""
 
-PropertyKey = Annotated[str, Field(pattern=PROPERTY_KEY)]
+PropertyKey = Annotated[str, StringConstraints(strip_whitespace=False, pattern=PROPERTY_KEY)]
+"""Not trimmed: ``" a"`` is a bad name, not a second ``a``."""
 Properties = Annotated[
     dict[
         PropertyKey,

@@ -666,6 +666,8 @@ def properties_with(**properties: Any) -> bytes:
         (properties_with(**{f"k{i}": i for i in range(51)}), "properties: Dictionary should"),
         (properties_with(**{"a.b": 1}), "properties.[key]: String should match"),
         (properties_with(**{"1a": 1}), "properties.[key]: String should match"),
+        (properties_with(**{" a": 1}), "properties.[key]: String should match"),
+        (signup_with(**{"tier ": 1}), "traits.[key]: String should match"),
         (properties_with(**{"": 1}), "properties.[key]: String should match"),
         (properties_with(**{"k" * 65: 1}), "properties.[key]: String should match"),
         (raw(type="browse", anonymous_id="a1", properties=[1]), "properties: Input should be"),
