@@ -201,7 +201,8 @@ def test_a_sub_record_missing_a_field_with_a_default(
     body = orjson.loads(encode_model(record))
     inner = [(body["profile"], Profile)] + [(w, AttributionWindow) for w in body["windows"]]
     value, cls = data.draw(st.sampled_from(inner))
-    del value[data.draw(st.sampled_from(_defaulted(cls)))]
+    # (a profile's traits are absent from the JSON while empty: not every default is there)
+    del value[data.draw(st.sampled_from([n for n in _defaulted(cls) if n in value]))]
     check(orjson.dumps(body), fast=False)
 
 
