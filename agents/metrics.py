@@ -105,6 +105,12 @@ class EngineMetrics:
             ["timer"],
             registry=self.registry,
         )
+        self.traits_dropped = Counter(
+            "lifecycle_traits_dropped",
+            "Trait names a signup or identify added to a record that already kept "
+            "the most it keeps (100): dropped.",
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "lifecycle_event_to_trigger_seconds",
             "From an event reaching the broker (or a timer falling due) to its "
@@ -204,6 +210,8 @@ class EngineMetrics:
             self._child(self.triggers, campaign, "suppressed", reason).inc()
         for name in outcome.fired:
             self._child(self.timers_fired, name.split(":")[0]).inc()
+        if outcome.traits_dropped:
+            self.traits_dropped.inc(outcome.traits_dropped)
         for record in outcome.attributions:
             labels = (record.campaign, record.variant, record.group)
             self._child(self.attributed, *labels, str(record.converted).lower()).inc()

@@ -7,6 +7,12 @@ sizes always give the same events, byte for byte.
 Personas, in the shares a small web shop sees: visitors who only browse,
 sign-ups who never buy, one-time buyers, repeat buyers, and loyal regulars
 who later lapse; about 60% of sign-ups give marketing consent.
+
+With ``extras``, the events also carry what a shop's own flows read: ``traits``
+on signup (a birthday, a tier), ``properties`` on carts and purchases, and
+``wishlist_add`` custom events after some views. Those come from a second
+random stream per customer, so every other event is the same, byte for byte,
+with or without them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import heapq
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -92,8 +98,10 @@ class ShopSimulation:
         days: float = 365.0,
         duplicate_rate: float = 0.0,
         effect: Effect | None = None,
+        extras: bool = False,
     ) -> None:
         self.customers = customers
+        self.extras = extras
         self.effect = effect
         self.seed = seed
         self.start = start
@@ -108,7 +116,8 @@ class ShopSimulation:
 
     def _story(self, n: int) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
         rng = random.Random(f"{self.seed}:{n}")
-        writer = _StoryWriter(rng, self.catalog, n, f"{self.seed}-{n}")
+        extra = random.Random(f"{self.seed}:{n}:x") if self.extras else None
+        writer = _StoryWriter(rng, self.catalog, n, f"{self.seed}-{n}", extra)
         t = self.start + self.span * rng.random() * 0.5
         persona = rng.choices(
             ["browser", "lead", "one_time", "repeat", "loyal"], weights=[30, 20, 25, 15, 10]
@@ -146,6 +155,11 @@ class ShopSimulation:
             for event in list(events):
                 if rng.random() < self.duplicate_rate:
                     events.append(dict(event))  # a redelivery: same event_id, same body
+        if writer.extra is not None:  # after the draws above, which they must not shift
+            for event in list(writer.extra_events):
+                if self.duplicate_rate and writer.extra.random() < self.duplicate_rate:
+                    writer.extra_events.append(dict(event))
+            events.extend(writer.extra_events)
         events.sort(key=lambda e: e["occurred_at"])
         return (
             (datetime.fromisoformat(e["occurred_at"]), writer.number, e)
@@ -155,9 +169,19 @@ class ShopSimulation:
 
 
 class _StoryWriter:
-    def __init__(self, rng: random.Random, catalog: Catalog, number: int, tag: str) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        catalog: Catalog,
+        number: int,
+        tag: str,
+        extra: random.Random | None = None,
+    ) -> None:
         self.tag = tag  # seed and customer number: ids unique across runs with other seeds
         self.rng = rng
+        self.extra = extra
+        """The second stream, for the extras only (None: no extras)."""
+        self.extra_events: list[dict[str, Any]] = []
         self.catalog = catalog
         self.number = number
         self.events: list[dict[str, Any]] = []
@@ -169,12 +193,43 @@ class _StoryWriter:
         self.events.append(body)
         return t + timedelta(minutes=self.rng.uniform(1, 40))
 
+    def _wishlist(self, t: datetime, ids: dict[str, Any], product: Product) -> None:
+        """Now and then a view is followed by a ``wishlist_add``, off the main stream."""
+        extra = self.extra
+        if extra is None or extra.random() >= 0.15:
+            return
+        at = t + timedelta(seconds=extra.randint(5, 600))
+        self.extra_events.append(
+            {
+                "type": "custom",
+                **ids,
+                "name": "wishlist_add",
+                "properties": {
+                    "product_id": product.product_id,
+                    "category": product.category,
+                    "price": float(product.price),
+                },
+                "event_id": f"ev-{self.tag}-x{len(self.extra_events)}",
+                "occurred_at": at.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            }
+        )
+
+    def _properties(self, body: dict[str, Any]) -> dict[str, Any]:
+        extra = self.extra
+        if extra is not None:
+            body["properties"] = {
+                "device": extra.choice(["web", "ios", "android"]),
+                "coupon": extra.random() < 0.2,
+            }
+        return body
+
     def browse(
         self, t: datetime, *, anonymous_id: str | None = None, customer_id: str | None = None
     ) -> datetime:
         product = self.catalog.pick(self.rng)
         self.viewed.append(product)
         ids = {"anonymous_id": anonymous_id} if anonymous_id else {"customer_id": customer_id}
+        self._wishlist(t, ids, product)
         return self._emit(
             t,
             {
@@ -195,36 +250,44 @@ class _StoryWriter:
     ) -> datetime:
         rng = self.rng
         country = rng.choice(list(_LOCALES))
-        return self._emit(
-            t,
-            {
-                "type": "signup",
-                "customer_id": customer_id,
-                **({"anonymous_id": anonymous_id} if anonymous_id else {}),  # merged in
-                "email": f"{customer_id}@mail.example",
-                "first_name": rng.choice(_NAMES),
-                "country": country,
-                "locale": _LOCALES[country],
-                "timezone": rng.choice(_ZONES),
-                "source": rng.choice(["organic", "ads", "referral", "social"]),
-                "marketing_consent": rng.random() < 0.6 if consent is None else consent,
-            },
-        )
+        body = {
+            "type": "signup",
+            "customer_id": customer_id,
+            **({"anonymous_id": anonymous_id} if anonymous_id else {}),  # merged in
+            "email": f"{customer_id}@mail.example",
+            "first_name": rng.choice(_NAMES),
+            "country": country,
+            "locale": _LOCALES[country],
+            "timezone": rng.choice(_ZONES),
+            "source": rng.choice(["organic", "ads", "referral", "social"]),
+            "marketing_consent": rng.random() < 0.6 if consent is None else consent,
+        }
+        extra = self.extra
+        if extra is not None:
+            born = date(1950, 1, 1) + timedelta(days=extra.randrange(365 * 55))
+            body["traits"] = {
+                "birthday": born.isoformat(),
+                "tier": extra.choice(["bronze", "silver", "gold"]),
+                "newsletter": extra.random() < 0.5,
+            }
+        return self._emit(t, body)
 
     def cart(self, t: datetime, customer_id: str, checkout: bool) -> datetime:
         product = self.viewed[-1] if self.viewed else self.catalog.pick(self.rng)
         t = self._emit(
             t,
-            {
-                "type": "cart",
-                "customer_id": customer_id,
-                "action": "add",
-                "cart_id": f"cart-{self.tag}-{len(self.events)}",
-                "product_id": product.product_id,
-                "quantity": 1,
-                "unit_price": str(product.price),
-                "currency": "EUR",
-            },
+            self._properties(
+                {
+                    "type": "cart",
+                    "customer_id": customer_id,
+                    "action": "add",
+                    "cart_id": f"cart-{self.tag}-{len(self.events)}",
+                    "product_id": product.product_id,
+                    "quantity": 1,
+                    "unit_price": str(product.price),
+                    "currency": "EUR",
+                }
+            ),
         )
         if checkout:
             t = self._emit(
@@ -258,14 +321,16 @@ class _StoryWriter:
             t = self.cart(t, customer_id, checkout=True)
         return self._emit(
             t,
-            {
-                "type": "purchase",
-                "customer_id": customer_id,
-                "order_id": f"ord-{self.tag}-{len(self.events)}",
-                "total": str(total),
-                "currency": "EUR",
-                "items": items,
-            },
+            self._properties(
+                {
+                    "type": "purchase",
+                    "customer_id": customer_id,
+                    "order_id": f"ord-{self.tag}-{len(self.events)}",
+                    "total": str(total),
+                    "currency": "EUR",
+                    "items": items,
+                }
+            ),
         )
 
 
@@ -276,10 +341,17 @@ def simulate(
     days: float = 365.0,
     duplicate_rate: float = 0.0,
     effect: Effect | None = None,
+    extras: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Events of ``customers`` simulated customers over ``days``, in event-time order."""
+    """Events of ``customers`` simulated customers over ``days``, in event-time order;
+    with ``extras``, traits, properties and custom events too (the others unchanged)."""
     return ShopSimulation(
-        customers, seed=seed, days=days, duplicate_rate=duplicate_rate, effect=effect
+        customers,
+        seed=seed,
+        days=days,
+        duplicate_rate=duplicate_rate,
+        effect=effect,
+        extras=extras,
     ).events()
 
 

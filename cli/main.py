@@ -359,6 +359,12 @@ def backtest(
     "its attribution window with this probability: a known effect for `lifecycle report`.",
 )
 @click.option(
+    "--extras",
+    is_flag=True,
+    help="Also traits on signups, properties on carts and purchases, and wishlist_add "
+    "custom events (the other events stay the same).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -373,6 +379,7 @@ def simulate(
     rate: float,
     duplicates: float,
     welcome_effect: float | None,
+    extras: bool,
     output: Path | None,
     as_json: bool,
     progress: bool | None,
@@ -389,7 +396,14 @@ def simulate(
         effect = Effect(
             welcome_effect, holdout=book.holdout_share(rule), window=rule.attribution_window
         )
-    events = generate(customers, seed=seed, days=days, duplicate_rate=duplicates, effect=effect)
+    events = generate(
+        customers,
+        seed=seed,
+        days=days,
+        duplicate_rate=duplicates,
+        effect=effect,
+        extras=extras,
+    )
     meter = Progress("simulate", None, progress)
     if output is not None:
         count = 0

@@ -22,6 +22,7 @@ VALID: dict[str, Any] = {
     "total": "10.00",
     "currency": "EUR",
     "items": [{"product_id": "p1", "quantity": 1, "unit_price": "10.00"}],
+    "properties": {"coupon": "SPRING", "gift": False, "pages": 3},
 }
 
 
@@ -29,7 +30,14 @@ def corpus(valid: dict[str, Any] = VALID) -> list[tuple[bytes, str]]:
     """The named attacks: bad encodings, nesting, sizes, types, numbers and times."""
     deep = b"[" * 5000 + b"]" * 5000
     item = valid["items"][0]
+    properties = valid.get("properties", {})
+    nan = orjson.dumps({**valid, "properties": {"n": 0}}).replace(b'"n":0', b'"n":NaN')
+    signup = {**valid, "type": "signup", "email": "c1@mail.example"}
     return [
+        *_scalar_objects(valid, properties, signup),
+        (nan, "invalid_field"),
+        (orjson.dumps({**valid, "type": "custom"}), "missing_field"),  # custom needs a name
+        (orjson.dumps({**valid, "type": "custom", "name": ""}), "invalid_field"),
         (b"\xff\xfe\xfd", "invalid_utf8"),
         (orjson.dumps(valid)[:-2] + b"\xc3\x28}", "invalid_utf8"),
         (deep, "invalid_json"),
@@ -58,6 +66,28 @@ def corpus(valid: dict[str, Any] = VALID) -> list[tuple[bytes, str]]:
         (b"null", "not_an_object"),
         (b"", "empty_value"),
     ]
+
+
+def _scalar_objects(
+    valid: dict[str, Any], properties: dict[str, Any], signup: dict[str, Any]
+) -> list[tuple[bytes, str]]:
+    """``properties`` and ``traits`` that are not small objects of scalars."""
+    many = {f"k{i}": i for i in range(51)}
+    bad: list[tuple[str, Any]] = [
+        ("nested", {**properties, "address": {"city": "Berlin"}}),
+        ("list", {**properties, "sizes": [1, 2]}),
+        ("empty object", {"x": {}}),
+        ("not an object", ["coupon"]),
+        ("null", None),
+        ("too many", many),
+        ("long string", {"note": "x" * 1025}),
+        ("dotted name", {"a.b": 1}),
+        ("huge int", {"n": 2**64 - 1}),
+    ]
+    cases = [(orjson.dumps({**valid, "properties": value}), "invalid_field") for _, value in bad]
+    traits: list[Any] = [{"birthday": "1990-02-30"}, {"tier": {"level": 2}}, many, "gold"]
+    cases += [(orjson.dumps({**signup, "traits": value}), "invalid_field") for value in traits]
+    return cases
 
 
 _ODD_VALUES: list[Any] = [

@@ -26,6 +26,7 @@ from lifecycle.recommend import Recommender
 from lifecycle.scoring import ScoresAt, rfm_segment
 from lifecycle.state import (
     HISTORY_KEPT,
+    TRAITS_KEPT,
     CartLine,
     CustomerState,
     Move,
@@ -37,13 +38,16 @@ from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
 from schemas.events import (
     BrowseEvent,
     CartEvent,
+    CustomEvent,
     EngagementEvent,
     Event,
     IdentifyEvent,
     PrivacyEvent,
     PurchaseEvent,
     RefundEvent,
+    Scalar,
     SignupEvent,
+    TraitValue,
 )
 from schemas.internal import Claim, ProspectHistory
 from schemas.records import Attribution, Campaign, Group, Stage, Transition, Trigger
@@ -85,6 +89,8 @@ class Outcome:
     """Goal events credited to open attribution windows, for live counters."""
     history: ProspectHistory | None = None
     """A retired prospect's history, for the caller to route to its customer."""
+    traits_dropped: int = 0
+    """New trait names the record had no room for (``TRAITS_KEPT``), dropped."""
     changed: bool = True
     """False when ``state`` is the record as given, untouched (a redelivered event,
     nothing due, a merge already made): there is nothing to write."""
@@ -341,6 +347,7 @@ def _signup(step: _Step, event: SignupEvent) -> None:
         referred_by=event.referred_by or state.profile.referred_by,
         marketing_consent=consent,
         unsubscribed=state.profile.unsubscribed and not consent,
+        traits=_traits(step, state.profile.traits, event.traits),
     )
     _claim(step, event.anonymous_id)
     if not first_signup:
@@ -351,7 +358,29 @@ def _signup(step: _Step, event: SignupEvent) -> None:
     step.contact(Campaign.WELCOME, {})
 
 
+def _traits(
+    step: _Step, traits: dict[str, Scalar], given: dict[str, TraitValue]
+) -> dict[str, Scalar]:
+    """The record's traits after an event's: per name, the event's value replaces the one
+    on record, and ``null`` removes it. A name not on record is added while there is
+    room for it (``TRAITS_KEPT``), else dropped and counted."""
+    if not given:
+        return traits
+    merged = dict(traits)
+    for name, value in given.items():
+        if value is None:
+            merged.pop(name, None)
+        elif name in merged or len(merged) < TRAITS_KEPT:
+            merged[name] = value
+        else:
+            step.outcome.traits_dropped += 1
+    return merged
+
+
 def _identify(step: _Step, event: IdentifyEvent) -> None:
+    if event.traits:
+        profile = step.state.profile
+        profile.traits = _traits(step, profile.traits, event.traits)
     if step.state.stage in _BEFORE_PURCHASE:
         step.move(Stage.LEAD, "identify")
     _claim(step, event.anonymous_id)
@@ -763,6 +792,8 @@ def _event(
             _privacy(step, event)
         case RefundEvent():
             _refund(step, event)
+        case CustomEvent():
+            pass  # a fact for flows to match on: no rule of the default playbook reads it
     step.finish()
     if outcome.state is not None:
         _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)

@@ -36,9 +36,10 @@ _TYPE_RANK = {
     "refund": 5,
     "engagement": 6,
     "privacy": 7,
+    "custom": 8,
 }
 
-_MERGE_RANK = {"claim": 8, "history": 9}
+_MERGE_RANK = {"claim": 9, "history": 10}
 
 EventOrder = tuple[datetime, int, str]
 

@@ -18,11 +18,12 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.codec import loads
-from schemas.events import UtcDatetime
+from schemas.events import Scalar, UtcDatetime
 from schemas.records import Attributed, Group, Stage
 
 __all__ = [
     "HISTORY_KEPT",
+    "TRAITS_KEPT",
     "WINDOWS_KEPT",
     "AttributionWindow",
     "CartLine",
@@ -38,6 +39,8 @@ __all__ = [
 HISTORY_KEPT = 20
 WINDOWS_KEPT = 64
 """Open attribution windows a record keeps; beyond it the earliest-closing ones close early."""
+TRAITS_KEPT = 100
+"""Traits a record keeps; a new trait name past it is dropped (a known one still changes)."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -125,6 +128,10 @@ def _plan(cls: type[BaseModel]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     return plan
 
 
+def _empty(value: dict[str, Scalar]) -> bool:
+    return not value
+
+
 class Profile(BaseModel):
     """Contact facts; personal fields live here so logging code can avoid them in one place."""
 
@@ -139,6 +146,10 @@ class Profile(BaseModel):
     referred_by: str | None = None
     marketing_consent: bool = False
     unsubscribed: bool = False
+    traits: dict[str, Scalar] = Field(default_factory=dict, exclude_if=_empty)
+    """What signup and identify said in ``traits``, per name the latest value (a ``null``
+    removed it). Left out of the JSON while empty, so records without traits keep the
+    bytes they had before traits existed."""
 
 
 class CartLine(BaseModel):
@@ -344,6 +355,17 @@ def _optional_timestamp(data: dict[str, Any], name: str) -> None:
         data[name] = _timestamp(value)
 
 
+def _profile(data: dict[str, Any]) -> Profile:
+    """A profile; its traits are JSON scalars already, and absent when empty (validation
+    then gives the default, and does not count the field as set)."""
+    if "traits" in data:
+        return _model(Profile, data)
+    data["traits"] = {}
+    profile = _model(Profile, data)
+    _set(profile, "__pydantic_fields_set__", set(data) - {"traits"})
+    return profile
+
+
 def _cart_line(data: dict[str, Any]) -> CartLine:
     data["unit_price"] = Decimal(data["unit_price"])
     return _model(CartLine, data)
@@ -389,7 +411,7 @@ def _record(data: dict[str, Any]) -> CustomerState:
     data["first_seen_at"] = _timestamp(data["first_seen_at"])
     data["last_event_at"] = _timestamp(data["last_event_at"])
     _optional_timestamp(data, "signed_up_at")
-    data["profile"] = _model(Profile, data["profile"])
+    data["profile"] = _profile(data["profile"])
     data["revenue"] = Decimal(data["revenue"])
     _optional_timestamp(data, "first_order_at")
     _optional_timestamp(data, "last_order_at")

@@ -7,7 +7,9 @@ the edge, so the core never sees a 10 MB product id.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +21,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
+    StringConstraints,
     TypeAdapter,
     model_validator,
 )
@@ -30,26 +34,37 @@ __all__ = [
     "INBOUND_TOPICS",
     "MAX_ID_LENGTH",
     "MAX_ITEMS",
+    "MAX_PROPERTIES",
     "MAX_TEXT_LENGTH",
+    "PROPERTY_KEY",
     "TEXT_FIELDS",
     "TOPIC_OF_TYPE",
     "BrowseEvent",
     "CartEvent",
+    "CustomEvent",
     "EngagementEvent",
     "Event",
     "EventAdapter",
     "IdentifyEvent",
     "OrderItem",
     "PrivacyEvent",
+    "Properties",
     "PurchaseEvent",
     "RefundEvent",
+    "Scalar",
     "SignupEvent",
+    "TraitValue",
+    "Traits",
 ]
 
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 1024
 MAX_ITEMS = 1000
 """The schema's caps; settings (``InputLimits``) may lower them, never raise them."""
+MAX_PROPERTIES = 50
+"""Keys in one event's ``properties``, or in one signup's or identify's ``traits``."""
+PROPERTY_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+"""A property or trait name: a playbook path names it as ``properties.X`` or ``traits.X``."""
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
@@ -89,6 +104,90 @@ def _iana(value: str) -> str:
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_iana)]
 
 
+Scalar = bool | int | float | str
+"""A property or trait value: no object, no list (a playbook condition compares it)."""
+TraitValue = Scalar | None
+"""A trait as an event sends it: ``null`` removes the trait from the record."""
+
+_INT_RANGE = 2**63
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    """A bad property or trait value (dead-lettered as invalid_field), one error per value
+    rather than one per member of a union."""
+    return PydanticCustomError("scalar_value", message.replace("{", "{{").replace("}", "}}"))
+
+
+def _scalar(value: object) -> Scalar:
+    """One property or trait value, as JSON gave it."""
+    message = "must be a string, number or boolean, not an object or a list"
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT_LENGTH:
+            return value
+        message = f"a string of at most {MAX_TEXT_LENGTH} characters"
+    elif isinstance(value, int):
+        if -_INT_RANGE <= value < _INT_RANGE:
+            return value
+        message = "an integer beyond 64 bits"
+    elif isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        message = "must be a finite number"
+    raise _invalid(message)
+
+
+def _property(value: object) -> Scalar | None:
+    return None if value is None else _scalar(value)
+
+
+def _trait(value: object) -> TraitValue:
+    """A trait value; a string shaped like a date must be one (``date`` triggers read it)."""
+    if value is None:
+        return None
+    checked = _scalar(value)
+    if isinstance(checked, str) and _DATE.match(checked):
+        try:
+            date.fromisoformat(checked)
+        except ValueError:
+            message = "not a valid date (YYYY-MM-DD)"
+            raise _invalid(message) from None
+    return checked
+
+
+_JsonScalar = (
+    bool
+    | Annotated[int, Field(ge=-_INT_RANGE, lt=_INT_RANGE)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+)
+"""What the JSON Schema export shows for a value (the validators above check it)."""
+
+PropertyKey = Annotated[str, StringConstraints(strip_whitespace=False, pattern=PROPERTY_KEY)]
+"""Not trimmed: ``" a"`` is a bad name, not a second ``a``."""
+Properties = Annotated[
+    dict[
+        PropertyKey,
+        Annotated[
+            Scalar | None, PlainValidator(_property, json_schema_input_type=_JsonScalar | None)
+        ],
+    ],
+    Field(max_length=MAX_PROPERTIES, json_schema_extra={"additionalProperties": False}),
+]
+"""An event's ``properties``: at most 50 names, each a string, number, boolean or null."""
+Traits = Annotated[
+    dict[
+        PropertyKey,
+        Annotated[TraitValue, PlainValidator(_trait, json_schema_input_type=_JsonScalar | None)],
+    ],
+    Field(max_length=MAX_PROPERTIES, json_schema_extra={"additionalProperties": False}),
+]
+"""``traits`` on signup and identify: like properties; ``null`` removes a trait, and a
+``YYYY-MM-DD`` string must be a real date."""
+
+
 def _missing(message: str) -> PydanticCustomError:
     """A 'missing' error for fields required together, so it is dead-lettered as missing_field."""
     return PydanticCustomError("missing", message.replace("{", "{{").replace("}", "}}"))
@@ -104,6 +203,7 @@ class _Envelope(BaseModel):
     customer_id: Id | None = None
     anonymous_id: Id | None = None
     schema_version: int = Field(default=1, ge=1)
+    properties: Properties = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _needs_an_id(self) -> _Envelope:
@@ -131,6 +231,7 @@ class SignupEvent(_Envelope):
     source: Text | None = None
     marketing_consent: bool = False
     referred_by: Id | None = None
+    traits: Traits = Field(default_factory=dict)
 
 
 class IdentifyEvent(_Envelope):
@@ -139,6 +240,7 @@ class IdentifyEvent(_Envelope):
     type: Literal["identify"]
     customer_id: Id
     anonymous_id: Id
+    traits: Traits = Field(default_factory=dict)
 
 
 class BrowseEvent(_Envelope):
@@ -227,6 +329,14 @@ class PrivacyEvent(_Envelope):
         return self
 
 
+class CustomEvent(_Envelope):
+    """A named shop event (``wishlist_add``, ``subscription_paused``) with its
+    ``properties``: a fact flows can trigger on, with no rule of its own."""
+
+    type: Literal["custom"]
+    name: Id
+
+
 Event = Annotated[
     SignupEvent
     | IdentifyEvent
@@ -235,7 +345,8 @@ Event = Annotated[
     | PurchaseEvent
     | RefundEvent
     | EngagementEvent
-    | PrivacyEvent,
+    | PrivacyEvent
+    | CustomEvent,
     Field(discriminator="type"),
 ]
 
@@ -250,10 +361,12 @@ EVENT_TYPES: dict[str, type[_Envelope]] = {
     "refund": RefundEvent,
     "engagement": EngagementEvent,
     "privacy": PrivacyEvent,
+    "custom": CustomEvent,
 }
 
-INBOUND_TOPICS = ("signup", "browse", "cart", "purchase", "engagement", "privacy")
-"""Logical inbound topics (``TopicNames`` fields), in the order ties are broken."""
+INBOUND_TOPICS = ("signup", "browse", "cart", "purchase", "engagement", "privacy", "custom")
+"""Logical inbound topics (``TopicNames`` fields), in the order ties are broken
+(a topic added later goes last, so the order of the others stays)."""
 
 TOPIC_OF_TYPE: dict[str, str] = {
     "signup": "signup",
@@ -264,6 +377,7 @@ TOPIC_OF_TYPE: dict[str, str] = {
     "refund": "purchase",
     "engagement": "engagement",
     "privacy": "privacy",
+    "custom": "custom",
 }
 """Logical inbound topic (a ``TopicNames`` field) each event type is published to."""
 
@@ -277,6 +391,8 @@ ID_FIELDS = (
     "referred_by",
     "campaign",
     "trigger_id",
+    "name",
 )
 TEXT_FIELDS = ("category", "source", "first_name")
-"""Free-text fields bound by the text limit (url, email and locale keep their own caps)."""
+"""Free-text fields bound by the text limit (url, email and locale keep their own caps;
+string values of ``properties`` and ``traits`` are bound by it too)."""

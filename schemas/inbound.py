@@ -74,7 +74,10 @@ class Rejection:
 
 def _describe(error: ErrorDetails) -> str:
     """An error without its input value: dead letters must not echo personal data twice."""
-    loc = ".".join(str(part) for part in error["loc"][1:]) or "event"
+    parts = [str(part) for part in error["loc"][1:]]
+    if parts[-1:] == ["[key]"]:  # a bad property or trait name: the name itself is input
+        parts[-2:] = ["[key]"]
+    loc = ".".join(parts) or "event"
     return f"{loc}: {error['msg']}"
 
 
@@ -146,6 +149,10 @@ def _too_long(event: Event, limits: InputLimits) -> Rejection | None:
         for i, item in enumerate(event.items):
             fields.append((f"items.{i}.product_id", item.product_id, limits.max_id_length))
             fields.append((f"items.{i}.category", item.category, limits.max_text_length))
+    for prefix in ("properties", "traits"):
+        values: dict[str, object] = getattr(event, prefix, None) or {}
+        for key, value in values.items():
+            fields.append((f"{prefix}.{key}", value, limits.max_text_length))
     for name, value, limit in fields:
         if isinstance(value, str) and len(value) > limit:
             return Rejection(Reason.TOO_LONG, f"{name}: longer than {limit} characters")

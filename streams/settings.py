@@ -32,6 +32,7 @@ class TopicNames(BaseModel):
     purchase: str = "events.purchase"
     engagement: str = "events.engagement"
     privacy: str = "events.privacy"
+    custom: str = "events.custom"
     transitions: str = "lifecycle.transitions"
     triggers: str = "lifecycle.triggers"
     deadletter: str = "lifecycle.deadletter"
@@ -69,8 +70,8 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
     - ``LIFECYCLE_MAX_ID_LENGTH`` (256), ``LIFECYCLE_MAX_TEXT_LENGTH`` (1024),
       ``LIFECYCLE_MAX_ITEMS`` (1000): longer ids, free-text fields (category, source,
-      first_name) or order item lists are dead-lettered as ``too_long``; these can
-      only lower the schema's own caps.
+      first_name, string values of properties and traits) or order item lists are
+      dead-lettered as ``too_long``; these can only lower the schema's own caps.
     - ``LIFECYCLE_EARLIEST_EVENT_TIME`` (1970-01-01T00:00:00Z) and
       ``LIFECYCLE_MAX_FUTURE`` (seconds, default 366 days): an event that happened
       before the first, or more than the second after its Kafka record's timestamp,

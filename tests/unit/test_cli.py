@@ -243,10 +243,24 @@ def test_simulate_then_backtest(tmp_path: Path) -> None:
     assert len(read_lines(out)) >= 20
 
 
+def test_simulate_with_extras(tmp_path: Path) -> None:
+    plain, extras = tmp_path / "plain.jsonl", tmp_path / "extras.jsonl"
+    assert run("simulate", "--customers", "30", "-o", str(plain)).exit_code == 0
+    result = run("simulate", "--customers", "30", "--extras", "-o", str(extras))
+    assert result.exit_code == 0, result.stderr
+    bodies = [json.loads(line) for line in extras.read_bytes().splitlines()]
+    assert {"custom", "signup"} <= {b["type"] for b in bodies}
+    assert all("traits" in b for b in bodies if b["type"] == "signup")
+    result = run("backtest", str(extras), "-o", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    assert summary_line(result).startswith(f"backtest: {len(bodies)} lines, {len(bodies)} events")
+
+
 SCHEMA_NAMES = [
     "attribution",
     "browse",
     "cart",
+    "custom",
     "deadletter",
     "engagement",
     "event",
@@ -308,6 +322,17 @@ def test_schemas_export(tmp_path: Path) -> None:
         "push",
         "webhook",
     ]
+    assert set(documents["custom"]["required"]) >= {"name", "event_id", "occurred_at"}
+    assert "properties" in documents["custom"]["properties"]
+    for kind in ("signup", "identify"):
+        traits = documents[kind]["properties"]["traits"]
+        assert (traits["type"], traits["maxProperties"]) == ("object", 50)
+    properties = documents["browse"]["properties"]["properties"]
+    assert properties["additionalProperties"] is False  # only names that match the pattern
+    [values] = properties["patternProperties"].values()
+    assert {"boolean", "integer", "number", "string", "null"} == {
+        branch["type"] for branch in values["anyOf"]
+    }
 
 
 def test_clv_fit_writes_the_fitted_model_into_a_playbook(tmp_path: Path) -> None:

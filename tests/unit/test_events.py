@@ -17,6 +17,7 @@ import pytest
 from schemas.events import (
     BrowseEvent,
     CartEvent,
+    CustomEvent,
     EngagementEvent,
     Event,
     IdentifyEvent,
@@ -398,10 +399,18 @@ def test_routing_accepts_customer_key_on_own_topic() -> None:
 
 @pytest.mark.parametrize(
     ("event_type", "topic"),
-    [("signup", "purchase"), ("identify", "browse"), ("refund", "cart"), ("browse", "privacy")],
+    [
+        ("signup", "purchase"),
+        ("identify", "browse"),
+        ("refund", "cart"),
+        ("browse", "privacy"),
+        ("custom", "cart"),
+        ("browse", "custom"),
+    ],
 )
 def test_routing_rejects_wrong_topic(event_type: str, topic: str) -> None:
     body: dict[str, Any] = {
+        "custom": {"customer_id": "c1", "name": "wishlist_add"},
         "signup": {"customer_id": "c1", "email": "a@b.c"},
         "identify": {"customer_id": "c1", "anonymous_id": "a1"},
         "refund": {"customer_id": "c1", "order_id": "o1", "amount": "1"},
@@ -570,3 +579,176 @@ def test_rejections_of_a_known_type_carry_it() -> None:
     assert wrong_key is not None
     assert wrong_key.event_type == "browse"
     assert rejected(b"x" * 70_000).event_type is None  # too large to read its type
+
+
+# --- properties, traits and the custom event ----------------------------------------------
+
+SCALARS = {"text": "red", "count": 3, "big": -(2**63), "share": 0.25, "gift": True, "off": False}
+
+
+def test_custom_event_with_its_name_and_properties() -> None:
+    event = accepted(raw(type="custom", customer_id="c1", name="wishlist_add", properties=SCALARS))
+    assert isinstance(event, CustomEvent)
+    assert (event.name, event.properties, event.key) == ("wishlist_add", SCALARS, "c1")
+    assert [type(v) for v in event.properties.values()] == [str, int, int, float, bool, bool]
+    assert check_routing(event, b"c1", "custom") is None
+
+
+def test_custom_event_without_properties_and_anonymous() -> None:
+    event = accepted(raw(type="custom", anonymous_id="a1", name="subscription_paused"))
+    assert isinstance(event, CustomEvent)
+    assert (event.properties, event.key) == ({}, "a1")
+
+
+def test_custom_event_needs_a_name() -> None:
+    rejection = rejected(raw(type="custom", customer_id="c1", properties={"x": 1}))
+    assert (rejection.reason, rejection.event_type) == (Reason.MISSING_FIELD, "custom")
+    assert rejection.message.startswith("name")
+    assert rejected(raw(type="custom", customer_id="c1", name="")).reason is Reason.INVALID_FIELD
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "browse", "anonymous_id": "a1"},
+        {"type": "signup", "customer_id": "c1", "email": "a@b.c"},
+        {"type": "identify", "customer_id": "c1", "anonymous_id": "a1"},
+        {"type": "cart", "customer_id": "c1", "action": "checkout_started", "cart_id": "k"},
+        {"type": "purchase", "customer_id": "c1", "order_id": "o", "total": 1, "currency": "EUR"},
+        {"type": "refund", "customer_id": "c1", "order_id": "o", "amount": "1"},
+        {"type": "engagement", "customer_id": "c1", "action": "review"},
+        {"type": "privacy", "customer_id": "c1", "action": "erase"},
+        {"type": "custom", "customer_id": "c1", "name": "n"},
+    ],
+)
+def test_every_event_type_carries_properties(body: dict[str, Any]) -> None:
+    assert accepted(raw(**body)).properties == {}
+    event = accepted(raw(**body, properties={**SCALARS, "gone": None}))
+    assert event.properties == {**SCALARS, "gone": None}
+    assert event.model_extra == {}  # a field now, no longer an ignored extra
+    nested = rejected(raw(**body, properties={"a": {"b": 1}}))
+    assert (nested.reason, nested.event_type) == (Reason.INVALID_FIELD, body["type"])
+
+
+def test_traits_on_signup_and_identify() -> None:
+    traits = {**SCALARS, "birthday": "1990-02-28", "tier": None}
+    signup = accepted(raw(type="signup", customer_id="c1", email="a@b.c", traits=traits))
+    identify = accepted(raw(type="identify", customer_id="c1", anonymous_id="a1", traits=traits))
+    assert isinstance(signup, SignupEvent)
+    assert isinstance(identify, IdentifyEvent)
+    assert signup.traits == identify.traits == traits
+    assert accepted(raw(type="signup", customer_id="c1", email="a@b.c")).traits == {}  # type: ignore[union-attr]
+
+
+def test_traits_elsewhere_are_an_ignored_extra() -> None:
+    event = accepted(raw(type="browse", anonymous_id="a1", traits={"x": {"y": 1}}))
+    assert event.model_extra == {"traits": {"x": {"y": 1}}}
+
+
+def signup_with(**traits: Any) -> bytes:
+    return raw(type="signup", customer_id="c1", email="a@b.c", traits=traits)
+
+
+def properties_with(**properties: Any) -> bytes:
+    return raw(type="custom", customer_id="c1", name="n", properties=properties)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (properties_with(a={"b": 1}), "properties.a: must be a string, number or boolean"),
+        (properties_with(a=[1, 2]), "properties.a: must be a string, number or boolean"),
+        (properties_with(a=[]), "properties.a: must be a string, number or boolean"),
+        (properties_with(a="x" * 1025), "properties.a: a string of at most 1024"),
+        (properties_with(a=2**63), "properties.a: an integer beyond 64 bits"),
+        (properties_with(a=0).replace(b'"a":0', b'"a":-9223372036854775809'), "properties.a: an"),
+        (properties_with(a=0).replace(b'"a":0', b'"a":1' + b"0" * 30), "properties.a: an"),
+        (properties_with(**{f"k{i}": i for i in range(51)}), "properties: Dictionary should"),
+        (properties_with(**{"a.b": 1}), "properties.[key]: String should match"),
+        (properties_with(**{"1a": 1}), "properties.[key]: String should match"),
+        (properties_with(**{" a": 1}), "properties.[key]: String should match"),
+        (signup_with(**{"tier ": 1}), "traits.[key]: String should match"),
+        (properties_with(**{"": 1}), "properties.[key]: String should match"),
+        (properties_with(**{"k" * 65: 1}), "properties.[key]: String should match"),
+        (raw(type="browse", anonymous_id="a1", properties=[1]), "properties: Input should be"),
+        (raw(type="browse", anonymous_id="a1", properties="x"), "properties: Input should be"),
+        (raw(type="browse", anonymous_id="a1", properties=7).replace(b"7", b"null"), "properti"),
+        (signup_with(birthday="1990-02-30"), "traits.birthday: not a valid date (YYYY-MM-DD)"),
+        (signup_with(birthday="2023-02-29"), "traits.birthday: not a valid date (YYYY-MM-DD)"),
+        (signup_with(tier={"level": 1}), "traits.tier: must be a string, number or boolean"),
+        (signup_with(**{f"t{i}": 1 for i in range(51)}), "traits: Dictionary should"),
+        (raw(type="signup", customer_id="c1", email="a@b.c", traits=[]), "traits: Input should"),
+    ],
+)
+def test_bad_properties_and_traits_are_invalid_fields(value: bytes, message: str) -> None:
+    rejection = rejected(value)
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message.startswith(message)
+    assert "1990" not in rejection.message  # the value is not echoed
+    assert "a.b" not in rejection.message  # nor a bad name
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_property_numbers_are_finite(token: bytes) -> None:
+    value = properties_with(a=0).replace(b'"a":0', b'"a":' + token)
+    rejection = rejected(value)
+    assert (rejection.reason, rejection.message) == (
+        Reason.INVALID_FIELD,
+        "properties.a: must be a finite number",
+    )
+
+
+def test_fifty_properties_and_long_names_are_accepted() -> None:
+    fifty = {f"k{i}": "v" * 1024 for i in range(50)}
+    assert accepted(properties_with(**fifty)).properties == fifty
+    names = {"_": 1, "A_9": 2, "k" * 64: 3}
+    assert accepted(properties_with(**names)).properties == names
+    assert accepted(signup_with(note="2024-1-1", day="2024-02-29")).traits == {  # type: ignore[union-attr]
+        "note": "2024-1-1",  # not date-shaped: a string like any other
+        "day": "2024-02-29",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "limits", "where"),
+    [
+        (properties_with(a="x" * 6), InputLimits(max_text_length=5), "properties.a"),
+        (signup_with(a="x" * 6), InputLimits(max_text_length=5), "traits.a"),
+        (raw(type="custom", customer_id="c1", name="n" * 6), InputLimits(max_id_length=5), "name"),
+    ],
+)
+def test_lowered_limits_apply_to_properties_traits_and_names(
+    value: bytes, limits: InputLimits, where: str
+) -> None:
+    assert not isinstance(parse_event(value), Rejection)
+    rejection = rejected(value, limits=limits)
+    assert rejection.reason is Reason.TOO_LONG
+    assert rejection.message.startswith(where)
+    assert not isinstance(parse_event(value, limits=InputLimits(max_text_length=6)), Rejection)
+
+
+def test_the_custom_event_example_in_the_producer_docs_parses() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "producers.md").read_text("utf-8")
+    [block] = [b for b in text.split("```json\n")[1:] if '"type": "custom"' in b]
+    event = accepted(block.split("```")[0].encode())
+    assert isinstance(event, CustomEvent)
+    assert (event.name, event.properties) == ("wishlist_add", {"product_id": "p-7", "price": 12.5})
+
+
+def test_the_custom_topic_is_created_and_read_after_the_others() -> None:
+    from lifecycle.ordering import merge_order, order_key
+    from schemas.events import EVENT_TYPES, INBOUND_TOPICS, TOPIC_OF_TYPE
+    from schemas.internal import Claim
+    from streams.settings import Settings
+
+    assert EVENT_TYPES["custom"] is CustomEvent
+    assert TOPIC_OF_TYPE["custom"] == "custom"
+    assert INBOUND_TOPICS[-1] == "custom"  # appended: the tie order of the others stays
+    assert Settings().inbound_topics[-1] == "events.custom"  # what `topics create` makes
+    custom = accepted(raw(type="custom", customer_id="c1", name="n", event_id="a"))
+    privacy = accepted(raw(type="privacy", customer_id="c1", action="erase", event_id="z"))
+    assert order_key(privacy) < order_key(custom)
+    claim = Claim(anonymous_id="a1", customer_id="c1", at=custom.occurred_at, cause="e")
+    assert order_key(custom) < merge_order(claim)

@@ -115,3 +115,26 @@ def test_duplicate_rate_repeats_event_ids() -> None:
     for body in noisy:
         assert first_seen.setdefault(body["event_id"], body) == body
     assert {e["event_id"] for e in noisy} == {e["event_id"] for e in plain}
+
+
+def test_extras_add_traits_properties_and_custom_events_and_change_nothing_else() -> None:
+    plain = encoded(300, 4, duplicate_rate=0.05)
+    extras = list(simulate(300, seed=4, duplicate_rate=0.05, extras=True))
+    assert encoded(300, 4, duplicate_rate=0.05, extras=True) == [dumps(e) for e in extras]
+    kinds = Counter(e["type"] for e in extras)
+    assert kinds["custom"] > 20
+    rest = []
+    for body in extras:
+        event = parse_event(dumps(body))
+        assert not isinstance(event, Rejection), (body, event)
+        key = (body.get("customer_id") or body["anonymous_id"]).encode()
+        assert check_routing(event, key, TOPIC_OF_TYPE[body["type"]]) is None
+        if body["type"] == "custom":
+            assert body["name"] == "wishlist_add"
+            continue
+        if body["type"] == "signup":
+            assert set(body["traits"]) == {"birthday", "tier", "newsletter"}
+        if body["type"] == "purchase" or body.get("action") == "add":
+            assert set(body["properties"]) == {"device", "coupon"}
+        rest.append(dumps({k: v for k, v in body.items() if k not in ("traits", "properties")}))
+    assert rest == plain  # the same events, in the same order, byte for byte
