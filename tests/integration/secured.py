@@ -84,7 +84,7 @@ def run_journey(settings: Settings, tmp_path: Path, env: dict[str, str] | None =
     created = run_cli(settings, "topics", "create", timeout=120)
     assert created.returncode == 0, created.stderr
     every = [*settings.inbound_topics, *settings.outbound_topics, *settings.internal_topics]
-    assert created.stdout.count("created ") == len(every) == 12
+    assert created.stdout.count("created ") == len(every) == 13  # 7 inbound, 4 out, 2 internal
     events = list(simulate(40, seed=3))
     _, outputs = backtest(settings, events)
     assert publish(settings, events) == len(events)
