@@ -19,6 +19,7 @@ from typing import Any
 
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
 from lifecycle.clv import Prediction
+from lifecycle.flows.counts import FlowEvent
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide, in_holdout
@@ -89,6 +90,8 @@ class Outcome:
     """Goal events credited to open attribution windows, for live counters."""
     history: ProspectHistory | None = None
     """A retired prospect's history, for the caller to route to its customer."""
+    flow_events: list[FlowEvent] = field(default_factory=list)
+    """Runs of flows entered, exited (with the reason) and starts skipped, in order."""
     traits_dropped: int = 0
     """New trait names the record had no room for (``TRAITS_KEPT``), dropped."""
     changed: bool = True

@@ -1,0 +1,32 @@
+"""What a run of a flow did, as the interpreter reports it and the counters read it.
+
+One ``FlowEvent`` per entry, exit or skipped start; sends, hold-outs and
+suppressions are read from the trigger and suppression records themselves
+(both carry ``flow``), so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["EXIT_REASONS", "SKIP_REASONS", "FlowEvent", "FlowEventKind"]
+
+FlowEventKind = Literal["entered", "exited", "skipped"]
+
+EXIT_REASONS = ("completed", "exit_on", "filters", "restarted", "flow_changed", "erased")
+"""Why a run ended: its last step ran; an ``exit_on`` event came; a filter failed
+(at entry or before a send); a retrigger restarted it; the playbook changed
+under it; the customer was erased."""
+
+SKIP_REASONS = ("re_entry", "running", "per_missing")
+"""Why a trigger started no run: ``re_entry`` forbids it (once, or too soon); a
+run is active and ``on_retrigger: ignore``; the trigger event lacks the ``per`` field."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEvent:
+    flow: str
+    kind: FlowEventKind
+    reason: str = ""
+    """Empty for ``entered``; one of ``EXIT_REASONS`` or ``SKIP_REASONS`` otherwise."""
