@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.metrics import lift_of
+from lifecycle.flows.tally import FlowCounts
 
 __all__ = ["Answer", "lag_by_topic", "merge"]
 
@@ -51,6 +52,9 @@ def merge(answers: Sequence[Answer], served_by: str, at: float) -> dict[str, Any
         "dead_letters": _sum_maps(s["dead_letters"] for s in summaries),
         "campaigns": _sum_campaigns(s["campaigns"] for s in summaries),
         "lift": _sum_lift(s["lift"] for s in summaries),
+        # A worker of an older version has no flow figures: it adds none.
+        "flows": FlowCounts.of(s.get("flows", {}) for s in summaries).as_dict(),
+        "flow_lift": _sum_lift(s.get("flow_lift", {}) for s in summaries),
         "lag_total": sum(row["lag"] for row in lag),
         "lag_topics": lag_by_topic(lag),
     }
@@ -93,8 +97,8 @@ def _sum_campaigns(rows: Iterable[dict[str, dict[str, float]]]) -> dict[str, dic
 
 
 def _sum_lift(rows: Iterable[dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Closed windows per campaign and group summed, the lift computed again from the sums
-    (a sum of intervals is not an interval)."""
+    """Closed windows per campaign (or flow) and group summed, the lift computed again from
+    the sums (a sum of intervals is not an interval)."""
     counts: dict[str, dict[str, list[float]]] = {}
     for lifts in rows:
         for campaign, groups in lifts.items():

@@ -73,6 +73,7 @@ class LifecycleProcessor:
         self.playbook = playbook
         self.ports = ports
         self.metrics = metrics or EngineMetrics()
+        self.metrics.flows_known(name for name, flow in playbook.flows.items() if flow.enabled)
         self.ticks_topic = settings.topic("ticks")
         offsets = Offsets(
             ports.consumer,

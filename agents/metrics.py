@@ -22,6 +22,7 @@ from prometheus_client import (
 
 from analytics.lift import rate_lift
 from lifecycle.core import Outcome
+from lifecycle.flows.tally import MEASURES, REASONED, FlowCounts, Measure, flow_counts
 from streams.lag import PartitionLag
 
 __all__ = ["EngineMetrics", "lift_of"]
@@ -42,6 +43,17 @@ def lift_of(groups: dict[str, list[float]]) -> dict[str, Any]:
 
 
 _GROUPS = ("treated", "holdout", "suppressed")
+
+_FLOW_HELP: dict[Measure, str] = {
+    "entered": "Runs of a flow started (a restart starts a new run).",
+    "exited": "Runs of a flow ended, by reason: completed, exit_on, filters, restarted, "
+    "flow_changed, erased.",
+    "sent": "Trigger records a flow emitted to be sent (not held out).",
+    "held_out": "Trigger records a flow emitted with holdout=true (its run is in the holdout).",
+    "suppressed": "Sends of a flow a policy stopped, by the policy's reason.",
+    "skipped": "Starts of a flow that started no run, by reason: re_entry, running, per_missing.",
+}
+_FLOW_SAMPLES: dict[str, Measure] = {f"lifecycle_flow_{m}_total": m for m in MEASURES}
 
 
 class EngineMetrics:
@@ -139,6 +151,23 @@ class EngineMetrics:
             ["campaign", "variant", "group"],
             registry=self.registry,
         )
+        self.flow_counters: dict[Measure, Counter] = {
+            measure: Counter(
+                f"lifecycle_flow_{measure}",
+                _FLOW_HELP[measure],
+                ["flow", "reason"] if measure in REASONED else ["flow"],
+                registry=self.registry,
+            )
+            for measure in MEASURES
+        }
+        """``lifecycle_flow_<measure>_total``: the counts the backtest's flow table shows."""
+        self.flow_attributed = Counter(
+            "lifecycle_flow_attributed",
+            "Marketing decisions of a flow whose attribution window closed, by group "
+            "(treated, holdout, suppressed) and whether the customer converted: lift per flow.",
+            ["flow", "group", "converted"],
+            registry=self.registry,
+        )
         self.lag = Gauge(
             "kafka_consumergroup_lag",
             "Broker end offset minus the group's committed offset.",
@@ -161,6 +190,14 @@ class EngineMetrics:
         if child is None:
             child = self._children[key] = metric.labels(*values)
         return child
+
+    def flows_known(self, names: Iterable[str]) -> None:
+        """Show ``names`` (the playbook's enabled flows) at zero before anything happens,
+        so a flow that never ran is a row of zeros, not missing."""
+        for name in names:
+            for measure in MEASURES:
+                if measure not in REASONED:
+                    self._child(self.flow_counters[measure], name)
 
     def event(self, type_: str, outcome: str, reason: str = "") -> None:
         self._child(self.events, type_, outcome, reason).inc()
@@ -212,10 +249,18 @@ class EngineMetrics:
             self._child(self.timers_fired, name.split(":")[0]).inc()
         if outcome.traits_dropped:
             self.traits_dropped.inc(outcome.traits_dropped)
+        for count in flow_counts(outcome):
+            counter = self.flow_counters[count.measure]
+            if count.measure in REASONED:
+                self._child(counter, count.flow, count.reason).inc()
+            else:
+                self._child(counter, count.flow).inc()
         for record in outcome.attributions:
             labels = (record.campaign, record.variant, record.group)
-            self._child(self.attributed, *labels, str(record.converted).lower()).inc()
+            converted = str(record.converted).lower()
+            self._child(self.attributed, *labels, converted).inc()
             self._child(self.attributed_revenue, *labels).inc(float(record.revenue))
+            self._child(self.flow_attributed, record.flow, record.group, converted).inc()
         for conversion in outcome.conversions:
             labels = (conversion.campaign, conversion.variant, conversion.group)
             self._child(self.conversions, *labels).inc()
@@ -227,6 +272,8 @@ class EngineMetrics:
         dead: dict[str, float] = {}
         lag: list[dict[str, Any]] = []
         closed: dict[str, dict[str, list[float]]] = {}
+        flows = FlowCounts()
+        flow_closed: dict[str, dict[str, list[float]]] = {}
         totals = {"transitions": 0.0, "accepted": 0.0, "lag": 0.0, "pending": 0.0}
         for family in self.registry.collect():
             for sample in family.samples:
@@ -248,6 +295,14 @@ class EngineMetrics:
                     row[key] += value
                 elif sample.name == "lifecycle_attributed_triggers_total":
                     groups = closed.setdefault(labels["campaign"], {})
+                    counts = groups.setdefault(labels["group"], [0.0, 0.0])
+                    counts[0] += value if labels["converted"] == "true" else 0
+                    counts[1] += value
+                elif sample.name in _FLOW_SAMPLES:
+                    measure = _FLOW_SAMPLES[sample.name]
+                    flows[labels["flow"]].add(measure, labels.get("reason", ""), int(value))
+                elif sample.name == "lifecycle_flow_attributed_total":
+                    groups = flow_closed.setdefault(labels["flow"], {})
                     counts = groups.setdefault(labels["group"], [0.0, 0.0])
                     counts[0] += value if labels["converted"] == "true" else 0
                     counts[1] += value
@@ -273,6 +328,8 @@ class EngineMetrics:
             "lag": sorted(lag, key=lambda r: (r["topic"], r["partition"])),
             "lag_total": totals["lag"],
             "lift": {name: lift_of(groups) for name, groups in sorted(closed.items())},
+            "flows": flows.as_dict(),
+            "flow_lift": {name: lift_of(groups) for name, groups in sorted(flow_closed.items())},
         }
 
     def exposition(self) -> bytes:

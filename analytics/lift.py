@@ -1,4 +1,5 @@
-"""Campaign lift: what each campaign changed, measured against its own holdout.
+"""Campaign and flow lift: what each campaign, and each flow, changed, measured
+against its own holdout.
 
 The unit is the customer per campaign: a customer reached by a campaign
 (in a group) converted if any of that campaign's closed windows for them saw
@@ -7,22 +8,34 @@ to those windows (an order inside two overlapping windows of one campaign
 counts once). Holdout membership is a fixed hash of (campaign, customer), so
 the two groups are random halves of the same population; suppressed
 customers (no consent, unsubscribed, frequency cap) are a different
-population and are shown, never compared.
+population and are shown, never compared. A flow's lift is the same with the
+flow in place of the campaign: a flow draws its holdout per (flow, customer) at
+entry, and a held-out run's sends are all held out, so a flow with several
+sends is measured as a whole against the customers it held out.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from analytics.period import Period
 from analytics.stats import Difference, compare_means, compare_rates, too_small
 from schemas.records import Attribution
 
-__all__ = ["Arm", "CampaignLift", "Comparison", "campaign_lift", "rate_lift"]
+__all__ = [
+    "Arm",
+    "CampaignLift",
+    "Comparison",
+    "FlowLift",
+    "Lift",
+    "campaign_lift",
+    "flow_lift",
+    "rate_lift",
+]
 
 
 @dataclass(slots=True)
@@ -93,8 +106,10 @@ class Comparison:
 
 
 @dataclass(slots=True)
-class CampaignLift:
-    campaign: str
+class Lift:
+    """One campaign's or one flow's groups of customers, and treated against holdout."""
+
+    name: str
     treated: Arm
     holdout: Arm
     suppressed: Arm
@@ -102,9 +117,12 @@ class CampaignLift:
     lift: Comparison
     variant_lift: dict[str, Comparison]
 
+    KEY: ClassVar[str] = "name"
+    """What ``name`` is called in ``as_dict``."""
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "campaign": self.campaign,
+            self.KEY: self.name,
             "treated": self.treated.as_dict(),
             "holdout": self.holdout.as_dict(),
             "suppressed": self.suppressed.as_dict(),
@@ -114,6 +132,29 @@ class CampaignLift:
                 for name, arm in sorted(self.variants.items())
             },
         }
+
+
+class CampaignLift(Lift):
+    """A campaign's lift: every decision of that campaign, from whichever flow."""
+
+    __slots__ = ()
+    KEY = "campaign"
+
+    @property
+    def campaign(self) -> str:
+        return self.name
+
+
+class FlowLift(Lift):
+    """A flow's lift against its own holdout (drawn per flow at entry): every send of
+    the flow, whichever campaign it names."""
+
+    __slots__ = ()
+    KEY = "flow"
+
+    @property
+    def flow(self) -> str:
+        return self.name
 
 
 def _round(value: float | None) -> float | None:
@@ -138,49 +179,67 @@ def _difference(value: Difference | None) -> dict[str, Any] | None:
 
 @dataclass(slots=True)
 class _Unit:
-    """One customer in one group of one campaign."""
+    """One customer in one group of one campaign (or flow)."""
 
     variant: str
     converted: bool = False
     orders: dict[str, Decimal] = field(default_factory=dict)
 
 
+_L = TypeVar("_L", bound=Lift)
+
+
 def campaign_lift(attributions: Iterable[Attribution], period: Period) -> list[CampaignLift]:
     """Per campaign, the windows opened in ``period`` that closed before its end."""
+    return _lifts(attributions, period, CampaignLift, lambda record: record.campaign)
+
+
+def flow_lift(attributions: Iterable[Attribution], period: Period) -> list[FlowLift]:
+    """Per flow, the windows opened in ``period`` that closed before its end."""
+    return _lifts(attributions, period, FlowLift, lambda record: record.flow)
+
+
+def _lifts(
+    attributions: Iterable[Attribution],
+    period: Period,
+    kind: type[_L],
+    name_of: Callable[[Attribution], str],
+) -> list[_L]:
+    """The lift per name (``name_of`` a record): the customer is the unit within each name."""
     units: dict[tuple[str, str, str], _Unit] = {}
     for record in attributions:
         if not period.contains(record.opened_at) or not period.closed_by(record.closes_at):
             continue
-        key = (record.campaign, record.group, record.customer_id)
+        key = (name_of(record), record.group, record.customer_id)
         unit = units.setdefault(key, _Unit(record.variant))
         unit.converted |= record.converted
         for conversion in record.conversions:
             unit.orders[conversion.order_id or conversion.event_id] = conversion.revenue
     arms: dict[str, dict[str, Arm]] = defaultdict(lambda: defaultdict(Arm))
     variants: dict[str, dict[str, Arm]] = defaultdict(lambda: defaultdict(Arm))
-    for (campaign, group, _customer), unit in sorted(units.items()):
+    for (name, group, _customer), unit in sorted(units.items()):
         revenue = sum(unit.orders.values(), Decimal(0))
-        targets = [arms[campaign][group]]
+        targets = [arms[name][group]]
         if group == "treated":
-            targets.append(variants[campaign][unit.variant])
+            targets.append(variants[name][unit.variant])
         for arm in targets:
             arm.revenues.append(revenue)
             arm.converted += int(unit.converted)
     result = []
-    for campaign in sorted(arms):
-        groups = arms[campaign]
+    for name in sorted(arms):
+        groups = arms[name]
         treated, holdout = groups["treated"], groups["holdout"]
-        by_variant = dict(variants[campaign])
+        by_variant = dict(variants[name])
         result.append(
-            CampaignLift(
-                campaign=campaign,
+            kind(
+                name=name,
                 treated=treated,
                 holdout=holdout,
                 suppressed=groups["suppressed"],
                 variants=by_variant,
                 lift=Comparison.of(treated, holdout),
                 variant_lift={
-                    name: Comparison.of(arm, holdout) for name, arm in by_variant.items()
+                    variant: Comparison.of(arm, holdout) for variant, arm in by_variant.items()
                 },
             )
         )

@@ -1,4 +1,4 @@
-"""The marketer's report: campaign lift against the holdout, and the lifecycle KPIs.
+"""The marketer's report: campaign and flow lift against the holdout, and the lifecycle KPIs.
 
 A pure function of the engine's records (inbound events, transitions,
 triggers, attribution records, dead letters) and a period, so ``lifecycle
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from analytics.kpis import Kpis, lifecycle_kpis
-from analytics.lift import Arm, CampaignLift, Comparison, campaign_lift
+from analytics.lift import Arm, CampaignLift, Comparison, FlowLift, campaign_lift, flow_lift
 from analytics.period import Period
 from analytics.stats import Difference
 from lifecycle.backtest import LineRejected, Output
@@ -125,6 +125,10 @@ class Report:
     open_windows: dict[str, int]
     """Decisions (sent or held out) in the period whose window had not closed by its end."""
     kpis: Kpis
+    flows: list[FlowLift] = field(default_factory=list)
+    """Each flow against its own holdout."""
+    flow_open_windows: dict[str, int] = field(default_factory=dict)
+    """As ``open_windows``, by the flow that decided."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,25 +137,35 @@ class Report:
                 {**c.as_dict(), "open_windows": self.open_windows.get(c.campaign, 0)}
                 for c in self.campaigns
             ],
+            "flows": [
+                {**f.as_dict(), "open_windows": self.flow_open_windows.get(f.flow, 0)}
+                for f in self.flows
+            ],
             "kpis": self.kpis.as_dict(),
         }
 
     def text(self) -> str:
-        return "\n".join([*_campaign_lines(self), "", *_kpi_lines(self.kpis.as_dict())])
+        return "\n".join(
+            [*_campaign_lines(self), "", *_flow_lines(self), "", *_kpi_lines(self.kpis.as_dict())]
+        )
 
 
 def build_report(records: Records, period: Period, playbook: Playbook) -> Report:
     closed = {a.trigger_id for a in records.attributions if period.closed_by(a.closes_at)}
     marketing = {c for c, rule in playbook.campaigns.items() if not rule.transactional}
-    open_windows = Counter(
-        t.campaign
+    still_open = [
+        t
         for t in records.triggers
         if t.campaign in marketing and period.contains(t.created_at) and t.trigger_id not in closed
-    )
+    ]
+    open_windows = Counter(t.campaign for t in still_open)
+    flow_open_windows = Counter(t.flow for t in still_open)
     return Report(
         period=period,
         campaigns=campaign_lift(records.attributions, period),
         open_windows=dict(sorted(open_windows.items())),
+        flows=flow_lift(records.attributions, period),
+        flow_open_windows=dict(sorted(flow_open_windows.items())),
         kpis=lifecycle_kpis(
             records.events,
             records.transitions,
@@ -216,6 +230,26 @@ def _campaign_lines(report: Report) -> list[str]:
         if still_open:
             lines.append(f"{'':<22}{still_open} decisions still open at the period's end")
     if not report.campaigns:
+        lines.append("(no attribution window closed in the period)")
+    return lines
+
+
+def _flow_lines(report: Report) -> list[str]:
+    """Each flow against its own holdout: the flow's sends together, whichever campaign."""
+    lines = [
+        "flow lift against its holdout (customers per flow; windows closed in the period; "
+        "95% intervals)",
+        f"{'flow':<22}{'group':<12}{'customers':>9}{'converted':>10}{'rate':>9}{'rev/cust':>10}",
+    ]
+    for f in report.flows:
+        lines.append(_arm_row(f.flow, "treated", f.treated))
+        for label, arm in (("holdout", f.holdout), ("suppressed", f.suppressed)):
+            lines.append(_arm_row("", label, arm))
+        lines.append(f"{'':<22}lift: {_lift_line(f.lift)}")
+        still_open = report.flow_open_windows.get(f.flow, 0)
+        if still_open:
+            lines.append(f"{'':<22}{still_open} decisions still open at the period's end")
+    if not report.flows:
         lines.append("(no attribution window closed in the period)")
     return lines
 

@@ -372,6 +372,9 @@ def backtest(
         return
     click.echo(runner.summary.line(), err=True)
     click.echo(runner.summary.campaigns(), err=True)
+    if runner.summary.flows.flows:
+        click.echo("", err=True)
+        click.echo(runner.summary.flows.table(), err=True)
     if report is not None:
         click.echo("", err=True)
         show_report(report, False, err=True)

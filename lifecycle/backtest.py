@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from lifecycle.clock import ClockMode
 from lifecycle.core import Due, Outcome
+from lifecycle.flows.tally import FlowCounts
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.runtime import Applied, DictStore, Failed, PartitionRuntime, Result, complete
@@ -61,6 +62,8 @@ class Summary:
     triggers_by_campaign: Counter[str] = field(default_factory=Counter)
     held_out_by_campaign: Counter[str] = field(default_factory=Counter)
     stages: Counter[str] = field(default_factory=Counter)
+    flows: FlowCounts = field(default_factory=FlowCounts)
+    """Per flow: runs entered and exited, sends sent, held out and suppressed, starts skipped."""
 
     def line(self) -> str:
         """The one-line summary the CLI prints on stderr."""
@@ -92,6 +95,7 @@ class Summary:
             "triggers_by_campaign": dict(sorted(self.triggers_by_campaign.items())),
             "held_out_by_campaign": dict(sorted(self.held_out_by_campaign.items())),
             "stages": dict(sorted(self.stages.items())),
+            "flows": self.flows.as_dict(),
         }
 
     def campaigns(self) -> str:
@@ -170,7 +174,9 @@ class Backtest:
         self.lateness = lateness
         self.states: dict[str, CustomerState] = {}
         self.store = DictStore(self.states)
-        self.summary = Summary()
+        self.summary = Summary(
+            flows=FlowCounts(name for name, flow in playbook.flows.items() if flow.enabled)
+        )
         self.runtimes: dict[int, PartitionRuntime[int]] = {}
         """Each input partition's runtime, by partition number."""
         self._remaining: Counter[tuple[str, int]] = Counter()
@@ -292,4 +298,5 @@ class Backtest:
             outputs.append(Output(topic_of(record), key, record))
         for s in outcome.suppressed:
             summary.suppressed[f"{s.campaign}:{s.reason}"] += 1
+        summary.flows.count(outcome)
         return outputs

@@ -376,15 +376,23 @@ def test_rfm_calibrate_writes_breakpoints_the_playbook_accepts(tmp_path: Path) -
     assert points.frequency == sorted(points.frequency)
 
 
-def test_backtest_prints_per_campaign_and_per_stage_counts(events_file: Path) -> None:
+def test_backtest_prints_per_campaign_per_stage_and_per_flow_counts(events_file: Path) -> None:
     result = run("backtest", str(events_file))
-    lines = result.stderr.splitlines()
+    campaigns, flows = result.stderr.split("\n\n")
+    lines = campaigns.splitlines()
     assert lines[1].split() == ["campaign", "sent", "held", "out", "suppressed"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert rows["order_thank_you"] == ["1", "0", "-"]
     assert rows["welcome"] == ["1", "0", "-"]
     assert rows["first_time_buyer"] == ["1"]
     assert rows["prospect"] == ["1"]
+    # A built-in campaign's sends are its own flow's.
+    assert flows.splitlines()[0].split() == [
+        "flow", "entered", "exited", "sent", "held", "out", "suppressed", "skipped"
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split()[1:] for line in flows.splitlines()[1:]}
+    for flow in ("order_thank_you", "welcome"):  # exited, sent, held out, suppressed, skipped
+        assert rows[flow][1:] == ["-", "1", "0", "-", "-"], flow
 
 
 def test_long_commands_show_progress_and_speak_json(tmp_path: Path) -> None:
@@ -437,10 +445,16 @@ def test_backtest_report_prints_lift_and_kpis(tmp_path: Path) -> None:
     welcome = next(c for c in report["campaigns"] if c["campaign"] == "welcome")
     assert welcome["treated"]["customers"] > 0
     assert welcome["treated"]["conversion_rate"] > welcome["holdout"]["conversion_rate"]
+    # The welcome flow sends only the welcome campaign: the same customers, the same lift.
+    flow = next(f for f in report["flows"] if f["flow"] == "welcome")
+    assert {k: v for k, v in flow.items() if k != "flow"} == {
+        k: v for k, v in welcome.items() if k != "campaign"
+    }
 
     text = run("backtest", str(events), "-o", str(tmp_path / "out.jsonl"), "--report")
     assert text.exit_code == 0, text.stderr
     assert "campaign lift against the holdout" in text.stderr
+    assert "flow lift against its holdout" in text.stderr
     assert "lifecycle KPIs" in text.stderr
     assert "first-time -> repeat" in text.stderr
 

@@ -27,6 +27,9 @@ class CountedBacktest(Backtest):
         super().__init__(default_playbook(), partition_of, received_at=datetime.now(UTC))
         self.workers = (EngineMetrics(), EngineMetrics())
         self.everything = EngineMetrics()
+        enabled = [name for name, flow in self.playbook.flows.items() if flow.enabled]
+        for metrics in (*self.workers, self.everything):
+            metrics.flows_known(enabled)
 
     def _record(self, key: str, outcome: Outcome) -> list[Output]:
         self.workers[partition_of(key) // 2].count(outcome)
@@ -62,8 +65,15 @@ def test_two_workers_merged_read_as_one_that_counted_everything() -> None:
     assert alone["lift"]
     assert one["transitions"]
     assert two["transitions"]
-    for field in ("transitions", "events_accepted", "dead_letters", "campaigns", "lift"):
+    fields = ("transitions", "events_accepted", "dead_letters", "campaigns", "lift", "flows")
+    for field in (*fields, "flow_lift"):
         assert merged[field] == alone[field], field
+    # The flow counters are the backtest's own figures, and sends are every trigger's.
+    assert merged["flows"] == runner.summary.as_dict()["flows"]
+    assert sum(f["sent"] + f["held_out"] for f in merged["flows"].values()) == (
+        runner.summary.triggers
+    )
+    assert merged["flow_lift"]
     assert merged["stages"] == dict(sorted(alone["stages"].items()))
     assert any(c["suppressed"] for c in merged["campaigns"].values())
     assert (merged["expected"], merged["answered"]) == (2, 2)

@@ -41,6 +41,10 @@ def test_an_outcome_is_counted_by_campaign_outcome_and_reason() -> None:
             "lifecycle_transitions_total",
             (("from_stage", "none"), ("to_stage", "lead")),
         ): 1.0,
+        (
+            "lifecycle_flow_suppressed_total",
+            (("flow", "welcome"), ("reason", "no_consent")),
+        ): 1.0,
     }
 
 
