@@ -1,4 +1,4 @@
-"""``lifecycle report``: campaign lift and lifecycle KPIs from the broker's topics.
+"""``lifecycle report``: campaign and flow lift and lifecycle KPIs from the broker's topics.
 
 It reads the inbound topics and the engine's output topics from the
 beginning to their current end (nothing is consumed as a group, so it never
@@ -67,7 +67,7 @@ def _playbook(path: Path | None) -> Playbook:
 def report(
     start: str | None, end: str | None, playbook: Path | None, timeout: float, as_json: bool
 ) -> None:
-    """Campaign lift against the holdout and the lifecycle KPIs, from the broker.
+    """Campaign and flow lift against the holdout and the lifecycle KPIs, from the broker.
 
     Only attribution windows opened in [--from, --to) and closed before --to
     count, so every number is final.

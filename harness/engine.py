@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle.backtest import Backtest, Output
 from lifecycle.clock import ClockMode
+from lifecycle.flows.tally import MEASURES, FlowCounts
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, loads, to_jsonable
 from schemas.records import OUTPUT_TOPICS
@@ -338,6 +339,17 @@ def scrape(settings: Settings) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def flow_counts(samples: Samples) -> dict[str, dict[str, Any]]:
+    """The ``lifecycle_flow_<measure>_total`` samples as the backtest's ``flows`` JSON."""
+    counts = FlowCounts()
+    names = {f"lifecycle_flow_{m}_total": m for m in MEASURES}
+    for (name, labels), count in samples.items():
+        if name in names:
+            have = dict(labels)
+            counts[have["flow"]].add(names[name], have.get("reason", ""), int(count))
+    return counts.as_dict()
 
 
 def wait_ready(settings: Settings, timeout: float = 300) -> dict[str, Any]:

@@ -158,6 +158,31 @@ def test_dashboard_shows_every_workers_metrics(kafka_bootstrap: str, tmp_path: P
             assert text.endswith(f" of {int(n)}"), (campaign, group, text)
         lift_text = " ".join(difference.split())  # the interval is on a line of its own
         assert lift_text == "holdout too small" or " pp [" in lift_text, lift_text
+
+    # Per flow: the table is the backtest's own (both workers' counters summed).
+    def reasons(counts: dict[str, int]) -> str:
+        return ", ".join(f"{reason} {n}" for reason, n in counts.items()) or "-"
+
+    flows = runner.summary.flows.as_dict()
+    assert shown["flows"] == {
+        name: [
+            str(f["entered"]),
+            reasons(f["exited"]),
+            str(f["sent"]),
+            str(f["held_out"]),
+            reasons(f["suppressed"]),
+            reasons(f["skipped"]),
+        ]
+        for name, f in flows.items()
+    }
+    assert any(f["sent"] for f in flows.values())
+    lifted = {
+        dict(labels)["flow"]
+        for m in metrics
+        for (name, labels), _ in m.items()
+        if name == "lifecycle_flow_attributed_total"
+    }
+    assert set(shown["flow_lift"]) == lifted
     assert shown["dead_letters"] == 1
     assert shown["lag_total"] == 0
     assert shown["lag_topics"] == len(first.inbound_topics) + 1  # and the merge topic
@@ -226,6 +251,8 @@ def read_dashboard(page: Page) -> dict[str, Any]:
             name: [float(cells[i]) for i in range(3)] for name, cells in rows("campaigns").items()
         },
         "lift": {name: [cells[i] for i in range(3)] for name, cells in rows("lift").items()},
+        "flows": rows("flows"),
+        "flow_lift": {name: cells[:3] for name, cells in rows("flow-lift").items()},
         "dead_letters": int(page.inner_text("#dead-letters")),
         "lag_total": float(page.inner_text("#lag-total")),
         "lag_topics": page.locator("#lag tbody tr").count(),

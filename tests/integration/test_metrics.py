@@ -17,6 +17,7 @@ from harness.engine import (
     backtest,
     collect,
     create_topics,
+    flow_counts,
     publish,
     publish_raw,
     scrape,
@@ -110,6 +111,19 @@ def test_metrics_after_a_known_input_and_lag_while_paused(
             for (name, labels), v in samples.items()
             if name == "lifecycle_attributed_triggers_total"
         } == {k: float(v) for k, v in closed.items()}
+        # Per flow: the backtest's table and /metrics give the same numbers.
+        assert flow_counts(samples) == summary.flows.as_dict()
+        assert sum(f["sent"] for f in summary.flows.as_dict().values()) > 0
+        by_flow = Counter(
+            (o.value.flow, o.value.group, str(o.value.converted).lower())
+            for o in expected
+            if isinstance(o.value, Attribution)
+        )
+        assert {
+            tuple(dict(labels)[k] for k in ("flow", "group", "converted")): v
+            for (name, labels), v in samples.items()
+            if name == "lifecycle_flow_attributed_total"
+        } == {k: float(v) for k, v in by_flow.items()}
         assert value(samples, "lifecycle_event_to_trigger_seconds_count", cause="event") > 0
 
         code, report = lag_cli(settings, "--interval", "0", "--max-lag", "0")

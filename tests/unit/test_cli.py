@@ -437,6 +437,11 @@ def test_backtest_report_prints_lift_and_kpis(tmp_path: Path) -> None:
     ran = run("backtest", str(events), "-o", str(tmp_path / "out.jsonl"), "--report", "--json")
     assert ran.exit_code == 0, ran.stderr
     summary = json.loads(ran.stderr.strip().splitlines()[-1])
+    # Every trigger is some flow's send: sent or held out.
+    flows = summary["flows"]
+    assert sum(f["sent"] + f["held_out"] for f in flows.values()) == summary["triggers"]
+    assert sum(f["held_out"] for f in flows.values()) == summary["held_out"] > 0
+    assert flows["welcome"]["suppressed"]["no_consent"] > 0
     report = summary["report"]
     assert report["period"] == {"from": None, "to": None}
     # Without a period the stages are the records' stages at the end of the run.
