@@ -10,7 +10,7 @@ topics carry, through the same models, whichever path they came from.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,8 @@ from analytics.lift import Arm, CampaignLift, Comparison, FlowLift, campaign_lif
 from analytics.period import Period
 from analytics.stats import Difference
 from lifecycle.backtest import LineRejected, Output
+from lifecycle.flows.compile import step_table
+from lifecycle.flows.model import Send
 from lifecycle.playbook import Playbook
 from schemas.events import Event
 from schemas.inbound import DEFAULT_LIMITS, InputLimits, Rejection, check_routing, parse_event
@@ -150,13 +152,29 @@ class Report:
         )
 
 
+def _transactional(playbook: Playbook) -> Callable[[Trigger], bool]:
+    """Whether a trigger's send was transactional (it opened no attribution window): the
+    flow's send says so, else its campaign's rule, else it is marketing (the default)."""
+    steps = {name: step_table(flow.steps) for name, flow in playbook.flows.items()}
+    rules = {campaign.value: rule for campaign, rule in playbook.campaigns.items()}
+
+    def transactional(trigger: Trigger) -> bool:
+        step = steps.get(trigger.flow, {}).get(trigger.step)
+        if isinstance(step, Send) and step.send.transactional is not None:
+            return step.send.transactional
+        rule = rules.get(trigger.campaign)
+        return rule is not None and rule.transactional
+
+    return transactional
+
+
 def build_report(records: Records, period: Period, playbook: Playbook) -> Report:
     closed = {a.trigger_id for a in records.attributions if period.closed_by(a.closes_at)}
-    marketing = {c for c, rule in playbook.campaigns.items() if not rule.transactional}
+    transactional = _transactional(playbook)
     still_open = [
         t
         for t in records.triggers
-        if t.campaign in marketing and period.contains(t.created_at) and t.trigger_id not in closed
+        if period.contains(t.created_at) and t.trigger_id not in closed and not transactional(t)
     ]
     open_windows = Counter(t.campaign for t in still_open)
     flow_open_windows = Counter(t.flow for t in still_open)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from analytics.lift import campaign_lift, flow_lift
 from analytics.period import Period
 from analytics.report import Records, build_report
-from lifecycle.playbook import default_playbook
+from lifecycle.playbook import default_playbook, parse_playbook
 from schemas.records import Attributed, Attribution, Group, Trigger
 
 OPENED = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -81,24 +81,26 @@ def test_a_flow_is_measured_by_customer_over_all_its_sends() -> None:
     assert by_campaign["cart_2"].lift.too_small is not None
 
 
+def sent(trigger_id: str, campaign: str, flow: str, step: str = "0") -> Trigger:
+    return Trigger(
+        trigger_id=trigger_id,
+        customer_id="t1",
+        campaign=campaign,
+        flow=flow,
+        step=step,
+        channel="email",
+        stage=None,
+        created_at=OPENED,
+        send_after=OPENED,
+        variant="A",
+        holdout=False,
+        payload={},
+    )
+
+
 def test_the_report_prints_the_flow_lift_and_its_open_windows() -> None:
     records = Records(attributions=cart_series())
-    records.triggers.append(
-        Trigger(
-            trigger_id="open-1",
-            customer_id="t1",
-            campaign="win_back",
-            flow="win_back",
-            step="0",
-            channel="email",
-            stage=None,
-            created_at=OPENED,
-            send_after=OPENED,
-            variant="A",
-            holdout=False,
-            payload={},
-        )
-    )
+    records.triggers.append(sent("open-1", "win_back", "win_back"))
     report = build_report(records, Period(), default_playbook())
     flows = report.as_dict()["flows"]
     assert [(f["flow"], f["open_windows"]) for f in flows] == [("cart_series", 0), ("win_back", 1)]
@@ -128,3 +130,26 @@ def test_no_flow_lift_says_so() -> None:
         "95% intervals)"
     )
     assert text[start + 2] == "(no attribution window closed in the period)"
+
+
+def test_open_windows_are_the_marketing_sends_a_flow_or_campaign_rule_says() -> None:
+    """A shop's campaign is marketing unless its send says transactional; a built-in
+    campaign's rule still decides for the built-in flows."""
+    playbook = parse_playbook(
+        "flows:\n"
+        "  coffee:\n"
+        "    trigger: {event: purchase}\n"
+        "    steps: [{send: {campaign: receipt_extra, transactional: true}}, {wait: 25d},\n"
+        "            {send: {campaign: replenish_coffee}}]\n"
+    )
+    records = Records(
+        triggers=[
+            sent("t1", "receipt_extra", "coffee", "0"),
+            sent("t2", "replenish_coffee", "coffee", "2"),
+            sent("t3", "order_thank_you", "order_thank_you"),  # transactional by its rule
+            sent("t4", "welcome", "welcome"),
+        ]
+    )
+    report = build_report(records, Period(), playbook)
+    assert report.open_windows == {"replenish_coffee": 1, "welcome": 1}
+    assert report.flow_open_windows == {"coffee": 1, "welcome": 1}
