@@ -140,8 +140,9 @@ class FlowCounts:
         self[count.flow].add(count.measure, count.reason, n)
 
     def count(self, outcome: Outcome) -> None:
-        for count in flow_counts(outcome):
-            self.add(count)
+        if outcome.flow_events or outcome.emitted or outcome.suppressed:  # most do nothing
+            for count in flow_counts(outcome):
+                self.add(count)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """By flow name (sorted): each flow's ``FlowTally.as_dict``."""
