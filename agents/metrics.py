@@ -3,8 +3,9 @@
 Counted where the agent hands a core Outcome to Kafka, so every decision is
 visible, suppressed ones included, with the same reason codes the backtest
 prints; the flow counters are the backtest's flow table, from the same
-increments (``lifecycle.flows.tally``). Counters are per process (at-least-once: a redelivered event that
-re-sends the same ids counts again); Prometheus sums the workers.
+increments (``lifecycle.flows.tally``). Counters are per process
+(at-least-once: a redelivered event that re-sends the same ids counts again);
+Prometheus sums the workers.
 """
 
 from __future__ import annotations

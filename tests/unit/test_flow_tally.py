@@ -186,9 +186,13 @@ def runner() -> Backtest:
     return runner
 
 
+ZERO = {"entered": 0, "exited": {}, "sent": 0, "held_out": 0, "suppressed": {}, "skipped": {}}
+
+
 def test_the_backtest_json_has_flows_and_every_enabled_flow_shows(runner: Backtest) -> None:
-    zero = {"entered": 0, "exited": {}, "sent": 0, "held_out": 0, "suppressed": {}, "skipped": {}}
-    assert runner.summary.as_dict()["flows"] == {"birthday": zero, **EXPECTED}
+    builtin = {name: ZERO for name, flow in runner.playbook.flows.items() if flow.builtin}
+    assert len(builtin) == 11
+    assert runner.summary.as_dict()["flows"] == {**builtin, "birthday": ZERO, **EXPECTED}
     assert "dormant" not in runner.summary.flows.flows  # turned off: not a row
 
 
@@ -223,7 +227,8 @@ def test_the_metrics_names_and_labels() -> None:
 
 def test_the_backtest_and_the_metrics_give_the_same_numbers(runner: Backtest) -> None:
     metrics = EngineMetrics()
-    metrics.flows_known(["birthday", "cart_series", "replenish"])  # as the worker does
+    enabled = [name for name, flow in runner.playbook.flows.items() if flow.enabled]
+    metrics.flows_known(enabled)  # as the worker does
     for outcome in cart_outcomes():
         metrics.count(outcome)
     assert metrics.summary()["flows"] == runner.summary.as_dict()["flows"]
@@ -232,7 +237,7 @@ def test_the_backtest_and_the_metrics_give_the_same_numbers(runner: Backtest) ->
     first.count(cart_outcomes()[0])
     for outcome in cart_outcomes()[1:]:
         second.count(outcome)
-    second.flows_known(["birthday"])
+    second.flows_known(enabled)
     merged = merge(
         [
             Answer("http://a:1", dict(first.summary(), at=1.0)),

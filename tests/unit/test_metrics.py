@@ -41,6 +41,12 @@ def test_an_outcome_is_counted_by_campaign_outcome_and_reason() -> None:
             "lifecycle_transitions_total",
             (("from_stage", "none"), ("to_stage", "lead")),
         ): 1.0,
+        # The welcome flow ran (entered, its one step done) and its send was suppressed.
+        ("lifecycle_flow_entered_total", (("flow", "welcome"),)): 1.0,
+        (
+            "lifecycle_flow_exited_total",
+            (("flow", "welcome"), ("reason", "completed")),
+        ): 1.0,
         (
             "lifecycle_flow_suppressed_total",
             (("flow", "welcome"), ("reason", "no_consent")),
