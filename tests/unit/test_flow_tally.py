@@ -3,20 +3,22 @@ and JSON, and /metrics, all from the same increments so they give the same numbe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.cluster_summary import Answer, merge
 from agents.metrics import EngineMetrics
-from lifecycle.backtest import Backtest
+from lifecycle.backtest import Backtest, Output
 from lifecycle.core import Outcome
 from lifecycle.flows.counts import FlowEvent
 from lifecycle.flows.tally import FlowCount, FlowCounts, flow_counts
-from lifecycle.playbook import parse_playbook
+from lifecycle.playbook import Playbook, parse_playbook
 from lifecycle.policy import Suppression
+from schemas.codec import dumps
 from schemas.records import Attribution, Trigger
 
 AT = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -305,3 +307,59 @@ def test_flow_lift_on_the_dashboard_counts_a_flows_sends_together() -> None:
     assert flow["lift"]["conversion_rate"]["estimate"] == 0.15
     assert set(summary["lift"]) == {"cart_1", "cart_2"}
     assert summary["lift"]["cart_2"]["holdout"]["decisions"] == 0
+
+
+class MeteredBacktest(Backtest):
+    """The backtest, every outcome also counted by a worker's metrics."""
+
+    def __init__(self, playbook: Playbook) -> None:
+        super().__init__(playbook)
+        self.metrics = EngineMetrics()
+        self.metrics.flows_known(name for name, f in playbook.flows.items() if f.enabled)
+
+    def _record(self, key: str, outcome: Outcome) -> list[Output]:
+        self.metrics.count(outcome)
+        return super()._record(key, outcome)
+
+
+def event(type_: str, n: int, minute: int, **fields: Any) -> bytes:
+    at = (AT + timedelta(minutes=minute)).isoformat()
+    body = {"type": type_, "event_id": f"e{n}", "occurred_at": at, "customer_id": "c1"}
+    return dumps({**body, **fields})
+
+
+def test_the_interpreters_runs_counted_in_the_backtest_and_the_metrics_alike() -> None:
+    playbook = parse_playbook(
+        "policies: {default_holdout: 0}\n"
+        "flows:\n"
+        "  nudge:\n"
+        "    trigger: {event: cart, where: {action: add}}\n"
+        "    on_retrigger: ignore\n"
+        "    exit_on: [{event: purchase}]\n"
+        "    steps: [{wait: 3h}, {send: {campaign: nudge}}]\n"
+    )
+    item = {"product_id": "p1", "quantity": 1, "unit_price": "10.00", "currency": "EUR"}
+    lines = [
+        event("signup", 1, 0, email="c1@mail.example", marketing_consent=True),
+        event("cart", 2, 60, action="add", cart_id="k1", **item),
+        event("cart", 3, 70, action="add", cart_id="k1", **item),
+        event("purchase", 4, 90, order_id="o1", total="20.00", currency="EUR",
+              items=[{"product_id": "p1", "quantity": 2, "unit_price": "10.00"}]),
+        event("privacy", 5, 120, action="erase"),
+    ]  # fmt: skip
+    runner = MeteredBacktest(playbook)
+    list(runner.run(lines))
+
+    def ran(entered: int, sent: int = 0, **by: dict[str, int]) -> dict[str, Any]:
+        return {**ZERO, "entered": entered, "sent": sent, **by}
+
+    got = runner.summary.as_dict()["flows"]
+    assert {name: figures for name, figures in got.items() if figures != ZERO} == {
+        "welcome": ran(1, 1, exited={"completed": 1}),
+        "cart_abandonment": ran(2, exited={"exit_on": 1, "restarted": 1}),
+        "nudge": ran(1, exited={"exit_on": 1}, skipped={"running": 1}),
+        "order_thank_you": ran(1, 1, exited={"completed": 1}),
+        "review_request": ran(1, exited={"erased": 1}),
+        "second_purchase_nudge": ran(1, exited={"erased": 1}),
+    }
+    assert runner.metrics.summary()["flows"] == got
