@@ -39,7 +39,7 @@ from streams.faust_compat import FaustEvent
 from streams.fetching import FetchHold
 from streams.offsets import Offsets
 from streams.ports import Consumer
-from streams.producer import partitioner, scheme_of
+from streams.producer import partitioner_of
 from streams.settings import Settings
 
 __all__ = ["Partitions", "Runtime"]
@@ -72,6 +72,8 @@ class Partitions:
         self.merge_topic = settings.topic("merge")
         self.topics = [*settings.event_topics, self.merge_topic]
         self.copies = CopyWatermarks(settings.repartition_of)
+        self.partition_of = partitioner_of(settings)
+        """The producers' partition of a key, as ``LIFECYCLE_INPUT_PARTITIONER`` routes it."""
         self.runtimes: dict[int, Runtime] = {}
         self.stale = True
         """The heaps must be rebuilt from the table: at start and after a rebalance."""
@@ -134,17 +136,12 @@ class Partitions:
         held = self.checkpoint.customers.holder(key)
         if held is not None:
             return held
-        return partitioner(self.settings.partitions, self.scheme)(key.decode())
-
-    @property
-    def scheme(self) -> Any:
-        return scheme_of(self.settings.input_partitioner)
+        return self.partition_of(key.decode())
 
     def stored(self) -> Iterator[tuple[int, bytes, bytes]]:
         """(partition, key, record) of every customer this worker holds."""
-        partition_of = partitioner(self.settings.partitions, self.scheme)
         for partition, key, raw in self.checkpoint.customers.scan():
-            yield (partition_of(key.decode()) if partition is None else partition), key, raw
+            yield (self.partition_of(key.decode()) if partition is None else partition), key, raw
 
     def rebuild_timers(self) -> None:
         """Every partition's heap from the table: O(customers held), once per rebalance.

@@ -114,6 +114,8 @@ from faust.transport.consumer import Consumer as FaustBaseConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from streams.ports import put_or_delete
+
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from rocksdict import Rdict
@@ -558,15 +560,8 @@ class FaustStore:
         return raw
 
     def write(self, event: FaustEvent, key: bytes, value: bytes | None) -> bool:
-        store = self.table.data
         with in_partition_of(event):
-            if value is not None:
-                store[key] = value
-            elif key in store:
-                del store[key]
-            else:
-                return False
-        return True
+            return put_or_delete(self.table.data, key, value)
 
     def persisted(self, tp: TP, offset: int) -> None:
         self.table.data.set_persisted_offset(tp, offset)

@@ -12,13 +12,14 @@ wiring without a broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Set
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Set
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faust.types import TP
 
-from streams.faust_compat import FaustEvent
+if TYPE_CHECKING:
+    from streams.faust_compat import FaustEvent
 
 __all__ = ["Consumer", "Ports", "Producer", "RecordBatch", "ResumePoints", "Store"]
 
@@ -102,6 +103,19 @@ class Store(Protocol):
     def holder(self, key: bytes) -> int | None:
         """The partition whose store holds ``key``; None if unknown or nowhere."""
         ...
+
+
+def put_or_delete(store: MutableMapping[bytes, bytes], key: bytes, value: bytes | None) -> bool:
+    """``Store.write``'s rule for one partition's mapping: write ``value``, or delete
+    ``key`` when value is None; False when there was nothing to delete (no changelog
+    record is due)."""
+    if value is not None:
+        store[key] = value
+    elif key in store:
+        del store[key]
+    else:
+        return False
+    return True
 
 
 ResumePoints = Callable[[list[TP]], Awaitable[dict[TP, int]]]

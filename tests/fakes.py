@@ -23,7 +23,7 @@ from faust.types import TP
 from agents.lifecycle import LifecycleProcessor
 from lifecycle.playbook import Playbook
 from schemas.codec import loads
-from streams.ports import Ports
+from streams.ports import Ports, put_or_delete
 from streams.producer import key_partition, scheme_of
 from streams.settings import Settings
 
@@ -204,14 +204,7 @@ class MemoryStore:
         return None
 
     def write(self, event: Any, key: bytes, value: bytes | None) -> bool:
-        stored = self.data[event.message.partition]
-        if value is not None:
-            stored[key] = value
-        elif key in stored:
-            del stored[key]
-        else:
-            return False
-        return True
+        return put_or_delete(self.data[event.message.partition], key, value)
 
     def persisted(self, tp: TP, offset: int) -> None:
         self.persisted_offsets[tp] = offset
