@@ -268,6 +268,30 @@ def _replenished_after_25_days(customer: str, key: str, *, held_out: bool) -> Jo
     )
 
 
+def _replenish_without_consent() -> Journey:
+    c, k = "cust-coffee-no-consent-14", "coffee-no-consent"
+    return flows_journey(
+        lead(
+            "replenish_coffee_without_consent_is_suppressed",
+            "no marketing consent: the run still goes its 25 days, and its send is "
+            "suppressed (no_consent) like every marketing mail; only the thank-you goes",
+            c,
+            k,
+            (coffee(f"{k}-e2", day(1), c, f"{k}-o1"), Advance(day(32))),
+            (Move(L, F, "first_purchase", f"{k}-e2", day(1)),),
+            (thanks(day(1), f"{k}-o1"),),
+            consent=False,
+        ),
+        suppressed=[
+            Suppressed("welcome", "welcome", "0", "no_consent"),
+            Suppressed("review_request", "review_request", "1", "no_consent"),
+            Suppressed("replenish_coffee", "replenish_coffee", "1", "no_consent"),
+            Suppressed("second_purchase_nudge", "second_purchase_nudge", "1", "no_consent"),
+        ],
+        flow_events=ran("replenish_coffee"),
+    )
+
+
 def _replenish_needs_coffee_among_the_items() -> Journey:
     c, k = "cust-tea-only-3", "tea-only"
     return flows_journey(
@@ -638,6 +662,7 @@ def _nordic_wishlist(
 JOURNEYS: tuple[Journey, ...] = (
     _replenished_after_25_days("cust-coffee-10", "coffee", held_out=False),
     _replenished_after_25_days("cust-coffee-held-239", "coffee-held", held_out=True),
+    _replenish_without_consent(),
     _replenish_needs_coffee_among_the_items(),
     _replenish_restarts_on_the_next_coffee(),
     _replenish_skipped_when_p_alive_falls(),

@@ -75,7 +75,10 @@ def test_flow_journeys_cover_the_example() -> None:
     assert {s.holdout for s in sends if s.flow == "replenish_coffee"} == {True, False}
     reasons = {e.reason for j in flows.JOURNEYS for e in j.flow_events if e.kind == "exited"}
     assert reasons == {"completed", "exit_on", "filters", "restarted"}
-    assert {s.reason for j in flows.JOURNEYS for s in j.suppressed} == {"frequency_cap"}
+    assert {s.reason for j in flows.JOURNEYS for s in j.suppressed} == {
+        "frequency_cap",
+        "no_consent",
+    }
 
 
 def test_names_keys_and_event_ids_are_unique_among_all_journeys() -> None:
