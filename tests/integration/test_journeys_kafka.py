@@ -99,7 +99,6 @@ def test_journeys_on_the_broker_equal_the_pure_core(
     on_the_broker(settings, tmp_path, [journeys[name] for name in SUBSET])
 
 
-@flows.PENDING
 def test_flow_journeys_on_the_broker_equal_the_pure_core(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -40,10 +40,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-import pytest
-
 from lifecycle.flows.counts import FlowEvent
-from lifecycle.playbook import builtin_language
 from schemas.records import Campaign
 from tests.scenarios.model import Advance, Body, Journey, Move, Send, Suppressed
 from tests.scenarios.steps import (
@@ -125,22 +122,6 @@ HIGHLIGHTS = {
 }
 """The payload fields judged for the example's own campaigns (beyond ``model.HIGHLIGHTS``)."""
 
-BUILTIN_STEPS = {
-    Campaign.WELCOME: "0",
-    Campaign.BROWSE_ABANDONMENT: "1",
-    Campaign.CART_ABANDONMENT: "1",
-    Campaign.ORDER_THANK_YOU: "0",
-    Campaign.REVIEW_REQUEST: "1",
-    Campaign.SECOND_PURCHASE_NUDGE: "1",
-    Campaign.CHURN_PREVENTION: "0",
-    Campaign.WIN_BACK: "0",
-    Campaign.WELCOME_BACK: "0",
-    Campaign.LOYALTY_REWARD: "0",
-    Campaign.ADVOCATE_REFERRAL: "0",
-}
-"""Where each built-in flow's send sits: after its wait (``"1"``) or at once (``"0"``)."""
-
-
 # --- events ------------------------------------------------------------------------------
 
 
@@ -189,16 +170,9 @@ def sent(
     holdout: bool = False,
     channel: str = "email",
 ) -> Send:
-    """A send of one of the playbook's own flows."""
-    return Send(campaign, when, holdout, None, payload, None, flow, step, channel)
-
-
-def builtin(send: Send) -> Send:
-    """A built-in campaign's send as its flow sends it (the flow named like the campaign)."""
-    if send.flow is not None:
-        return send
-    campaign = Campaign(send.campaign)
-    return send._replace(flow=campaign.value, step=BUILTIN_STEPS[campaign])
+    """A send of one of the playbook's own flows (``flow`` None when named like the campaign)."""
+    own = None if flow == campaign else flow
+    return Send(campaign, when, holdout, None, payload, None, own, step, channel)
 
 
 def capped(campaign: str, flow: str, step: str) -> Suppressed:
@@ -224,7 +198,6 @@ def flows_journey(
     return replace(
         journey,
         playbook=FLOWS_PLAYBOOK,
-        sends=tuple(builtin(s) for s in journey.sends),
         highlights=HIGHLIGHTS,
         suppressed=tuple(suppressed),
         flow_events=tuple(flow_events),
@@ -324,6 +297,7 @@ def _replenish_needs_coffee_among_the_items() -> Journey:
                     Campaign.REVIEW_REQUEST,
                     day(10),
                     payload={"order_id": f"{k}-o2", "products": ["p-sencha", "p-beans"]},
+                    step="1",
                 ),
                 sent("replenish_coffee", "replenish_coffee", "1", day(28), {"p_alive": 0.6024}),
             ),
@@ -713,9 +687,3 @@ JOURNEYS: tuple[Journey, ...] = (
     ),
 )
 """The example's journeys, each with ``FLOWS_PLAYBOOK``; names and ids unique among all."""
-
-PENDING = pytest.mark.skipif(
-    not builtin_language()[1],
-    reason="the flow interpreter is not merged yet (the default playbook has no flows)",
-)
-"""Marks the tests that run these journeys until the interpreter lands (branch flows, M1)."""

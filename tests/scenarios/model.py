@@ -40,9 +40,9 @@ class Send(NamedTuple):
 
     ``send_after`` None means "the same as created_at". ``payload`` holds exactly
     the campaign's highlight fields (``HIGHLIGHTS``, and the journey's own
-    ``Journey.highlights``), None for other campaigns. ``flow`` and ``step`` are
-    the flow and the send's index path (``"1"``, ``"3.then.0"``); a journey of the
-    default playbook leaves them None and does not compare them.
+    ``Journey.highlights``), None for other campaigns. ``flow`` None means the
+    flow named like the campaign (every built-in); ``step`` is the send's index
+    path in its flow (``"0"``, ``"3.then.0"``).
     """
 
     campaign: Campaign | str
@@ -52,7 +52,7 @@ class Send(NamedTuple):
     payload: Mapping[str, object] | None = None
     key: str | None = None
     flow: str | None = None
-    step: str | None = None
+    step: str = "0"
     channel: str = "email"
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lifecycle.flows.counts import FlowEvent
-from tests.scenarios.flows import builtin, coffee, custom, ran, sent
+from tests.scenarios.flows import coffee, custom, ran, sent
 from tests.scenarios.model import Advance, Body, Journey, Move
 from tests.scenarios.steps import (
     GONE,
@@ -68,7 +68,6 @@ def recipe(journey: Journey, playbook: str, flow_events: Sequence[FlowEvent]) ->
     return replace(
         journey,
         playbook=playbook,
-        sends=tuple(builtin(s) for s in journey.sends),
         highlights=HIGHLIGHTS,
         flow_events=tuple(flow_events),
     )

@@ -71,7 +71,6 @@ def record_outputs(
     """Append ``outcome``'s transitions and triggers as the journey states them; with
     ``outputs``, its suppressions and the runs of the journey's own flows there too."""
     own = None if key == journey.customer else key
-    flows = journey.playbook is not None
     for t in outcome.transitions:
         moves.append(Move(t.from_stage, t.to_stage, t.reason, t.caused_by, t.at, own))
     for trigger in outcome.triggers:
@@ -84,8 +83,8 @@ def record_outputs(
                 None if trigger.send_after == trigger.created_at else trigger.send_after,
                 None if fields is None else {f: trigger.payload.get(f) for f in fields},
                 own,
-                trigger.flow if flows else None,
-                trigger.step if flows else None,
+                None if trigger.flow == trigger.campaign else trigger.flow,
+                trigger.step,
                 trigger.channel,
             )
         )

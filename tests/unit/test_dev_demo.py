@@ -15,7 +15,7 @@ from cli.dev import demo_playbook, playbook_of, shop_events, worker_env
 from cli.main import main
 from lifecycle.flows import yaml12
 from lifecycle.playbook import parse_playbook
-from tests.scenarios import flows, recipes
+from tests.scenarios import recipes
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,6 @@ def test_the_demo_playbook_runs_every_recipe_and_a_wishlist_reminder() -> None:
     assert trigger == {"event": "custom", "where": {"name": "wishlist_add"}}
 
 
-@flows.PENDING
 def test_the_demo_playbook_is_valid() -> None:
     book = parse_playbook(demo_playbook().read_text(encoding="utf-8"), "demo")
     assert {"replenish_coffee", "cart_series", "birthday", "wishlist_reminder"} <= set(book.flows)

@@ -7,7 +7,7 @@ import pytest
 
 from lifecycle.flows import yaml12
 from lifecycle.playbook import Playbook, parse_playbook
-from tests.scenarios import flows, recipes
+from tests.scenarios import recipes
 from tests.scenarios.model import Journey
 from tests.scenarios.run import journey_outputs
 
@@ -36,7 +36,6 @@ def test_the_demo_playbook_holds_the_recipes_and_a_wishlist_reminder() -> None:
     assert set(demo["flows"]) == named["flows"] | {"wishlist_reminder"}
 
 
-@flows.PENDING
 def test_every_recipe_and_the_demo_playbook_are_valid_playbooks() -> None:
     for n, block in enumerate(recipes.readme_recipes()):
         parse_playbook(block, f"README recipe {n + 1}")
@@ -44,7 +43,6 @@ def test_every_recipe_and_the_demo_playbook_are_valid_playbooks() -> None:
     assert not book.flows["cart_abandonment"].enabled
 
 
-@flows.PENDING
 @pytest.mark.parametrize("journey", JOURNEYS, ids=[j.name for j in JOURNEYS])
 def test_recipe_journey_gives_exactly_the_expected_outputs(
     journey: Journey, playbook: Playbook
