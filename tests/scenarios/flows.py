@@ -48,8 +48,11 @@ from tests.scenarios.steps import (
     LOYAL,
     F,
     L,
+    P,
     R,
     at,
+    at_risk,
+    browse,
     cart,
     cart_mail,
     churned,
@@ -687,3 +690,88 @@ JOURNEYS: tuple[Journey, ...] = (
     ),
 )
 """The example's journeys, each with ``FLOWS_PLAYBOOK``; names and ids unique among all."""
+
+
+# --- beyond the example: DESIGN's other rules for segments ---------------------------------
+
+RECORD_CHANGES_PLAYBOOK = """\
+segments:
+  tea_fan: {viewed: {category: tea, within: 30d, min_count: 2}}
+  lapsing: {field: stage, eq: at_risk}
+flows:
+  tea_fan_welcome:
+    trigger: {segment_enter: tea_fan}
+    steps: [{send: {campaign: tea_fan_welcome}}]
+  lapsing_note:
+    trigger: {segment_enter: lapsing}
+    steps: [{send: {campaign: lapsing_note, priority: 65}}]
+"""
+"""Segments re-evaluated after a timer and after a merge (DESIGN.md: "after every change
+of the record (event, timer, merge)")."""
+
+
+def _segment_turns_true_at_a_timer() -> Journey:
+    c, k = "cust-lapsing-4", "lapsing"
+    journey = lead(
+        "segment_turns_true_when_a_timer_moves_the_stage",
+        "the at_risk timer makes the lapsing segment true: lapsing_note (priority 65) wins "
+        "the cap against churn_prevention (60), decided in the same cause",
+        c,
+        k,
+        (purchase(f"{k}-e2", day(1), c, f"{k}-o1", "20.00"), Advance(day(62))),
+        (Move(L, F, "first_purchase", f"{k}-e2", day(1)), at_risk(F, day(61))),
+        (
+            thanks(day(1), f"{k}-o1"),
+            review(day(8), f"{k}-o1"),
+            nudge(day(31)),
+            sent("lapsing_note", "lapsing_note", "0", day(61)),
+        ),
+    )
+    return replace(
+        journey,
+        playbook=RECORD_CHANGES_PLAYBOOK,
+        suppressed=(capped("churn_prevention", "churn_prevention", "0"),),
+        flow_events=ran("lapsing_note"),
+    )
+
+
+def _viewed_counts_browsing_before_signup() -> Journey:
+    """One tea view as an anonymous visitor, the signup that merges it in, one more
+    view as the customer: two tea views within 30 days, so ``tea_fan`` turns true at
+    the second (the browse mail two hours later is capped by the welcome to it)."""
+    c, a, k = "cust-tea-fan-9", "anon-tea-fan-9", "tea-fan"
+    return Journey(
+        "viewed_counts_browsing_before_signup",
+        "a viewed segment counts the visitor's views the signup merged in: tea_fan_welcome "
+        "at the customer's second tea view",
+        c,
+        (
+            browse(f"{k}-e1", day(0, 8), anonymous=a, category="tea"),
+            signup(f"{k}-e2", day(0, 10), c, anonymous_id=a),
+            browse(f"{k}-e3", day(1, 12), customer=c, category="tea"),
+            Advance(day(2)),
+        ),
+        (
+            Move(None, P, "browse_without_signup", f"{k}-e1", day(0, 8), key=a),
+            Move(None, L, "signup", f"{k}-e2", day(0, 10)),
+        ),
+        (welcome(day(0, 10)), sent("tea_fan_welcome", "tea_fan_welcome", "0", day(1, 12))),
+        playbook=RECORD_CHANGES_PLAYBOOK,
+        suppressed=(capped("browse_abandonment", "browse_abandonment", "1"),),
+        flow_events=ran("tea_fan_welcome"),
+    )
+
+
+RECORD_CHANGES: tuple[Journey, ...] = (
+    _segment_turns_true_at_a_timer(),
+    _viewed_counts_browsing_before_signup(),
+)
+"""Journeys of DESIGN's rules for when segments are evaluated, on their own playbook."""
+
+OPEN_BUGS = {
+    "viewed_counts_browsing_before_signup": (
+        "the merge hands on only product ids (ProspectHistory.views) into prospect_views: the "
+        "prospect's views never reach the customer's view_log, so viewed ignores them"
+    ),
+}
+"""Journeys that fail on the interpreter as it is, with why: reported, expected to fail."""
