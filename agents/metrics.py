@@ -24,7 +24,7 @@ from analytics.lift import rate_lift
 from lifecycle.core import Outcome
 from streams.lag import PartitionLag
 
-__all__ = ["EngineMetrics", "lift_of"]
+__all__ = ["EngineMetrics", "lift_of", "timer_label"]
 
 # aiohttp takes the charset apart from the type; the exposition is ASCII anyway.
 _CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
@@ -42,6 +42,15 @@ def lift_of(groups: dict[str, list[float]]) -> dict[str, Any]:
 
 
 _GROUPS = ("treated", "holdout", "suppressed")
+
+
+def timer_label(name: str) -> str:
+    """A fired timer's label: its kind (``at_risk``, ``churned``, ``attribution``), or for a
+    flow's wait or date the flow's name, so the label set stays as small as the playbook."""
+    kind, _, rest = name.partition(":")
+    if kind in ("flow", "date"):
+        return rest.partition(":")[0]
+    return kind
 
 
 class EngineMetrics:
@@ -209,7 +218,7 @@ class EngineMetrics:
             campaign, reason = suppression.campaign, suppression.reason
             self._child(self.triggers, campaign, "suppressed", reason).inc()
         for name in outcome.fired:
-            self._child(self.timers_fired, name.split(":")[0]).inc()
+            self._child(self.timers_fired, timer_label(name)).inc()
         if outcome.traits_dropped:
             self.traits_dropped.inc(outcome.traits_dropped)
         for record in outcome.attributions:
