@@ -27,7 +27,7 @@ from lifecycle.core import Outcome
 from lifecycle.flows.tally import MEASURES, REASONED, FlowCounts, Measure, flow_counts
 from streams.lag import PartitionLag
 
-__all__ = ["EngineMetrics", "lift_of"]
+__all__ = ["EngineMetrics", "lift_of", "timer_label"]
 
 # aiohttp takes the charset apart from the type; the exposition is ASCII anyway.
 _CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
@@ -56,6 +56,15 @@ _FLOW_HELP: dict[Measure, str] = {
     "skipped": "Starts of a flow that started no run, by reason: re_entry, running, per_missing.",
 }
 _FLOW_SAMPLES: dict[str, Measure] = {f"lifecycle_flow_{m}_total": m for m in MEASURES}
+
+
+def timer_label(name: str) -> str:
+    """A fired timer's label: its kind (``at_risk``, ``churned``, ``attribution``), or for a
+    flow's wait or date the flow's name, so the label set stays as small as the playbook."""
+    kind, _, rest = name.partition(":")
+    if kind in ("flow", "date"):
+        return rest.partition(":")[0]
+    return kind
 
 
 class EngineMetrics:
@@ -248,7 +257,7 @@ class EngineMetrics:
             campaign, reason = suppression.campaign, suppression.reason
             self._child(self.triggers, campaign, "suppressed", reason).inc()
         for name in outcome.fired:
-            self._child(self.timers_fired, name.split(":")[0]).inc()
+            self._child(self.timers_fired, timer_label(name)).inc()
         if outcome.traits_dropped:
             self.traits_dropped.inc(outcome.traits_dropped)
         for count in flow_counts(outcome):

@@ -2,8 +2,11 @@
 
 Starts the local broker (unless it is already running), creates the topics,
 says whether the run starts fresh or resumes earlier data, runs a worker as a
-child process, publishes a synthetic shop's events at a steady rate, and
-prints the stage and campaign counts as they change. Whatever ends the run
+child process under the demo playbook (the README's flow recipes and a
+wishlist reminder, unless ``LIFECYCLE_PLAYBOOK`` names another), publishes a
+synthetic shop's events at a steady rate, with the birthdays, properties and
+``wishlist_add`` events those flows read, and prints the stage and campaign
+counts as they change. Whatever ends the run
 (Ctrl-C, SIGTERM, SIGHUP, --duration, the reader of its output going away, an
 error), it stops everything this command started, and only that.
 """
@@ -20,11 +23,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from importlib import resources
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from analytics.simulation import simulate
 from cli.stop_requests import Console, StopRequests
+from lifecycle.playbook import PlaybookError, load_playbook
 from schemas.codec import loads
 from schemas.records import Stage
 from streams.admin import TopicReport, ensure_topics, wait_for_leaders
@@ -34,9 +40,37 @@ from streams.kafka import consumer as kafka_consumer
 from streams.producer import publish_events
 from streams.settings import Settings
 
-__all__ = ["run_dev"]
+__all__ = ["demo_playbook", "playbook_of", "run_dev", "shop_events", "worker_env"]
 
 _STAGE_ORDER = [stage.value for stage in Stage]
+
+
+def demo_playbook() -> Path:
+    """The packaged demo playbook: the README's recipes and a wishlist reminder."""
+    return Path(str(resources.files("lifecycle").joinpath("playbook_demo.yaml")))
+
+
+def worker_env(environ: Mapping[str, str], bootstrap: str, data_dir: Path) -> dict[str, str]:
+    """The worker's environment: the user's own, with the demo's choices where it has none.
+
+    The shop replays a simulated year in minutes, so the clock is event time;
+    the playbook is the demo's, so the flows the shop's extras feed run.
+    """
+    env = {**environ, "LIFECYCLE_BROKER": bootstrap, "LIFECYCLE_DATA_DIR": str(data_dir)}
+    env.setdefault("LIFECYCLE_CLOCK", "event")
+    env["LIFECYCLE_PLAYBOOK"] = str(playbook_of(environ))
+    return env
+
+
+def playbook_of(environ: Mapping[str, str]) -> Path:
+    """The playbook the demo's worker runs: ``LIFECYCLE_PLAYBOOK``, else the demo's."""
+    given = environ.get("LIFECYCLE_PLAYBOOK")
+    return Path(given) if given else demo_playbook()
+
+
+def shop_events(customers: int, seed: int) -> Iterator[dict[str, Any]]:
+    """The synthetic shop, with the traits, properties and custom events flows read."""
+    return simulate(customers, seed=seed, extras=True)
 
 
 class _Tally:
@@ -123,7 +157,7 @@ async def _demo(
         tally.published = n
 
     async def shop() -> None:
-        events = simulate(customers, seed=seed)
+        events = shop_events(customers, seed)
         tally.published = await publish_events(settings, events, rate=rate, progress=published)
         console.echo(f"synthetic shop finished: {tally.published} events published")
 
@@ -271,6 +305,13 @@ def _run(
     seed: int | None,
     duration: float | None,
 ) -> int:
+    playbook = playbook_of(os.environ)
+    try:
+        load_playbook(playbook)
+    except PlaybookError as exc:
+        console.echo(f"error: {exc}", err=True)
+        return 1
+    console.echo(f"playbook {playbook}")
     broker = started.broker
     started.broker_was_running = broker.status().running
     try:
@@ -300,11 +341,8 @@ def _run(
     console.echo(freshness(reports, worker_state, dev_dir, status.home))
     if stale_worker_state(reports, worker_state):
         shutil.rmtree(settings.data_dir)
+    env = worker_env(os.environ, status.bootstrap, settings.data_dir)
     started.log = (dev_dir / "worker.log").open("ab")
-    env = {**os.environ, "LIFECYCLE_BROKER": status.bootstrap}
-    env["LIFECYCLE_DATA_DIR"] = str(settings.data_dir)
-    # The shop replays a simulated year in minutes: its clock is event time.
-    env.setdefault("LIFECYCLE_CLOCK", "event")
     with stops.deferred():  # never a worker running that ``started`` does not know
         started.worker = subprocess.Popen(
             [sys.executable, "-m", "cli", "worker"],

@@ -485,7 +485,10 @@ def schemas_export(directory: Path) -> None:
 def dev(customers: int, rate: float, seed: int | None, duration: float | None) -> None:
     """The one-command demo: local broker, topics, a worker, the synthetic shop, live counts.
 
-    Ctrl-C stops everything this command started.
+    The worker runs the demo playbook (the README's flow recipes and a wishlist
+    reminder) unless LIFECYCLE_PLAYBOOK names another; the shop sends birthdays,
+    properties and wishlist_add events for its flows. Ctrl-C stops everything
+    this command started.
     """
     from cli.dev import run_dev
 

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lifecycle.backtest import Backtest, Output
 from lifecycle.clock import ClockMode
 from lifecycle.flows.tally import MEASURES, FlowCounts
-from lifecycle.playbook import default_playbook
+from lifecycle.playbook import default_playbook, load_playbook
 from schemas.codec import dumps, loads, to_jsonable
 from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
@@ -200,10 +200,10 @@ class Worker:
 def backtest(
     settings: Settings, events: list[dict[str, Any]], until: datetime | None = None
 ) -> tuple[Backtest, list[Output]]:
-    """The pure core's answer to ``events``, partitioned and merged as the workers do it:
-    what every comparison with the broker path is against."""
+    """The pure core's answer to ``events``, partitioned and merged as the workers do it,
+    under the workers' playbook: what every comparison with the broker path is against."""
     runner = Backtest(
-        default_playbook(),
+        load_playbook(settings.playbook),
         partitioner_of(settings),
         limits=settings.input_limits,
         received_at=datetime.now(UTC),

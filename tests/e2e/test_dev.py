@@ -1,4 +1,5 @@
-"""``lifecycle dev`` as a user runs it: stages move soon after start, Ctrl-C stops it all."""
+"""``lifecycle dev`` as a user runs it: stages move soon after start, the demo playbook's
+flows send (and the built-in cart mail they replace does not), Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_dev_shows_stages_moving_and_ctrl_c_stops_everything(tmp_path: Path) -> 
     assert process.stdout is not None
     output: list[str] = []
     started = time.monotonic()
-    moved = False
+    moved = flowed = False
     worker_pid = None
     try:
         for line in process.stdout:
@@ -48,11 +49,16 @@ def test_dev_shows_stages_moving_and_ctrl_c_stops_everything(tmp_path: Path) -> 
             # A customer past the first stage: the whole pipeline is flowing.
             if re.search(r"stages:.*first_time_buyer [1-9]", line):
                 moved = True
+            # A flow of the demo playbook has sent: its flows run. (Its cart_reminder
+            # rarely goes: the shop's carts follow a signup, whose welcome takes the cap.)
+            if moved and re.search(r"campaigns:.*replenish_coffee [1-9]", line):
+                flowed = True
                 break
             if time.monotonic() - started > DEADLINE:
                 break
         elapsed = time.monotonic() - started
         assert moved, f"no stage movement within {DEADLINE} s:\n" + "".join(output)
+        assert flowed, f"no replenish_coffee within {DEADLINE} s:\n" + "".join(output)
         assert elapsed < DEADLINE
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         rest, _ = process.communicate(timeout=90)
@@ -63,6 +69,8 @@ def test_dev_shows_stages_moving_and_ctrl_c_stops_everything(tmp_path: Path) -> 
             process.wait()
     text = "".join(output)
     assert process.returncode == 0, text
+    assert "playbook_demo.yaml" in text
+    assert "cart_abandonment" not in text  # the demo playbook turns the built-in off
     assert "worker stopped" in text
     assert "broker stopped" in text
     assert not broker_ready(f"127.0.0.1:{kafka_port}", timeout=1.0)

@@ -19,6 +19,9 @@ buyer who lapses, one who comes back), the themes ``signups``, ``carts``,
 that differs only in its numbers is one builder, called once per journey),
 ``journeys`` (all of them, in order), ``run`` (the runner) and ``fixtures``
 (the suite's shared fixtures, registered by the root ``conftest.py``).
+Journeys with a playbook of their own (``Journey.playbook``, laid over the
+default one) are apart: ``flows`` (DESIGN.md's flows and segments example) and
+``recipes`` (the README's flow recipes, read from README.md).
 
 Conventions, so that no policy other than the one a journey is about changes
 its outputs:

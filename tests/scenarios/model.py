@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from lifecycle.flows.counts import FlowEvent
 from schemas.records import Campaign, Stage
 
 Body = Mapping[str, object]
@@ -38,12 +39,13 @@ class Send(NamedTuple):
     """An expected trigger.
 
     ``send_after`` None means "the same as created_at". ``payload`` holds exactly
-    the campaign's highlight fields (``HIGHLIGHTS``), None for other campaigns.
-    ``flow`` None means the flow named like the campaign (every built-in);
-    ``step`` is the send's index path in its flow.
+    the campaign's highlight fields (``HIGHLIGHTS``, and the journey's own
+    ``Journey.highlights``), None for other campaigns. ``flow`` None means the
+    flow named like the campaign (every built-in); ``step`` is the send's index
+    path in its flow (``"0"``, ``"3.then.0"``).
     """
 
-    campaign: Campaign
+    campaign: Campaign | str
     created_at: datetime
     holdout: bool = False
     send_after: datetime | None = None
@@ -51,6 +53,17 @@ class Send(NamedTuple):
     key: str | None = None
     flow: str | None = None
     step: str = "0"
+    channel: str = "email"
+
+
+class Suppressed(NamedTuple):
+    """An expected suppression: a send a policy stopped, and why (``frequency_cap``...)."""
+
+    campaign: str
+    flow: str
+    step: str
+    reason: str
+    key: str | None = None
 
 
 HIGHLIGHTS: Mapping[Campaign, tuple[str, ...]] = {
@@ -70,6 +83,13 @@ class Journey:
 
     ``customer`` is the journey's own key (``Move.key``/``Send.key`` None means
     it); ``kafka_ready`` is checked by the unit tests (see the module docstring).
+
+    ``playbook`` is YAML laid over the default playbook, as a shop's playbook
+    file is (None: the default playbook). A journey with one also states each
+    send's flow and step, the payload fields its own campaigns are judged on
+    (``highlights``), every suppression (``suppressed``) and what the runs of the
+    flows its playbook names did (``flow_events``: entered, exited with the
+    reason, skipped), in order.
     """
 
     name: str
@@ -79,6 +99,10 @@ class Journey:
     moves: tuple[Move, ...]
     sends: tuple[Send, ...]
     kafka_ready: bool = True
+    playbook: str | None = None
+    highlights: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    suppressed: tuple[Suppressed, ...] = ()
+    flow_events: tuple[FlowEvent, ...] = ()
 
     @property
     def events(self) -> list[Body]:

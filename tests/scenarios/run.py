@@ -2,29 +2,79 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from lifecycle.backtest import MERGE_TOPIC
 from lifecycle.clock import ClockMode
 from lifecycle.core import Outcome
-from lifecycle.playbook import Playbook
+from lifecycle.flows import yaml12
+from lifecycle.flows.counts import FlowEvent
+from lifecycle.playbook import Playbook, parse_playbook
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.runtime import Applied, DictStore, PartitionRuntime, Result, complete
 from lifecycle.state import CustomerState
 from schemas.events import INBOUND_TOPICS, TOPIC_OF_TYPE, Event, EventAdapter
 from schemas.internal import Claim, ProspectHistory
-from tests.scenarios.model import HIGHLIGHTS, Advance, Journey, Move, Send, Step
+from tests.scenarios.model import (
+    HIGHLIGHTS,
+    Advance,
+    Journey,
+    Move,
+    Send,
+    Step,
+    Suppressed,
+)
+
+
+@functools.cache
+def _parsed(text: str) -> Playbook:
+    return parse_playbook(text, "<journey playbook>")
+
+
+def journey_playbook(journey: Journey, playbook: Playbook) -> Playbook:
+    """The journey's own playbook laid over the defaults, or ``playbook`` when it has none."""
+    return playbook if journey.playbook is None else _parsed(journey.playbook)
+
+
+@functools.cache
+def _named_flows(text: str) -> frozenset[str]:
+    data = yaml12.load(text) or {}
+    return frozenset(data.get("flows") or {})
+
+
+def own_flows(journey: Journey) -> frozenset[str]:
+    """The flows the journey's playbook names: those whose runs the journey states."""
+    return frozenset() if journey.playbook is None else _named_flows(journey.playbook)
+
+
+@dataclass
+class Outputs:
+    """What a journey produced, in the terms its expectation states."""
+
+    moves: list[Move] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+    flow_events: list[FlowEvent] = field(default_factory=list)
 
 
 def record_outputs(
-    outcome: Outcome, key: str, journey: Journey, moves: list[Move], sends: list[Send]
+    outcome: Outcome,
+    key: str,
+    journey: Journey,
+    moves: list[Move],
+    sends: list[Send],
+    outputs: Outputs | None = None,
 ) -> None:
+    """Append ``outcome``'s transitions and triggers as the journey states them; with
+    ``outputs``, its suppressions and the runs of the journey's own flows there too."""
     own = None if key == journey.customer else key
     for t in outcome.transitions:
         moves.append(Move(t.from_stage, t.to_stage, t.reason, t.caused_by, t.at, own))
     for trigger in outcome.triggers:
-        fields = HIGHLIGHTS.get(trigger.campaign)
+        fields = HIGHLIGHTS.get(trigger.campaign) or journey.highlights.get(trigger.campaign)
         sends.append(
             Send(
                 trigger.campaign,
@@ -35,17 +85,33 @@ def record_outputs(
                 own,
                 None if trigger.flow == trigger.campaign else trigger.flow,
                 trigger.step,
+                trigger.channel,
             )
         )
+    if outputs is None:
+        return
+    for s in outcome.suppressed:
+        outputs.suppressed.append(Suppressed(s.campaign, s.flow, s.step, s.reason, own))
+    named = own_flows(journey)
+    outputs.flow_events.extend(e for e in outcome.flow_events if e.flow in named)
 
 
 def final_states(
     journey: Journey, playbook: Playbook, steps: Sequence[Step] | None = None
 ) -> tuple[list[Move], list[Send], dict[str, CustomerState]]:
     """``run_journey``, plus the records left at the end, by key."""
+    outputs, states = journey_outputs(journey, playbook, steps)
+    return outputs.moves, outputs.sends, states
+
+
+def journey_outputs(
+    journey: Journey, playbook: Playbook, steps: Sequence[Step] | None = None
+) -> tuple[Outputs, dict[str, CustomerState]]:
+    """Every output of ``run_journey`` (suppressions and flow runs too), and the records
+    left at the end, by key. The journey's own playbook, if it has one, replaces ``playbook``."""
+    playbook = journey_playbook(journey, playbook)
     states: dict[str, CustomerState] = {}
-    moves: list[Move] = []
-    sends: list[Send] = []
+    outputs = Outputs()
     runtime: PartitionRuntime[int] = PartitionRuntime.open(
         [*INBOUND_TOPICS, MERGE_TOPIC],
         ClockMode.WALL,
@@ -59,7 +125,7 @@ def final_states(
         for result in results:
             assert isinstance(result, Applied), result  # a core failure fails the journey
             outcome = result.outcome
-            record_outputs(outcome, result.key, journey, moves, sends)
+            record_outputs(outcome, result.key, journey, outputs.moves, outputs.sends, outputs)
             merges: list[Claim | ProspectHistory] = [*outcome.claims]
             if outcome.history is not None:
                 merges.append(outcome.history)
@@ -74,7 +140,7 @@ def final_states(
         event: Event = EventAdapter.validate_python(dict(step))
         runtime.offer(TOPIC_OF_TYPE[event.type], position, event)
         take(runtime.drain(), position)
-    return moves, sends, states
+    return outputs, states
 
 
 def run_journey(

@@ -1,7 +1,8 @@
 """Every named journey through the agent's wiring, in memory (``tests/fakes.py``).
 
-The journeys of ``tests/scenarios`` (``test_journeys`` runs them through the
-pure runtime), here through what a worker does with Kafka's messages:
+The journeys of ``tests/scenarios`` (``test_journeys`` and ``test_flow_journeys``
+run them through the pure runtime), each with its own playbook if it has one,
+here through what a worker does with Kafka's messages:
 admission in offset order, the merge of topics per partition, identity-merge
 messages through their own topic, ticks, the checkpoint's commit sequence.
 Each journey's customers must get exactly its expected stage moves and
@@ -24,7 +25,18 @@ from schemas.records import Transition, Trigger
 from streams.producer import route
 from streams.settings import Settings
 from tests.fakes import MemoryWorker
-from tests.scenarios import JOURNEYS, Advance, Journey, Move, Send, event_time, record_outputs
+from tests.scenarios import (
+    JOURNEYS,
+    Advance,
+    Journey,
+    Move,
+    Send,
+    event_time,
+    flows,
+    recipes,
+    record_outputs,
+)
+from tests.scenarios.run import journey_playbook
 
 SETTINGS = Settings(clock=ClockMode.WALL, batch_linger=0.0, output_hold=0.0)
 
@@ -69,11 +81,18 @@ async def walk(journey: Journey, playbook: Playbook) -> MemoryWorker:
     return worker
 
 
-@pytest.mark.parametrize("journey", JOURNEYS, ids=[j.name for j in JOURNEYS])
+EVERY = [
+    *(pytest.param(j, id=j.name) for j in JOURNEYS),
+    *(pytest.param(j, id=j.name) for j in flows.JOURNEYS),
+    *(pytest.param(j, id=j.name) for j in recipes.journeys()),
+]
+
+
+@pytest.mark.parametrize("journey", EVERY)
 def test_the_agent_gives_each_journey_exactly_its_outputs(
     journey: Journey, playbook: Playbook
 ) -> None:
-    worker = asyncio.run(walk(journey, playbook))
+    worker = asyncio.run(walk(journey, journey_playbook(journey, playbook)))
     moves, sends = outputs(worker, journey)
     assert per_key(moves) == per_key(list(journey.moves))
     assert per_key(sends) == per_key(list(journey.sends))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.metrics import EngineMetrics
+from agents.metrics import EngineMetrics, timer_label
 from analytics.stats import compare_rates
 from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
@@ -115,3 +115,17 @@ def test_the_dashboard_lift_is_the_named_test_on_the_counters() -> None:
     assert lift["estimate"] == round(expected.estimate, 6) == 0.1
     assert (lift["low"], lift["high"]) == (round(expected.low, 6), round(expected.high, 6))
     assert lift["p_value"] == round(expected.p_value, 6)
+
+
+def test_a_fired_timer_is_labelled_by_its_kind_or_its_flow() -> None:
+    assert [
+        timer_label(name)
+        for name in (
+            "at_risk",
+            "churned",
+            "attribution:0123abcd",
+            "flow:cart_abandonment",
+            "flow:review_request:o-1:x",
+            "date:birthday",
+        )
+    ] == ["at_risk", "churned", "attribution", "cart_abandonment", "review_request", "birthday"]
