@@ -47,7 +47,7 @@ import orjson
 
 from lifecycle.core import Due, apply
 from lifecycle.playbook import Playbook, default_playbook
-from lifecycle.state import CartLine, CustomerState, PendingReview, Profile
+from lifecycle.state import CartLine, CustomerState, FlowRun, Profile, RunLine, RunOrder, ViewMark
 from lifecycle.timers import TimerHeap, next_due, schedule
 from schemas.codec import encode_model, loads
 from schemas.internal import RecordSummary
@@ -290,6 +290,22 @@ def _profile(i: int) -> Profile:
     )
 
 
+def _run(
+    flow: str, key: str, at: datetime, wait: timedelta, order: RunOrder | None = None
+) -> FlowRun:
+    """A run of a built-in flow asleep in its first wait, started at ``at``."""
+    return FlowRun(
+        flow=flow,
+        key=key,
+        run_id=f"run-{flow}-{key}",
+        started_at=at,
+        step="0",
+        wake_at=at + wait,
+        holdout=False,
+        order=order,
+    )
+
+
 def _cart_lead(i: int, at: datetime, rng: random.Random) -> CustomerState:
     """A signed-up lead who left a cart: one timer (cart_abandonment)."""
     return CustomerState(
@@ -305,7 +321,7 @@ def _cart_lead(i: int, at: datetime, rng: random.Random) -> CustomerState:
             "sku-10442": CartLine(quantity=1, unit_price=Decimal("24.90"), currency="EUR"),
             "sku-20817": CartLine(quantity=2, unit_price=Decimal("9.50"), currency="EUR"),
         },
-        cart_touched_at=at,
+        runs={"cart_abandonment": _run("cart_abandonment", "", at, timedelta(hours=1))},
     )
 
 
@@ -319,8 +335,8 @@ def _browsing_lead(i: int, at: datetime, rng: random.Random) -> CustomerState:
         signed_up_at=at - timedelta(days=10),
         profile=_profile(i),
         recent_event_ids=_event_ids(rng, 6),
-        browsed=["sku-31001", "sku-31077", "shoes"],
-        browse_started_at=at,
+        views=[ViewMark(product=p, at=at) for p in ("sku-31001", "sku-31077", "shoes")],
+        runs={"browse_abandonment": _run("browse_abandonment", "", at, timedelta(hours=2))},
     )
 
 
@@ -346,7 +362,6 @@ def _first_time_buyer(i: int, at: datetime, rng: random.Random) -> CustomerState
         signed_up_at=at - timedelta(days=20),
         profile=_profile(i),
         recent_event_ids=_event_ids(rng, 15),
-        nudged=True,
         **_purchases(at, 1),
     )
 
@@ -361,8 +376,22 @@ def _repeat_customer(i: int, at: datetime, rng: random.Random) -> CustomerState:
         signed_up_at=at - timedelta(days=120),
         profile=_profile(i),
         recent_event_ids=_event_ids(rng, 40),
-        pending_reviews={
-            "order-2": PendingReview(at=at, products=["sku-10442", "sku-20817", "sku-31001"])
+        runs={
+            "review_request:order-2": _run(
+                "review_request",
+                "order-2",
+                at,
+                timedelta(days=7),
+                RunOrder(
+                    order_id="order-2",
+                    total=Decimal("64.90"),
+                    currency="EUR",
+                    items=(
+                        RunLine(product_id="sku-10442", quantity=1, unit_price=Decimal("64.90")),
+                    ),
+                    products=("sku-10442",),
+                ),
+            )
         },
         **_purchases(at, 3),
     )

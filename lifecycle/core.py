@@ -19,10 +19,11 @@ from typing import Any
 
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
 from lifecycle.clv import Prediction
+from lifecycle.flows import interpreter
 from lifecycle.flows.counts import FlowEvent
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
-from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide, in_holdout
+from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide
 from lifecycle.recommend import Recommender
 from lifecycle.scoring import ScoresAt, rfm_segment
 from lifecycle.state import (
@@ -31,11 +32,10 @@ from lifecycle.state import (
     CartLine,
     CustomerState,
     Move,
-    PendingReview,
     Profile,
     deep_copy,
 )
-from lifecycle.timers import AT_RISK, CHURNED, REVIEW_PREFIX, schedule
+from lifecycle.timers import AT_RISK, CHURNED, schedule
 from schemas.events import (
     BrowseEvent,
     CartEvent,
@@ -56,15 +56,6 @@ from schemas.records import Attribution, Campaign, Group, Stage, Transition, Tri
 __all__ = ["Claim", "Due", "Input", "Outcome", "ProspectHistory", "apply"]
 
 _BEFORE_PURCHASE = (None, Stage.PROSPECT, Stage.LEAD)
-
-ENTRY_CAMPAIGNS = {
-    Stage.AT_RISK: Campaign.CHURN_PREVENTION,
-    Stage.CHURNED: Campaign.WIN_BACK,
-    Stage.REACTIVATED: Campaign.WELCOME_BACK,
-    Stage.LOYAL: Campaign.LOYALTY_REWARD,
-    Stage.ADVOCATE: Campaign.ADVOCATE_REFERRAL,
-}
-"""The campaign each stage's arrival sends (DESIGN.md, Triggers)."""
 
 _MAX_TIMERS_PER_ADVANCE = 10_000
 
@@ -145,12 +136,18 @@ class _Step:
         playbook: Playbook,
         outcome: Outcome,
         recommender: Recommender | None,
+        *,
+        fresh: bool = False,
     ) -> None:
         self.state = state
         self.cause = cause
         self.playbook = playbook
         self.outcome = outcome
         self.recommender = recommender
+        self.fresh = fresh
+        """Whether this cause created the record (its segments start false)."""
+        self.entered: list[Stage] = []
+        """Stages entered by this cause, in order, for the flows that start on them."""
         self.scores = ScoresAt(state, cause.at, playbook.scores)
         """The record's scores at this step's time, computed once however often asked."""
         self._decided: list[tuple[int, Trigger, ResolvedSend]] = []
@@ -161,8 +158,16 @@ class _Step:
     def at(self) -> datetime:
         return self.cause.at
 
+    @property
+    def ref(self) -> str:
+        return self.cause.ref
+
+    @property
+    def flow_events(self) -> list[FlowEvent]:
+        return self.outcome.flow_events
+
     def move(self, to: Stage, reason: str) -> None:
-        """Change stage, record the transition, and send the new stage's campaign."""
+        """Change stage and record the transition; the flows react once the facts are in."""
         if self.state.stage == to:
             return
         self.outcome.emitted.append(
@@ -190,30 +195,20 @@ class _Step:
         )
         del self.state.history[:-HISTORY_KEPT]
         self.state.stage = to
-        campaign = ENTRY_CAMPAIGNS.get(to)
-        if campaign is not None:
-            self.contact(campaign, self._entry_payload(campaign))
+        self.entered.append(to)
 
-    def contact(self, campaign: Campaign, payload: dict[str, Any]) -> None:
-        """Decide a built-in campaign's send: its flow is the campaign, its step ``"0"``.
-
-        The trigger id and the holdout draw are per (customer, campaign, cause),
-        as they always were: they change only once sends come from flow runs.
-        """
-        rule = self.playbook.campaign(campaign)
-        if rule is None:
-            return
-        name = campaign.value
-        customer_id = self.state.customer_id
-        send = ResolvedSend.from_rule(name, rule)
+    def send(
+        self, send: ResolvedSend, *, trigger_id: str, holdout: bool, payload: dict[str, Any]
+    ) -> None:
+        """Decide a flow's send: the policies, then the caps when the cause is done."""
         decision = decide(
             self.state,
             send,
-            trigger_id=stable_id("trigger", customer_id, name, self.cause.ref),
-            holdout=in_holdout(name, customer_id, self.playbook.holdout_share(rule)),
+            trigger_id=trigger_id,
+            holdout=holdout,
             cause=self.cause.ref,
             at=self.at,
-            payload={**self._greeting(), **payload},
+            payload=payload,
             playbook=self.playbook,
         )
         if isinstance(decision, Trigger):
@@ -295,7 +290,7 @@ class _Step:
             )
         self._decided.clear()
 
-    def _greeting(self) -> dict[str, Any]:
+    def greeting(self) -> dict[str, Any]:
         """What every template may use: who, in which language, and which segment."""
         state = self.state
         profile = state.profile
@@ -308,24 +303,6 @@ class _Step:
             "clv_tier": self.playbook.scores.clv_tiers.tier(state.revenue),
             **_predicted(self.scores.prediction()),
         }
-
-    def _entry_payload(self, campaign: Campaign) -> dict[str, Any]:
-        rule = self.playbook.campaigns[campaign]
-        state = self.state
-        tier = self.playbook.scores.clv_tiers.tier(state.revenue)
-        payload: dict[str, Any] = {}
-        if campaign is Campaign.CHURN_PREVENTION:
-            payload["survey"] = rule.survey
-            if rule.discount_percent is not None:
-                payload["discount_percent"] = str(rule.discount_percent)
-        elif campaign is Campaign.WIN_BACK:
-            if rule.discount_by_tier is not None and tier in rule.discount_by_tier:
-                payload["discount_percent"] = str(rule.discount_by_tier[tier])
-        elif campaign is Campaign.LOYALTY_REWARD:
-            payload["perks"] = list(rule.perks)
-        elif campaign is Campaign.ADVOCATE_REFERRAL:
-            payload["referral_code"] = stable_id("referral", state.customer_id)[:10].upper()
-        return payload
 
 
 def _predicted(prediction: Prediction | None) -> dict[str, Any]:
@@ -358,7 +335,6 @@ def _signup(step: _Step, event: SignupEvent) -> None:
     state.signed_up_at = event.occurred_at
     if state.stage in _BEFORE_PURCHASE:
         step.move(Stage.LEAD, "signup")
-    step.contact(Campaign.WELCOME, {})
 
 
 def _traits(
@@ -409,19 +385,15 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
     state = step.state
     if state.stage is None:
         step.move(Stage.PROSPECT, "browse_without_signup")
+    interpreter.log_view(step, event)
     viewed = event.product_id or event.category
     if viewed is None:
         return
     if state.signed_up_at is None:  # kept for when the visitor becomes known
         _remember_view(state.prospect_views, viewed, step.playbook)
         return
-    if state.browse_started_at is None:
-        state.browse_started_at = event.occurred_at
-    if viewed in state.browsed:
-        state.browsed.remove(viewed)
-    state.browsed.append(viewed)
     limit = step.playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
-    del state.browsed[:-limit]
+    interpreter.remember_view(state, viewed, event.occurred_at, limit)
 
 
 def _remember_view(views: list[str], viewed: str, playbook: Playbook) -> None:
@@ -432,12 +404,10 @@ def _remember_view(views: list[str], viewed: str, playbook: Playbook) -> None:
 
 
 def _cart(step: _Step, event: CartEvent) -> None:
-    """Track the cart's lines; an add or a checkout (re)starts the abandonment wait."""
+    """Track the cart's lines (the cart_abandonment flow reads them)."""
     state = step.state
     if state.stage is None:
         step.move(Stage.PROSPECT, "cart_without_signup")
-    state.browsed.clear()  # a cart answers the browsing: no browse abandonment
-    state.browse_started_at = None
     if state.cart_id != event.cart_id:
         state.cart.clear()
         state.cart_id = event.cart_id
@@ -456,9 +426,6 @@ def _cart(step: _Step, event: CartEvent) -> None:
             del state.cart[product]
     if event.action == "checkout_started":
         step.credit(event.event_id, purchase=False)
-    if event.action != "remove":
-        touched = state.cart_touched_at
-        state.cart_touched_at = max(touched, event.occurred_at) if touched else event.occurred_at
 
 
 def _loyal_reason(step: _Step) -> str | None:
@@ -493,35 +460,11 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     products = [item.product_id for item in event.items]
     state.cart.clear()
     state.cart_id = None
-    state.cart_touched_at = None
-    state.browsed.clear()
-    state.browse_started_at = None
-    if step.playbook.campaign(Campaign.REVIEW_REQUEST) and products:
-        state.pending_reviews[event.order_id] = PendingReview(
-            at=event.occurred_at, products=products
-        )
+    interpreter.log_purchase(step, event)
     _purchase_moves(step)
-    recommendations = step.recommend(products)
     state.bought = [p for p in state.bought if p not in products] + list(dict.fromkeys(products))
     del state.bought[: -step.playbook.recommendations.owned_kept]
     step.outcome.orders.append(products)
-    step.contact(
-        Campaign.ORDER_THANK_YOU,
-        {
-            "recommendations": recommendations,
-            "order_id": event.order_id,
-            "total": str(event.total),
-            "currency": event.currency,
-            "items": [
-                {
-                    "product_id": item.product_id,
-                    "quantity": item.quantity,
-                    "unit_price": str(item.unit_price),
-                }
-                for item in event.items
-            ],
-        },
-    )
 
 
 def _purchase_moves(step: _Step) -> None:
@@ -555,7 +498,7 @@ def _refund(step: _Step, event: RefundEvent) -> None:
 
     A refund for an order this customer never placed changes nothing, and the
     amount is capped at what is left of the order, so revenue never goes negative.
-    A fully refunded order gets no review request.
+    (The review_request flow ends on a refund that leaves nothing of the order.)
     """
     state = step.state
     standing = state.order_net.get(event.order_id)
@@ -566,7 +509,6 @@ def _refund(step: _Step, event: RefundEvent) -> None:
     state.revenue -= amount
     if state.order_net[event.order_id] == 0:
         state.orders -= 1
-        state.pending_reviews.pop(event.order_id, None)
 
 
 def _engagement(step: _Step, event: EngagementEvent) -> None:
@@ -594,60 +536,19 @@ def _remember(state: CustomerState, event_id: str, window: int) -> None:
 # --- timers ------------------------------------------------------------------------
 
 
-def _money(lines: dict[str, CartLine]) -> str:
-    return str(sum((line.unit_price * line.quantity for line in lines.values()), Decimal(0)))
-
-
 def _fire_one(step: _Step, name: str) -> None:
     """One due timer; ``schedule`` only lists timers whose rule still applies."""
-    state = step.state
     if name == AT_RISK:
         step.move(Stage.AT_RISK, "no_purchase_at_risk")
     elif name == CHURNED:
         step.move(Stage.CHURNED, "no_purchase_churned")
-    elif name == Campaign.CART_ABANDONMENT.value:
-        lines = state.cart
-        step.contact(
-            Campaign.CART_ABANDONMENT,
-            {
-                "cart_id": state.cart_id,
-                "items": [
-                    {"product_id": p, "quantity": line.quantity, "unit_price": str(line.unit_price)}
-                    for p, line in lines.items()
-                ],
-                "value": _money(lines),
-                "currency": next(iter(lines.values())).currency,
-            },
-        )
-        state.cart.clear()
-        state.cart_touched_at = None
-    elif name == Campaign.BROWSE_ABANDONMENT.value:
-        viewed = list(reversed(state.browsed))
-        step.contact(
-            Campaign.BROWSE_ABANDONMENT,
-            {"products": viewed, "recommendations": step.recommend(viewed)},
-        )
-        state.browsed.clear()
-        state.browse_started_at = None
-    elif name == Campaign.SECOND_PURCHASE_NUDGE.value:
-        step.contact(
-            Campaign.SECOND_PURCHASE_NUDGE,
-            {
-                "days_since_first_order": (step.at - state.first_order_at).days
-                if state.first_order_at
-                else None,
-                "products_bought": sorted(state.bought),
-                "recommendations": step.recommend(list(state.bought)),
-            },
-        )
-        state.nudged = True
     elif name.startswith(ATTRIBUTION_PREFIX):
         trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
-        step.outcome.emitted.append(close(state, trigger_id, step.at))
-    elif name.startswith(REVIEW_PREFIX):
-        order_id = name.removeprefix(REVIEW_PREFIX)
-        pending = state.pending_reviews.pop(order_id)
-        step.contact(Campaign.REVIEW_REQUEST, {"order_id": order_id, "products": pending.products})
+        step.outcome.emitted.append(close(step.state, trigger_id, step.at))
+        return
+    else:
+        interpreter.on_timer(step, name)
+    interpreter.after_cause(step)
 
 
 def _refresh_prediction(step: _Step) -> None:
@@ -744,7 +645,7 @@ def _advance(
         return Outcome(state=state, changed=False)
     if in_place:
         current = state
-    elif all(name.startswith(ATTRIBUTION_PREFIX) for name in due):
+    elif state.legacy is None and all(name.startswith(ATTRIBUTION_PREFIX) for name in due):
         # Closing windows only removes windows (and re-derives the timers): copying
         # those two is enough, and about a third of all timers are these.
         current = state.model_copy(
@@ -753,8 +654,16 @@ def _advance(
     else:
         current = deep_copy(state)
     outcome = Outcome(state=current)
+    _adopt(current, playbook)
     _fire(current, now, playbook, outcome, recommender)
     return outcome
+
+
+def _adopt(state: CustomerState, playbook: Playbook) -> None:
+    """A record an older version wrote: its campaign fields become flow runs, first."""
+    if state.legacy is not None:
+        interpreter.adopt_legacy(state, playbook)
+        state.timers = schedule(state, playbook)
 
 
 def _event(
@@ -775,9 +684,10 @@ def _event(
         current = state if in_place else deep_copy(state)
         current.last_event_at = max(current.last_event_at, event.occurred_at)
     outcome = Outcome(state=current)
+    _adopt(current, playbook)
     _fire(current, event.occurred_at, playbook, outcome, recommender)
     cause = _Cause(event.event_id, event.event_id, event.occurred_at)
-    step = _Step(current, cause, playbook, outcome, recommender)
+    step = _Step(current, cause, playbook, outcome, recommender, fresh=state is None)
     match event:
         case SignupEvent():
             _signup(step, event)
@@ -796,7 +706,11 @@ def _event(
         case RefundEvent():
             _refund(step, event)
         case CustomEvent():
-            pass  # a fact for flows to match on: no rule of the default playbook reads it
+            pass  # a fact for flows to match on
+    if outcome.state is None:
+        interpreter.on_erase(step)
+    elif not outcome.duplicate:  # an order already counted is invisible to flows
+        interpreter.on_event(step, event)
     step.finish()
     if outcome.state is not None:
         _remember(outcome.state, event.event_id, playbook.dedup.event_ids_per_customer)

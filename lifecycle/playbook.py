@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +37,7 @@ __all__ = [
     "CAMPAIGN_DEFAULTS",
     "TIMED_CAMPAIGNS",
     "CampaignRule",
+    "Derived",
     "Playbook",
     "PlaybookError",
     "builtin_language",
@@ -261,9 +263,28 @@ def builtin_language() -> Language:
     return parse_language(data.get("segments"), data.get("flows"))
 
 
+class Derived:
+    """A value computed from a playbook's fields once (its compiled flows), kept on it.
+
+    Equal to any other ``Derived``: it follows from the fields, so two playbooks
+    are equal when their fields are, whatever either has computed so far."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Derived)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Playbook(_Strict):
     """The rules of one shop. A file only needs what differs from the defaults:
     each campaign's fields are laid over that campaign's default fields."""
+
+    _derived: Derived = PrivateAttr(default_factory=Derived)
 
     stages: StageRules = StageRules()
     scores: Scores = Scores()

@@ -15,7 +15,7 @@ from enum import Enum
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.codec import loads
 from schemas.events import Scalar, UtcDatetime
@@ -28,10 +28,15 @@ __all__ = [
     "AttributionWindow",
     "CartLine",
     "CustomerState",
+    "FlowRun",
+    "Legacy",
     "Move",
     "PendingReview",
     "Profile",
+    "RunLine",
+    "RunOrder",
     "SentMark",
+    "ViewMark",
     "decode_record",
     "deep_copy",
 ]
@@ -128,8 +133,12 @@ def _plan(cls: type[BaseModel]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     return plan
 
 
-def _empty(value: dict[str, Scalar]) -> bool:
+def _empty(value: Any) -> bool:
     return not value
+
+
+def _none(value: Any) -> bool:
+    return value is None
 
 
 class Profile(BaseModel):
@@ -167,6 +176,92 @@ class PendingReview(BaseModel):
 
     at: UtcDatetime
     products: list[str]
+
+
+class RunLine(BaseModel):
+    """One line of the order a flow run was started by."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+
+class RunOrder(BaseModel):
+    """The order that started a run, kept while the run waits for a send that includes it.
+
+    ``total`` and ``currency`` are None for a run adopted from a record an older
+    version wrote (it kept only the products)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_id: str
+    total: Decimal | None
+    currency: str | None
+    items: tuple[RunLine, ...]
+    products: tuple[str, ...]
+
+
+class FlowRun(BaseModel):
+    """A run of a flow, asleep in one of its waits until ``wake_at``.
+
+    A run that never waits is never stored. Frozen: the interpreter replaces a run
+    when it moves on, so a copied record shares its runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flow: str
+    key: str
+    """The ``per`` value this run is for; empty for a flow without ``per``."""
+    run_id: str
+    started_at: UtcDatetime
+    step: str
+    """The index path of the wait it sleeps in (``"0"``, ``"3.then.1"``)."""
+    wake_at: UtcDatetime
+    holdout: bool
+    order: RunOrder | None = None
+    properties: dict[str, Scalar] | None = None
+    """The trigger event's properties, when a later send includes them."""
+
+
+class ViewMark(BaseModel):
+    """A product a signed-up customer viewed, at the last time they viewed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product: str
+    at: UtcDatetime
+
+
+class ActivityMark(BaseModel):
+    """One product line bought or one view, for the ``bought`` and ``viewed`` conditions:
+    kept only while an enabled flow's condition reads them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: UtcDatetime
+    order_id: str | None = None
+    product_id: str | None = None
+    category: str | None = None
+
+
+class Legacy(BaseModel):
+    """What a record written before flows existed held for the built-in campaigns.
+
+    The core turns it into flow runs on the record's first touch
+    (``lifecycle.flows.interpreter.adopt_legacy``), then drops it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cart_touched_at: UtcDatetime | None = None
+    browsed: tuple[str, ...] = ()
+    browse_started_at: UtcDatetime | None = None
+    pending_reviews: dict[str, PendingReview] = Field(default_factory=dict)
+    nudged: bool = False
+
+
+_LEGACY_FIELDS = ("cart_touched_at", "browsed", "browse_started_at", "pending_reviews", "nudged")
 
 
 class SentMark(BaseModel):
@@ -252,11 +347,20 @@ class CustomerState(BaseModel):
     """Products bought, most recent last: never recommended again."""
     cart_id: str | None = None
     cart: dict[str, CartLine] = Field(default_factory=dict)
-    cart_touched_at: UtcDatetime | None = None
-    browsed: list[str] = Field(default_factory=list)
-    browse_started_at: UtcDatetime | None = None
-    pending_reviews: dict[str, PendingReview] = Field(default_factory=dict)
-    nudged: bool = False
+    views: list[ViewMark] = Field(default_factory=list, exclude_if=_empty)
+    """Products a signed-up customer viewed, distinct, by the last view (at most
+    ``max_products``): what a send's ``viewed_products`` reads."""
+    runs: dict[str, FlowRun] = Field(default_factory=dict, exclude_if=_empty)
+    """Runs of flows waiting, by ``flow`` or ``flow:per value``."""
+    entered: dict[str, UtcDatetime] = Field(default_factory=dict, exclude_if=_empty)
+    """When a run last started, by run key: kept for flows whose ``re_entry`` is not always."""
+    segments: dict[str, bool] = Field(default_factory=dict, exclude_if=_empty)
+    """Membership of the segments a ``segment_enter`` names, as last evaluated."""
+    dates: dict[str, UtcDatetime] = Field(default_factory=dict, exclude_if=_empty)
+    """The next due time of each date flow."""
+    bought_log: list[ActivityMark] = Field(default_factory=list, exclude_if=_empty)
+    view_log: list[ActivityMark] = Field(default_factory=list, exclude_if=_empty)
+    legacy: Legacy | None = Field(default=None, exclude_if=_none)
     timers: dict[str, UtcDatetime] = Field(default_factory=dict)
     p_alive: float | None = None
     """BG/NBD probability the customer is still active, as of ``predicted_at``."""
@@ -269,6 +373,15 @@ class CustomerState(BaseModel):
     """The latest stage transitions, oldest first (at most ``HISTORY_KEPT``)."""
     windows: list[AttributionWindow] = Field(default_factory=list)
     """Open attribution windows, in the order they opened (at most ``WINDOWS_KEPT``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older(cls, data: Any) -> Any:
+        """A record written before flows: its campaign fields become ``legacy``."""
+        if isinstance(data, dict) and any(name in data for name in _LEGACY_FIELDS):
+            data = dict(data)
+            data["legacy"] = {name: data.pop(name) for name in _LEGACY_FIELDS if name in data}
+        return data
 
     @property
     def average_order_value(self) -> Decimal:
@@ -325,6 +438,12 @@ _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
         Profile,
         CartLine,
         PendingReview,
+        RunLine,
+        RunOrder,
+        FlowRun,
+        ViewMark,
+        ActivityMark,
+        Legacy,
         SentMark,
         Attributed,
         AttributionWindow,
@@ -394,6 +513,73 @@ def _window(data: dict[str, Any]) -> AttributionWindow:
     return _model(AttributionWindow, data)
 
 
+def _run_line(data: dict[str, Any]) -> RunLine:
+    data["unit_price"] = Decimal(data["unit_price"])
+    return _model(RunLine, data)
+
+
+def _run_order(data: dict[str, Any]) -> RunOrder:
+    if data["total"] is not None:
+        data["total"] = Decimal(data["total"])
+    data["items"] = tuple(map(_run_line, data["items"]))
+    data["products"] = tuple(data["products"])
+    return _model(RunOrder, data)
+
+
+def _run(data: dict[str, Any]) -> FlowRun:
+    data["started_at"] = _timestamp(data["started_at"])
+    data["wake_at"] = _timestamp(data["wake_at"])
+    if data["order"] is not None:
+        data["order"] = _run_order(data["order"])
+    return _model(FlowRun, data)
+
+
+def _view(data: dict[str, Any]) -> ViewMark:
+    data["at"] = _timestamp(data["at"])
+    return _model(ViewMark, data)
+
+
+def _mark(data: dict[str, Any]) -> ActivityMark:
+    data["at"] = _timestamp(data["at"])
+    return _model(ActivityMark, data)
+
+
+def _legacy(data: dict[str, Any]) -> Legacy:
+    _optional_timestamp(data, "cart_touched_at")
+    data["browsed"] = tuple(data["browsed"])
+    _optional_timestamp(data, "browse_started_at")
+    pending = data["pending_reviews"]
+    for order, review in pending.items():
+        pending[order] = _pending_review(review)
+    return _model(Legacy, data)
+
+
+def _timestamps(values: dict[str, Any]) -> dict[str, Any]:
+    for name, at in values.items():
+        values[name] = _timestamp(at)
+    return values
+
+
+def _runs(values: dict[str, Any]) -> dict[str, Any]:
+    for name, run in values.items():
+        values[name] = _run(run)
+    return values
+
+
+_OPTIONAL: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]] = {
+    "views": (lambda v: list(map(_view, v)), list),
+    "runs": (_runs, dict),
+    "entered": (_timestamps, dict),
+    "segments": (lambda v: v, dict),
+    "dates": (_timestamps, dict),
+    "bought_log": (lambda v: list(map(_mark, v)), list),
+    "view_log": (lambda v: list(map(_mark, v)), list),
+    "legacy": (_legacy, lambda: None),
+}
+"""The record's fields left out of its JSON while empty: how to convert each one
+present, and its default when absent."""
+
+
 def _move(data: dict[str, Any]) -> Move:
     data["at"] = _timestamp(data["at"])
     if data["from_stage"] is not None:
@@ -422,11 +608,9 @@ def _record(data: dict[str, Any]) -> CustomerState:
     cart = data["cart"]
     for product, line in cart.items():
         cart[product] = _cart_line(line)
-    _optional_timestamp(data, "cart_touched_at")
-    _optional_timestamp(data, "browse_started_at")
-    pending = data["pending_reviews"]
-    for order, review in pending.items():
-        pending[order] = _pending_review(review)
+    for name, (convert, _) in _OPTIONAL.items():
+        if name in data:
+            data[name] = convert(data[name])
     timers = data["timers"]
     for name, due in timers.items():
         timers[name] = _timestamp(due)
@@ -436,4 +620,13 @@ def _record(data: dict[str, Any]) -> CustomerState:
     data["marketing_sent"] = list(map(_sent_mark, data["marketing_sent"]))
     data["history"] = list(map(_move, data["history"]))
     data["windows"] = list(map(_window, data["windows"]))
-    return _model(CustomerState, data)
+    fields = _FIELDS[CustomerState]
+    if tuple(data) == fields:
+        return _model(CustomerState, data)
+    given = set(data)
+    if list(data) != [name for name in fields if name in given]:
+        raise _ShapeError
+    complete = {name: data[name] if name in given else _OPTIONAL[name][1]() for name in fields}
+    record = _model(CustomerState, complete)
+    _set(record, "__pydantic_fields_set__", given)
+    return record

@@ -1,9 +1,10 @@
 """Deadlines: which timers a record has pending, and a partition's heap of them.
 
 A record's timers are not set and cancelled by hand: ``schedule`` derives them
-from the record after every change, so a purchase that empties the cart has
-cancelled the abandonment mail by construction, and a fired timer that no
-longer applies simply is not there any more.
+from the record after every change (the stage deadlines, the attribution
+windows, the waiting flow runs and date flows), so a run that ended has no
+timer by construction, and a fired timer that no longer applies simply is not
+there any more.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from lifecycle.attribution import ATTRIBUTION_PREFIX
+from lifecycle.flows.interpreter import schedule_flows
 from lifecycle.playbook import Playbook, StageRules
 from lifecycle.state import CustomerState
-from schemas.records import Campaign, Stage
+from schemas.records import Stage
 
 __all__ = [
     "AT_RISK",
     "BUYER_STAGES",
     "CHURNED",
-    "REVIEW_PREFIX",
     "TimerHeap",
     "at_risk_after",
     "churned_after",
@@ -34,7 +35,6 @@ __all__ = [
 
 AT_RISK = "at_risk"
 CHURNED = "churned"
-REVIEW_PREFIX = "review_request:"
 
 BUYER_STAGES = frozenset(
     {Stage.FIRST_TIME_BUYER, Stage.REPEAT_CUSTOMER, Stage.LOYAL, Stage.ADVOCATE, Stage.REACTIVATED}
@@ -75,25 +75,8 @@ def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
             timers[AT_RISK] = last + at_risk_after(state, rules)
         if rules.churned.enabled and (state.stage in BUYER_STAGES or state.stage is Stage.AT_RISK):
             timers[CHURNED] = last + churned_after(state, rules)
-    cart = playbook.campaign(Campaign.CART_ABANDONMENT)
-    if cart and cart.delay and state.cart and state.cart_touched_at:
-        timers[Campaign.CART_ABANDONMENT.value] = state.cart_touched_at + cart.delay
-    browse = playbook.campaign(Campaign.BROWSE_ABANDONMENT)
-    if browse and browse.delay and state.browsed and state.browse_started_at:
-        timers[Campaign.BROWSE_ABANDONMENT.value] = state.browse_started_at + browse.delay
-    nudge = playbook.campaign(Campaign.SECOND_PURCHASE_NUDGE)
-    if (
-        nudge
-        and nudge.delay
-        and state.stage is Stage.FIRST_TIME_BUYER
-        and not state.nudged
-        and state.first_order_at
-    ):
-        timers[Campaign.SECOND_PURCHASE_NUDGE.value] = state.first_order_at + nudge.delay
-    review = playbook.campaign(Campaign.REVIEW_REQUEST)
-    if review and review.delay:
-        for order_id, pending in state.pending_reviews.items():
-            timers[REVIEW_PREFIX + order_id] = pending.at + review.delay
+    if state.runs or state.dates:
+        schedule_flows(state, timers)
     for window in state.windows:
         timers[ATTRIBUTION_PREFIX + window.trigger_id] = window.closes_at
     return timers

@@ -559,9 +559,11 @@ def parse_language(segments: Any, flows: Any, defaults: Language | None = None) 
                 raise FlowError(("flows", name), "enabled: false names no built-in flow")
             out_flows[name] = base_flows[name].model_copy(update={"enabled": False})
         else:
-            out_flows[name] = parse_flow(
-                value, ("flows", name), builtin=defaults is None, segments=names
-            )
+            flow = parse_flow(value, ("flows", name), builtin=defaults is None, segments=names)
+            base = base_flows.get(name)
+            # A built-in written out unchanged (a copy of the default playbook) stays built-in.
+            same = base is not None and flow.model_copy(update={"builtin": True}) == base
+            out_flows[name] = base if same and base is not None else flow
     _check_segments(out_segments)
     for name, flow in out_flows.items():
         _check_flow_refs(name, flow, out_segments)

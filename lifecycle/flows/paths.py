@@ -149,6 +149,8 @@ def _event_paths() -> dict[str, dict[str, PathKind]]:
     for fields in paths.values():
         fields.pop("properties", None)
         fields.pop("traits", None)
+    # Beyond DESIGN's fields: what is left of the order after a refund (flows plan, 3.2).
+    paths["refund"]["remaining"] = NUMBER
     return paths
 
 

@@ -39,6 +39,8 @@ class Send(NamedTuple):
 
     ``send_after`` None means "the same as created_at". ``payload`` holds exactly
     the campaign's highlight fields (``HIGHLIGHTS``), None for other campaigns.
+    ``flow`` None means the flow named like the campaign (every built-in);
+    ``step`` is the send's index path in its flow.
     """
 
     campaign: Campaign
@@ -47,6 +49,8 @@ class Send(NamedTuple):
     send_after: datetime | None = None
     payload: Mapping[str, object] | None = None
     key: str | None = None
+    flow: str | None = None
+    step: str = "0"
 
 
 HIGHLIGHTS: Mapping[Campaign, tuple[str, ...]] = {

@@ -33,6 +33,8 @@ def record_outputs(
                 None if trigger.send_after == trigger.created_at else trigger.send_after,
                 None if fields is None else {f: trigger.payload.get(f) for f in fields},
                 own,
+                None if trigger.flow == trigger.campaign else trigger.flow,
+                trigger.step,
             )
         )
 

@@ -157,7 +157,7 @@ def review(
     when: datetime, order: str, product: str = "p-tea", send_after: datetime | None = None
 ) -> Send:
     payload = {"order_id": order, "products": [product]}
-    return Send(Campaign.REVIEW_REQUEST, when, send_after=send_after, payload=payload)
+    return Send(Campaign.REVIEW_REQUEST, when, send_after=send_after, payload=payload, step="1")
 
 
 def order_mails(key: str, n: int, on: int, product: str = "p-tea") -> tuple[Send, Send]:
@@ -168,7 +168,7 @@ def order_mails(key: str, n: int, on: int, product: str = "p-tea") -> tuple[Send
 
 
 def nudge(when: datetime, send_after: datetime | None = None) -> Send:
-    return Send(Campaign.SECOND_PURCHASE_NUDGE, when, send_after=send_after)
+    return Send(Campaign.SECOND_PURCHASE_NUDGE, when, send_after=send_after, step="1")
 
 
 def cart_mail(
@@ -179,11 +179,11 @@ def cart_mail(
 ) -> Send:
     items = [{"product_id": p, "quantity": q, "unit_price": u} for p, q, u in lines]
     payload = {"items": items, "value": value}
-    return Send(Campaign.CART_ABANDONMENT, when, send_after=send_after, payload=payload)
+    return Send(Campaign.CART_ABANDONMENT, when, send_after=send_after, payload=payload, step="1")
 
 
 def browse_mail(when: datetime, products: Sequence[str]) -> Send:
-    return Send(Campaign.BROWSE_ABANDONMENT, when, payload={"products": list(products)})
+    return Send(Campaign.BROWSE_ABANDONMENT, when, payload={"products": list(products)}, step="1")
 
 
 def churn_prevention(when: datetime, send_after: datetime | None = None) -> Send:

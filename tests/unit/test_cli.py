@@ -476,7 +476,11 @@ def test_playbook_check_prints_each_flow_of_the_design_example(tmp_path: Path) -
     result = run("playbook", "check", str(book))
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:5] == [
+    start = lines.index(
+        "replenish_coffee (added)  trigger: event purchase where items.category = coffee"
+    )
+    assert "welcome (built-in)  trigger: event signup" in lines[:start]  # the defaults first
+    assert lines[start : start + 5] == [
         "replenish_coffee (added)  trigger: event purchase where items.category = coffee",
         "  exit_on: event purchase where items.category = coffee   filters: p_alive >= 0.2",
         "  re_entry: always  on_retrigger: restart  holdout: 10%",
@@ -491,14 +495,14 @@ def test_playbook_check_prints_each_flow_of_the_design_example(tmp_path: Path) -
         " | 3.else.0 send cart_2 (email, priority 50)"
     ) in lines
     assert "vip_welcome (added)  trigger: segment_enter vip" in lines
-    assert "win_back (added)  trigger: stage_enter churned" in lines
+    assert "win_back (replaces built-in)  trigger: stage_enter churned" in lines
     assert (
         "  steps: 0 send win_back (email, priority 60,"
         " data discount_percent by clv_tier {high: 20, mid: 15, low: 10})"
     ) in lines
     assert "birthday (added)  trigger: date traits.birthday at 09:00" in lines
     assert lines.count("  segments: vip") == 2
-    assert "5 flows, segments: vip, coffee, nordics, flows digest " in result.stderr
+    assert "15 flows, segments: vip, coffee, nordics, flows digest " in result.stderr
     again = run("playbook", "check", str(book))
     assert again.stderr == result.stderr  # the digest is stable
 

@@ -26,7 +26,7 @@ from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.playbook import default_playbook
 from lifecycle.runtime import DictStore
-from lifecycle.state import AttributionWindow, CustomerState, Profile, decode_record
+from lifecycle.state import AttributionWindow, CustomerState, Legacy, Profile, decode_record
 from schemas.codec import dumps, encode_model
 from streams.producer import partitioner
 
@@ -111,8 +111,8 @@ def test_the_simulation_reaches_every_kind_of_field(written: list[bytes]) -> Non
             reached.add("conversions")
     assert reached >= {
         *("stage", "signed_up_at", "first_order_at", "last_order_at", "order_net"),
-        *("purchase_times", "cart", "cart_touched_at", "browse_started_at"),
-        *("pending_reviews", "timers", "p_alive", "predicted_clv", "predicted_at"),
+        *("purchase_times", "cart", "views", "runs", "entered"),
+        *("timers", "p_alive", "predicted_clv", "predicted_at"),
         *("marketing_sent", "history", "windows", "conversions", "profile.traits"),
     }
 
@@ -188,7 +188,8 @@ def _defaulted(cls: type[BaseModel]) -> list[str]:
 def test_a_record_missing_a_field_with_a_default(record: BaseModel, data: st.DataObject) -> None:
     """What an older version wrote, before the field existed: it gets the default."""
     body = orjson.loads(encode_model(record))
-    name = data.draw(st.sampled_from(_defaulted(CustomerState)))
+    # (the flow fields are absent from the JSON while empty: not every default is there)
+    name = data.draw(st.sampled_from([n for n in _defaulted(CustomerState) if n in body]))
     del body[name]
     check(orjson.dumps(body), fast=False)
 
@@ -221,7 +222,9 @@ def test_an_older_record_gets_the_defaults_of_the_fields_it_lacks() -> None:
     check(OLDER, fast=False)
     record = decode_record(OLDER)
     assert (record.windows, record.p_alive, record.purchase_days) == ([], None, 0)
-    assert record.model_fields_set == set(orjson.loads(OLDER))
+    # the campaign fields a version before flows wrote are kept apart, for the core to adopt
+    assert record.legacy == Legacy(browsed=())
+    assert record.model_fields_set == set(orjson.loads(OLDER)) - {"browsed"} | {"legacy"}
 
 
 def test_fields_in_another_order_are_encoded_in_the_models_order() -> None:

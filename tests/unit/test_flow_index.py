@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from lifecycle.flows.compile import LogNeed, build_index, step_table
-from lifecycle.flows.model import Branch, Send, Wait
+from lifecycle.flows.model import Branch, FlowDef, Send, Wait
 from lifecycle.playbook import parse_playbook
 from schemas.records import Stage
 from tests.unit.test_flow_validation import DESIGN_EXAMPLE
 
 
+def own(flows: Mapping[str, FlowDef]) -> dict[str, FlowDef]:
+    """A playbook's own flows, without the default playbook's built-ins."""
+    return {name: flow for name, flow in flows.items() if not flow.builtin}
+
+
 def test_the_design_example_indexed() -> None:
     book = parse_playbook(DESIGN_EXAMPLE)
-    index = build_index(book.segments, book.flows)
+    index = build_index(book.segments, own(book.flows))
     assert index.triggers_by_event == {"purchase": ("replenish_coffee",), "cart": ("cart_series",)}
     assert index.exits_by_event == {"purchase": ("replenish_coffee", "cart_series")}
     assert index.by_stage == {Stage.CHURNED: ("win_back",)}
@@ -39,7 +45,7 @@ def test_logs_are_kept_for_the_longest_window_a_used_condition_reads() -> None:
         "  off: {enabled: false, trigger: {event: cart},"
         " filters: [{bought: {category: x}}], steps: [{wait: 1h}]}\n"
     )
-    index = build_index(book.segments, book.flows)
+    index = build_index(book.segments, own(book.flows))
     assert index.bought_log == LogNeed(True, timedelta(days=180))
     assert index.view_log == LogNeed(True, None)  # no within: everything kept
     assert "off" not in index.flows

@@ -90,7 +90,7 @@ def test_in_wall_mode_only_a_tick_moves_the_clock(playbook: Playbook) -> None:
     [fired] = part.tick(at, lambda _topic: True)
     assert isinstance(fired, Applied)
     assert fired.key == "a"
-    assert fired.outcome.fired == ["cart_abandonment"]
+    assert fired.outcome.fired == ["flow:cart_abandonment"]
     assert list(part.tick(at, lambda _topic: True)) == []  # the clock did not move
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
+from lifecycle.core import apply
 from lifecycle.playbook import default_playbook, parse_playbook
-from lifecycle.state import CartLine, CustomerState, PendingReview
+from lifecycle.state import CustomerState, FlowRun
 from lifecycle.timers import (
     TimerHeap,
     at_risk_after,
@@ -16,6 +16,7 @@ from lifecycle.timers import (
     typical_gap,
 )
 from schemas.records import Stage
+from tests.unit.test_core import purchase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -102,22 +103,26 @@ def test_inactivity_windows_stretch_for_slow_buyers() -> None:
     assert (at_risk_after(slower, rules), churned_after(slower, rules)) == (180 * DAY, 187 * DAY)
 
 
+def run(flow: str, key: str, wake: datetime) -> FlowRun:
+    return FlowRun(
+        flow=flow, key=key, run_id="r", started_at=T0, step="0", wake_at=wake, holdout=False
+    )
+
+
 def test_schedule_derives_each_deadline_from_the_record() -> None:
     book = default_playbook()
     state = buyer(0, stage=Stage.FIRST_TIME_BUYER)
-    state.cart = {"p1": CartLine(quantity=1, unit_price=Decimal("9.99"), currency="EUR")}
-    state.cart_touched_at = T0 + 2 * DAY
-    state.signed_up_at = T0
-    state.browsed = ["p2"]
-    state.browse_started_at = T0 + 3 * DAY
-    state.pending_reviews = {"o1": PendingReview(at=T0, products=["p1"])}
+    state.runs = {
+        "cart_abandonment": run("cart_abandonment", "", T0 + 2 * DAY + timedelta(hours=1)),
+        "review_request:o1": run("review_request", "o1", T0 + 7 * DAY),
+    }
+    state.dates = {"birthday": T0 + 100 * DAY}
     assert schedule(state, book) == {
         "at_risk": T0 + 60 * DAY,
         "churned": T0 + 120 * DAY,
-        "cart_abandonment": T0 + 2 * DAY + timedelta(hours=1),
-        "browse_abandonment": T0 + 3 * DAY + timedelta(hours=2),
-        "second_purchase_nudge": T0 + 30 * DAY,
-        "review_request:o1": T0 + 7 * DAY,
+        "flow:cart_abandonment": T0 + 2 * DAY + timedelta(hours=1),
+        "flow:review_request:o1": T0 + 7 * DAY,
+        "date:birthday": T0 + 100 * DAY,
     }
 
 
@@ -126,11 +131,11 @@ def test_schedule_follows_the_playbook_switches() -> None:
         "stages:\n  at_risk: {enabled: false}\n"
         "campaigns:\n  review_request: {enabled: false}\n  second_purchase_nudge: {delay: 14d}\n"
     )
-    state = buyer(0, stage=Stage.FIRST_TIME_BUYER)
-    state.pending_reviews = {"o1": PendingReview(at=T0, products=["p1"])}
-    assert schedule(state, book) == {
+    bought = apply(None, purchase("c1", "e1", T0.isoformat(), "o1", "10"), book)
+    assert bought.state is not None
+    assert bought.state.timers == {
         "churned": T0 + 120 * DAY,
-        "second_purchase_nudge": T0 + 14 * DAY,
+        "flow:second_purchase_nudge": T0 + 14 * DAY,
     }
 
 
