@@ -36,11 +36,14 @@ per-event cost of flows:
 It runs the first playbook over the plain input (the figure earlier rows of
 bench/RESULTS.md and ``--before`` give), then every playbook over the input
 with extras, taking turns so that a busy machine slows them alike, and
-prints a table: µs per event, the ratio to the first playbook on the same
-input, and how many triggers each flow of the playbook's own sent (flows
-that never fire measure nothing). ``--before DIR`` also runs ``bench.core``
-of the checkout in DIR (the code before flows) on the plain input, once
-before and once after the comparison.
+prints a table: µs per event (wall clock, and the process's CPU time, which
+other processes on a busy machine move less), the ratio to the first playbook
+on the same input, the triggers and timers, µs per cause (an event or a timer
+fired: flows with waits fire more timers, and each is a step of the core),
+and how many of the playbook's own flows sent (flows that never fire measure
+nothing). ``--before DIR`` also runs ``bench.core`` of the checkout in DIR
+(the code before flows) on the plain input, once before and once after the
+comparison.
 """
 
 from __future__ import annotations
@@ -113,12 +116,16 @@ class Run:
     states: list[CustomerState]
     triggers: Counter[str]
     """Trigger records per flow, held-out ones included (counted after the clock stops)."""
+    cpu: float = 0.0
+    """The process's CPU seconds over the same stretch: less moved by other processes."""
+    timers_fired: int = 0
 
 
 def run_measured(lines: list[bytes], partitions: int, playbook: Playbook | None = None) -> Run:
     """One backtest over ``lines`` under ``playbook`` (the default when None), timed as
     the harness times it: ``Backtest.run`` plus encoding every output."""
     runner = Backtest(default_playbook() if playbook is None else playbook, partitioner(partitions))
+    cpu = time.process_time()
     started = time.perf_counter()
     rows: list[bytes] = []
     for item in runner.run(lines):
@@ -127,6 +134,7 @@ def run_measured(lines: list[bytes], partitions: int, playbook: Playbook | None 
         else:
             rows.append(_rejected(item))
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     h = hashlib.blake2b(digest_size=16)
     triggers: Counter[str] = Counter()
     for row in rows:
@@ -136,7 +144,8 @@ def run_measured(lines: list[bytes], partitions: int, playbook: Playbook | None 
     h.update(dumps(runner.summary.as_dict()) + b"\n")
     for key in sorted(runner.states):
         h.update(key.encode() + b"\t" + encode_model(runner.states[key]) + b"\n")
-    return Run(seconds, h.hexdigest(), list(runner.states.values()), triggers)
+    states = list(runner.states.values())
+    return Run(seconds, h.hexdigest(), states, triggers, cpu, runner.summary.timers_fired)
 
 
 def run_once(
@@ -201,10 +210,22 @@ class Row:
     triggers: Counter[str]
     own_flows: tuple[str, ...]
     """The flows this playbook adds to or changes in the default playbook."""
+    cpu: float = 0.0
+    """The least CPU seconds of its runs (not necessarily the fastest run's)."""
+    timers_fired: int = 0
 
     @property
     def us_per_event(self) -> float:
         return self.seconds * 1e6 / self.lines
+
+    @property
+    def us_per_cause(self) -> float:
+        """Per event or timer fired: the cost of one step, apart from how many there are."""
+        return self.seconds * 1e6 / (self.lines + self.timers_fired)
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu * 1e6 / self.lines
 
     def own_sending(self) -> int:
         return sum(1 for flow in self.own_flows if self.triggers[flow])
@@ -234,6 +255,8 @@ def compare(
     books = {spec: load(spec) for spec in specs}
     plan = [(specs[0], False)] + [(spec, True) for spec in specs]
     times: dict[tuple[str, bool], list[float]] = {key: [] for key in plan}
+    cpus: dict[tuple[str, bool], list[float]] = {key: [] for key in plan}
+    fired: dict[tuple[str, bool], int] = {}
     digests: dict[tuple[str, bool], set[str]] = {key: set() for key in plan}
     triggers: dict[tuple[str, bool], Counter[str]] = {}
     for spec, extras in plan:  # untimed: the first run in a process pays for warming up
@@ -243,6 +266,8 @@ def compare(
             gc.collect()  # each run starts clean, not paying for the one before
             run = run_measured(inputs[extras], partitions, books[spec])
             times[(spec, extras)].append(run.seconds)
+            cpus[(spec, extras)].append(run.cpu)
+            fired[(spec, extras)] = run.timers_fired
             digests[(spec, extras)].add(run.digest)
             triggers[(spec, extras)] = run.triggers
             del run
@@ -262,6 +287,8 @@ def compare(
                 digest=found.pop(),
                 triggers=triggers[(spec, extras)],
                 own_flows=_own_flows(books[spec], default),
+                cpu=min(cpus[(spec, extras)]),
+                timers_fired=fired[(spec, extras)],
             )
         )
     return rows
@@ -325,14 +352,15 @@ def table(rows: list[Row], before: list[Before], commit: str = "this") -> list[s
     """The comparison as a Markdown table, ready for bench/RESULTS.md."""
     out = [
         "| code | playbook | input | events | µs/event | events/s | x first playbook, same input"
-        " | triggers | its own flows that sent | digest |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | CPU µs/event (x first) | triggers | timers fired | µs per cause (x first)"
+        " | its own flows that sent | digest |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, figure in enumerate(before):
         when = "before" if n == 0 else "after"
         out.append(
             f"| {figure.commit} (run {when} the others) | {DEFAULT} | plain | {figure.lines:,} "
-            f"| {figure.us_per_event:.1f} | {1e6 / figure.us_per_event:,.0f} | | | "
+            f"| {figure.us_per_event:.1f} | {1e6 / figure.us_per_event:,.0f} | | | | | | "
             f"| {figure.digest} |"
         )
     reference = {row.extras: row for row in rows if row.playbook == rows[0].playbook}
@@ -342,7 +370,10 @@ def table(rows: list[Row], before: list[Before], commit: str = "this") -> list[s
         out.append(
             f"| {commit} | {Path(row.playbook).stem} | {'extras' if row.extras else 'plain'} "
             f"| {row.lines:,} | {row.us_per_event:.1f} | {row.lines / row.seconds:,.0f} "
-            f"| {row.us_per_event / base.us_per_event:.2f}x | {sum(row.triggers.values()):,} "
+            f"| {row.us_per_event / base.us_per_event:.2f}x "
+            f"| {row.cpu_us_per_event:.1f} ({row.cpu / base.cpu:.2f}x) "
+            f"| {sum(row.triggers.values()):,} | {row.timers_fired:,} "
+            f"| {row.us_per_cause:.1f} ({row.us_per_cause / base.us_per_cause:.2f}x) "
             f"| {own} | {row.digest} |"
         )
     if before:

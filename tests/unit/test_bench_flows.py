@@ -156,12 +156,18 @@ def test_compare_rows_and_table() -> None:
     assert rows[1].lines == len(inputs[True])
     assert [len(r.own_flows) for r in rows] == [0, 0, 50, 50]
     assert rows[3].own_sending() == 0
+    assert all(r.cpu > 0 for r in rows)
+    # untriggered50 starts nothing: the same triggers and timers as the default.
+    assert rows[3].timers_fired == rows[1].timers_fired > 0
+    assert rows[3].triggers == rows[1].triggers
+    assert rows[1].us_per_cause == rows[1].seconds * 1e6 / (rows[1].lines + rows[1].timers_fired)
     lines = core.table(rows, [], commit="abc1234")
     assert lines[0].startswith("| code | playbook | input | events | µs/event |")
     assert len(lines) == 2 + 4
     assert lines[2].startswith(f"| abc1234 | default | plain | {len(inputs[False]):,} | ")
-    assert "| 1.00x |" in lines[2]
-    assert "| 1.00x |" in lines[3]
+    for reference in lines[2:4]:
+        assert reference.count("1.00x") == 3  # wall, CPU and per cause
+    assert lines[5].count("|") == lines[0].count("|") == 14
     assert lines[4].startswith("| abc1234 | flows50 | extras |")
     assert "| 0 of 50 |" in lines[5]
 
