@@ -31,7 +31,7 @@ per-event cost of flows:
 
     .venv/bin/python -m bench.core --customers 15000 \
         --compare default,bench/playbooks/flows50.yaml,bench/playbooks/untriggered50.yaml \
-        --before /path/to/a/checkout/of/main
+        --before 0150951
 
 It runs the first playbook over the plain input (the figure earlier rows of
 bench/RESULTS.md and ``--before`` give), then every playbook over the input
@@ -41,9 +41,10 @@ other processes on a busy machine move less), the ratio to the first playbook
 on the same input, the triggers and timers, µs per cause (an event or a timer
 fired: flows with waits fire more timers, and each is a step of the core),
 and how many of the playbook's own flows sent (flows that never fire measure
-nothing). ``--before DIR`` also runs ``bench.core`` of the checkout in DIR
-(the code before flows) on the plain input, once before and once after the
-comparison.
+nothing). ``--before REV`` also runs ``bench.core`` of revision REV of this
+repository (the code before flows; exported with ``git archive``, or a
+checkout's directory) on the plain input, once before and once after the
+comparison, noting its CPU time as well.
 """
 
 from __future__ import annotations
@@ -52,11 +53,14 @@ import argparse
 import cProfile
 import gc
 import hashlib
+import io
 import os
 import pstats
 import re
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -76,6 +80,7 @@ __all__ = [
     "build_lines",
     "commit_of",
     "compare",
+    "export",
     "load",
     "main",
     "record_round_trip",
@@ -309,6 +314,8 @@ class Before:
     lines: int
     us_per_event: float
     digest: str
+    cpu_us_per_event: float | None = None
+    """From the CPU time of its fastest run by that clock; None when it could not be read."""
 
 
 def commit_of(checkout: Path) -> str:
@@ -325,11 +332,60 @@ def commit_of(checkout: Path) -> str:
     return commit + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def before_figure(checkout: Path, argv: list[str]) -> Before:
+def export(revision: str, into: Path) -> str:
+    """Write the tree of ``revision`` of this repository into ``into`` (``git archive``, so
+    no checkout or worktree changes); its short commit."""
+    repo = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "--verify", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return commit
+
+
+_CHILD = """
+import atexit, runpy, sys, time
+
+marks = []
+wall = time.perf_counter
+
+
+def clock():
+    marks.append(time.process_time())
+    return wall()
+
+
+def report():
+    spans = [end - start for start, end in zip(marks[::2], marks[1::2], strict=False)]
+    print("cpu seconds of each timed run: " + " ".join(f"{s:.6f}" for s in spans), flush=True)
+
+
+time.perf_counter = clock
+atexit.register(report)
+sys.argv[0] = "bench.core"
+runpy.run_module("bench.core", run_name="__main__", alter_sys=True)
+"""
+"""Runs another checkout's ``bench.core`` unchanged, and notes the process's CPU time at
+each reading of its clock: a timed run reads it twice (start, end), so its CPU time is the
+difference between the two notes of a pair."""
+
+_CPU = re.compile(r"^cpu seconds of each timed run: (?P<spans>[\d. ]*)$", re.MULTILINE)
+
+
+def before_figure(checkout: Path, argv: list[str], commit: str | None = None) -> Before:
     """Run ``python -m bench.core ARGV`` in ``checkout`` (its code, this interpreter)."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(  # our own interpreter and module, arguments built here
-        [sys.executable, "-m", "bench.core", *argv],
+        [sys.executable, "-c", _CHILD, *argv],
         cwd=checkout,
         env=env,
         capture_output=True,
@@ -340,11 +396,15 @@ def before_figure(checkout: Path, argv: list[str]) -> Before:
     if match is None:
         msg = f"no figure in the output of bench.core in {checkout}: {done.stdout!r}"
         raise ValueError(msg)
+    lines = int(match["lines"].replace(",", ""))
+    cpu = _CPU.search(done.stdout)
+    spans = [float(x) for x in cpu["spans"].split()] if cpu is not None else []
     return Before(
-        commit=commit_of(checkout),
-        lines=int(match["lines"].replace(",", "")),
+        commit=commit or commit_of(checkout),
+        lines=lines,
         us_per_event=float(match["us"]),
         digest=match["digest"],
+        cpu_us_per_event=min(spans) * 1e6 / lines if spans else None,
     )
 
 
@@ -358,10 +418,11 @@ def table(rows: list[Row], before: list[Before], commit: str = "this") -> list[s
     ]
     for n, figure in enumerate(before):
         when = "before" if n == 0 else "after"
+        cpu = "" if figure.cpu_us_per_event is None else f"{figure.cpu_us_per_event:.1f}"
         out.append(
             f"| {figure.commit} (run {when} the others) | {DEFAULT} | plain | {figure.lines:,} "
-            f"| {figure.us_per_event:.1f} | {1e6 / figure.us_per_event:,.0f} | | | | | | "
-            f"| {figure.digest} |"
+            f"| {figure.us_per_event:.1f} | {1e6 / figure.us_per_event:,.0f} | | {cpu} "
+            f"| | | | | {figure.digest} |"
         )
     reference = {row.extras: row for row in rows if row.playbook == rows[0].playbook}
     for row in rows:
@@ -380,11 +441,18 @@ def table(rows: list[Row], before: list[Before], commit: str = "this") -> list[s
         plain = reference[False]
         best = min(figure.us_per_event for figure in before)
         out.append("")
-        out.append(
+        text = (
             f"{rows[0].playbook} on the plain input: {plain.us_per_event:.1f} µs/event against "
-            f"{best:.1f} before ({plain.us_per_event / best:.2f}x; the faster of the two runs "
-            f"of {before[0].commit})."
+            f"{best:.1f} before ({plain.us_per_event / best:.2f}x; the faster of the runs "
+            f"of {before[0].commit})"
         )
+        cpus = [f.cpu_us_per_event for f in before if f.cpu_us_per_event is not None]
+        if cpus:
+            text += (
+                f"; by CPU time {plain.cpu_us_per_event:.1f} against {min(cpus):.1f} "
+                f"({plain.cpu_us_per_event / min(cpus):.2f}x)"
+            )
+        out.append(text + ".")
         if any(figure.lines != plain.lines for figure in before):
             out.append("WARNING: the code before read a different number of lines.")
     return out
@@ -418,9 +486,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--before",
-        type=Path,
         default=None,
-        help="with --compare: a checkout whose bench.core to run before and after",
+        help="with --compare: a checkout, or a revision of this repository, whose "
+        "bench.core to run before and after",
     )
     args = parser.parse_args(argv)
     if args.compare:
@@ -455,6 +523,15 @@ def main(argv: list[str] | None = None) -> None:
             )
 
 
+def _before_checkout(given: str | None, scratch: Path) -> tuple[Path | None, str | None]:
+    """``--before``'s code: a directory as it is, or a revision exported into ``scratch``."""
+    if given is None:
+        return None, None
+    if Path(given).is_dir():
+        return Path(given), None
+    return scratch, export(given, scratch)
+
+
 def _compare(args: argparse.Namespace) -> None:
     for seed in args.seeds:
         inputs = {
@@ -469,10 +546,12 @@ def _compare(args: argparse.Namespace) -> None:
             before_argv += ["--duplicates", str(args.duplicates)]
         if args.bad_every:
             before_argv += ["--bad-every", str(args.bad_every)]
-        before = [before_figure(args.before, before_argv)] if args.before else []
-        rows = compare(args.compare, inputs, args.partitions, args.repeat)
-        if args.before:
-            before.append(before_figure(args.before, before_argv))
+        with tempfile.TemporaryDirectory(prefix="bench-before-") as scratch:
+            checkout, commit = _before_checkout(args.before, Path(scratch))
+            before = [before_figure(checkout, before_argv, commit)] if checkout else []
+            rows = compare(args.compare, inputs, args.partitions, args.repeat)
+            if checkout:
+                before.append(before_figure(checkout, before_argv, commit))
         print(
             f"seed {seed}, {args.customers:,} customers, {args.partitions} partitions, best of "
             f"{args.repeat} runs each, taken in turns. plain: the simulator's events as "

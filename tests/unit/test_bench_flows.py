@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -181,6 +182,8 @@ def test_before_runs_bench_core_of_another_checkout() -> None:
     assert figure.lines == len(lines)
     assert figure.digest == core.run_measured(lines, 2).digest
     assert figure.us_per_event > 0
+    assert figure.cpu_us_per_event is not None
+    assert figure.cpu_us_per_event > 0
     assert figure.commit.rstrip("+") == core.commit_of(ROOT).rstrip("+") != "?"
 
     lines_out = core.table(
@@ -190,3 +193,19 @@ def test_before_runs_bench_core_of_another_checkout() -> None:
     assert lines_out[2].startswith(f"| {figure.commit} (run before the others) | default |")
     assert lines_out[3].startswith(f"| {figure.commit} (run after the others) | default |")
     assert lines_out[-1].startswith("default on the plain input: ")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_export_writes_a_revision_without_touching_the_checkout(tmp_path: Path) -> None:
+    status = _git("status", "--porcelain")
+
+    assert core.export("HEAD", tmp_path) == _git("rev-parse", "--short", "HEAD")
+    assert (tmp_path / "bench" / "core.py").is_file()
+    assert (tmp_path / "lifecycle" / "core.py").is_file()
+    assert not (tmp_path / ".git").exists()
+    assert _git("status", "--porcelain") == status
