@@ -759,4 +759,12 @@ def _fold(
             current.prospect_views.append(viewed)
     limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     current.prospect_views = sorted(current.prospect_views)[:limit]
-    return Outcome(state=current)
+    outcome = Outcome(state=current)
+    if interpreter.program(playbook).index.tracked_segments:  # a merge is a change too
+        _adopt(current, playbook)
+        ref = f"merge:{history.anonymous_id}:{history.cause}"
+        step = _Step(current, _Cause(ref, ref, history.at), playbook, outcome, None)
+        interpreter.after_cause(step)
+        step.finish()
+        current.timers = schedule(current, playbook)
+    return outcome
