@@ -40,8 +40,8 @@ prints a table: µs per event (wall clock, and the process's CPU time, which
 other processes on a busy machine move less), the ratio to the first playbook
 on the same input, the triggers and timers, µs per cause (an event or a timer
 fired: flows with waits fire more timers, and each is a step of the core),
-and how many of the playbook's own flows sent (flows that never fire measure
-nothing). ``--before REV`` also runs ``bench.core`` of revision REV of this
+and how many of the playbook's own flows entered a run and sent (flows that
+never run measure nothing). ``--before REV`` also runs ``bench.core`` of revision REV of this
 repository (the code before flows; exported with ``git archive``, or a
 checkout's directory) on the plain input, once before and once after the
 comparison, noting its CPU time as well.
@@ -124,6 +124,8 @@ class Run:
     cpu: float = 0.0
     """The process's CPU seconds over the same stretch: less moved by other processes."""
     timers_fired: int = 0
+    entered: Counter[str] | None = None
+    """Runs entered per flow, from the summary's flow counts (None: it has none)."""
 
 
 def run_measured(lines: list[bytes], partitions: int, playbook: Playbook | None = None) -> Run:
@@ -146,11 +148,18 @@ def run_measured(lines: list[bytes], partitions: int, playbook: Playbook | None 
         h.update(row + b"\n")
         if row.startswith(b"triggers\t"):
             triggers[loads(row.split(b"\t", 2)[2])["flow"]] += 1
-    h.update(dumps(runner.summary.as_dict()) + b"\n")
+    summary = runner.summary.as_dict()
+    h.update(dumps(summary) + b"\n")
     for key in sorted(runner.states):
         h.update(key.encode() + b"\t" + encode_model(runner.states[key]) + b"\n")
     states = list(runner.states.values())
-    return Run(seconds, h.hexdigest(), states, triggers, cpu, runner.summary.timers_fired)
+    flows = summary.get("flows")
+    entered = (
+        Counter({name: int(figures.get("entered", 0)) for name, figures in flows.items()})
+        if isinstance(flows, dict)
+        else None
+    )
+    return Run(seconds, h.hexdigest(), states, triggers, cpu, runner.summary.timers_fired, entered)
 
 
 def run_once(
@@ -218,6 +227,7 @@ class Row:
     cpu: float = 0.0
     """The least CPU seconds of its runs (not necessarily the fastest run's)."""
     timers_fired: int = 0
+    entered: Counter[str] | None = None
 
     @property
     def us_per_event(self) -> float:
@@ -234,6 +244,11 @@ class Row:
 
     def own_sending(self) -> int:
         return sum(1 for flow in self.own_flows if self.triggers[flow])
+
+    def own_entered(self) -> int | None:
+        if self.entered is None:
+            return None
+        return sum(1 for flow in self.own_flows if self.entered[flow])
 
 
 def _own_flows(book: Playbook, default: Playbook) -> tuple[str, ...]:
@@ -262,6 +277,7 @@ def compare(
     times: dict[tuple[str, bool], list[float]] = {key: [] for key in plan}
     cpus: dict[tuple[str, bool], list[float]] = {key: [] for key in plan}
     fired: dict[tuple[str, bool], int] = {}
+    entered: dict[tuple[str, bool], Counter[str] | None] = {}
     digests: dict[tuple[str, bool], set[str]] = {key: set() for key in plan}
     triggers: dict[tuple[str, bool], Counter[str]] = {}
     for spec, extras in plan:  # untimed: the first run in a process pays for warming up
@@ -273,6 +289,7 @@ def compare(
             times[(spec, extras)].append(run.seconds)
             cpus[(spec, extras)].append(run.cpu)
             fired[(spec, extras)] = run.timers_fired
+            entered[(spec, extras)] = run.entered
             digests[(spec, extras)].add(run.digest)
             triggers[(spec, extras)] = run.triggers
             del run
@@ -294,6 +311,7 @@ def compare(
                 own_flows=_own_flows(books[spec], default),
                 cpu=min(cpus[(spec, extras)]),
                 timers_fired=fired[(spec, extras)],
+                entered=entered[(spec, extras)],
             )
         )
     return rows
@@ -413,7 +431,7 @@ def table(rows: list[Row], before: list[Before], commit: str = "this") -> list[s
     out = [
         "| code | playbook | input | events | µs/event | events/s | x first playbook, same input"
         " | CPU µs/event (x first) | triggers | timers fired | µs per cause (x first)"
-        " | its own flows that sent | digest |",
+        " | its own flows that entered / sent | digest |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, figure in enumerate(before):
@@ -427,7 +445,13 @@ def table(rows: list[Row], before: list[Before], commit: str = "this") -> list[s
     reference = {row.extras: row for row in rows if row.playbook == rows[0].playbook}
     for row in rows:
         base = reference[row.extras]
-        own = f"{row.own_sending()} of {len(row.own_flows)}" if row.own_flows else "-"
+        n_entered = row.own_entered()
+        own = (
+            f"{'?' if n_entered is None else n_entered} / {row.own_sending()} "
+            f"of {len(row.own_flows)}"
+            if row.own_flows
+            else "-"
+        )
         out.append(
             f"| {commit} | {Path(row.playbook).stem} | {'extras' if row.extras else 'plain'} "
             f"| {row.lines:,} | {row.us_per_event:.1f} | {row.lines / row.seconds:,.0f} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -157,6 +158,7 @@ def test_compare_rows_and_table() -> None:
     assert rows[1].lines == len(inputs[True])
     assert [len(r.own_flows) for r in rows] == [0, 0, 50, 50]
     assert rows[3].own_sending() == 0
+    assert rows[3].own_entered() in (None, 0)
     assert all(r.cpu > 0 for r in rows)
     # untriggered50 starts nothing: the same triggers and timers as the default.
     assert rows[3].timers_fired == rows[1].timers_fired > 0
@@ -170,7 +172,8 @@ def test_compare_rows_and_table() -> None:
         assert reference.count("1.00x") == 3  # wall, CPU and per cause
     assert lines[5].count("|") == lines[0].count("|") == 14
     assert lines[4].startswith("| abc1234 | flows50 | extras |")
-    assert "| 0 of 50 |" in lines[5]
+    # "?" until the backtest's summary counts runs per flow
+    assert re.search(r"\| (\?|0) / 0 of 50 \|", lines[5])
 
 
 def test_before_runs_bench_core_of_another_checkout() -> None:
