@@ -519,6 +519,12 @@ def main(argv: list[str] | None = None) -> None:
         _compare(args)
         return
     book = load(args.playbook)
+    if args.playbook != DEFAULT and not args.extras:
+        print(
+            "note: without --extras the input has no traits, properties or custom events,"
+            " so flows that read them never start",
+            file=sys.stderr,
+        )
     label = "" if args.playbook == DEFAULT else f" ({args.playbook})"
     label += " (extras)" if args.extras else ""
     for seed in args.seeds:

@@ -212,3 +212,24 @@ def test_export_writes_a_revision_without_touching_the_checkout(tmp_path: Path) 
     assert (tmp_path / "lifecycle" / "core.py").is_file()
     assert not (tmp_path / ".git").exists()
     assert _git("status", "--porcelain") == status
+
+
+def test_single_run_names_a_playbook_and_the_extras(capsys: pytest.CaptureFixture[str]) -> None:
+    core.main(["--customers", "20", "--partitions", "2", "--seeds", "3", "--repeat", "1"])
+    plain = capsys.readouterr()
+    lines = core.build_lines(20, seed=3, duplicates=0.0, bad_every=0)
+    digest = core.run_measured(lines, 2).digest
+    assert re.fullmatch(
+        rf"seed 3: {len(lines)} lines, [\d,]+ events/s \([\d.]+ us/event\), digest {digest}\n",
+        plain.out,
+    )
+    assert plain.err == ""
+
+    core.main(["--customers", "20", "--seeds", "3", "--repeat", "1", "--playbook", str(FLOWS50)])
+    flows = capsys.readouterr()
+    assert flows.out.startswith(f"seed 3 ({FLOWS50}): ")
+    assert "without --extras" in flows.err
+
+    argv = ["--customers", "20", "--seeds", "3", "--repeat", "1", "--extras"]
+    core.main([*argv, "--playbook", str(FLOWS50)])
+    assert capsys.readouterr().out.startswith(f"seed 3 ({FLOWS50}) (extras): ")
