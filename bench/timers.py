@@ -353,7 +353,7 @@ def _purchases(at: datetime, count: int) -> dict[str, Any]:
 
 
 def _first_time_buyer(i: int, at: datetime, rng: random.Random) -> CustomerState:
-    """Bought once, already nudged and asked for a review: two timers (at_risk, churned)."""
+    """Bought once, its nudge and review request already sent: two timers (at_risk, churned)."""
     return CustomerState(
         customer_id=f"cust-{i}",
         stage=Stage.FIRST_TIME_BUYER,

@@ -141,6 +141,9 @@ class _Step:
     ) -> None:
         self.state = state
         self.cause = cause
+        self.at = cause.at
+        self.ref = cause.ref
+        self.flow_events: list[FlowEvent] = outcome.flow_events
         self.playbook = playbook
         self.outcome = outcome
         self.recommender = recommender
@@ -153,18 +156,6 @@ class _Step:
         self._decided: list[tuple[int, Trigger, ResolvedSend]] = []
         """Triggers awaiting the caps, with where they go among ``outcome.emitted``
         and the send each came from."""
-
-    @property
-    def at(self) -> datetime:
-        return self.cause.at
-
-    @property
-    def ref(self) -> str:
-        return self.cause.ref
-
-    @property
-    def flow_events(self) -> list[FlowEvent]:
-        return self.outcome.flow_events
 
     def move(self, to: Stage, reason: str) -> None:
         """Change stage and record the transition; the flows react once the facts are in."""

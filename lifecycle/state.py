@@ -39,6 +39,7 @@ __all__ = [
     "ViewMark",
     "decode_record",
     "deep_copy",
+    "trusted",
 ]
 
 HISTORY_KEPT = 20
@@ -453,6 +454,13 @@ _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
 }
 """Each record model's fields in declaration order: the keys, and their order, of
 the JSON its serializer writes, and of the ``__dict__`` validation builds."""
+
+
+def trusted(cls: type[M], **values: Any) -> M:
+    """A record part built from values of the right types already, every field given,
+    without validating them: for the parts the core makes on every event (a flow
+    run, a view), as ``decode_record`` builds what it reads."""
+    return _model(cls, {name: values[name] for name in _FIELDS[cls]})
 
 
 def _model(cls: type[M], data: dict[str, Any]) -> M:

@@ -16,15 +16,16 @@ event starts its flows; then segments and date deadlines are brought up to date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
+from lifecycle.flows.closures import event_test, record_test
 from lifecycle.flows.compile import FlowIndex, build_index, step_table
-from lifecycle.flows.conditions import Ctx, event_holds, holds, record_value
+from lifecycle.flows.conditions import Ctx, holds, record_value
 from lifecycle.flows.counts import FlowEvent
 from lifecycle.flows.model import (
     Branch,
@@ -39,9 +40,17 @@ from lifecycle.flows.model import (
     Wait,
 )
 from lifecycle.ids import stable_id
-from lifecycle.playbook import CampaignRule, Playbook
+from lifecycle.playbook import CampaignRule, Derived, Playbook
 from lifecycle.policy import ResolvedSend, in_holdout
-from lifecycle.state import ActivityMark, CustomerState, FlowRun, RunLine, RunOrder, ViewMark
+from lifecycle.state import (
+    ActivityMark,
+    CustomerState,
+    FlowRun,
+    RunLine,
+    RunOrder,
+    ViewMark,
+    trusted,
+)
 from schemas.records import Campaign, Stage
 
 if TYPE_CHECKING:
@@ -85,12 +94,10 @@ class Effects(Protocol):
     entered: list[Stage]
     fresh: bool
 
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def ref(self) -> str: ...
-    @property
-    def flow_events(self) -> list[FlowEvent]: ...
+    at: datetime
+    ref: str
+    flow_events: list[FlowEvent]
+
     def greeting(self) -> dict[str, Any]: ...
     def recommend(self, seeds: list[str]) -> list[str]: ...
     def send(
@@ -115,6 +122,11 @@ class CompiledFlow:
     keep_order: bool
     keep_properties: bool
     max_products: int
+    where: Callable[[Any], bool] | None
+    """The event trigger's ``where``, compiled (None: every event of the type)."""
+    exits: tuple[tuple[str, Callable[[Any], bool] | None], ...]
+    filters: tuple[Callable[[Ctx], bool], ...]
+    branches: Mapping[str, Callable[[Ctx], bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +140,21 @@ class Program:
 
 
 def program(playbook: Playbook) -> Program:
-    """The playbook's compiled flows, compiled on first use and kept on the playbook."""
-    derived = playbook._derived  # noqa: SLF001 - the playbook keeps it for this module
-    source = (playbook.flows, playbook.segments, playbook.campaigns, playbook.policies)
+    """The playbook's compiled flows, compiled on first use and kept on the playbook
+    (compiled again for a copy whose flows, segments, campaigns or policies differ)."""
+    fields = playbook.__dict__
+    derived: Derived = playbook.__pydantic_private__["_derived"]  # type: ignore[index]
     current = derived.value
-    if isinstance(current, Program) and all(
-        a is b for a, b in zip(current.source, source, strict=True)
-    ):
-        return current
+    if current is not None:
+        flows, segments, campaigns, policies = current.source
+        if (
+            flows is fields["flows"]
+            and segments is fields["segments"]
+            and campaigns is fields["campaigns"]
+            and policies is fields["policies"]
+        ):
+            return current  # type: ignore[no-any-return]
+    source = (playbook.flows, playbook.segments, playbook.campaigns, playbook.policies)
     flows, index = _compile(playbook)
     fresh = Program(flows=flows, index=index, source=source)
     derived.value = fresh
@@ -243,6 +262,12 @@ def _holdout(flow: FlowDef, sends: Iterable[ResolvedSend], playbook: Playbook) -
     return playbook.policies.default_holdout
 
 
+def _where(trigger: object) -> Callable[[Any], bool] | None:
+    if isinstance(trigger, EventMatch) and trigger.where is not None:
+        return event_test(trigger.where)
+    return None
+
+
 def _compile(playbook: Playbook) -> tuple[dict[str, CompiledFlow], FlowIndex]:
     flows = {name: _with_knobs(name, flow, playbook) for name, flow in playbook.flows.items()}
     index = build_index(playbook.segments, flows)
@@ -266,6 +291,14 @@ def _compile(playbook: Playbook) -> tuple[dict[str, CompiledFlow], FlowIndex]:
             keep_order="order" in includes,
             keep_properties="properties" in includes,
             max_products=_DEFAULT_MAX_PRODUCTS if rule is None else rule.max_products,
+            where=_where(flow.trigger),
+            exits=tuple((m.event, _where(m)) for m in flow.exit_on),
+            filters=tuple(record_test(c) for c in flow.filters),
+            branches={
+                path: record_test(step.if_)
+                for path, step in steps.items()
+                if isinstance(step, Branch)
+            },
         )
     return compiled, index
 
@@ -319,8 +352,8 @@ def _field(event: Any, path: str) -> Any:
     return getattr(event, path, None)
 
 
-def _matches(match: EventMatch, event: Any) -> bool:
-    return match.where is None or event_holds(match.where, event)
+def _matches(test: Callable[[Any], bool] | None, event: Any) -> bool:
+    return test is None or test(event)
 
 
 # --- running -----------------------------------------------------------------------------
@@ -358,13 +391,11 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
         _end(fx, key, "restarted")
     fx.flow_events.append(FlowEvent(name, "entered"))
     customer = state.customer_id
-    run = FlowRun(
+    run = _Live(
         flow=name,
         key=value,
         run_id=stable_id("run", customer, name, value, fx.ref),
         started_at=fx.at,
-        step="",
-        wake_at=fx.at,
         holdout=cf.holdout > 0 and in_holdout(name, customer, cf.holdout),
     )
     if not _filters(fx, cf):
@@ -374,16 +405,32 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
 
 
 def _filters(fx: Effects, cf: CompiledFlow) -> bool:
-    filters = cf.flow.filters
+    filters = cf.filters
     if not filters:
         return True
     ctx = _ctx(fx)
-    return all(holds(cond, ctx) for cond in filters)
+    for test in filters:  # noqa: SIM110 - no generator per call on the hot path
+        if not test(ctx):
+            return False
+    return True
 
 
-def _run(
-    fx: Effects, cf: CompiledFlow, run: FlowRun, key: str, path: str | None, event: Any
-) -> None:
+class _Live(NamedTuple):
+    """A run this cause starts: stored (as a ``FlowRun``) only once it waits."""
+
+    flow: str
+    key: str
+    run_id: str
+    started_at: datetime
+    holdout: bool
+    order: RunOrder | None = None
+    properties: dict[str, Any] | None = None
+
+
+Run = FlowRun | _Live
+
+
+def _run(fx: Effects, cf: CompiledFlow, run: Run, key: str, path: str | None, event: Any) -> None:
     """Run the steps from ``path`` until a wait (the run sleeps) or the end."""
     state = fx.state
     while path is not None:
@@ -392,7 +439,7 @@ def _run(
             state.runs[key] = _asleep(cf, run, path, fx.at + step.wait, event)
             return
         if isinstance(step, Branch):
-            if holds(step.if_, _ctx(fx)):
+            if cf.branches[path](_ctx(fx)):
                 path = f"{path}.then.0"
             elif step.else_:
                 path = f"{path}.else.0"
@@ -410,22 +457,34 @@ def _run(
     fx.flow_events.append(FlowEvent(cf.name, "exited", "completed"))
 
 
-def _asleep(cf: CompiledFlow, run: FlowRun, path: str, wake: datetime, event: Any) -> FlowRun:
-    update: dict[str, Any] = {"step": path, "wake_at": wake}
+def _asleep(cf: CompiledFlow, run: Run, path: str, wake: datetime, event: Any) -> FlowRun:
+    order, properties = run.order, run.properties
     if event is not None:
         if cf.keep_order and getattr(event, "type", None) == "purchase":
-            update["order"] = _order(event)
+            order = _order(event)
         if cf.keep_properties:
-            update["properties"] = dict(getattr(event, "properties", None) or {})
-    return run.model_copy(update=update)
+            properties = dict(getattr(event, "properties", None) or {})
+    return trusted(
+        FlowRun,
+        flow=run.flow,
+        key=run.key,
+        run_id=run.run_id,
+        started_at=run.started_at,
+        step=path,
+        wake_at=wake,
+        holdout=run.holdout,
+        order=order,
+        properties=properties,
+    )
 
 
 def _order(event: Any) -> RunOrder:
     items = tuple(
-        RunLine(product_id=i.product_id, quantity=i.quantity, unit_price=i.unit_price)
+        trusted(RunLine, product_id=i.product_id, quantity=i.quantity, unit_price=i.unit_price)
         for i in event.items
     )
-    return RunOrder(
+    return trusted(
+        RunOrder,
         order_id=event.order_id,
         total=event.total,
         currency=event.currency,
@@ -434,12 +493,12 @@ def _order(event: Any) -> RunOrder:
     )
 
 
-def _send(
-    fx: Effects, cf: CompiledFlow, run: FlowRun, path: str, spec: SendSpec, event: Any
-) -> None:
+def _send(fx: Effects, cf: CompiledFlow, run: Run, path: str, spec: SendSpec, event: Any) -> None:
     payload = fx.greeting()
-    for include in spec.include:
-        payload |= _include(fx, cf, run, spec, include, event)
+    if spec.include:
+        order = _run_order(run, event) if _ORDERED & set(spec.include) else None
+        for include in spec.include:
+            payload |= _include(fx, cf, run, spec, include, event, order)
     if spec.data:
         ctx: Ctx | None = None
         for name, value in spec.data.items():
@@ -490,20 +549,30 @@ def _order_payload(order: RunOrder) -> dict[str, Any]:
     return out
 
 
-def _run_order(run: FlowRun, event: Any) -> RunOrder | None:
+def _run_order(run: Run, event: Any) -> RunOrder | None:
     if event is not None and getattr(event, "type", None) == "purchase":
         return _order(event)
     return run.order
 
 
-def _viewed(fx: Effects, cf: CompiledFlow, run: FlowRun) -> list[str]:
+def _viewed(fx: Effects, cf: CompiledFlow, run: Run) -> list[str]:
     since = run.started_at
     views = [v.product for v in reversed(fx.state.views) if v.at >= since]
     return views[: cf.max_products]
 
 
+_ORDERED = frozenset({"order", "recommendations"})
+"""The includes that read the run's order."""
+
+
 def _include(
-    fx: Effects, cf: CompiledFlow, run: FlowRun, spec: SendSpec, include: str, event: Any
+    fx: Effects,
+    cf: CompiledFlow,
+    run: Run,
+    spec: SendSpec,
+    include: str,
+    event: Any,
+    order: RunOrder | None,
 ) -> dict[str, Any]:
     state = fx.state
     if include == "cart":
@@ -519,12 +588,10 @@ def _include(
             "currency": next((line.currency for line in lines.values()), None),
         }
     if include == "order":
-        order = _run_order(run, event)
         return {} if order is None else _order_payload(order)
     if include == "viewed_products":
         return {"products": _viewed(fx, cf, run)}
     if include == "recommendations":
-        order = _run_order(run, event)
         if order is not None:
             seeds = list(order.products)
         elif "viewed_products" in spec.include:
@@ -572,9 +639,7 @@ def on_event(fx: Effects, event: Event) -> None:
         seen = seen or _seen(event, state)
         for name in starts:
             cf = prog.flows[name]
-            trigger = cf.flow.trigger
-            assert isinstance(trigger, EventMatch)
-            if not _matches(trigger, seen):
+            if not _matches(cf.where, seen):
                 continue
             value = ""
             if cf.flow.per is not None:
@@ -588,7 +653,11 @@ def on_event(fx: Effects, event: Event) -> None:
 
 
 def _exit(fx: Effects, cf: CompiledFlow, event: Any) -> None:
-    if not any(m.event == event.type and _matches(m, event) for m in cf.flow.exit_on):
+    kind = event.type
+    for exit_kind, test in cf.exits:
+        if exit_kind == kind and _matches(test, event):
+            break
+    else:
         return
     runs = fx.state.runs
     per = cf.flow.per
@@ -744,9 +813,9 @@ def remember_view(state: CustomerState, product: str, at: datetime, limit: int) 
     views = [v for v in state.views if v.product != product]
     previous = next((v for v in state.views if v.product == product), None)
     last = at if previous is None else max(previous.at, at)
-    views.append(ViewMark(product=product, at=last))
+    views.append(trusted(ViewMark, product=product, at=last))
     views.sort(key=lambda v: v.at)
-    state.views = views[-limit:]
+    state.views[:] = views[-limit:]
 
 
 def _trim(log: list[ActivityMark], now: datetime, window: timedelta | None) -> list[ActivityMark]:
@@ -762,7 +831,8 @@ def log_purchase(fx: Effects, event: Any) -> None:
         return
     state = fx.state
     marks = [
-        ActivityMark(
+        trusted(
+            ActivityMark,
             at=event.occurred_at,
             order_id=event.order_id,
             product_id=item.product_id,
@@ -779,7 +849,13 @@ def log_view(fx: Effects, event: Any) -> None:
     if not need.needed:
         return
     state = fx.state
-    mark = ActivityMark(at=event.occurred_at, product_id=event.product_id, category=event.category)
+    mark = trusted(
+        ActivityMark,
+        at=event.occurred_at,
+        order_id=None,
+        product_id=event.product_id,
+        category=event.category,
+    )
     state.view_log = _trim([*state.view_log, mark], fx.at, need.window)
 
 

@@ -7,6 +7,7 @@ quiet hours and no default holdout, so what it shows is the flow alone.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
@@ -14,7 +15,10 @@ import pytest
 
 from lifecycle.core import Due, Outcome, apply
 from lifecycle.flows import interpreter
+from lifecycle.flows.closures import event_test
+from lifecycle.flows.conditions import event_holds
 from lifecycle.flows.counts import FlowEvent
+from lifecycle.flows.model import Leaf
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook, parse_playbook
 from lifecycle.state import CustomerState, decode_record
@@ -769,3 +773,30 @@ def test_bought_and_viewed_conditions_read_logs_kept_only_when_needed() -> None:
     assert [m.category for m in shop.state().view_log] == ["hats"]  # older than 1 day: gone
     plain = Shop(book(REVIEWS)).feed(signup(0, T0), purchase(1, T0, "o1"))
     assert (plain.state().bought_log, plain.state().view_log) == ([], [])
+
+
+# --- conditions compiled to closures ---------------------------------------------------------
+
+
+class _Thing:
+    """An event stand-in whose one field ``v`` holds any value."""
+
+    def __init__(self, value: object) -> None:
+        self.v = value
+
+
+@pytest.mark.parametrize("op", ["eq", "ne", "gt", "gte", "lt", "lte", "exists"])
+@pytest.mark.parametrize("literal", ["a", 5, 0.2, True, False])
+def test_a_closure_decides_as_the_generic_evaluator(op: str, literal: object) -> None:
+    if op == "exists" and not isinstance(literal, bool):
+        return
+    values = [None, "a", "b", 5, 5.0, Decimal("5.00"), Decimal("NaN"), 0.2, 4, 6, True, False]
+    for cond in (
+        Leaf(path="v", op=op, value=literal),
+        Leaf(path="v", op="in", value=("a", "b")),
+        Leaf(path="v", op="not_in", value=("a",)),
+    ):
+        test = event_test(cond)
+        for value in values:
+            thing = _Thing(value)
+            assert test(thing) == event_holds(cond, thing), (cond, value)

@@ -1,0 +1,150 @@
+"""Conditions compiled once per playbook into closures, for the ones every event meets.
+
+A built-in flow's ``where`` and ``filters`` are checked on almost every event
+(a browse, a cart add), so they are turned into plain closures here: a leaf
+on a single value (an event field, a record path) compares that value
+directly. Everything else (lists of items, properties, traits, segments,
+``bought`` and ``viewed``) goes through ``lifecycle.flows.conditions``, whose
+semantics every closure keeps exactly (tests/unit/test_flows.py compares them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from lifecycle.flows.conditions import _RECORD, Ctx, _norm, event_holds, holds
+from lifecycle.flows.model import AllOf, AnyOf, Cond, Leaf, Not
+
+__all__ = ["event_test", "record_test"]
+
+Test = Callable[[Any], bool]
+
+
+def _number(value: Any) -> Decimal | None:
+    """A present, finite number as Decimal; None for anything else (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    return number if number.is_finite() else None
+
+
+def _exists(wanted: bool) -> Callable[[Any], bool]:
+    return lambda v: (_norm(v) is not None) == wanted
+
+
+def _compare(op: str, literal: Any) -> Callable[[Any], bool] | None:
+    """``op`` against ``literal`` on one value, as ``conditions._leaf`` decides it; None
+    where no closure is made (the generic path decides)."""
+    if op == "exists":
+        return _exists(bool(literal))
+    if op in ("in", "not_in"):
+        if not all(isinstance(x, str) for x in literal):
+            return None
+        names = frozenset(literal)
+        if op == "in":
+            return lambda v: isinstance(v, str) and v in names
+        return lambda v: not (isinstance(v, str) and v in names)
+    if isinstance(literal, str):
+        if op == "eq":
+            return lambda v: isinstance(v, str) and v == literal
+        if op == "ne":
+            return lambda v: not (isinstance(v, str) and v == literal)
+        return None
+    if isinstance(literal, bool):
+        if op == "eq":
+            return lambda v: isinstance(v, bool) and v == literal
+        if op == "ne":
+            return lambda v: not (isinstance(v, bool) and v == literal)
+        return None
+    bound = _number(literal)
+    if bound is None:
+        return None
+    if op == "eq":
+        return lambda v: (n := _number(v)) is not None and n == bound
+    if op == "ne":
+        return lambda v: not ((n := _number(v)) is not None and n == bound)
+    if op == "gt":
+        return lambda v: (n := _number(v)) is not None and n > bound
+    if op == "gte":
+        return lambda v: (n := _number(v)) is not None and n >= bound
+    if op == "lt":
+        return lambda v: (n := _number(v)) is not None and n < bound
+    if op == "lte":
+        return lambda v: (n := _number(v)) is not None and n <= bound
+    return None
+
+
+def _combine(
+    cond: Cond, leaf: Callable[[Leaf], Test | None], generic: Callable[[Cond], Test]
+) -> Test:
+    match cond:
+        case Leaf():
+            return leaf(cond) or generic(cond)
+        case AllOf(items=items):
+            return _all([_combine(c, leaf, generic) for c in items])
+        case AnyOf(items=items):
+            return _any([_combine(c, leaf, generic) for c in items])
+        case Not(cond=inner):
+            test = _combine(inner, leaf, generic)
+            return lambda x: not test(x)
+    return generic(cond)
+
+
+def _all(tests: list[Test]) -> Test:
+    def test(x: Any) -> bool:
+        for one in tests:  # noqa: SIM110 - no generator per call on the hot path
+            if not one(x):
+                return False
+        return True
+
+    return test
+
+
+def _any(tests: list[Test]) -> Test:
+    def test(x: Any) -> bool:
+        for one in tests:  # noqa: SIM110 - no generator per call on the hot path
+            if one(x):
+                return True
+        return False
+
+    return test
+
+
+def _event_generic(cond: Cond) -> Test:
+    return lambda event: event_holds(cond, event)
+
+
+def _record_generic(cond: Cond) -> Test:
+    return lambda ctx: holds(cond, ctx)
+
+
+def _event_leaf(leaf: Leaf) -> Test | None:
+    path = leaf.path
+    if "." in path:
+        return None
+    compare = _compare(leaf.op, leaf.value)
+    if compare is None:
+        return None
+    return lambda event: compare(getattr(event, path, None))
+
+
+def _record_leaf(leaf: Leaf) -> Test | None:
+    getter = _RECORD.get(leaf.path)
+    if getter is None:
+        return None
+    compare = _compare(leaf.op, leaf.value)
+    if compare is None:
+        return None
+    return lambda ctx: compare(getter(ctx))
+
+
+def event_test(cond: Cond) -> Callable[[Any], bool]:
+    """``event_holds(cond, event)`` as a closure of the event."""
+    return _combine(cond, _event_leaf, _event_generic)
+
+
+def record_test(cond: Cond) -> Callable[[Ctx], bool]:
+    """``holds(cond, ctx)`` as a closure of the decision's ``Ctx``."""
+    return _combine(cond, _record_leaf, _record_generic)
