@@ -800,3 +800,31 @@ def test_a_closure_decides_as_the_generic_evaluator(op: str, literal: object) ->
         for value in values:
             thing = _Thing(value)
             assert test(thing) == event_holds(cond, thing), (cond, value)
+
+
+def test_priority_decides_a_cap_collision_and_properties_wait_with_the_run() -> None:
+    policies = "policies:\n  default_holdout: 0\n  quiet_hours: {enabled: false}\n"
+    shop = Shop(
+        book(
+            "  low: {trigger: {event: custom}, steps: [{send: {campaign: low, priority: 10}}]}\n"
+            "  high: {trigger: {event: custom}, steps: [{send: {campaign: high, priority: 90}}]}\n",
+            policies=policies,
+        )
+    )
+    shop.feed(signup(0, T0 - 2 * D), ev("custom", 1, T0, name="x"))
+    assert [t.campaign for t in shop.triggers] == ["high"]  # low comes first, high wins
+    assert [(s.campaign, s.reason) for o in shop.outcomes for s in o.suppressed] == [
+        ("low", "frequency_cap")
+    ]
+    later = Shop(
+        book(
+            "  high:\n    trigger: {event: custom}\n"
+            "    steps: [{wait: 1h}, {send: {campaign: high, include: [properties]}}]\n"
+        )
+    )
+    later.feed(signup(0, T0 - 2 * D), ev("custom", 1, T0, name="x", properties={"size": 42}))
+    assert later.state().runs["high"].properties == {"size": 42}
+    later.states["c1"] = decode_record(encode_model(later.state()))
+    later.until(T0 + 2 * H)
+    [trigger] = later.triggers
+    assert trigger.payload["properties"] == {"size": 42}
