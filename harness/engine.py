@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lifecycle.backtest import Backtest, Output
 from lifecycle.clock import ClockMode
 from lifecycle.flows.tally import MEASURES, FlowCounts
-from lifecycle.playbook import default_playbook, load_playbook
+from lifecycle.playbook import load_playbook
 from schemas.codec import dumps, loads, to_jsonable
 from schemas.records import OUTPUT_TOPICS
 from streams.admin import ensure_topics
