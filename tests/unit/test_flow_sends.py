@@ -1,0 +1,74 @@
+"""A shop's own send: its channel, its A/B variants, its recommendations.
+
+The send fields of DESIGN's language that a campaign rule used to set, tested
+on a flow's own send rather than through a built-in campaign's rule.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from lifecycle.core import apply
+from lifecycle.ids import unit_interval
+from lifecycle.recommend import MemoryPairs, Recommender
+from lifecycle.state import CustomerState
+from schemas.records import Trigger
+from tests.unit.test_flows import T0, H, book, purchase, signup
+
+
+def sends_of(playbook_flows: str, customers: int) -> list[Trigger]:
+    """Each customer signs up and buys once; every trigger of the shop's flow."""
+    playbook = book(playbook_flows)
+    triggers: list[Trigger] = []
+    for n in range(customers):
+        customer = f"c{n}"
+        state: CustomerState | None = None
+        for event in (signup(2 * n, T0, customer), purchase(2 * n + 1, T0 + H, f"o{n}")):
+            outcome = apply(state, event.model_copy(update={"customer_id": customer}), playbook)
+            state = outcome.state
+            triggers += outcome.triggers
+    return triggers
+
+
+def test_a_flow_send_on_sms() -> None:
+    [trigger] = sends_of(
+        "  text:\n    trigger: {event: purchase}\n"
+        "    steps: [{send: {campaign: thanks_sms, channel: sms}}]\n",
+        customers=1,
+    )
+    assert (trigger.campaign, trigger.channel, trigger.flow, trigger.step) == (
+        "thanks_sms",
+        "sms",
+        "text",
+        "0",
+    )
+
+
+def test_a_flow_send_splits_customers_by_its_variants_weights() -> None:
+    triggers = sends_of(
+        "  split:\n    trigger: {event: purchase}\n"
+        "    steps: [{send: {campaign: offer, variants: {A: 3, B: 1}}}]\n",
+        customers=2000,
+    )
+    assert len(triggers) == 2000
+    for trigger in triggers:  # a hash of (campaign, customer) over the weights, sorted by name
+        point = unit_interval("variant", "offer", trigger.customer_id) * 4
+        assert trigger.variant == ("A" if point < 3 else "B")
+    shares = Counter(t.variant for t in triggers)
+    assert 0.70 < shares["A"] / 2000 < 0.80
+
+
+def test_a_flow_send_includes_recommendations_from_co_purchases() -> None:
+    playbook = book(
+        "  recommend:\n    trigger: {event: purchase}\n"
+        "    steps: [{send: {campaign: more, include: [recommendations]}}]\n"
+    )
+    pairs = MemoryPairs()
+    recommender = Recommender(pairs, playbook.recommendations)
+    recommender.record(["p-tea", "p-cup"])
+    recommender.record(["p-tea", "p-cup", "p-pot"])
+    recommender.record(["p-kettle"])
+    signed = apply(None, signup(1, T0), playbook, recommender)
+    bought = apply(signed.state, purchase(2, T0 + H, "o1"), playbook, recommender)
+    [trigger] = bought.triggers
+    assert trigger.payload["recommendations"] == ["p-cup", "p-pot", "p-kettle"]
