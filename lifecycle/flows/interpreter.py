@@ -40,7 +40,7 @@ from lifecycle.flows.model import (
     Wait,
 )
 from lifecycle.ids import stable_id
-from lifecycle.playbook import CampaignRule, Derived, Playbook
+from lifecycle.playbook import CampaignRule, Playbook
 from lifecycle.policy import ResolvedSend, in_holdout
 from lifecycle.state import (
     ActivityMark,
@@ -143,7 +143,7 @@ def program(playbook: Playbook) -> Program:
     """The playbook's compiled flows, compiled on first use and kept on the playbook
     (compiled again for a copy whose flows, segments, campaigns or policies differ)."""
     fields = playbook.__dict__
-    derived: Derived = playbook.__pydantic_private__["_derived"]  # type: ignore[index]
+    derived = playbook.derived
     current = derived.value
     if current is not None:
         flows, segments, campaigns, policies = current.source
