@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
+from lifecycle.state import ActivityMark, FlowRun
 from schemas.events import UtcDatetime
 
 __all__ = ["Claim", "MergeAdapter", "MergeMessage", "ProspectHistory", "RecordSummary", "Tick"]
@@ -48,6 +49,11 @@ class ProspectHistory(_Internal):
     cause: str
     first_seen_at: UtcDatetime
     views: tuple[str, ...] = ()
+    view_log: tuple[ActivityMark, ...] = ()
+    """The visitor's views with their product, category and time, as ``viewed``
+    conditions read them (kept only while an enabled flow reads them)."""
+    runs: tuple[FlowRun, ...] = ()
+    """The visitor's waiting runs of flows, to go on as the customer's."""
 
 
 MergeMessage = Claim | ProspectHistory
