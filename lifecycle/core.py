@@ -727,6 +727,7 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
         views=tuple(state.prospect_views),
         view_log=tuple(state.view_log),
         runs=tuple(state.runs.values()),
+        entered=dict(state.entered),
     )
     return Outcome(state=None, history=history)
 
@@ -739,7 +740,8 @@ def _fold(
     The visitor's views join the customer's (``viewed`` conditions count the
     browsing before signup) and its waiting runs go on as the customer's, at
     their step and wake time; segments are evaluated after, as after any change.
-    Views folded in are a union or a minimum, so the record does not depend on
+    What is folded in is a union, a minimum or (a run's last start) a maximum, so the
+    record does not depend on
     when the history arrives among the customer's own events; a second fold of
     the same visitor changes nothing.
     """
@@ -756,6 +758,8 @@ def _fold(
             current.prospect_views.append(viewed)
     limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     current.prospect_views = sorted(current.prospect_views)[:limit]
+    for key, entered in history.entered.items():  # the latest start, for re_entry
+        current.entered[key] = max(current.entered.get(key, entered), entered)
     interpreter.fold_views(
         current, history.view_log, max(history.at, current.last_event_at), playbook
     )

@@ -71,6 +71,28 @@ def test_a_history_an_older_version_wrote_still_decodes() -> None:
     assert (history.views, history.view_log, history.runs) == (("p-tea",), (), ())
 
 
+def test_a_history_with_nothing_new_to_carry_is_the_message_an_older_version_wrote() -> None:
+    history, _ = merged(book(WISH), visitor("browse", 1, T0 - 3 * H, product_id="p-tea"))
+    assert encode_model(history) == (
+        b'{"kind":"history","anonymous_id":"a1","customer_id":"c1",'
+        b'"at":"2025-03-03T10:00:00Z","cause":"e1",'
+        b'"first_seen_at":"2025-03-03T07:00:00Z","views":["p-tea"]}'
+    )
+
+
+def test_a_flow_run_once_by_the_visitor_does_not_run_again_for_the_customer() -> None:
+    playbook = book(WISH.replace("    steps:", "    re_entry: once\n    steps:"))
+    history, customer = merged(playbook, visitor("custom", 2, T0 - 2 * H, name="wishlist_add"))
+    assert history.entered == {"wish": T0 - 2 * H}
+    state = apply(customer, history, playbook).state
+    again = apply(state, ev("custom", 3, T0 + 2 * D, name="wishlist_add"), playbook)
+    assert [t.campaign for t in again.triggers] == ["wish"]  # the visitor's run, due first
+    assert again.flow_events == [
+        FlowEvent("wish", "exited", "completed"),
+        FlowEvent("wish", "skipped", "re_entry"),
+    ]
+
+
 def test_the_customer_gets_the_views_and_the_run_and_a_second_fold_changes_nothing() -> None:
     playbook = book(WISH + TEA_FLOW, segments=TEA)
     history, customer = merged(
