@@ -745,9 +745,9 @@ def _fold(
     when the history arrives among the customer's own events; a second fold of
     the same visitor changes nothing.
     """
-    if state is None:  # erased meanwhile: the visitor's runs end with it
+    if state is None:  # erased meanwhile: the visitor's runs end with it, counted
         ended = [FlowEvent(run.flow, "exited", "erased") for run in history.runs]
-        return Outcome(state=None, duplicate=True, changed=False, flow_events=ended)
+        return Outcome(state=None, duplicate=not ended, changed=False, flow_events=ended)
     if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)

@@ -131,6 +131,7 @@ def test_a_visitors_runs_end_erased_when_the_customer_is_gone() -> None:
     history, _ = merged(playbook, visitor("custom", 2, T0 - 2 * H, name="wishlist_add"))
     gone: Outcome = apply(None, history, playbook)
     assert (gone.state, gone.flow_events) == (None, [FlowEvent("wish", "exited", "erased")])
+    assert not gone.duplicate  # a worker counts what a duplicate outcome did not do
 
 
 def test_a_claim_on_a_missing_visitor_hands_on_nothing() -> None:
