@@ -49,7 +49,7 @@ _GROUPS = ("treated", "holdout", "suppressed")
 _FLOW_HELP: dict[Measure, str] = {
     "entered": "Runs of a flow started (a restart starts a new run).",
     "exited": "Runs of a flow ended, by reason: completed, exit_on, filters, restarted, "
-    "flow_changed, erased.",
+    "flow_changed, erased, merged.",
     "sent": "Trigger records a flow emitted to be sent (not held out).",
     "held_out": "Trigger records a flow emitted with holdout=true (its run is in the holdout).",
     "suppressed": "Sends of a flow a policy stopped, by the policy's reason.",

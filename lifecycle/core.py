@@ -725,6 +725,9 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
         cause=claim.cause,
         first_seen_at=state.first_seen_at,
         views=tuple(state.prospect_views),
+        view_log=tuple(state.view_log),
+        runs=tuple(state.runs.values()),
+        entered=dict(state.entered),
     )
     return Outcome(state=None, history=history)
 
@@ -734,12 +737,17 @@ def _fold(
 ) -> Outcome:
     """The customer's side of a merge: keep the prospect's history and the identity link.
 
-    Everything folded in is a union or a minimum, so the result does not depend
-    on when the history arrives among the customer's own events; a second fold
-    of the same visitor changes nothing.
+    The visitor's views join the customer's (``viewed`` conditions count the
+    browsing before signup) and its waiting runs go on as the customer's, at
+    their step and wake time; segments are evaluated after, as after any change.
+    What is folded in is a union, a minimum or (a run's last start) a maximum, so the
+    record does not depend on
+    when the history arrives among the customer's own events; a second fold of
+    the same visitor changes nothing.
     """
-    if state is None:
-        return Outcome(state=None, duplicate=True, changed=False)  # erased meanwhile
+    if state is None:  # erased meanwhile: the visitor's runs end with it, counted
+        ended = [FlowEvent(run.flow, "exited", "erased") for run in history.runs]
+        return Outcome(state=None, duplicate=not ended, changed=False, flow_events=ended)
     if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)
@@ -750,12 +758,18 @@ def _fold(
             current.prospect_views.append(viewed)
     limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     current.prospect_views = sorted(current.prospect_views)[:limit]
+    for key, entered in history.entered.items():  # the latest start, for re_entry
+        current.entered[key] = max(current.entered.get(key, entered), entered)
+    interpreter.fold_views(
+        current, history.view_log, max(history.at, current.last_event_at), playbook
+    )
     outcome = Outcome(state=current)
-    if interpreter.program(playbook).index.tracked_segments:  # a merge is a change too
+    if history.runs or interpreter.program(playbook).index.tracked_segments:
         _adopt(current, playbook)
         ref = f"merge:{history.anonymous_id}:{history.cause}"
         step = _Step(current, _Cause(ref, ref, history.at), playbook, outcome, None)
-        interpreter.after_cause(step)
+        interpreter.take_runs(step, history.runs)
+        interpreter.after_cause(step)  # a merge is a change too
         step.finish()
         current.timers = schedule(current, playbook)
     return outcome

@@ -301,6 +301,13 @@ class Playbook(_Strict):
     flows: dict[str, FlowDef] = Field(default_factory=lambda: dict(builtin_language()[1]))
     """The default playbook's flows, then the shop's (DESIGN.md, Flows and segments)."""
 
+    @property
+    def derived(self) -> Derived:
+        """The cache of what is computed from this playbook's fields (its compiled flows,
+        ``lifecycle.flows.interpreter.program``). A copy shares it, so a reader checks
+        the fields it was computed from before using it."""
+        return self._derived
+
     @model_validator(mode="before")
     @classmethod
     def _language(cls, given: Any) -> Any:

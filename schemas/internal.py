@@ -19,9 +19,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
+from lifecycle.state import ActivityMark, FlowRun
 from schemas.events import UtcDatetime
 
 __all__ = ["Claim", "MergeAdapter", "MergeMessage", "ProspectHistory", "RecordSummary", "Tick"]
+
+
+def _empty(value: object) -> bool:
+    """A field left out of the message when it has nothing to carry, so a history
+    without views or runs is the message a worker of an earlier version reads."""
+    return not value
 
 
 class _Internal(BaseModel):
@@ -48,6 +55,13 @@ class ProspectHistory(_Internal):
     cause: str
     first_seen_at: UtcDatetime
     views: tuple[str, ...] = ()
+    view_log: tuple[ActivityMark, ...] = Field(default=(), exclude_if=_empty)
+    """The visitor's views with their product, category and time, as ``viewed``
+    conditions read them (kept only while an enabled flow reads them)."""
+    runs: tuple[FlowRun, ...] = Field(default=(), exclude_if=_empty)
+    """The visitor's waiting runs of flows, to go on as the customer's."""
+    entered: dict[str, UtcDatetime] = Field(default_factory=dict, exclude_if=_empty)
+    """When the visitor's runs last started, by run key, for ``re_entry``."""
 
 
 MergeMessage = Claim | ProspectHistory

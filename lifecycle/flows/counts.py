@@ -14,10 +14,19 @@ __all__ = ["EXIT_REASONS", "SKIP_REASONS", "FlowEvent", "FlowEventKind"]
 
 FlowEventKind = Literal["entered", "exited", "skipped"]
 
-EXIT_REASONS = ("completed", "exit_on", "filters", "restarted", "flow_changed", "erased")
+EXIT_REASONS = (
+    "completed",
+    "exit_on",
+    "filters",
+    "restarted",
+    "flow_changed",
+    "erased",
+    "merged",
+)
 """Why a run ended: its last step ran; an ``exit_on`` event came; a filter failed
 (at entry or before a send); a retrigger restarted it; the playbook changed
-under it; the customer was erased."""
+under it; the customer was erased; an identity merge brought a visitor's run
+to a customer who already had a run of the flow (for the same key), which goes on."""
 
 SKIP_REASONS = ("re_entry", "running", "per_missing")
 """Why a trigger started no run: ``re_entry`` forbids it (once, or too soon); a

@@ -40,7 +40,7 @@ from lifecycle.flows.model import (
     Wait,
 )
 from lifecycle.ids import stable_id
-from lifecycle.playbook import CampaignRule, Derived, Playbook
+from lifecycle.playbook import CampaignRule, Playbook
 from lifecycle.policy import ResolvedSend, in_holdout
 from lifecycle.state import (
     ActivityMark,
@@ -143,7 +143,7 @@ def program(playbook: Playbook) -> Program:
     """The playbook's compiled flows, compiled on first use and kept on the playbook
     (compiled again for a copy whose flows, segments, campaigns or policies differ)."""
     fields = playbook.__dict__
-    derived: Derived = playbook.__pydantic_private__["_derived"]  # type: ignore[index]
+    derived = playbook.derived
     current = derived.value
     if current is not None:
         flows, segments, campaigns, policies = current.source
@@ -857,6 +857,39 @@ def log_view(fx: Effects, event: Any) -> None:
         category=event.category,
     )
     state.view_log = _trim([*state.view_log, mark], fx.at, need.window)
+
+
+def fold_views(
+    state: CustomerState, marks: Iterable[ActivityMark], now: datetime, playbook: Playbook
+) -> None:
+    """A merged visitor's views join the customer's ``view_log`` (a union, in time order)
+    and, for the products among them, ``views`` (by the last view): what ``viewed``
+    conditions and a send's ``viewed_products`` read. Folding the same views twice
+    changes nothing."""
+    need = program(playbook).index.view_log
+    marks = list(marks)
+    if not need.needed or not marks:
+        return
+    union = set(state.view_log).union(marks)
+    ordered = sorted(union, key=lambda m: (m.at, m.product_id or "", m.category or ""))
+    state.view_log = _trim(ordered, now, need.window)
+    limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
+    for mark in marks:
+        if mark.product_id is not None:
+            remember_view(state, mark.product_id, mark.at, limit)
+
+
+def take_runs(fx: Effects, runs: Iterable[FlowRun]) -> None:
+    """A merged visitor's waiting runs go on as this customer's, at their step and wake
+    time. A run of the same flow and key the customer already has goes on instead: the
+    visitor's ends, ``merged``, so every run entered is still exited or waiting once."""
+    state = fx.state
+    for run in runs:
+        key = _key(run.flow, run.key)
+        if key in state.runs:
+            fx.flow_events.append(FlowEvent(run.flow, "exited", "merged"))
+        else:
+            state.runs[key] = run
 
 
 # --- records an older version wrote -------------------------------------------------------

@@ -762,16 +762,87 @@ def _viewed_counts_browsing_before_signup() -> Journey:
     )
 
 
+WISHLIST_PLAYBOOK = """\
+flows:
+  wishlist_nudge:
+    trigger: {event: custom, where: {name: wishlist_add}}
+    exit_on: [{event: purchase}]
+    steps:
+      - wait: 2d
+      - send: {campaign: wishlist_nudge}
+"""
+"""A flow a visitor can start before signing up: its run must survive the merge."""
+
+
+def _anonymous(type_: str, event_id: str, when: datetime, visitor: str, **fields: object) -> Body:
+    return {
+        "event_id": event_id,
+        "type": type_,
+        "occurred_at": when.isoformat(),
+        "anonymous_id": visitor,
+        **fields,
+    }
+
+
+def _visitor_run_goes_on_after_signup() -> Journey:
+    """A visitor adds to the wishlist at 08:00 and signs up at 10:00: the run started on
+    the visitor's record moves to the customer and sends two days after the wishlist_add,
+    to the customer (46 h after the welcome, so the daily cap lets it through)."""
+    c, a, k = "cust-wish-merged-4", "anon-wish-merged-4", "wish-merged"
+    return Journey(
+        "visitor_run_goes_on_after_signup",
+        "a run a visitor's custom event started goes on as the customer's after the signup "
+        "merges the visitor: wishlist_nudge two days after the wishlist_add",
+        c,
+        (
+            _anonymous("custom", f"{k}-e1", day(0, 8), a, name="wishlist_add"),
+            signup(f"{k}-e2", day(0, 10), c, anonymous_id=a),
+            Advance(day(3)),
+        ),
+        (Move(None, L, "signup", f"{k}-e2", day(0, 10)),),
+        (welcome(day(0, 10)), sent("wishlist_nudge", "wishlist_nudge", "1", day(2, 8))),
+        playbook=WISHLIST_PLAYBOOK,
+        flow_events=ran("wishlist_nudge"),
+    )
+
+
+def _customers_own_run_wins_at_identify() -> Journey:
+    """The visitor adds to the wishlist at 08:00, then signs up (without the visitor's
+    id) and adds again as the customer at 09:30; identify at 10:00 merges the visitor,
+    whose run ends ``merged``: the customer's own run sends, once, at 09:30 two days on."""
+    c, a, k = "cust-wish-twice-5", "anon-wish-twice-5", "wish-twice"
+    return Journey(
+        "customers_own_run_wins_over_the_visitors_at_merge",
+        "identify merges a visitor whose wishlist run the customer already has: the "
+        "visitor's run ends merged, the customer's sends once",
+        c,
+        (
+            _anonymous("custom", f"{k}-e1", day(0, 8), a, name="wishlist_add"),
+            signup(f"{k}-e2", day(0, 9), c),
+            custom(f"{k}-e3", day(0, 9, 30), c, "wishlist_add"),
+            _anonymous("identify", f"{k}-e4", day(0, 10), a, customer_id=c),
+            Advance(day(3)),
+        ),
+        (Move(None, L, "signup", f"{k}-e2", day(0, 9)),),
+        (welcome(day(0, 9)), sent("wishlist_nudge", "wishlist_nudge", "1", day(2, 9, 30))),
+        playbook=WISHLIST_PLAYBOOK,
+        flow_events=(
+            FlowEvent("wishlist_nudge", "entered"),
+            FlowEvent("wishlist_nudge", "entered"),
+            FlowEvent("wishlist_nudge", "exited", "merged"),
+            FlowEvent("wishlist_nudge", "exited", "completed"),
+        ),
+    )
+
+
 RECORD_CHANGES: tuple[Journey, ...] = (
     _segment_turns_true_at_a_timer(),
     _viewed_counts_browsing_before_signup(),
+    _visitor_run_goes_on_after_signup(),
+    _customers_own_run_wins_at_identify(),
 )
-"""Journeys of DESIGN's rules for when segments are evaluated, on their own playbook."""
+"""Journeys of DESIGN's rules for when segments are evaluated and of what an identity
+merge brings to the customer (views, runs), each on its own playbook."""
 
-OPEN_BUGS = {
-    "viewed_counts_browsing_before_signup": (
-        "the merge hands on only product ids (ProspectHistory.views) into prospect_views: the "
-        "prospect's views never reach the customer's view_log, so viewed ignores them"
-    ),
-}
+OPEN_BUGS: dict[str, str] = {}
 """Journeys that fail on the interpreter as it is, with why: reported, expected to fail."""
