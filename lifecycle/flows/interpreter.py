@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from lifecycle.flows.closures import event_test, record_test
 from lifecycle.flows.compile import FlowIndex, build_index, step_table
-from lifecycle.flows.conditions import Ctx, holds, record_value
+from lifecycle.flows.conditions import Ctx, record_value
 from lifecycle.flows.counts import FlowEvent
 from lifecycle.flows.model import (
     Branch,
@@ -135,6 +135,8 @@ class Program:
 
     flows: Mapping[str, CompiledFlow]
     index: FlowIndex
+    segments: Mapping[str, Callable[[Ctx], bool]]
+    """Each tracked segment (``index.tracked_segments``), compiled."""
     source: tuple[object, ...]
     """The playbook fields it was compiled from (checked by identity)."""
 
@@ -156,7 +158,11 @@ def program(playbook: Playbook) -> Program:
             return current  # type: ignore[no-any-return]
     source = (playbook.flows, playbook.segments, playbook.campaigns, playbook.policies)
     flows, index = _compile(playbook)
-    fresh = Program(flows=flows, index=index, source=source)
+    segments = {
+        name: record_test(SegmentRef(name=name), playbook.segments)
+        for name in index.tracked_segments
+    }
+    fresh = Program(flows=flows, index=index, segments=segments, source=source)
     derived.value = fresh
     return fresh
 
@@ -293,9 +299,9 @@ def _compile(playbook: Playbook) -> tuple[dict[str, CompiledFlow], FlowIndex]:
             max_products=_DEFAULT_MAX_PRODUCTS if rule is None else rule.max_products,
             where=_where(flow.trigger),
             exits=tuple((m.event, _where(m)) for m in flow.exit_on),
-            filters=tuple(record_test(c) for c in flow.filters),
+            filters=tuple(record_test(c, playbook.segments) for c in flow.filters),
             branches={
-                path: record_test(step.if_)
+                path: record_test(step.if_, playbook.segments)
                 for path, step in steps.items()
                 if isinstance(step, Branch)
             },
@@ -748,8 +754,8 @@ def _segments(fx: Effects, prog: Program) -> None:
     state = fx.state
     ctx = _ctx(fx)
     by_segment = prog.index.by_segment
-    for segment in prog.index.tracked_segments:
-        now = holds(SegmentRef(name=segment), ctx)
+    for segment, test in prog.segments.items():
+        now = test(ctx)
         before = state.segments.get(segment)
         state.segments[segment] = now
         if (now and before is False) or (now and before is None and fx.fresh):
