@@ -3,11 +3,11 @@
 A built-in flow's ``where`` and ``filters`` are checked on almost every event
 (a browse, a cart add), and tracked segments after every cause, so they are
 turned into plain closures here: a leaf on a single value (an event field, a
-record path, a trait) compares that value directly, and a ``segment`` is the
-segment's own closure. Everything else (lists of items, properties, ``bought``
-and ``viewed``) goes through ``lifecycle.flows.conditions``, whose semantics
-every closure keeps exactly (tests/unit/test_flows.py and test_conditions.py
-compare them).
+record path, a trait, a property) compares that value directly, a path through
+the items compares each, and a ``segment`` is the segment's own closure.
+Everything else (``bought`` and ``viewed``, literals of mixed kinds) goes
+through ``lifecycle.flows.conditions``, whose semantics every closure keeps
+exactly (tests/unit/test_flows.py and test_conditions.py compare them).
 """
 
 from __future__ import annotations
@@ -122,14 +122,46 @@ def _record_generic(cond: Cond) -> Test:
     return lambda ctx: holds(cond, ctx)
 
 
+def _mapped(field: str, name: str, compare: Test) -> Test:
+    """A leaf on ``properties.NAME`` or ``traits.NAME``: one value, absent as None."""
+    return lambda event: compare((getattr(event, field, None) or {}).get(name))
+
+
+def _items(leaf: Leaf, name: str, compare: Test) -> Test:
+    """A leaf on ``items.NAME``: as ``conditions._leaf`` decides a list of values."""
+    if leaf.op == "exists":
+        wanted = bool(leaf.value)
+        return lambda event: (
+            any(_norm(getattr(i, name, None)) is not None for i in _lines(event)) == wanted
+        )
+    if leaf.op in ("ne", "not_in"):
+
+        def negated(event: Any) -> bool:
+            present = [v for i in _lines(event) if _norm(v := getattr(i, name, None)) is not None]
+            return not present or any(compare(v) for v in present)
+
+        return negated
+    # a positive operator never holds for an absent value (None, a non-finite number)
+    return lambda event: any(compare(getattr(i, name, None)) for i in _lines(event))
+
+
+def _lines(event: Any) -> Any:
+    return getattr(event, "items", None) or ()
+
+
 def _event_leaf(leaf: Leaf) -> Test | None:
     path = leaf.path
-    if "." in path:
-        return None
     compare = _compare(leaf.op, leaf.value)
     if compare is None:
         return None
-    return lambda event: compare(getattr(event, path, None))
+    if "." not in path:
+        return lambda event: compare(getattr(event, path, None))
+    field, _, name = path.partition(".")
+    if field in ("properties", "traits"):
+        return _mapped(field, name, compare)
+    if field == "items":
+        return _items(leaf, name, compare)
+    return None
 
 
 def _trait(name: str) -> Callable[[Ctx], Any]:
