@@ -396,7 +396,10 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
     if active is not None:
         _end(fx, key, "restarted")
     fx.flow_events.append(FlowEvent(name, "entered"))
-    customer = state.customer_id
+    if not _filters(fx, cf):
+        fx.flow_events.append(FlowEvent(name, "exited", "filters"))
+        return
+    customer = state.customer_id  # the run's id and holdout only for a run that goes on
     run = _Live(
         flow=name,
         key=value,
@@ -404,9 +407,6 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
         started_at=fx.at,
         holdout=cf.holdout > 0 and in_holdout(name, customer, cf.holdout),
     )
-    if not _filters(fx, cf):
-        fx.flow_events.append(FlowEvent(name, "exited", "filters"))
-        return
     _run(fx, cf, run, key, "0", event)
 
 
@@ -636,9 +636,11 @@ def on_event(fx: Effects, event: Event) -> None:
         _reconcile(fx, prog)
         exits = index.exits_by_event.get(kind)
         if exits and state.runs:
+            running = {run.flow for run in state.runs.values()}
             seen = _seen(event, state)
             for name in exits:
-                _exit(fx, prog.flows[name], seen)
+                if name in running:  # exit_on ends runs: a flow without one has nothing to test
+                    _exit(fx, prog.flows[name], seen)
     _stages(fx, prog)
     starts = index.triggers_by_event.get(kind)
     if starts:
