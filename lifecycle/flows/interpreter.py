@@ -93,6 +93,7 @@ class Effects(Protocol):
     scores: ScoresAt
     entered: list[Stage]
     fresh: bool
+    flow_ctx: Ctx | None
 
     at: datetime
     ref: str
@@ -324,13 +325,18 @@ def schedule_flows(state: CustomerState, timers: dict[str, datetime]) -> None:
 
 
 def _ctx(fx: Effects) -> Ctx:
-    return Ctx(
-        state=fx.state,
-        now=fx.at,
-        scores=fx.scores,
-        tiers=fx.playbook.scores.clv_tiers,
-        segments=fx.playbook.segments,
-    )
+    """The step's ``Ctx``, made once: it reads the record when asked, so one serves
+    every condition of the step however the record changes in between."""
+    ctx = fx.flow_ctx
+    if ctx is None:
+        ctx = fx.flow_ctx = Ctx(
+            state=fx.state,
+            now=fx.at,
+            scores=fx.scores,
+            tiers=fx.playbook.scores.clv_tiers,
+            segments=fx.playbook.segments,
+        )
+    return ctx
 
 
 class _Refund:
