@@ -20,6 +20,7 @@ from typing import Any
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
 from lifecycle.clv import Prediction
 from lifecycle.flows import interpreter
+from lifecycle.flows.conditions import Ctx
 from lifecycle.flows.counts import FlowEvent
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
@@ -153,6 +154,8 @@ class _Step:
         """Stages entered by this cause, in order, for the flows that start on them."""
         self.scores = ScoresAt(state, cause.at, playbook.scores)
         """The record's scores at this step's time, computed once however often asked."""
+        self.flow_ctx: Ctx | None = None
+        """The flows' view of the record for this step, made when a condition first asks."""
         self._decided: list[tuple[int, Trigger, ResolvedSend]] = []
         """Triggers awaiting the caps, with where they go among ``outcome.emitted``
         and the send each came from."""

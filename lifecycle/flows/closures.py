@@ -1,21 +1,23 @@
 """Conditions compiled once per playbook into closures, for the ones every event meets.
 
 A built-in flow's ``where`` and ``filters`` are checked on almost every event
-(a browse, a cart add), so they are turned into plain closures here: a leaf
-on a single value (an event field, a record path) compares that value
-directly. Everything else (lists of items, properties, traits, segments,
-``bought`` and ``viewed``) goes through ``lifecycle.flows.conditions``, whose
-semantics every closure keeps exactly (tests/unit/test_flows.py compares them).
+(a browse, a cart add), and tracked segments after every cause, so they are
+turned into plain closures here: a leaf on a single value (an event field, a
+record path, a trait, a property) compares that value directly, a path through
+the items compares each, and a ``segment`` is the segment's own closure.
+Everything else (``bought`` and ``viewed``, literals of mixed kinds) goes
+through ``lifecycle.flows.conditions``, whose semantics every closure keeps
+exactly (tests/unit/test_flows.py and test_conditions.py compare them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from lifecycle.flows.conditions import _RECORD, Ctx, _norm, event_holds, holds
-from lifecycle.flows.model import AllOf, AnyOf, Cond, Leaf, Not
+from lifecycle.flows.model import AllOf, AnyOf, Cond, Leaf, Not, SegmentDef, SegmentRef
 
 __all__ = ["event_test", "record_test"]
 
@@ -120,18 +122,56 @@ def _record_generic(cond: Cond) -> Test:
     return lambda ctx: holds(cond, ctx)
 
 
+def _mapped(field: str, name: str, compare: Test) -> Test:
+    """A leaf on ``properties.NAME`` or ``traits.NAME``: one value, absent as None."""
+    return lambda event: compare((getattr(event, field, None) or {}).get(name))
+
+
+def _items(leaf: Leaf, name: str, compare: Test) -> Test:
+    """A leaf on ``items.NAME``: as ``conditions._leaf`` decides a list of values."""
+    if leaf.op == "exists":
+        wanted = bool(leaf.value)
+        return lambda event: (
+            any(_norm(getattr(i, name, None)) is not None for i in _lines(event)) == wanted
+        )
+    if leaf.op in ("ne", "not_in"):
+
+        def negated(event: Any) -> bool:
+            present = [v for i in _lines(event) if _norm(v := getattr(i, name, None)) is not None]
+            return not present or any(compare(v) for v in present)
+
+        return negated
+    # a positive operator never holds for an absent value (None, a non-finite number)
+    return lambda event: any(compare(getattr(i, name, None)) for i in _lines(event))
+
+
+def _lines(event: Any) -> Any:
+    return getattr(event, "items", None) or ()
+
+
 def _event_leaf(leaf: Leaf) -> Test | None:
     path = leaf.path
-    if "." in path:
-        return None
     compare = _compare(leaf.op, leaf.value)
     if compare is None:
         return None
-    return lambda event: compare(getattr(event, path, None))
+    if "." not in path:
+        return lambda event: compare(getattr(event, path, None))
+    field, _, name = path.partition(".")
+    if field in ("properties", "traits"):
+        return _mapped(field, name, compare)
+    if field == "items":
+        return _items(leaf, name, compare)
+    return None
+
+
+def _trait(name: str) -> Callable[[Ctx], Any]:
+    return lambda ctx: ctx.known.traits().get(name)
 
 
 def _record_leaf(leaf: Leaf) -> Test | None:
-    getter = _RECORD.get(leaf.path)
+    path = leaf.path
+    getter = _trait(path.removeprefix("traits.")) if path.startswith("traits.") else None
+    getter = getter or _RECORD.get(path)
     if getter is None:
         return None
     compare = _compare(leaf.op, leaf.value)
@@ -140,11 +180,37 @@ def _record_leaf(leaf: Leaf) -> Test | None:
     return lambda ctx: compare(getter(ctx))
 
 
+def _never(_: Any) -> bool:
+    return False
+
+
 def event_test(cond: Cond) -> Callable[[Any], bool]:
     """``event_holds(cond, event)`` as a closure of the event."""
     return _combine(cond, _event_leaf, _event_generic)
 
 
-def record_test(cond: Cond) -> Callable[[Ctx], bool]:
-    """``holds(cond, ctx)`` as a closure of the decision's ``Ctx``."""
-    return _combine(cond, _record_leaf, _record_generic)
+def record_test(
+    cond: Cond, segments: Mapping[str, SegmentDef] | None = None
+) -> Callable[[Ctx], bool]:
+    """``holds(cond, ctx)`` as a closure of the decision's ``Ctx``.
+
+    With ``segments`` (the ``Ctx.segments`` every decision will see), a ``segment``
+    condition is the referenced segment's own closure, compiled once (the parser
+    refuses a segment that refers to itself)."""
+    if segments is None:
+        return _combine(cond, _record_leaf, _record_generic)
+    known: dict[str, Test] = {}
+
+    def generic(inner: Cond) -> Test:
+        if not isinstance(inner, SegmentRef):
+            return _record_generic(inner)
+        name = inner.name
+        if name not in known:
+            segment = segments.get(name)
+            if segment is None or not segment.enabled or segment.cond is None:
+                known[name] = _never
+            else:
+                known[name] = _combine(segment.cond, _record_leaf, generic)
+        return known[name]
+
+    return _combine(cond, _record_leaf, generic)

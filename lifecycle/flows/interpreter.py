@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from lifecycle.flows.closures import event_test, record_test
 from lifecycle.flows.compile import FlowIndex, build_index, step_table
-from lifecycle.flows.conditions import Ctx, holds, record_value
+from lifecycle.flows.conditions import Ctx, record_value
 from lifecycle.flows.counts import FlowEvent
 from lifecycle.flows.model import (
     Branch,
@@ -93,6 +93,7 @@ class Effects(Protocol):
     scores: ScoresAt
     entered: list[Stage]
     fresh: bool
+    flow_ctx: Ctx | None
 
     at: datetime
     ref: str
@@ -135,6 +136,8 @@ class Program:
 
     flows: Mapping[str, CompiledFlow]
     index: FlowIndex
+    segments: Mapping[str, Callable[[Ctx], bool]]
+    """Each tracked segment (``index.tracked_segments``), compiled."""
     source: tuple[object, ...]
     """The playbook fields it was compiled from (checked by identity)."""
 
@@ -156,7 +159,11 @@ def program(playbook: Playbook) -> Program:
             return current  # type: ignore[no-any-return]
     source = (playbook.flows, playbook.segments, playbook.campaigns, playbook.policies)
     flows, index = _compile(playbook)
-    fresh = Program(flows=flows, index=index, source=source)
+    segments = {
+        name: record_test(SegmentRef(name=name), playbook.segments)
+        for name in index.tracked_segments
+    }
+    fresh = Program(flows=flows, index=index, segments=segments, source=source)
     derived.value = fresh
     return fresh
 
@@ -293,9 +300,9 @@ def _compile(playbook: Playbook) -> tuple[dict[str, CompiledFlow], FlowIndex]:
             max_products=_DEFAULT_MAX_PRODUCTS if rule is None else rule.max_products,
             where=_where(flow.trigger),
             exits=tuple((m.event, _where(m)) for m in flow.exit_on),
-            filters=tuple(record_test(c) for c in flow.filters),
+            filters=tuple(record_test(c, playbook.segments) for c in flow.filters),
             branches={
-                path: record_test(step.if_)
+                path: record_test(step.if_, playbook.segments)
                 for path, step in steps.items()
                 if isinstance(step, Branch)
             },
@@ -318,13 +325,18 @@ def schedule_flows(state: CustomerState, timers: dict[str, datetime]) -> None:
 
 
 def _ctx(fx: Effects) -> Ctx:
-    return Ctx(
-        state=fx.state,
-        now=fx.at,
-        scores=fx.scores,
-        tiers=fx.playbook.scores.clv_tiers,
-        segments=fx.playbook.segments,
-    )
+    """The step's ``Ctx``, made once: it reads the record when asked, so one serves
+    every condition of the step however the record changes in between."""
+    ctx = fx.flow_ctx
+    if ctx is None:
+        ctx = fx.flow_ctx = Ctx(
+            state=fx.state,
+            now=fx.at,
+            scores=fx.scores,
+            tiers=fx.playbook.scores.clv_tiers,
+            segments=fx.playbook.segments,
+        )
+    return ctx
 
 
 class _Refund:
@@ -390,7 +402,10 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
     if active is not None:
         _end(fx, key, "restarted")
     fx.flow_events.append(FlowEvent(name, "entered"))
-    customer = state.customer_id
+    if not _filters(fx, cf):
+        fx.flow_events.append(FlowEvent(name, "exited", "filters"))
+        return
+    customer = state.customer_id  # the run's id and holdout only for a run that goes on
     run = _Live(
         flow=name,
         key=value,
@@ -398,9 +413,6 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
         started_at=fx.at,
         holdout=cf.holdout > 0 and in_holdout(name, customer, cf.holdout),
     )
-    if not _filters(fx, cf):
-        fx.flow_events.append(FlowEvent(name, "exited", "filters"))
-        return
     _run(fx, cf, run, key, "0", event)
 
 
@@ -630,9 +642,11 @@ def on_event(fx: Effects, event: Event) -> None:
         _reconcile(fx, prog)
         exits = index.exits_by_event.get(kind)
         if exits and state.runs:
+            running = {run.flow for run in state.runs.values()}
             seen = _seen(event, state)
             for name in exits:
-                _exit(fx, prog.flows[name], seen)
+                if name in running:  # exit_on ends runs: a flow without one has nothing to test
+                    _exit(fx, prog.flows[name], seen)
     _stages(fx, prog)
     starts = index.triggers_by_event.get(kind)
     if starts:
@@ -748,8 +762,8 @@ def _segments(fx: Effects, prog: Program) -> None:
     state = fx.state
     ctx = _ctx(fx)
     by_segment = prog.index.by_segment
-    for segment in prog.index.tracked_segments:
-        now = holds(SegmentRef(name=segment), ctx)
+    for segment, test in prog.segments.items():
+        now = test(ctx)
         before = state.segments.get(segment)
         state.segments[segment] = now
         if (now and before is False) or (now and before is None and fx.fresh):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lifecycle.flows.closures import record_test
 from lifecycle.flows.conditions import Bought, Ctx, View, event_holds, holds, record_value
 from lifecycle.flows.model import SegmentDef
 from lifecycle.flows.parse import FlowError, Scope, condition
@@ -392,6 +393,40 @@ def test_segments_and_nested_segments() -> None:
     assert rec("{not: {segment: off}}", context)
     swede = ctx(buyer().model_copy(update={"revenue": Decimal(10)}), segments=segments)
     assert not rec("{segment: vip}", swede)
+
+
+def test_a_compiled_segment_decides_as_holds() -> None:
+    def cond(text: str) -> Any:
+        return condition(load(text), Scope(None), ())
+
+    segments = {
+        "big": SegmentDef(cond=cond("{field: revenue, gte: 500}")),
+        "gold": SegmentDef(cond=cond("{traits.tier: gold}")),
+        "silver_plus": SegmentDef(cond=cond("{field: traits.tier, in: [silver, gold]}")),
+        "news": SegmentDef(cond=cond("{traits.newsletter: true}")),
+        "tall": SegmentDef(cond=cond("{field: traits.height, gt: 180}")),
+        "named": SegmentDef(cond=cond("{field: traits.name, exists: true}")),
+        "vip": SegmentDef(cond=cond("{all: [{segment: big}, {not: {segment: gold}}]}")),
+        "off": SegmentDef(cond=None, enabled=False),
+        "either": SegmentDef(cond=cond("{any: [{segment: off}, {segment: vip}]}")),
+    }
+    traits: list[dict[str, Any]] = [
+        {},
+        {"tier": "gold", "newsletter": True, "height": 181, "name": "A"},
+        {"tier": "silver", "newsletter": "true", "height": 180.0, "name": None},
+        {"tier": 5, "newsletter": False, "height": "190"},
+    ]
+    states = [buyer(), buyer().model_copy(update={"revenue": Decimal(10)}), record()]
+    seen = set()
+    for name in [*segments, "missing"]:
+        test = record_test(cond(f"{{segment: {name}}}"), segments)
+        for state in states:
+            for values in traits:
+                context = ctx(state, FakeFacts(trait_values=values), segments)
+                expected = holds(cond(f"{{segment: {name}}}"), context)
+                assert test(context) is expected, (name, state.revenue, values)
+                seen.add(expected)
+    assert seen == {True, False}
 
 
 # --- bought and viewed ------------------------------------------------------------------------

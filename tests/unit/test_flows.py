@@ -809,6 +809,45 @@ def test_a_closure_decides_as_the_generic_evaluator(op: str, literal: object) ->
             assert test(thing) == event_holds(cond, thing), (cond, value)
 
 
+class _Line:
+    def __init__(self, value: object) -> None:
+        self.v = value
+
+
+class _Bag:
+    """An event stand-in with ``properties``, ``traits`` and ``items``."""
+
+    def __init__(self, values: list[object]) -> None:
+        self.properties = {"v": values[0]} if values else {}
+        self.traits = None if not values else {"v": values[-1]}
+        self.items = [_Line(v) for v in values]
+
+
+@pytest.mark.parametrize("op", ["eq", "ne", "gt", "gte", "lt", "lte", "exists"])
+@pytest.mark.parametrize("literal", ["a", 5, 0.2, True, False])
+@pytest.mark.parametrize("path", ["items.v", "properties.v", "traits.v"])
+def test_a_closure_on_a_list_or_a_map_decides_as_the_generic_evaluator(
+    op: str, literal: object, path: str
+) -> None:
+    if op == "exists" and not isinstance(literal, bool):
+        return
+    values = [None, "a", "b", 5, 5.0, Decimal("5.00"), Decimal("NaN"), 0.2, 4, 6, True, False]
+    lists = [[], [None], [Decimal("NaN")], *([v] for v in values), values, ["b", None], [4, 6]]
+    outcomes = set()
+    for cond in (
+        Leaf(path=path, op=op, value=literal),
+        Leaf(path=path, op="in", value=("a", "b")),
+        Leaf(path=path, op="not_in", value=("a",)),
+    ):
+        test = event_test(cond)
+        for given in lists:
+            bag = _Bag(given)
+            expected = event_holds(cond, bag)
+            assert test(bag) == expected, (cond, given)
+            outcomes.add(expected)
+    assert outcomes == {True, False}
+
+
 def test_priority_decides_a_cap_collision_and_properties_wait_with_the_run() -> None:
     policies = "policies:\n  default_holdout: 0\n  quiet_hours: {enabled: false}\n"
     shop = Shop(
