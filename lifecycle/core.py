@@ -763,14 +763,15 @@ def _fold(
     current.prospect_views = sorted(current.prospect_views)[:limit]
     for key, entered in history.entered.items():  # the latest start, for re_entry
         current.entered[key] = max(current.entered.get(key, entered), entered)
-    interpreter.fold_views(
-        current, history.view_log, max(history.at, current.last_event_at), playbook
-    )
+    # The history crosses two partitions and may arrive after the customer's later
+    # events: what it changes is decided at the record's own latest time.
+    at = max(history.at, current.last_event_at)
+    interpreter.fold_views(current, history.view_log, at, playbook)
     outcome = Outcome(state=current)
     if history.runs or interpreter.program(playbook).index.tracked_segments:
         _adopt(current, playbook)
         ref = f"merge:{history.anonymous_id}:{history.cause}"
-        step = _Step(current, _Cause(ref, ref, history.at), playbook, outcome, None)
+        step = _Step(current, _Cause(ref, ref, at), playbook, outcome, None)
         interpreter.take_runs(step, history.runs)
         interpreter.after_cause(step)  # a merge is a change too
         step.finish()

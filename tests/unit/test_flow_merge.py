@@ -138,3 +138,21 @@ def test_a_claim_on_a_missing_visitor_hands_on_nothing() -> None:
     claim = Claim(anonymous_id="a1", customer_id="c1", at=T0, cause="e1")
     outcome = apply(None, claim, book(WISH))
     assert (outcome.history, outcome.changed, outcome.flow_events) == (None, False, [])
+
+
+def test_a_history_arriving_after_the_customers_later_events_decides_at_the_records_time() -> None:
+    """The history crosses two partitions and may come after the customer's next
+    events: a segment it turns true then starts its flow at the record's own latest
+    time, not back at the signup (which would put a send before mails already decided,
+    and let the caps judge it against the wrong moment)."""
+    playbook = book(TEA_FLOW, segments=TEA.replace("within: 30d", "within: 30d, min_count: 2"))
+    history, customer = merged(
+        playbook, visitor("browse", 1, T0 - 3 * H, product_id="p-tea", category="tea")
+    )
+    later = ev("browse", 5, T0 + D, product_id="p-tea", category="tea")
+    browsed = apply(customer, later, playbook)
+    assert browsed.triggers == []  # one tea view of the customer's own: not yet a tea fan
+    assert browsed.state is not None
+    folded = apply(browsed.state, history, playbook)
+    [trigger] = folded.triggers
+    assert (trigger.campaign, trigger.created_at) == ("tea", T0 + D)
