@@ -133,6 +133,15 @@ def test_the_tally_per_flow() -> None:
     }
 
 
+def test_counting_an_outcome_adds_exactly_the_increments_of_flow_counts() -> None:
+    counted, added = FlowCounts(), FlowCounts()
+    for outcome in cart_outcomes():
+        counted.count(outcome)
+        for count in flow_counts(outcome):
+            added.add(count)
+    assert counted.as_dict() == added.as_dict() == EXPECTED
+
+
 def test_the_table_shows_each_reason_and_a_dash_for_none() -> None:
     counts = FlowCounts(["birthday"])
     for outcome in cart_outcomes():
