@@ -157,3 +157,19 @@ def run_journey(
     """
     moves, sends, _ = final_states(journey, playbook, steps)
     return moves, sends
+
+
+def assert_exact(journey: Journey, playbook: Playbook) -> None:
+    """The journey's moves, sends, suppressions and flow runs are exactly its expectation."""
+    outputs, _ = journey_outputs(journey, playbook)
+    assert {
+        "moves": outputs.moves,
+        "sends": outputs.sends,
+        "suppressed": outputs.suppressed,
+        "flow_events": outputs.flow_events,
+    } == {
+        "moves": list(journey.moves),
+        "sends": list(journey.sends),
+        "suppressed": list(journey.suppressed),
+        "flow_events": list(journey.flow_events),
+    }

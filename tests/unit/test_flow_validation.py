@@ -26,40 +26,8 @@ from lifecycle.flows.parse import FlowError, Language, parse_language, segments_
 from lifecycle.flows.yaml12 import load
 from lifecycle.playbook import Playbook, PlaybookError, default_playbook, parse_playbook
 from schemas.records import Stage
+from tests.scenarios.flows import DESIGN_PLAYBOOK as DESIGN_EXAMPLE
 
-DESIGN_EXAMPLE = """\
-segments:                    # named conditions over the customer record
-  vip:       {all: [{field: revenue, gte: 500}, {field: stage, in: [loyal, advocate]}]}
-  coffee:    {bought: {category: coffee, within: 180d}}
-  nordics:   {field: traits.country, in: [NO, SE, DK]}
-
-flows:
-  replenish_coffee:
-    trigger: {event: purchase, where: {items.category: coffee}}
-    exit_on: [{event: purchase, where: {items.category: coffee}}]
-    filters: [{field: p_alive, gte: 0.2}]     # at entry and before every send
-    re_entry: always                          # always (default) | once | DURATION
-    holdout: 0.1                              # per flow, drawn at entry
-    steps:
-      - wait: 25d
-      - send: {campaign: replenish_coffee, channel: email, priority: 50}
-  cart_series:
-    trigger: {event: cart, where: {action: add}}
-    exit_on: [{event: purchase}]
-    steps:
-      - wait: 1h
-      - send: {campaign: cart_1}
-      - wait: 23h
-      - branch:
-          if: {segment: vip}
-          then: [{send: {campaign: cart_2_vip, data: {discount_percent: 10}}}]
-          else: [{send: {campaign: cart_2}}]
-  vip_welcome:   {trigger: {segment_enter: vip}, steps: [{send: {campaign: vip_welcome}}]}
-  win_back:
-    trigger: {stage_enter: churned}
-    steps: [{send: {campaign: win_back, data: {discount_percent: {by: clv_tier, high: 20, mid: 15, low: 10}}}}]
-  birthday:      {trigger: {date: traits.birthday, at: "09:00"}, steps: [{send: {campaign: birthday}}]}
-"""  # noqa: E501
 """DESIGN.md, Flows and segments: the example playbook, verbatim."""
 
 
