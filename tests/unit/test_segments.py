@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lifecycle.flows.paths import RFM_SEGMENTS
 from lifecycle.scoring import rfm_segment
 from schemas.records import Rfm
 
@@ -22,6 +23,7 @@ def test_every_cell_has_one_segment() -> None:
         "potential_loyalists",
         "champions",
     }
+    assert set(RFM_SEGMENTS) == names  # the names flows' ``rfm_segment`` path accepts
 
 
 @pytest.mark.parametrize(
