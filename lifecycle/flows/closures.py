@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from lifecycle.flows.conditions import _RECORD, Ctx, _norm, event_holds, holds
+from lifecycle.flows.conditions import RECORD_GETTERS, Ctx, comparable, event_holds, holds
 from lifecycle.flows.model import AllOf, AnyOf, Cond, Leaf, Not, SegmentDef, SegmentRef
 
 __all__ = ["event_test", "record_test"]
@@ -33,7 +33,7 @@ def _number(value: Any) -> Decimal | None:
 
 
 def _exists(wanted: bool) -> Callable[[Any], bool]:
-    return lambda v: (_norm(v) is not None) == wanted
+    return lambda v: (comparable(v) is not None) == wanted
 
 
 def _compare(op: str, literal: Any) -> Callable[[Any], bool] | None:
@@ -132,12 +132,14 @@ def _items(leaf: Leaf, name: str, compare: Test) -> Test:
     if leaf.op == "exists":
         wanted = bool(leaf.value)
         return lambda event: (
-            any(_norm(getattr(i, name, None)) is not None for i in _lines(event)) == wanted
+            any(comparable(getattr(i, name, None)) is not None for i in _lines(event)) == wanted
         )
     if leaf.op in ("ne", "not_in"):
 
         def negated(event: Any) -> bool:
-            present = [v for i in _lines(event) if _norm(v := getattr(i, name, None)) is not None]
+            present = [
+                v for i in _lines(event) if comparable(v := getattr(i, name, None)) is not None
+            ]
             return not present or any(compare(v) for v in present)
 
         return negated
@@ -171,7 +173,7 @@ def _trait(name: str) -> Callable[[Ctx], Any]:
 def _record_leaf(leaf: Leaf) -> Test | None:
     path = leaf.path
     getter = _trait(path.removeprefix("traits.")) if path.startswith("traits.") else None
-    getter = getter or _RECORD.get(path)
+    getter = getter or RECORD_GETTERS.get(path)
     if getter is None:
         return None
     compare = _compare(leaf.op, leaf.value)

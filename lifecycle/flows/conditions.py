@@ -33,11 +33,13 @@ if TYPE_CHECKING:
     from schemas.records import Rfm
 
 __all__ = [
+    "RECORD_GETTERS",
     "Bought",
     "Ctx",
     "Facts",
     "RecordFacts",
     "View",
+    "comparable",
     "event_holds",
     "holds",
     "record_value",
@@ -155,7 +157,7 @@ def _cart_value(ctx: Ctx) -> Decimal:
     return sum((line.quantity * line.unit_price for line in ctx.state.cart.values()), Decimal(0))
 
 
-_RECORD: dict[str, Any] = {
+RECORD_GETTERS: dict[str, Any] = {  # each record path's value in a Ctx; closures use them too
     "stage": lambda c: None if c.state.stage is None else c.state.stage.value,
     "orders": lambda c: c.state.orders,
     "revenue": lambda c: c.state.revenue,
@@ -182,7 +184,7 @@ def record_value(path: str, ctx: Ctx) -> Any:
     """The value of a record path for this customer now; None when it has none."""
     if path.startswith("traits."):
         return ctx.known.traits().get(path.removeprefix("traits."))
-    return _RECORD[path](ctx)
+    return RECORD_GETTERS[path](ctx)
 
 
 def _event_values(path: str, event: Any) -> list[Any]:
@@ -201,7 +203,7 @@ def _event_values(path: str, event: Any) -> list[Any]:
 # --- comparing --------------------------------------------------------------------------
 
 
-def _norm(value: Any) -> Any:
+def comparable(value: Any) -> Any:
     """Booleans stay, numbers become Decimal, enums their value, dates ``YYYY-MM-DD``;
     None for a non-finite number."""
     if isinstance(value, bool) or value is None:
@@ -241,17 +243,17 @@ def _order(op: str, a: Any, b: Any) -> bool:
 def _one(op: str, value: Any, literal: Any) -> bool:
     """One present value against the operator (``ne`` and ``not_in`` are handled by the caller)."""
     if op == "eq":
-        return _eq(value, _norm(literal))
+        return _eq(value, comparable(literal))
     if op == "in":
-        return any(_eq(value, _norm(x)) for x in literal)
-    return _order(op, value, _norm(literal))
+        return any(_eq(value, comparable(x)) for x in literal)
+    return _order(op, value, comparable(literal))
 
 
 _NEGATED = {"ne": "eq", "not_in": "in"}
 
 
 def _leaf(leaf: Leaf, values: list[Any]) -> bool:
-    present = [v for v in (_norm(x) for x in values) if v is not None]
+    present = [v for v in (comparable(x) for x in values) if v is not None]
     if leaf.op == "exists":
         return bool(present) == bool(leaf.value)
     if not present:
