@@ -174,10 +174,6 @@ def _rule(playbook: Playbook, campaign: str) -> CampaignRule | None:
     return playbook.campaigns.get(Campaign(campaign))
 
 
-def _str(value: Any) -> str:
-    return str(value)
-
-
 def _knobbed_data(data: Mapping[str, Any], rule: CampaignRule) -> dict[str, Any]:
     """A built-in send's ``data`` with the ``campaigns.X`` knobs it names laid over it."""
     out: dict[str, Any] = {}
@@ -189,10 +185,10 @@ def _knobbed_data(data: Mapping[str, Any], rule: CampaignRule) -> dict[str, Any]
         elif key == "discount_percent" and isinstance(value, Picker):
             tiers = rule.discount_by_tier
             if tiers is not None:
-                out[key] = Picker(by=value.by, values={k: _str(v) for k, v in tiers.items()})
+                out[key] = Picker(by=value.by, values={k: str(v) for k, v in tiers.items()})
         elif key == "discount_percent":
             if rule.discount_percent is not None:
-                out[key] = _str(rule.discount_percent)
+                out[key] = str(rule.discount_percent)
         else:
             out[key] = value
     return out
