@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The quix-streams peers of bench.harness run in a venv of their own (bench/requirements-quix.txt says why).
+QUIX_VENV := .venv-quix
+QUIX_STAMP := $(QUIX_VENV)/.installed
 
-.PHONY: dev test lint install clean browser prometheus kcat
+.PHONY: dev test lint install clean browser prometheus kcat quix
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +17,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(QUIX_STAMP): bench/requirements-quix.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/pip install -q --upgrade pip
+	$(QUIX_VENV)/bin/pip install -q -r bench/requirements-quix.txt
+	touch $(QUIX_STAMP)
+
+quix: $(QUIX_STAMP)
 
 # ARGS passes options on, e.g. make dev ARGS="--customers 500 --rate 100".
 dev: $(STAMP)
@@ -42,8 +53,8 @@ kcat:
 		echo "installing Debian's kcat for the partitioner tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
 
-test: lint browser prometheus kcat
+test: lint browser prometheus kcat quix
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(QUIX_VENV) .pytest_cache .mypy_cache .ruff_cache

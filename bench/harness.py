@@ -1,5 +1,6 @@
-"""The engine against Faust's floor, the naive Faust peer and the Python limit, in one run.
+"""The engine against quix-streams, Faust's floor, the naive Faust peer and the Python limit.
 
+    make quix  # the quix-streams peers' interpreter, .venv-quix
     .venv/bin/python -m bench.harness [--customers 122000] [--partitions 6]
 
 One local broker, one published input (simulated shop events, keyed by
@@ -11,6 +12,14 @@ group on the same inbound topics, measured from its committed offsets:
   (``bench.contenders.count``, ``bench.contenders.common.FAUST_VARIANTS``);
 - naive Faust: pydantic model, table write and sends per event
   (``bench.contenders.naive``);
+- quix-streams 3.28.1, run by ``.venv-quix/bin/python`` (``--quix-python``;
+  quix pins pydantic and confluent-kafka below the engine's, so it has a venv
+  of its own, ``bench/requirements-quix.txt``): its stateless floor, a
+  dataframe that only counts (``bench.contenders.quix_count``); its stateful
+  floor, a count per customer in its RocksDB state with changelog and
+  checkpoints at quix's defaults (``bench.contenders.quix_state``); and the
+  naive quix app, the naive Faust agent's per-event work in a stateful
+  dataframe (``bench.contenders.quix_naive``);
 - the engine, one worker, then two workers (same partitions, a fresh group),
   then one worker in ``repartition`` mode (LIFECYCLE_INPUT_PARTITIONER: every
   event re-keyed through internal topics first, measured to the lifecycle
@@ -24,7 +33,9 @@ changelog read back), recovery (a fresh worker rebuilding that state until
 worker's) and event-to-trigger latency percentiles at half the one-worker
 throughput (a fresh topic set, events published at that rate; each trigger's
 broker timestamp minus its causing event's). Prints one table and appends
-its row to bench/RESULTS.md (``--results``).
+its row to bench/RESULTS.md (``--results``) under SECTION, whose table has the
+quix-streams columns; the rows measured without them stay in the issue 6
+section's table, with the columns they were measured with.
 """
 
 from __future__ import annotations
@@ -62,7 +73,7 @@ from bench.measure import (
     wait_ready,
     wait_settled,
 )
-from harness.engine import Worker, create_topics, publish, settings_env, unique_settings
+from harness.engine import ROOT, Worker, create_topics, publish, settings_env, unique_settings
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps, encode_model
@@ -73,7 +84,9 @@ from streams.producer import partitioner_of
 from streams.settings import Settings, TopicNames
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-SECTION = "## Engine vs Faust's floor, naive Faust and raw aiokafka (issue 6)"
+SECTION = "## Engine vs quix-streams, Faust's floor, naive Faust and raw aiokafka (issue 24)"
+QUIX_PYTHON = ROOT / ".venv-quix" / "bin" / "python"
+"""The quix-streams contenders' interpreter, made by ``make quix``."""
 COLUMNS = [
     "date",
     "commit",
@@ -84,10 +97,15 @@ COLUMNS = [
     "Faust floor ev/s (default)",
     "Faust floor variants ev/s",
     "naive Faust ev/s",
+    "quix stateless ev/s",
+    "quix stateful floor ev/s",
+    "naive quix ev/s",
     "engine 1 worker ev/s",
     "engine / floor",
     "engine / naive",
     "engine / raw",
+    "engine / quix stateful",
+    "engine / naive quix",
     "engine 2 workers ev/s (x 1 worker)",
     "outputs = backtest (1 and 2 workers)",
     "latency p50/p95/p99 ms (at ev/s)",
@@ -114,6 +132,9 @@ class Results:
     raw: Throughput | None = None
     floor: dict[str, Throughput] = field(default_factory=dict)
     naive: Throughput | None = None
+    quix_count: Throughput | None = None
+    quix_state: Throughput | None = None
+    quix_naive: Throughput | None = None
     engine: Throughput | None = None
     engine2: Throughput | None = None
     repartition: str = "n/a"
@@ -177,7 +198,12 @@ def measure(
 
 
 def contender(
-    module: str, base: Settings, tmp: Path, name: str, variant: str = "default"
+    module: str,
+    base: Settings,
+    tmp: Path,
+    name: str,
+    variant: str = "default",
+    python: str = sys.executable,
 ) -> tuple[Process, str]:
     group = f"{base.app_id}-{name}"
     config = Contender(
@@ -191,7 +217,7 @@ def contender(
         variant=variant,
     )
     asyncio.run(create_topic(base.broker, config.out_topic, base.partitions))
-    return Process(module, [config.argv()], tmp / f"{name}.log"), group
+    return Process(module, [config.argv()], tmp / f"{name}.log", python), group
 
 
 def backtest_digest(settings: Settings, lines: list[bytes]) -> tuple[float, dict[Any, str], int]:
@@ -353,10 +379,15 @@ def row(args: argparse.Namespace, r: Results) -> list[str]:
         fmt(floor),
         variants or "-",
         fmt(r.naive),
+        fmt(r.quix_count),
+        fmt(r.quix_state),
+        fmt(r.quix_naive),
         fmt(r.engine),
         ratio(r.engine, floor),
         ratio(r.engine, r.naive),
         ratio(r.engine, r.raw),
+        ratio(r.engine, r.quix_state),
+        ratio(r.engine, r.quix_naive),
         two,
         r.identical,
         r.latency,
@@ -459,7 +490,34 @@ def run_repartition(
     return f"{fmt(rate)} ({ratio(rate, r.engine)}; {same})"
 
 
+QUIX_CONTENDERS = {
+    "quix-count": ("bench.contenders.quix_count", "stateless dataframe that counts"),
+    "quix-state": ("bench.contenders.quix_state", "count per customer in RocksDB state"),
+    "quix-naive": ("bench.contenders.quix_naive", "per-event stateful dataframe"),
+}
+
+
+def run_quix(
+    bootstrap: str,
+    base: Settings,
+    tmp: Path,
+    ends: dict[TopicPartition, int],
+    args: argparse.Namespace,
+) -> tuple[Throughput, ...]:
+    """The quix-streams contenders' rates, in QUIX_CONTENDERS' order, each run by
+    ``args.quix_python``."""
+    rates = []
+    for name, (module, what) in QUIX_CONTENDERS.items():
+        step(name, what)
+        proc, group = contender(module, base, tmp, name, python=str(args.quix_python))
+        rates.append(measure(bootstrap, group, ends, [proc]))
+    return tuple(rates)
+
+
 def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | None) -> Results:
+    if not args.quix_python.exists():
+        msg = f"no quix-streams interpreter at {args.quix_python}: `make quix` makes it"
+        raise SystemExit(msg)
     r = Results(load_before=os.getloadavg()[0], customers=args.customers)
     base = unique_settings(bootstrap, tmp, partitions=args.partitions)
     create_topics(base)
@@ -485,6 +543,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | Non
     step("naive", "per-event Faust agent")
     proc, group = contender("bench.contenders.naive", base, tmp, "naive")
     r.naive = measure(bootstrap, group, ends, [proc])
+    r.quix_count, r.quix_state, r.quix_naive = run_quix(bootstrap, base, tmp, ends, args)
 
     one, recovered_rss = run_engine(bootstrap, base, tmp, ends, r, log_dir)
 
@@ -531,6 +590,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--broker", default="", help="host:port; default: a local broker of its own"
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--quix-python",
+        type=Path,
+        default=QUIX_PYTHON,
+        help="the quix-streams contenders' interpreter (default: `make quix`'s)",
+    )
     return parser.parse_args(argv)
 
 

@@ -74,17 +74,25 @@ class Throughput:
 
 
 class Process(Worker):
-    """A contender as a child process (``python -m <module> <args>``), logged to a file."""
+    """A contender as a child process (``python -m <module> <args>``), logged to a file.
 
-    def __init__(self, module: str, args: list[str], log_path: Path) -> None:
+    ``python`` is this interpreter unless the contender needs libraries of its own
+    (the quix-streams ones run in ``.venv-quix``); the work tree is its working
+    directory either way, so ``-m`` finds the project's packages.
+    """
+
+    def __init__(
+        self, module: str, args: list[str], log_path: Path, python: str = sys.executable
+    ) -> None:
         super().__init__(settings=None, log_path=log_path)  # type: ignore[arg-type]
         self.module = module
         self.args = args
+        self.python = python
 
     def start(self) -> Process:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
+            [self.python, "-m", self.module, *self.args],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

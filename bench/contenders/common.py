@@ -1,4 +1,4 @@
-"""What every contender shares: its configuration, and the Faust app the Faust ones run.
+"""What the Faust contenders share: their configuration (``bench.contenders.config``) and app.
 
 The Faust contenders get the engine's own app configuration (raw bytes, at
 least once, the same broker settings), so the only difference between them
@@ -8,42 +8,17 @@ settings and extension points the harness measures on the counting agent.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from agents.worker import quiet
+from bench.contenders.config import Contender
 from streams.app import FAUST_DEFAULTS, drop_monitor
 from streams.faust_compat import lean_hand_off
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
 __all__ = ["FAUST_VARIANTS", "Contender", "faust_app", "run_faust"]
-
-
-@dataclass(frozen=True)
-class Contender:
-    """One contender's run: where to read, where to write, under which group."""
-
-    broker: str
-    topics: list[str]
-    group: str
-    partitions: int
-    out_topic: str
-    web_port: int
-    data_dir: str
-    variant: str = "default"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def argv(self) -> str:
-        return orjson.dumps(self.__dict__).decode()
-
-    @classmethod
-    def from_argv(cls) -> Contender:
-        return cls(**orjson.loads(sys.argv[1]))
 
 
 BIG_BUFFERS: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """The benchmark harness, end to end on a tiny input: it must keep working, whatever the speed.
 
-Every contender runs and commits, every measurement gets a value, both
+Every contender runs and commits (the quix-streams ones in ``.venv-quix``,
+which ``make test`` makes first), every measurement gets a value, both
 engine runs' outputs equal the backtest's, and the row lands in the results
 file under its section. No figure is checked against a target here: on a
 shared machine a speed assertion would only measure the neighbours.

@@ -21,3 +21,16 @@ def test_the_row_goes_under_the_last_row_of_the_harness_table() -> None:
 def test_the_row_ends_a_harness_table_that_ends_the_file() -> None:
     text = f"# Benchmark results\n\n{SECTION}\n\nCommand: x\n\n{HEADER}| old |\n"
     assert with_row(text, "| new |\n") == text + "| new |\n"
+
+
+def test_the_first_row_goes_under_the_rule_of_a_table_without_rows() -> None:
+    text = f"# Benchmark results\n\n{SECTION}\n\nCommand: x\n\n{HEADER}\n## Another section\n"
+    done = with_row(text, "| new |\n")
+    assert done == text.replace(HEADER, HEADER + "| new |\n")
+
+
+def test_the_row_goes_into_this_section_not_an_earlier_harness_table() -> None:
+    earlier = "## Engine vs Faust's floor, naive Faust and raw aiokafka (issue 6)"
+    old_header = "| " + " | ".join(COLUMNS[:5]) + " |\n|---|---|---|---|---|\n| old |\n"
+    text = f"# Benchmark results\n\n{earlier}\n\n{old_header}\n{SECTION}\n\n{HEADER}"
+    assert with_row(text, "| new |\n") == text + "| new |\n"
