@@ -546,13 +546,17 @@ def _fire_one(step: _Step, name: str) -> None:
 
 
 def _refresh_prediction(step: _Step) -> None:
-    """Store in the record the value models as of the step's time (an event's time or
-    a timer's due time): the step's one prediction, which its payloads used too."""
+    """Store in the record the prediction this step computed for an output (a
+    transition's snapshot, a payload, a condition), as of the step's time.
+
+    A step that needed none computes none: BG/NBD is a tenth of the core, and
+    the record's copy is a convenience (``/customers/{id}`` computes its own
+    scores at its own time), so it holds the latest prediction an output used."""
     state = step.state
     if state.predicted_at is not None and step.at < state.predicted_at:
         return  # a late event: the predictions already look further ahead
-    prediction = step.scores.prediction()
-    if prediction is not None:
+    known, prediction = step.scores.known_prediction()
+    if known and prediction is not None:
         state.p_alive = prediction.p_alive
         state.predicted_clv = prediction.predicted_clv
         state.predicted_at = step.at
