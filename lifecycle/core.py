@@ -536,10 +536,6 @@ def _fire_one(step: _Step, name: str) -> None:
         step.move(Stage.AT_RISK, "no_purchase_at_risk")
     elif name == CHURNED:
         step.move(Stage.CHURNED, "no_purchase_churned")
-    elif name.startswith(ATTRIBUTION_PREFIX):
-        trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
-        step.outcome.emitted.append(close(step.state, trigger_id, step.at))
-        return
     else:
         interpreter.on_timer(step, name)
     interpreter.after_cause(step)
@@ -579,12 +575,19 @@ def _fire(
         if not due_now:
             return
         due, name = min(due_now)
+        if name.startswith(ATTRIBUTION_PREFIX):
+            # A window's close removes the window and nothing else: of the timers
+            # ``schedule`` derives only its own goes, and no rule needs a step.
+            trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
+            outcome.emitted.append(close(state, trigger_id, due))
+            outcome.fired.append(name)
+            del state.timers[name]
+            continue
         cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
         step.finish()
-        if not name.startswith(ATTRIBUTION_PREFIX):  # a closing window changes no score
-            _refresh_prediction(step)
+        _refresh_prediction(step)
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
