@@ -536,23 +536,23 @@ def _fire_one(step: _Step, name: str) -> None:
         step.move(Stage.AT_RISK, "no_purchase_at_risk")
     elif name == CHURNED:
         step.move(Stage.CHURNED, "no_purchase_churned")
-    elif name.startswith(ATTRIBUTION_PREFIX):
-        trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
-        step.outcome.emitted.append(close(step.state, trigger_id, step.at))
-        return
     else:
         interpreter.on_timer(step, name)
     interpreter.after_cause(step)
 
 
 def _refresh_prediction(step: _Step) -> None:
-    """Store in the record the value models as of the step's time (an event's time or
-    a timer's due time): the step's one prediction, which its payloads used too."""
+    """Store in the record the prediction this step computed for an output (a
+    transition's snapshot, a payload, a condition), as of the step's time.
+
+    A step that needed none computes none: BG/NBD is a tenth of the core, and
+    the record's copy is a convenience (``/customers/{id}`` computes its own
+    scores at its own time), so it holds the latest prediction an output used."""
     state = step.state
     if state.predicted_at is not None and step.at < state.predicted_at:
         return  # a late event: the predictions already look further ahead
-    prediction = step.scores.prediction()
-    if prediction is not None:
+    known, prediction = step.scores.known_prediction()
+    if known and prediction is not None:
         state.p_alive = prediction.p_alive
         state.predicted_clv = prediction.predicted_clv
         state.predicted_at = step.at
@@ -575,12 +575,19 @@ def _fire(
         if not due_now:
             return
         due, name = min(due_now)
+        if name.startswith(ATTRIBUTION_PREFIX):
+            # A window's close removes the window and nothing else: of the timers
+            # ``schedule`` derives only its own goes, and no rule needs a step.
+            trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
+            outcome.emitted.append(close(state, trigger_id, due))
+            outcome.fired.append(name)
+            del state.timers[name]
+            continue
         cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
         step.finish()
-        if not name.startswith(ATTRIBUTION_PREFIX):  # a closing window changes no score
-            _refresh_prediction(step)
+        _refresh_prediction(step)
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice

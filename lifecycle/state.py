@@ -367,7 +367,8 @@ class CustomerState(BaseModel):
     """BG/NBD probability the customer is still active, as of ``predicted_at``."""
     predicted_clv: Decimal | None = None
     predicted_at: UtcDatetime | None = None
-    """When the predictions were last evaluated: the latest event or timer applied."""
+    """The time of the latest step whose outputs used the predictions (a transition's
+    snapshot, a payload, a condition): a step that needs none computes none."""
     marketing_sent: list[SentMark] = Field(default_factory=list)
     """Marketing messages within the longest frequency-cap window, oldest first."""
     history: list[Move] = Field(default_factory=list)
