@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from lifecycle.ids import stable_id
 from lifecycle.policy import ResolvedSend
-from lifecycle.state import WINDOWS_KEPT, AttributionWindow, CustomerState
+from lifecycle.state import WINDOWS_KEPT, AttributionWindow, CustomerState, trusted
 from schemas.records import Attributed, Attribution, Group
 
 __all__ = [
@@ -71,7 +71,8 @@ def open_window(
     if send.transactional:
         return []
     state.windows.append(
-        AttributionWindow(
+        trusted(
+            AttributionWindow,
             trigger_id=trigger_id,
             campaign=send.campaign,
             flow=send.flow,
@@ -81,6 +82,7 @@ def open_window(
             goal=send.goal,
             opened_at=at,
             closes_at=at + send.attribution_window,
+            conversions=(),
         )
     )
     early: list[Attribution] = []
@@ -136,7 +138,8 @@ def close(state: CustomerState, trigger_id: str, at: datetime) -> Attribution:
     [window] = [w for w in state.windows if w.trigger_id == trigger_id]
     state.windows.remove(window)
     closes_at = min(window.closes_at, at)
-    return Attribution(
+    return trusted(
+        Attribution,
         attribution_id=stable_id("attribution", window.trigger_id),
         trigger_id=window.trigger_id,
         customer_id=state.customer_id,

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifecycle.state import CustomerState
+from lifecycle.state import CustomerState, trusted
 from lifecycle.units import Duration
 
 __all__ = [
@@ -173,7 +173,8 @@ def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction 
     purchases = _expected_purchases(model.bgnbd, horizon, x, t_x, t)
     spend = model.gamma_gamma.expected_spend(x, mean)
     value = Decimal(str(round(purchases * spend, 2))).quantize(Decimal("0.01"))
-    return Prediction(
+    return trusted(
+        Prediction,
         p_alive=round(model.bgnbd.p_alive(x, t_x, t), 4),
         expected_purchases=round(purchases, 4),
         predicted_clv=value,

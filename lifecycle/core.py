@@ -35,6 +35,7 @@ from lifecycle.state import (
     Move,
     Profile,
     deep_copy,
+    trusted,
 )
 from lifecycle.timers import AT_RISK, CHURNED, schedule
 from schemas.events import (
@@ -165,7 +166,8 @@ class _Step:
         if self.state.stage == to:
             return
         self.outcome.emitted.append(
-            Transition(
+            trusted(
+                Transition,
                 transition_id=stable_id(
                     "transition", self.state.customer_id, self.cause.ref, to.value
                 ),
@@ -179,7 +181,8 @@ class _Step:
             )
         )
         self.state.history.append(
-            Move(
+            trusted(
+                Move,
                 at=self.at,
                 from_stage=self.state.stage,
                 to_stage=to,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from lifecycle.ids import unit_interval
 from lifecycle.playbook import CampaignRule, Playbook, QuietHours
-from lifecycle.state import CustomerState, SentMark
+from lifecycle.state import CustomerState, SentMark, trusted
 from schemas.records import Channel, Trigger
 
 __all__ = [
@@ -160,7 +160,8 @@ def decide(
         send_after = (
             quiet_hours_end(at, state.profile.timezone, playbook.policies.quiet_hours) or at
         )
-    return Trigger(
+    return trusted(
+        Trigger,
         trigger_id=trigger_id,
         customer_id=state.customer_id,
         campaign=campaign,
@@ -223,7 +224,7 @@ def apply_caps(
             continue
         kept[index] = trigger
         state.marketing_sent.append(
-            SentMark(send_after=trigger.send_after, campaign=trigger.campaign)
+            trusted(SentMark, send_after=trigger.send_after, campaign=trigger.campaign)
         )
     state.marketing_sent.sort(key=lambda m: m.send_after)
     return [kept[i] for i in sorted(kept)], suppressed

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from lifecycle.clv import Prediction, predict
 from lifecycle.playbook import RfmBreakpoints, Scores
-from lifecycle.state import CustomerState
+from lifecycle.state import CustomerState, trusted
 from lifecycle.timers import typical_gap
 from schemas.records import Rfm, Snapshot
 
@@ -25,7 +25,8 @@ def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm
         return None
     days = (now - state.last_order_at).total_seconds() / 86400
     recency = 1 + sum(1 for limit in breakpoints.recency_days if days <= limit)
-    return Rfm(
+    return trusted(
+        Rfm,
         r=recency,
         f=_score(state.orders, breakpoints.frequency),
         m=_score(float(state.revenue), breakpoints.monetary),
@@ -95,7 +96,8 @@ class ScoresAt:
         state = self.state
         prediction = self.prediction()
         gap = typical_gap(state)
-        return Snapshot(
+        return trusted(
+            Snapshot,
             orders=state.orders,
             revenue=state.revenue,
             clv=state.revenue,
