@@ -554,8 +554,8 @@ def _refresh_prediction(step: _Step) -> None:
     state = step.state
     if state.predicted_at is not None and step.at < state.predicted_at:
         return  # a late event: the predictions already look further ahead
-    known, prediction = step.scores.known_prediction()
-    if known and prediction is not None:
+    prediction = step.scores.known_prediction()
+    if prediction is not None:
         state.p_alive = prediction.p_alive
         state.predicted_clv = prediction.predicted_clv
         state.predicted_at = step.at

@@ -84,13 +84,13 @@ class ScoresAt:
             self._prediction = (inputs, predict(self.state, self.now, self.scores.clv_model))
         return self._prediction[1]
 
-    def known_prediction(self) -> tuple[bool, Prediction | None]:
-        """The prediction if this step has computed it for the record as it is now:
-        (False, None) when nothing asked for it, so storing it costs nothing extra."""
+    def known_prediction(self) -> Prediction | None:
+        """The prediction if this step has computed it for the record as it is now;
+        None when nothing asked for it (or there is none), so storing it costs nothing."""
         cached = self._prediction
         if cached is None or cached[0] != self._inputs():
-            return False, None
-        return True, cached[1]
+            return None
+        return cached[1]
 
     def snapshot(self) -> Snapshot:
         state = self.state
