@@ -574,10 +574,11 @@ def _fire(
     churn due too, and a timer whose rule no longer holds has disappeared.
     """
     for _ in range(_MAX_TIMERS_PER_ADVANCE):
-        due_now = [(due, name) for name, due in state.timers.items() if due < before]
-        if not due_now:
+        if not state.timers:
             return
-        due, name = min(due_now)
+        due, name = min((due, name) for name, due in state.timers.items())
+        if due >= before:  # the earliest is not due: none is
+            return
         if name.startswith(ATTRIBUTION_PREFIX):
             # A window's close removes the window and nothing else: of the timers
             # ``schedule`` derives only its own goes, and no rule needs a step.

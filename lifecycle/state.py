@@ -466,7 +466,13 @@ def trusted(cls: type[M], **values: Any) -> M:
     fields = _FIELDS.get(cls)
     if fields is None:
         fields = _FIELDS[cls] = tuple(cls.model_fields)
-    return _model(cls, {name: values[name] for name in fields})
+    data = {name: values[name] for name in fields}  # in field order: the serializer's
+    model = _new(cls)
+    _set(model, "__dict__", data)
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 def _model(cls: type[M], data: dict[str, Any]) -> M:
