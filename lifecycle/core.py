@@ -19,9 +19,11 @@ from typing import Any
 
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
 from lifecycle.clv import Prediction
-from lifecycle.flows import interpreter
+from lifecycle.flows import activity, interpreter
 from lifecycle.flows.conditions import Ctx
 from lifecycle.flows.counts import FlowEvent
+from lifecycle.flows.legacy import adopt_legacy
+from lifecycle.flows.program import program
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide
@@ -382,7 +384,7 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
     state = step.state
     if state.stage is None:
         step.move(Stage.PROSPECT, "browse_without_signup")
-    interpreter.log_view(step, event)
+    activity.log_view(step, event)
     viewed = event.product_id or event.category
     if viewed is None:
         return
@@ -390,7 +392,7 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
         _remember_view(state.prospect_views, viewed, step.playbook)
         return
     limit = step.playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
-    interpreter.remember_view(state, viewed, event.occurred_at, limit)
+    activity.remember_view(state, viewed, event.occurred_at, limit)
 
 
 def _remember_view(views: list[str], viewed: str, playbook: Playbook) -> None:
@@ -457,7 +459,7 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     products = [item.product_id for item in event.items]
     state.cart.clear()
     state.cart_id = None
-    interpreter.log_purchase(step, event)
+    activity.log_purchase(step, event)
     _purchase_moves(step)
     state.bought = [p for p in state.bought if p not in products] + list(dict.fromkeys(products))
     del state.bought[: -step.playbook.recommendations.owned_kept]
@@ -667,7 +669,7 @@ def _advance(
 def _adopt(state: CustomerState, playbook: Playbook) -> None:
     """A record an older version wrote: its campaign fields become flow runs, first."""
     if state.legacy is not None:
-        interpreter.adopt_legacy(state, playbook)
+        adopt_legacy(state, playbook)
         state.timers = schedule(state, playbook)
 
 
@@ -777,9 +779,9 @@ def _fold(
     # The history crosses two partitions and may arrive after the customer's later
     # events: what it changes is decided at the record's own latest time.
     at = max(history.at, current.last_event_at)
-    interpreter.fold_views(current, history.view_log, at, playbook)
+    activity.fold_views(current, history.view_log, at, playbook)
     outcome = Outcome(state=current)
-    if history.runs or interpreter.program(playbook).index.tracked_segments:
+    if history.runs or program(playbook).index.tracked_segments:
         _adopt(current, playbook)
         ref = f"merge:{history.anonymous_id}:{history.cause}"
         step = _Step(current, _Cause(ref, ref, at), playbook, outcome, None)

@@ -304,7 +304,7 @@ class Playbook(_Strict):
     @property
     def derived(self) -> Derived:
         """The cache of what is computed from this playbook's fields (its compiled flows,
-        ``lifecycle.flows.interpreter.program``). A copy shares it, so a reader checks
+        ``lifecycle.flows.program.program``). A copy shares it, so a reader checks
         the fields it was computed from before using it. Read from the private
         attributes' dict itself: every cause asks, and the model's attribute lookup
         for a private attribute costs more than the rest of the check."""

@@ -251,7 +251,7 @@ class Legacy(BaseModel):
     """What a record written before flows existed held for the built-in campaigns.
 
     The core turns it into flow runs on the record's first touch
-    (``lifecycle.flows.interpreter.adopt_legacy``), then drops it."""
+    (``lifecycle.flows.legacy.adopt_legacy``), then drops it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -12,298 +12,49 @@ cause that started it, and a trigger's id a hash of that run and the step.
 Order within one cause (flows plan, section 2.5): runs whose flow changed under
 them end; ``exit_on`` ends runs; the stages entered start their flows; the
 event starts its flows; then segments and date deadlines are brought up to date.
+
+What it runs is the playbook's ``program``, compiled once; a send's payload is
+built in ``payload`` and a date flow's next moment worked out in ``dates``. The
+core calls ``activity`` to keep the facts some conditions read and ``legacy`` to
+adopt the records an older version wrote; neither runs a flow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from lifecycle.flows.closures import event_test, record_test
-from lifecycle.flows.compile import FlowIndex, build_index, step_table
-from lifecycle.flows.conditions import Ctx, record_value
 from lifecycle.flows.counts import FlowEvent
-from lifecycle.flows.model import (
-    Branch,
-    DateTrigger,
-    EventMatch,
-    FlowDef,
-    Picker,
-    SegmentRef,
-    Send,
-    SendSpec,
-    Step,
-    Wait,
-)
+from lifecycle.flows.dates import schedule_date
+from lifecycle.flows.effects import Effects, step_ctx
+from lifecycle.flows.model import Branch, Send, Wait
+from lifecycle.flows.payload import order_of, send_step
+from lifecycle.flows.program import CompiledFlow, Program, program
+from lifecycle.flows.runs import Live, Run, run_key
 from lifecycle.ids import stable_id
-from lifecycle.playbook import CampaignRule, Playbook
-from lifecycle.policy import ResolvedSend, in_holdout
-from lifecycle.state import (
-    ActivityMark,
-    CustomerState,
-    FlowRun,
-    RunLine,
-    RunOrder,
-    ViewMark,
-    trusted,
-)
-from schemas.records import Campaign, Stage
+from lifecycle.policy import in_holdout
+from lifecycle.state import CustomerState, FlowRun, trusted
 
 if TYPE_CHECKING:
-    from lifecycle.scoring import ScoresAt
     from schemas.events import Event
 
 __all__ = [
     "DATE_PREFIX",
     "FLOW_PREFIX",
-    "Effects",
-    "Program",
-    "adopt_legacy",
     "after_cause",
-    "log_purchase",
-    "log_view",
-    "next_date",
     "on_erase",
     "on_event",
     "on_timer",
-    "program",
-    "remember_view",
     "schedule_flows",
+    "take_runs",
 ]
 
 FLOW_PREFIX = "flow:"
 """Timer names of waiting runs: the prefix, then the run's key (``flow`` or ``flow:value``)."""
 DATE_PREFIX = "date:"
 """Timer names of date flows: the prefix, then the flow's name."""
-
-LOG_KEPT = 500
-"""Entries a bought or view log keeps at most (the oldest go first)."""
-_DEFAULT_MAX_PRODUCTS = 10
-
-
-class Effects(Protocol):
-    """What the interpreter needs from the core's step: the record, the cause, the sends."""
-
-    state: CustomerState
-    playbook: Playbook
-    scores: ScoresAt
-    entered: list[Stage]
-    fresh: bool
-    flow_ctx: Ctx | None
-
-    at: datetime
-    ref: str
-    flow_events: list[FlowEvent]
-
-    def greeting(self) -> dict[str, Any]: ...
-    def recommend(self, seeds: list[str]) -> list[str]: ...
-    def send(
-        self, send: ResolvedSend, *, trigger_id: str, holdout: bool, payload: dict[str, Any]
-    ) -> None: ...
-
-
-# --- the compiled program --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledFlow:
-    """One enabled flow, ready to run: its steps by index path and each send resolved."""
-
-    name: str
-    flow: FlowDef
-    steps: Mapping[str, Step]
-    after: Mapping[str, str | None]
-    """For each step path, the path that runs next (None: the run is over)."""
-    sends: Mapping[str, ResolvedSend]
-    holdout: float
-    keep_order: bool
-    keep_properties: bool
-    max_products: int
-    where: Callable[[Any], bool] | None
-    """The event trigger's ``where``, compiled (None: every event of the type)."""
-    exits: tuple[tuple[str, Callable[[Any], bool] | None], ...]
-    filters: tuple[Callable[[Ctx], bool], ...]
-    branches: Mapping[str, Callable[[Ctx], bool]]
-
-
-@dataclass(frozen=True, slots=True)
-class Program:
-    """A playbook's flows compiled once: what the interpreter runs for every cause."""
-
-    flows: Mapping[str, CompiledFlow]
-    index: FlowIndex
-    segments: Mapping[str, Callable[[Ctx], bool]]
-    """Each tracked segment (``index.tracked_segments``), compiled."""
-    source: tuple[object, ...]
-    """The playbook fields it was compiled from (checked by identity)."""
-
-
-def program(playbook: Playbook) -> Program:
-    """The playbook's compiled flows, compiled on first use and kept on the playbook
-    (compiled again for a copy whose flows, segments, campaigns or policies differ)."""
-    fields = playbook.__dict__
-    derived = playbook.derived
-    current = derived.value
-    if current is not None:
-        flows, segments, campaigns, policies = current.source
-        if (
-            flows is fields["flows"]
-            and segments is fields["segments"]
-            and campaigns is fields["campaigns"]
-            and policies is fields["policies"]
-        ):
-            return current  # type: ignore[no-any-return]
-    source = (playbook.flows, playbook.segments, playbook.campaigns, playbook.policies)
-    flows, index = _compile(playbook)
-    segments = {
-        name: record_test(SegmentRef(name=name), playbook.segments)
-        for name in index.tracked_segments
-    }
-    fresh = Program(flows=flows, index=index, segments=segments, source=source)
-    derived.value = fresh
-    return fresh
-
-
-def _rule(playbook: Playbook, campaign: str) -> CampaignRule | None:
-    if campaign not in Campaign.__members__.values():
-        return None
-    return playbook.campaigns.get(Campaign(campaign))
-
-
-def _knobbed_data(data: Mapping[str, Any], rule: CampaignRule) -> dict[str, Any]:
-    """A built-in send's ``data`` with the ``campaigns.X`` knobs it names laid over it."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "survey":
-            out[key] = rule.survey
-        elif key == "perks":
-            out[key] = list(rule.perks)
-        elif key == "discount_percent" and isinstance(value, Picker):
-            tiers = rule.discount_by_tier
-            if tiers is not None:
-                out[key] = Picker(by=value.by, values={k: str(v) for k, v in tiers.items()})
-        elif key == "discount_percent":
-            if rule.discount_percent is not None:
-                out[key] = str(rule.discount_percent)
-        else:
-            out[key] = value
-    return out
-
-
-def _with_knobs(name: str, flow: FlowDef, playbook: Playbook) -> FlowDef:
-    """A built-in flow as the legacy ``campaigns.NAME`` knobs say (flows plan, section 3.3):
-    ``enabled`` switches it, ``delay`` is its first wait, the offer fields its data."""
-    if not flow.builtin:
-        return flow
-    rule = _rule(playbook, name)
-    if rule is None:
-        return flow
-    if not rule.enabled:
-        return flow.model_copy(update={"enabled": False})
-    steps: list[Step] = []
-    delayed = False
-    for step in flow.steps:
-        if isinstance(step, Wait) and not delayed and rule.delay is not None:
-            step = Wait(wait=rule.delay)  # noqa: PLW2901
-            delayed = True
-        elif isinstance(step, Send) and step.send.campaign == name:
-            step = Send(  # noqa: PLW2901
-                send=step.send.model_copy(update={"data": _knobbed_data(step.send.data, rule)})
-            )
-        steps.append(step)
-    return flow.model_copy(update={"steps": tuple(steps)})
-
-
-def _resolve(spec: SendSpec, flow: str, path: str, playbook: Playbook) -> ResolvedSend:
-    """Send field, over the ``campaigns.<name>`` rule of a built-in campaign, over defaults."""
-    rule = _rule(playbook, spec.campaign)
-    base = (
-        ResolvedSend.from_rule(spec.campaign, rule, flow=flow, step=path)
-        if rule is not None
-        else ResolvedSend(campaign=spec.campaign, flow=flow, step=path)
-    )
-    return ResolvedSend(
-        campaign=spec.campaign,
-        flow=flow,
-        step=path,
-        channel=spec.channel or base.channel,
-        transactional=base.transactional if spec.transactional is None else spec.transactional,
-        priority=base.priority if spec.priority is None else spec.priority,
-        variants=base.variants if spec.variants is None else spec.variants,
-        attribution_window=base.attribution_window,
-        goal=base.goal,
-    )
-
-
-def _after(steps: tuple[Step, ...], prefix: str, then: str | None) -> dict[str, str | None]:
-    table: dict[str, str | None] = {}
-    for n, step in enumerate(steps):
-        path = f"{prefix}{n}"
-        following = f"{prefix}{n + 1}" if n + 1 < len(steps) else then
-        table[path] = following
-        if isinstance(step, Branch):
-            table |= _after(step.then, f"{path}.then.", following)
-            table |= _after(step.else_, f"{path}.else.", following)
-    return table
-
-
-def _holdout(flow: FlowDef, sends: Iterable[ResolvedSend], playbook: Playbook) -> float:
-    """Flow ``holdout`` > the first send's built-in campaign rule > the default; never
-    for a flow whose first send is transactional."""
-    first = next(iter(sends), None)
-    if first is not None and first.transactional:
-        return 0.0
-    if flow.holdout is not None:
-        return flow.holdout
-    rule = None if first is None else _rule(playbook, first.campaign)
-    if rule is not None:
-        return playbook.holdout_share(rule)
-    return playbook.policies.default_holdout
-
-
-def _where(trigger: object) -> Callable[[Any], bool] | None:
-    if isinstance(trigger, EventMatch) and trigger.where is not None:
-        return event_test(trigger.where)
-    return None
-
-
-def _compile(playbook: Playbook) -> tuple[dict[str, CompiledFlow], FlowIndex]:
-    flows = {name: _with_knobs(name, flow, playbook) for name, flow in playbook.flows.items()}
-    index = build_index(playbook.segments, flows)
-    compiled: dict[str, CompiledFlow] = {}
-    for name, flow in index.flows.items():
-        steps = step_table(flow.steps)
-        sends = {
-            path: _resolve(step.send, name, path, playbook)
-            for path, step in steps.items()
-            if isinstance(step, Send)
-        }
-        rule = _rule(playbook, name)
-        includes = {i for s in steps.values() if isinstance(s, Send) for i in s.send.include}
-        compiled[name] = CompiledFlow(
-            name=name,
-            flow=flow,
-            steps=steps,
-            after=_after(flow.steps, "", None),
-            sends=sends,
-            holdout=_holdout(flow, sends.values(), playbook),
-            keep_order="order" in includes,
-            keep_properties="properties" in includes,
-            max_products=_DEFAULT_MAX_PRODUCTS if rule is None else rule.max_products,
-            where=_where(flow.trigger),
-            exits=tuple((m.event, _where(m)) for m in flow.exit_on),
-            filters=tuple(record_test(c, playbook.segments) for c in flow.filters),
-            branches={
-                path: record_test(step.if_, playbook.segments)
-                for path, step in steps.items()
-                if isinstance(step, Branch)
-            },
-        )
-    return compiled, index
 
 
 # --- the record's timers ---------------------------------------------------------------
@@ -318,21 +69,6 @@ def schedule_flows(state: CustomerState, timers: dict[str, datetime]) -> None:
 
 
 # --- conditions ------------------------------------------------------------------------
-
-
-def _ctx(fx: Effects) -> Ctx:
-    """The step's ``Ctx``, made once: it reads the record when asked, so one serves
-    every condition of the step however the record changes in between."""
-    ctx = fx.flow_ctx
-    if ctx is None:
-        ctx = fx.flow_ctx = Ctx(
-            state=fx.state,
-            now=fx.at,
-            scores=fx.scores,
-            tiers=fx.playbook.scores.clv_tiers,
-            segments=fx.playbook.segments,
-        )
-    return ctx
 
 
 class _Refund:
@@ -367,10 +103,6 @@ def _matches(test: Callable[[Any], bool] | None, event: Any) -> bool:
 # --- running -----------------------------------------------------------------------------
 
 
-def _key(name: str, value: str) -> str:
-    return f"{name}:{value}" if value else name
-
-
 def _end(fx: Effects, key: str, reason: str) -> None:
     run = fx.state.runs.pop(key)
     fx.flow_events.append(FlowEvent(run.flow, "exited", reason))
@@ -380,7 +112,7 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
     """A trigger of ``cf`` for this cause: start a run unless run control says not to."""
     state = fx.state
     flow = cf.flow
-    key = _key(cf.name, value)
+    key = run_key(cf.name, value)
     active = state.runs.get(key)
     name = cf.name
     if active is not None and (flow.on_retrigger == "ignore" or fx.at < active.started_at):
@@ -402,7 +134,7 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
         fx.flow_events.append(FlowEvent(name, "exited", "filters"))
         return
     customer = state.customer_id  # the run's id and holdout only for a run that goes on
-    run = _Live(
+    run = Live(
         flow=name,
         key=value,
         run_id=stable_id("run", customer, name, value, fx.ref),
@@ -416,26 +148,11 @@ def _filters(fx: Effects, cf: CompiledFlow) -> bool:
     filters = cf.filters
     if not filters:
         return True
-    ctx = _ctx(fx)
+    ctx = step_ctx(fx)
     for test in filters:  # noqa: SIM110 - no generator per call on the hot path
         if not test(ctx):
             return False
     return True
-
-
-class _Live(NamedTuple):
-    """A run this cause starts: stored (as a ``FlowRun``) only once it waits."""
-
-    flow: str
-    key: str
-    run_id: str
-    started_at: datetime
-    holdout: bool
-    order: RunOrder | None = None
-    properties: dict[str, Any] | None = None
-
-
-Run = FlowRun | _Live
 
 
 def _run(fx: Effects, cf: CompiledFlow, run: Run, key: str, path: str | None, event: Any) -> None:
@@ -447,7 +164,7 @@ def _run(fx: Effects, cf: CompiledFlow, run: Run, key: str, path: str | None, ev
             state.runs[key] = _asleep(cf, run, path, fx.at + step.wait, event)
             return
         if isinstance(step, Branch):
-            if cf.branches[path](_ctx(fx)):
+            if cf.branches[path](step_ctx(fx)):
                 path = f"{path}.then.0"
             elif step.else_:
                 path = f"{path}.else.0"
@@ -459,7 +176,7 @@ def _run(fx: Effects, cf: CompiledFlow, run: Run, key: str, path: str | None, ev
             state.runs.pop(key, None)
             fx.flow_events.append(FlowEvent(cf.name, "exited", "filters"))
             return
-        _send(fx, cf, run, path, step.send, event)
+        send_step(fx, cf, run, path, step.send, event)
         path = cf.after[path]
     state.runs.pop(key, None)
     fx.flow_events.append(FlowEvent(cf.name, "exited", "completed"))
@@ -469,7 +186,7 @@ def _asleep(cf: CompiledFlow, run: Run, path: str, wake: datetime, event: Any) -
     order, properties = run.order, run.properties
     if event is not None:
         if cf.keep_order and getattr(event, "type", None) == "purchase":
-            order = _order(event)
+            order = order_of(event)
         if cf.keep_properties:
             properties = dict(getattr(event, "properties", None) or {})
     return trusted(
@@ -484,135 +201,6 @@ def _asleep(cf: CompiledFlow, run: Run, path: str, wake: datetime, event: Any) -
         order=order,
         properties=properties,
     )
-
-
-def _order(event: Any) -> RunOrder:
-    items = tuple(
-        trusted(RunLine, product_id=i.product_id, quantity=i.quantity, unit_price=i.unit_price)
-        for i in event.items
-    )
-    return trusted(
-        RunOrder,
-        order_id=event.order_id,
-        total=event.total,
-        currency=event.currency,
-        items=items,
-        products=tuple(i.product_id for i in items),
-    )
-
-
-def _send(fx: Effects, cf: CompiledFlow, run: Run, path: str, spec: SendSpec, event: Any) -> None:
-    payload = fx.greeting()
-    if spec.include:
-        order = _run_order(run, event) if _ORDERED & set(spec.include) else None
-        for include in spec.include:
-            payload |= _include(fx, cf, run, spec, include, event, order)
-    if spec.data:
-        ctx: Ctx | None = None
-        for name, value in spec.data.items():
-            if isinstance(value, Picker):
-                ctx = ctx or _ctx(fx)
-                picked = _pick(value, ctx)
-                if picked is not _NONE:
-                    payload[name] = picked
-            else:
-                payload[name] = value
-    send = cf.sends[path]
-    customer = fx.state.customer_id
-    fx.send(
-        send,
-        trigger_id=stable_id("trigger", customer, cf.name, run.run_id, path),
-        holdout=run.holdout and not send.transactional,
-        payload=payload,
-    )
-
-
-_NONE = object()
-
-
-def _pick(picker: Picker, ctx: Ctx) -> Any:
-    value = record_value(picker.by, ctx)
-    choice: str | None
-    if isinstance(value, bool):
-        choice = "true" if value else "false"
-    elif isinstance(value, Stage):
-        choice = value.value
-    else:
-        choice = None if value is None else str(value)
-    if choice is not None and choice in picker.values:
-        return picker.values[choice]
-    return picker.default if picker.has_default else _NONE
-
-
-def _order_payload(order: RunOrder) -> dict[str, Any]:
-    out: dict[str, Any] = {"order_id": order.order_id}
-    if order.total is not None:
-        out["total"] = str(order.total)
-        out["currency"] = order.currency
-        out["items"] = [
-            {"product_id": i.product_id, "quantity": i.quantity, "unit_price": str(i.unit_price)}
-            for i in order.items
-        ]
-    out["products"] = list(order.products)
-    return out
-
-
-def _run_order(run: Run, event: Any) -> RunOrder | None:
-    if event is not None and getattr(event, "type", None) == "purchase":
-        return _order(event)
-    return run.order
-
-
-def _viewed(fx: Effects, cf: CompiledFlow, run: Run) -> list[str]:
-    since = run.started_at
-    views = [v.product for v in reversed(fx.state.views) if v.at >= since]
-    return views[: cf.max_products]
-
-
-_ORDERED = frozenset({"order", "recommendations"})
-"""The includes that read the run's order."""
-
-
-def _include(
-    fx: Effects,
-    cf: CompiledFlow,
-    run: Run,
-    spec: SendSpec,
-    include: str,
-    event: Any,
-    order: RunOrder | None,
-) -> dict[str, Any]:
-    state = fx.state
-    if include == "cart":
-        lines = state.cart
-        value = sum((line.unit_price * line.quantity for line in lines.values()), Decimal(0))
-        return {
-            "cart_id": state.cart_id,
-            "items": [
-                {"product_id": p, "quantity": line.quantity, "unit_price": str(line.unit_price)}
-                for p, line in lines.items()
-            ],
-            "value": str(value),
-            "currency": next((line.currency for line in lines.values()), None),
-        }
-    if include == "order":
-        return {} if order is None else _order_payload(order)
-    if include == "viewed_products":
-        return {"products": _viewed(fx, cf, run)}
-    if include == "recommendations":
-        if order is not None:
-            seeds = list(order.products)
-        elif "viewed_products" in spec.include:
-            seeds = _viewed(fx, cf, run)
-        else:
-            seeds = list(state.bought)
-        return {"recommendations": fx.recommend(seeds)}
-    if include == "referral_code":
-        return {"referral_code": stable_id("referral", state.customer_id)[:10].upper()}
-    if include == "properties":
-        given = getattr(event, "properties", None) if event is not None else run.properties
-        return {"properties": dict(given or {})}
-    return {}
 
 
 # --- causes ------------------------------------------------------------------------------
@@ -674,7 +262,7 @@ def _exit(fx: Effects, cf: CompiledFlow, event: Any) -> None:
     if per is not None:
         value = _field(event, per)
         if value is not None:
-            key = _key(cf.name, str(value))
+            key = run_key(cf.name, str(value))
             if key in runs:
                 _end(fx, key, "exit_on")
             return
@@ -714,7 +302,7 @@ def on_timer(fx: Effects, name: str) -> bool:
         cf = prog.flows.get(flow)
         if cf is not None:
             _start(fx, cf, None)
-            _date(fx, cf)
+            schedule_date(fx, cf)
         return True
     return False
 
@@ -746,7 +334,7 @@ def _after_change(fx: Effects, prog: Program, traits_changed: bool) -> None:
         state = fx.state
         for name in index.date_flows:
             if traits_changed or name not in state.dates:
-                _date(fx, prog.flows[name])
+                schedule_date(fx, prog.flows[name])
 
 
 def _segments(fx: Effects, prog: Program) -> None:
@@ -756,7 +344,7 @@ def _segments(fx: Effects, prog: Program) -> None:
     silently the first time (no blast when a segment is added); a record this
     input created starts with every segment false, so it can enter."""
     state = fx.state
-    ctx = _ctx(fx)
+    ctx = step_ctx(fx)
     by_segment = prog.index.by_segment
     for segment, test in prog.segments.items():
         now = test(ctx)
@@ -767,126 +355,7 @@ def _segments(fx: Effects, prog: Program) -> None:
                 _start(fx, prog.flows[name], None)
 
 
-def _on(year: int, month: int, day: int) -> date:
-    """``month``/``day`` in ``year``; 29 February is the 28th in other years."""
-    if month == 2 and day == 29:
-        try:
-            return date(year, 2, 29)
-        except ValueError:
-            return date(year, 2, 28)
-    return date(year, month, day)
-
-
-def next_date(value: Any, at: time, zone: str | None, after: datetime) -> datetime | None:
-    """The first moment strictly after ``after`` when the yearly date ``value``
-    (``YYYY-MM-DD``) falls at ``at`` local time in ``zone`` (UTC when None); None for
-    a value that is not a date."""
-    if isinstance(value, date):
-        day = value
-    elif isinstance(value, str) and len(value) == 10:
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    try:
-        tz: Any = ZoneInfo(zone) if zone else UTC
-    except (ValueError, KeyError, OSError):
-        tz = UTC
-    year = after.astimezone(tz).year
-    for candidate in (year, year + 1, year + 2):
-        local = datetime.combine(_on(candidate, day.month, day.day), at, tzinfo=tz)
-        moment = local.astimezone(UTC)
-        if moment > after:
-            return moment
-    return None
-
-
-def _date(fx: Effects, cf: CompiledFlow) -> None:
-    trigger = cf.flow.trigger
-    assert isinstance(trigger, DateTrigger)
-    state = fx.state
-    value = state.profile.traits.get(trigger.date.removeprefix("traits."))
-    due = next_date(value, trigger.at, state.profile.timezone, fx.at)
-    if due is None:
-        state.dates.pop(cf.name, None)
-    else:
-        state.dates[cf.name] = due
-
-
-# --- facts some conditions read ----------------------------------------------------------
-
-
-def remember_view(state: CustomerState, product: str, at: datetime, limit: int) -> None:
-    """Keep ``product`` as viewed at ``at`` (distinct, by the last view, at most ``limit``)."""
-    views = [v for v in state.views if v.product != product]
-    previous = next((v for v in state.views if v.product == product), None)
-    last = at if previous is None else max(previous.at, at)
-    views.append(trusted(ViewMark, product=product, at=last))
-    views.sort(key=lambda v: v.at)
-    state.views[:] = views[-limit:]
-
-
-def _trim(log: list[ActivityMark], now: datetime, window: timedelta | None) -> list[ActivityMark]:
-    if window is not None:
-        log = [mark for mark in log if mark.at >= now - window]
-    return log[-LOG_KEPT:]
-
-
-def log_purchase(fx: Effects, event: Any) -> None:
-    """Keep the order's lines for ``bought`` conditions, if an enabled flow reads them."""
-    need = program(fx.playbook).index.bought_log
-    if not need.needed:
-        return
-    state = fx.state
-    marks = [
-        trusted(
-            ActivityMark,
-            at=event.occurred_at,
-            order_id=event.order_id,
-            product_id=item.product_id,
-            category=item.category,
-        )
-        for item in event.items
-    ]
-    state.bought_log = _trim([*state.bought_log, *marks], fx.at, need.window)
-
-
-def log_view(fx: Effects, event: Any) -> None:
-    """Keep a view for ``viewed`` conditions, if an enabled flow reads them."""
-    need = program(fx.playbook).index.view_log
-    if not need.needed:
-        return
-    state = fx.state
-    mark = trusted(
-        ActivityMark,
-        at=event.occurred_at,
-        order_id=None,
-        product_id=event.product_id,
-        category=event.category,
-    )
-    state.view_log = _trim([*state.view_log, mark], fx.at, need.window)
-
-
-def fold_views(
-    state: CustomerState, marks: Iterable[ActivityMark], now: datetime, playbook: Playbook
-) -> None:
-    """A merged visitor's views join the customer's ``view_log`` (a union, in time order)
-    and, for the products among them, ``views`` (by the last view): what ``viewed``
-    conditions and a send's ``viewed_products`` read. Folding the same views twice
-    changes nothing."""
-    need = program(playbook).index.view_log
-    marks = list(marks)
-    if not need.needed or not marks:
-        return
-    union = set(state.view_log).union(marks)
-    ordered = sorted(union, key=lambda m: (m.at, m.product_id or "", m.category or ""))
-    state.view_log = _trim(ordered, now, need.window)
-    limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
-    for mark in marks:
-        if mark.product_id is not None:
-            remember_view(state, mark.product_id, mark.at, limit)
+# --- merges ------------------------------------------------------------------------------
 
 
 def take_runs(fx: Effects, runs: Iterable[FlowRun]) -> None:
@@ -895,62 +364,8 @@ def take_runs(fx: Effects, runs: Iterable[FlowRun]) -> None:
     visitor's ends, ``merged``, so every run entered is still exited or waiting once."""
     state = fx.state
     for run in runs:
-        key = _key(run.flow, run.key)
+        key = run_key(run.flow, run.key)
         if key in state.runs:
             fx.flow_events.append(FlowEvent(run.flow, "exited", "merged"))
         else:
             state.runs[key] = run
-
-
-# --- records an older version wrote -------------------------------------------------------
-
-
-def adopt_legacy(state: CustomerState, playbook: Playbook) -> None:
-    """Turn a pre-flows record's campaign fields into the built-in flows' runs, with
-    the same wake-up times, so a mail in flight is neither lost nor sent twice."""
-    legacy = state.legacy
-    state.legacy = None
-    if legacy is None:
-        return
-    prog = program(playbook)
-    customer = state.customer_id
-
-    def adopt(name: str, value: str, started: datetime, order: RunOrder | None = None) -> None:
-        cf = prog.flows.get(name)
-        if cf is None:
-            return
-        first = cf.steps.get("0")
-        if not isinstance(first, Wait):
-            return
-        state.runs[_key(name, value)] = FlowRun(
-            flow=name,
-            key=value,
-            run_id=stable_id("run", customer, name, value, "legacy"),
-            started_at=started,
-            step="0",
-            wake_at=started + first.wait,
-            holdout=cf.holdout > 0 and in_holdout(name, customer, cf.holdout),
-            order=order,
-        )
-
-    if legacy.cart_touched_at is not None and state.cart:
-        adopt(Campaign.CART_ABANDONMENT.value, "", legacy.cart_touched_at)
-    if legacy.browse_started_at is not None and legacy.browsed:
-        for product in legacy.browsed:
-            state.views.append(ViewMark(product=product, at=legacy.browse_started_at))
-        adopt(Campaign.BROWSE_ABANDONMENT.value, "", legacy.browse_started_at)
-    for order_id, review in legacy.pending_reviews.items():
-        order = RunOrder(
-            order_id=order_id, total=None, currency=None, items=(), products=tuple(review.products)
-        )
-        adopt(Campaign.REVIEW_REQUEST.value, order_id, review.at, order)
-    if (
-        state.stage is Stage.FIRST_TIME_BUYER
-        and not legacy.nudged
-        and state.first_order_at is not None
-    ):
-        adopt(Campaign.SECOND_PURCHASE_NUDGE.value, "", state.first_order_at)
-    if state.signed_up_at is not None:
-        welcome = prog.flows.get(Campaign.WELCOME.value)
-        if welcome is not None and welcome.flow.re_entry != "always":
-            state.entered[Campaign.WELCOME.value] = state.signed_up_at

@@ -15,13 +15,15 @@ from unittest import mock
 import pytest
 
 from lifecycle.core import Due, Outcome, apply
-from lifecycle.flows import interpreter
 from lifecycle.flows.closures import event_test
 from lifecycle.flows.conditions import event_holds
 from lifecycle.flows.counts import FlowEvent
+from lifecycle.flows.dates import next_date
 from lifecycle.flows.model import Leaf
+from lifecycle.flows.program import program
 from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook, parse_playbook
+from lifecycle.policy import in_holdout
 from lifecycle.state import CustomerState, decode_record
 from schemas.codec import encode_model
 from schemas.events import Event, EventAdapter
@@ -194,13 +196,13 @@ def test_a_flow_no_event_can_trigger_is_never_evaluated_for_other_events() -> No
             "    steps: [{wait: 1d}, {send: {campaign: wish}}]\n"
         )
     )
-    compiled = interpreter.program(shop.playbook)
+    compiled = program(shop.playbook)
     wish = compiled.flows["wish"]
     assert wish.where is not None
     matched = mock.Mock(wraps=wish.where)
     counted = replace(compiled, flows={**compiled.flows, "wish": replace(wish, where=matched)})
     shop.playbook.derived.value = counted  # the playbook's cache: what the core runs
-    assert interpreter.program(shop.playbook) is counted
+    assert program(shop.playbook) is counted
     shop.feed(ev("browse", 1, T0, product_id="p1"), signup(2, T0), cart(3, T0))
     assert matched.call_count == 0
     shop.feed(ev("custom", 4, T0 + H, name="wishlist_add"))
@@ -293,16 +295,16 @@ def test_date_trigger_today_after_the_hour_waits_a_year_and_follows_a_trait_chan
     ],
 )
 def test_a_29_february_date_is_the_28th_in_other_years(after: datetime, expected: datetime) -> None:
-    assert interpreter.next_date("2000-02-29", T0.time().replace(hour=9), None, after) == expected
+    assert next_date("2000-02-29", T0.time().replace(hour=9), None, after) == expected
 
 
 def test_a_date_in_the_dst_gap_and_a_bad_value() -> None:
     at = datetime(2025, 3, 30, 0, 0, tzinfo=UTC).time().replace(hour=2, minute=30)
     # 02:30 does not exist in Berlin on 30 March 2025: fold 0 reads it with the old offset
-    due = interpreter.next_date("1990-03-30", at, "Europe/Berlin", datetime(2025, 3, 1, tzinfo=UTC))
+    due = next_date("1990-03-30", at, "Europe/Berlin", datetime(2025, 3, 1, tzinfo=UTC))
     assert due == datetime(2025, 3, 30, 1, 30, tzinfo=UTC)
-    assert interpreter.next_date("soon", at, None, T0) is None
-    assert interpreter.next_date(19900330, at, None, T0) is None
+    assert next_date("soon", at, None, T0) is None
+    assert next_date(19900330, at, None, T0) is None
 
 
 # --- steps -------------------------------------------------------------------------------
@@ -604,7 +606,7 @@ def test_holdout_is_drawn_per_flow_at_entry_and_held_out_sends_are_marked() -> N
         shop = Shop(playbook).feed(signup(n, T0 - D, customer=f"c{n}"))
         shop.feed(identify(f"i{n}", T0, customer=f"c{n}")).until(T0 + 2 * H, f"c{n}")
         [trigger] = shop.triggers
-        assert trigger.holdout == interpreter.in_holdout("h", f"c{n}", 0.3)
+        assert trigger.holdout == in_holdout("h", f"c{n}", 0.3)
         held.append(trigger.holdout)
     assert 0.27 < sum(held) / len(held) < 0.33
 

@@ -1,0 +1,69 @@
+"""Date flows' due moments: a yearly date in a trait (a birthday, a signup
+anniversary), at a local time in the customer's zone.
+
+The record keeps each date flow's next moment (``CustomerState.dates``), a timer
+like any other, so it is worked out again only when the traits may have changed,
+the moment has passed, or the record has none yet.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lifecycle.flows.effects import Effects
+from lifecycle.flows.model import DateTrigger
+from lifecycle.flows.program import CompiledFlow
+
+__all__ = ["next_date", "schedule_date"]
+
+
+def _on(year: int, month: int, day: int) -> date:
+    """``month``/``day`` in ``year``; 29 February is the 28th in other years."""
+    if month == 2 and day == 29:
+        try:
+            return date(year, 2, 29)
+        except ValueError:
+            return date(year, 2, 28)
+    return date(year, month, day)
+
+
+def next_date(value: Any, at: time, zone: str | None, after: datetime) -> datetime | None:
+    """The first moment strictly after ``after`` when the yearly date ``value``
+    (``YYYY-MM-DD``) falls at ``at`` local time in ``zone`` (UTC when None); None for
+    a value that is not a date."""
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and len(value) == 10:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    try:
+        tz: Any = ZoneInfo(zone) if zone else UTC
+    except (ValueError, KeyError, OSError):
+        tz = UTC
+    year = after.astimezone(tz).year
+    for candidate in (year, year + 1, year + 2):
+        local = datetime.combine(_on(candidate, day.month, day.day), at, tzinfo=tz)
+        moment = local.astimezone(UTC)
+        if moment > after:
+            return moment
+    return None
+
+
+def schedule_date(fx: Effects, cf: CompiledFlow) -> None:
+    """Keep the date flow ``cf``'s next moment in the record, none for a trait that
+    is not a date."""
+    trigger = cf.flow.trigger
+    assert isinstance(trigger, DateTrigger)
+    state = fx.state
+    value = state.profile.traits.get(trigger.date.removeprefix("traits."))
+    due = next_date(value, trigger.at, state.profile.timezone, fx.at)
+    if due is None:
+        state.dates.pop(cf.name, None)
+    else:
+        state.dates[cf.name] = due

@@ -1,0 +1,158 @@
+"""A send step: the payload it carries and the trigger it hands the core.
+
+The payload is the greeting, then each ``include`` (the cart, the run's order,
+the products viewed since the run started, recommendations, a referral code,
+the trigger event's properties), then the step's ``data``, a ``Picker`` choosing
+its value by a field of the record. Whether it goes out (consent, quiet hours,
+caps) is the core's to decide (``Effects.send``): this module builds the send
+and hands it on.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from lifecycle.flows.conditions import Ctx, record_value
+from lifecycle.flows.effects import Effects, step_ctx
+from lifecycle.flows.model import Picker, SendSpec
+from lifecycle.flows.program import CompiledFlow
+from lifecycle.flows.runs import Run
+from lifecycle.ids import stable_id
+from lifecycle.state import RunLine, RunOrder, trusted
+from schemas.records import Stage
+
+__all__ = ["order_of", "send_step"]
+
+
+def order_of(event: Any) -> RunOrder:
+    """A purchase event's order as a run keeps it, for a later send that includes it."""
+    items = tuple(
+        trusted(RunLine, product_id=i.product_id, quantity=i.quantity, unit_price=i.unit_price)
+        for i in event.items
+    )
+    return trusted(
+        RunOrder,
+        order_id=event.order_id,
+        total=event.total,
+        currency=event.currency,
+        items=items,
+        products=tuple(i.product_id for i in items),
+    )
+
+
+def send_step(
+    fx: Effects, cf: CompiledFlow, run: Run, path: str, spec: SendSpec, event: Any
+) -> None:
+    """Hand the core the send at ``path``: its payload, its trigger id, its holdout."""
+    payload = fx.greeting()
+    if spec.include:
+        order = _run_order(run, event) if _ORDERED & set(spec.include) else None
+        for include in spec.include:
+            payload |= _include(fx, cf, run, spec, include, event, order)
+    if spec.data:
+        ctx: Ctx | None = None
+        for name, value in spec.data.items():
+            if isinstance(value, Picker):
+                ctx = ctx or step_ctx(fx)
+                picked = _pick(value, ctx)
+                if picked is not _NONE:
+                    payload[name] = picked
+            else:
+                payload[name] = value
+    send = cf.sends[path]
+    customer = fx.state.customer_id
+    fx.send(
+        send,
+        trigger_id=stable_id("trigger", customer, cf.name, run.run_id, path),
+        holdout=run.holdout and not send.transactional,
+        payload=payload,
+    )
+
+
+_NONE = object()
+
+
+def _pick(picker: Picker, ctx: Ctx) -> Any:
+    value = record_value(picker.by, ctx)
+    choice: str | None
+    if isinstance(value, bool):
+        choice = "true" if value else "false"
+    elif isinstance(value, Stage):
+        choice = value.value
+    else:
+        choice = None if value is None else str(value)
+    if choice is not None and choice in picker.values:
+        return picker.values[choice]
+    return picker.default if picker.has_default else _NONE
+
+
+def _order_payload(order: RunOrder) -> dict[str, Any]:
+    out: dict[str, Any] = {"order_id": order.order_id}
+    if order.total is not None:
+        out["total"] = str(order.total)
+        out["currency"] = order.currency
+        out["items"] = [
+            {"product_id": i.product_id, "quantity": i.quantity, "unit_price": str(i.unit_price)}
+            for i in order.items
+        ]
+    out["products"] = list(order.products)
+    return out
+
+
+def _run_order(run: Run, event: Any) -> RunOrder | None:
+    if event is not None and getattr(event, "type", None) == "purchase":
+        return order_of(event)
+    return run.order
+
+
+def _viewed(fx: Effects, cf: CompiledFlow, run: Run) -> list[str]:
+    since = run.started_at
+    views = [v.product for v in reversed(fx.state.views) if v.at >= since]
+    return views[: cf.max_products]
+
+
+_ORDERED = frozenset({"order", "recommendations"})
+"""The includes that read the run's order."""
+
+
+def _include(
+    fx: Effects,
+    cf: CompiledFlow,
+    run: Run,
+    spec: SendSpec,
+    include: str,
+    event: Any,
+    order: RunOrder | None,
+) -> dict[str, Any]:
+    state = fx.state
+    if include == "cart":
+        lines = state.cart
+        value = sum((line.unit_price * line.quantity for line in lines.values()), Decimal(0))
+        return {
+            "cart_id": state.cart_id,
+            "items": [
+                {"product_id": p, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+                for p, line in lines.items()
+            ],
+            "value": str(value),
+            "currency": next((line.currency for line in lines.values()), None),
+        }
+    if include == "order":
+        return {} if order is None else _order_payload(order)
+    if include == "viewed_products":
+        return {"products": _viewed(fx, cf, run)}
+    if include == "recommendations":
+        if order is not None:
+            seeds = list(order.products)
+        elif "viewed_products" in spec.include:
+            seeds = _viewed(fx, cf, run)
+        else:
+            seeds = list(state.bought)
+        return {"recommendations": fx.recommend(seeds)}
+    if include == "referral_code":
+        return {"referral_code": stable_id("referral", state.customer_id)[:10].upper()}
+    if include == "properties":
+        given = getattr(event, "properties", None) if event is not None else run.properties
+        return {"properties": dict(given or {})}
+    return {}
