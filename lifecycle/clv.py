@@ -28,6 +28,7 @@ __all__ = [
     "GammaGamma",
     "Prediction",
     "customer_summary",
+    "forget_repeats",
     "hyp2f1",
     "predict",
 ]
@@ -158,6 +159,15 @@ _expected_purchases = functools.lru_cache(maxsize=4096)(BgNbd.expected_purchases
 """Many customers ask the same question: every first purchase is (x, t_x, T) = (0, 0, 0),
 and a timer a fixed delay after it (review request, nudge, at risk) is (0, 0, delay).
 A third of the hypergeometric series (a tenth of the core) was such a repeat."""
+
+
+def forget_repeats() -> None:
+    """Empty the cache of repeated questions, as a new process has it.
+
+    The cache outlives a backtest: a benchmark that times several runs in one
+    process clears it before each, or a run would find the answers of the run
+    before it (the same customers' questions) and look cheaper than it is."""
+    _expected_purchases.cache_clear()
 
 
 def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction | None:

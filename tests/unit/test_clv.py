@@ -11,7 +11,16 @@ from scipy.special import hyp2f1 as reference_hyp2f1
 
 from analytics.clv_fit import fit, summarise
 from harness.datasets import CDNOW_END_OF_CALIBRATION, cdnow_events, cdnow_file
-from lifecycle.clv import BgNbd, ClvModel, GammaGamma, customer_summary, hyp2f1, predict
+from lifecycle import clv
+from lifecycle.clv import (
+    BgNbd,
+    ClvModel,
+    GammaGamma,
+    customer_summary,
+    forget_repeats,
+    hyp2f1,
+    predict,
+)
 from lifecycle.state import CustomerState
 from schemas.events import EventAdapter, PurchaseEvent
 
@@ -83,6 +92,37 @@ def test_predict_on_a_record() -> None:
     assert float(prediction.predicted_clv) == pytest.approx(expected_purchases * spend, abs=0.01)
     assert predict(state.model_copy(update={"first_order_at": None}), now, model) is None
     assert predict(state, now, model.model_copy(update={"enabled": False})) is None
+
+
+def test_a_repeated_question_is_answered_once_until_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = datetime(2026, 1, 5, tzinfo=UTC)
+    state = CustomerState(
+        customer_id="c1",
+        first_seen_at=first,
+        last_event_at=first + 3 * WEEK,
+        orders=2,
+        revenue=Decimal("40.00"),
+        first_order_at=first,
+        last_order_at=first + 3 * WEEK,
+        purchase_days=2,
+    )
+    now = first + 7 * WEEK + timedelta(hours=5)  # an (x, t_x, T) no other test asks
+    series: list[float] = []
+
+    def counted(a: float, b: float, c: float, z: float) -> float:
+        series.append(z)
+        return hyp2f1(a, b, c, z)
+
+    monkeypatch.setattr(clv, "hyp2f1", counted)
+    answer = predict(state, now, ClvModel())
+    assert len(series) == 1
+    assert predict(state, now, ClvModel()) == answer
+    assert len(series) == 1  # the second customer asking the same is answered from the cache
+    forget_repeats()
+    assert predict(state, now, ClvModel()) == answer
+    assert len(series) == 2  # computed again, as a new process would
 
 
 @pytest.fixture(scope="module")
