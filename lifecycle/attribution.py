@@ -135,8 +135,13 @@ def credit(
 
 def close(state: CustomerState, trigger_id: str, at: datetime) -> Attribution:
     """Remove the window of ``trigger_id`` and say what it saw, as of ``at``."""
-    [window] = [w for w in state.windows if w.trigger_id == trigger_id]
-    state.windows.remove(window)
+    windows = state.windows
+    for index, window in enumerate(windows):  # noqa: B007 - the one found is used below
+        if window.trigger_id == trigger_id:
+            break
+    else:
+        raise KeyError(trigger_id)  # a timer names only a window the record has
+    del windows[index]
     closes_at = min(window.closes_at, at)
     return trusted(
         Attribution,

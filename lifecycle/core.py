@@ -572,23 +572,30 @@ def _fire(
 ) -> None:
     """Fire, earliest first, every timer of ``state`` due before ``before``.
 
-    After each one the timers are derived again: going at risk may leave
-    churn due too, and a timer whose rule no longer holds has disappeared.
+    After each one that needs a step the timers are derived again: going at
+    risk may leave churn due too, and a timer whose rule no longer holds has
+    disappeared. A window's close removes only its own timer, so the due ones
+    are sorted once per derivation and closed in that order.
     """
-    for _ in range(_MAX_TIMERS_PER_ADVANCE):
-        if not state.timers:
+    fired = 0
+    while fired < _MAX_TIMERS_PER_ADVANCE:
+        due_now = sorted((due, name) for name, due in state.timers.items() if due < before)
+        if not due_now:
             return
-        due, name = min((due, name) for name, due in state.timers.items())
-        if due >= before:  # the earliest is not due: none is
-            return
-        if name.startswith(ATTRIBUTION_PREFIX):
+        for due, name in due_now:
+            fired += 1
+            if not name.startswith(ATTRIBUTION_PREFIX):
+                break
             # A window's close removes the window and nothing else: of the timers
             # ``schedule`` derives only its own goes, and no rule needs a step.
             trigger_id = name.removeprefix(ATTRIBUTION_PREFIX)
             outcome.emitted.append(close(state, trigger_id, due))
             outcome.fired.append(name)
             del state.timers[name]
-            continue
+            if fired >= _MAX_TIMERS_PER_ADVANCE:
+                return
+        else:
+            return  # every due timer was a window's close
         cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)

@@ -105,6 +105,8 @@ def quiet_hours_end(at: datetime, zone: str, quiet: QuietHours) -> datetime | No
 
 
 def _variant(variants: Mapping[str, float], campaign: str, customer_id: str) -> str:
+    if len(variants) == 1:  # what the draw below gives for any point: no hash to compute
+        return next(iter(variants))
     point = unit_interval("variant", campaign, customer_id) * sum(variants.values())
     for name, weight in sorted(variants.items()):
         if point < weight:

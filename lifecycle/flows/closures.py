@@ -4,20 +4,32 @@ A built-in flow's ``where`` and ``filters`` are checked on almost every event
 (a browse, a cart add), and tracked segments after every cause, so they are
 turned into plain closures here: a leaf on a single value (an event field, a
 record path, a trait, a property) compares that value directly, a path through
-the items compares each, and a ``segment`` is the segment's own closure.
-Everything else (``bought`` and ``viewed``, literals of mixed kinds) goes
+the items compares each, a ``segment`` is the segment's own closure, and
+``bought`` / ``viewed`` count the log newest first, stopping once ``min_count``
+is reached. Everything else (literals of mixed kinds, ordering on text) goes
 through ``lifecycle.flows.conditions``, whose semantics every closure keeps
-exactly (tests/unit/test_flows.py and test_conditions.py compare them).
+exactly (tests/unit/test_conditions.py decides every record condition of its
+tests both ways, and test_flows.py compares segments).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from lifecycle.flows.conditions import RECORD_GETTERS, Ctx, comparable, event_holds, holds
-from lifecycle.flows.model import AllOf, AnyOf, Cond, Leaf, Not, SegmentDef, SegmentRef
+from lifecycle.flows.model import (
+    Activity,
+    AllOf,
+    AnyOf,
+    Cond,
+    Leaf,
+    Not,
+    SegmentDef,
+    SegmentRef,
+)
 
 __all__ = ["event_test", "record_test"]
 
@@ -118,7 +130,10 @@ def _event_generic(cond: Cond) -> Test:
     return lambda event: event_holds(cond, event)
 
 
-def _record_generic(cond: Cond) -> Test:
+def _record_other(cond: Cond) -> Test:
+    """A record condition no leaf closure decides: an activity's own closure, or ``holds``."""
+    if isinstance(cond, Activity):
+        return _activity(cond)
     return lambda ctx: holds(cond, ctx)
 
 
@@ -167,7 +182,16 @@ def _event_leaf(leaf: Leaf) -> Test | None:
 
 
 def _trait(name: str) -> Callable[[Ctx], Any]:
-    return lambda ctx: ctx.known.traits().get(name)
+    """A trait's value; a date (a ``Facts`` may hold one) as its ``YYYY-MM-DD``, as
+    ``comparable`` makes it."""
+
+    def value(ctx: Ctx) -> Any:
+        found = ctx.known.traits().get(name)
+        if isinstance(found, date) and not isinstance(found, datetime):
+            return found.isoformat()
+        return found
+
+    return value
 
 
 def _record_leaf(leaf: Leaf) -> Test | None:
@@ -186,6 +210,63 @@ def _never(_: Any) -> bool:
     return False
 
 
+_ONE = Decimal(1)
+
+
+def _activity(activity: Activity) -> Test:
+    """``bought`` / ``viewed`` as ``conditions._activity`` decides it, stopping at the
+    ``min_count``-th match: the newest marks first, where a ``within`` finds them."""
+    need = activity.min_count
+    if need <= 0:
+        return lambda ctx: True
+    within = activity.within
+    by_product = activity.product_id is not None
+    wanted = activity.product_id if by_product else activity.category
+
+    def since(ctx: Ctx) -> Any:
+        return None if within is None else ctx.now - within
+
+    if activity.kind == "viewed":
+
+        def viewed(ctx: Ctx) -> bool:
+            now, start = ctx.now, since(ctx)
+            count = 0
+            for view in _newest_first(ctx.known.viewed()):
+                if (
+                    (view.product_id if by_product else view.category) == wanted
+                    and view.at <= now
+                    and (start is None or start <= view.at)
+                ):
+                    count += 1
+                    if count >= need:
+                        return True
+            return False
+
+        return viewed
+
+    def bought(ctx: Ctx) -> bool:
+        now, start = ctx.now, since(ctx)
+        net = ctx.state.order_net
+        orders: set[str] = set()
+        for line in _newest_first(ctx.known.bought()):
+            if (
+                (line.product_id if by_product else line.category) == wanted
+                and line.at <= now
+                and (start is None or start <= line.at)
+                and net.get(line.order_id, _ONE) > 0  # a fully refunded order does not count
+            ):
+                orders.add(line.order_id)
+                if len(orders) >= need:
+                    return True
+        return False
+
+    return bought
+
+
+def _newest_first(marks: Iterable[Any]) -> Iterable[Any]:
+    return reversed(marks) if isinstance(marks, list) else marks
+
+
 def event_test(cond: Cond) -> Callable[[Any], bool]:
     """``event_holds(cond, event)`` as a closure of the event."""
     return _combine(cond, _event_leaf, _event_generic)
@@ -200,12 +281,12 @@ def record_test(
     condition is the referenced segment's own closure, compiled once (the parser
     refuses a segment that refers to itself)."""
     if segments is None:
-        return _combine(cond, _record_leaf, _record_generic)
+        return _combine(cond, _record_leaf, _record_other)
     known: dict[str, Test] = {}
 
     def generic(inner: Cond) -> Test:
         if not isinstance(inner, SegmentRef):
-            return _record_generic(inner)
+            return _record_other(inner)
         name = inner.name
         if name not in known:
             segment = segments.get(name)

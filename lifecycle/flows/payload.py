@@ -25,13 +25,22 @@ from schemas.records import Stage
 __all__ = ["order_of", "send_step"]
 
 
+_last_order: tuple[Any, RunOrder] | None = None
+"""The purchase ``order_of`` last read and its order: every flow a purchase starts
+keeps the same one (frozen, so the runs share it), made once."""
+
+
 def order_of(event: Any) -> RunOrder:
     """A purchase event's order as a run keeps it, for a later send that includes it."""
+    global _last_order  # noqa: PLW0603 - a one-entry cache, held with its event
+    last = _last_order
+    if last is not None and last[0] is event:
+        return last[1]
     items = tuple(
         trusted(RunLine, product_id=i.product_id, quantity=i.quantity, unit_price=i.unit_price)
         for i in event.items
     )
-    return trusted(
+    order = trusted(
         RunOrder,
         order_id=event.order_id,
         total=event.total,
@@ -39,6 +48,8 @@ def order_of(event: Any) -> RunOrder:
         items=items,
         products=tuple(i.product_id for i in items),
     )
+    _last_order = (event, order)
+    return order
 
 
 def send_step(

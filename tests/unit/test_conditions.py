@@ -83,8 +83,13 @@ def ctx(
 
 
 def rec(text: str, context: Ctx | None = None) -> bool:
-    """Whether the record condition written in YAML holds."""
-    return holds(condition(load(text), Scope(None), ("c",)), context or ctx())
+    """Whether the record condition written in YAML holds; its compiled closure
+    (what segments, filters and branches run) must decide the same."""
+    cond = condition(load(text), Scope(None), ("c",))
+    context = context or ctx()
+    decided = holds(cond, context)
+    assert record_test(cond, context.segments)(context) is decided, text
+    return decided
 
 
 def event(**fields: Any) -> Any:
