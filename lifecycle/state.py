@@ -73,10 +73,10 @@ def deep_copy(model: M) -> M:
         values[name] = how(values[name])
     copied = cls.__new__(cls)
     object.__setattr__(copied, "__dict__", values)
-    object.__setattr__(copied, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
+    _set_fields_set(copied, set(model.__pydantic_fields_set__))
     extra, private = model.__pydantic_extra__, model.__pydantic_private__
-    object.__setattr__(copied, "__pydantic_extra__", None if extra is None else _copy(extra))
-    object.__setattr__(copied, "__pydantic_private__", None if private is None else _copy(private))
+    _set_extra(copied, None if extra is None else _copy(extra))
+    _set_private(copied, None if private is None else _copy(private))
     return copied
 
 
@@ -431,6 +431,10 @@ class _ShapeError(Exception):
 
 _new = object.__new__
 _set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+"""A model's own slots, set without ``object.__setattr__``'s lookup of the name."""
 _timestamp = datetime.fromisoformat
 _stage = {stage.value: stage for stage in Stage}.__getitem__
 
@@ -466,12 +470,13 @@ def trusted(cls: type[M], **values: Any) -> M:
     fields = _FIELDS.get(cls)
     if fields is None:
         fields = _FIELDS[cls] = tuple(cls.model_fields)
-    data = {name: values[name] for name in fields}  # in field order: the serializer's
+    if tuple(values) != fields:  # the serializer writes the keys in ``__dict__``'s order
+        values = {name: values[name] for name in fields}
     model = _new(cls)
-    _set(model, "__dict__", data)
-    _set(model, "__pydantic_fields_set__", set(fields))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
+    _set(model, "__dict__", values)  # the call's own dict: nobody else holds it
+    _set_fields_set(model, set(fields))
+    _set_extra(model, None)
+    _set_private(model, None)
     return model
 
 
@@ -482,9 +487,9 @@ def _model(cls: type[M], data: dict[str, Any]) -> M:
         raise _ShapeError
     model = _new(cls)
     _set(model, "__dict__", data)
-    _set(model, "__pydantic_fields_set__", set(data))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
+    _set_fields_set(model, set(data))
+    _set_extra(model, None)
+    _set_private(model, None)
     return model
 
 
@@ -501,7 +506,7 @@ def _profile(data: dict[str, Any]) -> Profile:
         return _model(Profile, data)
     data["traits"] = {}
     profile = _model(Profile, data)
-    _set(profile, "__pydantic_fields_set__", set(data) - {"traits"})
+    _set_fields_set(profile, set(data) - {"traits"})
     return profile
 
 
@@ -648,5 +653,5 @@ def _record(data: dict[str, Any]) -> CustomerState:
         raise _ShapeError
     complete = {name: data[name] if name in given else _OPTIONAL[name][1]() for name in fields}
     record = _model(CustomerState, complete)
-    _set(record, "__pydantic_fields_set__", given)
+    _set_fields_set(record, given)
     return record
