@@ -35,8 +35,9 @@ per-event cost of flows:
 
 It runs the first playbook over the plain input (the figure earlier rows of
 bench/RESULTS.md and ``--before`` give), then every playbook over the input
-with extras, taking turns so that a busy machine slows them alike, and
-prints a table: µs per event (wall clock, and the process's CPU time, which
+with extras, each run a process of its own (``--run-one``) and the playbooks
+taking turns so that a busy machine slows them alike, and prints a table:
+µs per event (wall clock, and the process's CPU time, which
 other processes on a busy machine move less), the ratio to the first playbook
 on the same input, the triggers and timers, µs per cause (an event or a timer
 fired: flows with waits fire more timers, and each is a step of the core),
@@ -258,7 +259,55 @@ def _own_flows(book: Playbook, default: Playbook) -> tuple[str, ...]:
 
 
 WARM_UP = 2000
-"""Lines each playbook runs untimed before the comparison (caches, lazy imports)."""
+"""Lines each playbook runs untimed before its timed run (caches, lazy imports)."""
+
+
+def run_alone(spec: str, lines_file: Path, partitions: int) -> Run:
+    """One timed run of ``spec`` over the lines of ``lines_file`` in a new process
+    (``python -m bench.core --run-one``), after its untimed warm-up there."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(  # our own interpreter and module, arguments built here
+        [
+            *(sys.executable, "-m", "bench.core", "--run-one", spec),
+            *("--lines", str(lines_file), "--partitions", str(partitions)),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = loads(done.stdout.strip().splitlines()[-1])
+    entered = found["entered"]
+    return Run(
+        seconds=found["seconds"],
+        digest=found["digest"],
+        states=[],
+        triggers=Counter(found["triggers"]),
+        cpu=found["cpu"],
+        timers_fired=found["timers_fired"],
+        entered=None if entered is None else Counter(entered),
+    )
+
+
+def _run_one(spec: str, lines_file: Path, partitions: int) -> None:
+    """``--run-one``: the child of ``run_alone``; prints its run as one JSON line."""
+    lines = lines_file.read_bytes().splitlines()
+    book = load(spec)
+    run_measured(lines[:WARM_UP], partitions, book)
+    gc.collect()
+    forget_repeats()  # the warm-up's answers are not the timed run's to find
+    run = run_measured(lines, partitions, book)
+    figures = {
+        "seconds": run.seconds,
+        "cpu": run.cpu,
+        "digest": run.digest,
+        "triggers": dict(run.triggers),
+        "timers_fired": run.timers_fired,
+        "entered": None if run.entered is None else dict(run.entered),
+    }
+    print(dumps(figures).decode(), flush=True)
 
 
 def compare(
@@ -272,11 +321,11 @@ def compare(
 
     Runs take turns (every row's first run, then every row's second...), so a
     machine that gets busier halfway slows every row alike, and each row keeps
-    its fastest run. A row's runs must agree on the digest. Each run starts as a
-    process of its own would: after a ``gc.collect()``, and with BG/NBD's cache of
-    repeated questions emptied (``forget_repeats``); otherwise a playbook run right
-    after one that asked the same questions (the default after untriggered50) finds
-    them answered, and one run after flows50 does not."""
+    its fastest run. A row's runs must agree on the digest. Each run is a process
+    of its own (``run_alone``): in one process a run pays for the heap and the
+    caches the runs before it left (15,000 customers: flows50 3.45x the default
+    there, 2.8x each alone), so the order of the playbooks would decide part of
+    their ratio."""
     default = default_playbook()
     books = {spec: load(spec) for spec in specs}
     plan = [(specs[0], False)] + [(spec, True) for spec in specs]
@@ -286,23 +335,25 @@ def compare(
     entered: dict[tuple[str, bool], Counter[str] | None] = {}
     digests: dict[tuple[str, bool], set[str]] = {key: set() for key in plan}
     triggers: dict[tuple[str, bool], Counter[str]] = {}
-    for spec, extras in plan:  # untimed: the first run in a process pays for warming up
-        run_measured(inputs[extras][:WARM_UP], partitions, books[spec])
-    for turn in range(repeat):
-        for spec, extras in plan:
-            gc.collect()  # each run starts clean, not paying for the one before,
-            forget_repeats()  # nor finding the BG/NBD answers it computed
-            run = run_measured(inputs[extras], partitions, books[spec])
-            times[(spec, extras)].append(run.seconds)
-            cpus[(spec, extras)].append(run.cpu)
-            fired[(spec, extras)] = run.timers_fired
-            entered[(spec, extras)] = run.entered
-            digests[(spec, extras)].add(run.digest)
-            triggers[(spec, extras)] = run.triggers
-            del run
-            if progress:
-                label = "extras" if extras else "plain"
-                print(f"  run {turn + 1}/{repeat}: {spec} ({label})", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
+        files = {}
+        for extras, lines in inputs.items():
+            files[extras] = Path(scratch) / f"{'extras' if extras else 'plain'}.jsonl"
+            files[extras].write_bytes(b"".join(line + b"\n" for line in lines))
+        for turn in range(repeat):
+            for spec, extras in plan:
+                run = run_alone(spec, files[extras], partitions)
+                times[(spec, extras)].append(run.seconds)
+                cpus[(spec, extras)].append(run.cpu)
+                fired[(spec, extras)] = run.timers_fired
+                entered[(spec, extras)] = run.entered
+                digests[(spec, extras)].add(run.digest)
+                triggers[(spec, extras)] = run.triggers
+                if progress:
+                    label = "extras" if extras else "plain"
+                    print(
+                        f"  run {turn + 1}/{repeat}: {spec} ({label})", file=sys.stderr, flush=True
+                    )
     rows = []
     for spec, extras in plan:
         found = digests[(spec, extras)]
@@ -521,7 +572,19 @@ def main(argv: list[str] | None = None) -> None:
         help="with --compare: a checkout, or a revision of this repository, whose "
         "bench.core to run before and after",
     )
+    parser.add_argument(
+        "--run-one",
+        default=None,
+        metavar="PLAYBOOK",
+        help="with --lines: one timed run in this process, printed as JSON (--compare's child)",
+    )
+    parser.add_argument("--lines", type=Path, default=None, help="with --run-one: its input")
     args = parser.parse_args(argv)
+    if args.run_one:
+        if args.lines is None:
+            parser.error("--run-one needs --lines")
+        _run_one(args.run_one, args.lines, args.partitions)
+        return
     if args.compare:
         _compare(args)
         return
