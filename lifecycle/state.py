@@ -472,19 +472,20 @@ def trusted(cls: type[M], **values: Any) -> M:
         fields = _FIELDS[cls] = tuple(cls.model_fields)
     if tuple(values) != fields:  # the serializer writes the keys in ``__dict__``'s order
         values = {name: values[name] for name in fields}
-    model = _new(cls)
-    _set(model, "__dict__", values)  # the call's own dict: nobody else holds it
-    _set_fields_set(model, set(fields))
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
+    return _filled(cls, values)  # the call's own dict: nobody else holds it
 
 
 def _model(cls: type[M], data: dict[str, Any]) -> M:
-    """A ``cls`` whose ``__dict__`` is ``data``, whose values are already converted,
-    set as validation sets a model it read: every field given, no extra, no private."""
+    """``_filled``, for a dict read from JSON: refused unless it has exactly the
+    model's fields, in order."""
     if tuple(data) != _FIELDS[cls]:
         raise _ShapeError
+    return _filled(cls, data)
+
+
+def _filled(cls: type[M], data: dict[str, Any]) -> M:
+    """A ``cls`` whose ``__dict__`` is ``data``, whose values are already converted,
+    set as validation sets a model it read: every field given, no extra, no private."""
     model = _new(cls)
     _set(model, "__dict__", data)
     _set_fields_set(model, set(data))

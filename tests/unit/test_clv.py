@@ -69,18 +69,23 @@ def test_gamma_gamma_expected_spend_shrinks_to_the_population_mean() -> None:
     assert population < few < many < 100.0
 
 
-def test_predict_on_a_record() -> None:
-    first = datetime(2026, 1, 5, tzinfo=UTC)
-    state = CustomerState(
+def _buyer(first: datetime, orders: int, revenue: str, last_after: timedelta) -> CustomerState:
+    """A customer with ``orders`` on as many days, the first at ``first``."""
+    return CustomerState(
         customer_id="c1",
         first_seen_at=first,
-        last_event_at=first + 4 * WEEK,
-        orders=3,
-        revenue=Decimal("90.00"),
+        last_event_at=first + last_after,
+        orders=orders,
+        revenue=Decimal(revenue),
         first_order_at=first,
-        last_order_at=first + 4 * WEEK,
-        purchase_days=3,
+        last_order_at=first + last_after,
+        purchase_days=orders,
     )
+
+
+def test_predict_on_a_record() -> None:
+    first = datetime(2026, 1, 5, tzinfo=UTC)
+    state = _buyer(first, 3, "90.00", 4 * WEEK)
     now = first + 10 * WEEK
     assert customer_summary(state, now, WEEK) == (2, 4.0, 10.0)
     model = ClvModel()
@@ -98,16 +103,7 @@ def test_a_repeated_question_is_answered_once_until_forgotten(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = datetime(2026, 1, 5, tzinfo=UTC)
-    state = CustomerState(
-        customer_id="c1",
-        first_seen_at=first,
-        last_event_at=first + 3 * WEEK,
-        orders=2,
-        revenue=Decimal("40.00"),
-        first_order_at=first,
-        last_order_at=first + 3 * WEEK,
-        purchase_days=2,
-    )
+    state = _buyer(first, 2, "40.00", 3 * WEEK)
     now = first + 7 * WEEK + timedelta(hours=5)  # an (x, t_x, T) no other test asks
     series: list[float] = []
 
