@@ -246,35 +246,47 @@ class EngineMetrics:
                 self.lag.labels(group, row.topic, str(row.partition)).set(row.lag)
             self.lag_sum.labels(group).set(sum(row.lag for row in rows))
 
-    def count(self, outcome: Outcome) -> None:
-        for transition in outcome.transitions:
-            origin = transition.from_stage.value if transition.from_stage else "none"
-            self._child(self.transitions, origin, transition.to_stage.value).inc()
-        for trigger in outcome.triggers:
-            result = "held_out" if trigger.holdout else "emitted"
-            self._child(self.triggers, trigger.campaign, result, "").inc()
-        for suppression in outcome.suppressed:
-            campaign, reason = suppression.campaign, suppression.reason
-            self._child(self.triggers, campaign, "suppressed", reason).inc()
-        for name in outcome.fired:
-            self._child(self.timers_fired, timer_label(name)).inc()
-        if outcome.traits_dropped:
-            self.traits_dropped.inc(outcome.traits_dropped)
-        for count in flow_counts(outcome):
-            counter = self.flow_counters[count.measure]
-            if count.measure in REASONED:
-                self._child(counter, count.flow, count.reason).inc()
-            else:
-                self._child(counter, count.flow).inc()
-        for record in outcome.attributions:
-            labels = (record.campaign, record.variant, record.group)
-            converted = str(record.converted).lower()
-            self._child(self.attributed, *labels, converted).inc()
-            self._child(self.attributed_revenue, *labels).inc(float(record.revenue))
-            self._child(self.flow_attributed, record.flow, record.group, converted).inc()
-        for conversion in outcome.conversions:
-            labels = (conversion.campaign, conversion.variant, conversion.group)
-            self._child(self.conversions, *labels).inc()
+    def count(self, *outcomes: Outcome) -> None:
+        """Count what ``outcomes`` did, each counter child incremented once for them all:
+        an increment takes prometheus_client's lock, and a batch's outcomes repeat the same
+        few labels."""
+        due: dict[Any, float] = {}
+
+        def add(child: Any, amount: float = 1.0) -> None:
+            due[child] = due.get(child, 0.0) + amount
+
+        child = self._child
+        for outcome in outcomes:
+            for transition in outcome.transitions:
+                origin = transition.from_stage.value if transition.from_stage else "none"
+                add(child(self.transitions, origin, transition.to_stage.value))
+            for trigger in outcome.triggers:
+                result = "held_out" if trigger.holdout else "emitted"
+                add(child(self.triggers, trigger.campaign, result, ""))
+            for suppression in outcome.suppressed:
+                campaign, reason = suppression.campaign, suppression.reason
+                add(child(self.triggers, campaign, "suppressed", reason))
+            for name in outcome.fired:
+                add(child(self.timers_fired, timer_label(name)))
+            if outcome.traits_dropped:
+                add(self.traits_dropped, outcome.traits_dropped)
+            for count in flow_counts(outcome):
+                counter = self.flow_counters[count.measure]
+                if count.measure in REASONED:
+                    add(child(counter, count.flow, count.reason))
+                else:
+                    add(child(counter, count.flow))
+            for record in outcome.attributions:
+                labels = (record.campaign, record.variant, record.group)
+                converted = str(record.converted).lower()
+                add(child(self.attributed, *labels, converted))
+                add(child(self.attributed_revenue, *labels), float(record.revenue))
+                add(child(self.flow_attributed, record.flow, record.group, converted))
+            for conversion in outcome.conversions:
+                labels = (conversion.campaign, conversion.variant, conversion.group)
+                add(child(self.conversions, *labels))
+        for counter, amount in due.items():
+            counter.inc(amount)
 
     def summary(self) -> dict[str, Any]:
         """The dashboard's numbers, read from the same counters /metrics exposes."""

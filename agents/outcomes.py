@@ -139,8 +139,8 @@ class Outcomes:
         metrics = self.metrics
         now = time.time()
         wall = self.settings.clock is ClockMode.WALL
+        metrics.count(*(outcome for outcome, _, _ in durable.observed))
         for outcome, before, arrived in durable.observed:
-            metrics.count(outcome)
             metrics.moved(before, stage_of(outcome.state))
             for trigger in outcome.triggers:
                 if arrived is not None:

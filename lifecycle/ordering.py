@@ -102,17 +102,24 @@ class PartitionMerger(Generic[T]):
 
     def pop_ready(self, caught_up: Callable[[str], bool]) -> Iterator[T]:
         """Release, in order, every message no queued or future message can precede."""
-        queues = self._queues
+        queues = self._queues.items()
         while self.buffered:
-            if any(not q and not caught_up(t) for t, q in queues.items()):
-                # what ``blocking`` says, without building its list
+            # One pass: the earliest head (on a tie, the first topic's), and whether an
+            # empty topic may still receive an earlier event (what ``blocking`` says).
+            first: deque[_Queued[T]] | None = None
+            head: EventOrder | None = None
+            blocked = False
+            for topic, queue in queues:
+                if queue:
+                    key = queue[0].key
+                    if head is None or key < head:
+                        first, head = queue, key
+                elif not blocked and not caught_up(topic):
+                    blocked = True
+            if blocked:
                 if self.buffered <= self.max_buffered:
                     return
                 self.forced += 1
-            first: deque[_Queued[T]] | None = None
-            for queue in queues.values():  # the earliest head; on a tie, the first topic's
-                if queue and (first is None or queue[0].key < first[0].key):
-                    first = queue
             assert first is not None
             self.buffered -= 1
             yield first.popleft().item

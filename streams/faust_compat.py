@@ -87,7 +87,10 @@ The partitions of a rocksdb store (``partition_stores``: ``Store._dbs`` of
 ``stored_by_partition``). Faust's store keeps one rocksdict database per
 partition but iterates them only all together: the timer rebuild needs each
 record's partition exactly, whatever partitioner the shop's producers use, and
-``/customers/{id}`` the partition that holds a key.
+``/customers/{id}`` the partition that holds a key. A record is read from the
+database of the current event's partition (``read_stored``: the store's
+``_db_for_partition``), where Faust's ``get`` would look for it, in one read
+instead of Faust's two.
 
 What an aiokafka client was built with (``client_connection``: ``_client`` and
 ``AIOKafkaClient``'s ``_bootstrap_servers``, ``_security_protocol``,
@@ -108,7 +111,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import faust
-from faust.streams import _current_event
+from faust.streams import _current_event, current_event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.consumer import Consumer as FaustBaseConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -142,6 +145,7 @@ __all__ = [
     "lean_hand_off",
     "partition_stores",
     "polled_at",
+    "read_stored",
     "scan_uncached",
     "subscription_lock",
 ]
@@ -161,7 +165,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "faust.transport.drivers.aiokafka.Consumer": ("_commit", "_thread"),
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": ("_ensure_consumer",),
     "faust.transport.drivers.aiokafka.Producer": ("_ensure_producer",),
-    "faust.stores.rocksdb.Store": ("_dbs",),
+    "faust.stores.rocksdb.Store": ("_db_for_partition", "_dbs"),
     "aiokafka.AIOKafkaConsumer": ("_client", "_subscription"),
     "aiokafka.admin.AIOKafkaAdminClient": ("_client",),
     "aiokafka.AIOKafkaClient": (
@@ -307,6 +311,23 @@ def in_partition_of(event: FaustEvent) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def read_stored(table: Any, key: bytes) -> bytes | None:
+    """``table.get(key)`` of a table of raw bytes, in one rocksdb read.
+
+    Faust's ``get`` asks the store whether it holds the key, then reads it: two
+    reads of the current event's partition, each finding that event, and an
+    entry in the store's key index. This reads that partition's database once;
+    without a current event, or in a memory store, it is Faust's ``get``.
+    """
+    store = table.data
+    event = current_event()
+    if event is None or partition_stores(store) is None:
+        found: bytes | None = table.get(key)
+        return found
+    raw: bytes | None = store._db_for_partition(event.message.partition).get(key)
+    return raw
 
 
 def partition_stores(store: Any) -> Mapping[int, Rdict] | None:
@@ -556,8 +577,7 @@ class FaustStore:
         return name
 
     def get(self, key: bytes) -> bytes | None:
-        raw: bytes | None = self.table.get(key)
-        return raw
+        return read_stored(self.table, key)
 
     def write(self, event: FaustEvent, key: bytes, value: bytes | None) -> bool:
         with in_partition_of(event):

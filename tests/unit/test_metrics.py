@@ -105,6 +105,55 @@ def test_attribution_is_counted_live_and_when_the_window_closes() -> None:
     assert welcome["lift"] == {"too_small": "fewer than 30 customers in a group"}
 
 
+def test_a_batch_counted_at_once_counts_as_each_outcome_alone() -> None:
+    """A commit counts its outcomes together, each counter incremented once per batch."""
+    playbook = default_playbook()
+    outcomes = []
+    for n in range(40):
+        signup = {
+            "event_id": f"s{n}",
+            "type": "signup",
+            "occurred_at": "2026-03-01T10:00:00Z",
+            "customer_id": f"c{n}",
+            "email": f"c{n}@mail.example",
+            "marketing_consent": n % 3 != 0,
+        }
+        outcome = apply(None, EventAdapter.validate_python(signup), playbook)
+        buy = {
+            "event_id": f"p{n}",
+            "type": "purchase",
+            "occurred_at": "2026-03-02T10:00:00Z",
+            "customer_id": f"c{n}",
+            "order_id": f"o{n}",
+            "total": f"{10 + n}.25",
+            "currency": "EUR",
+        }
+        state = outcome.state
+        outcomes.append(outcome)
+        outcome = apply(state, EventAdapter.validate_python(buy), playbook)
+        outcomes.append(outcome)
+        outcomes.append(apply(outcome.state, Due(datetime(2026, 3, 30, tzinfo=UTC)), playbook))
+    together, alone = EngineMetrics(), EngineMetrics()
+    together.count(*outcomes)
+    for outcome in outcomes:
+        alone.count(outcome)
+
+    def totals(metrics: EngineMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): round(s.value, 6)
+            for family in text_string_to_metric_families(metrics.exposition().decode())
+            for s in family.samples
+            if s.name.endswith("_total")
+        }
+
+    counted = totals(together)
+    assert counted == totals(alone)
+    leads = ("lifecycle_transitions_total", (("from_stage", "none"), ("to_stage", "lead")))
+    assert counted[leads] == 40
+    revenue = [v for (n, _), v in counted.items() if n == "lifecycle_attributed_revenue_total"]
+    assert sum(revenue) > 0
+
+
 def test_the_dashboard_lift_is_the_named_test_on_the_counters() -> None:
     metrics = EngineMetrics()
     for group, converted, total in (("treated", 300, 1000), ("holdout", 20, 100)):

@@ -12,7 +12,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams.faust_compat import FaustStore, partition_stores
+from streams.faust_compat import FaustStore, in_partition_of, partition_stores
 from streams.table_writes import TableWrites
 from tests.unit.test_outbound import RecordBatch
 
@@ -112,3 +112,21 @@ def test_the_records_are_the_bytes_faust_would_send(table: Any) -> None:
     """Faust serializes a bytes-typed table's keys and values raw: what is written here is
     what its own write would have sent, so its recovery reads either the same way."""
     assert (table.key_serializer, table.value_serializer) == ("raw", "raw")
+
+
+def test_a_read_finds_what_fausts_get_finds_in_one_read(table: Any, store: FaustStore) -> None:
+    """``FaustStore.get`` reads the current event's partition as Faust's ``get`` does,
+    and without a current event it is Faust's ``get``, which looks in every partition."""
+    writes = TableWrites()
+    writes.put(store, Event(0), b"a", b"1")
+    writes.put(store, Event(2), b"b", b"2")
+    for partition in range(4):
+        with in_partition_of(Event(partition)):  # type: ignore[arg-type]
+            found = [store.get(key) for key in (b"a", b"b", b"absent")]
+            assert found == [table.get(key) for key in (b"a", b"b", b"absent")]
+        assert found == [
+            b"1" if partition == 0 else None,
+            b"2" if partition == 2 else None,
+            None,
+        ]
+    assert [store.get(key) for key in (b"a", b"b", b"absent")] == [b"1", b"2", None]
