@@ -40,7 +40,7 @@ from agents.web import serve
 from lifecycle.playbook import Playbook
 from lifecycle.state import CustomerState
 from streams.app import Topology
-from streams.checkpoint import Checkpoint
+from streams.checkpoint import Checkpoint, Sealed
 from streams.faust_compat import FaustConsumer, FaustEvent, FaustProducer, FaustStore
 from streams.offsets import Offsets
 from streams.ports import Ports, ResumePoints
@@ -105,6 +105,9 @@ class LifecycleProcessor:
         waits for both to finish."""
         self.stopping = False
         """Set by ``drain``: messages handed over after it are left for the next start."""
+        self.settling: asyncio.Task[None] | None = None
+        """The last batch's way to durability (steps 2 to 4 of ``streams.checkpoint``),
+        run while the agent handles the next batch."""
 
     @property
     def timers_stale(self) -> bool:
@@ -134,7 +137,7 @@ class LifecycleProcessor:
                 # trips (outputs leave on their own hold).
                 await asyncio.sleep(self.settings.batch_linger)
             if self.checkpoint.pending >= batch_max or buffered.empty():
-                await self.commit()
+                await self.commit(wait=False)
 
     async def handle(self, event: FaustEvent) -> None:
         """Offer one message to its partition's runtime and hand on what it releases;
@@ -168,10 +171,30 @@ class LifecycleProcessor:
                 partitions.release(partition)
         await self.checkpoint.after_message()
 
-    async def commit(self, *, offsets_now: bool = False) -> None:
-        """Make the batch durable (``streams.checkpoint``), and count what it made so."""
-        durable = await self.checkpoint.commit(self.partitions.first_held, offsets_now=offsets_now)
-        self.outcomes.observe(durable)
+    async def commit(self, *, offsets_now: bool = False, wait: bool = True) -> None:
+        """Make the batch durable (``streams.checkpoint``), and count what it made so.
+
+        The batch before it settles first: one batch at a time is on its way, so
+        records, counts and offsets become durable in batch order. ``wait=False``
+        returns once the batch is sealed: its acknowledgements and store writes are
+        awaited while the agent handles the next messages, which read its records as
+        pending ones; the next commit, a rebalance or the stop waits for them.
+        """
+        await self.settled()
+        sealed = await self.checkpoint.seal(self.partitions.first_held)
+        if wait:
+            await self._settle(sealed, offsets_now)
+        else:
+            self.settling = asyncio.ensure_future(self._settle(sealed, offsets_now))
+
+    async def _settle(self, sealed: Sealed, offsets_now: bool) -> None:
+        self.outcomes.observe(await self.checkpoint.settle(sealed, offsets_now=offsets_now))
+
+    async def settled(self) -> None:
+        """Wait until the batch on its way is durable; its failure is raised here."""
+        settling, self.settling = self.settling, None
+        if settling is not None:
+            await settling
 
     async def on_revoked(self) -> None:
         """Commit what is durable, then start over (see the module's docstring).
@@ -181,12 +204,20 @@ class LifecycleProcessor:
         batch are read again. Keeping them would apply them twice; keeping a
         runtime's cached co-purchase counts would count their orders twice.
         """
+        try:
+            await self.settled()
+        except Exception as exc:  # its messages are read again after the rebalance
+            log.warning("rebalance: last batch not made durable (%s)", type(exc).__name__)
         await self.offsets.commit()
         self._forget()
 
     def on_partitions_assigned(self, _assigned: set[TP]) -> None:
         """Start over even if no revocation came first: every partition resumes from
-        the group's committed offset, and the heaps are rebuilt from the table."""
+        the group's committed offset, and the heaps are rebuilt from the table. A batch
+        still on its way is given up: its messages are read again too."""
+        if self.settling is not None:
+            self.settling.cancel()
+            self.settling = None
         self._forget()
         self.offsets.assigned()
 

@@ -130,7 +130,7 @@ class Partitions:
     def holding(self, key: bytes) -> int:
         """The partition of ``key``'s record: the batch's, the store's that has it, or
         the producers' partitioner for a key stored nowhere yet."""
-        pending = self.checkpoint.batch.records.get(key)
+        pending = self.checkpoint.pending_record(key)
         if pending is not None:
             return pending[0]
         held = self.checkpoint.customers.holder(key)

@@ -11,6 +11,11 @@ outputs and identity-merge messages here as it goes; ``commit`` then runs
    (``streams.offsets``), at most every ``LIFECYCLE_COMMIT_INTERVAL``.
 
 and reports what became durable (``Durable``), which metrics observe.
+``seal`` makes step 1 and closes the batch; ``settle`` makes steps 2 to 4. The
+agent handles the next messages while the sealed batch settles (a round trip
+for its outputs' acknowledgements, another for its changelog): the next
+batch reads the sealed batch's records as pending ones, and seals only once
+the one before it has settled, so one batch at a time is on its way.
 
 Why this order keeps the engine exact under at-least-once delivery:
 
@@ -20,7 +25,10 @@ Why this order keeps the engine exact under at-least-once delivery:
   crash could still lose (Faust commits acked offsets without waiting for
   table writes: a kill -9 in between lost the change, found by test_crash);
 - one write per customer per batch: later events of the batch read the
-  pending record (``BatchRecords``), so the store sees only its last state.
+  pending record (``BatchRecords``), so the store sees only its last state;
+- a settling batch is read, never the store's older record, and its
+  co-purchase counts are taken as they were when it was sealed, so nothing
+  of the next batch becomes durable before that batch's own commit.
 
 Outputs held for ``LIFECYCLE_OUTPUT_HOLD`` leave before the commit
 (``after_message``): under a steady flow a batch stays open while messages
@@ -49,7 +57,7 @@ from streams.ports import Ports, Store
 from streams.producer import Scheme
 from streams.table_writes import TableWrites
 
-__all__ = ["Batch", "BatchRecords", "Checkpoint", "Durable", "Observed", "TablePairs"]
+__all__ = ["Batch", "BatchRecords", "Checkpoint", "Durable", "Observed", "Sealed", "TablePairs"]
 
 Observed = tuple[Outcome, str | None, float | None]
 """An outcome, the stage its customer had before it, and when its event reached the broker."""
@@ -87,6 +95,17 @@ class Durable:
     """Per partition, the offset everything before which is applied and durable."""
 
 
+@dataclass
+class Sealed:
+    """A batch closed to new work, on its way to being durable (``Checkpoint.settle``)."""
+
+    batch: Batch
+    pairs: list[tuple[Store, FaustEvent, bytes, bytes]]
+    """The co-purchase counts it changed, as they were when it closed, with their event."""
+    safe: dict[TP, int]
+    """Per partition, the offset everything before which it applied."""
+
+
 class BatchRecords:
     """The runtime's ``RecordStore`` in a worker: the batch's pending records over the table.
 
@@ -102,7 +121,7 @@ class BatchRecords:
         self.checkpoint = checkpoint
 
     def get(self, key: str) -> tuple[CustomerState | None, bool]:
-        pending = self.checkpoint.batch.records.get(key.encode())
+        pending = self.checkpoint.pending_record(key.encode())
         if pending is not None:
             return pending[1], False
         raw = self.checkpoint.customers.get(key.encode())
@@ -140,12 +159,14 @@ class TablePairs:
         self.known[product] = counts
         self.dirty.add(product)
 
-    def flush(self, writes: TableWrites, event: FaustEvent) -> None:
-        """Write the changed counts, in the partition of ``event`` (one of this runtime's)."""
-        for product in self.dirty:
-            key = (self.prefix + product).encode()
-            writes.put(self.store, event, key, dumps(self.known[product]))
+    def take(self) -> list[tuple[bytes, bytes]]:
+        """The changed counts, encoded as they are now (the next batch may change them
+        before these are written)."""
+        changed = [
+            ((self.prefix + product).encode(), dumps(self.known[product])) for product in self.dirty
+        ]
         self.dirty.clear()
+        return changed
 
 
 class Checkpoint:
@@ -168,6 +189,9 @@ class Checkpoint:
         self.commit_interval = commit_interval
         self.output_hold = output_hold
         self.batch = Batch()
+        self.sealed: Batch | None = None
+        """The batch sealed and not yet written to the store: its records are read as
+        pending ones (``BatchRecords``)."""
         self.records = BatchRecords(self)
         self.pairs: dict[int, TablePairs] = {}
         self.partitions: dict[str, list[int]] = {}
@@ -177,6 +201,7 @@ class Checkpoint:
     def forget(self) -> None:
         """A rebalance: the open batch and the cached counts go (all is read again)."""
         self.batch = Batch()
+        self.sealed = None
         self.pairs.clear()
         self.partitions.clear()
         self.offsets.forget()
@@ -205,6 +230,14 @@ class Checkpoint:
         """Messages handled since the last commit."""
         return self.batch.handled
 
+    def pending_record(self, key: bytes) -> tuple[int, CustomerState | None] | None:
+        """The partition and record of ``key`` the open or the sealed batch holds (a
+        None record: erased), or None when the store has its latest."""
+        found = self.batch.records.get(key)
+        if found is None and self.sealed is not None:
+            found = self.sealed.records.get(key)
+        return found
+
     async def after_message(self) -> None:
         """Merge messages leave now; outputs once held ``output_hold`` (the module's docstring)."""
         batch = self.batch
@@ -221,22 +254,41 @@ class Checkpoint:
     async def commit(self, first_held: FirstHeld, *, offsets_now: bool = False) -> Durable:
         """Make the batch durable, in the module's four steps; the offsets are committed
         when ``commit_interval`` has passed since the last time, or ``offsets_now``."""
+        return await self.settle(await self.seal(first_held), offsets_now=offsets_now)
+
+    async def seal(self, first_held: FirstHeld) -> Sealed:
+        """Close the batch: its held outputs go to the producer (step 1), and what it
+        applied is noted; a new batch takes the messages that follow, and reads this
+        one's records until ``settle`` has written them."""
         if self.batch.outputs.held:  # 1. produce
             await self._dispatch(self.batch.outputs)
         batch, self.batch = self.batch, Batch()
+        self.sealed = batch
         self.commits += 1
+        pairs = [
+            (self.copurchase, batch.events[partition], key, value)
+            for partition, counts in self.pairs.items()
+            if counts.dirty and partition in batch.events
+            for key, value in counts.take()
+        ]
+        return Sealed(batch, pairs, self.offsets.safe(first_held))
+
+    async def settle(self, sealed: Sealed, *, offsets_now: bool = False) -> Durable:
+        """Steps 2 to 4 for a sealed batch; the next batch may be under way meanwhile."""
+        batch = sealed.batch
         if batch.sends:  # 2. acknowledge
             await asyncio.gather(*batch.sends)
         writes = TableWrites()  # 3. store
         for key, (partition, state) in batch.records.items():
             value = None if state is None else encode_model(state)  # None: a tombstone
             writes.put(self.customers, batch.events[partition], key, value)
-        for partition, pairs in self.pairs.items():
-            if pairs.dirty and partition in batch.events:
-                pairs.flush(writes, batch.events[partition])
+        for store, event, key, value in sealed.pairs:
+            writes.put(store, event, key, value)
+        if self.sealed is batch:
+            self.sealed = None  # the store has its records now
         await writes.send(self.producer)
         offsets = self.offsets
-        offsets.durable = offsets.safe(first_held)
+        offsets.durable = sealed.safe
         if offsets_now or time.monotonic() - offsets.committed_at >= self.commit_interval:
             await offsets.commit()  # 4. commit
         return Durable(batch.handled, len(batch.records), batch.observed, dict(offsets.durable))

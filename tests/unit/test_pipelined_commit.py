@@ -1,0 +1,143 @@
+"""A sealed batch settles while the agent handles the next one: the next batch reads
+its records as pending ones, and nothing of it is in the store, nor any offset
+committed, before the broker has acknowledged its outputs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from faust.types import TP
+
+from lifecycle.playbook import default_playbook
+from lifecycle.state import decode_record
+from schemas.codec import dumps
+from schemas.records import Stage
+from streams.producer import route
+from streams.settings import Settings
+from tests.fakes import Event, MemoryWorker
+
+SETTINGS = Settings(batch_linger=0.0, output_hold=0.0)
+
+SIGNUP = {
+    "event_id": "s1",
+    "type": "signup",
+    "occurred_at": "2026-03-01T10:00:00Z",
+    "customer_id": "c1",
+    "email": "c1@mail.example",
+    "marketing_consent": True,
+}
+PURCHASE = {
+    "event_id": "p1",
+    "type": "purchase",
+    "occurred_at": "2026-03-01T10:05:00Z",
+    "customer_id": "c1",
+    "order_id": "o1",
+    "total": "30.00",
+    "currency": "EUR",
+}
+
+
+class HeldAcks:
+    """The producer's acknowledgements, held until ``release``: the broker is slow,
+    then answers again."""
+
+    def __init__(self, worker: MemoryWorker) -> None:
+        self.waiting: list[tuple[asyncio.Future[Any], Any]] = []
+        self.released = False
+        self.send_batch = worker.producer.send_batch
+        worker.producer.send_batch = self.held  # type: ignore[method-assign]
+
+    async def held(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        sent: asyncio.Future[Any] = await self.send_batch(batch, topic, partition=partition)
+        if self.released:
+            return sent
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((future, sent.result()))
+        return future
+
+    def release(self) -> None:
+        self.released = True
+        for future, answer in self.waiting:
+            future.set_result(answer)
+        self.waiting.clear()
+
+
+def publish(worker: MemoryWorker, body: dict[str, Any]) -> None:
+    topic, key = route(body, SETTINGS)
+    at = datetime.fromisoformat(body["occurred_at"]).timestamp()
+    worker.broker.append(topic, key, dumps(body), timestamp=at)
+
+
+def test_the_next_batch_reads_a_settling_batch_and_it_is_written_once_acknowledged() -> None:
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    processor = worker.processor
+    acks = HeldAcks(worker)
+
+    async def run() -> None:
+        await worker.start()
+        publish(worker, SIGNUP)
+        message = worker.consumer.next()
+        assert message is not None
+        await processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+        # Sealed and on its way: its welcome left, unacknowledged; nothing is stored.
+        assert processor.settling is not None
+        assert acks.waiting
+        await asyncio.sleep(0)
+        assert not processor.settling.done()
+        assert worker.customers.data == {}
+        assert worker.broker.committed == {}
+
+        publish(worker, PURCHASE)
+        message = worker.consumer.next()
+        assert message is not None
+        step = asyncio.ensure_future(processor.step(Event(message), worker.buffered))  # type: ignore[arg-type]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        # The purchase was applied to the sealed signup's record, not to a new customer;
+        # its commit waits for the batch before it.
+        partition, pending = processor.checkpoint.batch.records[b"c1"]
+        assert pending is not None
+        assert pending.stage is Stage.FIRST_TIME_BUYER
+        assert not step.done()
+        assert worker.customers.data == {}
+
+        acks.release()
+        await step
+        assert await processor.drain()  # what is durable, offsets committed at once
+
+        stored = decode_record(worker.customers.data[partition][b"c1"])
+        assert stored.stage is Stage.FIRST_TIME_BUYER
+        assert set(stored.recent_event_ids) >= {"s1", "p1"}
+        ends = {
+            TP(tp.topic, tp.partition): len(log)
+            for tp, log in worker.broker.logs.items()
+            if tp.topic in SETTINGS.event_topics and log
+        }
+        assert {tp: o for tp, o in worker.broker.committed.items() if o} == ends
+
+    asyncio.run(run())
+
+
+def test_a_stop_waits_for_the_settling_batch() -> None:
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    processor = worker.processor
+    acks = HeldAcks(worker)
+
+    async def run() -> bool:
+        await worker.start()
+        publish(worker, SIGNUP)
+        await worker.run()
+        assert processor.settling is not None
+        assert worker.customers.data == {}
+        draining = asyncio.ensure_future(processor.drain())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not draining.done()  # the batch on its way is not given up
+        acks.release()
+        return await draining
+
+    assert asyncio.run(run())
+    assert any(b"c1" in stored for stored in worker.customers.data.values())
+    assert worker.broker.committed
