@@ -134,7 +134,8 @@ class LifecycleProcessor:
             if self.checkpoint.pending < batch_max and buffered.empty():
                 # Faust hands fetched messages over one by one, between the agent's
                 # steps: let it hand over what it has before paying a commit's round
-                # trips (outputs leave on their own hold).
+                # trips. The outputs held leave now: the agent has nothing else to do.
+                await self.checkpoint.release_outputs()
                 await asyncio.sleep(self.settings.batch_linger)
             if self.checkpoint.pending >= batch_max or buffered.empty():
                 await self.commit(wait=False)

@@ -247,6 +247,13 @@ class Checkpoint:
         if outputs.held and time.monotonic() - outputs.held_since >= self.output_hold:
             await self._dispatch(outputs)
 
+    async def release_outputs(self) -> None:
+        """The agent ran out of messages: the outputs held for a quarter of
+        ``output_hold`` go now, without waiting out the rest of it."""
+        outputs = self.batch.outputs
+        if outputs.held and time.monotonic() - outputs.held_since >= self.output_hold / 4:
+            await self._dispatch(outputs)
+
     async def _dispatch(self, outbound: OutboundBatch) -> None:
         sent = await outbound.dispatch(self.producer, self.partitions, self.scheme)
         self.batch.sends.extend(sent)

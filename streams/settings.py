@@ -111,7 +111,8 @@ class Settings(BaseSettings):
       commits a batch (only records and offsets wait for the commit).
     - ``LIFECYCLE_OUTPUT_HOLD``: seconds a batch's outputs wait for more to go out with
       them (or for the commit, if it comes first): fewer, larger record batches
-      against at most this much added event-to-trigger latency.
+      against at most this much added event-to-trigger latency. When the worker
+      runs out of messages they go once held a quarter of it.
     - ``LIFECYCLE_INPUT_PARTITIONER``: how the shops' producers partition the inbound
       topics: ``murmur2`` (default: the Java client, aiokafka, librdkafka's
       ``murmur2_random``), ``crc32`` (librdkafka's default ``consistent_random``: kcat,
