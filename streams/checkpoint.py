@@ -1,7 +1,7 @@
 """A batch of the agent's work, and the one sequence that makes it durable.
 
 Modelled on quix-streams' checkpoint: the agent hands each outcome's records,
-outputs and identity-merge messages here as it goes; ``commit`` then runs
+outputs and identity-merge messages here as it goes; a commit then runs
 
 1. produce: the outputs still held go to the producer (``streams.outbound``);
 2. acknowledge: wait until the broker has every output and merge message;
@@ -85,7 +85,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class Durable:
-    """What one ``commit`` made durable."""
+    """What one commit (``seal``, then ``settle``) made durable."""
 
     messages: int
     records: int
@@ -114,7 +114,9 @@ class BatchRecords:
     pending one. A record just read from the table is the runtime's own to
     change in place: if the core fails halfway, it is dropped and the table
     still has the old one. A pending record is not: the batch writes it at commit, so the core
-    must work on a copy. A record put is pending until ``commit`` writes it.
+    must work on a copy. A record put is pending until ``settle`` writes it; the
+    records of a sealed batch (``Checkpoint.seal``) are read, and copied, as
+    pending ones until then.
     """
 
     def __init__(self, checkpoint: Checkpoint) -> None:
@@ -258,11 +260,6 @@ class Checkpoint:
         sent = await outbound.dispatch(self.producer, self.partitions, self.scheme)
         self.batch.sends.extend(sent)
 
-    async def commit(self, first_held: FirstHeld, *, offsets_now: bool = False) -> Durable:
-        """Make the batch durable, in the module's four steps; the offsets are committed
-        when ``commit_interval`` has passed since the last time, or ``offsets_now``."""
-        return await self.settle(await self.seal(first_held), offsets_now=offsets_now)
-
     async def seal(self, first_held: FirstHeld) -> Sealed:
         """Close the batch: its held outputs go to the producer (step 1), and what it
         applied is noted; a new batch takes the messages that follow, and reads this
@@ -281,7 +278,9 @@ class Checkpoint:
         return Sealed(batch, pairs, self.offsets.safe(first_held))
 
     async def settle(self, sealed: Sealed, *, offsets_now: bool = False) -> Durable:
-        """Steps 2 to 4 for a sealed batch; the next batch may be under way meanwhile."""
+        """Steps 2 to 4 for a sealed batch, the next batch may be under way meanwhile;
+        the offsets are committed when ``commit_interval`` has passed since the last
+        time, or ``offsets_now``."""
         batch = sealed.batch
         if batch.sends:  # 2. acknowledge
             await asyncio.gather(*batch.sends)
