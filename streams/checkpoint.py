@@ -245,15 +245,17 @@ class Checkpoint:
         batch = self.batch
         if batch.merges.held:
             await self._dispatch(batch.merges)
-        outputs = batch.outputs
-        if outputs.held and time.monotonic() - outputs.held_since >= self.output_hold:
-            await self._dispatch(outputs)
+        await self._release(self.output_hold)
 
     async def release_outputs(self) -> None:
         """The agent ran out of messages: the outputs held for a quarter of
         ``output_hold`` go now, without waiting out the rest of it."""
+        await self._release(self.output_hold / 4)
+
+    async def _release(self, held_for: float) -> None:
+        """The outputs go if they have been held ``held_for`` seconds."""
         outputs = self.batch.outputs
-        if outputs.held and time.monotonic() - outputs.held_since >= self.output_hold / 4:
+        if outputs.held and time.monotonic() - outputs.held_since >= held_for:
             await self._dispatch(outputs)
 
     async def _dispatch(self, outbound: OutboundBatch) -> None:
