@@ -105,6 +105,9 @@ class LifecycleProcessor:
         waits for both to finish."""
         self.stopping = False
         """Set by ``drain``: messages handed over after it are left for the next start."""
+        self.rebuilding: asyncio.Future[None] | None = None
+        """The timer heaps' rebuild waiting for the tables' recovery (held so it is
+        not collected before it runs)."""
         self.settling: asyncio.Task[None] | None = None
         """The last batch's way to durability (steps 2 to 4 of ``streams.checkpoint``),
         run while the agent handles the next batch."""
@@ -222,6 +225,19 @@ class LifecycleProcessor:
         self._forget()
         self.offsets.assigned()
 
+    async def rebuild_when_recovered(self, recovered: Any) -> None:
+        """Rebuild the timer heaps once the tables are recovered (``recovered`` is
+        set), rather than at the first message after them.
+
+        ``/ready`` waits for the heaps, and an idle worker's first message is the
+        next tick, up to ``LIFECYCLE_TICK_INTERVAL`` later. A rebuild finds the
+        store as the first message would: nothing is handled until the recovery
+        resumes the streams, and a message already being handled (``busy``)
+        rebuilds them itself."""
+        await recovered.wait()
+        if self.partitions.stale and not self.busy.locked():
+            self.partitions.rebuild_timers()
+
     def _forget(self) -> None:
         dropped = self.partitions.forget()
         self.checkpoint.forget()
@@ -314,8 +330,16 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
         async with processor.busy:  # the message in flight is handled first
             await processor.on_revoked()
 
+    async def recovered(_sender: Any, **_kwargs: Any) -> None:
+        # Sent before Faust seeks the streams and sets ``completed``: awaited here,
+        # it would never be set.
+        processor.rebuilding = asyncio.ensure_future(
+            processor.rebuild_when_recovered(cast(Any, app.tables).recovery.completed)
+        )
+
     app.on_partitions_assigned.connect(cast(Any, assigned))
     app.on_partitions_revoked.connect(cast(Any, revoked))
+    app.on_rebalance_complete.connect(cast(Any, recovered))
     app.timer(interval=settings.tick_interval, on_leader=False)(processor.ticker.tick)
     app.timer(interval=settings.lag_interval, on_leader=False)(watch.measure_lag)
     app.task(watch.open)

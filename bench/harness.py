@@ -29,7 +29,8 @@ group on the same inbound topics, measured from its committed offsets:
 
 Then, for the engine: changelog bytes per event and customers in state (its
 changelog read back), recovery (a fresh worker rebuilding that state until
-``/ready``), resident memory per customer (that worker's RSS minus an empty
+``/ready``, beside an empty worker's time to ``/ready``, the part that does not grow
+with the state), resident memory per customer (that worker's RSS minus an empty
 worker's) and event-to-trigger latency percentiles at half the one-worker
 throughput (a fresh topic set, events published at that rate; each trigger's
 broker timestamp minus its causing event's). Prints one table and appends
@@ -145,6 +146,8 @@ class Results:
     changelog_disk_per_event: float | None = None
     state_customers: int = 0
     recovery: float | None = None
+    empty_ready: float | None = None
+    """Seconds an empty worker takes to ``/ready``: what a recovery costs before any record."""
     load_before: float = 0.0
     load_after: float = 0.0
 
@@ -298,8 +301,9 @@ def percentile(values: list[float], share: float) -> float:
 
 def run_latency(
     bootstrap: str, args: argparse.Namespace, tmp: Path, rate: float
-) -> tuple[str, int]:
-    """p50/p95/p99 at ``rate`` on fresh topics, and an empty worker's RSS (the memory baseline)."""
+) -> tuple[str, int, float]:
+    """p50/p95/p99 at ``rate`` on fresh topics, and an empty worker's RSS and seconds
+    to ``/ready`` (the baselines of memory and recovery)."""
     base = unique_settings(bootstrap, tmp, partitions=args.partitions)
     create_topics(base)
     settings = engine_settings(base, "latency", tmp)
@@ -308,7 +312,7 @@ def run_latency(
     w = worker(settings, tmp, "latency")
     w.start()
     try:
-        wait_ready(w.settings.web_port, w.assert_alive)
+        started = wait_ready(w.settings.web_port, w.assert_alive)
         assert w.process is not None
         baseline = rss_bytes(w.process.pid)
         publish(base, events, rate=rate)
@@ -318,9 +322,9 @@ def run_latency(
         w.stop()
     found = asyncio.run(latencies(settings))
     if not found:
-        return f"no triggers (at {rate:,.0f})", baseline
+        return f"no triggers (at {rate:,.0f})", baseline, started
     cells = "/".join(f"{percentile(found, q):,.0f}" for q in (0.5, 0.95, 0.99))
-    return f"{cells} (at {rate:,.0f}, {len(found)} triggers)", baseline
+    return f"{cells} (at {rate:,.0f}, {len(found)} triggers)", baseline, started
 
 
 def fmt(t: Throughput | None) -> str:
@@ -363,7 +367,10 @@ def row(args: argparse.Namespace, r: Results) -> list[str]:
         f"{name} {fmt(t)} ({ratio(t, floor)})" for name, t in r.floor.items() if name != "default"
     )
     two = f"{fmt(r.engine2)} ({ratio(r.engine2, r.engine)})"
-    recovered = f"{r.recovery:.1f} ({r.state_customers:,})" if r.recovery is not None else "n/a"
+    recovered = "n/a"
+    if r.recovery is not None:
+        empty = "" if r.empty_ready is None else f"; an empty worker {r.empty_ready:.1f}"
+        recovered = f"{r.recovery:.1f} ({r.state_customers:,}{empty})"
     rss = f"{r.rss_per_customer:,.0f} B" if r.rss_per_customer is not None else "n/a"
     volume = "/".join(
         "n/a" if v is None else f"{v:,.0f}"
@@ -562,7 +569,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, log_dir: Path | Non
 
     rate = args.latency_rate or (r.engine.per_second / 2 if r.engine else 100.0)
     step("latency", f"at {rate:,.0f} events/s for {args.latency_seconds}s")
-    r.latency, baseline = run_latency(bootstrap, args, tmp, rate)
+    r.latency, baseline, r.empty_ready = run_latency(bootstrap, args, tmp, rate)
     if r.state_customers:
         r.rss_per_customer = (recovered_rss - baseline) / r.state_customers
     r.load_after = os.getloadavg()[0]

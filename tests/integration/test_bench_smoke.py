@@ -9,6 +9,7 @@ shared machine a speed assertion would only measure the neighbours.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bench import harness
@@ -35,6 +36,9 @@ def test_harness_measures_every_contender(tmp_path: Path) -> None:
         assert cells[column] not in ("", "n/a"), column
     assert cells["outputs = backtest (1 and 2 workers)"].startswith("yes/yes")
     assert cells["Faust floor variants ev/s"].startswith("tuned ")
+    assert re.fullmatch(
+        r"[\d.]+ \([\d,]+; an empty worker [\d.]+\)", cells["recovery s (customers)"]
+    )
     text = results.read_text()
     assert harness.SECTION in text
     assert text.rstrip().endswith(line)

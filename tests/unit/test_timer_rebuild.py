@@ -3,6 +3,7 @@ its ticks carry, which is all that moves an idle partition's clock at the end of
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from analytics.simulation import simulate
@@ -31,13 +32,18 @@ def stored_records(settings: Settings) -> tuple[list[tuple[int, bytes, bytes]], 
     return rows, runner
 
 
-def test_a_restarted_worker_ticks_at_the_latest_event_time_it_stored() -> None:
-    settings = Settings(clock=ClockMode.EVENT)
-    rows, runner = stored_records(settings)
+def restarted(settings: Settings, rows: list[tuple[int, bytes, bytes]]) -> MemoryWorker:
+    """A worker started over a table that holds ``rows``, its heaps not rebuilt yet."""
     worker = MemoryWorker.of(settings, default_playbook())
     for partition, key, raw in rows:
         worker.customers.data[partition][key] = raw
-    processor = worker.processor
+    return worker
+
+
+def test_a_restarted_worker_ticks_at_the_latest_event_time_it_stored() -> None:
+    settings = Settings(clock=ClockMode.EVENT)
+    rows, runner = stored_records(settings)
+    processor = restarted(settings, rows).processor
     assert processor.ticker.time() is None  # a fresh process has released nothing
 
     processor.partitions.rebuild_timers()
@@ -59,3 +65,32 @@ def test_a_records_summary_reads_its_earliest_timer_as_the_validated_record_has_
         assert RecordSummary.model_validate_json(raw).earliest_timer == min(
             states[key].timers.values(), default=None
         )
+
+
+async def test_the_heaps_are_rebuilt_once_the_tables_are_recovered_not_at_a_message() -> None:
+    settings = Settings()
+    rows, runner = stored_records(settings)
+    processor = restarted(settings, rows).processor
+    recovered = asyncio.Event()
+    rebuild = asyncio.ensure_future(processor.rebuild_when_recovered(recovered))
+    await asyncio.sleep(0)
+    assert processor.timers_stale  # the tables are not recovered yet
+
+    recovered.set()
+    await rebuild
+
+    assert not processor.timers_stale
+    pending = sum(1 for state in runner.states.values() if state.timers)
+    assert sum(len(r.timers) for r in processor.partitions.runtimes.values()) == pending > 0
+
+
+async def test_a_message_being_handled_keeps_the_rebuild_to_itself() -> None:
+    settings = Settings()
+    rows, _ = stored_records(settings)
+    processor = restarted(settings, rows).processor
+    recovered = asyncio.Event()
+    recovered.set()
+    async with processor.busy:
+        await processor.rebuild_when_recovered(recovered)
+    assert processor.timers_stale
+    assert not processor.partitions.runtimes
