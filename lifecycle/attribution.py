@@ -117,7 +117,9 @@ def credit(
             continue
         if len(window.conversions) >= CONVERSIONS_KEPT:
             continue
-        conversion = Attributed(event_id=event_id, order_id=order_id, at=at, revenue=amount)
+        conversion = trusted(
+            Attributed, event_id=event_id, order_id=order_id, at=at, revenue=amount
+        )
         state.windows[index] = window.model_copy(
             update={"conversions": (*window.conversions, conversion)}
         )

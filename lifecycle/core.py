@@ -37,6 +37,7 @@ from lifecycle.state import (
     Move,
     Profile,
     deep_copy,
+    new_record,
     trusted,
 )
 from lifecycle.timers import AT_RISK, CHURNED, schedule
@@ -691,9 +692,7 @@ def _event(
     if state is not None and event.event_id in state.recent_event_ids:
         return Outcome(state=state, duplicate=True, changed=False)
     if state is None:
-        current = CustomerState(
-            customer_id=event.key, first_seen_at=event.occurred_at, last_event_at=event.occurred_at
-        )
+        current = new_record(event.key, event.occurred_at)
     else:
         current = state if in_place else deep_copy(state)
         current.last_event_at = max(current.last_event_at, event.occurred_at)

@@ -3,13 +3,14 @@ to change a record it was given, and on the copy to encode to the same bytes."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
-from lifecycle.state import CustomerState, deep_copy
+from lifecycle.state import CustomerState, deep_copy, new_record
 from schemas.codec import dumps, encode_model
 from schemas.events import EventAdapter
 
@@ -77,3 +78,17 @@ def test_in_place_gives_the_same_outcome_as_a_copy() -> None:
             assert [encode_model(r) for r in mutated.emitted] == [
                 encode_model(r) for r in copied.emitted
             ]
+
+
+def test_a_new_record_is_the_validated_one_and_shares_nothing_mutable() -> None:
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    made = new_record("c1", at)
+    validated = CustomerState(customer_id="c1", first_seen_at=at, last_event_at=at)
+    assert made == validated
+    assert encode_model(made) == encode_model(validated)
+    assert made.model_fields_set == validated.model_fields_set
+    other = new_record("c2", at)
+    made.profile.traits["tier"] = "gold"
+    made.recent_event_ids.append("e1")
+    made.order_net["o1"] = Decimal(1)
+    assert encode_model(other) == encode_model(new_record("c2", at))
