@@ -14,7 +14,6 @@ from agents.metrics import EngineMetrics
 from lifecycle.clock import ClockMode
 from lifecycle.core import Due, Outcome
 from lifecycle.runtime import Applied, Failed, Refused, Result
-from lifecycle.state import CustomerState
 from schemas.codec import encode_model
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection
@@ -24,13 +23,9 @@ from streams.checkpoint import Checkpoint, Durable
 from streams.faust_compat import FaustEvent, FaustMessage
 from streams.settings import Settings
 
-__all__ = ["Outcomes", "stage_of"]
+__all__ = ["Outcomes"]
 
 log = logging.getLogger(__name__)
-
-
-def stage_of(state: CustomerState | None) -> str | None:
-    return state.stage.value if state is not None and state.stage else None
 
 
 def _log_core_failure(doing: str, exc: Exception) -> None:
@@ -139,9 +134,9 @@ class Outcomes:
         metrics = self.metrics
         now = time.time()
         wall = self.settings.clock is ClockMode.WALL
-        metrics.count(*(outcome for outcome, _, _ in durable.observed))
-        for outcome, before, arrived in durable.observed:
-            metrics.moved(before, stage_of(outcome.state))
+        metrics.count(*(outcome for outcome, _, _, _ in durable.observed))
+        for outcome, before, after, arrived in durable.observed:
+            metrics.moved(before, after)
             for trigger in outcome.triggers:
                 if arrived is not None:
                     metrics.latency.labels("event").observe(max(0.0, now - arrived))

@@ -70,17 +70,22 @@ def publish(worker: MemoryWorker, body: dict[str, Any]) -> None:
     worker.broker.append(topic, key, dumps(body), timestamp=at)
 
 
+async def step_signup(worker: MemoryWorker) -> None:
+    """Start the worker and hand it the signup: its batch is sealed and on its way."""
+    await worker.start()
+    publish(worker, SIGNUP)
+    message = worker.consumer.next()
+    assert message is not None
+    await worker.processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+
+
 def test_the_next_batch_reads_a_settling_batch_and_it_is_written_once_acknowledged() -> None:
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     processor = worker.processor
     acks = HeldAcks(worker)
 
     async def run() -> None:
-        await worker.start()
-        publish(worker, SIGNUP)
-        message = worker.consumer.next()
-        assert message is not None
-        await processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+        await step_signup(worker)
         # Sealed and on its way: its welcome left, unacknowledged; nothing is stored.
         assert processor.settling is not None
         assert acks.waiting
@@ -141,3 +146,25 @@ def test_a_stop_waits_for_the_settling_batch() -> None:
     assert asyncio.run(run())
     assert any(b"c1" in stored for stored in worker.customers.data.values())
     assert worker.broker.committed
+
+
+def test_a_batch_keeps_its_outcomes_for_the_metrics_but_not_their_records() -> None:
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    processor = worker.processor
+    acks = HeldAcks(worker)
+
+    async def run() -> None:
+        await step_signup(worker)
+        sealed = processor.checkpoint.sealed
+        assert sealed is not None
+        [(outcome, before, after, _)] = sealed.observed
+        assert outcome.state is None  # the batch's records hold the one record kept
+        assert (before, after) == (None, "lead")
+        assert outcome.triggers  # what the metrics count stays
+        assert sealed.records[b"c1"][1] is not None
+        acks.release()
+        await processor.settled()
+
+    asyncio.run(run())
+    exposition = processor.metrics.exposition().decode()
+    assert 'lifecycle_customers{stage="lead"} 1.0' in exposition
