@@ -14,6 +14,7 @@ from agents.metrics import EngineMetrics
 from lifecycle.clock import ClockMode
 from lifecycle.core import Due, Outcome
 from lifecycle.runtime import Applied, Failed, Refused, Result
+from lifecycle.state import CustomerState
 from schemas.codec import encode_model
 from schemas.events import Event
 from schemas.inbound import Reason, Rejection
@@ -23,9 +24,13 @@ from streams.checkpoint import Checkpoint, Durable
 from streams.faust_compat import FaustEvent, FaustMessage
 from streams.settings import Settings
 
-__all__ = ["Outcomes"]
+__all__ = ["Outcomes", "stage_of"]
 
 log = logging.getLogger(__name__)
+
+
+def stage_of(state: CustomerState | None) -> str | None:
+    return state.stage.value if state is not None and state.stage else None
 
 
 def _log_core_failure(doing: str, exc: Exception) -> None:
@@ -127,7 +132,7 @@ class Outcomes:
             checkpoint.merge(self.merge_topic, claim.anonymous_id.encode(), encode_model(claim))
         for record in outcome.emitted:
             checkpoint.send(self.settings.topic(topic_of(record)), key, encode_model(record))
-        checkpoint.observe(outcome, before, arrived)
+        checkpoint.observe(outcome, before, stage_of(outcome.state), arrived)
 
     def observe(self, durable: Durable) -> None:
         """Count what a commit made durable: outcomes, stage moves, latencies."""

@@ -225,14 +225,14 @@ class Checkpoint:
     def merge(self, topic: str, key: bytes, value: bytes) -> None:
         self.batch.merges.add(topic, key, value)
 
-    def observe(self, outcome: Outcome, before: str | None, arrived: float | None) -> None:
+    def observe(
+        self, outcome: Outcome, before: str | None, after: str | None, arrived: float | None
+    ) -> None:
         """Keep what the metrics count once the batch is durable, but not the outcome's
         record: ``records`` holds each customer's latest one. A batch under a backlog
         applies tens of thousands of inputs (what the merge releases for one message
         counts as one), and each outcome's own copy of its record stayed alive until
         the commit: about two thirds of one worker's objects in a replay."""
-        state = outcome.state
-        after = state.stage.value if state is not None and state.stage else None
         self.batch.observed.append((replace(outcome, state=None), before, after, arrived))
 
     @property
