@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from faust.types import TP
@@ -233,7 +233,7 @@ class Checkpoint:
         applies tens of thousands of inputs (what the merge releases for one message
         counts as one), and each outcome's own copy of its record stayed alive until
         the commit: about two thirds of one worker's objects in a replay."""
-        self.batch.observed.append((replace(outcome, state=None), before, after, arrived))
+        self.batch.observed.append((outcome.without_state(), before, after, arrived))
 
     @property
     def pending(self) -> int:
