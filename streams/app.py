@@ -11,8 +11,8 @@ from typing import Any
 
 import faust
 
-from streams.faust_compat import lean_hand_off
-from streams.kafka import broker_credentials
+from streams.faust_compat import BulkTableManager, lean_hand_off, lean_recovery
+from streams.kafka import broker_credentials, consumer
 from streams.producer import kafka_partitioner, scheme_of
 from streams.settings import Settings
 
@@ -55,6 +55,16 @@ smaller it is, the fewer old versions a recovery reads (and the sooner an erased
 customer's records are gone from disk): 125,000 customers recovered in 25-27 s
 with 4 MiB segments, about 30 s with 16 MiB. Applies to changelogs created
 from now on; Kafka keeps an existing topic's config."""
+
+
+CHANGELOG_READER: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+}
+"""The consumer a recovery reads changelogs with in bulk (``streams.faust_compat.BulkRecovery``):
+no group, nothing committed, and from the log's start when the store's offset is gone from
+it. aiokafka's fetch sizes are kept: four times as much per partition read 193,874 records
+no faster."""
 
 
 def drop_monitor(app: faust.App) -> None:
@@ -135,9 +145,11 @@ def create_app(settings: Settings) -> Topology:
         # Keyed sends without a partition (identity-merge messages) and the routing of
         # /customers/{id} go where the producers put the customer's events.
         producer_partitioner=kafka_partitioner(scheme_of(settings.input_partitioner)),
+        TableManager=BulkTableManager,
     )
     drop_monitor(app)
     lean_hand_off(app)
+    lean_recovery(app, lambda: consumer(settings, **CHANGELOG_READER))
 
     def out(name: str) -> Any:
         return app.topic(
