@@ -51,7 +51,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -606,21 +607,28 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@contextmanager
+def bench_broker(given: str, tmp: Path) -> Iterator[tuple[str, Path | None]]:
+    """``given`` (a bootstrap address), or a local broker under ``tmp`` with the
+    harness's initial rebalance delay until the block ends: its bootstrap address,
+    and its log directory (None for a given broker)."""
+    if given:
+        yield given, None
+        return
+    broker = LocalBroker(
+        port=find_free_port(), home=tmp / "kafka", initial_rebalance_delay_ms=REBALANCE_DELAY_MS
+    )
+    try:
+        yield broker.start().bootstrap, broker.data_dir
+    finally:
+        broker.stop()
+
+
 def main(argv: list[str] | None = None) -> str:
     args = parse(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-harness-"))
-    broker = None
-    bootstrap = args.broker
-    if not bootstrap:
-        broker = LocalBroker(
-            port=find_free_port(), home=tmp / "kafka", initial_rebalance_delay_ms=REBALANCE_DELAY_MS
-        )
-        bootstrap = broker.start().bootstrap
-    try:
-        results = run(args, bootstrap, tmp, None if broker is None else broker.data_dir)
-    finally:
-        if broker is not None:
-            broker.stop()
+    with bench_broker(args.broker, tmp) as (bootstrap, log_dir):
+        results = run(args, bootstrap, tmp, log_dir)
     return record(args, row(args, results), args.results)
 
 

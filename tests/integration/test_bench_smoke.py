@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench import harness
+from bench import harness, recovery
 
 
 def test_harness_measures_every_contender(tmp_path: Path) -> None:
@@ -42,3 +42,13 @@ def test_harness_measures_every_contender(tmp_path: Path) -> None:
     text = results.read_text()
     assert harness.SECTION in text
     assert text.rstrip().endswith(line)
+
+
+def test_the_recovery_bench_times_fresh_workers_reading_in_bulk(kafka_bootstrap: str) -> None:
+    table = recovery.main(["--customers", "60", "--repeat", "1", "--broker", kafka_bootstrap])
+    row = table.splitlines()[-1]
+    found = re.fullmatch(
+        r"\| fresh worker 1 \| [\d.]+ \| ([\d,]+) \([\d.]+\) \| [\d.]+ \| -?[\d,]+ B \|", row
+    )
+    assert found, row
+    assert int(found.group(1).replace(",", "")) > 0  # its tables came from the bulk read
