@@ -11,14 +11,12 @@ are where the bulk read starts.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from analytics.simulation import simulate
+from bench.harness import changelog_topics
 from harness.engine import (
     Worker,
     create_topics,
@@ -33,23 +31,18 @@ from streams.broker import find_free_port
 from streams.reader import read_to_end
 from streams.settings import Settings
 from tests.integration.test_erase import CUSTOMER, story
+from tests.integration.test_web import get
 
 BULK = re.compile(r"recovery: (\d+) changelog records read in bulk")
 
 
 def customer(settings: Settings, key: str) -> tuple[int, Any]:
-    url = f"http://{settings.web_host}:{settings.web_port}/customers/{key}"
-    try:
-        with urllib.request.urlopen(url, timeout=15) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
+    return get(settings, f"/customers/{key}", token=None)
 
 
 def changelog_keys(settings: Settings) -> list[tuple[bytes | None, bool]]:
     """Each record of both changelogs: its key, and whether it is a tombstone."""
-    topics = [f"{settings.app_id}-{table}-changelog" for table in ("customers", "copurchase")]
-    messages = asyncio.run(asyncio.wait_for(read_to_end(settings, topics), 120))
+    messages = asyncio.run(asyncio.wait_for(read_to_end(settings, changelog_topics(settings)), 120))
     return [(m.key, m.value is None) for m in messages]
 
 
