@@ -93,7 +93,7 @@ database of the current event's partition (``read_stored``: the store's
 instead of Faust's two.
 
 The recovery's bulk read (``BulkRecovery``, ``BulkTableManager``:
-``Recovery._build_offsets``, ``TableManager._recovery``;
+``Recovery._build_offsets``, ``TableManager._recovery`` and ``_update_channels``;
 installed by ``streams.app`` through Faust's ``TableManager`` setting). Faust
 recovers a table by fetching its changelog through the app's consumer and passing
 each record through its conductor, an event, a queue, an ``asyncio.wait_for`` and
@@ -104,7 +104,9 @@ highwater with a consumer of its own (no group) and applies the records through
 the table's own ``apply_changelog_batch``, thousands at a time, so the store and
 its persisted offsets are written as Faust writes them; Faust then finds nothing
 left to read. Whatever the bulk read did not finish (a failure is logged) Faust
-reads as before.
+reads as before. ``BulkTableManager.on_start`` is Faust's without the second it
+sleeps before starting its tables (checked by the digest of its source, as the
+fetch loop's copy is).
 
 What an aiokafka client was built with (``client_connection``: ``_client`` and
 ``AIOKafkaClient``'s ``_bootstrap_servers``, ``_security_protocol``,
@@ -136,6 +138,7 @@ from faust.transport.consumer import Consumer as FaustBaseConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from streams.kafka import track_topic
 from streams.ports import put_or_delete
 
 if TYPE_CHECKING:
@@ -146,6 +149,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COPIED_LOOP_DIGEST",
+    "COPIED_TABLES_START_DIGEST",
     "PRIVATE_NAMES",
     "BulkRecovery",
     "BulkTableManager",
@@ -170,6 +174,7 @@ __all__ = [
     "read_stored",
     "scan_uncached",
     "subscription_lock",
+    "tables_start_digest",
 ]
 
 PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
@@ -188,7 +193,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": ("_ensure_consumer",),
     "faust.transport.drivers.aiokafka.Producer": ("_ensure_producer",),
     "faust.stores.rocksdb.Store": ("_db_for_partition", "_dbs"),
-    "faust.tables.manager.TableManager": ("_recovery",),
+    "faust.tables.manager.TableManager": ("_recovery", "_update_channels"),
     "faust.tables.recovery.Recovery": ("_build_offsets",),
     "aiokafka.AIOKafkaConsumer": ("_client", "_subscription"),
     "aiokafka.admin.AIOKafkaAdminClient": ("_client",),
@@ -206,6 +211,10 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
 COPIED_LOOP_DIGEST = "44a2500309e83c63"
 """The digest (``fetch_loop_digest``) of the Faust fetch loop ``HandOffConsumer`` copies."""
 
+COPIED_TABLES_START_DIGEST = "365dd25fbc0e0684"
+"""The digest (``tables_start_digest``) of the ``TableManager.on_start`` that
+``BulkTableManager`` repeats without its sleep."""
+
 A = TypeVar("A")
 
 log = logging.getLogger(__name__)
@@ -215,7 +224,17 @@ def fetch_loop_digest() -> str:
     """The digest of the installed Faust's ``Consumer._drain_messages``: a release that
     changes it must be read before it is run, since the copy would silently drop
     whatever it added."""
-    source = inspect.getsource(FaustBaseConsumer._drain_messages)
+    return _source_digest(FaustBaseConsumer._drain_messages)
+
+
+def tables_start_digest() -> str:
+    """The digest of the installed Faust's ``TableManager.on_start``, which
+    ``BulkTableManager.on_start`` repeats: checked as the fetch loop's is."""
+    return _source_digest(TableManager.on_start)
+
+
+def _source_digest(function: Callable[..., Any]) -> str:
+    source = inspect.getsource(function)
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
@@ -552,13 +571,21 @@ def _match_paused(client: AIOKafkaConsumer, held: AbstractSet[TP]) -> None:
 
 class FaustProducer:
     """``streams.ports.Producer``: the aiokafka producer under Faust's, asked for at each
-    call (it exists once the app has started its producer)."""
+    call (it exists once the app has started its producer). Its client is told of each
+    topic written (``streams.kafka.track_topic``: why)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    async def writing(self, topic: str) -> AIOKafkaProducer:
+        """The aiokafka producer, its client told of ``topic``."""
+        producer = kafka_producer(self.app.producer)
+        await track_topic(producer.client, topic)
+        return producer
+
     async def partitions_for(self, topic: str) -> AbstractSet[int]:
-        partitions: AbstractSet[int] = await kafka_producer(self.app.producer).partitions_for(topic)
+        producer = await self.writing(topic)
+        partitions: AbstractSet[int] = await producer.partitions_for(topic)
         return partitions
 
     def create_batch(self) -> RecordBatch:
@@ -568,7 +595,7 @@ class FaustProducer:
     async def send_batch(
         self, batch: RecordBatch, topic: str, *, partition: int
     ) -> asyncio.Future[Any]:
-        producer = kafka_producer(self.app.producer)
+        producer = await self.writing(topic)
         sent: asyncio.Future[Any] = await producer.send_batch(
             cast(Any, batch), topic, partition=partition
         )
@@ -581,7 +608,7 @@ class FaustProducer:
         key: bytes | None = None,
         partition: int | None = None,
     ) -> asyncio.Future[Any]:
-        producer = kafka_producer(self.app.producer)
+        producer = await self.writing(topic)
         sent: asyncio.Future[Any] = await producer.send(topic, value, key=key, partition=partition)
         return sent
 
@@ -767,11 +794,17 @@ class BulkRecovery(Recovery):
 
 class BulkTableManager(TableManager):
     """Faust's table manager with ``BulkRecovery`` as its recovery (Faust's
-    ``TableManager`` setting); ``lean_recovery`` gives it its reader. Faust's start,
-    with its one-second sleep, is kept: without it a repartition-mode worker in CI once
-    stopped fetching with 815 messages held (not understood yet)."""
+    ``TableManager`` setting); ``lean_recovery`` gives it its reader."""
 
     reader: Callable[[], AIOKafkaConsumer] | None = None
+
+    async def on_start(self) -> None:
+        """Faust's start without its one-second sleep, which lets an app declare tables
+        as its agents start: the engine declares every table before the app starts
+        (``streams.app``), and the sleep was a tenth of a fresh worker's time to ready."""
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
     @property
     def recovery(self) -> Recovery:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BrokerUnreachableError",
     "Connection",
+    "TrackingProducer",
     "admin_client",
     "advice",
     "broker_credentials",
@@ -51,6 +53,7 @@ __all__ = [
     "explained",
     "producer",
     "ssl_context",
+    "track_topic",
 ]
 
 logger = logging.getLogger(__name__)
@@ -156,8 +159,46 @@ def broker_credentials(settings: Settings) -> CredentialsT | None:
     return None
 
 
+_TRACKED: weakref.WeakKeyDictionary[AIOKafkaClient, set[str]] = weakref.WeakKeyDictionary()
+
+
+async def track_topic(client: AIOKafkaClient, topic: str) -> None:
+    """Make ``client`` keep ``topic`` in every metadata refresh, before it writes there.
+
+    aiokafka refreshes the metadata of the topics it was told of with
+    ``add_topic``, or of every topic while it was told of none, and a producer
+    tells it only of topics that refresh did not already show. A topic known
+    from that first refresh is then dropped by the next one, once a topic
+    created later has been added; a batch queued for it at that moment waits for
+    a leader the client never asks for again, while it refreshes without pause,
+    until the request timeout (Faust's producer: 20 minutes). A worker stalled so
+    in CI, its agent waiting to queue an identity merge behind such a batch. Told
+    of every topic it writes, the client keeps them all.
+    """
+    tracked = _TRACKED.setdefault(client, set())
+    if topic not in tracked:
+        tracked.add(topic)
+        await client.add_topic(topic)
+
+
+class TrackingProducer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka ships no types
+    """aiokafka's producer, telling its client of each topic it writes (``track_topic``)."""
+
+    async def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+        await track_topic(self.client, topic)
+        return await super().send(topic, *args, **kwargs)
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        await track_topic(self.client, topic)
+        return await super().send_batch(batch, topic, partition=partition)
+
+    async def partitions_for(self, topic: str) -> Any:
+        await track_topic(self.client, topic)
+        return await super().partitions_for(topic)
+
+
 def producer(source: Settings | Connection, **options: Any) -> AIOKafkaProducer:
-    return AIOKafkaProducer(**_connection(source).options(), **options)
+    return TrackingProducer(**_connection(source).options(), **options)
 
 
 def consumer(source: Settings | Connection, *topics: str, **options: Any) -> AIOKafkaConsumer:

@@ -19,7 +19,13 @@ import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams import faust_compat, kafka
-from streams.faust_compat import COPIED_LOOP_DIGEST, PRIVATE_NAMES, fetch_loop_digest
+from streams.faust_compat import (
+    COPIED_LOOP_DIGEST,
+    COPIED_TABLES_START_DIGEST,
+    PRIVATE_NAMES,
+    fetch_loop_digest,
+    tables_start_digest,
+)
 from streams.settings import Settings
 
 BROKER = "127.0.0.1:1"  # nothing listens: no test here connects
@@ -118,4 +124,13 @@ def test_fausts_fetch_loop_is_the_one_the_hand_off_was_written_against() -> None
     assert fetch_loop_digest() == COPIED_LOOP_DIGEST, (
         "faust-streaming changed Consumer._drain_messages: bring "
         "streams/faust_compat.py's HandOffConsumer in line, then its digest"
+    )
+
+
+def test_fausts_table_start_is_the_one_the_bulk_manager_repeats() -> None:
+    """``BulkTableManager.on_start`` is Faust's without its sleep: a release that starts
+    its tables differently must be read before the repeat is run."""
+    assert tables_start_digest() == COPIED_TABLES_START_DIGEST, (
+        "faust-streaming changed TableManager.on_start: bring "
+        "streams/faust_compat.py's BulkTableManager.on_start in line, then its digest"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import SecretStr, ValidationError
@@ -22,6 +23,7 @@ from streams.app import create_app
 from streams.faust_compat import client_connection
 from streams.kafka import (
     Connection,
+    TrackingProducer,
     admin_client,
     broker_credentials,
     client_options,
@@ -33,7 +35,20 @@ from streams.kafka import (
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENT_CLASSES = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "AIOKafkaClient"}
+CLIENT_CLASSES = {
+    "AIOKafkaProducer",
+    "AIOKafkaConsumer",
+    "AIOKafkaAdminClient",
+    "AIOKafkaClient",
+    "TrackingProducer",
+}
+BUILT_BY_THE_FACTORY = {
+    "TrackingProducer",
+    "AIOKafkaConsumer",
+    "AIOKafkaAdminClient",
+    "AIOKafkaClient",
+}
+"""The factory's producer is aiokafka's, telling its client of each topic it writes."""
 FACTORY = ROOT / "streams" / "kafka.py"
 PASSWORD = "pw-" + "x" * 12  # not a real secret: only compared with what the clients hold
 
@@ -98,7 +113,8 @@ def test_no_kafka_client_is_built_outside_the_factory() -> None:
         if name in CLIENT_CLASSES
     ]
     assert offenders == [], "build Kafka clients with streams.kafka: " + ", ".join(offenders)
-    assert {name for name, _ in _calls(FACTORY)} >= CLIENT_CLASSES
+    assert {name for name, _ in _calls(FACTORY)} >= BUILT_BY_THE_FACTORY
+    assert issubclass(TrackingProducer, AIOKafkaProducer)
 
 
 def test_every_faust_app_gets_the_broker_credentials() -> None:
