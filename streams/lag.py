@@ -7,6 +7,7 @@ dead worker shows as growing lag. Used by ``lifecycle lag`` and ``/metrics``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,7 +17,17 @@ from streams.admin import partition_counts
 from streams.kafka import admin_client, consumer
 from streams.settings import Settings
 
-__all__ = ["LagProbe", "PartitionLag", "lag_probes", "repartition_group"]
+__all__ = ["COUNTS_MAX_AGE", "LagProbe", "PartitionLag", "lag_probes", "repartition_group"]
+
+COUNTS_MAX_AGE = 30.0
+"""Seconds a probe keeps the partition counts it read before it reads them again.
+
+Reading them lists every topic of the cluster and decodes its metadata: on a
+broker with a few hundred topics that took most of a 0.7 s measurement, and in
+``repartition`` mode each worker measures the re-keying group every 0.25 s, in
+the loop its agent runs in. The counts of the engine's topics do not change
+while it runs (``lifecycle topics`` refuses a mismatch); a topic not there yet
+is looked for again at every measurement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,8 @@ class LagProbe:
         self.topics = topics or [*settings.event_topics, settings.topic("merge")]
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._counts: dict[str, int] = {}
+        self._counted_at = 0.0
 
     async def start(self) -> None:
         self._admin = admin_client(self.settings)
@@ -89,9 +102,18 @@ class LagProbe:
             committed[tp] = mark.offset if mark is not None and mark.offset >= 0 else None
         return committed, starts
 
+    async def _partition_counts(self, admin: AIOKafkaAdminClient) -> dict[str, int]:
+        """The partitions of each topic, read again past ``COUNTS_MAX_AGE`` or while
+        a topic is missing."""
+        now = time.monotonic()
+        if len(self._counts) < len(set(self.topics)) or now - self._counted_at > COUNTS_MAX_AGE:
+            self._counts = await partition_counts(admin, self.topics)
+            self._counted_at = now
+        return self._counts
+
     async def measure(self) -> list[PartitionLag]:
         admin, consumer = self._clients()
-        counts = await partition_counts(admin, self.topics)
+        counts = await self._partition_counts(admin)
         tps = [TopicPartition(t, p) for t in self.topics for p in range(counts.get(t, 0))]
         if not tps:
             return []
