@@ -171,11 +171,13 @@ async def track_topic(client: AIOKafkaClient, topic: str) -> None:
     from that first refresh is then dropped by the next one, once a topic
     created later has been added; a batch queued for it at that moment waits for
     a leader the client never asks for again, while it refreshes without pause,
-    until the request timeout (Faust's producer: 20 minutes). A worker stalled so
-    in CI, its agent waiting to queue an identity merge behind such a batch. Told
-    of every topic it writes, the client keeps them all.
+    until the request timeout (Faust's producer: 20 minutes), and a worker's agent
+    queuing its next batch for that partition waits as long. Told of every topic
+    it writes, the client keeps them all.
     """
-    tracked = _TRACKED.setdefault(client, set())
+    tracked = _TRACKED.get(client)
+    if tracked is None:
+        tracked = _TRACKED[client] = set()
     if topic not in tracked:
         tracked.add(topic)
         await client.add_topic(topic)
