@@ -25,9 +25,9 @@ COUNTS_MAX_AGE = 30.0
 Reading them lists every topic of the cluster and decodes its metadata: on a
 broker with a few hundred topics that took most of a 0.7 s measurement, and in
 ``repartition`` mode each worker measures the re-keying group every 0.25 s, in
-the loop its agent runs in. The counts of the engine's topics do not change
-while it runs (``lifecycle topics`` refuses a mismatch); a topic not there yet
-is looked for again at every measurement."""
+the loop its agent runs in. The counts of the engine's topics stay as they are
+while it runs (each key's partition depends on them); a topic not there yet is
+looked for again at every measurement."""
 
 
 @dataclass(frozen=True, slots=True)
