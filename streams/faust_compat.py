@@ -576,11 +576,20 @@ class FaustProducer:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._client: Any = None
 
     async def writing(self, topic: str) -> AIOKafkaProducer:
-        """The aiokafka producer, its client told of ``topic``."""
+        """The aiokafka producer, its client told of ``topic``, and first of the tables'
+        changelogs: Faust's router reads their partitions from this client's metadata
+        (``/customers/{id}`` on a worker that does not hold the customer), which keeps
+        only the topics it was told of once it was told of one."""
         producer = kafka_producer(self.app.producer)
-        await track_topic(producer.client, topic)
+        client = producer.client
+        if client is not self._client:
+            for table in self.app.tables.values():
+                await track_topic(client, table.changelog_topic.get_topic_name())
+            self._client = client
+        await track_topic(client, topic)
         return producer
 
     async def partitions_for(self, topic: str) -> AbstractSet[int]:
