@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from streams.app import ROCKSDB_OPTIONS, create_app
 from streams.faust_compat import BudgetStore, partition_stores
@@ -17,8 +20,10 @@ PARTITIONS = 6
 MEMTABLES = "rocksdb.cur-size-all-mem-tables"
 
 
-def _databases(tmp_path: Path) -> tuple[Any, list[Any]]:
-    """The worker's two tables and each partition's database of both, as a worker opens them."""
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[tuple[list[Any], list[Any]]]:
+    """The worker's two tables' stores and each partition's database of both, as a
+    worker opens them; closed after the test."""
     topology = create_app(
         Settings(store="rocksdb", data_dir=tmp_path, partitions=PARTITIONS, topic_prefix="u.")
     )
@@ -27,68 +32,60 @@ def _databases(tmp_path: Path) -> tuple[Any, list[Any]]:
     for store in stores:
         assert isinstance(store, BudgetStore)
         databases += [store._db_for_partition(p) for p in range(PARTITIONS)]  # noqa: SLF001
-    return stores, databases
+    yield stores, databases
+    for db in databases:
+        db.close()
 
 
 def _memtables(databases: list[Any]) -> int:
     return sum(db.property_int_value(MEMTABLES) for db in databases)
 
 
-def test_every_database_of_a_worker_draws_on_one_memtable_budget(tmp_path: Path) -> None:
-    stores, databases = _databases(tmp_path)
-    try:
-        budget = ROCKSDB_OPTIONS["budget_write_buffers"]
-        own = ROCKSDB_OPTIONS["write_buffer_size"] * ROCKSDB_OPTIONS["max_write_buffer_number"]
-        assert len(databases) * own >= 4 * budget  # what the databases could hold alone
-        for round_ in range(24):  # about 2 MiB into each of the twelve
-            for n, db in enumerate(databases):
-                for i in range(20):
-                    db[f"cust-{n}-{round_}-{i}".encode()] = os.urandom(4096)
-        # Alone, each database would keep its last megabyte or so: over 12 MiB in all.
-        # The budget's flushes run in RocksDB's background threads: wait for them.
-        deadline = time.monotonic() + 60
-        while _memtables(databases) > 1.25 * budget and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _memtables(databases) <= 1.25 * budget, f"{_memtables(databases):,} B"
-        for n, db in enumerate(databases):  # nothing written is lost to the flushes
-            assert len(db[f"cust-{n}-0-0".encode()]) == 4096
-    finally:
-        for db in databases:
-            db.close()
-        del stores
+def test_every_database_of_a_worker_draws_on_one_memtable_budget(
+    opened: tuple[list[Any], list[Any]],
+) -> None:
+    _, databases = opened
+    budget = ROCKSDB_OPTIONS["budget_write_buffers"]
+    own = ROCKSDB_OPTIONS["write_buffer_size"] * ROCKSDB_OPTIONS["max_write_buffer_number"]
+    assert len(databases) * own >= 4 * budget  # what the databases could hold alone
+    for round_ in range(24):  # about 2 MiB into each of the twelve
+        for n, db in enumerate(databases):
+            for i in range(20):
+                db[f"cust-{n}-{round_}-{i}".encode()] = os.urandom(4096)
+    # Alone, each database would keep its last megabyte or so: over 12 MiB in all.
+    # The budget's flushes run in RocksDB's background threads: wait for them.
+    deadline = time.monotonic() + 60
+    while _memtables(databases) > 1.25 * budget and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _memtables(databases) <= 1.25 * budget, f"{_memtables(databases):,} B"
+    for n, db in enumerate(databases):  # nothing written is lost to the flushes
+        assert len(db[f"cust-{n}-0-0".encode()]) == 4096
 
 
-def test_every_database_of_a_worker_reads_through_one_block_cache(tmp_path: Path) -> None:
-    stores, databases = _databases(tmp_path)
-    try:
-        first, second = databases[0], databases[1]
-        for db in (first, second):
-            for i in range(500):
-                db[f"cust-{i}".encode()] = os.urandom(2048)
-            db.flush()  # into an SST file, whose blocks a read brings into the cache
-        cache = stores[0].rocksdb_options.shared_cache()
-        before = cache.get_usage()
+def test_every_database_of_a_worker_reads_through_one_block_cache(
+    opened: tuple[list[Any], list[Any]],
+) -> None:
+    stores, databases = opened
+    first, second = databases[0], databases[1]
+    for db in (first, second):
         for i in range(500):
-            first[f"cust-{i}".encode()]
-        after_first = cache.get_usage()
-        for i in range(500):
-            second[f"cust-{i}".encode()]
-        after_second = cache.get_usage()
-        assert before < after_first < after_second  # the second database's blocks join
-        assert after_second <= ROCKSDB_OPTIONS["block_cache_size"]
-    finally:
-        for db in databases:
-            db.close()
-        del stores
+            db[f"cust-{i}".encode()] = os.urandom(2048)
+        db.flush()  # into an SST file, whose blocks a read brings into the cache
+    cache = stores[0].rocksdb_options.shared_cache()
+    before = cache.get_usage()
+    for i in range(500):
+        first[f"cust-{i}".encode()]
+    after_first = cache.get_usage()
+    for i in range(500):
+        second[f"cust-{i}".encode()]
+    after_second = cache.get_usage()
+    assert before < after_first < after_second  # the second database's blocks join
+    assert after_second <= ROCKSDB_OPTIONS["block_cache_size"]
 
 
-def test_the_partition_databases_are_still_found(tmp_path: Path) -> None:
+def test_the_partition_databases_are_still_found(opened: tuple[list[Any], list[Any]]) -> None:
     """The agent reads a partition's database directly (``partition_stores``)."""
-    stores, databases = _databases(tmp_path)
-    try:
-        found = partition_stores(stores[0])
-        assert found is not None
-        assert sorted(found) == list(range(PARTITIONS))
-    finally:
-        for db in databases:
-            db.close()
+    stores, _ = opened
+    found = partition_stores(stores[0])
+    assert found is not None
+    assert sorted(found) == list(range(PARTITIONS))
