@@ -126,6 +126,7 @@ client factories pass every setting through.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import logging
@@ -439,24 +440,24 @@ class BudgetOptions(RocksDBOptions):
 
     def shared_cache(self) -> rocksdict.Cache:
         """The block cache of every database with this ``block_cache_size``."""
-        cache = _CACHES.get(self.block_cache_size)
-        if cache is None:
-            cache = _CACHES[self.block_cache_size] = rocksdict.Cache(self.block_cache_size)
-        return cache
+        return _block_cache(self.block_cache_size)
 
     def shared_write_buffers(self) -> rocksdict.WriteBufferManager:
         """The memtable budget of every database with this ``budget_write_buffers``."""
-        size = int(self.extra_options["budget_write_buffers"])
-        manager = _WRITE_BUFFERS.get(size)
-        if manager is None:  # never stalls writers: a flush is all it asks for
-            manager = _WRITE_BUFFERS[size] = rocksdict.WriteBufferManager(size, False)
-        return manager
+        return _write_buffers(int(self.extra_options["budget_write_buffers"]))
 
 
-_CACHES: dict[int, rocksdict.Cache] = {}
-"""The process's block caches, by size: one, unless settings differ between apps."""
-_WRITE_BUFFERS: dict[int, rocksdict.WriteBufferManager] = {}
-"""The process's memtable budgets, by size."""
+@functools.cache
+def _block_cache(size: int) -> rocksdict.Cache:
+    """The process's block cache of ``size``: one, unless settings differ between apps."""
+    return rocksdict.Cache(size)
+
+
+@functools.cache
+def _write_buffers(size: int) -> rocksdict.WriteBufferManager:
+    """The process's memtable budget of ``size``; it never stalls writers, a flush is
+    all it asks for."""
+    return rocksdict.WriteBufferManager(size, False)
 
 
 def partition_stores(store: Any) -> Mapping[int, Rdict] | None:
