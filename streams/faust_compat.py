@@ -76,6 +76,18 @@ partition (``Delivery.stalled``) is an int of aiokafka's subscription state,
 read from the agent's loop without a round trip to the thread; Faust's
 ``position()`` is such a round trip.
 
+Changelogs fetched only when Faust reads them (``HandOffConsumer.pause_partitions``
+and ``resume_partitions``; the names above). Faust pauses a partition only in its
+own set of active partitions, and aiokafka fetches every partition assigned to it:
+at each assignment it fetched every changelog partition from its start (up to
+1 MiB each, what the bulk read then reads again), and the answer stayed resident
+after Faust's seek dropped it: aiokafka's connection keeps its last answer until
+the next, and fetched records sit in reference cycles that a worker's rare
+collections (``agents.worker``) free late. Faust's consumer pauses a changelog
+partition in aiokafka too whenever Faust pauses it, and resumes it when Faust
+does (a recovery the bulk read left unfinished); ``_match_paused`` keeps
+aiokafka's paused set to these and the agent's holds together.
+
 Faust's current event (``in_partition_of``: ``faust.streams._current_event``;
 for ``streams.table_writes``). A Faust store writes to the partition of
 the current event's message, a context variable that Faust sets only while its
@@ -491,6 +503,18 @@ class HandOffConsumer(faust_aiokafka.Consumer):
     variants ``lean-hand-off`` and ``engine``) measures what it is worth.
     """
 
+    held: AbstractSet[TP] = frozenset()
+    """The inbound partitions the agent holds back (``streams.fetching``)."""
+
+    quiet: frozenset[TP] = frozenset()
+    """The changelog partitions Faust has paused, which aiokafka then does not fetch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.quiet_calls: set[asyncio.Future[None]] = set()
+        """Calls under way that pause or resume changelogs, kept so none is collected
+        unfinished."""
+
     def can_hand_off(self, tp: TP) -> bool:
         """Whether the conductor's callback for ``tp`` cannot be left waiting: no
         rebalance under way (suspended flow, flow control, the subscription
@@ -534,6 +558,38 @@ class HandOffConsumer(faust_aiokafka.Consumer):
             await self.callback(message)
         else:
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
+
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
+        """Faust's pause; a changelog partition is paused in aiokafka too (why: the
+        module's docstring, "Changelogs fetched only when Faust reads them")."""
+        tpset = set(tps)
+        super().pause_partitions(tpset)
+        changelogs = self.app.tables.changelog_topics
+        self.keep_quiet(self.quiet | {tp for tp in tpset if tp.topic in changelogs})
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        """Faust's resume; a changelog partition is resumed in aiokafka too."""
+        tpset = set(tps)
+        super().resume_partitions(tpset)
+        self.keep_quiet(self.quiet.difference(tpset))
+
+    def match_paused(self) -> Awaitable[None]:
+        """Make aiokafka's paused partitions those ``held`` and ``quiet`` name, in the
+        consumer's thread (``_match_paused``)."""
+        return in_consumer_thread(self, _match_paused, self)
+
+    def keep_quiet(self, quiet: frozenset[TP]) -> None:
+        """Make ``quiet`` the changelogs paused, in aiokafka too when it changed."""
+        if quiet == self.quiet:
+            return
+        self.quiet = quiet
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not in the app's loop: the next change sends both sets
+            return
+        call = asyncio.ensure_future(self.match_paused())
+        self.quiet_calls.add(call)
+        call.add_done_callback(functools.partial(_quiet_done, self.quiet_calls))
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         """Faust's ``Consumer._drain_messages``, with the direct hand-off.
@@ -637,18 +693,28 @@ class FaustConsumer:
 
     def hold(self, held: AbstractSet[TP]) -> Awaitable[None]:
         """Pause ``held`` in aiokafka, in the consumer's thread (why: the module's docstring)."""
-        return in_consumer_thread(self.app.consumer, _match_paused, held)
+        consumer = self.app.consumer
+        consumer.held = held
+        return in_consumer_thread(consumer, _match_paused, consumer)
 
 
-def _match_paused(client: AIOKafkaConsumer, held: AbstractSet[TP]) -> None:
-    """In the consumer's thread: pause what ``held`` names, resume what it no longer does.
+def _quiet_done(calls: set[asyncio.Future[None]], call: asyncio.Future[None]) -> None:
+    calls.discard(call)
+    if not call.cancelled() and (exc := call.exception()) is not None:
+        # aiokafka then fetches a changelog nobody reads, as Faust alone does
+        log.warning("changelog fetching not paused or resumed (%s)", type(exc).__name__)
 
-    ``held`` is read here, when the call runs, so calls that overtake each
-    other still leave the latest set in place. The client is asked for then
+
+def _match_paused(client: AIOKafkaConsumer, consumer: HandOffConsumer) -> None:
+    """In the consumer's thread: pause what ``consumer.held`` and ``consumer.quiet``
+    name, resume what they no longer do.
+
+    Both are read here, when the call runs, so calls that overtake each
+    other still leave the latest sets in place. The client is asked for then
     too (``in_consumer_thread``): a stopped consumer (a rebalance at shutdown)
     fails this call, which is logged, not the rebalance.
     """
-    want = frozenset(held)  # one snapshot: the agent's loop may change it meanwhile
+    want = frozenset(consumer.held) | consumer.quiet  # one snapshot of each
     paused = client.paused()
     client.pause(*(tp for tp in client.assignment() if tp in want and tp not in paused))
     client.resume(*(tp for tp in paused if tp not in want))

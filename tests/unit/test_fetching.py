@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,8 +13,10 @@ from aiokafka.structs import TopicPartition
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from streams.app import create_app
 from streams.faust_compat import FaustConsumer
 from streams.fetching import FetchHold
+from streams.settings import Settings
 
 CART = TP("shop.cart", 1)
 BROWSE = TP("shop.browse", 1)
@@ -48,6 +51,9 @@ class Thread:
         self.queued: list[tuple[Callable[..., None], tuple[Any, ...], asyncio.Future[None]]] = []
         self.stopped = False
 
+    def assignment(self) -> set[TP]:
+        return {TP(tp.topic, tp.partition) for tp in self.client.assigned}
+
     def _ensure_consumer(self) -> Client:
         if self.stopped:
             msg = "Consumer thread not yet started"
@@ -80,7 +86,7 @@ def thread() -> Thread:
 
 @pytest.fixture
 def hold(thread: Thread) -> FetchHold:
-    app = SimpleNamespace(consumer=SimpleNamespace(_thread=thread))
+    app = SimpleNamespace(consumer=SimpleNamespace(_thread=thread, quiet=frozenset()))
     return FetchHold(FaustConsumer(app))
 
 
@@ -156,3 +162,30 @@ async def test_a_stopped_consumer_fails_the_call_not_its_caller(
     await thread.run()
     assert hold.failed
     assert hold.held == set()
+
+
+async def test_a_changelog_faust_pauses_is_not_fetched_by_aiokafka(tmp_path: Path) -> None:
+    """Faust pauses a partition only in its own set of active partitions: aiokafka
+    fetched a changelog partition the bulk read recovers from its start as soon as
+    it was assigned, and kept what it fetched. Faust's consumer pauses a changelog in
+    aiokafka as well, resumes it when Faust reads it, and the agent's holds keep
+    working beside it."""
+    topology = create_app(Settings(data_dir=tmp_path, topic_prefix="u."))
+    changelog = TP(topology.customers.changelog_topic.get_topic_name(), 1)
+    thread = Thread(Client(changelog, CART, BROWSE))
+    consumer: Any = topology.app.consumer
+    consumer._thread = thread  # noqa: SLF001 - Faust's consumer thread, stood in for
+    consumer.pause_partitions([changelog, CART])  # as Faust does at each assignment
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*changelog)}  # CART: Faust's own pause
+    hold = FetchHold(FaustConsumer(topology.app))
+    hold.hold(BROWSE)
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*changelog), TopicPartition(*BROWSE)}
+    consumer.resume_partitions([changelog])  # a recovery the bulk read left unfinished
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*BROWSE)}
+    consumer.pause_partitions([changelog])  # Faust has read it
+    hold.release([BROWSE])
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*changelog)}
