@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -108,6 +109,9 @@ class LifecycleProcessor:
         self.rebuilding: asyncio.Future[None] | None = None
         """The timer heaps' rebuild waiting for the tables' recovery (held so it is
         not collected before it runs)."""
+        self.after_recovery: Callable[[], None] | None = None
+        """Called once a recovery and the rebuild after it are done: the end of a
+        rebalance's reading (``agents.worker`` returns the freed heap pages then)."""
         self.settling: asyncio.Task[None] | None = None
         """The last batch's way to durability (steps 2 to 4 of ``streams.checkpoint``),
         run while the agent handles the next batch."""
@@ -237,6 +241,8 @@ class LifecycleProcessor:
         await recovered.wait()
         if self.partitions.stale and not self.busy.locked():
             self.partitions.rebuild_timers()
+        if self.after_recovery is not None:
+            self.after_recovery()
 
     def _forget(self) -> None:
         dropped = self.partitions.forget()

@@ -94,3 +94,17 @@ async def test_a_message_being_handled_keeps_the_rebuild_to_itself() -> None:
         await processor.rebuild_when_recovered(recovered)
     assert processor.timers_stale
     assert not processor.partitions.runtimes
+
+
+async def test_the_end_of_a_recovery_is_announced_after_the_rebuild() -> None:
+    """The worker returns the heap's freed pages then (``agents.worker``): the rebuild
+    parses every stored record, so announced before it, its garbage stayed resident."""
+    settings = Settings()
+    rows, _ = stored_records(settings)
+    processor = restarted(settings, rows).processor
+    stale_when_called: list[bool] = []
+    processor.after_recovery = lambda: stale_when_called.append(processor.timers_stale)
+    recovered = asyncio.Event()
+    recovered.set()
+    await processor.rebuild_when_recovered(recovered)
+    assert stale_when_called == [False]
