@@ -565,13 +565,16 @@ class HandOffConsumer(faust_aiokafka.Consumer):
         tpset = set(tps)
         super().pause_partitions(tpset)
         changelogs = self.app.tables.changelog_topics
-        self.keep_quiet(self.quiet | {tp for tp in tpset if tp.topic in changelogs})
+        paused = {tp for tp in tpset if tp.topic in changelogs}
+        if paused:
+            self.keep_quiet(self.quiet | paused)
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         """Faust's resume; a changelog partition is resumed in aiokafka too."""
         tpset = set(tps)
         super().resume_partitions(tpset)
-        self.keep_quiet(self.quiet.difference(tpset))
+        if not self.quiet.isdisjoint(tpset):
+            self.keep_quiet(self.quiet.difference(tpset))
 
     def match_paused(self) -> Awaitable[None]:
         """Make aiokafka's paused partitions those ``held`` and ``quiet`` name, in the
@@ -579,13 +582,12 @@ class HandOffConsumer(faust_aiokafka.Consumer):
         return in_consumer_thread(self, _match_paused, self)
 
     def keep_quiet(self, quiet: frozenset[TP]) -> None:
-        """Make ``quiet`` the changelogs paused, in aiokafka too when it changed."""
-        if quiet == self.quiet:
-            return
+        """Make ``quiet`` the changelogs paused, and tell aiokafka even when it did not
+        change: a new assignment starts unpaused there (Faust pauses at each one)."""
         self.quiet = quiet
         try:
             asyncio.get_running_loop()
-        except RuntimeError:  # not in the app's loop: the next change sends both sets
+        except RuntimeError:  # not in the app's loop: the next pause or hold sends it
             return
         call = asyncio.ensure_future(self.match_paused())
         self.quiet_calls.add(call)

@@ -11,6 +11,7 @@ are where the bulk read starts.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,44 @@ def test_a_fresh_worker_and_a_returning_one_read_the_changelogs_in_bulk(
         assert_holds(back, want)
     finally:
         returning.stop()
+
+
+WITHOUT_BULK_READ = """\
+from streams.faust_compat import BulkRecovery
+
+BulkRecovery.reader = property(lambda self: None)  # "None reads as Faust does"
+"""
+"""A ``sitecustomize`` for a worker whose recovery reads as Faust's own, as it does
+after a failed bulk read."""
+
+
+def test_faust_reads_the_changelogs_itself_when_the_bulk_read_leaves_them(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Faust's consumer does not fetch a changelog partition while Faust has it paused
+    (``HandOffConsumer.pause_partitions``); when the bulk read leaves a recovery to
+    Faust (it failed), Faust's resume must reach aiokafka too, or the worker never
+    gets ready."""
+    settings = unique_settings(kafka_bootstrap, tmp_path, partitions=3)
+    create_topics(settings)
+    first = Worker(settings, tmp_path / "first.log").start()
+    publish(settings, list(simulate(40, seed=31)))
+    caught_up_and_stopped(first)
+    want = stored_states(settings)
+    assert want
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(WITHOUT_BULK_READ)
+    fresh = settings.model_copy(
+        update={"data_dir": tmp_path / "fresh", "web_port": find_free_port(1)}
+    )
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    second = Worker(fresh, tmp_path / "second.log", env={"PYTHONPATH": path}).start()
+    try:
+        assert wait_ready(fresh)["status"] == 200, second.status()
+        assert read_in_bulk(second) == []
+        assert "Restoring state from changelog topics" in second.log_text()  # Faust's own
+        assert_holds(fresh, want)
+    finally:
+        second.stop()

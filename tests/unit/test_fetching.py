@@ -189,3 +189,7 @@ async def test_a_changelog_faust_pauses_is_not_fetched_by_aiokafka(tmp_path: Pat
     hold.release([BROWSE])
     await thread.run()
     assert thread.client.paused_now == {TopicPartition(*changelog)}
+    thread.client.paused_now.clear()  # a new assignment of the same partitions: unpaused
+    consumer.pause_partitions([changelog, CART])  # as Faust does at each assignment
+    await thread.run()
+    assert thread.client.paused_now == {TopicPartition(*changelog)}
