@@ -703,7 +703,7 @@ class FaustConsumer:
 def _quiet_done(calls: set[asyncio.Future[None]], call: asyncio.Future[None]) -> None:
     calls.discard(call)
     if not call.cancelled() and (exc := call.exception()) is not None:
-        # aiokafka then fetches a changelog nobody reads, as Faust alone does
+        # only a stopped consumer fails it (a rebalance at shutdown): nothing is read then
         log.warning("changelog fetching not paused or resumed (%s)", type(exc).__name__)
 
 
