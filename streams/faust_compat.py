@@ -198,6 +198,7 @@ __all__ = [
     "kafka_producer",
     "lean_hand_off",
     "lean_recovery",
+    "match_paused",
     "partition_stores",
     "polled_at",
     "read_stored",
@@ -576,11 +577,6 @@ class HandOffConsumer(faust_aiokafka.Consumer):
         if not self.quiet.isdisjoint(tpset):
             self.keep_quiet(self.quiet.difference(tpset))
 
-    def match_paused(self) -> Awaitable[None]:
-        """Make aiokafka's paused partitions those ``held`` and ``quiet`` name, in the
-        consumer's thread (``_match_paused``)."""
-        return in_consumer_thread(self, _match_paused, self)
-
     def keep_quiet(self, quiet: frozenset[TP]) -> None:
         """Make ``quiet`` the changelogs paused, and tell aiokafka even when it did not
         change: a new assignment starts unpaused there (Faust pauses at each one)."""
@@ -589,7 +585,7 @@ class HandOffConsumer(faust_aiokafka.Consumer):
             asyncio.get_running_loop()
         except RuntimeError:  # not in the app's loop: the next pause or hold sends it
             return
-        call = asyncio.ensure_future(self.match_paused())
+        call = asyncio.ensure_future(match_paused(self))
         self.quiet_calls.add(call)
         call.add_done_callback(functools.partial(_quiet_done, self.quiet_calls))
 
@@ -697,7 +693,13 @@ class FaustConsumer:
         """Pause ``held`` in aiokafka, in the consumer's thread (why: the module's docstring)."""
         consumer = self.app.consumer
         consumer.held = held
-        return in_consumer_thread(consumer, _match_paused, consumer)
+        return match_paused(consumer)
+
+
+def match_paused(consumer: Any) -> Awaitable[None]:
+    """Make aiokafka's paused partitions those Faust's ``consumer`` names in ``held``
+    (the agent's) and ``quiet`` (Faust's paused changelogs), in its thread."""
+    return in_consumer_thread(consumer, _match_paused, consumer)
 
 
 def _quiet_done(calls: set[asyncio.Future[None]], call: asyncio.Future[None]) -> None:
