@@ -16,7 +16,6 @@ changelog exactly like events do, in one serial order.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import Counter, defaultdict
@@ -197,15 +196,15 @@ class Partitions:
         consumer = self.consumer
         fresh_after = self.fresh_after.get(partition, 0)
         copies = self.copies if self.settings.repartitioned else None
+        answers: dict[str, bool] = {}  # not functools.cache: one is made per message
 
-        @functools.cache
-        def caught_up(topic: str) -> bool:
+        def ask(topic: str) -> bool:
             tp = TP(topic, partition)
-            highwater = consumer.highwater(tp)
-            if highwater is None:
+            mark = consumer.fetched(tp)
+            if mark is None:
                 return False
-            polled = consumer.polled_at(tp)
-            if polled is None or polled < fresh_after:
+            highwater, polled = mark
+            if polled < fresh_after:
                 return False  # its highwater may predate a message held from another topic
             if (
                 copies is not None
@@ -214,6 +213,12 @@ class Partitions:
             ):
                 return False  # its inbound topic may hold records not copied yet
             return self.offsets.caught_up(tp, highwater)
+
+        def caught_up(topic: str) -> bool:
+            answer = answers.get(topic)
+            if answer is None:
+                answer = answers[topic] = ask(topic)
+            return answer
 
         return caught_up
 

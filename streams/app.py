@@ -13,6 +13,7 @@ import faust
 
 from streams.faust_compat import (
     BulkTableManager,
+    RawSchema,
     budget_store_url,
     lean_hand_off,
     lean_recovery,
@@ -172,8 +173,7 @@ def create_app(settings: Settings) -> Topology:
         settings.topic("ticks"),
         settings.topic("merge"),
         partitions=settings.partitions,
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=RawSchema(),  # raw bytes, without Faust's decode per message
         acks=False,  # the engine commits these offsets itself: see streams.faust_compat
     )
 

@@ -61,7 +61,7 @@ go out as record batches (``create_batch``/``send_batch``, ``streams.outbound``,
 with a future, a callback chain and sensor calls.
 
 The aiokafka consumer in Faust's consumer thread (``in_consumer_thread``,
-``polled_at``, ``fetch_positions``: ``Consumer._thread``,
+``polled_at``, ``fetched``, ``fetch_positions``: ``Consumer._thread``,
 ``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``; for
 ``streams.fetching`` and the agent's merge and stall check). Fetching is paused
 in aiokafka, in the thread that runs it: Faust's ``pause_partitions`` edits the
@@ -188,11 +188,13 @@ __all__ = [
     "FaustStore",
     "HandOffConsumer",
     "HandOffTransport",
+    "RawSchema",
     "budget_store_url",
     "client_connection",
     "commit_exactly",
     "fetch_loop_digest",
     "fetch_positions",
+    "fetched",
     "in_consumer_thread",
     "in_partition_of",
     "kafka_producer",
@@ -329,15 +331,37 @@ def in_consumer_thread(
     return cast(Awaitable[None], thread.call_thread(_with_client, thread, fun, arg))
 
 
+def _fetch_state(consumer: Any, tp: TP) -> Any:
+    """aiokafka's state of ``tp`` in Faust's ``consumer`` (its last fetch answer's
+    highwater and time), None if it is not assigned (any more).
+
+    One lookup in the subscription instead of Faust's ``highwater`` and aiokafka's
+    ``last_poll_timestamp``, each a chain of calls and an assertion: the merge asks
+    for both of every empty topic after each message, and through those chains
+    they were a tenth of the agent's time. The highwater is aiokafka's, as Faust
+    gives it outside a transaction (the app's guarantee is at least once)."""
+    thread: Any = getattr(consumer, "_thread", None)
+    try:
+        return thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
+    except (AttributeError, AssertionError):  # not started, or no assignment now
+        return None
+
+
 def polled_at(consumer: Any, tp: TP) -> int | None:
     """When (ms) Faust's ``consumer`` last had a fetch answer for ``tp``, which set its
     highwater; None if it is not assigned (any more)."""
-    thread: Any = getattr(consumer, "_thread", None)
-    try:
-        stamp = thread._ensure_consumer().last_poll_timestamp(tp)
-    except (AttributeError, AssertionError, KeyError):  # not assigned (any more)
-        return None
+    state = _fetch_state(consumer, tp)
+    stamp = None if state is None else state.timestamp
     return None if stamp is None else int(stamp)
+
+
+def fetched(consumer: Any, tp: TP) -> tuple[int, int] | None:
+    """The highwater of ``tp`` and when (ms) the fetch answer that set it came, from
+    Faust's ``consumer``; None before an answer, or if ``tp`` is not assigned."""
+    state = _fetch_state(consumer, tp)
+    if state is None or state.highwater is None or state.timestamp is None:
+        return None
+    return int(state.highwater), int(state.timestamp)
 
 
 def fetch_positions(consumer: Any, tps: Iterable[TP]) -> dict[TP, int]:
@@ -649,8 +673,51 @@ class HandOffConsumer(faust_aiokafka.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
 
+class RawSchema(faust.Schema[bytes, bytes]):
+    """The schema of topics read as raw bytes: each message's event carries its key and
+    value as read, made without Faust's decoding.
+
+    Faust's decode passes both through its serializer registry (the ``raw`` codec
+    hands the bytes back) and looks up the app's ``Event`` class in its settings,
+    for every message: a twentieth of the agent's time, for values the engine reads
+    from ``event.message`` anyway. The event is the one Faust's ``raw`` decode makes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(key_serializer="raw", value_serializer="raw")
+
+    def compile(self, app: Any, **_: Any) -> Callable[..., Awaitable[Any]]:
+        make = app.conf.Event
+
+        async def decode(message: Message, *, propagate: bool = False) -> Any:
+            return make(app, message.key, message.value, message.headers, message)
+
+        return decode
+
+
 class HandOffTransport(faust_aiokafka.Transport):
     Consumer = HandOffConsumer
+
+    def create_producer(self, **kwargs: Any) -> Any:
+        """Faust's producer, whose buffer's size is checked without reading the settings.
+
+        Faust's conductor awaits ``wait_until_ebb`` before every message it hands
+        over, and the buffer's ``size`` reads ``producer_threaded`` from the app's
+        settings each time, through their ``__getattribute__``. The engine sends
+        through batches of its own, so the buffer stays empty; when it does fill
+        up, Faust's own wait runs."""
+        producer = super().create_producer(**kwargs)
+        buffer = producer.buffer
+        if not self.app.conf.producer_threaded:
+            wait_full = buffer.wait_until_ebb
+            pending = buffer.pending
+
+            async def wait_until_ebb() -> None:
+                if pending.qsize() > buffer.max_messages:
+                    await wait_full()
+
+            buffer.wait_until_ebb = wait_until_ebb  # type: ignore[method-assign]
+        return producer
 
 
 def lean_hand_off(app: faust.App) -> None:
@@ -673,9 +740,8 @@ class FaustConsumer:
         assigned: Iterable[TP] = self.app.consumer.assignment()
         return assigned
 
-    def highwater(self, tp: TP) -> int | None:
-        mark = self.app.consumer.highwater(tp)
-        return None if mark is None else int(mark)
+    def fetched(self, tp: TP) -> tuple[int, int] | None:
+        return fetched(self.app.consumer, tp)
 
     def polled_at(self, tp: TP) -> int | None:
         return polled_at(self.app.consumer, tp)

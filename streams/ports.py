@@ -29,8 +29,9 @@ class Consumer(Protocol):
 
     def assignment(self) -> Iterable[TP]: ...
 
-    def highwater(self, tp: TP) -> int | None:
-        """The end of ``tp`` as of the last fetch answer (None: no answer yet)."""
+    def fetched(self, tp: TP) -> tuple[int, int] | None:
+        """The end of ``tp`` as of the last fetch answer, and when (ms) that answer
+        came (None: no answer yet). One call: the merge asks it of every empty topic."""
         ...
 
     def polled_at(self, tp: TP) -> int | None:

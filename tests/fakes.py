@@ -110,8 +110,8 @@ class MemoryConsumer:
     def assignment(self) -> Iterable[TP]:
         return list(self.assigned)
 
-    def highwater(self, tp: TP) -> int | None:
-        return len(self.broker.logs[tp])
+    def fetched(self, tp: TP) -> tuple[int, int] | None:
+        return len(self.broker.logs[tp]), self.polls
 
     def polled_at(self, tp: TP) -> int | None:
         return self.polls

@@ -17,12 +17,15 @@ from typing import Any
 import faust
 import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import Message
 
 from streams import faust_compat, kafka
+from streams.app import create_app
 from streams.faust_compat import (
     COPIED_LOOP_DIGEST,
     COPIED_TABLES_START_DIGEST,
     PRIVATE_NAMES,
+    RawSchema,
     fetch_loop_digest,
     tables_start_digest,
 )
@@ -134,3 +137,56 @@ def test_fausts_table_start_is_the_one_the_bulk_manager_repeats() -> None:
         "faust-streaming changed TableManager.on_start: bring "
         "streams/faust_compat.py's BulkTableManager.on_start in line, then its digest"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [(b"c-1", b'{"type": "cart"}'), (None, b"{}"), (b"c-1", None)]
+)
+async def test_the_raw_schema_makes_the_event_fausts_raw_decode_makes(
+    tmp_path: Path, key: bytes | None, value: bytes | None
+) -> None:
+    """The inbound topic's ``RawSchema`` skips Faust's serializer registry: its event must
+    be the one Faust's own ``raw`` decode makes of the same message, tombstones and
+    keyless messages included."""
+    topology = create_app(Settings(data_dir=tmp_path, topic_prefix="u."))
+    app = topology.app
+    assert isinstance(topology.inbound.schema, RawSchema)
+    message = Message("u.events.cart", 2, 7, 1_700_000_000.0, 0, [("h", b"1")], key, value, None)
+    fausts = faust.Schema(key_serializer="raw", value_serializer="raw").compile(app)
+    expected = await fausts(message)
+    got = await RawSchema().compile(app)(message)
+    assert type(got) is type(expected) is app.conf.Event
+    assert (got.key, got.value, got.headers, got.message, got.app) == (
+        expected.key,
+        expected.value,
+        expected.headers,
+        expected.message,
+        expected.app,
+    )
+
+
+async def test_the_producer_buffer_is_flushed_when_full_and_only_then(tmp_path: Path) -> None:
+    """Faust's conductor waits for its producer's buffer before each message; the
+    engine's check reads the buffer's length instead of Faust's settings, and still
+    runs Faust's flush once more than ``max_messages`` wait."""
+    app = create_app(Settings(data_dir=tmp_path, topic_prefix="u.")).app
+    buffer: Any = app.producer.buffer
+    flushed: list[int] = []
+
+    async def flush_atmost(n: int) -> int:
+        flushed.append(n)
+        while buffer.pending.qsize():
+            buffer.pending.get_nowait()
+        return n
+
+    buffer.flush_atmost = flush_atmost
+    buffer.app = None  # Faust's own check reads the app's settings here, at every message
+    await buffer.wait_until_ebb()
+    for n in range(buffer.max_messages):
+        buffer.pending.put_nowait(n)
+    await buffer.wait_until_ebb()
+    assert flushed == []
+    buffer.app = app  # full: Faust's own wait runs
+    buffer.pending.put_nowait(-1)
+    await buffer.wait_until_ebb()
+    assert flushed == [buffer.max_messages]

@@ -16,6 +16,7 @@ from faust.types import TP
 from streams.app import create_app
 from streams.faust_compat import FaustConsumer
 from streams.fetching import FetchHold
+from streams.kafka import consumer as consumer_of
 from streams.settings import Settings
 
 CART = TP("shop.cart", 1)
@@ -193,3 +194,29 @@ async def test_a_changelog_faust_pauses_is_not_fetched_by_aiokafka(tmp_path: Pat
     consumer.pause_partitions([changelog, CART])  # as Faust does at each assignment
     await thread.run()
     assert thread.client.paused_now == {TopicPartition(*changelog)}
+
+
+async def test_the_merge_reads_a_partitions_highwater_and_its_time_from_aiokafka() -> None:
+    """``FaustConsumer.fetched``, what the merge asks of every empty topic: the highwater
+    and the time of the fetch answer that set it, read from a real aiokafka consumer's
+    subscription; nothing before an answer, or for a partition not assigned."""
+    client = consumer_of(Settings(broker="localhost:1"))  # never connects
+    try:
+        client.assign([TopicPartition(*CART)])
+        faust_consumer = SimpleNamespace(_thread=SimpleNamespace(_ensure_consumer=lambda: client))
+        consumer = FaustConsumer(SimpleNamespace(consumer=faust_consumer))
+        assert consumer.fetched(CART) is None
+        assert consumer.polled_at(CART) is None
+        # what aiokafka's fetcher sets on an answer
+        subscription = client._subscription.subscription  # noqa: SLF001
+        state = subscription.assignment.state_value(TopicPartition(*CART))
+        state.highwater, state.timestamp = 42, 1_700_000_000_123
+        assert consumer.fetched(CART) == (42, 1_700_000_000_123)
+        assert consumer.polled_at(CART) == 1_700_000_000_123
+        assert client.highwater(TopicPartition(*CART)) == 42  # what Faust's highwater gives
+        assert consumer.fetched(BROWSE) is None
+        assert consumer.polled_at(BROWSE) is None
+        client.unsubscribe()
+        assert consumer.fetched(CART) is None
+    finally:
+        await client.stop()
