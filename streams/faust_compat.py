@@ -337,9 +337,8 @@ def _fetch_state(consumer: Any, tp: TP) -> Any:
 
     One lookup in the subscription instead of Faust's ``highwater`` and aiokafka's
     ``last_poll_timestamp``, each a chain of calls and an assertion: the merge asks
-    for both of every empty topic after each message, and through those chains
-    they were a tenth of the agent's time. The highwater is aiokafka's, as Faust
-    gives it outside a transaction (the app's guarantee is at least once)."""
+    for both of every empty topic after each message. The highwater is aiokafka's,
+    as Faust gives it outside a transaction (the app's guarantee is at least once)."""
     thread: Any = getattr(consumer, "_thread", None)
     try:
         return thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
@@ -679,8 +678,8 @@ class RawSchema(faust.Schema[bytes, bytes]):
 
     Faust's decode passes both through its serializer registry (the ``raw`` codec
     hands the bytes back) and looks up the app's ``Event`` class in its settings,
-    for every message: a twentieth of the agent's time, for values the engine reads
-    from ``event.message`` anyway. The event is the one Faust's ``raw`` decode makes.
+    for every message, for values the engine reads from ``event.message`` anyway.
+    The event is the one Faust's ``raw`` decode makes.
     """
 
     def __init__(self) -> None:
