@@ -62,6 +62,7 @@ import orjson
 from aiokafka import TopicPartition
 
 from analytics.simulation import simulate
+from bench import results
 from bench.contenders.common import FAUST_VARIANTS, Contender
 from bench.measure import (
     Process,
@@ -411,11 +412,8 @@ def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
     """Print the table; add the row to SECTION's table in ``path``, creating the section."""
     header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
     line = "| " + " | ".join(cells) + " |\n"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION not in text:
-        command = "`.venv/bin/python -m bench.harness` (defaults: the full run)"
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\nCommand: {command}\n\n" + header
-    path.write_text(with_row(text, line))
+    command = "`.venv/bin/python -m bench.harness` (defaults: the full run)"
+    results.add_row(path, line, SECTION, header, command)
     table = header + line
     print(table, end="")
     print(f"command: {shlex.join([sys.executable, '-m', 'bench.harness', *sys.argv[1:]])}")
@@ -423,20 +421,8 @@ def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
 
 
 def with_row(text: str, line: str) -> str:
-    """``text`` with ``line`` after the last row of SECTION's results table, which sections
-    written after it (such as bench.cdnow's) do not end."""
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    end = len(text) if end < 0 else end + 1
-    lines = text[start:end].rstrip("\n").split("\n")
-    first = "| " + " | ".join(COLUMNS[:4])
-    top = max(i for i, row in enumerate(lines) if row.startswith(first))
-    last = top
-    while last + 1 < len(lines) and lines[last + 1].startswith("|"):
-        last += 1
-    lines.insert(last + 1, line.rstrip("\n"))
-    rest = text[end:]
-    return text[:start] + "\n".join(lines) + ("\n\n" + rest if rest else "\n")
+    """``text`` with ``line`` after the last row of SECTION's results table."""
+    return results.with_row(text, line, SECTION, "| " + " | ".join(COLUMNS[:4]))
 
 
 def run_engine(

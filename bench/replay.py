@@ -6,7 +6,7 @@ Publishes N simulated customers' events, then measures (1) the backtest over
 the same lines and (2) a fresh worker consuming them from the beginning until
 every expected output is on the broker (worker start-up included, and shown
 separately). Checks both paths produced the same number of outputs, prints a
-table row and appends it to bench/RESULTS.md. The full harness (Faust floor,
+table row and adds it to its table in bench/RESULTS.md. The full harness (Faust floor,
 naive peer, raw aiokafka, latency, memory, recovery) is issue 6.
 """
 
@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics.simulation import simulate
+from bench.results import add_row
 from harness.engine import (
     OUTPUTS,
     Worker,
@@ -37,6 +38,7 @@ from streams.broker import LocalBroker, find_free_port
 from streams.producer import partitioner
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Replay: backtest vs worker"
 HEADER = (
     "| date | commit | machine | events | partitions | backtest events/s "
     "| worker events/s (excl. start-up) | worker start-up s | outputs equal |\n"
@@ -95,13 +97,7 @@ def main() -> None:
         f"| {'yes' if len(records) == expected else f'NO ({len(records)} vs {expected})'} |\n"
     )
     print(HEADER + row, end="")
-    if not RESULTS.exists():
-        RESULTS.write_text(
-            "# Benchmark results\n\n## Replay: backtest vs worker\n\n"
-            "Command: `.venv/bin/python -m bench.replay --customers 2000`\n\n" + HEADER
-        )
-    with RESULTS.open("a") as sink:
-        sink.write(row)
+    add_row(RESULTS, row, SECTION, HEADER, "`.venv/bin/python -m bench.replay --customers 2000`")
 
 
 if __name__ == "__main__":
