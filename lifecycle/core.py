@@ -28,7 +28,7 @@ from lifecycle.ids import stable_id
 from lifecycle.playbook import Playbook
 from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide
 from lifecycle.recommend import Recommender
-from lifecycle.scoring import ScoresAt, rfm_segment
+from lifecycle.scoring import ScoresAt
 from lifecycle.state import (
     HISTORY_KEPT,
     TRAITS_KEPT,
@@ -318,7 +318,7 @@ class _Step:
             "email": profile.email,
             "first_name": profile.first_name,
             "locale": profile.locale,
-            "segment": rfm_segment(self.scores.rfm()),
+            "segment": self.scores.rfm_segment(),
             "clv": str(state.revenue),
             "clv_tier": self.playbook.scores.clv_tiers.tier(state.revenue),
             **_predicted(self.scores.prediction()),

@@ -84,6 +84,10 @@ class ScoresAt:
             self._prediction = (inputs, predict(self.state, self.now, self.scores.clv_model))
         return self._prediction[1]
 
+    def rfm_segment(self) -> str | None:
+        """The RFM segment's name (``rfm_segment``) of this step's RFM."""
+        return rfm_segment(self.rfm())
+
     def known_prediction(self) -> Prediction | None:
         """The prediction if this step has computed it for the record as it is now;
         None when nothing asked for it (or there is none), so storing it costs nothing."""

@@ -36,8 +36,15 @@ __all__ = ["event_test", "record_test"]
 Test = Callable[[Any], bool]
 
 
-def _number(value: Any) -> Decimal | None:
-    """A present, finite number as Decimal; None for anything else (a bool is not one)."""
+def _number(value: Any) -> Decimal | int | None:
+    """A present, finite number as Decimal, or an int as it is (it compares with a Decimal
+    exactly, as its Decimal would); None for anything else (a bool is not one)."""
+    kind = type(value)
+    if kind is Decimal:  # money and the core's other amounts: most values
+        return value if value.is_finite() else None
+    if kind is int:
+        whole: int = value
+        return whole
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     number = value if isinstance(value, Decimal) else Decimal(str(value))

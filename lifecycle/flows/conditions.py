@@ -94,6 +94,7 @@ class Scores(Protocol):
     """The record's scores at the time of the decision (``lifecycle.scoring.ScoresAt``)."""
 
     def rfm(self) -> Rfm | None: ...
+    def rfm_segment(self) -> str | None: ...
     def prediction(self) -> Prediction | None: ...
 
 
@@ -138,9 +139,7 @@ def _rfm(ctx: Ctx, part: str) -> int | None:
 
 
 def _rfm_segment(ctx: Ctx) -> str | None:
-    from lifecycle.scoring import rfm_segment  # scoring imports the playbook, which imports us
-
-    return rfm_segment(ctx.scores.rfm())
+    return ctx.scores.rfm_segment()
 
 
 def _p_alive(ctx: Ctx) -> float | None:
