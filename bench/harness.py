@@ -118,6 +118,8 @@ COLUMNS = [
     "pure core ev/s",
     "engine repartition ev/s (x 1 worker; outputs = backtest)",
 ]
+HEADER = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+"""SECTION's table header, as bench.results writes it."""
 REBALANCE_DELAY_MS = 3000
 """A new group waits this long for members before assigning partitions, so the two
 workers (started together) share them from the start: a rebalance in the middle
@@ -410,11 +412,10 @@ def row(args: argparse.Namespace, r: Results) -> list[str]:
 
 def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
     """Print the table; add the row to SECTION's table in ``path``, creating the section."""
-    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
     line = "| " + " | ".join(cells) + " |\n"
     command = "`.venv/bin/python -m bench.harness` (defaults: the full run)"
-    results.add_row(path, line, SECTION, header, command)
-    table = header + line
+    results.add_row(path, line, SECTION, HEADER, command)
+    table = HEADER + line
     print(table, end="")
     print(f"command: {shlex.join([sys.executable, '-m', 'bench.harness', *sys.argv[1:]])}")
     return table
@@ -422,7 +423,7 @@ def record(args: argparse.Namespace, cells: list[str], path: Path) -> str:
 
 def with_row(text: str, line: str) -> str:
     """``text`` with ``line`` after the last row of SECTION's results table."""
-    return results.with_row(text, line, SECTION, "| " + " | ".join(COLUMNS[:4]))
+    return results.with_row(text, line, SECTION, HEADER)
 
 
 def run_engine(

@@ -12,9 +12,11 @@ from pathlib import Path
 __all__ = ["add_row", "with_row"]
 
 
-def with_row(text: str, line: str, section: str, first: str) -> str:
-    """``text`` with ``line`` after the last row of ``section``'s table: the last table
-    of the section whose header starts with ``first``."""
+def with_row(text: str, line: str, section: str, header: str) -> str:
+    """``text`` with ``line`` after the last row of ``section``'s table: the section's last
+    table whose header starts with ``header``'s first four columns (an older table of the
+    same benchmark may have other columns after those)."""
+    first = " |".join(header.split(" |")[:4])  # "| date | commit | machine | events"
     start = text.index(section)
     end = text.find("\n## ", start + len(section))
     end = len(text) if end < 0 else end + 1
@@ -34,5 +36,4 @@ def add_row(path: Path, line: str, section: str, header: str, command: str) -> N
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     if section not in text:
         text = text.rstrip("\n") + f"\n\n{section}\n\nCommand: {command}\n\n" + header
-    first = " |".join(header.split(" |")[:4])  # "| date | commit | machine | events"
-    path.write_text(with_row(text, line, section, first))
+    path.write_text(with_row(text, line, section, header))
