@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifecycle.state import CustomerState, trusted
+from lifecycle.state import CENT, CustomerState, trusted
 from lifecycle.units import Duration
 
 __all__ = [
@@ -170,9 +170,6 @@ def forget_repeats() -> None:
     _expected_purchases.cache_clear()
 
 
-_CENT = Decimal("0.01")
-
-
 def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction | None:
     """The customer's predictions at ``now``; None before the first purchase.
 
@@ -185,7 +182,7 @@ def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction 
     horizon = _units(model.horizon, model.time_unit)
     purchases = _expected_purchases(model.bgnbd, horizon, x, t_x, t)
     spend = model.gamma_gamma.expected_spend(x, mean)
-    value = Decimal(str(round(purchases * spend, 2))).quantize(_CENT)
+    value = Decimal(str(round(purchases * spend, 2))).quantize(CENT)
     return trusted(
         Prediction,
         p_alive=round(model.bgnbd.p_alive(x, t_x, t), 4),

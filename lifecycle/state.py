@@ -22,6 +22,7 @@ from schemas.events import Scalar, UtcDatetime
 from schemas.records import Attributed, Group, Stage
 
 __all__ = [
+    "CENT",
     "HISTORY_KEPT",
     "TRAITS_KEPT",
     "WINDOWS_KEPT",
@@ -48,6 +49,8 @@ WINDOWS_KEPT = 64
 """Open attribution windows a record keeps; beyond it the earliest-closing ones close early."""
 TRAITS_KEPT = 100
 """Traits a record keeps; a new trait name past it is dropped (a known one still changes)."""
+CENT = Decimal("0.01")
+"""What a computed amount (an average order, a predicted value) is rounded to."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -390,7 +393,7 @@ class CustomerState(BaseModel):
     def average_order_value(self) -> Decimal:
         if self.orders == 0:
             return Decimal("0.00")
-        return (self.revenue / self.orders).quantize(Decimal("0.01"))
+        return (self.revenue / self.orders).quantize(CENT)
 
     @property
     def may_receive_marketing(self) -> bool:
