@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifecycle.state import CENT, CustomerState, trusted
+from lifecycle.state import CustomerState
 from lifecycle.units import Duration
 
 __all__ = [
@@ -97,8 +98,11 @@ class ClvModel(_Params):
     gamma_gamma: GammaGamma = GammaGamma(p=6.25, q=3.74, v=15.44)
 
 
-class Prediction(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One customer's predictions at one time: made for a step's outputs and never
+    serialized itself, so a plain dataclass (a pydantic model costs ten times as much
+    to build, and a payload asks for one on every send)."""
 
     p_alive: float
     expected_purchases: float
@@ -155,7 +159,14 @@ def customer_summary(
     return x, _units(last - first, unit), _units(max(now, last) - first, unit)
 
 
-_expected_purchases = functools.lru_cache(maxsize=4096)(BgNbd.expected_purchases)
+def _bgnbd(bgnbd: BgNbd, horizon: float, x: int, t_x: float, t: float) -> tuple[float, float]:
+    """BG/NBD's two answers, rounded as a prediction keeps them: (expected purchases
+    over ``horizon``, p_alive)."""
+    purchases = bgnbd.expected_purchases(horizon, x, t_x, t)
+    return purchases, round(bgnbd.p_alive(x, t_x, t), 4)
+
+
+_answers = functools.lru_cache(maxsize=4096)(_bgnbd)
 """Many customers ask the same question: every first purchase is (x, t_x, T) = (0, 0, 0),
 and a timer a fixed delay after it (review request, nudge, at risk) is (0, 0, delay).
 A third of the hypergeometric series (a tenth of the core) was such a repeat."""
@@ -167,25 +178,21 @@ def forget_repeats() -> None:
     The cache outlives a backtest: a benchmark that times several runs in one
     process clears it before each, or a run would find the answers of the run
     before it (the same customers' questions) and look cheaper than it is."""
-    _expected_purchases.cache_clear()
+    _answers.cache_clear()
 
 
 def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction | None:
     """The customer's predictions at ``now``; None before the first purchase.
 
     Evaluated on every call: the core asks once per step (``lifecycle.scoring.ScoresAt``).
+    The value is rounded to the cent by formatting (``.2f``): the digits
+    ``round(value, 2)`` gives, to two places, without a float round and a quantize.
     """
     if not model.enabled or state.first_order_at is None:
         return None
-    x, t_x, t = customer_summary(state, now, model.time_unit)
+    unit = model.time_unit
+    x, t_x, t = customer_summary(state, now, unit)
+    purchases, alive = _answers(model.bgnbd, model.horizon / unit, x, t_x, t)
     mean = float(state.revenue / state.orders) if state.orders else 0.0
-    horizon = _units(model.horizon, model.time_unit)
-    purchases = _expected_purchases(model.bgnbd, horizon, x, t_x, t)
     spend = model.gamma_gamma.expected_spend(x, mean)
-    value = Decimal(str(round(purchases * spend, 2))).quantize(CENT)
-    return trusted(
-        Prediction,
-        p_alive=round(model.bgnbd.p_alive(x, t_x, t), 4),
-        expected_purchases=round(purchases, 4),
-        predicted_clv=value,
-    )
+    return Prediction(alive, round(purchases, 4), Decimal(f"{purchases * spend:.2f}"))

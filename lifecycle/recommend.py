@@ -10,6 +10,7 @@ them with 4 partitions), which is plenty for the products that matter.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, MutableMapping
 from typing import Protocol
 
@@ -53,11 +54,15 @@ class MemoryPairs:
         self.data[product] = counts
 
 
+def _rank(item: tuple[str, int]) -> tuple[int, str]:
+    """Most counted first, ties by product id: the same order on every run."""
+    return -item[1], item[0]
+
+
 def _top(counts: dict[str, int], keep: int) -> dict[str, int]:
     if len(counts) <= keep:
         return counts
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:keep]
-    return dict(ranked)
+    return dict(heapq.nsmallest(keep, counts.items(), key=_rank))
 
 
 class Recommender:
@@ -75,12 +80,16 @@ class Recommender:
             for other, count in (self.store.get(seed) or {}).items():
                 if other not in skip:
                     scores[other] = scores.get(other, 0) + count
-        ranked = [p for p, _ in sorted(scores.items(), key=lambda item: (-item[1], item[0]))]
-        picks = ranked[: self.rules.count]
-        if len(picks) < self.rules.count:
+        count = self.rules.count
+        picks = [p for p, _ in heapq.nsmallest(count, scores.items(), key=_rank)]
+        if len(picks) < count:
+            # Of the leaders only seeds, owned products and picks are passed over, so
+            # the top-up never reads past the first ``count + len(skip)``: only they
+            # are ranked.
             popular = self.store.get(POPULAR) or {}
-            for product, _ in sorted(popular.items(), key=lambda item: (-item[1], item[0])):
-                if len(picks) == self.rules.count:
+            leaders = heapq.nsmallest(count + len(skip), popular.items(), key=_rank)
+            for product, _ in leaders:
+                if len(picks) == count:
                     break
                 if product not in skip and product not in picks:
                     picks.append(product)
