@@ -128,12 +128,21 @@ _SEGMENTS: tuple[tuple[range, range, str], ...] = (
 """The usual recency x frequency grid of RFM segments: every (r, f) has one name."""
 
 
+_SEGMENT_OF: dict[tuple[int, int], str] = {}
+"""The grid as a table: the segment of each (r, f), the first of the grid's rows that
+holds it, looked up instead of searched on every decision."""
+for _recency, _frequency, _name in _SEGMENTS:
+    for _r in _recency:
+        for _f in _frequency:
+            _SEGMENT_OF.setdefault((_r, _f), _name)
+
+
 def rfm_segment(scores: Rfm | None) -> str | None:
     """The segment name a mail template or a CRM list keys on; None before any order."""
     if scores is None:
         return None
-    for recency, frequency, name in _SEGMENTS:
-        if scores.r in recency and scores.f in frequency:
-            return name
-    msg = f"no segment for {scores}"
-    raise AssertionError(msg)
+    name = _SEGMENT_OF.get((scores.r, scores.f))
+    if name is None:
+        msg = f"no segment for {scores}"
+        raise AssertionError(msg)
+    return name

@@ -208,11 +208,10 @@ def _asleep(cf: CompiledFlow, run: Run, path: str, wake: datetime, event: Any) -
 
 def _reconcile(fx: Effects, prog: Program) -> None:
     """Runs whose flow is gone or off, or whose step is no longer a wait, end ``flow_changed``."""
-    runs = fx.state.runs
-    for key, run in list(runs.items()):
-        cf = prog.flows.get(run.flow)
-        if cf is None or not isinstance(cf.steps.get(run.step), Wait):
-            _end(fx, key, "flow_changed")
+    waits = prog.waits
+    changed = [key for key, run in fx.state.runs.items() if (run.flow, run.step) not in waits]
+    for key in changed:
+        _end(fx, key, "flow_changed")
 
 
 def on_event(fx: Effects, event: Event) -> None:

@@ -67,6 +67,9 @@ class Program:
     """Each tracked segment (``index.tracked_segments``), compiled."""
     source: tuple[object, ...]
     """The playbook fields it was compiled from (checked by identity)."""
+    waits: frozenset[tuple[str, str]]
+    """Every (flow, step path) a run may sleep at: a stored run at any other ended when
+    its flow changed, which every cause checks of every run."""
 
 
 def program(playbook: Playbook) -> Program:
@@ -90,7 +93,13 @@ def program(playbook: Playbook) -> Program:
         name: record_test(SegmentRef(name=name), playbook.segments)
         for name in index.tracked_segments
     }
-    fresh = Program(flows=flows, index=index, segments=segments, source=source)
+    waits = frozenset(
+        (name, path)
+        for name, cf in flows.items()
+        for path, step in cf.steps.items()
+        if isinstance(step, Wait)
+    )
+    fresh = Program(flows=flows, index=index, segments=segments, source=source, waits=waits)
     derived.value = fresh
     return fresh
 
