@@ -21,8 +21,9 @@ playbook of ``--compare`` over the same input, with the simulator's extras
 over the input's first line alone is subtracted, so start-up, imports and the
 playbook's compiling cancel out: what is left is the instructions of every event
 but that first one, and their causes (timers, merges). ``--before REV`` counts
-the first playbook again under revision REV of this repository (exported with
-``git archive``, or a checkout's directory), for the ratio of a change. Two
+every playbook again under revision REV of this repository (exported with
+``git archive``, or a checkout's directory), for the ratio of a change (a
+revision from before flows reads only ``--compare default``). Two
 counts run at a time, one per core; each costs about fifty times the run's
 time without valgrind.
 """
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--before",
-        help="a revision of this repository, or a checkout, to count the first playbook under",
+        help="a revision of this repository, or a checkout, to count the playbooks under too",
     )
     parser.add_argument("--record", action="store_true", help="add the rows to bench/RESULTS.md")
     args = parser.parse_args(argv)
@@ -189,15 +190,19 @@ def main(argv: list[str] | None = None) -> None:
         if args.before:
             given = Path(args.before)
             if given.is_dir():
-                jobs.append((commit_of(given), given.resolve(), specs[0]))
+                label, tree = commit_of(given), given.resolve()
             else:
                 tree = Path(scratch) / "before"
                 tree.mkdir()
-                jobs.append((export(args.before, tree), tree, specs[0]))
+                label = export(args.before, tree)
+            jobs += [(label, tree, spec) for spec in specs]
         counts = _measure(jobs, (full_file, first_file), len(lines), args.partitions)
     ours = counts[: len(specs)]
     rows = [row(found, ours[0], None, args.customers) for found in ours]
-    rows += [row(found, None, ours[0], args.customers) for found in counts[len(specs) :]]
+    rows += [
+        row(found, None, mine, args.customers)
+        for found, mine in zip(counts[len(specs) :], ours, strict=False)
+    ]
     sys.stdout.write(HEADER + "".join(rows))
     if args.record:
         for line in rows:

@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
-from lifecycle.clv import Prediction
 from lifecycle.flows import activity, interpreter
 from lifecycle.flows.conditions import Ctx
 from lifecycle.flows.counts import FlowEvent
@@ -314,6 +313,7 @@ class _Step:
         """What every template may use: who, in which language, and which segment."""
         state = self.state
         profile = state.profile
+        prediction = self.scores.prediction()
         return {
             "email": profile.email,
             "first_name": profile.first_name,
@@ -321,14 +321,9 @@ class _Step:
             "segment": self.scores.rfm_segment(),
             "clv": str(state.revenue),
             "clv_tier": self.playbook.scores.clv_tiers.tier(state.revenue),
-            **_predicted(self.scores.prediction()),
+            "p_alive": None if prediction is None else prediction.p_alive,
+            "predicted_clv": None if prediction is None else str(prediction.predicted_clv),
         }
-
-
-def _predicted(prediction: Prediction | None) -> dict[str, Any]:
-    if prediction is None:
-        return {"p_alive": None, "predicted_clv": None}
-    return {"p_alive": prediction.p_alive, "predicted_clv": str(prediction.predicted_clv)}
 
 
 def _signup(step: _Step, event: SignupEvent) -> None:
@@ -600,9 +595,10 @@ def _fire(
     """
     fired = 0
     while fired < _MAX_TIMERS_PER_ADVANCE:
-        due_now = sorted((due, name) for name, due in state.timers.items() if due < before)
+        due_now = [(due, name) for name, due in state.timers.items() if due < before]
         if not due_now:
             return
+        due_now.sort()
         for due, name in due_now:
             fired += 1
             if not name.startswith(ATTRIBUTION_PREFIX):
