@@ -133,8 +133,8 @@ def per_event(full: int, first: int, lines: int) -> tuple[int, int]:
 def compiled(code: Path) -> None:
     """Compile ``code``'s modules to bytecode first. A module the core imports only when an
     event needs it would otherwise be compiled inside the run over the whole input and not
-    in the run over its first line, and count as the events' own instructions: about 0.3%
-    more per event for a tree exported without its ``__pycache__``."""
+    in the run over its first line, and count as the events' own instructions (a tree
+    exported without its ``__pycache__`` read more per event than its checkout)."""
     packages = [str(code / name) for name in _PACKAGES if (code / name).is_dir()]
     subprocess.run(  # our own interpreter, paths of the tree being counted
         [sys.executable, "-m", "compileall", "-q", *packages], cwd=code, check=True

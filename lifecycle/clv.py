@@ -101,8 +101,8 @@ class ClvModel(_Params):
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """One customer's predictions at one time: made for a step's outputs and never
-    serialized itself, so a plain dataclass (a pydantic model costs ten times as much
-    to build, and a payload asks for one on every send)."""
+    serialized itself, so a plain dataclass: a pydantic model costs far more to build,
+    and a payload asks for one on every send."""
 
     p_alive: float
     expected_purchases: float
@@ -192,7 +192,7 @@ def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction 
         return None
     unit = model.time_unit
     x, t_x, t = customer_summary(state, now, unit)
-    purchases, alive = _answers(model.bgnbd, model.horizon / unit, x, t_x, t)
+    purchases, alive = _answers(model.bgnbd, _units(model.horizon, unit), x, t_x, t)
     mean = float(state.revenue / state.orders) if state.orders else 0.0
     spend = model.gamma_gamma.expected_spend(x, mean)
     return Prediction(alive, round(purchases, 4), Decimal(f"{purchases * spend:.2f}"))

@@ -22,7 +22,6 @@ from schemas.events import Scalar, UtcDatetime
 from schemas.records import Attributed, Group, Stage
 
 __all__ = [
-    "CENT",
     "HISTORY_KEPT",
     "TRAITS_KEPT",
     "WINDOWS_KEPT",
@@ -50,7 +49,7 @@ WINDOWS_KEPT = 64
 TRAITS_KEPT = 100
 """Traits a record keeps; a new trait name past it is dropped (a known one still changes)."""
 CENT = Decimal("0.01")
-"""What a computed amount (an average order, a predicted value) is rounded to."""
+"""What an average order value is rounded to."""
 
 M = TypeVar("M", bound=BaseModel)
 
