@@ -12,6 +12,7 @@ worker share has one call to make, and they agree by construction.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -179,9 +180,9 @@ class _Step:
         """The record's scores at this step's time, computed once however often asked."""
         self.flow_ctx: Ctx | None = None
         """The flows' view of the record for this step, made when a condition first asks."""
-        self._decided: list[tuple[int, Trigger, ResolvedSend]] = []
-        """Triggers awaiting the caps, with where they go among ``outcome.emitted``
-        and the send each came from."""
+        self._decided: list[tuple[int, Trigger, ResolvedSend, Callable[[], dict[str, Any]]]] = []
+        """Triggers awaiting the caps, with where they go among ``outcome.emitted``,
+        the send each came from and its payload's maker."""
 
     def move(self, to: Stage, reason: str) -> None:
         """Change stage and record the transition; the flows react once the facts are in."""
@@ -217,9 +218,18 @@ class _Step:
         self.entered.append(to)
 
     def send(
-        self, send: ResolvedSend, *, trigger_id: str, holdout: bool, payload: dict[str, Any]
+        self,
+        send: ResolvedSend,
+        *,
+        trigger_id: str,
+        holdout: bool,
+        payload: Callable[[], dict[str, Any]],
     ) -> None:
-        """Decide a flow's send: the policies, then the caps when the cause is done."""
+        """Decide a flow's send: the policies, then the caps when the cause is done.
+
+        The payload is built in ``finish``, for the triggers the caps keep: a
+        suppression carries none, and a half of a busy playbook's sends are
+        suppressed. What it reads the cause's handler set before any flow ran."""
         decision = decide(
             self.state,
             send,
@@ -227,11 +237,11 @@ class _Step:
             holdout=holdout,
             cause=self.cause.ref,
             at=self.at,
-            payload=payload,
+            payload={},
             playbook=self.playbook,
         )
         if isinstance(decision, Trigger):
-            self._decided.append((len(self.outcome.emitted), decision, send))
+            self._decided.append((len(self.outcome.emitted), decision, send, payload))
         else:
             self.outcome.suppressed.append(decision)
             self._open(decision.trigger_id, send, decision.variant, "suppressed", decision)
@@ -283,17 +293,21 @@ class _Step:
         return self.recommender.recommend(seeds, owned=self.state.bought)
 
     def finish(self) -> None:
-        """Apply the frequency caps to what this cause decided, then emit the survivors
-        where they were decided (after the transition that sent them)."""
+        """Apply the frequency caps to what this cause decided, then emit the survivors,
+        each with its payload, where they were decided (after the transition that sent
+        them)."""
         if not self._decided:
             return
         kept, capped = apply_caps(
-            self.state, [(t, send) for _, t, send in self._decided], self.playbook, self.at
+            self.state, [(t, send) for _, t, send, _ in self._decided], self.playbook, self.at
         )
         self.outcome.suppressed.extend(capped)
-        sends = {t.trigger_id: send for _, t, send in self._decided}
+        sends = {t.trigger_id: send for _, t, send, _ in self._decided}
         survivors = {t.trigger_id for t in kept}
-        for position, trigger, _ in reversed(self._decided):
+        for _, trigger, _, payload in self._decided:
+            if trigger.trigger_id in survivors:
+                trigger.payload.update(payload())  # ``send`` gave it a dict of its own
+        for position, trigger, _, _ in reversed(self._decided):
             if trigger.trigger_id in survivors:
                 self.outcome.emitted.insert(position, trigger)
         for trigger in kept:

@@ -7,6 +7,7 @@ logs read and write the step through it, so none of them imports the core.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,7 +41,12 @@ class Effects(Protocol):
     def greeting(self) -> dict[str, Any]: ...
     def recommend(self, seeds: list[str]) -> list[str]: ...
     def send(
-        self, send: ResolvedSend, *, trigger_id: str, holdout: bool, payload: dict[str, Any]
+        self,
+        send: ResolvedSend,
+        *,
+        trigger_id: str,
+        holdout: bool,
+        payload: Callable[[], dict[str, Any]],
     ) -> None: ...
 
 

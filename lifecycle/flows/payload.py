@@ -4,8 +4,9 @@ The payload is the greeting, then each ``include`` (the cart, the run's order,
 the products viewed since the run started, recommendations, a referral code,
 the trigger event's properties), then the step's ``data``, a ``Picker`` choosing
 its value by a field of the record. Whether it goes out (consent, quiet hours,
-caps) is the core's to decide (``Effects.send``): this module builds the send
-and hands it on.
+caps) is the core's to decide (``Effects.send``): this module hands it the send
+and the way to build its payload, which the core calls only for a trigger that
+goes out.
 """
 
 from __future__ import annotations
@@ -55,7 +56,23 @@ def order_of(event: Any) -> RunOrder:
 def send_step(
     fx: Effects, cf: CompiledFlow, run: Run, path: str, spec: SendSpec, event: Any
 ) -> None:
-    """Hand the core the send at ``path``: its payload, its trigger id, its holdout."""
+    """Hand the core the send at ``path``: its trigger id, its holdout, and how to build
+    its payload, which the core builds only for a trigger the policies and caps let
+    through (a suppression carries none)."""
+    send = cf.sends[path]
+    customer = fx.state.customer_id
+    fx.send(
+        send,
+        trigger_id=stable_id("trigger", customer, cf.name, run.run_id, path),
+        holdout=run.holdout and not send.transactional,
+        payload=lambda: _payload(fx, cf, run, spec, event),
+    )
+
+
+def _payload(fx: Effects, cf: CompiledFlow, run: Run, spec: SendSpec, event: Any) -> dict[str, Any]:
+    """The greeting, each include, then the data. Everything it reads is a fact the
+    cause's handler set before any flow ran, so it is the same whenever the cause
+    builds it."""
     payload = fx.greeting()
     if spec.include:
         order = _run_order(run, event) if _ORDERED & set(spec.include) else None
@@ -71,14 +88,7 @@ def send_step(
                     payload[name] = picked
             else:
                 payload[name] = value
-    send = cf.sends[path]
-    customer = fx.state.customer_id
-    fx.send(
-        send,
-        trigger_id=stable_id("trigger", customer, cf.name, run.run_id, path),
-        holdout=run.holdout and not send.transactional,
-        payload=payload,
-    )
+    return payload
 
 
 _NONE = object()

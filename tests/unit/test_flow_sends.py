@@ -7,13 +7,14 @@ on a flow's own send rather than through a built-in campaign's rule.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from lifecycle.core import apply
 from lifecycle.ids import unit_interval
 from lifecycle.recommend import MemoryPairs, Recommender
 from lifecycle.state import CustomerState
 from schemas.records import Trigger
-from tests.unit.test_flows import T0, H, book, purchase, signup
+from tests.unit.test_flows import T0, H, book, ev, purchase, signup
 
 
 def sends_of(playbook_flows: str, customers: int) -> list[Trigger]:
@@ -72,3 +73,53 @@ def test_a_flow_send_includes_recommendations_from_co_purchases() -> None:
     bought = apply(signed.state, purchase(2, T0 + H, "o1"), playbook, recommender)
     [trigger] = bought.triggers
     assert trigger.payload["recommendations"] == ["p-cup", "p-pot", "p-kettle"]
+
+
+class CountingRecommender(Recommender):
+    """Counts the payloads that asked for recommendations."""
+
+    asked = 0
+
+    def recommend(self, seeds: list[str], owned: Any = ()) -> list[str]:
+        self.asked += 1
+        return super().recommend(seeds, owned=owned)
+
+
+TWO_SENDS = (
+    "  first:\n    trigger: {event: purchase}\n"
+    "    steps: [{send: {campaign: first, priority: 2, include: [recommendations]}}]\n"
+    "  second:\n    trigger: {event: purchase}\n"
+    "    steps: [{send: {campaign: second, priority: 1, include: [recommendations]}}]\n"
+)
+
+
+def test_only_a_trigger_that_goes_out_has_its_payload_built() -> None:
+    """A suppression carries no payload: a send without consent or over a cap never
+    asks for recommendations, and the one the caps keep has them."""
+    caps = "policies:\n  default_holdout: 0\n  frequency_caps: [{count: 1, within: 24h}]\n"
+    playbook = book(TWO_SENDS, policies=caps + "  quiet_hours: {enabled: false}\n")
+    recommender = CountingRecommender(MemoryPairs(), playbook.recommendations)
+    recommender.record(["p-tea", "p-cup"])
+
+    unconsented = ev("signup", 1, T0, email="c1@mail.example", marketing_consent=False)
+    quiet = apply(None, unconsented, playbook, recommender)
+    refused = apply(quiet.state, purchase(2, T0 + H, "o1"), playbook, recommender)
+    assert refused.triggers == []
+    assert sorted((s.campaign, s.reason) for s in refused.suppressed) == [
+        ("first", "no_consent"),
+        ("second", "no_consent"),
+    ]
+    assert recommender.asked == 0
+
+    signed = apply(None, signup(3, T0, "c2"), playbook, recommender)
+    bought = apply(
+        signed.state,
+        purchase(4, T0 + H, "o2").model_copy(update={"customer_id": "c2"}),
+        playbook,
+        recommender,
+    )
+    [trigger] = bought.triggers
+    assert trigger.campaign == "first"
+    assert trigger.payload["recommendations"] == ["p-cup"]
+    assert [(s.campaign, s.reason) for s in bought.suppressed] == [("second", "frequency_cap")]
+    assert recommender.asked == 1
