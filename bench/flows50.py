@@ -19,6 +19,10 @@ conditions read no ``bought`` or ``viewed``: such a condition makes every
 record keep a log of orders or views whether or not its flow ever runs, which
 is a cost of the condition, not of an idle flow.
 
+``noflows.yaml`` turns every built-in flow off: the engine's cost without any
+flow (facts, stages, scores, the runtime, parsing and encoding), the base
+against which the default's and flows50's flows are a budget.
+
 The files are checked in; a unit test checks that they are what this program
 writes, and that ``lifecycle playbook check`` accepts them.
 """
@@ -33,8 +37,9 @@ from typing import Any
 import yaml
 
 from lifecycle.flows import yaml12
+from lifecycle.playbook import default_playbook
 
-__all__ = ["PLAYBOOKS", "flows50", "render", "untriggered50"]
+__all__ = ["PLAYBOOKS", "flows50", "noflows", "render", "untriggered50"]
 
 Doc = dict[str, Any]
 
@@ -555,6 +560,11 @@ def untriggered50() -> Doc:
     return {"segments": segments, "flows": flows}
 
 
+def noflows() -> Doc:
+    """Every built-in flow turned off (``NAME: {enabled: false}``), nothing added."""
+    return {"flows": {name: {"enabled": False} for name in default_playbook().flows}}
+
+
 _HEADER = {
     "flows50.yaml": (
         "50 flows and 20 segments a coffee shop might write, for bench.core --playbook.\n"
@@ -564,9 +574,13 @@ _HEADER = {
         "50 flows that no event of bench.core's input starts (refund, engagement, privacy,\n"
         "identify, custom events under names the simulator never sends): what idle flows cost."
     ),
+    "noflows.yaml": (
+        "Every built-in flow off: what the engine costs per event without any flow, the base\n"
+        "that bench.instructions compares the default's and flows50's flows with."
+    ),
 }
 
-PLAYBOOKS = {"flows50.yaml": flows50, "untriggered50.yaml": untriggered50}
+PLAYBOOKS = {"flows50.yaml": flows50, "untriggered50.yaml": untriggered50, "noflows.yaml": noflows}
 """File name under ``bench/playbooks`` -> the function that builds it."""
 
 DIRECTORY = Path(__file__).parent / "playbooks"

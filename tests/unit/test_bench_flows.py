@@ -21,6 +21,7 @@ from schemas.events import EVENT_TYPES
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS50 = ROOT / "bench" / "playbooks" / "flows50.yaml"
 UNTRIGGERED50 = ROOT / "bench" / "playbooks" / "untriggered50.yaml"
+NOFLOWS = ROOT / "bench" / "playbooks" / "noflows.yaml"
 
 
 @pytest.mark.parametrize("name", sorted(flows50.PLAYBOOKS))
@@ -123,6 +124,21 @@ def test_no_event_of_the_input_starts_a_flow_of_untriggered50() -> None:
     counts = _matching(UNTRIGGERED50, _events(extras=True))
     assert len(counts) == 50
     assert set(counts.values()) == {0}
+
+
+def test_noflows_runs_no_flow_and_keeps_the_stages() -> None:
+    """The base of the flows' budget: every built-in flow off, the facts and stages kept."""
+    book = load_playbook(NOFLOWS)
+    assert set(book.flows) == set(default_playbook().flows)
+    assert not any(flow.enabled for flow in book.flows.values())
+    lines = core.build_lines(200, seed=3, duplicates=0.0, bad_every=0, extras=True)
+    without = core.run_measured(lines, 2, book)
+    default = core.run_measured(lines, 2)
+    assert sum(without.triggers.values()) == 0 < sum(default.triggers.values())
+    assert without.entered is not None
+    assert sum(without.entered.values()) == 0
+    assert [s.stage for s in without.states] == [s.stage for s in default.states]
+    assert all(not s.runs for s in without.states)
 
 
 def test_run_once_under_the_default_playbook_is_unchanged_by_the_option() -> None:
