@@ -168,8 +168,7 @@ def _bgnbd(bgnbd: BgNbd, horizon: float, x: int, t_x: float, t: float) -> tuple[
 
 _answers = functools.lru_cache(maxsize=4096)(_bgnbd)
 """Many customers ask the same question: every first purchase is (x, t_x, T) = (0, 0, 0),
-and a timer a fixed delay after it (review request, nudge, at risk) is (0, 0, delay).
-A third of the hypergeometric series (a tenth of the core) was such a repeat."""
+and a timer a fixed delay after it (review request, nudge, at risk) is (0, 0, delay)."""
 
 
 def forget_repeats() -> None:

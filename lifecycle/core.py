@@ -580,9 +580,10 @@ def _refresh_prediction(step: _Step) -> None:
     """Store in the record the prediction this step computed for an output (a
     transition's snapshot, a payload, a condition), as of the step's time.
 
-    A step that needed none computes none: BG/NBD is a tenth of the core, and
-    the record's copy is a convenience (``/customers/{id}`` computes its own
-    scores at its own time), so it holds the latest prediction an output used."""
+    A step that needed none computes none: the record's copy is a convenience
+    (``/customers/{id}`` computes its own scores at its own time), so it holds
+    the latest prediction an output used, and a suppressed send, which carries
+    no payload, is not such an output."""
     state = step.state
     if state.predicted_at is not None and step.at < state.predicted_at:
         return  # a late event: the predictions already look further ahead
