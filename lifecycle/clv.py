@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+from array import array
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -121,26 +122,52 @@ def hyp2f1(a: float, b: float, c: float, z: float, *, tol: float = 1e-12) -> flo
     term = 1.0
     total = 1.0
     if a > 0 and b > 0 and c > 0:
-        # Every term is positive (BG/NBD's case): no abs(), and a float counter
-        # (exact below 2**53); the same operations in the same order, so the same sum.
-        n = 0.0
-        after = 1.0
-        while n < 100_000:
-            term *= (a + n) * (b + n) / ((c + n) * after) * z
-            total += term
-            n = after
-            after += 1.0
-            if term < tol * total:
-                break
-        return total
+        # Every term is positive (BG/NBD's case): no abs(). A term is the one before
+        # times ratio_n * z, ratio_n = (a + n)(b + n) / ((c + n)(n + 1)) computed with
+        # the same operations in the same order as in one expression, so the same sum.
+        ratios = _term_ratios(a, b, c)
+        done = 0
+        while True:
+            for ratio in ratios[done:] if done else ratios:
+                term *= ratio * z
+                total += term
+                if term < tol * total:
+                    return total
+            done = len(ratios)
+            if done >= _MAX_TERMS:
+                return total
+            _grow(ratios, a, b, c, min(_MAX_TERMS, 2 * done + 64))
     n = 0
-    while n < 100_000:
+    while n < _MAX_TERMS:
         term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z
         total += term
         n += 1
         if abs(term) < tol * abs(total):
             break
     return total
+
+
+_MAX_TERMS = 100_000
+"""Where a series that has not converged stops."""
+
+
+@functools.lru_cache(maxsize=64)
+def _term_ratios(a: float, b: float, c: float) -> array[float]:
+    """The series' term ratios without z, grown as a sum needs them (``_grow``).
+
+    They depend on the repeat purchases alone (a = r + x, ...), and the terms a sum
+    needs on z alone: a customer's every prediction, and every customer with the
+    same x, reuses them, leaving two multiplications and an addition per term."""
+    return array("d")
+
+
+def _grow(ratios: array[float], a: float, b: float, c: float, count: int) -> None:
+    n = float(len(ratios))  # a float counter: exact below 2**53
+    after = n + 1.0
+    while len(ratios) < count:
+        ratios.append((a + n) * (b + n) / ((c + n) * after))
+        n = after
+        after += 1.0
 
 
 def _units(delta: timedelta, unit: timedelta) -> float:
@@ -178,6 +205,7 @@ def forget_repeats() -> None:
     process clears it before each, or a run would find the answers of the run
     before it (the same customers' questions) and look cheaper than it is."""
     _answers.cache_clear()
+    _term_ratios.cache_clear()
 
 
 def predict(state: CustomerState, now: datetime, model: ClvModel) -> Prediction | None:

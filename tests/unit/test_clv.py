@@ -41,6 +41,36 @@ def test_hypergeometric_series_matches_scipy(a: float, b: float, c: float, z: fl
     assert hyp2f1(a, b, c, z) == pytest.approx(reference_hyp2f1(a, b, c, z), rel=1e-9)
 
 
+def _one_expression(a: float, b: float, c: float, z: float, tol: float = 1e-12) -> float:
+    """The series as its textbook loop: each term from the one before in one expression."""
+    term = total = 1.0
+    n = 0.0
+    while n < 100_000:
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z
+        total += term
+        n += 1.0
+        if term < tol * total:
+            break
+    return total
+
+
+def test_the_series_kept_ratios_give_the_textbook_loops_float() -> None:
+    """The term ratios a sum keeps (per a, b, c) and grows leave every bit as it was:
+    the same x asked at many z, short sums before long ones and after, and again
+    once forgotten."""
+    forget_repeats()
+    zs = [0.3, 0.999, 0.5, 0.92, 0.0, 0.9995, 0.1]
+    for x in (0, 1, 2, 7, 40):
+        a, b, c = PAPER.r + x, PAPER.b + x, PAPER.a + PAPER.b + x - 1
+        for z in zs:
+            assert hyp2f1(a, b, c, z) == _one_expression(a, b, c, z), (x, z)
+    forget_repeats()
+    for z in reversed(zs):
+        assert hyp2f1(PAPER.r, PAPER.b, PAPER.a + PAPER.b - 1, z) == _one_expression(
+            PAPER.r, PAPER.b, PAPER.a + PAPER.b - 1, z
+        )
+
+
 def test_hypergeometric_refuses_z_outside_the_unit_interval() -> None:
     with pytest.raises(ValueError, match="0 <= z < 1"):
         hyp2f1(1, 1, 2, 1.0)
