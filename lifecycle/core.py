@@ -228,8 +228,9 @@ class _Step:
         """Decide a flow's send: the policies, then the caps when the cause is done.
 
         The payload is built in ``finish``, for the triggers the caps keep: a
-        suppression carries none, and a half of a busy playbook's sends are
-        suppressed. What it reads the cause's handler set before any flow ran."""
+        suppression carries none, and a busy playbook's sends are often suppressed.
+        Everything a payload reads was set by the cause's handler before any flow
+        ran, so building it later builds the same payload."""
         decision = decide(
             self.state,
             send,
