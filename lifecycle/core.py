@@ -305,11 +305,9 @@ class _Step:
         self.outcome.suppressed.extend(capped)
         sends = {t.trigger_id: send for _, t, send, _ in self._decided}
         survivors = {t.trigger_id for t in kept}
-        for _, trigger, _, payload in self._decided:
+        for position, trigger, _, payload in reversed(self._decided):
             if trigger.trigger_id in survivors:
                 trigger.payload.update(payload())  # ``send`` gave it a dict of its own
-        for position, trigger, _, _ in reversed(self._decided):
-            if trigger.trigger_id in survivors:
                 self.outcome.emitted.insert(position, trigger)
         for trigger in kept:
             group: Group = "holdout" if trigger.holdout else "treated"
