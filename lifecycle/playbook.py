@@ -209,6 +209,17 @@ class CampaignRule(_Strict):
     goal: Literal["purchase", "checkout"] = "purchase"
     """What counts as a conversion: a purchase, or a checkout started (or a purchase)."""
 
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _named_arms(cls, variants: Any) -> Any:
+        """``variants: [a, b]`` names arms of equal weight."""
+        if not isinstance(variants, list):
+            return variants
+        if len(set(map(str, variants))) != len(variants):
+            msg = "names a variant twice"
+            raise ValueError(msg)
+        return dict.fromkeys(variants, 1.0)
+
     @field_validator("variants")
     @classmethod
     def _some_variant(cls, variants: dict[str, float]) -> dict[str, float]:

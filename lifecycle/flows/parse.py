@@ -83,6 +83,9 @@ _EVENT_TYPES = ", ".join(EVENT_PATHS)
 _STAGES = {s.value for s in Stage}
 _TRIGGER_KINDS = ("event", "stage_enter", "segment_enter", "date")
 _STEP_KINDS = ("wait", "send", "branch")
+_RESERVED = frozenset(("all", "any", "not", "segment", "bought", "viewed", "field", *OPERATORS))
+"""A condition's keys that are not paths: a mapping of several keys is PATH: VALUE pairs
+only when none of them is one of these."""
 _FLOW_KEYS = (
     "trigger",
     "steps",
@@ -198,6 +201,18 @@ def _leaf(path: Any, op: str, value: Any, scope: Scope, loc: Loc, path_loc: Loc)
     return Leaf(path=path, op=op, value=tuple(value) if isinstance(value, list) else value)
 
 
+def _equal_weights(names: list[Any], loc: Loc) -> dict[str, float]:
+    """``variants: [a, b]``: each named arm, drawn with the same weight."""
+    if not names:
+        raise FlowError(loc, "needs at least one variant")
+    for n, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise FlowError((*loc, n), f"must be a variant name, not {_show(name)}")
+    if len(set(names)) != len(names):
+        raise FlowError(loc, "names a variant twice")
+    return dict.fromkeys(names, 1.0)
+
+
 def _activity(kind: str, value: Any, loc: Loc) -> Activity:
     given = _mapping(value, loc)
     _unknown_keys(given, ("product_id", "category", "within", "min_count"), loc)
@@ -238,11 +253,14 @@ def condition(value: Any, scope: Scope, loc: Loc) -> Cond:
             raise FlowError(loc, "needs exactly one operator")
         return _leaf(given["field"], ops[0], given[ops[0]], scope, loc, (*loc, "field"))
     if len(given) != 1:
-        raise FlowError(
-            loc,
-            "needs exactly one of all, any, not, segment, bought, viewed, field"
-            f" or a single PATH: VALUE, not {', '.join(given)}",
-        )
+        if any(not isinstance(k, str) or k in _RESERVED for k in given):
+            raise FlowError(
+                loc,
+                "needs exactly one of all, any, not, segment, bought, viewed, field"
+                f" or PATH: VALUE pairs, not {', '.join(map(str, given))}",
+            )
+        # PATH: VALUE pairs, each a condition of its own, all of which must hold
+        return AllOf(items=tuple(condition({k: v}, scope, loc) for k, v in given.items()))
     ((key, inner),) = given.items()
     if key in ("all", "any"):
         items = tuple(
@@ -267,6 +285,12 @@ def condition(value: Any, scope: Scope, loc: Loc) -> Cond:
         return _activity(key, inner, (*loc, key))
     if key in OPERATORS:
         raise FlowError(loc, f"{key} needs a field")
+    if isinstance(inner, Mapping) and inner and all(op in OPERATORS for op in inner):
+        # PATH: {OP: VALUE, ...}, each operator a leaf on the path
+        leaves = tuple(
+            _leaf(key, op, v, scope, (*loc, key), (*loc, key)) for op, v in inner.items()
+        )
+        return leaves[0] if len(leaves) == 1 else AllOf(items=leaves)
     return _leaf(key, "eq", inner, scope, loc, (*loc, key))
 
 
@@ -367,6 +391,8 @@ def _send(value: Any, trigger: Trigger, loc: Loc) -> SendSpec:
     ):
         raise FlowError((*loc, "priority"), "must be a whole number of at least 0")
     variants = given.get("variants")
+    if isinstance(variants, list):
+        variants = _equal_weights(variants, (*loc, "variants"))
     if variants is not None:
         variants = dict(_mapping(variants, (*loc, "variants")))
         if not variants:

@@ -23,6 +23,7 @@ from lifecycle.flows.model import (
     Wait,
 )
 from lifecycle.flows.parse import FlowError, Language, parse_language, segments_used
+from lifecycle.flows.report import language_digest
 from lifecycle.flows.yaml12 import load
 from lifecycle.playbook import Playbook, PlaybookError, default_playbook, parse_playbook
 from schemas.records import Stage
@@ -159,6 +160,52 @@ def test_run_control_fields() -> None:
     assert spec.data["tone"] == Picker(
         by="stage", values={"loyal": "warm"}, default="plain", has_default=True
     )
+
+
+def test_path_value_pairs_all_hold() -> None:
+    """Several PATH: VALUE pairs in one mapping are the ``all`` of them, in their order,
+    and PATH: {OP: VALUE} is the leaf of that operator: the same flow as the long form."""
+    short = parse_playbook(
+        "segments:\n"
+        "  nordic_buyers: {orders: {gte: 1}, traits.country: {in: [NO, SE]}}\n"
+        "  mid: {revenue: {gte: 100, lt: 500}}\n"
+        "flows:\n"
+        "  x:\n"
+        "    trigger: {event: cart, where: {action: add, properties.source: email}}\n"
+        "    filters: [{consent: true, country: NO}]\n"
+        "    steps: [{send: {campaign: x, variants: [A, B]}}]\n"
+    )
+    long = parse_playbook(
+        "segments:\n"
+        "  nordic_buyers:\n"
+        "    all: [{field: orders, gte: 1}, {field: traits.country, in: [NO, SE]}]\n"
+        "  mid: {all: [{field: revenue, gte: 100}, {field: revenue, lt: 500}]}\n"
+        "flows:\n"
+        "  x:\n"
+        "    trigger:\n"
+        "      event: cart\n"
+        "      where: {all: [{field: action, eq: add}, {field: properties.source, eq: email}]}\n"
+        "    filters: [{all: [{consent: true}, {country: NO}]}]\n"
+        "    steps: [{send: {campaign: x, variants: {A: 1, B: 1}}}]\n"
+    )
+    assert short.segments == long.segments
+    assert short.flows == long.flows
+    assert language_digest(short) == language_digest(long)
+    assert short.segments["nordic_buyers"].cond == AllOf(
+        items=(
+            Leaf(path="orders", op="gte", value=1),
+            Leaf(path="traits.country", op="in", value=("NO", "SE")),
+        )
+    )
+    assert short.segments["mid"].cond == AllOf(
+        items=(
+            Leaf(path="revenue", op="gte", value=100),
+            Leaf(path="revenue", op="lt", value=500),
+        )
+    )
+    # one operator is the leaf itself, not an ``all`` of one
+    one = parse_playbook("segments:\n  big: {revenue: {gte: 500}}\n")
+    assert one.segments["big"].cond == Leaf(path="revenue", op="gte", value=500)
 
 
 # --- composition with the defaults ------------------------------------------------------------
@@ -429,9 +476,39 @@ SEND = CART + "    steps:\n      - send: "
             "flows.x.filters[0].all: must not be empty",
         ),
         (
-            CART + "    filters: [{orders: 1, country: NO}]\n    steps: [{wait: 1h}]\n",
+            CART + "    filters: [{orders: 1, any: [{country: NO}]}]\n    steps: [{wait: 1h}]\n",
             "flows.x.filters[0]: needs exactly one of all, any, not, segment, bought, viewed,"
-            " field or a single PATH: VALUE, not orders, country",
+            " field or PATH: VALUE pairs, not orders, any",
+        ),
+        (
+            CART + "    filters: [{orders: 1, gte: 2}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0]: needs exactly one of all, any, not, segment, bought, viewed,"
+            " field or PATH: VALUE pairs, not orders, gte",
+        ),
+        (
+            CART + "    filters: [{orders: 1, country: [NO]}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].eq: country compares with a single value, not ['NO']",
+        ),
+        (
+            CART + "    filters: [{revenue: {gte: lots}}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].revenue.gte: revenue compares with a number, not 'lots'",
+        ),
+        (
+            CART + "    filters: [{revenue: {gte: 1, above: 2}}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].eq: revenue compares with a single value,"
+            " not {'gte': 1, 'above': 2}",
+        ),
+        (
+            SEND + "{campaign: a, variants: []}\n",
+            "flows.x.steps[0].send.variants: needs at least one variant",
+        ),
+        (
+            SEND + "{campaign: a, variants: [A, A]}\n",
+            "flows.x.steps[0].send.variants: names a variant twice",
+        ),
+        (
+            SEND + "{campaign: a, variants: [A, 2]}\n",
+            "flows.x.steps[0].send.variants[1]: must be a variant name, not 2",
         ),
         (
             CART + "    filters: [coffee]\n    steps: [{wait: 1h}]\n",

@@ -113,6 +113,10 @@ def test_campaign_overrides_and_disabling() -> None:
     rule = book.campaign(Campaign.WELCOME)
     assert rule is not None
     assert (rule.channel, rule.holdout, rule.variants) == ("sms", 0.5, {"A": 3.0, "B": 1.0})
+    arms = parse_playbook("campaigns:\n  welcome: {variants: [short, long]}\n")
+    assert arms.campaigns[Campaign.WELCOME].variants == {"short": 1.0, "long": 1.0}
+    with pytest.raises(PlaybookError, match="names a variant twice"):
+        parse_playbook("campaigns:\n  welcome: {variants: [A, A]}\n")
     assert book.holdout_share(rule) == 0.5
     assert book.campaign(Campaign.ORDER_THANK_YOU) is None
     assert Campaign.ORDER_THANK_YOU in book.campaigns
