@@ -13,6 +13,13 @@ on signup (a birthday, a tier), ``properties`` on carts and purchases, and
 ``wishlist_add`` custom events after some views. Those come from a second
 random stream per customer, so every other event is the same, byte for byte,
 with or without them.
+
+With ``abandoned``, signed-up customers also have sessions that end without a
+purchase, days after they signed up: a few views, and now and then a product
+added to a cart, then nothing. Without them every signed-in view leads to a cart
+and every cart but a lead's first to an order within the hour, so browse and cart
+abandonment would never send. They come from a third stream per customer, so
+the other events are the same with or without them too.
 """
 
 from __future__ import annotations
@@ -99,9 +106,11 @@ class ShopSimulation:
         duplicate_rate: float = 0.0,
         effect: Effect | None = None,
         extras: bool = False,
+        abandoned: bool = False,
     ) -> None:
         self.customers = customers
         self.extras = extras
+        self.abandoned = abandoned
         self.effect = effect
         self.seed = seed
         self.start = start
@@ -145,6 +154,9 @@ class ShopSimulation:
             t += timedelta(days=rng.expovariate(1 / 30))
             if t > self.start + self.span:
                 break
+        if self.abandoned:
+            left = random.Random(f"{self.seed}:{n}:a")
+            writer.leave(left, customer_id, signed_up, self.start + self.span)
         return self._finish(writer, rng)
 
     def _finish(
@@ -160,6 +172,7 @@ class ShopSimulation:
                 if self.duplicate_rate and writer.extra.random() < self.duplicate_rate:
                     writer.extra_events.append(dict(event))
             events.extend(writer.extra_events)
+        events.extend(writer.left_events)  # drawn from their own stream: nothing shifts
         events.sort(key=lambda e: e["occurred_at"])
         return (
             (datetime.fromisoformat(e["occurred_at"]), writer.number, e)
@@ -182,6 +195,8 @@ class _StoryWriter:
         self.extra = extra
         """The second stream, for the extras only (None: no extras)."""
         self.extra_events: list[dict[str, Any]] = []
+        self.left_events: list[dict[str, Any]] = []
+        """Sessions that end without a purchase (``ShopSimulation.abandoned``)."""
         self.catalog = catalog
         self.number = number
         self.events: list[dict[str, Any]] = []
@@ -240,6 +255,52 @@ class _StoryWriter:
                 "url": f"https://shop.example/p/{product.product_id}",
             },
         )
+
+    def leave(self, left: random.Random, customer_id: str, since: datetime, end: datetime) -> None:
+        """Up to two sessions of ``customer_id`` between two days after ``since`` and
+        ``end``: one to three views, then, half the time, the last one added to a cart,
+        and no order. Every draw is ``left``'s, so the story's own events stay as they are."""
+        first = since + timedelta(days=2)
+        if first >= end:
+            return
+        for _ in range(left.choice([0, 1, 1, 2])):
+            t = first + (end - first) * left.random()
+            for _ in range(left.randint(1, 3)):
+                product = self.catalog.pick(left)
+                t = self._left(
+                    left,
+                    t,
+                    {
+                        "type": "browse",
+                        "customer_id": customer_id,
+                        "product_id": product.product_id,
+                        "category": product.category,
+                        "url": f"https://shop.example/p/{product.product_id}",
+                    },
+                )
+            if left.random() < 0.5:
+                body: dict[str, Any] = {
+                    "type": "cart",
+                    "customer_id": customer_id,
+                    "action": "add",
+                    "cart_id": f"cart-{self.tag}-a{len(self.left_events)}",
+                    "product_id": product.product_id,
+                    "quantity": 1,
+                    "unit_price": str(product.price),
+                    "currency": "EUR",
+                }
+                if self.extra is not None:  # carts carry properties with the extras
+                    body["properties"] = {
+                        "device": left.choice(["web", "ios", "android"]),
+                        "coupon": left.random() < 0.2,
+                    }
+                self._left(left, t, body)
+
+    def _left(self, left: random.Random, t: datetime, body: dict[str, Any]) -> datetime:
+        body["event_id"] = f"ev-{self.tag}-a{len(self.left_events)}"
+        body["occurred_at"] = t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        self.left_events.append(body)
+        return t + timedelta(minutes=left.uniform(1, 40))
 
     def signup(
         self,
@@ -342,9 +403,11 @@ def simulate(
     duplicate_rate: float = 0.0,
     effect: Effect | None = None,
     extras: bool = False,
+    abandoned: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Events of ``customers`` simulated customers over ``days``, in event-time order;
-    with ``extras``, traits, properties and custom events too (the others unchanged)."""
+    with ``extras``, traits, properties and custom events too, and with ``abandoned``,
+    sessions that end without a purchase (the other events unchanged by either)."""
     return ShopSimulation(
         customers,
         seed=seed,
@@ -352,6 +415,7 @@ def simulate(
         duplicate_rate=duplicate_rate,
         effect=effect,
         extras=extras,
+        abandoned=abandoned,
     ).events()
 
 

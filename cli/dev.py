@@ -69,8 +69,9 @@ def playbook_of(environ: Mapping[str, str]) -> Path:
 
 
 def shop_events(customers: int, seed: int) -> Iterator[dict[str, Any]]:
-    """The synthetic shop, with the traits, properties and custom events flows read."""
-    return simulate(customers, seed=seed, extras=True)
+    """The synthetic shop, with the traits, properties and custom events flows read,
+    and sessions left without an order, which the abandonment flows react to."""
+    return simulate(customers, seed=seed, extras=True, abandoned=True)
 
 
 class _Tally:

@@ -400,6 +400,12 @@ def backtest(
     "custom events (the other events stay the same).",
 )
 @click.option(
+    "--abandoned",
+    is_flag=True,
+    help="Also sessions that end without an order: signed-up customers view products, "
+    "sometimes add one to a cart, and leave (the other events stay the same).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -415,6 +421,7 @@ def simulate(
     duplicates: float,
     welcome_effect: float | None,
     extras: bool,
+    abandoned: bool,
     output: Path | None,
     as_json: bool,
     progress: bool | None,
@@ -438,6 +445,7 @@ def simulate(
         duplicate_rate=duplicates,
         effect=effect,
         extras=extras,
+        abandoned=abandoned,
     )
     meter = Progress("simulate", None, progress)
     if output is not None:

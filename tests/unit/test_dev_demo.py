@@ -13,8 +13,11 @@ from click.testing import CliRunner
 
 from cli.dev import demo_playbook, playbook_of, shop_events, worker_env
 from cli.main import main
+from lifecycle.backtest import Backtest
 from lifecycle.flows import yaml12
-from lifecycle.playbook import parse_playbook
+from lifecycle.playbook import default_playbook, parse_playbook
+from schemas.codec import dumps
+from streams.producer import partitioner
 from tests.scenarios import recipes
 
 
@@ -90,3 +93,15 @@ def test_dev_help_names_the_demo_playbook() -> None:
     assert result.exit_code == 0
     assert "demo playbook" in result.output
     assert "LIFECYCLE_PLAYBOOK" in result.output
+
+
+def test_the_demo_shop_sends_browse_and_cart_abandonment() -> None:
+    """The demo's shop leaves sessions without an order, so the built-in abandonment
+    flows send in `lifecycle dev`, not only the ones a purchase starts."""
+    lines = [dumps(e) for e in shop_events(400, seed=3)]
+    backtest = Backtest(default_playbook(), partitioner(6))
+    for _ in backtest.run(lines):
+        pass
+    sent = backtest.summary.triggers_by_campaign
+    assert sent["browse_abandonment"] > 10
+    assert sent["cart_abandonment"] > 10

@@ -138,3 +138,61 @@ def test_extras_add_traits_properties_and_custom_events_and_change_nothing_else(
             assert set(body["properties"]) == {"device", "coupon"}
         rest.append(dumps({k: v for k, v in body.items() if k not in ("traits", "properties")}))
     assert rest == plain  # the same events, in the same order, byte for byte
+
+
+def _left(body: Body) -> bool:
+    """An event of a session left without an order: ``ev-SEED-N-aK``."""
+    return str(body["event_id"]).rsplit("-", 1)[-1].startswith("a")
+
+
+def _at(body: Body) -> datetime:
+    return datetime.fromisoformat(body["occurred_at"])
+
+
+def test_abandoned_sessions_are_views_and_carts_left_and_change_nothing_else() -> None:
+    plain = encoded(300, 4, duplicate_rate=0.05, extras=True)
+    both = list(simulate(300, seed=4, duplicate_rate=0.05, extras=True, abandoned=True))
+    assert encoded(300, 4, duplicate_rate=0.05, extras=True, abandoned=True) == [
+        dumps(e) for e in both
+    ]
+    left = [e for e in both if _left(e)]
+    assert [dumps(e) for e in both if not _left(e)] == plain  # byte for byte, same order
+    assert Counter(e["type"] for e in left).keys() == {"browse", "cart"}
+    assert sum(e["type"] == "cart" for e in left) > 20
+    signed_up = {e["customer_id"]: _at(e) for e in both if e["type"] == "signup"}
+    for body in left:
+        event = parse_event(dumps(body))
+        assert not isinstance(event, Rejection), (body, event)
+        assert (
+            check_routing(event, body["customer_id"].encode(), TOPIC_OF_TYPE[body["type"]]) is None
+        )
+        assert _at(body) >= signed_up[body["customer_id"]] + timedelta(days=2)
+        if body["type"] == "cart":
+            assert body["action"] == "add"
+            assert set(body["properties"]) == {"device", "coupon"}
+
+
+def test_only_abandoned_sessions_leave_views_and_carts_without_an_order() -> None:
+    """What browse and cart abandonment wait for: a signed-in view with no cart or order
+    in the next two hours, a cart add with no order in the next hour."""
+
+    def left_alone(events: list[Body]) -> tuple[int, int]:
+        by_customer: dict[str, list[Body]] = {}
+        for e in events:
+            if "customer_id" in e:
+                by_customer.setdefault(e["customer_id"], []).append(e)
+        views = carts = 0
+        for story in by_customer.values():
+            for i, e in enumerate(story):
+                after = [x for x in story[i + 1 :] if _at(x) - _at(e) <= timedelta(hours=2)]
+                if e["type"] == "browse":
+                    views += not any(x["type"] in ("cart", "purchase") for x in after)
+                elif e.get("action") == "add":
+                    soon = [x for x in after if _at(x) - _at(e) <= timedelta(hours=1)]
+                    carts += not any(x["type"] == "purchase" for x in soon)
+        return views, carts
+
+    plain_views, plain_carts = left_alone(list(simulate(300, seed=4)))
+    views, carts = left_alone(list(simulate(300, seed=4, abandoned=True)))
+    assert views > plain_views + 50
+    assert carts > plain_carts + 20
