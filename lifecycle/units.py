@@ -11,14 +11,16 @@ from pydantic import BeforeValidator, Field
 
 __all__ = ["Duration", "Percent"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _short_duration(value: Any) -> Any:
-    """Accept ``90m``, ``1h``, ``7d``, ``2w`` besides pydantic's ISO 8601 (``PT1H``) forms."""
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    """Accept ``90m``, ``1h``, ``7d``, ``2w`` and sums of them (``1h30m``, ``2d 12h``)
+    besides pydantic's ISO 8601 (``PT1H``) forms."""
+    if isinstance(value, str) and _DURATION.match(value):
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value)))
     return value
 
 

@@ -208,6 +208,13 @@ def test_path_value_pairs_all_hold() -> None:
     assert one.segments["big"].cond == Leaf(path="revenue", op="gte", value=500)
 
 
+def test_a_wait_may_sum_units() -> None:
+    book = parse_playbook(
+        "flows:\n  x: {trigger: {event: cart}, steps: [{wait: 1h30m}, {send: {campaign: x}}]}\n"
+    )
+    assert book.flows["x"].steps[0] == Wait(wait=timedelta(minutes=90))
+
+
 # --- composition with the defaults ------------------------------------------------------------
 
 BUILTIN = parse_language(

@@ -79,11 +79,25 @@ def test_the_yaml_file_and_the_code_defaults_agree() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("90m", timedelta(minutes=90)), ("2w", timedelta(days=14)), ("PT1H", timedelta(hours=1))],
+    [
+        ("90m", timedelta(minutes=90)),
+        ("2w", timedelta(days=14)),
+        ("PT1H", timedelta(hours=1)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2d 12h", timedelta(days=2, hours=12)),
+        ("1w2d", timedelta(days=9)),
+        ("0.5h", timedelta(minutes=30)),
+    ],
 )
 def test_durations_in_short_or_iso_form(text: str, value: timedelta) -> None:
     book = parse_playbook(f"campaigns:\n  cart_abandonment: {{delay: {text}}}\n")
     assert book.campaigns[Campaign.CART_ABANDONMENT].delay == value
+
+
+@pytest.mark.parametrize("text", ["1h30", "5ms", "h1", "1 hour", "1h-30m"])
+def test_durations_that_are_neither_are_refused(text: str) -> None:
+    with pytest.raises(PlaybookError, match="cart_abandonment"):
+        parse_playbook(f"campaigns:\n  cart_abandonment: {{delay: {text}}}\n")
 
 
 def test_holdout_share_of_the_default_campaigns() -> None:
