@@ -235,11 +235,13 @@ class SignupEvent(_Envelope):
 
 
 class IdentifyEvent(_Envelope):
-    """Links an anonymous visitor to a known customer (a login, say)."""
+    """A known customer: links the anonymous visitor it names to them (a login, say),
+    and updates their traits. Without an ``anonymous_id`` it only updates the traits,
+    as a shop does when a signed-in customer edits a profile (a birthday added later)."""
 
     type: Literal["identify"]
     customer_id: Id
-    anonymous_id: Id
+    anonymous_id: Id | None = None
     traits: Traits = Field(default_factory=dict)
 
 

@@ -94,6 +94,15 @@ def test_identify_links_anonymous_to_customer() -> None:
     assert (event.customer_id, event.anonymous_id, event.key) == ("c1", "a1", "c1")
 
 
+def test_identify_without_a_visitor_updates_traits_only() -> None:
+    event = accepted(raw(type="identify", customer_id="c1", traits={"birthday": "1990-03-01"}))
+    assert isinstance(event, IdentifyEvent)
+    assert (event.customer_id, event.anonymous_id, event.key) == ("c1", None, "c1")
+    assert check_routing(event, b"c1", "signup") is None
+    missing = rejected(raw(type="identify", anonymous_id="a1"))  # who it is stays required
+    assert missing.reason is Reason.MISSING_FIELD
+
+
 def test_anonymous_browse_is_keyed_by_anonymous_id() -> None:
     fields = {"anonymous_id": "a1", "product_id": "p1", "category": "tea", "url": "https://x/p1"}
     event = accepted(raw(type="browse", **fields))

@@ -59,6 +59,17 @@ def test_traits_are_kept_and_a_later_value_replaces_an_earlier_one() -> None:
     }
 
 
+def test_an_identify_without_a_visitor_updates_traits_and_merges_nothing() -> None:
+    state, outcomes = feed(
+        default_playbook(),
+        signup("e1", tier="gold"),
+        event("identify", "e2", traits={"birthday": "1990-05-12", "tier": "silver"}),
+    )
+    assert state.profile.traits == {"tier": "silver", "birthday": "1990-05-12"}
+    assert outcomes[1].claims == []
+    assert [t.campaign for t in outcomes[1].triggers] == []
+
+
 def test_null_removes_a_trait() -> None:
     state, _ = feed(
         default_playbook(),
