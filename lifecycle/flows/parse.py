@@ -357,12 +357,20 @@ def _trigger(value: Any, loc: Loc) -> Trigger:
     return DateTrigger(date=inner, at=time(int(match[1]), int(match[2])))
 
 
+def _choice(key: Any) -> str:
+    """A picker's VALUE as the send compares it (``payload._pick``): YAML's ``true`` and
+    ``false`` as the words, a number or text as written."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
 def _data_value(value: Any, loc: Loc) -> Any:
     if isinstance(value, Mapping) and "by" in value:
         by = value["by"]
         if not isinstance(by, str) or record_path(by) is None:
             raise FlowError((*loc, "by"), f"unknown record path {_show(by)}")
-        choices = {str(k): v for k, v in value.items() if k not in ("by", "default")}
+        choices = {_choice(k): v for k, v in value.items() if k not in ("by", "default")}
         if not choices:
             raise FlowError(loc, "a picker needs at least one VALUE: X")
         return Picker(

@@ -45,6 +45,23 @@ def test_a_flow_send_on_sms() -> None:
     )
 
 
+def test_a_picker_on_a_true_or_false_trait_and_on_a_count() -> None:
+    """YAML reads ``true:`` as a boolean key; the picker still matches the trait's value."""
+    playbook = book(
+        "  p:\n    trigger: {event: purchase}\n"
+        "    steps: [{send: {campaign: p, data: {"
+        "vip: {by: traits.vip, true: gold, false: plain},"
+        " nth: {by: orders, 1: first, default: more}}}}]\n"
+    )
+    for vip, expected in ((True, "gold"), (False, "plain")):
+        state: CustomerState | None = None
+        for event in (signup(1, T0, traits={"vip": vip}), purchase(2, T0 + H, "o1")):
+            outcome = apply(state, event, playbook)
+            state = outcome.state
+        [trigger] = [t for t in outcome.triggers if t.campaign == "p"]
+        assert (trigger.payload["vip"], trigger.payload["nth"]) == (expected, "first")
+
+
 def test_a_flow_send_splits_customers_by_its_variants_weights() -> None:
     triggers = sends_of(
         "  split:\n    trigger: {event: purchase}\n"
