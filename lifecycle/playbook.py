@@ -408,11 +408,26 @@ def _field_errors(source: str, exc: ValidationError) -> PlaybookError:
     return PlaybookError(f"invalid playbook {source}: " + "\n".join(lines))
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's complaint on one line, with the line and column it is at (1-based),
+    and what it was reading when it started, for an editor to jump to."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f": {exc}"
+    mark = exc.problem_mark or exc.context_mark
+    where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+    problem = exc.problem or exc.context or "not YAML"
+    context = ""
+    if exc.context and exc.problem and exc.context_mark is not None:
+        start = exc.context_mark
+        context = f" ({exc.context}, from line {start.line + 1}, column {start.column + 1})"
+    return f"{where}: {problem}{context}"
+
+
 def parse_playbook(text: str, source: str = "<string>") -> Playbook:
     try:
         data = yaml12.load(text)
     except yaml.YAMLError as exc:
-        msg = f"invalid playbook {source}: not valid YAML: {exc}"
+        msg = f"invalid playbook {source}: not valid YAML{_yaml_problem(exc)}"
         raise PlaybookError(msg) from exc
     if data is None:
         data = {}

@@ -32,7 +32,28 @@ _FLOAT = re.compile(
 
 
 class Yaml12Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` with the YAML 1.2 core schema's booleans, numbers and no timestamps."""
+    """``yaml.SafeLoader`` with the YAML 1.2 core schema's booleans, numbers and no timestamps,
+    and keys unique in each mapping, as YAML 1.2 requires (PyYAML keeps the last of two):
+    a flow copied and not renamed would otherwise replace the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *base`` then a key of its own overrides the base's, by design
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base constructor says so
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the key {key!r} is here twice (first at line {first.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 Yaml12Loader.yaml_implicit_resolvers = {

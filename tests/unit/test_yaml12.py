@@ -94,3 +94,36 @@ def test_unquoted_clock_times_are_read_as_times() -> None:
     book = parse_playbook("policies:\n  quiet_hours: {start: 22:00, end: 07:30}\n")
     assert str(book.policies.quiet_hours.start) == "22:00:00"
     assert str(book.policies.quiet_hours.end) == "07:30:00"
+
+
+def test_a_key_twice_in_one_mapping_is_refused_with_both_lines() -> None:
+    """YAML 1.2 wants keys unique; PyYAML would keep the second flow and drop the first."""
+    text = (
+        "flows:\n"
+        "  x: {trigger: {event: cart}, steps: [{send: {campaign: a}}]}\n"
+        "  x: {trigger: {event: purchase}, steps: [{send: {campaign: b}}]}\n"
+    )
+    with pytest.raises(PlaybookError) as info:
+        parse_playbook(text, "shop.yaml")
+    assert str(info.value) == (
+        "invalid playbook shop.yaml: not valid YAML at line 3, column 3:"
+        " the key 'x' is here twice (first at line 2)"
+    )
+    with pytest.raises(yaml.YAMLError):
+        load("a: {b: 1, b: 2}\n")
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    assert load("a: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n") == {
+        "a": {"x": 1, "y": 2},
+        "c": {"x": 3, "y": 2},
+    }
+
+
+def test_a_malformed_document_names_its_line_and_column() -> None:
+    with pytest.raises(PlaybookError) as info:
+        parse_playbook("flows:\n  x: {trigger: {event: cart}, steps: [{wait: 1h}\n", "shop.yaml")
+    assert str(info.value) == (
+        "invalid playbook shop.yaml: not valid YAML at line 3, column 1: expected ',' or ']',"
+        " but got '<stream end>' (while parsing a flow sequence, from line 2, column 38)"
+    )
