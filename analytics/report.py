@@ -246,7 +246,7 @@ def _campaign_lines(report: Report) -> list[str]:
                 lines.append(f"{'':<22}  lift: {_lift_line(c.variant_lift[name])}")
         still_open = report.open_windows.get(c.campaign, 0)
         if still_open:
-            lines.append(f"{'':<22}{still_open} decisions still open at the period's end")
+            lines.append(f"{'':<22}{_still_open(still_open)}")
     if not report.campaigns:
         lines.append("(no attribution window closed in the period)")
     return lines
@@ -266,7 +266,7 @@ def _flow_lines(report: Report) -> list[str]:
         lines.append(f"{'':<22}lift: {_lift_line(f.lift)}")
         still_open = report.flow_open_windows.get(f.flow, 0)
         if still_open:
-            lines.append(f"{'':<22}{still_open} decisions still open at the period's end")
+            lines.append(f"{'':<22}{_still_open(still_open)}")
     if not report.flows:
         lines.append("(no attribution window closed in the period)")
     return lines
@@ -305,3 +305,7 @@ def _kpi_lines(k: dict[str, Any]) -> list[str]:
             f"  {tier:<24}{row['customers']:>10}{row['revenue']:>12}{row['average_clv'] or '-':>10}"
         )
     return lines
+
+
+def _still_open(n: int) -> str:
+    return f"{n} decision{'' if n == 1 else 's'} still open at the period's end"

@@ -118,7 +118,7 @@ def test_the_report_prints_the_flow_lift_and_its_open_windows() -> None:
         text[start + 5],
     ]
     assert text[start + 5].startswith("                      lift: conversion +20.0 pp [")
-    assert text[start + 10] == "                      1 decisions still open at the period's end"
+    assert text[start + 10] == "                      1 decision still open at the period's end"
 
 
 def test_no_flow_lift_says_so() -> None:
