@@ -215,7 +215,11 @@ class CampaignRule(_Strict):
         """``variants: [a, b]`` names arms of equal weight."""
         if not isinstance(variants, list):
             return variants
-        if len(set(map(str, variants))) != len(variants):
+        for name in variants:
+            if not isinstance(name, str) or not name:
+                msg = f"a variant's name must be a text, not {name!r}"
+                raise ValueError(msg)
+        if len(set(variants)) != len(variants):
             msg = "names a variant twice"
             raise ValueError(msg)
         return dict.fromkeys(variants, 1.0)

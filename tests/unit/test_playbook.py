@@ -131,6 +131,8 @@ def test_campaign_overrides_and_disabling() -> None:
     assert arms.campaigns[Campaign.WELCOME].variants == {"short": 1.0, "long": 1.0}
     with pytest.raises(PlaybookError, match="names a variant twice"):
         parse_playbook("campaigns:\n  welcome: {variants: [A, A]}\n")
+    with pytest.raises(PlaybookError, match="a variant's name must be a text, not 1"):
+        parse_playbook("campaigns:\n  welcome: {variants: [A, 1]}\n")
     assert book.holdout_share(rule) == 0.5
     assert book.campaign(Campaign.ORDER_THANK_YOU) is None
     assert Campaign.ORDER_THANK_YOU in book.campaigns
