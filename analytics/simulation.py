@@ -204,7 +204,7 @@ class _StoryWriter:
 
     def _emit(self, t: datetime, body: dict[str, Any]) -> datetime:
         body["event_id"] = f"ev-{self.tag}-{len(self.events)}"
-        body["occurred_at"] = t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        body["occurred_at"] = _stamp(t)
         self.events.append(body)
         return t + timedelta(minutes=self.rng.uniform(1, 40))
 
@@ -225,7 +225,7 @@ class _StoryWriter:
                     "price": float(product.price),
                 },
                 "event_id": f"ev-{self.tag}-x{len(self.extra_events)}",
-                "occurred_at": at.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+                "occurred_at": _stamp(at),
             }
         )
 
@@ -245,16 +245,7 @@ class _StoryWriter:
         self.viewed.append(product)
         ids = {"anonymous_id": anonymous_id} if anonymous_id else {"customer_id": customer_id}
         self._wishlist(t, ids, product)
-        return self._emit(
-            t,
-            {
-                "type": "browse",
-                **ids,
-                "product_id": product.product_id,
-                "category": product.category,
-                "url": f"https://shop.example/p/{product.product_id}",
-            },
-        )
+        return self._emit(t, _view(ids, product))
 
     def leave(self, left: random.Random, customer_id: str, since: datetime, end: datetime) -> None:
         """Up to two sessions of ``customer_id`` between two days after ``since`` and
@@ -267,28 +258,9 @@ class _StoryWriter:
             t = first + (end - first) * left.random()
             for _ in range(left.randint(1, 3)):
                 product = self.catalog.pick(left)
-                t = self._left(
-                    left,
-                    t,
-                    {
-                        "type": "browse",
-                        "customer_id": customer_id,
-                        "product_id": product.product_id,
-                        "category": product.category,
-                        "url": f"https://shop.example/p/{product.product_id}",
-                    },
-                )
+                t = self._left(left, t, _view({"customer_id": customer_id}, product))
             if left.random() < 0.5:
-                body: dict[str, Any] = {
-                    "type": "cart",
-                    "customer_id": customer_id,
-                    "action": "add",
-                    "cart_id": f"cart-{self.tag}-a{len(self.left_events)}",
-                    "product_id": product.product_id,
-                    "quantity": 1,
-                    "unit_price": str(product.price),
-                    "currency": "EUR",
-                }
+                body = _cart_add(customer_id, f"cart-{self.tag}-a{len(self.left_events)}", product)
                 if self.extra is not None:  # carts carry properties with the extras
                     body["properties"] = {
                         "device": left.choice(["web", "ios", "android"]),
@@ -298,7 +270,7 @@ class _StoryWriter:
 
     def _left(self, left: random.Random, t: datetime, body: dict[str, Any]) -> datetime:
         body["event_id"] = f"ev-{self.tag}-a{len(self.left_events)}"
-        body["occurred_at"] = t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        body["occurred_at"] = _stamp(t)
         self.left_events.append(body)
         return t + timedelta(minutes=left.uniform(1, 40))
 
@@ -338,16 +310,7 @@ class _StoryWriter:
         t = self._emit(
             t,
             self._properties(
-                {
-                    "type": "cart",
-                    "customer_id": customer_id,
-                    "action": "add",
-                    "cart_id": f"cart-{self.tag}-{len(self.events)}",
-                    "product_id": product.product_id,
-                    "quantity": 1,
-                    "unit_price": str(product.price),
-                    "currency": "EUR",
-                }
+                _cart_add(customer_id, f"cart-{self.tag}-{len(self.events)}", product)
             ),
         )
         if checkout:
@@ -393,6 +356,34 @@ class _StoryWriter:
                 }
             ),
         )
+
+
+def _stamp(t: datetime) -> str:
+    """An event's ``occurred_at``: whole seconds, UTC as ``Z``."""
+    return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _view(ids: dict[str, Any], product: Product) -> dict[str, Any]:
+    return {
+        "type": "browse",
+        **ids,
+        "product_id": product.product_id,
+        "category": product.category,
+        "url": f"https://shop.example/p/{product.product_id}",
+    }
+
+
+def _cart_add(customer_id: str, cart_id: str, product: Product) -> dict[str, Any]:
+    return {
+        "type": "cart",
+        "customer_id": customer_id,
+        "action": "add",
+        "cart_id": cart_id,
+        "product_id": product.product_id,
+        "quantity": 1,
+        "unit_price": str(product.price),
+        "currency": "EUR",
+    }
 
 
 def simulate(
