@@ -30,7 +30,7 @@ from lifecycle.flows import yaml12
 from lifecycle.flows.model import FlowDef, SegmentDef
 from lifecycle.flows.parse import FlowError, Language, parse_language
 from lifecycle.recommend import RecommendationRules
-from lifecycle.units import Duration, Percent
+from lifecycle.units import Duration, Percent, equal_arms
 from schemas.records import Campaign
 
 __all__ = [
@@ -213,16 +213,7 @@ class CampaignRule(_Strict):
     @classmethod
     def _named_arms(cls, variants: Any) -> Any:
         """``variants: [a, b]`` names arms of equal weight."""
-        if not isinstance(variants, list):
-            return variants
-        for name in variants:
-            if not isinstance(name, str) or not name:
-                msg = f"a variant's name must be a text, not {name!r}"
-                raise ValueError(msg)
-        if len(set(variants)) != len(variants):
-            msg = "names a variant twice"
-            raise ValueError(msg)
-        return dict.fromkeys(variants, 1.0)
+        return equal_arms(variants) if isinstance(variants, list) else variants
 
     @field_validator("variants")
     @classmethod

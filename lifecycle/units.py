@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-__all__ = ["Duration", "Percent"]
+__all__ = ["Duration", "Percent", "equal_arms"]
 
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -26,3 +26,16 @@ def _short_duration(value: Any) -> Any:
 
 Duration = Annotated[timedelta, BeforeValidator(_short_duration), Field(gt=timedelta(0))]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
+
+
+def equal_arms(names: list[Any]) -> dict[str, float]:
+    """``variants: [a, b]``, in a campaign rule or a flow's send: each named arm with the
+    same weight. An empty list gives no arm, which each caller refuses in its own words."""
+    for name in names:
+        if not isinstance(name, str) or not name:
+            msg = f"a variant's name must be a text, not {name!r}"
+            raise ValueError(msg)
+    if len(set(names)) != len(names):
+        msg = "names a variant twice"
+        raise ValueError(msg)
+    return dict.fromkeys(names, 1.0)

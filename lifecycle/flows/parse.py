@@ -40,7 +40,7 @@ from lifecycle.flows.model import (
     Wait,
 )
 from lifecycle.flows.paths import EVENT_PATHS, PathKind, event_path, record_path
-from lifecycle.units import Duration
+from lifecycle.units import Duration, equal_arms
 from schemas.records import Stage
 
 __all__ = [
@@ -199,18 +199,6 @@ def _leaf(path: Any, op: str, value: Any, scope: Scope, loc: Loc, path_loc: Loc)
     else:
         _check_value(path, kind, value, here)
     return Leaf(path=path, op=op, value=tuple(value) if isinstance(value, list) else value)
-
-
-def _equal_weights(names: list[Any], loc: Loc) -> dict[str, float]:
-    """``variants: [a, b]``: each named arm, drawn with the same weight."""
-    if not names:
-        raise FlowError(loc, "needs at least one variant")
-    for n, name in enumerate(names):
-        if not isinstance(name, str) or not name:
-            raise FlowError((*loc, n), f"must be a variant name, not {_show(name)}")
-    if len(set(names)) != len(names):
-        raise FlowError(loc, "names a variant twice")
-    return dict.fromkeys(names, 1.0)
 
 
 def _activity(kind: str, value: Any, loc: Loc) -> Activity:
@@ -400,7 +388,10 @@ def _send(value: Any, trigger: Trigger, loc: Loc) -> SendSpec:
         raise FlowError((*loc, "priority"), "must be a whole number of at least 0")
     variants = given.get("variants")
     if isinstance(variants, list):
-        variants = _equal_weights(variants, (*loc, "variants"))
+        try:
+            variants = equal_arms(variants)
+        except ValueError as exc:
+            raise FlowError((*loc, "variants"), str(exc)) from None
     if variants is not None:
         variants = dict(_mapping(variants, (*loc, "variants")))
         if not variants:

@@ -515,7 +515,7 @@ SEND = CART + "    steps:\n      - send: "
         ),
         (
             SEND + "{campaign: a, variants: [A, 2]}\n",
-            "flows.x.steps[0].send.variants[1]: must be a variant name, not 2",
+            "flows.x.steps[0].send.variants: a variant's name must be a text, not 2",
         ),
         (
             CART + "    filters: [coffee]\n    steps: [{wait: 1h}]\n",
