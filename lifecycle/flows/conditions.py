@@ -39,6 +39,7 @@ __all__ = [
     "Facts",
     "RecordFacts",
     "View",
+    "choice_key",
     "comparable",
     "event_holds",
     "holds",
@@ -215,6 +216,22 @@ def comparable(value: Any) -> Any:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
         return number if number.is_finite() else None
     return value
+
+
+def choice_key(value: Any) -> str | None:
+    """A picker's VALUE, or a customer's value at its path, as the text they match by.
+
+    Both sides go through ``comparable`` first, so a number matches by its value
+    (``500: x`` picks a revenue of 500.00), YAML's ``true``/``false`` keys match a
+    boolean as the words, and a stage or tier by its name. None for no value."""
+    value = comparable(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value.normalize() + 0, "f")
+    return str(value)
 
 
 def _same_kind(a: Any, b: Any) -> bool:

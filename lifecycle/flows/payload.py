@@ -14,14 +14,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from lifecycle.flows.conditions import Ctx, record_value
+from lifecycle.flows.conditions import Ctx, choice_key, record_value
 from lifecycle.flows.effects import Effects, step_ctx
 from lifecycle.flows.model import Picker, SendSpec
 from lifecycle.flows.program import CompiledFlow
 from lifecycle.flows.runs import Run
 from lifecycle.ids import stable_id
 from lifecycle.state import RunLine, RunOrder, trusted
-from schemas.records import Stage
 
 __all__ = ["order_of", "send_step"]
 
@@ -95,14 +94,7 @@ _NONE = object()
 
 
 def _pick(picker: Picker, ctx: Ctx) -> Any:
-    value = record_value(picker.by, ctx)
-    choice: str | None
-    if isinstance(value, bool):
-        choice = "true" if value else "false"
-    elif isinstance(value, Stage):
-        choice = value.value
-    else:
-        choice = None if value is None else str(value)
+    choice = choice_key(record_value(picker.by, ctx))
     if choice is not None and choice in picker.values:
         return picker.values[choice]
     return picker.default if picker.has_default else _NONE

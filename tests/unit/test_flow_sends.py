@@ -62,6 +62,29 @@ def test_a_picker_on_a_true_or_false_trait_and_on_a_count() -> None:
         assert (trigger.payload["vip"], trigger.payload["nth"]) == (expected, "first")
 
 
+def test_a_picker_on_money_matches_a_number_by_its_value() -> None:
+    """Revenue is a decimal with cents (500.00); a picker's 500, 500.0 or "500.00" is that
+    value; a trait matches a number key by its value, or by its text as sent."""
+    playbook = book(
+        "  p:\n    trigger: {event: purchase}\n"
+        "    steps: [{send: {campaign: p, data: {"
+        "a: {by: revenue, 500: big, 20.5: small, default: other},"
+        " b: {by: revenue, '500.00': big, default: other},"
+        " c: {by: traits.size, 2: two, 3: three, default: other}}}}]\n"
+    )
+    for total, size, expected in (
+        ("500.00", 2, ("big", "big", "two")),
+        ("20.50", 3.0, ("small", "other", "three")),
+        ("499.99", "3", ("other", "other", "three")),
+    ):
+        state: CustomerState | None = None
+        for event in (signup(1, T0, traits={"size": size}), purchase(2, T0 + H, "o1", total)):
+            outcome = apply(state, event, playbook)
+            state = outcome.state
+        [trigger] = [t for t in outcome.triggers if t.campaign == "p"]
+        assert (trigger.payload["a"], trigger.payload["b"], trigger.payload["c"]) == expected
+
+
 def test_a_flow_send_splits_customers_by_its_variants_weights() -> None:
     triggers = sends_of(
         "  split:\n    trigger: {event: purchase}\n"

@@ -396,6 +396,10 @@ SEND = CART + "    steps:\n      - send: "
             "flows.x.steps[0].send.data.discount_percent.by: unknown record path 'clv_teir'",
         ),
         (
+            SEND + "{campaign: a, data: {d: {by: traits.size, null: 1, default: 2}}}\n",
+            "flows.x.steps[0].send.data.d.null: a VALUE must be a text, a number or true/false",
+        ),
+        (
             SEND + "{campaign: a, priority: -1}\n",
             "flows.x.steps[0].send.priority: must be a whole number of at least 0",
         ),
