@@ -28,6 +28,11 @@ Duration = Annotated[timedelta, BeforeValidator(_short_duration), Field(gt=timed
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 
 
+def percent_number(percent: Decimal) -> int | float:
+    """A percent as the JSON number a playbook's own ``data`` would give: 20, or 12.5."""
+    return int(percent) if percent == percent.to_integral_value() else float(percent)
+
+
 def equal_arms(names: list[Any]) -> dict[str, float]:
     """``variants: [a, b]``, in a campaign rule or a flow's send: each named arm with the
     same weight. An empty list gives no arm, which each caller refuses in its own words."""

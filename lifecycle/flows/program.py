@@ -29,6 +29,7 @@ from lifecycle.flows.model import (
 )
 from lifecycle.playbook import CampaignRule, Playbook
 from lifecycle.policy import ResolvedSend
+from lifecycle.units import percent_number
 from schemas.records import Campaign
 
 __all__ = ["CompiledFlow", "Program", "program"]
@@ -121,10 +122,12 @@ def _knobbed_data(data: Mapping[str, Any], rule: CampaignRule) -> dict[str, Any]
         elif key == "discount_percent" and isinstance(value, Picker):
             tiers = rule.discount_by_tier
             if tiers is not None:
-                out[key] = Picker(by=value.by, values={k: str(v) for k, v in tiers.items()})
+                out[key] = Picker(
+                    by=value.by, values={k: percent_number(v) for k, v in tiers.items()}
+                )
         elif key == "discount_percent":
             if rule.discount_percent is not None:
-                out[key] = str(rule.discount_percent)
+                out[key] = percent_number(rule.discount_percent)
         else:
             out[key] = value
     return out

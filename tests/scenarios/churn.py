@@ -25,7 +25,7 @@ def _churns_by_value(
     customer: str,
     key: str,
     totals: tuple[str, ...],
-    win_back_percent: str,
+    win_back_percent: int,
     until: tuple[int, ...],
     refunded: str | None = None,
 ) -> Journey:
@@ -68,7 +68,7 @@ def _slow_buyer_at_risk_after_twice_their_gap() -> Journey:
             *order_mails(k, 2, 46),
             *order_mails(k, 3, 91),
             churn_prevention(day(181)),
-            win_back(day(211), "10"),
+            win_back(day(211), 10),
         ),
     )
 
@@ -80,7 +80,7 @@ JOURNEYS: tuple[Journey, ...] = (
         "cust-churn-low-2",
         "churn-low",
         ("49.90",),
-        "10",
+        10,
         until=(200,),
     ),
     _churns_by_value(
@@ -89,7 +89,7 @@ JOURNEYS: tuple[Journey, ...] = (
         "cust-churn-mid",
         "churn-mid",
         ("100.00", "150.00"),
-        "15",
+        15,
         until=(100, 140),
     ),
     _churns_by_value(
@@ -98,7 +98,7 @@ JOURNEYS: tuple[Journey, ...] = (
         "cust-churn-high",
         "churn-high",
         ("1200.00",),
-        "20",
+        20,
         until=(130,),
         refunded="150.00",
     ),

@@ -114,7 +114,7 @@ def _advocate_by_referral_then_lapses() -> Journey:
             at_risk(ADV, day(103)),
             churned(day(163)),
         ),
-        (advocate_referral(day(52)), churn_prevention(day(103)), win_back(day(163), "15")),
+        (advocate_referral(day(52)), churn_prevention(day(103)), win_back(day(163), 15)),
     )
 
 
@@ -142,7 +142,7 @@ def _loyal_lapses_and_comes_back_loyal() -> Journey:
         ),
         (
             churn_prevention(day(91)),
-            win_back(day(151), "15"),
+            win_back(day(151), 15),
             welcome_back(day(200)),
             *order_mails(k, 5, 200),
             loyalty_reward(day(215)),

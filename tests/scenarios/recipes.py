@@ -231,7 +231,7 @@ def _birthday(playbook: str) -> Journey:
                 review(day(63), f"{k}-o1"),
                 nudge(day(86)),
                 churn_prevention(day(116)),
-                win_back(day(176), "20"),
+                win_back(day(176), 20),
                 sent(
                     "birthday",
                     "birthday",

@@ -187,11 +187,11 @@ def browse_mail(when: datetime, products: Sequence[str]) -> Send:
 
 
 def churn_prevention(when: datetime, send_after: datetime | None = None) -> Send:
-    payload = {"survey": True, "discount_percent": "5"}
+    payload = {"survey": True, "discount_percent": 5}
     return Send(Campaign.CHURN_PREVENTION, when, send_after=send_after, payload=payload)
 
 
-def win_back(when: datetime, discount_percent: str) -> Send:
+def win_back(when: datetime, discount_percent: int) -> Send:
     return Send(Campaign.WIN_BACK, when, payload={"discount_percent": discount_percent})
 
 

@@ -104,7 +104,7 @@ def lapses(
     sends: Sequence[Send] = (),
     *,
     refunded: str | None = None,
-    win_back_percent: str | None = None,
+    win_back_percent: int | None = None,
 ) -> Journey:
     """A ``buyer`` whose orders of ``totals`` (one or two: days 1 and 11), less
     ``refunded`` off the first on day 3, are the last for months.
@@ -192,5 +192,5 @@ def comes_back(
         ),
         moves,
         sends,
-        win_back_percent="10" if churns else None,
+        win_back_percent=10 if churns else None,
     )
