@@ -344,7 +344,7 @@ def _signup(step: _Step, event: SignupEvent) -> None:
     first_signup = state.signed_up_at is None
     # An absent field keeps what a privacy consent event already said.
     given = "marketing_consent" in event.model_fields_set
-    consent = event.marketing_consent if given else state.profile.marketing_consent
+    before = state.profile
     state.profile = Profile(
         email=event.email,
         first_name=event.first_name or state.profile.first_name,
@@ -353,10 +353,17 @@ def _signup(step: _Step, event: SignupEvent) -> None:
         country=event.country or state.profile.country,
         source=event.source or state.profile.source,
         referred_by=event.referred_by or state.profile.referred_by,
-        marketing_consent=consent,
-        unsubscribed=state.profile.unsubscribed and not consent,
-        traits=_traits(step, state.profile.traits, event.traits),
+        marketing_consent=before.marketing_consent,
+        unsubscribed=before.unsubscribed,
+        traits=_traits(step, before.traits, event.traits),
     )
+    # Set only when there are some, as decoding the record counts them (absent when empty).
+    if before.channel_consent:
+        state.profile.channel_consent = before.channel_consent
+    if before.unsubscribed_from:
+        state.profile.unsubscribed_from = before.unsubscribed_from
+    if given:
+        state.profile.consent(event.marketing_consent, None)
     _claim(step, event.anonymous_id)
     if not first_signup:
         return
@@ -540,8 +547,8 @@ def _refund(step: _Step, event: RefundEvent) -> None:
 
 
 def _engagement(step: _Step, event: EngagementEvent) -> None:
-    if event.action in ("unsubscribe", "complaint"):
-        step.state.profile.unsubscribed = True
+    if event.action in ("unsubscribe", "complaint") and event.channel is not None:
+        step.state.profile.unsubscribe(event.channel)
     elif event.action in ("review", "referral") and step.state.stage is Stage.LOYAL:
         step.move(Stage.ADVOCATE, f"loyal_{event.action}")
 
@@ -551,8 +558,7 @@ def _privacy(step: _Step, event: PrivacyEvent) -> None:
         step.outcome.state = None
         step.outcome.erased = True
     elif event.granted is not None:
-        step.state.profile.marketing_consent = event.granted
-        step.state.profile.unsubscribed = step.state.profile.unsubscribed and not event.granted
+        step.state.profile.consent(event.granted, event.channel)
 
 
 def _remember(state: CustomerState, event_id: str, window: int) -> None:

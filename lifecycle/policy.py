@@ -142,21 +142,18 @@ def decide(
     campaign = send.campaign
     variant = _variant(send.variants, campaign, state.customer_id)
     if not send.transactional:
-        for reason, stopped in (
-            ("unsubscribed", state.profile.unsubscribed),
-            ("no_consent", not state.profile.marketing_consent),
-        ):
-            if stopped:
-                return Suppression(
-                    state.customer_id,
-                    campaign,
-                    reason,
-                    cause,
-                    trigger_id,
-                    variant,
-                    send.flow,
-                    send.step,
-                )
+        reason = state.profile.marketing_stop(send.channel)
+        if reason is not None:
+            return Suppression(
+                state.customer_id,
+                campaign,
+                reason,
+                cause,
+                trigger_id,
+                variant,
+                send.flow,
+                send.step,
+            )
     send_after = at
     if not send.transactional and state.profile.timezone:
         send_after = (

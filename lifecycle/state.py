@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from schemas.codec import loads
 from schemas.events import Scalar, UtcDatetime
-from schemas.records import Attributed, Group, Stage
+from schemas.records import Attributed, Channel, Group, Stage
 
 __all__ = [
     "HISTORY_KEPT",
@@ -145,6 +145,10 @@ def _none(value: Any) -> bool:
     return value is None
 
 
+CHANNELS: tuple[str, ...] = get_args(Channel)
+"""Every channel a send may use."""
+
+
 class Profile(BaseModel):
     """Contact facts; personal fields live here so logging code can avoid them in one place."""
 
@@ -158,11 +162,51 @@ class Profile(BaseModel):
     source: str | None = None
     referred_by: str | None = None
     marketing_consent: bool = False
+    """Marketing consent on every channel: the signup's, or a consent naming no channel."""
     unsubscribed: bool = False
+    """Unsubscribed from every channel (a record written before unsubscribes were kept
+    per channel)."""
     traits: dict[str, Scalar] = Field(default_factory=dict, exclude_if=_empty)
     """What signup and identify said in ``traits``, per name the latest value (a ``null``
     removed it). Left out of the JSON while empty, so records without traits keep the
     bytes they had before traits existed."""
+    channel_consent: dict[str, bool] = Field(default_factory=dict, exclude_if=_empty)
+    """A consent naming a channel: granted or withdrawn for that channel alone, above
+    ``marketing_consent``. Left out of the JSON while empty, as traits are."""
+    unsubscribed_from: list[str] = Field(default_factory=list, exclude_if=_empty)
+    """The channels the customer unsubscribed from (or complained on), in order."""
+
+    def marketing_stop(self, channel: str) -> str | None:
+        """Why a marketing message on ``channel`` may not go out (``unsubscribed``,
+        ``no_consent``), or None when it may."""
+        if self.unsubscribed or channel in self.unsubscribed_from:
+            return "unsubscribed"
+        if not self.channel_consent.get(channel, self.marketing_consent):
+            return "no_consent"
+        return None
+
+    def consent(self, granted: bool, channel: str | None) -> None:
+        """A consent given or withdrawn: on one channel, or (naming none) on every channel,
+        replacing what each channel said before. Consent given lifts an unsubscribe."""
+        if channel is None:
+            self.marketing_consent = granted
+            if self.channel_consent:  # assigned only when they change: see ``_profile``
+                self.channel_consent = {}
+            if granted:
+                self.unsubscribed = False
+                if self.unsubscribed_from:
+                    self.unsubscribed_from = []
+            return
+        self.channel_consent = {**self.channel_consent, channel: granted}
+        if granted:
+            if self.unsubscribed:  # every channel but this one stays unsubscribed
+                self.unsubscribed = False
+                self.unsubscribed_from = [c for c in CHANNELS if c != channel]
+            self.unsubscribed_from = [c for c in self.unsubscribed_from if c != channel]
+
+    def unsubscribe(self, channel: str) -> None:
+        if channel not in self.unsubscribed_from:
+            self.unsubscribed_from = [*self.unsubscribed_from, channel]
 
 
 class CartLine(BaseModel):
@@ -396,7 +440,9 @@ class CustomerState(BaseModel):
 
     @property
     def may_receive_marketing(self) -> bool:
-        return self.profile.marketing_consent and not self.profile.unsubscribed
+        """Marketing email may go out: the ``consent`` record path (email is the default
+        channel)."""
+        return self.profile.marketing_stop("email") is None
 
 
 # --- reading a stored record back ----------------------------------------------------
@@ -525,14 +571,26 @@ def _optional_timestamp(data: dict[str, Any], name: str) -> None:
         data[name] = _timestamp(value)
 
 
+_LEFT_OUT_WHEN_EMPTY: dict[str, Callable[[], Any]] = {
+    "traits": dict,
+    "channel_consent": dict,
+    "unsubscribed_from": list,
+}
+"""The profile's fields its JSON leaves out while empty, and their defaults."""
+
+
 def _profile(data: dict[str, Any]) -> Profile:
-    """A profile; its traits are JSON scalars already, and absent when empty (validation
-    then gives the default, and does not count the field as set)."""
-    if "traits" in data:
+    """A profile; its traits and channel choices are JSON values already, and absent when
+    empty (validation then gives the default, and does not count the field as set)."""
+    fields = _FIELDS[Profile]
+    if len(data) == len(fields):
         return _model(Profile, data)
-    data["traits"] = {}
-    profile = _model(Profile, data)
-    _set_fields_set(profile, set(data) - {"traits"})
+    absent = [name for name, make in _LEFT_OUT_WHEN_EMPTY.items() if name not in data]
+    if len(data) + len(absent) != len(fields):
+        raise _ShapeError
+    full = {name: data[name] if name in data else _LEFT_OUT_WHEN_EMPTY[name]() for name in fields}
+    profile = _model(Profile, full)
+    _set_fields_set(profile, set(fields).difference(absent))
     return profile
 
 

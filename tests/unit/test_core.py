@@ -417,7 +417,7 @@ def test_unsubscribe_suppresses_marketing_but_not_transactional(playbook: Playbo
         event("browse", "e1", "2025-01-10T09:00:00Z", customer_id="c1"),
         unsubscribe("c1", "e2", "2025-01-10T09:01:00Z"),
     )
-    assert shop.states["c1"].profile.unsubscribed
+    assert shop.states["c1"].profile.unsubscribed_from == ["email"]
     [joined] = shop.feed(signup("c1", "e3", "2025-01-10T09:02:00Z", consent=False))
     assert joined.triggers == []
     assert joined.suppressed == [Suppression("c1", Campaign.WELCOME, "unsubscribed", "e3")]
