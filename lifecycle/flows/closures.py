@@ -19,7 +19,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from lifecycle.flows.conditions import RECORD_GETTERS, Ctx, comparable, event_holds, holds
+from lifecycle.flows.conditions import (
+    RECORD_GETTERS,
+    Ctx,
+    comparable,
+    event_holds,
+    holds,
+    number_text,
+)
 from lifecycle.flows.model import (
     Activity,
     AllOf,
@@ -38,13 +45,16 @@ Test = Callable[[Any], bool]
 
 def _number(value: Any) -> Decimal | int | None:
     """A present, finite number as Decimal, or an int as it is (it compares with a Decimal
-    exactly, as its Decimal would); None for anything else (a bool is not one)."""
+    exactly, as its Decimal would), or a number sent as text as its Decimal; None for
+    anything else (a bool is not one)."""
     kind = type(value)
     if kind is Decimal:  # money and the core's other amounts: most values
         return value if value.is_finite() else None
     if kind is int:
         whole: int = value
         return whole
+    if kind is str:
+        return number_text(value)
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     number = value if isinstance(value, Decimal) else Decimal(str(value))

@@ -18,6 +18,7 @@ from the record once it has them (``profile.traits``, ``bought_log``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -43,6 +44,7 @@ __all__ = [
     "comparable",
     "event_holds",
     "holds",
+    "number_text",
     "record_value",
 ]
 
@@ -234,6 +236,15 @@ def choice_key(value: Any) -> str | None:
     return str(value)
 
 
+_NUMERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def number_text(text: str) -> Decimal | None:
+    """A number sent as text (a property ``"19.90"``, a trait ``"30"``) as its Decimal,
+    so it compares with a playbook's number as that number; None for other text."""
+    return Decimal(text) if _NUMERAL.fullmatch(text) else None
+
+
 def _same_kind(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool)
@@ -241,10 +252,15 @@ def _same_kind(a: Any, b: Any) -> bool:
 
 
 def _eq(a: Any, b: Any) -> bool:
+    """A value ``a`` against a playbook's literal ``b``."""
+    if isinstance(a, str) and isinstance(b, Decimal):
+        a = number_text(a)
     return _same_kind(a, b) and a == b
 
 
 def _order(op: str, a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, Decimal):
+        a = number_text(a)
     if not _same_kind(a, b) or isinstance(a, bool):
         return False
     if op == "gt":

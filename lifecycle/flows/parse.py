@@ -42,6 +42,7 @@ from lifecycle.flows.model import (
     Wait,
 )
 from lifecycle.flows.paths import EVENT_PATHS, PathKind, event_path, record_path
+from lifecycle.state import CHANNELS
 from lifecycle.units import Duration, equal_arms
 from schemas.records import Stage
 
@@ -100,7 +101,6 @@ _FLOW_KEYS = (
     "enabled",
 )
 _SEND_KEYS = ("campaign", "channel", "transactional", "priority", "variants", "include", "data")
-_CHANNELS = ("email", "sms", "push", "webhook")
 
 
 def _show(value: Any) -> str:
@@ -173,7 +173,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_value(path: str, kind: PathKind, value: Any, loc: Loc) -> None:
-    if isinstance(value, list | dict) or value is None:
+    if isinstance(value, list):
+        hint = f" (any of several: {{{path}: {{in: [...]}}}})"
+        raise FlowError(loc, f"{path} compares with a single value, not {_show(value)}{hint}")
+    if isinstance(value, dict) or value is None:
         raise FlowError(loc, f"{path} compares with a single value, not {_show(value)}")
     if kind.kind == "number" and not _is_number(value):
         raise FlowError(loc, f"{path} compares with a number, not {_show(value)}")
@@ -185,11 +188,15 @@ def _check_value(path: str, kind: PathKind, value: Any, loc: Loc) -> None:
         raise FlowError(loc, f"{path} is one of {', '.join(kind.names)}, not {_show(value)}")
 
 
-def _leaf(path: Any, op: str, value: Any, scope: Scope, loc: Loc, path_loc: Loc) -> Leaf:
+def _leaf(
+    path: Any, op: str, value: Any, scope: Scope, loc: Loc, path_loc: Loc, *, short: bool = False
+) -> Leaf:
+    """``{field: PATH, OP: VALUE}``; ``short`` for ``{PATH: VALUE}``, whose value's
+    problems are told at the path, as written, not at an ``eq`` nobody wrote."""
     if not isinstance(path, str):
         raise FlowError(path_loc, f"must be a path, not {_show(path)}")
     kind = scope.kind(path, path_loc)
-    here = (*loc, op)
+    here = path_loc if short else (*loc, op)
     if op == "exists":
         if not isinstance(value, bool):
             raise FlowError(here, "exists needs true or false")
@@ -275,13 +282,16 @@ def condition(value: Any, scope: Scope, loc: Loc) -> Cond:
         return _activity(key, inner, (*loc, key))
     if key in OPERATORS:
         raise FlowError(loc, f"{key} needs a field")
-    if isinstance(inner, Mapping) and inner and all(op in OPERATORS for op in inner):
+    if isinstance(inner, Mapping) and inner:
         # PATH: {OP: VALUE, ...}, each operator a leaf on the path
+        for op in inner:
+            if op not in OPERATORS:
+                raise FlowError((*loc, key), f"unknown operator {_show(op)}")
         leaves = tuple(
             _leaf(key, op, v, scope, (*loc, key), (*loc, key)) for op, v in inner.items()
         )
         return leaves[0] if len(leaves) == 1 else AllOf(items=leaves)
-    return _leaf(key, "eq", inner, scope, loc, (*loc, key))
+    return _leaf(key, "eq", inner, scope, loc, (*loc, key), short=True)
 
 
 def _segment_refs(cond: Cond | None) -> list[str]:
@@ -389,8 +399,8 @@ def _send(value: Any, trigger: Trigger, loc: Loc) -> SendSpec:
     if not isinstance(campaign, str) or not _CAMPAIGN.match(campaign):
         raise FlowError((*loc, "campaign"), f"not a campaign name: {_show(campaign)}")
     channel = given.get("channel")
-    if channel is not None and channel not in _CHANNELS:
-        raise FlowError((*loc, "channel"), f"must be one of {', '.join(_CHANNELS)}")
+    if channel is not None and channel not in CHANNELS:
+        raise FlowError((*loc, "channel"), f"must be one of {', '.join(CHANNELS)}")
     transactional = given.get("transactional")
     if transactional is not None and not isinstance(transactional, bool):
         raise FlowError((*loc, "transactional"), "must be true or false")

@@ -231,11 +231,17 @@ def test_a_missing_value_fails_all_but_ne_not_in_and_exists_false(
 
 
 def test_values_of_different_kinds_never_match() -> None:
-    facts = FakeFacts({"tier": "5", "vip": True, "score": 5})
+    """But a number in the playbook reads a number sent as text (``"5"``) as that number."""
+    facts = FakeFacts({"tier": "5", "vip": True, "score": 5, "plan": "gold", "sku": "1e3"})
     context = ctx(facts=facts)
-    assert not rec("{field: traits.tier, eq: 5}", context)
-    assert rec("{field: traits.tier, ne: 5}", context)
-    assert not rec("{field: traits.tier, gt: 4}", context)
+    assert rec("{field: traits.tier, eq: 5}", context)
+    assert not rec("{field: traits.tier, ne: 5}", context)
+    assert rec("{field: traits.tier, gt: 4.5}", context)
+    assert rec("{traits.tier: {in: [4, 5]}}", context)
+    assert not rec("{field: traits.score, eq: '5'}", context)  # text in the playbook: text only
+    assert not rec("{field: traits.plan, gt: 4}", context)
+    assert rec("{field: traits.plan, ne: 4}", context)
+    assert not rec("{field: traits.sku, eq: 1000}", context)  # a numeral is digits and a point
     assert not rec("{field: traits.vip, eq: 1}", context)
     assert rec("{field: traits.vip, eq: true}", context)
     assert not rec("{field: traits.score, eq: true}", context)
@@ -668,3 +674,12 @@ def test_properties_on_any_event() -> None:
 def test_where_cannot_test_the_customer() -> None:
     with pytest.raises(FlowError, match="use filters for the customer"):
         condition(load("{segment: vip}"), Scope("purchase"), ("where",))
+
+
+def test_a_property_sent_as_text_compares_with_a_playbook_number() -> None:
+    wish = event(type="custom", name="wishlist_add", properties={"price": "19.90", "sku": "7"})
+    assert ev("{properties.price: {gt: 5}}", wish)
+    assert ev("{properties.price: 19.9}", wish)
+    assert not ev("{properties.price: {lt: 19.9}}", wish)
+    assert not ev("{properties.price: '19.9'}", wish)  # text against text: as written
+    assert ev("{properties.sku: {in: [7, 8]}}", wish)
