@@ -225,6 +225,7 @@ class Backtest:
             self.summary.merges += int(outcome.history is not None)
         elif not isinstance(cause, Due | ProspectHistory):
             self.summary.events += 1
+            self.summary.duplicates += int(outcome.duplicate)  # as the worker counts them
         yield from self._record(key, outcome)
         for claim in outcome.claims:
             yield from self._send(claim.anonymous_id, claim)
@@ -278,8 +279,6 @@ class Backtest:
 
     def _record(self, key: str, outcome: Outcome) -> list[Output]:
         summary = self.summary
-        if outcome.duplicate:
-            summary.duplicates += 1
         if outcome.state is None:
             self.states.pop(key, None)
             summary.erased += int(outcome.erased)

@@ -160,9 +160,16 @@ def test_summary_counts(playbook: Playbook) -> None:
     lines = [
         line("browse", "b1", "2025-01-10T08:00:00Z", anonymous_id="a1"),
         SIGNUP,
-        line("signup", "s2", "2025-01-10T09:01:00Z", customer_id="c2", email="c2@x.example"),
+        line(  # claims a visitor never seen: no merge, and no duplicate either
+            "signup",
+            "s2",
+            "2025-01-10T09:01:00Z",
+            customer_id="c2",
+            email="c2@x.example",
+            anonymous_id="a9",
+        ),
         PURCHASE,
-        PURCHASE,  # a redelivery
+        PURCHASE,  # a redelivery: the one duplicate
         b"not json",
         b"",
         line("privacy", "x1", "2025-01-10T10:00:00Z", customer_id="c2", action="erase"),
