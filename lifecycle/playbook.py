@@ -31,6 +31,7 @@ from lifecycle.flows.model import FlowDef, SegmentDef
 from lifecycle.flows.parse import FlowError, Language, parse_language
 from lifecycle.recommend import RecommendationRules
 from lifecycle.units import Duration, Percent, equal_arms
+from schemas.events import TimeZone
 from schemas.records import Campaign
 
 __all__ = [
@@ -161,6 +162,9 @@ class QuietHours(_Strict):
     enabled: bool = True
     start: time = time(21, 0)
     end: time = time(8, 0)
+    default_timezone: TimeZone | None = None
+    """The zone of a customer who gave none (a shop selling in one country names its
+    own); without it, such a customer has no quiet hours."""
 
 
 class FrequencyCap(_Strict):

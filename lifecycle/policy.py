@@ -155,10 +155,10 @@ def decide(
                 send.step,
             )
     send_after = at
-    if not send.transactional and state.profile.timezone:
-        send_after = (
-            quiet_hours_end(at, state.profile.timezone, playbook.policies.quiet_hours) or at
-        )
+    quiet = playbook.policies.quiet_hours
+    zone = state.profile.timezone or quiet.default_timezone
+    if not send.transactional and zone:
+        send_after = quiet_hours_end(at, zone, quiet) or at
     return trusted(
         Trigger,
         trigger_id=trigger_id,

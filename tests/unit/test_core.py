@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lifecycle.core import Outcome, apply
-from lifecycle.playbook import Playbook, parse_playbook
+from lifecycle.playbook import Playbook, PlaybookError, parse_playbook
 from lifecycle.policy import Suppression
 from lifecycle.state import CustomerState
 from schemas.events import Event, EventAdapter
@@ -554,6 +554,24 @@ def test_quiet_hours_use_the_customers_zone(playbook: Playbook) -> None:
     no_zone = signup("c2", "e1", "2025-01-15T23:30:00+01:00")
     [trigger] = apply(None, no_zone, playbook).triggers
     assert trigger.send_after == trigger.created_at
+
+
+def test_a_customer_without_a_zone_takes_the_playbooks_default_timezone() -> None:
+    book = parse_playbook("policies:\n  quiet_hours: {default_timezone: Europe/Berlin}\n")
+    no_zone = signup("c2", "e1", "2025-01-15T23:30:00+01:00")
+    [trigger] = apply(None, no_zone, book).triggers
+    assert trigger.send_after == utc("2025-01-16T07:00:00Z")  # 08:00 in Berlin
+    # 23:30 in Berlin is 17:30 in New York: a zone of the customer's own comes first
+    zoned = signup("c1", "e1", "2025-01-15T23:30:00+01:00", timezone="America/New_York")
+    [trigger] = apply(None, zoned, book).triggers
+    assert trigger.send_after == trigger.created_at
+
+
+def test_the_default_timezone_must_be_an_iana_zone() -> None:
+    with pytest.raises(PlaybookError) as refused:
+        parse_playbook("policies:\n  quiet_hours: {default_timezone: Mars/Olympus}\n")
+    assert "policies.quiet_hours.default_timezone" in str(refused.value)
+    assert "unknown IANA time zone" in str(refused.value)
 
 
 def test_order_thank_you_ignores_quiet_hours(playbook: Playbook) -> None:
