@@ -357,7 +357,8 @@ SEND = CART + "    steps:\n      - send: "
         ),
         (
             FLOW + "    trigger: {event: cart, where: {action: ad}}\n    steps: [{wait: 1h}]\n",
-            "flows.x.trigger.where.action: action is one of add, remove, checkout_started, not 'ad'",
+            "flows.x.trigger.where.action:"
+            " action is one of add, remove, checkout_started, not 'ad'",
         ),
         (CART, "flows.x.steps: required"),
         (CART + "    steps: []\n", "flows.x.steps: must not be empty"),
