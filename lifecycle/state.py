@@ -202,7 +202,8 @@ class Profile(BaseModel):
             if self.unsubscribed:  # every channel but this one stays unsubscribed
                 self.unsubscribed = False
                 self.unsubscribed_from = [c for c in CHANNELS if c != channel]
-            self.unsubscribed_from = [c for c in self.unsubscribed_from if c != channel]
+            if channel in self.unsubscribed_from:
+                self.unsubscribed_from = [c for c in self.unsubscribed_from if c != channel]
 
     def unsubscribe(self, channel: str) -> None:
         if channel not in self.unsubscribed_from:

@@ -224,8 +224,12 @@ def choice_key(value: Any) -> str | None:
     """A picker's VALUE, or a customer's value at its path, as the text they match by.
 
     Both sides go through ``comparable`` first, so a number matches by its value
-    (``500: x`` picks a revenue of 500.00), YAML's ``true``/``false`` keys match a
-    boolean as the words, and a stage or tier by its name. None for no value."""
+    (``500: x`` picks a revenue of 500.00, and a trait sent as ``"500.00"``, as a
+    condition reads it), YAML's ``true``/``false`` keys match a boolean as the words,
+    and a stage or tier by its name. None for no value."""
+    if isinstance(value, str):
+        number = number_text(value)
+        value = value if number is None else number
     value = comparable(value)
     if value is None:
         return None
@@ -236,7 +240,7 @@ def choice_key(value: Any) -> str | None:
     return str(value)
 
 
-_NUMERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_NUMERAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def number_text(text: str) -> Decimal | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -357,30 +356,21 @@ def _trigger(value: Any, loc: Loc) -> Trigger:
     return DateTrigger(date=inner, at=time(int(match[1]), int(match[2])))
 
 
-def _number_text(key: Any) -> Any:
-    """A key quoted in YAML on a number path (``'500.00': x`` by revenue) as its number."""
-    if isinstance(key, str):
-        try:
-            return Decimal(key)
-        except ArithmeticError:
-            return key
-    return key
-
-
 def _data_value(value: Any, loc: Loc) -> Any:
     if isinstance(value, Mapping) and "by" in value:
         by = value["by"]
-        kind = record_path(by) if isinstance(by, str) else None
-        if kind is None:
+        if not isinstance(by, str) or record_path(by) is None:
             raise FlowError((*loc, "by"), f"unknown record path {_show(by)}")
         choices: dict[str, Any] = {}
         for k, v in value.items():
             if k in ("by", "default"):
                 continue
-            key = choice_key(_number_text(k) if kind.kind == "number" else k)
+            key = choice_key(k)
+            name = "null" if k is None else _show(k)
             if key is None:
-                name = "null" if k is None else _show(k)
                 raise FlowError((*loc, name), "a VALUE must be a text, a number or true/false")
+            if key in choices:
+                raise FlowError((*loc, name), f"the same VALUE as another: {key}")
             choices[key] = v
         if not choices:
             raise FlowError(loc, "a picker needs at least one VALUE: X")

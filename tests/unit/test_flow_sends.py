@@ -64,7 +64,7 @@ def test_a_picker_on_a_true_or_false_trait_and_on_a_count() -> None:
 
 def test_a_picker_on_money_matches_a_number_by_its_value() -> None:
     """Revenue is a decimal with cents (500.00); a picker's 500, 500.0 or "500.00" is that
-    value; a trait matches a number key by its value, or by its text as sent."""
+    value; so is a trait sent as text ("3.00" picks 3), as a condition reads it."""
     playbook = book(
         "  p:\n    trigger: {event: purchase}\n"
         "    steps: [{send: {campaign: p, data: {"
@@ -76,6 +76,8 @@ def test_a_picker_on_money_matches_a_number_by_its_value() -> None:
         ("500.00", 2, ("big", "big", "two")),
         ("20.50", 3.0, ("small", "other", "three")),
         ("499.99", "3", ("other", "other", "three")),
+        ("1.00", "3.00", ("other", "other", "three")),  # text that is a number: its value
+        ("1.00", "3 pack", ("other", "other", "other")),
     ):
         state: CustomerState | None = None
         for event in (signup(1, T0, traits={"size": size}), purchase(2, T0 + H, "o1", total)):

@@ -398,6 +398,10 @@ SEND = CART + "    steps:\n      - send: "
             "flows.x.steps[0].send.data.discount_percent.by: unknown record path 'clv_teir'",
         ),
         (
+            SEND + "{campaign: a, data: {d: {by: traits.size, 1: a, '1.0': b}}}\n",
+            "flows.x.steps[0].send.data.d.'1.0': the same VALUE as another: 1",
+        ),
+        (
             SEND + "{campaign: a, data: {d: {by: traits.size, null: 1, default: 2}}}\n",
             "flows.x.steps[0].send.data.d.null: a VALUE must be a text, a number or true/false",
         ),
