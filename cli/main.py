@@ -363,6 +363,13 @@ def backtest(
         else:
             sink.flush()
     meter.finish()
+    last = runner.latest_event
+    if until_at is not None and last is not None and until_at < last:
+        click.echo(
+            f"backtest: --until {until_at.isoformat()} is before the last event"
+            f" ({last.isoformat()}): every event was applied, and timers fired up to it",
+            err=True,
+        )
     report = None if records is None else build_report(records, period, book)
     if as_json:
         summary = runner.summary.as_dict()

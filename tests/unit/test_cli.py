@@ -207,6 +207,16 @@ def test_backtest_until_fires_the_timers_due_by_then(events_file: Path, until: s
     assert "4 timers fired" in result.stderr
 
 
+def test_backtest_until_before_the_last_event_says_so(events_file: Path) -> None:
+    result = run("backtest", str(events_file), "--until", "2025-01-10T09:01:00Z")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == run("backtest", str(events_file)).stdout
+    assert (
+        "backtest: --until 2025-01-10T09:01:00+00:00 is before the last event"
+        " (2025-01-10T09:05:00+00:00): every event was applied, and timers fired up to it"
+    ) in result.stderr.splitlines()
+
+
 def test_backtest_without_until_stops_at_the_last_event(events_file: Path) -> None:
     result = run("backtest", str(events_file))
     assert "0 timers fired" in result.stderr
