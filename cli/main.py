@@ -275,6 +275,17 @@ def topics_create() -> None:
         raise click.ClickException(msg)
 
 
+def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> None:
+    """A backtest applies every event of its file: an ``--until`` before the last one
+    cannot stop it there, so it says so rather than seem to."""
+    if until is not None and last is not None and until < last:
+        click.echo(
+            f"backtest: --until {until.isoformat()} is before the last event"
+            f" ({last.isoformat()}): every event was applied, and timers fired up to it",
+            err=True,
+        )
+
+
 @main.command()
 @events_argument
 @playbook_option("Playbook YAML (env LIFECYCLE_PLAYBOOK); the built-in default when unset.")
@@ -363,13 +374,7 @@ def backtest(
         else:
             sink.flush()
     meter.finish()
-    last = runner.latest_event
-    if until_at is not None and last is not None and until_at < last:
-        click.echo(
-            f"backtest: --until {until_at.isoformat()} is before the last event"
-            f" ({last.isoformat()}): every event was applied, and timers fired up to it",
-            err=True,
-        )
+    _say_if_until_is_early(until_at, runner.latest_event)
     report = None if records is None else build_report(records, period, book)
     if as_json:
         summary = runner.summary.as_dict()
