@@ -202,7 +202,7 @@ class Profile(BaseModel):
             if self.unsubscribed:  # every channel but this one stays unsubscribed
                 self.unsubscribed = False
                 self.unsubscribed_from = [c for c in CHANNELS if c != channel]
-            if channel in self.unsubscribed_from:
+            elif channel in self.unsubscribed_from:
                 self.unsubscribed_from = [c for c in self.unsubscribed_from if c != channel]
 
     def unsubscribe(self, channel: str) -> None:
@@ -582,15 +582,19 @@ _LEFT_OUT_WHEN_EMPTY: dict[str, Callable[[], Any]] = {
 
 def _profile(data: dict[str, Any]) -> Profile:
     """A profile; its traits and channel choices are JSON values already, and absent when
-    empty (validation then gives the default, and does not count the field as set)."""
-    fields = _FIELDS[Profile]
-    if len(data) == len(fields):
+    empty (validation then gives the default, and does not count the field as set).
+    They are the profile's last fields, so a default goes at the end of the dict, in
+    place; only a record with a later one present and an earlier one absent is rebuilt
+    in field order."""
+    absent = [name for name in _LEFT_OUT_WHEN_EMPTY if name not in data]
+    if not absent:
         return _model(Profile, data)
-    absent = [name for name, make in _LEFT_OUT_WHEN_EMPTY.items() if name not in data]
-    if len(data) + len(absent) != len(fields):
-        raise _ShapeError
-    full = {name: data[name] if name in data else _LEFT_OUT_WHEN_EMPTY[name]() for name in fields}
-    profile = _model(Profile, full)
+    for name in absent:
+        data[name] = _LEFT_OUT_WHEN_EMPTY[name]()
+    fields = _FIELDS[Profile]
+    if len(data) == len(fields) and tuple(data) != fields:
+        data = {name: data[name] for name in fields}  # a KeyError: not a profile, validated
+    profile = _model(Profile, data)
     _set_fields_set(profile, set(fields).difference(absent))
     return profile
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-__all__ = ["Duration", "Percent", "equal_arms"]
+__all__ = ["Duration", "Percent", "equal_arms", "percent_number"]
 
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")

@@ -255,16 +255,20 @@ def _same_kind(a: Any, b: Any) -> bool:
     return type(a) is type(b) or (isinstance(a, str) and isinstance(b, str))
 
 
+def _read(a: Any, b: Any) -> Any:
+    """A value ``a`` as a playbook's literal ``b`` reads it: text as a number where ``b``
+    is one (``number_text``)."""
+    return number_text(a) if isinstance(a, str) and isinstance(b, Decimal) else a
+
+
 def _eq(a: Any, b: Any) -> bool:
     """A value ``a`` against a playbook's literal ``b``."""
-    if isinstance(a, str) and isinstance(b, Decimal):
-        a = number_text(a)
+    a = _read(a, b)
     return _same_kind(a, b) and a == b
 
 
 def _order(op: str, a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, Decimal):
-        a = number_text(a)
+    a = _read(a, b)
     if not _same_kind(a, b) or isinstance(a, bool):
         return False
     if op == "gt":
