@@ -21,7 +21,7 @@ from typing import Any
 from lifecycle.attribution import ATTRIBUTION_PREFIX, Conversion, close, credit, open_window
 from lifecycle.flows import activity, interpreter
 from lifecycle.flows.conditions import Ctx
-from lifecycle.flows.counts import FlowEvent
+from lifecycle.flows.counts import FlowEvent, flow_event
 from lifecycle.flows.legacy import adopt_legacy
 from lifecycle.flows.program import program
 from lifecycle.ids import stable_id
@@ -804,7 +804,7 @@ def _fold(
     the same visitor changes nothing.
     """
     if state is None:  # erased meanwhile: the visitor's runs end with it, counted
-        ended = [FlowEvent(run.flow, "exited", "erased") for run in history.runs]
+        ended = [flow_event(run.flow, "exited", "erased") for run in history.runs]
         return Outcome(state=None, duplicate=not ended, changed=False, flow_events=ended)
     if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True, changed=False)

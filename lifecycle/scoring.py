@@ -19,18 +19,29 @@ def _score(value: float, ascending: list[float]) -> int:
     return 1 + bisect_right(ascending, value)
 
 
+_RFM_OF: dict[tuple[int, int, int], Rfm] = {}
+"""Each (r, f, m) met so far, made once: an ``Rfm`` is frozen, so every step and
+snapshot with the same scores shares one (a few hundred at most)."""
+
+
 def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm | None:
     """RFM at ``now``; None before the first order, when recency has no meaning."""
     if state.last_order_at is None:
         return None
     days = (now - state.last_order_at).total_seconds() / 86400
-    recency = 1 + sum(1 for limit in breakpoints.recency_days if days <= limit)
-    return trusted(
-        Rfm,
-        r=recency,
-        f=_score(state.orders, breakpoints.frequency),
-        m=_score(float(state.revenue), breakpoints.monetary),
+    recency = 1
+    for limit in breakpoints.recency_days:  # a loop, not sum() of a generator: every step
+        if days <= limit:
+            recency += 1
+    key = (
+        recency,
+        _score(state.orders, breakpoints.frequency),
+        _score(float(state.revenue), breakpoints.monetary),
     )
+    found = _RFM_OF.get(key)
+    if found is None:
+        found = _RFM_OF[key] = trusted(Rfm, r=key[0], f=key[1], m=key[2])
+    return found
 
 
 def snapshot(state: CustomerState, now: datetime, scores: Scores) -> Snapshot:

@@ -61,8 +61,13 @@ def at_risk_after(state: CustomerState, rules: StageRules) -> timedelta:
 
 def churned_after(state: CustomerState, rules: StageRules) -> timedelta:
     """Churn waits its own days, and never less than ``min_at_risk`` past going at risk."""
-    floor = at_risk_after(state, rules) + rules.churned.min_at_risk
-    return max(rules.churned.after, floor) if rules.at_risk.enabled else rules.churned.after
+    if not rules.at_risk.enabled:
+        return rules.churned.after
+    return _churned_after(at_risk_after(state, rules), rules)
+
+
+def _churned_after(at_risk: timedelta, rules: StageRules) -> timedelta:
+    return max(rules.churned.after, at_risk + rules.churned.min_at_risk)
 
 
 def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
@@ -71,9 +76,14 @@ def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
     timers: dict[str, datetime] = {}
     last = state.last_order_at
     if last is not None:
-        if rules.at_risk.enabled and state.stage in BUYER_STAGES:
-            timers[AT_RISK] = last + at_risk_after(state, rules)
-        if rules.churned.enabled and (state.stage in BUYER_STAGES or state.stage is Stage.AT_RISK):
+        buyer = state.stage in BUYER_STAGES
+        if rules.at_risk.enabled and (buyer or state.stage is Stage.AT_RISK):
+            at_risk = at_risk_after(state, rules)  # the typical gap once, for both deadlines
+            if buyer:
+                timers[AT_RISK] = last + at_risk
+            if rules.churned.enabled:
+                timers[CHURNED] = last + _churned_after(at_risk, rules)
+        elif rules.churned.enabled and (buyer or state.stage is Stage.AT_RISK):
             timers[CHURNED] = last + churned_after(state, rules)
     if state.runs or state.dates:
         schedule_flows(state, timers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["EXIT_REASONS", "SKIP_REASONS", "FlowEvent", "FlowEventKind"]
+__all__ = ["EXIT_REASONS", "SKIP_REASONS", "FlowEvent", "FlowEventKind", "flow_event"]
 
 FlowEventKind = Literal["entered", "exited", "skipped"]
 
@@ -39,3 +39,16 @@ class FlowEvent:
     kind: FlowEventKind
     reason: str = ""
     """Empty for ``entered``; one of ``EXIT_REASONS`` or ``SKIP_REASONS`` otherwise."""
+
+
+_MADE: dict[tuple[str, str, str], FlowEvent] = {}
+
+
+def flow_event(flow: str, kind: FlowEventKind, reason: str = "") -> FlowEvent:
+    """The ``FlowEvent`` of these values, made once: it is frozen, and a busy playbook
+    reports a few per cause (each start and end), so every cause shares the same few
+    (a flow's name times the reasons: a bounded set)."""
+    made = _MADE.get((flow, kind, reason))
+    if made is None:
+        made = _MADE[(flow, kind, reason)] = FlowEvent(flow, kind, reason)
+    return made

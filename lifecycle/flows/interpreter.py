@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.flows.counts import FlowEvent
+from lifecycle.flows.counts import flow_event
 from lifecycle.flows.dates import schedule_date
 from lifecycle.flows.effects import Effects, step_ctx
 from lifecycle.flows.model import Branch, Send, Wait
@@ -105,7 +105,7 @@ def _matches(test: Callable[[Any], bool] | None, event: Any) -> bool:
 
 def _end(fx: Effects, key: str, reason: str) -> None:
     run = fx.state.runs.pop(key)
-    fx.flow_events.append(FlowEvent(run.flow, "exited", reason))
+    fx.flow_events.append(flow_event(run.flow, "exited", reason))
 
 
 def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
@@ -116,7 +116,7 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
     active = state.runs.get(key)
     name = cf.name
     if active is not None and (flow.on_retrigger == "ignore" or fx.at < active.started_at):
-        fx.flow_events.append(FlowEvent(name, "skipped", "running"))
+        fx.flow_events.append(flow_event(name, "skipped", "running"))
         return
     if flow.re_entry != "always":
         last = state.entered.get(key)
@@ -124,14 +124,14 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
             flow.re_entry == "once"
             or (isinstance(flow.re_entry, timedelta) and fx.at - last < flow.re_entry)
         ):
-            fx.flow_events.append(FlowEvent(name, "skipped", "re_entry"))
+            fx.flow_events.append(flow_event(name, "skipped", "re_entry"))
             return
         state.entered[key] = fx.at
     if active is not None:
         _end(fx, key, "restarted")
-    fx.flow_events.append(FlowEvent(name, "entered"))
+    fx.flow_events.append(flow_event(name, "entered"))
     if not _filters(fx, cf):
-        fx.flow_events.append(FlowEvent(name, "exited", "filters"))
+        fx.flow_events.append(flow_event(name, "exited", "filters"))
         return
     customer = state.customer_id  # the run's id and holdout only for a run that goes on
     run = Live(
@@ -174,12 +174,12 @@ def _run(fx: Effects, cf: CompiledFlow, run: Run, key: str, path: str | None, ev
         assert isinstance(step, Send)
         if not _filters(fx, cf):
             state.runs.pop(key, None)
-            fx.flow_events.append(FlowEvent(cf.name, "exited", "filters"))
+            fx.flow_events.append(flow_event(cf.name, "exited", "filters"))
             return
         send_step(fx, cf, run, path, step.send, event)
         path = cf.after[path]
     state.runs.pop(key, None)
-    fx.flow_events.append(FlowEvent(cf.name, "exited", "completed"))
+    fx.flow_events.append(flow_event(cf.name, "exited", "completed"))
 
 
 def _asleep(cf: CompiledFlow, run: Run, path: str, wake: datetime, event: Any) -> FlowRun:
@@ -242,7 +242,7 @@ def on_event(fx: Effects, event: Event) -> None:
             if cf.flow.per is not None:
                 found = _field(seen, cf.flow.per)
                 if found is None:
-                    fx.flow_events.append(FlowEvent(name, "skipped", "per_missing"))
+                    fx.flow_events.append(flow_event(name, "skipped", "per_missing"))
                     continue
                 value = str(found)
             _start(fx, cf, seen, value)
@@ -365,6 +365,6 @@ def take_runs(fx: Effects, runs: Iterable[FlowRun]) -> None:
     for run in runs:
         key = run_key(run.flow, run.key)
         if key in state.runs:
-            fx.flow_events.append(FlowEvent(run.flow, "exited", "merged"))
+            fx.flow_events.append(flow_event(run.flow, "exited", "merged"))
         else:
             state.runs[key] = run

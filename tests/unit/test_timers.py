@@ -139,6 +139,19 @@ def test_schedule_follows_the_playbook_switches() -> None:
     }
 
 
+def test_schedule_gives_each_stage_its_own_deadlines() -> None:
+    """At risk already: only churn is pending, still ``min_at_risk`` past the slow
+    buyer's at-risk day; with churn off, a buyer has only the at-risk deadline."""
+    book = default_playbook()
+    slower = buyer(0, 90, 180, stage=Stage.AT_RISK)  # last order on day 180, gap 90 days
+    assert schedule(slower, book) == {"churned": T0 + (180 + 187) * DAY}
+    no_churn = parse_playbook("stages:\n  churned: {enabled: false}\n")
+    assert schedule(buyer(0, 90, 180, stage=Stage.LOYAL), no_churn) == {
+        "at_risk": T0 + (180 + 180) * DAY
+    }
+    assert schedule(slower, no_churn) == {}
+
+
 def test_churned_customers_and_leads_have_no_inactivity_timer() -> None:
     book = default_playbook()
     assert schedule(buyer(0, stage=Stage.CHURNED), book) == {}
