@@ -61,12 +61,13 @@ def at_risk_after(state: CustomerState, rules: StageRules) -> timedelta:
 
 def churned_after(state: CustomerState, rules: StageRules) -> timedelta:
     """Churn waits its own days, and never less than ``min_at_risk`` past going at risk."""
-    if not rules.at_risk.enabled:
+    return _churn_wait(at_risk_after(state, rules) if rules.at_risk.enabled else None, rules)
+
+
+def _churn_wait(at_risk: timedelta | None, rules: StageRules) -> timedelta:
+    """``churned_after`` from the at-risk wait already worked out (None: at risk is off)."""
+    if at_risk is None:
         return rules.churned.after
-    return _churned_after(at_risk_after(state, rules), rules)
-
-
-def _churned_after(at_risk: timedelta, rules: StageRules) -> timedelta:
     return max(rules.churned.after, at_risk + rules.churned.min_at_risk)
 
 
@@ -75,16 +76,14 @@ def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
     rules = playbook.stages
     timers: dict[str, datetime] = {}
     last = state.last_order_at
-    if last is not None:
-        buyer = state.stage in BUYER_STAGES
-        if rules.at_risk.enabled and (buyer or state.stage is Stage.AT_RISK):
-            at_risk = at_risk_after(state, rules)  # the typical gap once, for both deadlines
-            if buyer:
-                timers[AT_RISK] = last + at_risk
-            if rules.churned.enabled:
-                timers[CHURNED] = last + _churned_after(at_risk, rules)
-        elif rules.churned.enabled and (buyer or state.stage is Stage.AT_RISK):
-            timers[CHURNED] = last + churned_after(state, rules)
+    buyer = state.stage in BUYER_STAGES
+    if last is not None and (buyer or state.stage is Stage.AT_RISK):
+        # The typical gap (a sort) is read once, for both deadlines.
+        at_risk = at_risk_after(state, rules) if rules.at_risk.enabled else None
+        if at_risk is not None and buyer:
+            timers[AT_RISK] = last + at_risk
+        if rules.churned.enabled:
+            timers[CHURNED] = last + _churn_wait(at_risk, rules)
     if state.runs or state.dates:
         schedule_flows(state, timers)
     for window in state.windows:
