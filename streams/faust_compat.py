@@ -61,8 +61,9 @@ go out as record batches (``create_batch``/``send_batch``, ``streams.outbound``,
 with a future, a callback chain and sensor calls.
 
 The aiokafka consumer in Faust's consumer thread (``in_consumer_thread``,
-``polled_at``, ``fetched``, ``fetch_positions``: ``Consumer._thread``,
-``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``; for
+``polled_at``, ``fetched``, ``fetch_positions``, ``buffered``: ``Consumer._thread``,
+``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``, and its
+``_fetcher`` and the fetcher's ``_records`` for ``buffered``; for
 ``streams.fetching`` and the agent's merge and stall check). Fetching is paused
 in aiokafka, in the thread that runs it: Faust's ``pause_partitions`` edits the
 set of active partitions its fetch loop checks every record against and its flow
@@ -152,6 +153,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 import faust
 import faust.stores
 import rocksdict
+from aiokafka.consumer.fetcher import FetchResult
 from aiokafka.structs import TopicPartition
 from faust.stores.rocksdb import RocksDBOptions
 from faust.stores.rocksdb import Store as RocksDBStore
@@ -190,6 +192,7 @@ __all__ = [
     "HandOffTransport",
     "RawSchema",
     "budget_store_url",
+    "buffered",
     "client_connection",
     "commit_exactly",
     "fetch_loop_digest",
@@ -227,7 +230,8 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "faust.stores.rocksdb.Store": ("_db_for_partition", "_dbs"),
     "faust.tables.manager.TableManager": ("_recovery", "_update_channels"),
     "faust.tables.recovery.Recovery": ("_build_offsets",),
-    "aiokafka.AIOKafkaConsumer": ("_client", "_subscription"),
+    "aiokafka.AIOKafkaConsumer": ("_client", "_fetcher", "_subscription"),
+    "aiokafka.consumer.fetcher.Fetcher": ("_records",),
     "aiokafka.admin.AIOKafkaAdminClient": ("_client",),
     "aiokafka.AIOKafkaClient": (
         "_bootstrap_servers",
@@ -361,6 +365,19 @@ def fetched(consumer: Any, tp: TP) -> tuple[int, int] | None:
     if state is None or state.highwater is None or state.timestamp is None:
         return None
     return int(state.highwater), int(state.timestamp)
+
+
+def buffered(consumer: Any, tp: TP) -> bool:
+    """Whether aiokafka, in Faust's ``consumer``, holds records of ``tp`` it fetched and
+    has not yet returned to Faust. It fetches no more of ``tp`` until it has, so the
+    highwater and time ``fetched`` gives stay as they were meanwhile."""
+    thread: Any = getattr(consumer, "_thread", None)
+    try:
+        records = thread._ensure_consumer()._fetcher._records
+    except (AttributeError, AssertionError):  # not started, or stopped
+        return False
+    found = records.get(tp)
+    return isinstance(found, FetchResult) and found.has_more()
 
 
 def fetch_positions(consumer: Any, tps: Iterable[TP]) -> dict[TP, int]:
@@ -747,6 +764,9 @@ class FaustConsumer:
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:
         return fetch_positions(self.app.consumer, tps)
+
+    def buffered(self, tp: TP) -> bool:
+        return buffered(self.app.consumer, tp)
 
     async def seek(self, offsets: Mapping[TP, int]) -> None:
         await self.app.consumer.seek_wait(dict(offsets))

@@ -42,6 +42,11 @@ class Consumer(Protocol):
         """The next offset the consumer fetches, per partition it has one for."""
         ...
 
+    def buffered(self, tp: TP) -> bool:
+        """Whether the client holds records of ``tp`` it fetched and has not yet handed
+        over (its answer to ``fetch_positions`` does not count them yet)."""
+        ...
+
     async def seek(self, offsets: Mapping[TP, int]) -> None: ...
 
     async def commit(self, offsets: Mapping[TP, int]) -> bool:

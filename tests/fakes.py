@@ -104,6 +104,9 @@ class MemoryConsumer:
         self.assigned = [TP(t, p) for t in topics for p in range(broker.partitions)]
         self.position: dict[TP, int] = dict.fromkeys(self.assigned, 0)
         self.held: frozenset[TP] = frozenset()
+        self.fetched_ahead: set[TP] = set()
+        """Partitions whose next records the client holds, fetched and not yet handed
+        over (``buffered``): a test sets it, as a backlog ahead of them would."""
         self.polls = 0
         """Fetches so far: every fetch answers for all partitions, empty ones too."""
 
@@ -118,6 +121,9 @@ class MemoryConsumer:
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:
         return {tp: self.position[tp] for tp in tps if tp in self.position}
+
+    def buffered(self, tp: TP) -> bool:
+        return tp in self.fetched_ahead
 
     async def seek(self, offsets: Mapping[TP, int]) -> None:
         self.position.update(offsets)

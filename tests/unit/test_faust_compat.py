@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import Message
 
@@ -57,6 +58,8 @@ async def instances(tmp_path: Path) -> Any:
     table = app.Table("t", default=None, partitions=2, key_type=bytes, value_type=bytes)
     settings = Settings(broker=BROKER)
     consumer, producer = kafka.consumer(settings), kafka.producer(settings)
+    # A started consumer makes its own; the fixture makes one as aiokafka does.
+    fetcher = Fetcher(consumer._client, consumer._subscription)  # noqa: SLF001
     yield {
         "mode.Service": app.consumer,
         "faust.App": app,
@@ -74,7 +77,9 @@ async def instances(tmp_path: Path) -> Any:
         "aiokafka.AIOKafkaConsumer": consumer,
         "aiokafka.admin.AIOKafkaAdminClient": kafka.admin_client(settings),
         "aiokafka.AIOKafkaClient": producer.client,  # the producer's is public
+        "aiokafka.consumer.fetcher.Fetcher": fetcher,
     }
+    await fetcher.close()
     for client in (consumer, producer):
         await client.stop()  # never started: releases what the constructor opened
 

@@ -1,17 +1,28 @@
-"""The worker's warning when its merge releases messages past its bound: the only sign
-that a replay's outputs may differ, so it must name what ops need and not flood the log."""
+"""The merge's safety valves, which release messages without waiting for a topic.
+
+Past its bound, the worker's warning is the only sign that a replay's outputs may
+differ, so it must name what ops need and not flood the log. Past
+``LIFECYCLE_MAX_IDLE``, a partition releases without a topic whose records have not
+reached the worker (a topic that stalls), and goes on waiting for one whose records
+have and are only queued behind other messages, so the order stays the backtest's (a
+worker replaying a large backlog in ``repartition`` mode released without its own merge
+messages, and its outputs differed)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faust.types import TP
 
+from lifecycle.backtest import Backtest
 from lifecycle.ordering import EventOrder, PartitionMerger
 from lifecycle.playbook import default_playbook
+from schemas.codec import dumps
 from streams.settings import Settings
-from tests.fakes import MemoryWorker
+from tests.fakes import Event, MemoryWorker
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -76,3 +87,68 @@ def test_the_warning_names_partition_count_and_topic_at_most_every_ten_seconds(
     ]
     assert (merger.forced, other.forced) == (0, 0)  # each count starts again once said
     assert not any("cust-" in line for line in said)  # no customer id in the log
+
+
+SIGNUP = {"type": "signup", "event_id": "s1", "occurred_at": "2026-03-01T10:00:00Z",
+          "customer_id": "c1", "email": "c1@example.com"}  # fmt: skip
+BROWSE = {"type": "browse", "event_id": "b1", "occurred_at": "2026-03-01T10:05:00Z",
+          "customer_id": "c1", "product_id": "teapot"}  # fmt: skip
+
+
+def stages(outputs: list[tuple[bytes | None, dict[str, object]]]) -> list[object]:
+    return [value["to_stage"] for _, value in outputs]
+
+
+def backtest_stages() -> list[object]:
+    lines = [dumps(SIGNUP), dumps(BROWSE)]
+    outputs = Backtest(default_playbook()).run(lines)
+    return [o.value.to_stage for o in outputs if o.topic == "transitions"]  # type: ignore[union-attr]
+
+
+def run(clock: Clock, *, on_its_way: bool) -> tuple[int, list[object]]:
+    """The browse handed over while the signup, published before it, is not: past the
+    wait, what the merge still holds; then, every message handed over, the stages."""
+    settings = Settings(partitions=1, batch_linger=0.0)
+    worker = MemoryWorker.of(settings, default_playbook())
+    signup_tp, browse_tp = TP(settings.topic("signup"), 0), TP(settings.topic("browse"), 0)
+    at = datetime(2026, 3, 1, 10, 10, tzinfo=UTC).timestamp()  # when the broker took them
+    worker.broker.append(signup_tp.topic, b"c1", dumps(SIGNUP), timestamp=at)
+    browse = worker.broker.append(browse_tp.topic, b"c1", dumps(BROWSE), timestamp=at)
+
+    async def scenario() -> int:
+        await worker.start()
+        worker.consumer.position[browse_tp] = 1
+        if on_its_way:
+            worker.consumer.fetched_ahead.add(signup_tp)
+        await worker.processor.step(Event(browse), worker.buffered)  # type: ignore[arg-type]
+        partitions = worker.processor.partitions
+        merger = partitions.runtime_of(0).merger
+        assert merger.buffered == 1  # the browse waits for the signup topic
+        clock.now += settings.max_idle + 1
+        partitions.release(0)
+        held = merger.buffered
+        worker.consumer.fetched_ahead.clear()
+        await worker.run()
+        return held
+
+    held = asyncio.run(scenario())
+    return held, stages(worker.broker.values(settings.topic("transitions")))
+
+
+@pytest.mark.parametrize("on_its_way", [True, False])
+def test_past_max_idle_a_partition_waits_only_for_records_already_in_the_worker(
+    clock: Clock, caplog: pytest.LogCaptureFixture, on_its_way: bool
+) -> None:
+    """On its way: the signup, fetched before the browse, is still applied first. Never
+    reached the worker: the valve releases the browse alone and says so."""
+    caplog.set_level(logging.WARNING, logger="agents.partitions")
+    held, stages = run(clock, on_its_way=on_its_way)
+    said = [r.getMessage() for r in caplog.records if "releasing without it" in r.getMessage()]
+    in_order = backtest_stages()
+    assert in_order == ["lead"]
+    if on_its_way:
+        assert (held, said, stages) == (1, [], in_order)
+    else:
+        signup = Settings().topic("signup")
+        assert (held, said) == (0, [f"partition 0: waited 30s for {signup}; releasing without it"])
+        assert stages != in_order  # the browse went first: why the wait matters
