@@ -262,12 +262,11 @@ class Partitions:
 
         Then a wait for ``tp`` is no stall, and ``release`` goes on waiting past
         ``LIFECYCLE_MAX_IDLE``: the records come once the messages fetched before them
-        are handed over. A worker replaying a large backlog fetches more than it can
-        apply in that time, and a merge message its own signups produced sat behind
-        them (found by ``bench.harness`` at 125,000 customers in ``repartition`` mode:
-        the merge released without it, and the outputs differed from the backtest's).
-        Records the client skipped past are sought again (``Delivery.stalled``); a
-        topic whose records never reached the worker still releases after the wait."""
+        are handed over. A worker replaying a large backlog fetches more than it
+        applies in that time, and the merge messages its own signups produce queue
+        behind it: releasing without them would apply events out of the backtest's
+        order. Records the client skipped past are sought again (``Delivery.stalled``);
+        a topic whose records never reached the worker still releases after the wait."""
         if self.consumer.buffered(tp):
             return True
         position = self.consumer.fetch_positions([tp]).get(tp)

@@ -5,8 +5,7 @@ differ, so it must name what ops need and not flood the log. Past
 ``LIFECYCLE_MAX_IDLE``, a partition releases without a topic whose records have not
 reached the worker (a topic that stalls), and goes on waiting for one whose records
 have and are only queued behind other messages, so the order stays the backtest's (a
-worker replaying a large backlog in ``repartition`` mode released without its own merge
-messages, and its outputs differed)."""
+worker replaying a large backlog queues its own merge messages behind it)."""
 
 from __future__ import annotations
 
