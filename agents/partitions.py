@@ -270,8 +270,7 @@ class Partitions:
         if self.consumer.buffered(tp):
             return True
         position = self.consumer.fetch_positions([tp]).get(tp)
-        expected = self.offsets.delivery.expected.get(tp)
-        return position is not None and expected is not None and position > expected
+        return self.offsets.delivery.fetched_past(tp, position)
 
     def read_less(self, tp: TP) -> None:
         """Stop fetching ``tp``: the merge holds ``LIFECYCLE_READ_AHEAD`` of its messages.

@@ -101,6 +101,13 @@ class Delivery(Generic[P]):
             self.seeking[partition] = now
         return due
 
+    def fetched_past(self, partition: P, position: int | None) -> bool:
+        """Whether the consumer's next fetch offset ``position`` is past the partition's
+        expected offset: records fetched that the agent has not taken, yet (they are
+        still being handed over) or ever (``stalled``)."""
+        expected = self.expected.get(partition)
+        return position is not None and expected is not None and position > expected
+
     def stalled(self, positions: Mapping[P, int], now: float) -> list[P]:
         """Partitions fetched past their expected offset (``positions``: the
         consumer's next fetch offset) that took no record for ``stall_after``:
@@ -108,8 +115,9 @@ class Delivery(Generic[P]):
         ``stall_after`` without progress."""
         due = []
         for partition, expected in self.expected.items():
-            position = positions.get(partition)
-            if position is None or position <= expected or partition in self.seeking:
+            if not self.fetched_past(partition, positions.get(partition)) or (
+                partition in self.seeking
+            ):
                 self.behind.pop(partition, None)
                 continue
             mark = self.behind.get(partition)
