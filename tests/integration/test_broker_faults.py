@@ -36,12 +36,12 @@ from streams.broker import LocalBroker, find_free_port
 
 OUTAGE = 30.0
 PACE = 2000.0
-"""Events per second at most, each acknowledged before the next (``publish_events``).
-Published in bulk right after a restart, a batch refused with
-NotLeaderForPartition lands after the later batches of other topics, so the
-broker itself would hold a customer's cart ahead of the signup before it and
-no consumer could recover the published order (seen once in CI: a prospect
-stage the backtest never had)."""
+"""Events per second at most, each partition number's events kept in order across
+topics (``publish_events``, ``PartitionOrder``). Published in bulk right after a
+restart, a batch refused with NotLeaderForPartition lands after the later batches of
+other topics, so the broker itself would hold a customer's cart ahead of the signup
+before it and no consumer could recover the published order (seen once in CI: a
+prospect stage the backtest never had)."""
 
 
 @pytest.fixture
