@@ -320,6 +320,30 @@ def stored_states(
     return latest
 
 
+def record_differences(got: dict[str, Any], want: dict[str, Any], limit: int = 3) -> list[str]:
+    """One line per field in which records (``stored_states``) differ from the expected
+    ones, for the first ``limit`` keys that differ: a list field is shown from the
+    first item that differs, so an order or a repeat is seen whole, not cut off."""
+    lines: list[str] = []
+    for key in [k for k in want if k in got and got[k] != want[k]][:limit]:
+        for name in sorted(set(got[key]) | set(want[key])):
+            mine, theirs = got[key].get(name), want[key].get(name)
+            if mine == theirs:
+                continue
+            if isinstance(mine, list) and isinstance(theirs, list):
+                at = next(
+                    (i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b),
+                    min(len(mine), len(theirs)),
+                )
+                lines.append(
+                    f"{key}.{name}: {len(mine)} against {len(theirs)} items, from [{at}]: "
+                    f"{mine[at : at + 6]!r} against {theirs[at : at + 6]!r}"
+                )
+            else:
+                lines.append(f"{key}.{name}: {mine!r} against {theirs!r}")
+    return lines
+
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
