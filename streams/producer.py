@@ -111,6 +111,11 @@ def route(event: dict[str, Any], settings: Settings) -> tuple[str, bytes]:
     return topic, str(key).encode("utf-8")
 
 
+LINKING = frozenset({"signup", "identify"})
+"""The event types whose ``anonymous_id``, beside a ``customer_id``, starts an identity
+merge: the engine then sends a message to that id's partition (``lifecycle.core``)."""
+
+
 class PartitionOrder:
     """What a paced publish waits for before its next send, so the broker holds the
     events in the order the engine's merges need without an acknowledgement per
@@ -206,7 +211,8 @@ async def publish_events(
                 if ids is None:
                     ids = partitions_of[topic] = sorted(await producer.partitions_for(topic))
                 partition = choose(key, ids, ids)
-                anonymous = event.get("anonymous_id") if event.get("customer_id") else None
+                links = event.get("type") in LINKING and event.get("customer_id")
+                anonymous = event.get("anonymous_id") if links else None
                 linked = None if anonymous is None else choose(str(anonymous).encode(), ids, ids)
                 for earlier in order.before(topic, partition, linked):
                     await earlier

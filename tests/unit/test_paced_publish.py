@@ -16,7 +16,7 @@ import pytest
 
 import streams.producer as producing
 from analytics.simulation import simulate
-from streams.producer import PartitionOrder, key_partition, publish_events, route
+from streams.producer import LINKING, PartitionOrder, key_partition, publish_events, route
 from streams.settings import Settings
 
 PARTITIONS = 3
@@ -91,7 +91,8 @@ async def test_a_send_waits_only_for_another_topics_send_to_its_partition_number
     for event, send in zip(events, producer.sends, strict=True):
         topic, key = route(event, settings)
         assert (send.topic, send.partition) == (topic, key_partition(key, PARTITIONS))
-        anonymous = event.get("anonymous_id") if event.get("customer_id") else None
+        links_ids = event["type"] in LINKING and event.get("customer_id")
+        anonymous = event.get("anonymous_id") if links_ids else None
         linked = None if anonymous is None else key_partition(anonymous.encode(), PARTITIONS)
         links += linked is not None and linked != send.partition
         for earlier in send.unacknowledged:
@@ -107,6 +108,33 @@ async def test_a_send_waits_only_for_another_topics_send_to_its_partition_number
     assert links > 0  # the input links anonymous ids in other partitions
     # Sends overlap: the publish does not wait for every acknowledgement.
     assert max(len(s.unacknowledged) for s in producer.sends) > 1
+
+
+async def test_only_a_signup_or_identify_waits_for_its_anonymous_ids_partition(
+    recorded: list[RecordingProducer], tmp_path: Path
+) -> None:
+    """Other events may name both ids (a purchase from a logged-in session): no merge
+    follows them, so they do not wait for the anonymous id's partition."""
+    settings = Settings(partitions=PARTITIONS, data_dir=tmp_path)
+    anon = "anon-1"
+    customer = next(
+        name
+        for name in (f"cust-{i}" for i in range(20))
+        if key_partition(name.encode(), PARTITIONS) != key_partition(anon.encode(), PARTITIONS)
+    )
+    at = "2025-01-01T00:00:00Z"
+    browse = {"type": "browse", "event_id": "e0", "occurred_at": at, "anonymous_id": anon}
+    both = {"customer_id": customer, "anonymous_id": anon, "occurred_at": at}
+    events = [
+        browse,
+        {**both, "type": "purchase", "event_id": "e1", "order_id": "o1"},
+        {**browse, "event_id": "e2"},
+        {**both, "type": "identify", "event_id": "e3"},
+    ]
+    await publish_events(settings, events, rate=5_000.0)
+    sends = recorded[0].sends
+    assert 0 in sends[1].unacknowledged  # the purchase went on
+    assert 2 not in sends[3].unacknowledged  # the identify waited for the anon's partition
 
 
 async def test_unpaced_sends_let_the_producer_partition_and_linger(
