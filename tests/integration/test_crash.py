@@ -100,7 +100,20 @@ class Run:
             # A full run's log, through ten kills: no simulated email or name in it.
             assert personal_data_in(worker.log_text(), self.events) == []
         states = stored_states(self.settings)
-        assert set(emitted) == expected_ids
+        missing, extra = expected_ids - set(emitted), set(emitted) - expected_ids
+        never = [
+            f"missing {t.trigger_id}: {t.campaign} for {t.customer_id} at {t.created_at}"
+            for o in self.expected
+            if isinstance(t := o.value, Trigger) and t.trigger_id in missing
+        ]
+        assert (missing, extra) == (set(), set()), "\n".join(
+            [
+                f"{len(missing)} expected triggers never came, {len(extra)} came unexpected:",
+                *never[:10],
+                *(f"unexpected {trigger_id}" for trigger_id in sorted(extra)[:10]),
+                *released_unordered(workers)[:20],
+            ]
+        )
         want: dict[str, Any] = {k: to_jsonable(s) for k, s in self.runner.states.items()}
         lost = [k for k in want if k not in states]
         differ = [k for k in want if k in states and states[k] != want[k]]
@@ -108,7 +121,7 @@ class Run:
             [
                 f"{len(lost)} records lost {lost[:3]}; {len(differ)} differ, stored against core:",
                 *record_differences(states, want),
-                *released_unordered(workers),
+                *released_unordered(workers)[:20],
             ]
         )
         assert set(states) == set(want)
