@@ -87,10 +87,11 @@ class Outcomes:
             case Claim():
                 history = outcome.history
                 if history is None:
-                    return  # merged before, or never seen: nothing to do
-                customer = history.customer_id.encode()
+                    return
+                customer = history.customer_id.encode()  # the claimer waits for it, found or not
                 self.checkpoint.merge(self.merge_topic, customer, encode_model(history))
-                self._emit(key, outcome, before)
+                if history.found:
+                    self._emit(key, outcome, before)
             case ProspectHistory():
                 if not outcome.duplicate:
                     self._emit(key, outcome, before)

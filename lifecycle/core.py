@@ -32,6 +32,7 @@ from lifecycle.scoring import ScoresAt
 from lifecycle.state import (
     HISTORY_KEPT,
     TRAITS_KEPT,
+    Awaiting,
     CartLine,
     CustomerState,
     Move,
@@ -414,6 +415,9 @@ def _claim(step: _Step, anonymous_id: str | None) -> None:
             cause=step.cause.ref,
         )
         step.outcome.claims.append(claim)
+        state.awaiting.append(
+            trusted(Awaiting, anonymous_id=anonymous_id, at=step.at, cause=step.cause.ref)
+        )
 
 
 def _browse(step: _Step, event: BrowseEvent) -> None:
@@ -772,10 +776,12 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
     """The anonymous visitor's side of a merge: delete the prospect, hand on its history.
 
     Only a record that never signed up is retired; a missing one (already
-    merged, or never seen) gives nothing, so a repeated claim is harmless.
+    merged, or never seen) is answered with a history that carries nothing
+    (the claimer's partition waits for an answer), so a repeated claim is harmless.
     """
     if state is None or state.signed_up_at is not None:
-        return Outcome(state=state, duplicate=True, changed=False)
+        nothing = ProspectHistory.nothing(claim)
+        return Outcome(state=state, duplicate=True, changed=False, history=nothing)
     history = ProspectHistory(
         anonymous_id=claim.anonymous_id,
         customer_id=claim.customer_id,
@@ -786,6 +792,8 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
         view_log=tuple(state.view_log),
         runs=tuple(state.runs.values()),
         entered=dict(state.entered),
+        cart_id=state.cart_id if state.cart else None,
+        cart=dict(state.cart),
     )
     return Outcome(state=None, history=history)
 
@@ -796,21 +804,33 @@ def _fold(
     """The customer's side of a merge: keep the prospect's history and the identity link.
 
     The visitor's views join the customer's (``viewed`` conditions count the
-    browsing before signup) and its waiting runs go on as the customer's, at
-    their step and wake time; segments are evaluated after, as after any change.
-    What is folded in is a union, a minimum or (a run's last start) a maximum, so the
-    record does not depend on
-    when the history arrives among the customer's own events; a second fold of
-    the same visitor changes nothing.
+    browsing before signup), its waiting runs go on as the customer's, at
+    their step and wake time, and its cart becomes the customer's if the customer
+    has none (a guest's cart, carried over at login); segments are evaluated after,
+    as after any change.
+    What is folded in is a union, a minimum or (a run's last start) a maximum, and
+    the claim's ``awaiting`` entry goes; a second fold of the same visitor changes
+    nothing. The customer's partition waits for the history before anything later
+    (``lifecycle.ordering``), so it comes at the signup's place among the customer's
+    events, unless a worker gave up waiting (``LIFECYCLE_MAX_IDLE``).
     """
     if state is None:  # erased meanwhile: the visitor's runs end with it, counted
         ended = [flow_event(run.flow, "exited", "erased") for run in history.runs]
         return Outcome(state=None, duplicate=not ended, changed=False, flow_events=ended)
-    if history.anonymous_id in state.anonymous_ids:
+    awaited = [
+        a
+        for a in state.awaiting
+        if a.anonymous_id == history.anonymous_id and a.cause == history.cause
+    ]
+    first_seen = history.first_seen_at
+    if (first_seen is None or history.anonymous_id in state.anonymous_ids) and not awaited:
         return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)
+    current.awaiting = [a for a in current.awaiting if a not in awaited]
+    if first_seen is None or history.anonymous_id in current.anonymous_ids:
+        return Outcome(state=current)  # nothing to fold in: the answer only
     current.anonymous_ids.append(history.anonymous_id)
-    current.first_seen_at = min(current.first_seen_at, history.first_seen_at)
+    current.first_seen_at = min(current.first_seen_at, first_seen)
     for viewed in history.views:
         if viewed not in current.prospect_views:
             current.prospect_views.append(viewed)
@@ -818,8 +838,11 @@ def _fold(
     current.prospect_views = sorted(current.prospect_views)[:limit]
     for key, entered in history.entered.items():  # the latest start, for re_entry
         current.entered[key] = max(current.entered.get(key, entered), entered)
-    # The history crosses two partitions and may arrive after the customer's later
-    # events: what it changes is decided at the record's own latest time.
+    if history.cart and not current.cart:  # a guest's cart, carried over at signup or login
+        current.cart_id = history.cart_id
+        current.cart = dict(history.cart)
+    # Come late (a worker gave up waiting for it), what it changes is decided at the
+    # record's own latest time.
     at = max(history.at, current.last_event_at)
     activity.fold_views(current, history.view_log, at, playbook)
     outcome = Outcome(state=current)

@@ -8,6 +8,7 @@ from tests.scenarios.model import Advance, Journey, Move
 from tests.scenarios.steps import (
     F,
     L,
+    P,
     browse,
     browse_mail,
     cart,
@@ -107,6 +108,33 @@ def _browse_then_cart_sends_cart_mail_only() -> Journey:
     )
 
 
+def _guest_cart_carried_over_at_login() -> Journey:
+    """A lead shops as a guest two days after signing up: a kettle in the cart at 11:00,
+    then a login (identify with the guest's id) at 11:20. The cart becomes the
+    customer's, so the cart mail goes at 12:00 with the kettle, addressed to them."""
+    c, a, k = "cust-guest-cart-7", "anon-guest-cart-7", "guest-cart"
+    guest = dict(cart(f"{k}-e2", day(2, 11), c, "add", "k1", "p-kettle", 1, "40.00"))
+    del guest["customer_id"]
+    guest["anonymous_id"] = a
+    login = {
+        "event_id": f"{k}-e3",
+        "type": "identify",
+        "occurred_at": day(2, 11, 20).isoformat(),
+        "customer_id": c,
+        "anonymous_id": a,
+    }
+    return lead(
+        "guest_cart_carried_over_at_login",
+        "a guest's cart, then a login that merges the guest: cart_abandonment 1 h after the "
+        "add, to the customer, with the guest's items",
+        c,
+        k,
+        (guest, login, Advance(day(3))),
+        (Move(None, P, "cart_without_signup", f"{k}-e2", day(2, 11), key=a),),
+        (cart_mail(day(2, 12), [("p-kettle", 1, "40.00")], "40.00"),),
+    )
+
+
 JOURNEYS: tuple[Journey, ...] = (
     _cart_abandoned_after_an_hour(),
     _cart_saved(
@@ -126,4 +154,5 @@ JOURNEYS: tuple[Journey, ...] = (
     _checkout_restarts_the_wait(),
     _browse_abandoned_after_two_hours(),
     _browse_then_cart_sends_cart_mail_only(),
+    _guest_cart_carried_over_at_login(),
 )

@@ -119,6 +119,7 @@ def journey_outputs(
         playbook,
         DictStore(states),
         Recommender(MemoryPairs(), playbook.recommendations),
+        merges=MERGE_TOPIC,
     )
 
     def take(results: Iterable[Result[int]], position: int) -> None:
