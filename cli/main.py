@@ -20,6 +20,7 @@ from cli.options import (
     aware_time,
     events_argument,
     json_option,
+    output_sink,
     period_of,
     period_options,
     playbook_option,
@@ -35,7 +36,21 @@ from schemas.codec import dumps
 __all__ = ["main"]
 
 
-@click.group()
+class _Commands(click.Group):
+    """The commands, with a file the system refuses (a missing directory, no
+    permission) reported in one line, as click reports a bad option, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            msg = f"{exc.filename}: {exc.strerror}"
+            raise click.ClickException(msg) from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="lifecycle-engine")
 def main() -> None:
     """Real-time customer-lifecycle engine: events in, stages and triggers out."""
@@ -346,10 +361,9 @@ def backtest(
         limits=settings.input_limits,
         received_at=datetime.now(UTC),
     )
-    sink = output.open("wb") if output else sys.stdout.buffer
-    try:
-        with events.open("rb") as source:
-            lines = source.readlines()
+    with events.open("rb") as source:
+        lines = source.readlines()
+    with output_sink(output) as sink:
         meter = Progress("backtest", len(lines), progress)
         records = (
             Records.of_backtest(lines, (), runner.limits, runner.received_at)
@@ -368,11 +382,6 @@ def backtest(
                 continue
             record = {"topic": settings.topic(item.topic), "key": item.key, "value": item.value}
             sink.write(dumps(record) + b"\n")
-    finally:
-        if output:
-            sink.close()
-        else:
-            sink.flush()
     meter.finish()
     _say_if_until_is_early(until_at, runner.latest_event)
     report = None if records is None else build_report(records, period, book)
@@ -462,7 +471,7 @@ def simulate(
     meter = Progress("simulate", None, progress)
     if output is not None:
         count = 0
-        with output.open("wb") as sink:
+        with output_sink(output) as sink:
             for event in events:
                 sink.write(dumps(event) + b"\n")
                 count += 1
@@ -488,9 +497,12 @@ def schemas() -> None:
 
 
 @schemas.command("export")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("json-schema")
+)
 def schemas_export(directory: Path) -> None:
-    """Write one JSON Schema file per message type into DIRECTORY."""
+    """Write one JSON Schema file per message type into DIRECTORY (default: json-schema)
+    and print each file's path."""
     from schemas.export import export_schemas
 
     for path in export_schemas(directory):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
@@ -15,6 +17,7 @@ __all__ = [
     "aware_time",
     "events_argument",
     "json_option",
+    "output_sink",
     "period_of",
     "period_options",
     "playbook_option",
@@ -68,6 +71,18 @@ progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."
 )
 """``--progress/--no-progress``: a progress line on stderr, by default only on a terminal."""
+
+
+@contextlib.contextmanager
+def output_sink(output: Path | None) -> Iterator[BinaryIO]:
+    """Where a command writes its JSON lines: the file ``output``, or standard output
+    for none or ``-`` (flushed, not closed)."""
+    if output is None or str(output) == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with output.open("wb") as sink:
+        yield sink
 
 
 def json_option(help_text: str) -> Callable[[F], F]:

@@ -592,3 +592,56 @@ def test_scores_write_keeps_yaml_1_2_strings(tmp_path: Path) -> None:
     assert written.exit_code == 0, written.stderr
     after = load_playbook(book)
     assert (after.segments, after.flows) == (before.segments, before.flows)
+
+
+def test_schemas_export_without_a_directory_writes_json_schema_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("schemas", "export")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        str(Path("json-schema") / f"{name}.schema.json") for name in SCHEMA_NAMES
+    ]
+    assert sorted(p.stem for p in (tmp_path / "json-schema").iterdir()) == [
+        f"{name}.schema" for name in SCHEMA_NAMES
+    ]
+
+
+def test_a_dash_writes_to_stdout(
+    events_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backtest = run("backtest", str(events_file), "-o", "-")
+    assert backtest.exit_code == 0, backtest.stderr
+    assert [json.loads(raw) for raw in backtest.stdout.splitlines()] == expected_records(
+        events_file
+    )
+    simulated = run("simulate", "--customers", "2", "-o", "-")
+    assert simulated.exit_code == 0, simulated.stderr
+    lines = simulated.stdout.splitlines()
+    assert lines
+    assert all(json.loads(raw)["event_id"] for raw in lines)
+    assert simulated.stderr == f"wrote {len(lines)} events to -\n"
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        ("backtest {events} -o {tmp}/missing/out.jsonl", "{tmp}/missing/out.jsonl"),
+        ("simulate --customers 2 -o {tmp}/missing/events.jsonl", "{tmp}/missing/events.jsonl"),
+        ("schemas export {tmp}/a-file/schemas", "{tmp}/a-file/schemas"),
+    ],
+)
+def test_a_path_the_system_refuses_is_one_line_not_a_traceback(
+    command: str, where: str, events_file: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("a file, not a directory\n", encoding="utf-8")
+    argv = command.format(events=events_file, tmp=tmp_path).split()
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {where.format(tmp=tmp_path)}"), line
+    assert result.exception is not None
+    assert isinstance(result.exception, SystemExit)
