@@ -96,3 +96,23 @@ def test_caps_are_playbook_settings() -> None:
     kept, capped = apply_caps(state, [trigger(Campaign.CART_ABANDONMENT)], book, T0)
     assert (len(kept), capped) == (1, [])
     assert default_playbook().policies.frequency_caps[0].count == 1
+
+
+def test_a_mail_exactly_a_window_after_the_last_one_is_not_capped() -> None:
+    """Two mails count against each other when their send times are closer than the
+    window: 24 h apart is not closer than 24 h, 24 h less a second is."""
+    book = default_playbook()
+    kept, _ = apply_caps(
+        customer((T0 - timedelta(hours=24), Campaign.WELCOME)),
+        [trigger(Campaign.BROWSE_ABANDONMENT)],
+        book,
+        T0,
+    )
+    assert [t.campaign for t in kept] == [Campaign.BROWSE_ABANDONMENT]
+    _, capped = apply_caps(
+        customer((T0 - timedelta(hours=24) + timedelta(seconds=1), Campaign.WELCOME)),
+        [trigger(Campaign.BROWSE_ABANDONMENT)],
+        book,
+        T0,
+    )
+    assert [s.reason for s in capped] == ["frequency_cap"]

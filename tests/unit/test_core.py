@@ -556,6 +556,33 @@ def test_quiet_hours_use_the_customers_zone(playbook: Playbook) -> None:
     assert trigger.send_after == trigger.created_at
 
 
+@pytest.mark.parametrize(
+    ("local", "send_after"),
+    [
+        ("2025-01-15T00:59:59+01:00", None),  # before the window
+        ("2025-01-15T01:00:00+01:00", "2025-01-15T05:00:00Z"),  # its first second: held
+        ("2025-01-15T03:00:00+01:00", "2025-01-15T05:00:00Z"),
+        ("2025-01-15T05:59:59+01:00", "2025-01-15T05:00:00Z"),
+        ("2025-01-15T06:00:00+01:00", None),  # its end: free again
+    ],
+)
+def test_quiet_hours_within_one_night_hold_from_start_to_end(
+    local: str, send_after: str | None
+) -> None:
+    """A window that does not span midnight (01:00-06:00) holds from its start, included,
+    to its end, excluded."""
+    book = parse_playbook("policies:\n  quiet_hours: {start: '01:00', end: '06:00'}\n")
+    [trigger] = apply(None, signup("c1", "e1", local, timezone="Europe/Berlin"), book).triggers
+    assert trigger.send_after == (trigger.created_at if send_after is None else utc(send_after))
+
+
+def test_quiet_hours_that_start_where_they_end_hold_nothing() -> None:
+    book = parse_playbook("policies:\n  quiet_hours: {start: '08:00', end: '08:00'}\n")
+    for local in ("2025-01-15T23:30:00+01:00", "2025-01-15T08:00:00+01:00"):
+        [trigger] = apply(None, signup("c1", "e1", local, timezone="Europe/Berlin"), book).triggers
+        assert trigger.send_after == trigger.created_at
+
+
 def test_a_customer_without_a_zone_takes_the_playbooks_default_timezone() -> None:
     book = parse_playbook("policies:\n  quiet_hours: {default_timezone: Europe/Berlin}\n")
     no_zone = signup("c2", "e1", "2025-01-15T23:30:00+01:00")
