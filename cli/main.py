@@ -35,6 +35,9 @@ from schemas.codec import dumps
 
 __all__ = ["main"]
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""A backtest's dead letter before any event time was read: a time of no event."""
+
 
 class _Commands(click.Group):
     """The commands, with a file the system refuses (a missing directory, no
@@ -338,12 +341,15 @@ def backtest(
 ) -> None:
     """Run the lifecycle core over EVENTS.jsonl, no broker: a playbook dry run.
 
-    Writes each output as a JSON line {"topic", "key", "value"}; malformed
-    lines are reported on stderr with their line number and skipped. Time is
-    event time, exactly as a worker with LIFECYCLE_CLOCK=event runs it.
+    Writes each output as a JSON line {"topic", "key", "value"}; a malformed
+    line is reported on stderr with its number and written as the dead letter a
+    worker writes (its offset the line number, its time the latest event time
+    accepted before it). Time is event time, exactly as a worker with
+    LIFECYCLE_CLOCK=event runs it.
     """
     from analytics.report import Records, build_report
     from lifecycle.backtest import Backtest, LineRejected
+    from schemas.inbound import dead_letter
     from streams.producer import partitioner_of
 
     settings = cli_settings()
@@ -378,6 +384,19 @@ def backtest(
                 click.echo(
                     f"line {item.line}: {item.rejection.reason.value}: {item.rejection.message}",
                     err=True,
+                )
+                letter = dead_letter(
+                    topic="" if item.topic is None else settings.topic(item.topic),
+                    partition=item.partition,
+                    offset=item.line,
+                    key=None if item.key is None else item.key.encode(),
+                    value=item.raw.rstrip(b"\r\n"),
+                    rejection=item.rejection,
+                    at=item.after or EPOCH,
+                )
+                sink.write(
+                    dumps({"topic": settings.topic("deadletter"), "key": item.key, "value": letter})
+                    + b"\n"
                 )
                 continue
             record = {"topic": settings.topic(item.topic), "key": item.key, "value": item.value}

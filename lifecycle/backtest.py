@@ -42,8 +42,18 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class LineRejected:
+    """A line refused as a worker refuses a message: what its dead letter says."""
+
     line: int
     rejection: Rejection
+    raw: bytes = b""
+    topic: str | None = None
+    """The logical inbound topic of the line's type, when it has a known one."""
+    partition: int = 0
+    key: str | None = None
+    """The line's customer_id, or anonymous_id, when it reads as an object with one."""
+    after: datetime | None = None
+    """The latest event time of the lines accepted before it: the file's time for it."""
 
 
 @dataclass
@@ -140,6 +150,27 @@ def _route(raw: bytes, partition_of: PartitionOf) -> tuple[str, int] | None:
         return topic, partition_of(str(key))
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
+
+
+def _rejected(
+    number: int,
+    raw: bytes,
+    rejection: Rejection,
+    partition_of: PartitionOf,
+    after: datetime | None,
+) -> LineRejected:
+    """Where a refused line would have been on the broker: its type's topic and its key's
+    partition, as far as the line says."""
+    try:
+        body = orjson.loads(raw)
+        given = body.get("customer_id") or body.get("anonymous_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        body, given = None, None
+    key = given if isinstance(given, str) else None
+    kind = body.get("type") if isinstance(body, dict) else None
+    topic = TOPIC_OF_TYPE.get(kind) if isinstance(kind, str) else None
+    partition = partition_of(key) if key else 0
+    return LineRejected(number, rejection, raw, topic, partition, key, after)
 
 
 class Backtest:
@@ -250,6 +281,7 @@ class Backtest:
         apply.
         """
         routes = [_route(raw, self.partition_of) if raw.strip() else None for raw in lines]
+        read: datetime | None = None  # the latest event time accepted so far
         self._remaining = Counter(route for route in routes if route is not None)
         for number, (raw, route) in enumerate(zip(lines, routes, strict=True), start=1):
             if not raw.strip():
@@ -261,8 +293,10 @@ class Backtest:
             parsed = parse_event(raw, limits=self.limits, received_at=self.received_at)
             if isinstance(parsed, Rejection):
                 self.summary.rejected += 1
-                yield LineRejected(number, parsed)
+                yield _rejected(number, raw, parsed, self.partition_of, read)
                 continue
+            if read is None or parsed.occurred_at > read:
+                read = parsed.occurred_at
             partition = self.partition_of(parsed.key)
             self._runtime(partition).offer(TOPIC_OF_TYPE[parsed.type], number, parsed)
             yield from self._pump(partition)

@@ -140,7 +140,42 @@ def test_backtest_reports_malformed_lines_and_goes_on(tmp_path: Path) -> None:
     assert re.fullmatch(r"line 4: missing_field: .+", errors[1])
     assert errors[2].startswith("backtest: 4 lines, 2 events, 2 rejected, ")
     assert errors[3].startswith("campaign")  # then the per-campaign table: nothing else
-    assert [r["key"] for r in read_lines(out)] == ["a1", "c1", "c1"]
+    records = read_lines(out)
+    letters = [r for r in records if r["topic"] == "lifecycle.deadletter"]
+    assert [r["key"] for r in records if r not in letters] == ["a1", "c1", "c1"]
+    assert letters == [
+        {
+            "topic": "lifecycle.deadletter",
+            "key": None,
+            "value": {
+                "topic": "",  # no type: no topic it would have been published to
+                "partition": 0,
+                "offset": 2,  # the line number
+                "key": None,
+                "value": "{not json",
+                "value_encoding": "utf-8",
+                "reason": "invalid_json",
+                "message": letters[0]["value"]["message"],
+                "at": EVENTS[0]["occurred_at"].replace("+00:00", "Z"),  # the latest event read
+            },
+        },
+        {
+            "topic": "lifecycle.deadletter",
+            "key": None,
+            "value": {
+                "topic": "events.signup",
+                "partition": 0,
+                "offset": 4,
+                "key": None,
+                "value": '{"type": "signup"}',
+                "value_encoding": "utf-8",
+                "reason": "missing_field",
+                "message": letters[1]["value"]["message"],
+                "at": EVENTS[0]["occurred_at"].replace("+00:00", "Z"),
+            },
+        },
+    ]
+    assert all(letter["value"]["message"] for letter in letters)
 
 
 def test_backtest_with_a_custom_playbook(events_file: Path, tmp_path: Path) -> None:
