@@ -87,11 +87,10 @@ class Outcomes:
             case Claim():
                 history = outcome.history
                 if history is None:
-                    return
-                customer = history.customer_id.encode()  # the claimer waits for it, found or not
+                    return  # merged before, or never seen: nothing to do
+                customer = history.customer_id.encode()
                 self.checkpoint.merge(self.merge_topic, customer, encode_model(history))
-                if history.found:
-                    self._emit(key, outcome, before)
+                self._emit(key, outcome, before)
             case ProspectHistory():
                 if not outcome.duplicate:
                     self._emit(key, outcome, before)

@@ -27,7 +27,7 @@ from faust.types import TP
 
 from agents.metrics import EngineMetrics
 from agents.outcomes import Outcomes
-from lifecycle.ordering import EventOrder, PartitionMerger, reply_order
+from lifecycle.ordering import PartitionMerger
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import Recommender
 from lifecycle.runtime import PartitionRuntime
@@ -111,21 +111,13 @@ class Partitions:
                 self.playbook,
                 self.checkpoint.records,
                 Recommender(pairs, self.playbook.recommendations),
-                merges=self.merge_topic,
             )
         return runtime
 
     def first_held(self, tp: TP) -> int | None:
-        """The lowest offset of ``tp`` its merge still holds: the first one queued, since
-        a topic's queue is in the order read, but for the merge topic, whose queue is
-        in key order (a reply read later may sort first), the lowest of them all."""
+        """The offset of the first message of ``tp`` its merge still holds."""
         runtime = self.runtimes.get(tp.partition)
-        if runtime is None:
-            return None
-        queued = runtime.merger.queued(tp.topic)
-        if tp.topic == self.merge_topic:
-            return min((int(position.message.offset) for _, position in queued), default=None)
-        first = next(queued, None)
+        first = next(iter(runtime.merger.queued(tp.topic)), None) if runtime else None
         return None if first is None else int(first[1].message.offset)
 
     def clock_of(self, key: bytes) -> datetime | None:
@@ -162,7 +154,6 @@ class Partitions:
         """
         started = time.monotonic()
         entries: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
-        awaited: list[tuple[int, EventOrder]] = []
         stages: Counter[str] = Counter()
         latest = self.outcomes.latest_event
         for partition, key, raw in self.stored():
@@ -170,7 +161,6 @@ class Partitions:
             due, stage, last_event_at = summary.earliest_timer, summary.stage, summary.last_event_at
             if due is not None:
                 entries[partition].append((key.decode(), due))
-            awaited.extend((partition, reply_order(a)) for a in summary.awaiting)
             if stage is not None:
                 stages[stage] += 1
             if last_event_at is not None and (latest is None or last_event_at > latest):
@@ -181,8 +171,6 @@ class Partitions:
             runtime.timers.rebuild(entries.pop(partition, []))
         for partition, found in entries.items():
             self.runtime_of(partition).timers.rebuild(found)
-        for partition, reply in awaited:  # a claim sent before: wait for its answer again
-            self.runtime_of(partition).merger.expect(reply)
         self.stale = False
         log.info(
             "timer heaps rebuilt: %d pending in %.2fs",
@@ -261,7 +249,7 @@ class Partitions:
                         self.settings.max_idle,
                         ", ".join(waiting),
                     )
-                    self.outcomes.hand_on(runtime.forced())
+                    self.outcomes.hand_on(runtime.drain())
                     self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)

@@ -229,7 +229,6 @@ class Backtest:
                 self.playbook,
                 self.store,
                 Recommender(MemoryPairs(), self.playbook.recommendations),
-                merges=MERGE_TOPIC,
             )
         return runtime
 
@@ -254,7 +253,7 @@ class Backtest:
             raise result.error
         key, outcome, cause = result.key, result.outcome, result.input
         if isinstance(cause, Claim):
-            self.summary.merges += int(outcome.history is not None and outcome.history.found)
+            self.summary.merges += int(outcome.history is not None)
         elif not isinstance(cause, Due | ProspectHistory):
             self.summary.events += 1
             self.summary.duplicates += int(outcome.duplicate)  # as the worker counts them

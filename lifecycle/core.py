@@ -32,7 +32,6 @@ from lifecycle.scoring import ScoresAt
 from lifecycle.state import (
     HISTORY_KEPT,
     TRAITS_KEPT,
-    Awaiting,
     CartLine,
     CustomerState,
     Move,
@@ -415,9 +414,6 @@ def _claim(step: _Step, anonymous_id: str | None) -> None:
             cause=step.cause.ref,
         )
         step.outcome.claims.append(claim)
-        state.awaiting.append(
-            trusted(Awaiting, anonymous_id=anonymous_id, at=step.at, cause=step.cause.ref)
-        )
 
 
 def _browse(step: _Step, event: BrowseEvent) -> None:
@@ -776,12 +772,10 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
     """The anonymous visitor's side of a merge: delete the prospect, hand on its history.
 
     Only a record that never signed up is retired; a missing one (already
-    merged, or never seen) is answered with a history that carries nothing
-    (the claimer's partition waits for an answer), so a repeated claim is harmless.
+    merged, or never seen) gives nothing, so a repeated claim is harmless.
     """
     if state is None or state.signed_up_at is not None:
-        nothing = ProspectHistory.nothing(claim)
-        return Outcome(state=state, duplicate=True, changed=False, history=nothing)
+        return Outcome(state=state, duplicate=True, changed=False)
     history = ProspectHistory(
         anonymous_id=claim.anonymous_id,
         customer_id=claim.customer_id,
@@ -808,29 +802,19 @@ def _fold(
     their step and wake time, and its cart becomes the customer's if the customer
     has none (a guest's cart, carried over at login); segments are evaluated after,
     as after any change.
-    What is folded in is a union, a minimum or (a run's last start) a maximum, and
-    the claim's ``awaiting`` entry goes; a second fold of the same visitor changes
-    nothing. The customer's partition waits for the history before anything later
-    (``lifecycle.ordering``), so it comes at the signup's place among the customer's
-    events, unless a worker gave up waiting (``LIFECYCLE_MAX_IDLE``).
+    What is folded in is a union, a minimum or (a run's last start) a maximum, so the
+    record does not depend on
+    when the history arrives among the customer's own events; a second fold of
+    the same visitor changes nothing.
     """
     if state is None:  # erased meanwhile: the visitor's runs end with it, counted
         ended = [flow_event(run.flow, "exited", "erased") for run in history.runs]
         return Outcome(state=None, duplicate=not ended, changed=False, flow_events=ended)
-    awaited = [
-        a
-        for a in state.awaiting
-        if a.anonymous_id == history.anonymous_id and a.cause == history.cause
-    ]
-    first_seen = history.first_seen_at
-    if (first_seen is None or history.anonymous_id in state.anonymous_ids) and not awaited:
+    if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)
-    current.awaiting = [a for a in current.awaiting if a not in awaited]
-    if first_seen is None or history.anonymous_id in current.anonymous_ids:
-        return Outcome(state=current)  # nothing to fold in: the answer only
     current.anonymous_ids.append(history.anonymous_id)
-    current.first_seen_at = min(current.first_seen_at, first_seen)
+    current.first_seen_at = min(current.first_seen_at, history.first_seen_at)
     for viewed in history.views:
         if viewed not in current.prospect_views:
             current.prospect_views.append(viewed)
@@ -841,8 +825,8 @@ def _fold(
     if history.cart and not current.cart:  # a guest's cart, carried over at signup or login
         current.cart_id = history.cart_id
         current.cart = dict(history.cart)
-    # Come late (a worker gave up waiting for it), what it changes is decided at the
-    # record's own latest time.
+    # The history crosses two partitions and may arrive after the customer's later
+    # events: what it changes is decided at the record's own latest time.
     at = max(history.at, current.last_event_at)
     activity.fold_views(current, history.view_log, at, playbook)
     outcome = Outcome(state=current)

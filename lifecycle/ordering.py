@@ -10,29 +10,20 @@ every topic either has a message queued or is known to have nothing more
 Given the whole input (a replay, or the backtest), the result depends only on
 each topic-partition's message order, never on fetch timing, which is why
 the backtest and the Kafka path give the same outputs.
-
-An identity merge is the one message a partition can know is coming before it
-is sent: a signup that claims a visitor on another partition gets the visitor's
-history back on the merge topic, sorted at the signup's time. Until it arrives,
-nothing after it is released (``expect``), so the customer's later events meet
-the visitor's runs and views as they would in event-time order, however long the
-round trip through the other partition takes.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from lifecycle.state import Awaiting
 from schemas.events import Event
 from schemas.internal import Claim, ProspectHistory
 
-__all__ = ["EventOrder", "PartitionMerger", "merge_order", "order_key", "reply_order"]
+__all__ = ["EventOrder", "PartitionMerger", "merge_order", "order_key"]
 
 T = TypeVar("T")
 
@@ -65,12 +56,6 @@ def merge_order(message: Claim | ProspectHistory) -> EventOrder:
     return (message.at, rank, f"{message.cause}\x1f{message.anonymous_id}")
 
 
-def reply_order(claim: Claim | Awaiting) -> EventOrder:
-    """Where the history a claim asks for will sort: ``merge_order`` of the
-    ``ProspectHistory`` that answers it (same time, cause and visitor)."""
-    return (claim.at, _MERGE_RANK["history"], f"{claim.cause}\x1f{claim.anonymous_id}")
-
-
 @dataclass(slots=True)
 class _Queued(Generic[T]):
     key: EventOrder
@@ -82,23 +67,12 @@ class PartitionMerger(Generic[T]):
 
     ``max_buffered`` bounds memory when one topic runs far ahead of another:
     past it, the earliest head is released without waiting.
-
-    ``replies`` names the topic that carries identity merges: its messages come
-    from other partitions in no particular order, so its queue is kept in key
-    order, and a reply ``expect``-ed on it holds back everything after its key.
     """
 
-    def __init__(
-        self, topics: Sequence[str], max_buffered: int = 100_000, replies: str | None = None
-    ) -> None:
+    def __init__(self, topics: Sequence[str], max_buffered: int = 100_000) -> None:
         self.topics = tuple(topics)
         self._queues: dict[str, deque[_Queued[T]]] = {t: deque() for t in topics}
         self.max_buffered = max_buffered
-        self.replies = replies
-        self._expected: list[EventOrder] = []
-        """Keys of the replies still to come on ``replies``, a heap."""
-        self.answered = 0
-        """Replies expected that have been released, so far."""
         self.buffered = 0
         self.forced = 0
         """Messages released past ``max_buffered`` while a topic was still blocking
@@ -106,34 +80,11 @@ class PartitionMerger(Generic[T]):
         set it back to 0."""
 
     def push(self, topic: str, key: EventOrder, item: T) -> None:
-        queue = self._queues[topic]
-        if topic == self.replies and queue and key < queue[-1].key:
-            at = len(queue) - 1
-            while at > 0 and key < queue[at - 1].key:
-                at -= 1
-            queue.insert(at, _Queued(key, item))
-        else:
-            queue.append(_Queued(key, item))
+        self._queues[topic].append(_Queued(key, item))
         self.buffered += 1
 
-    def expect(self, key: EventOrder) -> None:
-        """A reply will come on ``replies`` at ``key``: release nothing after it until then
-        (a merger without ``replies`` expects none)."""
-        if self.replies is not None and key not in self._expected:
-            heapq.heappush(self._expected, key)
-
-    @property
-    def horizon(self) -> EventOrder | None:
-        """The key of the earliest reply still expected: nothing after it is released."""
-        return self._expected[0] if self._expected else None
-
-    def forget_replies(self) -> None:
-        """Stop waiting for the replies expected: they are applied when they come, late."""
-        self._expected.clear()
-
     def queued(self, topic: str) -> Iterator[T]:
-        """The messages still queued on ``topic``, in the order they were read (for
-        ``replies``, in key order)."""
+        """The messages still queued on ``topic``, in the order they were read."""
         return (entry.item for entry in self._queues[topic])
 
     def depth(self, topic: str) -> int:
@@ -146,17 +97,12 @@ class PartitionMerger(Generic[T]):
         return queue[-1].key if queue else None
 
     def blocking(self, caught_up: Callable[[str], bool]) -> list[str]:
-        """Topics whose empty queue may still receive an earlier event, and the
-        replies' topic while a reply is expected."""
-        topics = [t for t, q in self._queues.items() if not q and not caught_up(t)]
-        if self._expected and self.replies is not None and self.replies not in topics:
-            topics.append(self.replies)
-        return topics
+        """Topics whose empty queue may still receive an earlier event."""
+        return [t for t, q in self._queues.items() if not q and not caught_up(t)]
 
     def pop_ready(self, caught_up: Callable[[str], bool]) -> Iterator[T]:
         """Release, in order, every message no queued or future message can precede."""
         queues = self._queues.items()
-        expected = self._expected
         while self.buffered:
             # One pass: the earliest head (on a tie, the first topic's), and whether an
             # empty topic may still receive an earlier event (what ``blocking`` says).
@@ -170,22 +116,14 @@ class PartitionMerger(Generic[T]):
                         first, head = queue, key
                 elif not blocked and not caught_up(topic):
                     blocked = True
-            assert first is not None
-            assert head is not None
-            if expected and head > expected[0]:
-                blocked = True  # a reply expected before it has not come
             if blocked:
                 if self.buffered <= self.max_buffered:
                     return
                 self.forced += 1
-            if expected and head == expected[0]:
-                heapq.heappop(expected)
-                self.answered += 1
+            assert first is not None
             self.buffered -= 1
             yield first.popleft().item
 
     def drain(self) -> Iterator[T]:
-        """Release everything, without waiting for the replies expected: the input is
-        complete (end of a file or a replay), or the wait has been given up."""
-        self.forget_replies()
+        """Release everything: the input is complete (end of a file or a replay)."""
         return self.pop_ready(lambda _topic: True)

@@ -38,7 +38,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from lifecycle.clock import ClockMode, PartitionClock
 from lifecycle.core import Due, Input, Outcome, apply
-from lifecycle.ordering import PartitionMerger, merge_order, order_key, reply_order
+from lifecycle.ordering import PartitionMerger, merge_order, order_key
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import Recommender
 from lifecycle.state import CustomerState
@@ -160,12 +160,10 @@ class PartitionRuntime(Generic[P]):
         playbook: Playbook,
         store: RecordStore,
         recommender: Recommender,
-        merges: str | None = None,
     ) -> PartitionRuntime[P]:
-        """``merges``: the one of ``topics`` that carries identity merges; a claim this
-        partition sends makes it wait there for the visitor's history."""
-        merger: PartitionMerger[tuple[Item, P]] = PartitionMerger(topics, replies=merges)
-        return cls(playbook, store, merger, PartitionClock(mode, lateness), recommender)
+        return cls(
+            playbook, store, PartitionMerger(topics), PartitionClock(mode, lateness), recommender
+        )
 
     def offer(self, topic: str, position: P, item: Item) -> Refused[P] | None:
         """Queue ``item``, read at ``position`` of ``topic``, for the merge.
@@ -193,11 +191,7 @@ class PartitionRuntime(Generic[P]):
         ``caught_up(topic)``: the topic has nothing more to read for now. The
         default says so of every topic: everything offered is released.
         """
-        merger = self.merger
-        answered = merger.answered
-        for item, position in merger.pop_ready(caught_up):
-            awaited = merger.answered != answered
-            answered = merger.answered
+        for item, position in self.merger.pop_ready(caught_up):
             match item:
                 case Rejection():
                     yield Refused(position, item)
@@ -213,14 +207,6 @@ class PartitionRuntime(Generic[P]):
             result = self._apply(key, item, position)
             if result is not None:
                 yield result
-            if awaited:  # the timers held back for it may be due now
-                yield from self.sweep()
-
-    def forced(self) -> Iterator[Result[P]]:
-        """Release and apply everything held, without waiting for any topic or reply:
-        the worker's valve after ``LIFECYCLE_MAX_IDLE`` of no progress."""
-        self.merger.forget_replies()
-        return self.drain()
 
     def tick(self, at: datetime, caught_up: Callable[[str], bool]) -> Iterator[Result[P]]:
         """A tick carrying ``at``: in wall mode the clock moves to it; in event mode
@@ -233,20 +219,14 @@ class PartitionRuntime(Generic[P]):
     def end(self, until: datetime) -> Iterator[Result[P]]:
         """Everything is consumed: fire every timer due up to ``until`` itself, even
         where the clock had passed ``until`` already (a late event's new timer)."""
-        self.merger.forget_replies()
         self.clock.end_of_input(until)
         return self.sweep()
 
     def sweep(self) -> Iterator[Result[P]]:
-        """Fire the timers due before the clock, earliest first (ties by key), and
-        before the time of a visitor's history still expected: what the history
-        brings (runs, views) may change what those timers do."""
+        """Fire the timers due before the clock, earliest first (ties by key)."""
         now = self.clock.now
         if now is None:
             return
-        horizon = self.merger.horizon
-        if horizon is not None and horizon[0] < now:
-            now = horizon[0]
         due = Due(now)
         for key in self.timers.pop_due(now):
             result = self._apply(key, due, None)
@@ -268,8 +248,6 @@ class PartitionRuntime(Generic[P]):
             return Failed(key, input, position, exc)
         if outcome.changed:
             self.store.put(key, outcome.state)
-        for claim in outcome.claims:
-            self.merger.expect(reply_order(claim))
         self.timers.set(key, next_due(outcome.state))
         for products in outcome.orders:
             self.recommender.record(products)

@@ -26,7 +26,6 @@ __all__ = [
     "TRAITS_KEPT",
     "WINDOWS_KEPT",
     "AttributionWindow",
-    "Awaiting",
     "CartLine",
     "CustomerState",
     "FlowRun",
@@ -314,19 +313,6 @@ class Legacy(BaseModel):
 _LEGACY_FIELDS = ("cart_touched_at", "browsed", "browse_started_at", "pending_reviews", "nudged")
 
 
-class Awaiting(BaseModel):
-    """A claim this customer sent for a visitor, whose history has not come back yet.
-
-    Kept in the record so a worker that restarts, or takes the partition over, waits
-    for it as the one that sent it did (``lifecycle.ordering``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    anonymous_id: str
-    at: UtcDatetime
-    cause: str
-
-
 class SentMark(BaseModel):
     """A marketing message emitted to this customer: what frequency caps count."""
 
@@ -424,8 +410,6 @@ class CustomerState(BaseModel):
     bought_log: list[ActivityMark] = Field(default_factory=list, exclude_if=_empty)
     view_log: list[ActivityMark] = Field(default_factory=list, exclude_if=_empty)
     legacy: Legacy | None = Field(default=None, exclude_if=_none)
-    awaiting: list[Awaiting] = Field(default_factory=list, exclude_if=_empty)
-    """Visitors claimed whose history is still to come, in the order claimed."""
     timers: dict[str, UtcDatetime] = Field(default_factory=dict)
     p_alive: float | None = None
     """BG/NBD probability the customer is still active, as of ``predicted_at``."""
@@ -516,7 +500,6 @@ _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
         ViewMark,
         ActivityMark,
         Legacy,
-        Awaiting,
         SentMark,
         Attributed,
         AttributionWindow,
@@ -675,11 +658,6 @@ def _mark(data: dict[str, Any]) -> ActivityMark:
     return _model(ActivityMark, data)
 
 
-def _awaiting(data: dict[str, Any]) -> Awaiting:
-    data["at"] = _timestamp(data["at"])
-    return _model(Awaiting, data)
-
-
 def _legacy(data: dict[str, Any]) -> Legacy:
     _optional_timestamp(data, "cart_touched_at")
     data["browsed"] = tuple(data["browsed"])
@@ -711,7 +689,6 @@ _OPTIONAL: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]] = {
     "bought_log": (lambda v: list(map(_mark, v)), list),
     "view_log": (lambda v: list(map(_mark, v)), list),
     "legacy": (_legacy, lambda: None),
-    "awaiting": (lambda v: list(map(_awaiting, v)), list),
 }
 """The record's fields left out of its JSON while empty: how to convert each one
 present, and its default when absent."""

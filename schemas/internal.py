@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
-from lifecycle.state import ActivityMark, Awaiting, CartLine, FlowRun
+from lifecycle.state import ActivityMark, CartLine, FlowRun
 from schemas.events import UtcDatetime
 
 __all__ = ["Claim", "MergeAdapter", "MergeMessage", "ProspectHistory", "RecordSummary", "Tick"]
@@ -46,19 +46,14 @@ class Claim(_Internal):
 
 
 class ProspectHistory(_Internal):
-    """What a retired prospect record hands on to the customer who claimed it.
-
-    Every claim gets one, so the customer's partition knows when to go on
-    (``lifecycle.ordering``): with no visitor to retire (never seen, merged
-    before, or a customer already), it carries nothing and ``first_seen_at`` is
-    None."""
+    """What a retired prospect record hands on to the customer who claimed it."""
 
     kind: Literal["history"] = "history"
     anonymous_id: str
     customer_id: str
     at: UtcDatetime
     cause: str
-    first_seen_at: UtcDatetime | None
+    first_seen_at: UtcDatetime
     views: tuple[str, ...] = ()
     view_log: tuple[ActivityMark, ...] = Field(default=(), exclude_if=_empty)
     """The visitor's views with their product, category and time, as ``viewed``
@@ -71,22 +66,6 @@ class ProspectHistory(_Internal):
     cart: dict[str, CartLine] = Field(default_factory=dict, exclude_if=_empty)
     """The visitor's cart, lines by product: a guest's cart becomes the customer's
     when the customer has none (a shop carries it over at login)."""
-
-    @property
-    def found(self) -> bool:
-        """Whether a visitor was retired: False for the answer that carries nothing."""
-        return self.first_seen_at is not None
-
-    @classmethod
-    def nothing(cls, claim: Claim) -> ProspectHistory:
-        """The answer to ``claim`` when there is no visitor to hand on."""
-        return cls(
-            anonymous_id=claim.anonymous_id,
-            customer_id=claim.customer_id,
-            at=claim.at,
-            cause=claim.cause,
-            first_seen_at=None,
-        )
 
 
 MergeMessage = Claim | ProspectHistory
@@ -114,7 +93,7 @@ class Tick(BaseModel):
 
 
 class RecordSummary(BaseModel):
-    """A stored record's timers, stage, last event time and awaited merges, and nothing else.
+    """A stored record's timers, stage and last event time, and nothing else.
 
     A rebuild reads this of every record a worker holds, once per rebalance,
     so the rest of the record is skipped rather than validated.
@@ -125,8 +104,6 @@ class RecordSummary(BaseModel):
     timers: dict[str, UtcDatetime] | None = None
     stage: str | None = None
     last_event_at: UtcDatetime | None = None
-    awaiting: tuple[Awaiting, ...] = ()
-    """The visitors' histories the record waits for: its partition waits for them too."""
 
     @property
     def earliest_timer(self) -> datetime | None:

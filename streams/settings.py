@@ -66,8 +66,7 @@ class Settings(BaseSettings):
     - ``LIFECYCLE_LOG_LEVEL``: worker log level.
     - ``LIFECYCLE_TICK_INTERVAL``: seconds between ticks to each partition.
     - ``LIFECYCLE_MAX_IDLE``: seconds a partition waits for a topic that says it has
-      more data, or for the answer to an identity claim, before it gives up waiting
-      (the cross-topic merge's safety valve).
+      more data before it gives up waiting (the cross-topic merge's safety valve).
     - ``LIFECYCLE_MAX_MESSAGE_BYTES``: larger inbound messages are dead-lettered.
     - ``LIFECYCLE_MAX_ID_LENGTH`` (256), ``LIFECYCLE_MAX_TEXT_LENGTH`` (1024),
       ``LIFECYCLE_MAX_ITEMS`` (1000): longer ids, free-text fields (category, source,

@@ -806,34 +806,6 @@ def _visitor_run_goes_on_after_signup() -> Journey:
     )
 
 
-def _visitors_run_ends_at_the_customers_order() -> Journey:
-    """A visitor adds to the wishlist at 08:00, signs up at 10:00 and orders at 10:30:
-    the run goes on as the customer's from the signup, so the order ends it
-    (``exit_on``) and no wishlist_nudge goes to a buyer. On the broker the visitor's
-    history comes back after a round trip through the other partition; the
-    customer's partition waits for it before the order."""
-    c, a, k = "cust-wish-bought-6", "anon-wish-bought-6", "wish-bought"
-    return Journey(
-        "visitors_run_ends_at_the_customers_order",
-        "a run a visitor's custom event started ends at the customer's order half an hour "
-        "after the signup that merged the visitor: no wishlist_nudge",
-        c,
-        (
-            _anonymous("custom", f"{k}-e1", day(0, 8), a, name="wishlist_add"),
-            signup(f"{k}-e2", day(0, 10), c, anonymous_id=a),
-            purchase(f"{k}-e3", day(0, 10, 30), c, f"{k}-o1", "12.00"),
-            Advance(day(3)),
-        ),
-        (
-            Move(None, L, "signup", f"{k}-e2", day(0, 10)),
-            Move(L, F, "first_purchase", f"{k}-e3", day(0, 10, 30)),
-        ),
-        (welcome(day(0, 10)), thanks(day(0, 10, 30), f"{k}-o1")),
-        playbook=WISHLIST_PLAYBOOK,
-        flow_events=ran("wishlist_nudge", "exit_on"),
-    )
-
-
 def _customers_own_run_wins_at_identify() -> Journey:
     """The visitor adds to the wishlist at 08:00, then signs up (without the visitor's
     id) and adds again as the customer at 09:30; identify at 10:00 merges the visitor,
@@ -867,7 +839,6 @@ RECORD_CHANGES: tuple[Journey, ...] = (
     _segment_turns_true_at_a_timer(),
     _viewed_counts_browsing_before_signup(),
     _visitor_run_goes_on_after_signup(),
-    _visitors_run_ends_at_the_customers_order(),
     _customers_own_run_wins_at_identify(),
 )
 """Journeys of DESIGN's rules for when segments are evaluated and of what an identity

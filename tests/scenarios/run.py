@@ -119,7 +119,6 @@ def journey_outputs(
         playbook,
         DictStore(states),
         Recommender(MemoryPairs(), playbook.recommendations),
-        merges=MERGE_TOPIC,
     )
 
     def take(results: Iterable[Result[int]], position: int) -> None:

@@ -23,7 +23,6 @@ from schemas.events import Event
 from schemas.inbound import Reason, Rejection, parse_event
 from schemas.records import Trigger, topic_of
 from streams.producer import partitioner
-from tests.scenarios.flows import WISHLIST_PLAYBOOK as WISHLIST
 
 Encoded = tuple[str, str, bytes]
 
@@ -291,30 +290,3 @@ def test_a_purchase_later_than_the_lateness_finds_the_mail_already_sent(
 ) -> None:
     got = campaigns_of(Backtest(playbook), late_purchase_lines())
     assert got.index(("c1", "cart_abandonment")) < got.index(("c1", "order_thank_you"))
-
-
-def visitor_then_buyer_lines() -> list[bytes]:
-    """A visitor's wishlist_add, the signup that merges the visitor, and an order half
-    an hour later; a later line of the visitor's partition holds its merge back."""
-    item = {"product_id": "p1", "quantity": 1, "unit_price": "10.00"}
-    return [
-        line("custom", "w1", "2026-03-01T08:00:00Z", anonymous_id="anon-1", name="wishlist_add"),
-        line("signup", "s1", "2026-03-01T10:00:00Z", customer_id="cust-1", anonymous_id="anon-1",
-             email="c1@mail.example", marketing_consent=True),
-        line("purchase", "p1", "2026-03-01T10:30:00Z", customer_id="cust-1", order_id="o1",
-             total="10.00", currency="EUR", items=[item]),
-        line("browse", "b1", "2026-03-05T10:00:00Z", customer_id="cust-2", product_id="p2"),
-    ]  # fmt: skip
-
-
-def test_a_visitors_run_ends_at_the_customers_purchase_however_late_the_history_comes() -> None:
-    """The visitor's partition releases the claim only once its later line is read;
-    the customer's partition waits for the history before the purchase, so the purchase
-    ends the run the history brings, as in event-time order: no nudge to a buyer."""
-    partition = {"anon-1": 1, "cust-1": 3, "cust-2": 1}
-    runner = Backtest(parse_playbook(WISHLIST), partition.__getitem__)
-    got = campaigns_of(runner, visitor_then_buyer_lines())
-    assert got == [("cust-1", "welcome"), ("cust-1", "order_thank_you")]
-    tally = runner.summary.flows["wishlist_nudge"]
-    assert (tally.entered, tally.sent, dict(tally.exited)) == (1, 0, {"exit_on": 1})
-    assert runner.summary.merges == 1

@@ -12,7 +12,6 @@ from typing import Any
 
 from lifecycle.core import Due, Outcome, apply
 from lifecycle.flows.counts import FlowEvent
-from lifecycle.ordering import merge_order, reply_order
 from lifecycle.playbook import Playbook
 from lifecycle.state import ActivityMark, CustomerState, ViewMark
 from schemas.codec import encode_model
@@ -135,33 +134,10 @@ def test_a_visitors_runs_end_erased_when_the_customer_is_gone() -> None:
     assert not gone.duplicate  # a worker counts what a duplicate outcome did not do
 
 
-def test_a_claim_on_a_missing_visitor_is_answered_with_nothing() -> None:
-    """The customer's partition waits for an answer to every claim it sends."""
+def test_a_claim_on_a_missing_visitor_hands_on_nothing() -> None:
     claim = Claim(anonymous_id="a1", customer_id="c1", at=T0, cause="e1")
     outcome = apply(None, claim, book(WISH))
-    assert (outcome.changed, outcome.flow_events) == (False, [])
-    assert outcome.history == ProspectHistory.nothing(claim)
-    assert outcome.history is not None
-    assert not outcome.history.found
-    assert merge_order(outcome.history) == reply_order(claim)
-
-
-def test_the_answer_with_nothing_only_ends_the_customers_wait() -> None:
-    """Folded, an answer with nothing removes the claim from ``awaiting`` and changes
-    nothing else; answered twice, the second changes nothing at all."""
-    playbook = book(WISH)
-    customer = apply(None, signup(1, T0, anonymous_id="a1"), playbook)
-    (claim,) = customer.claims
-    assert customer.state is not None
-    assert [a.anonymous_id for a in customer.state.awaiting] == ["a1"]
-    before = customer.state.model_dump(exclude={"awaiting"})
-    answered = apply(customer.state, ProspectHistory.nothing(claim), playbook)
-    assert answered.state is not None
-    assert answered.changed
-    assert answered.state.awaiting == []
-    assert answered.state.model_dump(exclude={"awaiting"}) == before
-    again = apply(answered.state, ProspectHistory.nothing(claim), playbook)
-    assert (again.changed, again.duplicate) == (False, True)
+    assert (outcome.history, outcome.changed, outcome.flow_events) == (None, False, [])
 
 
 def test_a_history_arriving_after_the_customers_later_events_decides_at_the_records_time() -> None:

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.ordering import EventOrder, PartitionMerger, merge_order, order_key, reply_order
+from lifecycle.ordering import EventOrder, PartitionMerger, order_key
 from schemas.events import Event, EventAdapter
-from schemas.internal import Claim, ProspectHistory
 
 T0 = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
 TOPICS = ("signup", "browse", "purchase")
@@ -167,62 +166,3 @@ def test_order_key_is_event_time_first() -> None:
         }
     )
     assert order_key(early_privacy) < order_key(event("signup", "e", email="a@b.c"))
-
-
-# --- a reply the partition expects: the visitor's history a signup's claim asks for
-
-
-def claim_at(minutes: int, visitor: str = "anon-1") -> Claim:
-    return Claim(anonymous_id=visitor, customer_id="cust-1", at=T0 + timedelta(minutes=minutes),
-                 cause=f"signup-{minutes}")  # fmt: skip
-
-
-MERGING = ("signup", "purchase", "merge")
-
-
-def test_nothing_after_an_expected_reply_is_released_until_it_comes() -> None:
-    """The purchase after a signup waits for the visitor's history the signup asked for:
-    applied first, the purchase would miss the visitor's runs it should end."""
-    merger: PartitionMerger[str] = PartitionMerger(MERGING, replies="merge")
-    claim = claim_at(0)
-    merger.expect(reply_order(claim))
-    merger.push("purchase", at(30), "purchase@30")
-    merger.push("signup", at(-5), "signup@-5")
-    everything = caught_up(*MERGING)
-    assert list(merger.pop_ready(everything)) == ["signup@-5"]  # before the reply: free
-    assert merger.blocking(everything) == ["merge"]
-    assert merger.horizon == reply_order(claim)
-    merger.push("merge", merge_order(ProspectHistory.nothing(claim)), "history@0")
-    assert list(merger.pop_ready(everything)) == ["history@0", "purchase@30"]
-    assert (merger.horizon, merger.answered, merger.blocking(everything)) == (None, 1, [])
-
-
-def test_the_merge_topic_is_kept_in_key_order_so_a_reply_behind_a_later_one_comes_first() -> None:
-    """Merge messages come from other partitions in no order: a reply queued behind a
-    later claim would otherwise wait behind it forever, and the partition with it."""
-    merger: PartitionMerger[str] = PartitionMerger(MERGING, replies="merge")
-    early, late = claim_at(0), claim_at(60, "anon-2")
-    merger.expect(reply_order(early))
-    merger.push("merge", merge_order(late), "claim@60")
-    merger.push("purchase", at(30), "purchase@30")
-    merger.push("merge", merge_order(ProspectHistory.nothing(early)), "history@0")
-    assert list(merger.pop_ready(caught_up(*MERGING))) == ["history@0", "purchase@30", "claim@60"]
-
-
-def test_other_topics_stay_in_arrival_order_and_a_merger_without_replies_expects_none() -> None:
-    merger: PartitionMerger[str] = PartitionMerger(MERGING)
-    merger.expect(reply_order(claim_at(0)))
-    assert merger.horizon is None
-    merger.push("purchase", at(30), "purchase@30")
-    merger.push("purchase", at(10), "purchase@10")  # a late event: released where it sits
-    assert list(merger.pop_ready(caught_up(*MERGING))) == ["purchase@30", "purchase@10"]
-
-
-def test_drain_gives_up_the_replies_it_waited_for() -> None:
-    """The worker's valve and the end of a file release all, the replies not come too."""
-    merger: PartitionMerger[str] = PartitionMerger(MERGING, replies="merge")
-    merger.expect(reply_order(claim_at(0)))
-    merger.push("purchase", at(30), "purchase@30")
-    assert list(merger.pop_ready(caught_up(*MERGING))) == []
-    assert list(merger.drain()) == ["purchase@30"]
-    assert merger.horizon is None
