@@ -240,16 +240,22 @@ class Partitions:
             since = self.blocked_since.setdefault(partition, now)
             if now - since > self.settings.max_idle:
                 waiting = merger.blocking(caught_up)
-                if waiting and all(self.on_its_way(TP(topic, partition)) for topic in waiting):
+                stalled = [t for t in waiting if not self.on_its_way(TP(t, partition))]
+                if waiting and not stalled:
                     self.blocked_since[partition] = now  # not a stall: see ``on_its_way``
                 else:
                     log.warning(
                         "partition %d: waited %.0fs for %s; releasing without it",
                         partition,
                         self.settings.max_idle,
-                        ", ".join(waiting),
+                        ", ".join(stalled),
                     )
-                    self.outcomes.hand_on(runtime.drain())
+                    # Only the stalled topics are given up: another topic whose queue
+                    # runs dry meanwhile is waited for as always, or its records on
+                    # their way would come after later events of the same customers.
+                    given_up = set(stalled)
+                    without = runtime.drain(lambda topic: topic in given_up or caught_up(topic))
+                    self.outcomes.hand_on(without)
                     self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)

@@ -19,6 +19,7 @@ from faust.types import TP
 from lifecycle.backtest import Backtest
 from lifecycle.ordering import EventOrder, PartitionMerger
 from lifecycle.playbook import default_playbook
+from lifecycle.state import decode_record
 from schemas.codec import dumps
 from streams.settings import Settings
 from tests.fakes import Event, MemoryWorker
@@ -151,3 +152,58 @@ def test_past_max_idle_a_partition_waits_only_for_records_already_in_the_worker(
         signup = Settings().topic("signup")
         assert (held, said) == (0, [f"partition 0: waited 30s for {signup}; releasing without it"])
         assert stages != in_order  # the browse went first: why the wait matters
+
+
+def test_past_max_idle_only_the_stalled_topic_is_given_up(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The signup topic stalls (its record never reaches the worker); the browse topic
+    has one record held and the next one published but not yet handed over. Past the
+    wait the merge gives up the signup topic alone: once the held browse is applied it
+    waits for the next one, which comes before the purchase, as in event-time order.
+    Releasing without every topic applied the purchase first (the crash tests' worry:
+    a takeover's merge topic stalled past the wait on a slow machine)."""
+    caplog.set_level(logging.WARNING, logger="agents.partitions")
+    settings = Settings(partitions=1, batch_linger=0.0)
+    worker = MemoryWorker.of(settings, default_playbook())
+    base = {"customer_id": "c1", "product_id": "teapot"}
+    lines = [
+        ("signup", {**SIGNUP, "event_id": "s1", "occurred_at": "2026-03-01T10:00:00Z"}),
+        ("browse", {"type": "browse", "event_id": "b1",
+                    "occurred_at": "2026-03-01T10:05:00Z", **base}),
+        ("browse", {"type": "browse", "event_id": "b2",
+                    "occurred_at": "2026-03-01T10:15:00Z", **base}),
+        ("purchase", {"type": "purchase", "event_id": "p1", "occurred_at": "2026-03-01T10:20:00Z",
+                      "customer_id": "c1", "order_id": "o1", "total": "10.00", "currency": "EUR",
+                      "items": [{"product_id": "teapot", "quantity": 1, "unit_price": "10.00"}]}),
+    ]  # fmt: skip
+    at = datetime(2026, 3, 1, 10, 30, tzinfo=UTC).timestamp()
+    appended = {
+        body["event_id"]: worker.broker.append(
+            settings.topic(topic), b"c1", dumps(body), timestamp=at
+        )
+        for topic, body in lines
+    }
+
+    async def scenario() -> list[str]:
+        await worker.start()
+        for event_id in ("b1", "p1"):  # the signup and the second browse not handed over yet
+            message = appended[event_id]
+            worker.consumer.position[message.tp] = message.offset + 1
+            await worker.processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+        partitions = worker.processor.partitions
+        assert partitions.runtime_of(0).merger.buffered == 2
+        clock.now += settings.max_idle + 1
+        partitions.release(0)
+        worker.consumer.position.update({appended["s1"].tp: 0, appended["b2"].tp: 1})
+        await worker.run()
+        assert await worker.processor.drain()  # the batch made durable: its records written
+        record = worker.customers.get(b"c1")
+        assert record is not None
+        return list(decode_record(record).recent_event_ids)
+
+    applied = asyncio.run(scenario())
+    signup = settings.topic("signup")
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"partition 0: waited 30s for {signup}; releasing without it"]
+    assert applied == ["b1", "s1", "b2", "p1"]  # the stalled signup late; b2 before p1
