@@ -44,9 +44,12 @@ def calibrate_rfm(states: Iterable[CustomerState], now: datetime) -> RfmBreakpoi
         msg = "no customer with an order: nothing to calibrate on"
         raise ValueError(msg)
     days = [(now - s.last_order_at).total_seconds() / 86400 for s in buyers if s.last_order_at]
-    recency = _quintile_points([-d for d in days], 1.0)
+    recency = [-p for p in _quintile_points([-d for d in days], 1.0)]
+    # Ties pushed apart past the last order's day (every buyer ordered today) would give
+    # negative days: the points slide up together, a day apart, down to today.
+    below = min(recency[-1], 0.0)
     return RfmBreakpoints(
-        recency_days=[max(0.0, -p) for p in recency],
+        recency_days=[round(p - below, 2) for p in recency],
         frequency=_quintile_points([float(s.orders) for s in buyers], 1.0),
         monetary=_quintile_points([float(s.revenue) for s in buyers], 0.01),
     )

@@ -106,8 +106,8 @@ async def _watch(settings: Settings, tally: _Tally, stop: asyncio.Event) -> None
         group_id=None,
         auto_offset_reset="latest",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():

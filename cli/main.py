@@ -25,12 +25,13 @@ from cli.options import (
     period_options,
     playbook_option,
     progress_option,
+    read_event_lines,
     scores_write_option,
 )
 from cli.progress import Progress
 from cli.report import show_report
 from cli.settings import cli_settings, kafka_errors
-from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook
+from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook, problems
 from schemas.codec import dumps
 
 __all__ = ["main"]
@@ -135,13 +136,12 @@ def clv_fit(
     from schemas.inbound import Rejection, parse_event
 
     purchases = []
-    with events.open("rb") as source:
-        for raw in source:
-            parsed = parse_event(raw) if raw.strip() else None
-            if isinstance(parsed, PurchaseEvent):
-                purchases.append(parsed)
-            elif isinstance(parsed, Rejection):
-                click.echo(f"skipped a line: {parsed.reason.value}", err=True)
+    for raw in read_event_lines(events):
+        parsed = parse_event(raw) if raw.strip() else None
+        if isinstance(parsed, PurchaseEvent):
+            purchases.append(parsed)
+        elif isinstance(parsed, Rejection):
+            click.echo(f"skipped a line: {parsed.reason.value}", err=True)
     if not purchases:
         msg = f"no purchase events in {events}"
         raise click.ClickException(msg)
@@ -150,7 +150,7 @@ def clv_fit(
         model = ClvModel.model_validate({"time_unit": time_unit, "horizon": horizon})
         result = fit(purchases, end, model.time_unit)
     except (ValidationError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_one_line(exc)) from None
     model = model.model_copy(update={"bgnbd": result.bgnbd})
     if result.gamma_gamma is not None:
         model = model.model_copy(update={"gamma_gamma": result.gamma_gamma})
@@ -172,6 +172,11 @@ def clv_fit(
         click.echo(dumps({**block, "fit": fitted}))
         return
     _emit_scores(block, write)
+
+
+def _one_line(exc: ValueError) -> str:
+    """A fit's refusal as one line: a validation's problems joined, not pydantic's report."""
+    return "; ".join(problems(exc)) if isinstance(exc, ValidationError) else str(exc)
 
 
 def _emit_scores(block: dict[str, Any], write: Path | None) -> None:
@@ -221,8 +226,7 @@ def rfm_calibrate(
 
     settings = cli_settings()
     runner = Backtest(load_playbook(None), partitioner_of(settings), limits=settings.input_limits)
-    with events.open("rb") as source:
-        lines = source.readlines()
+    lines = read_event_lines(events)
     meter = Progress("rfm calibrate", len(lines), progress)
     for _ in runner.run(lines):
         meter.update(runner.summary.lines)
@@ -234,7 +238,7 @@ def rfm_calibrate(
     try:
         points = calibrate_rfm(runner.states.values(), now)
     except (ValueError, ValidationError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_one_line(exc)) from None
     buyers = sum(1 for s in runner.states.values() if s.orders > 0)
     click.echo(f"calibrated on {buyers} customers with orders, as of {now.isoformat()}", err=True)
     block = {"scores": {"rfm": points.model_dump(mode="json")}}
@@ -367,8 +371,7 @@ def backtest(
         limits=settings.input_limits,
         received_at=datetime.now(UTC),
     )
-    with events.open("rb") as source:
-        lines = source.readlines()
+    lines = read_event_lines(events)
     with output_sink(output) as sink:
         meter = Progress("backtest", len(lines), progress)
         records = (

@@ -22,6 +22,7 @@ __all__ = [
     "period_options",
     "playbook_option",
     "progress_option",
+    "read_event_lines",
     "scores_write_option",
     "timeout_option",
 ]
@@ -66,6 +67,20 @@ events_argument = click.argument(
     "events", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 """``EVENTS``: a JSON-lines file of inbound events, one event a line."""
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_event_lines(events: Path) -> list[bytes]:
+    """The lines of an events file, without the UTF-8 byte-order mark that editors and
+    spreadsheet exports put before the first one (JSON forbids it, so line 1 would
+    be refused)."""
+    with events.open("rb") as source:
+        lines = source.readlines()
+    if lines and lines[0].startswith(_BOM):
+        lines[0] = lines[0][len(_BOM) :]
+    return lines
+
 
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress (default: on a terminal)."

@@ -141,15 +141,26 @@ def _memoized(partition_of: PartitionOf) -> PartitionOf:
     return functools.cache(partition_of)
 
 
-def _route(raw: bytes, partition_of: PartitionOf) -> tuple[str, int] | None:
-    """Cheap (topic, partition) of a line, for counting what is still to come."""
+def _fields(raw: bytes) -> tuple[str | None, object]:
+    """A line's topic (by its type) and its key's value, as far as the line says: the one
+    read of a line before its validation, for routing it and for placing its dead letter."""
     try:
         body = orjson.loads(raw)
-        topic = TOPIC_OF_TYPE[body["type"]]
-        key = body.get("customer_id") or body["anonymous_id"]
-        return topic, partition_of(str(key))
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    kind = body.get("type")
+    topic = TOPIC_OF_TYPE.get(kind) if isinstance(kind, str) else None
+    return topic, body.get("customer_id") or body.get("anonymous_id")
+
+
+def _route(raw: bytes, partition_of: PartitionOf) -> tuple[str, int] | None:
+    """Cheap (topic, partition) of a line, for counting what is still to come."""
+    topic, key = _fields(raw)
+    if topic is None or key is None:
         return None
+    return topic, partition_of(str(key))
 
 
 def _rejected(
@@ -161,14 +172,8 @@ def _rejected(
 ) -> LineRejected:
     """Where a refused line would have been on the broker: its type's topic and its key's
     partition, as far as the line says."""
-    try:
-        body = orjson.loads(raw)
-        given = body.get("customer_id") or body.get("anonymous_id")
-    except (orjson.JSONDecodeError, AttributeError):
-        body, given = None, None
+    topic, given = _fields(raw)
     key = given if isinstance(given, str) else None
-    kind = body.get("type") if isinstance(body, dict) else None
-    topic = TOPIC_OF_TYPE.get(kind) if isinstance(kind, str) else None
     partition = partition_of(key) if key else 0
     return LineRejected(number, rejection, raw, topic, partition, key, after)
 

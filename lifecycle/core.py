@@ -802,10 +802,12 @@ def _fold(
     their step and wake time, and its cart becomes the customer's if the customer
     has none (a guest's cart, carried over at login); segments are evaluated after,
     as after any change.
-    What is folded in is a union, a minimum or (a run's last start) a maximum, so the
-    record does not depend on
-    when the history arrives among the customer's own events; a second fold of
-    the same visitor changes nothing.
+    The views, first-seen time and runs' last starts fold in as a union, a minimum and a
+    maximum, which the history's arrival among the customer's own events does not
+    change; the cart and the waiting runs do depend on it (a cart the customer filled
+    meanwhile is kept; a run meets only the events applied after the fold: see
+    docs/architecture.md, "Identity merge across partitions"). A second fold of the
+    same visitor changes nothing.
     """
     if state is None:  # erased meanwhile: the visitor's runs end with it, counted
         ended = [flow_event(run.flow, "exited", "erased") for run in history.runs]

@@ -46,6 +46,7 @@ __all__ = [
     "error_path",
     "load_playbook",
     "parse_playbook",
+    "problems",
 ]
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -125,7 +126,9 @@ class RfmBreakpoints(_Strict):
     @field_validator("recency_days")
     @classmethod
     def _check_descending(cls, values: list[float]) -> list[float]:
-        _ascending(list(reversed(values)))
+        if len(values) != 4 or any(b >= a for a, b in itertools.pairwise(values)):
+            msg = "needs 4 strictly descending breakpoints (days, the longest first)"
+            raise ValueError(msg)
         return values
 
 
@@ -395,8 +398,9 @@ def _problem(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _field_errors(source: str, exc: ValidationError) -> PlaybookError:
-    """One line per problem, ``PATH: PROBLEM``; the first one on the message's first line."""
+def problems(exc: ValidationError) -> list[str]:
+    """Each of a validation's problems as ``PATH: PROBLEM``, one line, without pydantic's
+    type names and links: what a user can act on."""
     lines = []
     for error in exc.errors(include_url=False):
         cause = error.get("ctx", {}).get("error")
@@ -404,7 +408,12 @@ def _field_errors(source: str, exc: ValidationError) -> PlaybookError:
             lines.append(str(cause))
             continue
         lines.append(f"{error_path(tuple(error['loc'])) or '(top level)'}: {_problem(error)}")
-    return PlaybookError(f"invalid playbook {source}: " + "\n".join(lines))
+    return lines
+
+
+def _field_errors(source: str, exc: ValidationError) -> PlaybookError:
+    """One line per problem; the first one on the message's first line."""
+    return PlaybookError(f"invalid playbook {source}: " + "\n".join(problems(exc)))
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

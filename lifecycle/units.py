@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 __all__ = ["Duration", "Percent", "equal_arms", "percent_number"]
 
@@ -24,7 +24,16 @@ def _short_duration(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_short_duration), Field(gt=timedelta(0))]
+def _positive(value: timedelta) -> timedelta:
+    """A wait or a window of no time is a mistake; said in the playbook's words, not as
+    pydantic's ``timedelta(0)``."""
+    if value <= timedelta(0):
+        msg = "must be longer than 0"
+        raise ValueError(msg)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_short_duration), AfterValidator(_positive)]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 
 

@@ -325,10 +325,10 @@ async def run_mailer(
         auto_offset_reset="earliest",
     )
     producer = kafka_producer(settings) if config.publish_bounces else None
-    await consumer.start()
-    if producer is not None:
-        await producer.start()
-    try:
+    try:  # a client that failed to start is stopped too, or it is reported unclosed
+        await consumer.start()
+        if producer is not None:
+            await producer.start()
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=250)
             expired: Counter[str] = Counter()

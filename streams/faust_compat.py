@@ -362,9 +362,17 @@ def fetched(consumer: Any, tp: TP) -> tuple[int, int] | None:
     """The highwater of ``tp`` and when (ms) the fetch answer that set it came, from
     Faust's ``consumer``; None before an answer, or if ``tp`` is not assigned."""
     state = _fetch_state(consumer, tp)
-    if state is None or state.highwater is None or state.timestamp is None:
+    if state is None:
         return None
-    return int(state.highwater), int(state.timestamp)
+    # aiokafka's thread sets the highwater, then the time. Read in the other order, a
+    # fetch answer landing between the reads pairs an older time with a newer highwater
+    # (a caller waits once more), never a newer time with an older highwater (a caller
+    # would take an out-of-date highwater for a fresh one).
+    stamp = state.timestamp
+    highwater = state.highwater
+    if highwater is None or stamp is None:
+        return None
+    return int(highwater), int(stamp)
 
 
 def buffered(consumer: Any, tp: TP) -> bool:

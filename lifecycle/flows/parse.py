@@ -139,7 +139,7 @@ def _duration(value: Any, loc: Loc) -> timedelta:
     try:
         return _DURATION.validate_python(value)
     except ValidationError as exc:
-        if any(e["type"] == "greater_than" for e in exc.errors()):
+        if any(e["type"] == "value_error" for e in exc.errors()):  # units._positive
             raise FlowError(loc, "must be longer than 0") from None
         raise FlowError(loc, f"not a duration: {_show(value)}") from None
 

@@ -421,6 +421,31 @@ def test_rfm_calibrate_writes_breakpoints_the_playbook_accepts(tmp_path: Path) -
     assert points.frequency == sorted(points.frequency)
 
 
+def test_rfm_calibrate_on_buyers_who_all_ordered_today(events_file: Path, tmp_path: Path) -> None:
+    """Ties at the last order's day give breakpoints a day apart, not a refusal."""
+    result = run("rfm", "calibrate", str(events_file), "--json", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["scores"]["rfm"]["recency_days"] == [3.0, 2.0, 1.0, 0.0]
+
+
+def test_a_fit_refused_by_validation_is_one_line(events_file: Path) -> None:
+    result = run("clv", "fit", str(events_file), "--time-unit", "P0D")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: time_unit: must be longer than 0\n"
+
+
+@pytest.mark.parametrize("command", [("backtest",), ("clv", "fit"), ("rfm", "calibrate")])
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(
+    command: tuple[str, ...], events_file: Path, tmp_path: Path
+) -> None:
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + events_file.read_bytes())
+    plain, with_mark = run(*command, str(events_file)), run(*command, str(marked))
+    assert with_mark.exit_code == plain.exit_code == 0, with_mark.stderr
+    assert (with_mark.stdout, with_mark.stderr) == (plain.stdout, plain.stderr)
+    assert "rejected" not in with_mark.stderr or "0 rejected" in with_mark.stderr
+
+
 def test_backtest_prints_per_campaign_per_stage_and_per_flow_counts(events_file: Path) -> None:
     result = run("backtest", str(events_file))
     campaigns, flows = result.stderr.split("\n\n")
@@ -680,3 +705,32 @@ def test_a_path_the_system_refuses_is_one_line_not_a_traceback(
     assert line.startswith(f"Error: {where.format(tmp=tmp_path)}"), line
     assert result.exception is not None
     assert isinstance(result.exception, SystemExit)
+
+
+def test_the_mailer_without_a_broker_says_so_in_one_line(tmp_path: Path) -> None:
+    """Its own process, as a user runs it: an unstarted Kafka client left unclosed would
+    add aiokafka's report to stderr when the interpreter exits."""
+    import subprocess
+    import sys
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
+        "LIFECYCLE_BROKER": "127.0.0.1:1",
+        "LIFECYCLE_MAILER_OUTBOX": str(tmp_path / "outbox.sqlite3"),
+        "LIFECYCLE_MAILER_BOUNCES": "true",
+    }
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-m", "cli", "mailer"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "Error: cannot connect to Kafka at 127.0.0.1:1 with PLAINTEXT: Unable connect to "
+        "\"127.0.0.1:1\": [Errno 111] Connect call failed ('127.0.0.1', 1). Check "
+        "LIFECYCLE_BROKER, LIFECYCLE_BROKER_SECURITY_PROTOCOL and LIFECYCLE_BROKER_SASL_* / "
+        "_SSL_*."
+    ]

@@ -195,3 +195,37 @@ async def test_the_producer_buffer_is_flushed_when_full_and_only_then(tmp_path: 
     buffer.pending.put_nowait(-1)
     await buffer.wait_until_ebb()
     assert flushed == [buffer.max_messages]
+
+
+def test_aiokafka_sets_a_fetch_answers_highwater_before_its_time() -> None:
+    """``faust_compat.fetched`` reads the time first so that an answer landing between
+    its two reads errs toward waiting; that holds only in this order of writes."""
+    source = inspect.getsource(getattr(Fetcher, "_proc_fetch_request"))  # noqa: B009
+    assert 0 < source.index("tp_state.highwater =") < source.index("tp_state.timestamp =")
+
+
+def test_fetched_reads_the_time_before_the_highwater() -> None:
+    """An answer landing between the reads (simulated: reading the time lands one)
+    pairs the older time with the newer highwater, never the other way round."""
+
+    class State:
+        def __init__(self) -> None:
+            self.highwater = 10
+            self._timestamp = 1_000
+
+        @property
+        def timestamp(self) -> int:
+            stamp = self._timestamp
+            self.highwater, self._timestamp = 12, 2_000  # the next answer lands
+            return stamp
+
+    state = State()
+    from types import SimpleNamespace
+
+    assignment = SimpleNamespace(state_value=lambda tp: state)
+    client = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+    )
+    thread = SimpleNamespace(_ensure_consumer=lambda: client)
+    consumer = SimpleNamespace(_thread=thread)
+    assert faust_compat.fetched(consumer, faust.types.TP("t", 0)) == (12, 1_000)
