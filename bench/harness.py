@@ -173,14 +173,15 @@ def engine_settings(base: Settings, run: str, tmp: Path) -> Settings:
     )
 
 
-def worker(settings: Settings, tmp: Path, name: str) -> Worker:
-    """``lifecycle worker`` for ``settings``, its own store and web port (Faust binds one)."""
+def worker(settings: Settings, tmp: Path, name: str, root: Path = ROOT) -> Worker:
+    """``lifecycle worker`` for ``settings``, its own store and web port (Faust binds one);
+    the code of the checkout ``root``."""
     own = settings.model_copy(update={"data_dir": tmp / name, "web_port": find_free_port(1)})
     topics = {
         f"LIFECYCLE_TOPICS__{n.upper()}": getattr(own.topics, n) for n in TopicNames.model_fields
     }
     env = {**settings_env(own), **topics, "LIFECYCLE_LOG_LEVEL": "info"}
-    return Worker(own, tmp / f"{name}.log", env=env)
+    return Worker(own, tmp / f"{name}.log", env=env, root=root)
 
 
 def measure(
@@ -278,7 +279,13 @@ def on_disk(log_dir: Path | None, topics: list[str]) -> int | None:
 
 
 async def latencies(settings: Settings) -> list[float]:
-    """Milliseconds from each event on the broker to the triggers it caused on the broker.
+    """Milliseconds from each event on the broker to the triggers it caused on the broker."""
+    return [ms for _, ms in await timed_latencies(settings)]
+
+
+async def timed_latencies(settings: Settings) -> list[tuple[float, float]]:
+    """(when the event reached the broker, in ms since the epoch; milliseconds from it to
+    a trigger it caused on the broker), for each such trigger.
 
     A trigger decided on an event carries that event's time as ``created_at``
     and its customer as key, which names the event (timer triggers carry a
@@ -294,7 +301,7 @@ async def latencies(settings: Settings) -> list[float]:
         created = datetime.fromisoformat(orjson.loads(r.value or b"{}")["created_at"])
         sent = arrived.get((r.key or b"", created))
         if sent is not None:
-            found.append(float(r.timestamp_ms - sent))
+            found.append((float(sent), float(r.timestamp_ms - sent)))
     return found
 
 
@@ -303,18 +310,36 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def run_latency(
-    bootstrap: str, args: argparse.Namespace, tmp: Path, rate: float
-) -> tuple[str, int, float]:
-    """p50/p95/p99 at ``rate`` on fresh topics, and an empty worker's RSS and seconds
-    to ``/ready`` (the baselines of memory and recovery). The rate reported is the one
-    the publish held (events over its seconds), not the one asked."""
-    base = unique_settings(bootstrap, tmp, partitions=args.partitions)
+@dataclass(frozen=True)
+class PacedRun:
+    """A fresh worker fed at a set rate (``paced_run``), ready to read its latencies from."""
+
+    settings: Settings
+    held: float
+    """Events per second the publish held (events over its seconds), not the rate asked."""
+    baseline: int
+    """The ready, empty worker's resident bytes."""
+    started: float
+    """Seconds from the worker's start to ``/ready``."""
+
+
+def paced_run(
+    bootstrap: str,
+    tmp: Path,
+    partitions: int,
+    rate: float,
+    count: int,
+    seed: int,
+    run: str = "latency",
+    root: Path = ROOT,
+) -> PacedRun:
+    """``count`` simulated events published at ``rate`` on fresh topics to a fresh worker
+    of the checkout ``root``, once it answers ``/ready``; returns once it committed them."""
+    base = unique_settings(bootstrap, tmp, partitions=partitions)
     create_topics(base)
-    settings = engine_settings(base, "latency", tmp)
-    count = max(100, int(rate * args.latency_seconds))
-    events = list(simulate(max(20, int(count / 8)), seed=args.seed + 1))[:count]
-    w = worker(settings, tmp, "latency")
+    settings = engine_settings(base, run, tmp)
+    events = list(simulate(max(20, int(count / 8)), seed=seed))[:count]
+    w = worker(settings, tmp, run, root=root)
     w.start()
     try:
         started = wait_ready(w.settings.web_port, w.assert_alive)
@@ -327,11 +352,22 @@ def run_latency(
         asyncio.run(wait_committed(bootstrap, settings.app_id, ends, [w], timeout=600))
     finally:
         w.stop()
-    found = asyncio.run(latencies(settings))
+    return PacedRun(settings, held, baseline, started)
+
+
+def run_latency(
+    bootstrap: str, args: argparse.Namespace, tmp: Path, rate: float
+) -> tuple[str, int, float]:
+    """p50/p95/p99 at ``rate`` on fresh topics, and an empty worker's RSS and seconds
+    to ``/ready`` (the baselines of memory and recovery). The rate reported is the one
+    the publish held (events over its seconds), not the one asked."""
+    count = max(100, int(rate * args.latency_seconds))
+    done = paced_run(bootstrap, tmp, args.partitions, rate, count, args.seed + 1)
+    found = asyncio.run(latencies(done.settings))
     if not found:
-        return f"no triggers (at {held:,.0f})", baseline, started
+        return f"no triggers (at {done.held:,.0f})", done.baseline, done.started
     cells = "/".join(f"{percentile(found, q):,.0f}" for q in (0.5, 0.95, 0.99))
-    return f"{cells} (at {held:,.0f}, {len(found)} triggers)", baseline, started
+    return f"{cells} (at {done.held:,.0f}, {len(found)} triggers)", done.baseline, done.started
 
 
 def fmt(t: Throughput | None) -> str:

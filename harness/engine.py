@@ -146,21 +146,26 @@ class Worker:
         log_path: Path,
         command: tuple[str, ...] = ("worker",),
         env: dict[str, str] | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.command = command
         self.extra_env = env or {}
+        self.root = root
+        """The checkout whose code the worker runs (another revision's, for a comparison)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
         env.update(settings_env(self.settings))
         env.update(self.extra_env)
+        if self.root != ROOT:  # its code first, whatever the interpreter has installed
+            env["PYTHONPATH"] = str(self.root)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli", *self.command],
-            cwd=ROOT,
+            cwd=self.root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench import harness, recovery
+from bench import harness, latency, recovery
 
 
 def test_harness_measures_every_contender(tmp_path: Path) -> None:
@@ -52,3 +52,20 @@ def test_the_recovery_bench_times_fresh_workers_reading_in_bulk(kafka_bootstrap:
     )
     assert found, row
     assert int(found.group(1).replace(",", "")) > 0  # its tables came from the bulk read
+
+
+def test_the_latency_bench_measures_two_revisions_taking_turns(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    asked = ["--rates", "40", "--seconds", "3", "--settle", "1", "--before", "HEAD"]
+    rows = latency.main([*asked, "--results", str(results)])
+    assert len(rows) == 2  # HEAD's export first, then this checkout
+    cells = r"[\d,]+/[\d,]+/[\d,]+/[\d,]+"
+    for line in rows:
+        found = re.fullmatch(
+            rf"\| [\d: -]+ \| \w+\+? \| .* \| 120 \| 40 \| [\d,]+ \| ([\d,]+) "
+            rf"\| {cells} \| {cells} \(after 1 s\) \|\n",
+            line,
+        )
+        assert found, line
+        assert int(found.group(1).replace(",", "")) > 0  # triggers were matched to events
+    assert results.read_text().count("\n| 20") == 2
