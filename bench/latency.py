@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.core import commit_of, export
-from bench.harness import REBALANCE_DELAY_MS, paced_run, percentile, timed_latencies
+from bench.harness import REBALANCE_DELAY_MS, machine, paced_run, percentile, timed_latencies
 from bench.results import add_row
 from harness.engine import ROOT
 from streams.broker import LocalBroker, find_free_port
@@ -69,9 +68,8 @@ def measure(
 
 
 def row(commit: str, events: int, measured: Measured, settle: float) -> str:
-    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     return (
-        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {machine} | {events:,} "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {machine()} | {events:,} "
         f"| {measured.rate:,.0f} | {measured.held:,.0f} | {len(measured.all):,} "
         f"| {Measured.cells(measured.all)} "
         f"| {Measured.cells(measured.settled)} (after {settle:g} s) |\n"
