@@ -173,6 +173,7 @@ class LifecycleProcessor:
         partition = message.partition
         runtime = partitions.runtime_of(partition)
         if tick:
+            self.offsets.resume_again()
             await self.offsets.check_gaps()
             partitions.fetch_hold.retry()
             partitions.release(partition)
