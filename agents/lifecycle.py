@@ -218,18 +218,21 @@ class LifecycleProcessor:
             await settling
 
     async def on_revoked(self) -> None:
-        """Commit what is durable, then start over (see the module's docstring).
+        """Make the batches handled durable and commit, then start over (see the
+        module's docstring).
 
         Faust seeks every partition it assigns after a rebalance, kept ones too,
-        back to the committed offset, so what the merges hold and the pending
-        batch are read again. Keeping them would apply them twice; keeping a
-        runtime's cached co-purchase counts would count their orders twice.
+        back to the committed offset, so what the merges hold is read again, and so
+        would be an open batch, whose outputs may have left already: read again, they
+        would leave twice. Keeping what the merges hold would apply it twice;
+        keeping a runtime's cached co-purchase counts would count their orders twice.
         """
         try:
-            await self.settled()
+            async with asyncio.timeout(self.settings.stop_timeout):  # as a stop is bounded
+                await self.commit(offsets_now=True)
         except Exception as exc:  # its messages are read again after the rebalance
             log.warning("rebalance: last batch not made durable (%s)", type(exc).__name__)
-        await self.offsets.commit()
+            await self.offsets.commit()
         self._forget()
 
     def on_partitions_assigned(self, _assigned: set[TP]) -> None:

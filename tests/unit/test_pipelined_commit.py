@@ -168,3 +168,27 @@ def test_a_batch_keeps_its_outcomes_for_the_metrics_but_not_their_records() -> N
     asyncio.run(run())
     exposition = processor.metrics.exposition().decode()
     assert 'lifecycle_customers{stage="lead"} 1.0' in exposition
+
+
+def test_a_rebalance_makes_the_open_batch_durable_before_the_partitions_go() -> None:
+    """Its outputs may have left already: read again after the rebalance, they would
+    leave twice."""
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    processor = worker.processor
+    acks = HeldAcks(worker)
+
+    async def run() -> None:
+        await step_signup(worker)
+        publish(worker, PURCHASE)
+        message = worker.consumer.next()
+        assert message is not None
+        await processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+        assert processor.checkpoint.pending == 1  # the purchase's batch is open
+        acks.release()
+        await processor.on_revoked()
+
+    asyncio.run(run())
+    [stored] = [s for s in worker.customers.data.values() if b"c1" in s]
+    assert decode_record(stored[b"c1"]).stage is Stage.FIRST_TIME_BUYER
+    committed = {tp.topic: o for tp, o in worker.broker.committed.items() if o}
+    assert committed[route(PURCHASE, SETTINGS)[0]] == 1
