@@ -121,12 +121,6 @@ class LifecycleProcessor:
         return self.partitions.stale
 
     @property
-    def resumed(self) -> bool:
-        """Whether the assigned partitions' resume points are read: a message handed
-        over before waits for them."""
-        return not self.offsets.pending
-
-    @property
     def broker_reachable(self) -> bool:
         return self.watch is None or self.watch.reachable
 
@@ -136,13 +130,9 @@ class LifecycleProcessor:
             await self.watch.watch_copies(self.partitions.copies)
 
     async def step(self, event: FaustEvent, buffered: asyncio.Queue[Any]) -> None:
-        """Handle one message the stream handed over; commit when the batch is full, or
-        when the stream's buffer ran dry and the batch before has settled. Sealing
-        waits for that settle (two round trips), and messages coming meanwhile would
-        wait with it, the tail of event-to-trigger latency under steady traffic: the
-        batch stays open and the next message (a tick at the latest) seals it. After
-        ``drain`` nothing more is applied: what comes is left uncommitted, for the
-        next start."""
+        """Handle one message the stream handed over; commit when the batch is full or
+        the stream's buffer ran dry. After ``drain`` nothing more is applied: what
+        comes is left uncommitted, for the next start."""
         async with self.busy:
             if self.stopping:
                 return
@@ -154,9 +144,7 @@ class LifecycleProcessor:
                 # trips. The outputs held leave now: the agent has nothing else to do.
                 await self.checkpoint.release_outputs()
                 await asyncio.sleep(self.settings.batch_linger)
-            if self.checkpoint.pending >= batch_max or (
-                buffered.empty() and (self.settling is None or self.settling.done())
-            ):
+            if self.checkpoint.pending >= batch_max or buffered.empty():
                 await self.commit(wait=False)
 
     async def handle(self, event: FaustEvent) -> None:
@@ -173,7 +161,6 @@ class LifecycleProcessor:
         partition = message.partition
         runtime = partitions.runtime_of(partition)
         if tick:
-            self.offsets.resume_again()
             await self.offsets.check_gaps()
             partitions.fetch_hold.retry()
             partitions.release(partition)
@@ -218,21 +205,18 @@ class LifecycleProcessor:
             await settling
 
     async def on_revoked(self) -> None:
-        """Make the batches handled durable and commit, then start over (see the
-        module's docstring).
+        """Commit what is durable, then start over (see the module's docstring).
 
         Faust seeks every partition it assigns after a rebalance, kept ones too,
-        back to the committed offset, so what the merges hold is read again, and so
-        would be an open batch, whose outputs may have left already: read again, they
-        would leave twice. Keeping what the merges hold would apply it twice;
-        keeping a runtime's cached co-purchase counts would count their orders twice.
+        back to the committed offset, so what the merges hold and the pending
+        batch are read again. Keeping them would apply them twice; keeping a
+        runtime's cached co-purchase counts would count their orders twice.
         """
         try:
-            async with asyncio.timeout(self.settings.stop_timeout):  # as a stop is bounded
-                await self.commit(offsets_now=True)
+            await self.settled()
         except Exception as exc:  # its messages are read again after the rebalance
             log.warning("rebalance: last batch not made durable (%s)", type(exc).__name__)
-            await self.offsets.commit()
+        await self.offsets.commit()
         self._forget()
 
     def on_partitions_assigned(self, _assigned: set[TP]) -> None:
