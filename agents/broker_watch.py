@@ -83,9 +83,9 @@ class BrokerWatch:
         fill while the agent reads them, and an empty copy must not let a later event
         of another topic go first.
 
-        The fetch's time is taken when its answer arrives, so one built before the last
-        copies and answered after this check could still pass: a window of one answer's
-        transit, which the check's own round trips make wider than that in practice.
+        The fetch's time is when its request left (``streams.faust_compat.FetchAnswers``),
+        and the check's when its answer came, so a fetch that passes read the copy after
+        the re-keying group had committed.
         """
         try:
             async with asyncio.timeout(5.0):
@@ -93,4 +93,4 @@ class BrokerWatch:
                 rows = await self.probes[-1].measure()
         except Exception:  # the broker may be away: the copies stay as last seen
             return
-        copies.observe(rows, int(time.time() * 1000))
+        copies.observe(rows, time.monotonic())

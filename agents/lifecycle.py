@@ -112,6 +112,8 @@ class LifecycleProcessor:
         self.after_recovery: Callable[[], None] | None = None
         """Called once a recovery and the rebuild after it are done: the end of a
         rebalance's reading (``agents.worker`` returns the freed heap pages then)."""
+        self.buffered: asyncio.Queue[Any] | None = None
+        """The stream's buffer of messages not yet handed over (from the first step)."""
         self.settling: asyncio.Task[None] | None = None
         """The last batch's way to durability (steps 2 to 4 of ``streams.checkpoint``),
         run while the agent handles the next batch."""
@@ -129,10 +131,39 @@ class LifecycleProcessor:
         if self.watch is not None:
             await self.watch.watch_copies(self.partitions.copies)
 
+    async def revisit(self) -> None:
+        """Release what the merges hold only for want of a fresh enough fetch answer
+        (``Partitions.awaiting``), every ``LIFECYCLE_BATCH_LINGER`` while any does.
+
+        The answers come without a message of the partition, and a partition's next
+        message, or its next tick, may be far off: a lone event would wait for it."""
+        awaited = self.partitions.answers_awaited
+        while not self.stopping:
+            await awaited.wait()
+            await asyncio.sleep(max(self.settings.batch_linger, 0.001))
+            async with self.busy:
+                await self.revisit_once()
+            if not self.partitions.awaiting:
+                awaited.clear()
+
+    async def revisit_once(self) -> None:
+        """One round of ``revisit``: each awaiting partition releases what it can, and
+        the batch is committed as a step's would be once the stream has run dry."""
+        if self.stopping:
+            return
+        checkpoint = self.checkpoint
+        self.partitions.release_awaiting()
+        await checkpoint.after_message()
+        buffered = self.buffered
+        if (buffered is None or buffered.empty()) and not checkpoint.idle:
+            await checkpoint.release_outputs()
+            await self.commit(wait=False)
+
     async def step(self, event: FaustEvent, buffered: asyncio.Queue[Any]) -> None:
         """Handle one message the stream handed over; commit when the batch is full or
         the stream's buffer ran dry. After ``drain`` nothing more is applied: what
         comes is left uncommitted, for the next start."""
+        self.buffered = buffered
         async with self.busy:
             if self.stopping:
                 return
@@ -177,6 +208,8 @@ class LifecycleProcessor:
             else:
                 partitions.offered(event, runtime)
                 partitions.release(partition)
+        if partitions.awaiting:
+            partitions.release_awaiting(handled=partition)
         await self.checkpoint.after_message()
 
     async def commit(self, *, offsets_now: bool = False, wait: bool = True) -> None:
@@ -228,6 +261,7 @@ class LifecycleProcessor:
             self.settling = None
         self._forget()
         self.offsets.assigned()
+        self.ports.consumer.keep_answers()
 
     async def rebuild_when_recovered(self, recovered: Any) -> None:
         """Rebuild the timer heaps once the tables are recovered (``recovered`` is
@@ -349,6 +383,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     app.timer(interval=settings.tick_interval, on_leader=False)(processor.ticker.tick)
     app.timer(interval=settings.lag_interval, on_leader=False)(watch.measure_lag)
     app.task(watch.open)
+    app.task(processor.revisit)
     runtimes = processor.partitions.runtimes
     metrics.pending(lambda: sum(len(r.timers) for r in runtimes.values()))
     metrics.holding(lambda: sum(r.merger.buffered for r in runtimes.values()))

@@ -16,6 +16,7 @@ changelog exactly like events do, in one serial order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
@@ -34,7 +35,7 @@ from lifecycle.runtime import PartitionRuntime
 from schemas.internal import RecordSummary
 from streams.checkpoint import Checkpoint
 from streams.copy_watermark import CopyWatermarks
-from streams.faust_compat import FaustEvent
+from streams.faust_compat import FaustEvent, in_partition_of
 from streams.fetching import FetchHold
 from streams.offsets import Offsets
 from streams.ports import Consumer
@@ -81,13 +82,22 @@ class Partitions:
         self.blocked_since: dict[int, float] = {}
         self.forced_warned: dict[int, float] = {}
         """When each partition last warned of messages released past the merge's bound."""
-        self.fresh_after: dict[int, int] = {}
-        """Per partition, the newest fetch (ms, ``polled_at``) that brought a message now
-        held: an empty topic counts as caught up only on a fetch at least that recent.
-        Kafka orders nothing across partitions: a highwater read from an older fetch
-        than the one that brought another topic's message may miss an event published
-        before that message (found by the rebalance test, a browse applied after the
-        cart event published after it)."""
+        self.fresh_after: dict[int, float] = {}
+        """Per partition, when the newest fetch answer that brought a message now held
+        came (``polled_at``): an empty topic counts as caught up only on a highwater
+        read by a request sent since. Kafka orders nothing across partitions: a
+        highwater read before another topic's message was appended may miss an event
+        published before that message (found by the rebalance test, a browse applied
+        after the cart event published after it). The same answer does not do: the
+        broker reads its partitions one after another (found by the broker-faults test
+        after a restart, a browse again)."""
+        self.last_offered: dict[int, FaustEvent] = {}
+        self.awaiting: dict[int, FaustEvent] = {}
+        """Partitions whose merge waits only for such a highwater, each with its last
+        message offered: the agent's ``revisit`` releases them once the answers come,
+        without waiting for the partition's next message."""
+        self.answers_awaited = asyncio.Event()
+        """Set when a partition joins ``awaiting``."""
 
     def forget(self) -> int:
         """A rebalance: drop the runtimes and what their merges hold; how many messages."""
@@ -96,6 +106,8 @@ class Partitions:
         self.fetch_hold.clear()
         self.blocked_since.clear()
         self.fresh_after.clear()
+        self.last_offered.clear()
+        self.awaiting.clear()
         self.stale = True
         return dropped
 
@@ -186,15 +198,21 @@ class Partitions:
             self.read_less(message.tp)
         polled = self.consumer.polled_at(message.tp)
         partition = message.partition
-        if polled is not None and polled > self.fresh_after.get(partition, 0):
+        self.last_offered[partition] = event
+        if polled is not None and polled > self.fresh_after.get(partition, 0.0):
             self.fresh_after[partition] = polled
 
-    def caught_up(self, partition: int) -> Callable[[str], bool]:
+    def caught_up(
+        self, partition: int, unanswered: list[str] | None = None
+    ) -> Callable[[str], bool]:
         """Whether a topic of ``partition`` has nothing more to read, asked of the
         consumer once per topic: the answer holds while the merge releases (the
-        agent reads nothing meanwhile), and the merge asks it for every message."""
+        agent reads nothing meanwhile), and the merge asks it for every message.
+        A topic refused only until a later fetch answer is added to ``unanswered``."""
+        if unanswered is None:
+            unanswered = []
         consumer = self.consumer
-        fresh_after = self.fresh_after.get(partition, 0)
+        fresh_after = self.fresh_after.get(partition, 0.0)
         copies = self.copies if self.settings.repartitioned else None
         answers: dict[str, bool] = {}  # not functools.cache: one is made per message
 
@@ -202,17 +220,21 @@ class Partitions:
             tp = TP(topic, partition)
             mark = consumer.fetched(tp)
             if mark is None:
+                unanswered.append(topic)
                 return False
-            highwater, polled = mark
-            if polled < fresh_after:
-                return False  # its highwater may predate a message held from another topic
-            if (
+            highwater, asked = mark
+            if not self.offsets.caught_up(tp, highwater):
+                return False  # records not read yet
+            if asked < fresh_after or (
                 copies is not None
                 and topic != self.merge_topic
-                and not copies.complete_before(topic, polled)
+                and not copies.complete_before(topic, asked)
             ):
-                return False  # its inbound topic may hold records not copied yet
-            return self.offsets.caught_up(tp, highwater)
+                # its highwater may predate a message held from another topic, or its
+                # inbound topic may hold records not copied yet: a later answer will say
+                unanswered.append(topic)
+                return False
+            return True
 
         def caught_up(topic: str) -> bool:
             answer = answers.get(topic)
@@ -227,9 +249,11 @@ class Partitions:
         without progress, release without the topic it waits for."""
         runtime = self.runtimes.get(partition)
         if runtime is None or not runtime.merger.buffered:
+            self.awaiting.pop(partition, None)
             return
         merger = runtime.merger
-        caught_up = self.caught_up(partition)
+        unanswered: list[str] = []
+        caught_up = self.caught_up(partition, unanswered)
         released = self.outcomes.hand_on(runtime.drain(caught_up))
         if merger.forced:
             self.warn_forced(partition, merger, caught_up)
@@ -259,8 +283,26 @@ class Partitions:
                     self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
+        if merger.buffered and unanswered:
+            self.awaiting[partition] = self.last_offered[partition]
+            self.answers_awaited.set()
+        else:
+            self.awaiting.pop(partition, None)
         if self.fetch_hold.held:
             self.read_more(partition, merger)
+
+    def release_awaiting(self, handled: int | None = None) -> None:
+        """``release`` each partition awaiting a later fetch answer (``awaiting``) but
+        ``handled``, the partition of the message just handled: the answer that brought
+        a message of another partition may be that later answer.
+
+        Each releases as in a message of its own: the tables read the partition of
+        Faust's current event, and the batch files its records under it."""
+        for partition, event in list(self.awaiting.items()):
+            if partition != handled:
+                with in_partition_of(event):
+                    self.checkpoint.enter(event)
+                    self.release(partition)
 
     def on_its_way(self, tp: TP) -> bool:
         """Whether records of ``tp`` the merge has not seen are in this worker already:

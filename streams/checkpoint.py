@@ -211,9 +211,22 @@ class Checkpoint:
 
     def begin(self, event: FaustEvent) -> None:
         """A message of ``event``'s partition is being handled."""
+        self.enter(event)
+        self.batch.handled += 1
+
+    def enter(self, event: FaustEvent) -> None:
+        """What follows is the work of ``event``'s partition (a message of it, or what
+        its merge releases later)."""
         partition = self.batch.partition = event.message.partition
         self.batch.events[partition] = event
-        self.batch.handled += 1
+
+    @property
+    def idle(self) -> bool:
+        """Whether the open batch holds nothing to make durable."""
+        batch = self.batch
+        return not (
+            batch.handled or batch.records or batch.sends or batch.outputs.held or batch.merges.held
+        )
 
     def pairs_of(self, partition: int) -> TablePairs:
         pairs = self.pairs[partition] = TablePairs(self.copurchase, partition)

@@ -27,17 +27,18 @@ __all__ = ["CopyWatermarks"]
 
 
 class CopyWatermarks:
-    """Per copy topic: the time (ms) from which a fetch of it shows every record copied."""
+    """Per copy topic: the time (``time.monotonic``) from which a fetch of it shows every
+    record copied."""
 
     def __init__(self, repartition_of: Mapping[str, str]) -> None:
         self.repartition_of = dict(repartition_of)
         """Inbound topic -> its re-keyed copy."""
-        self.at: dict[str, int] = {}
-        """Copy topic -> ms; absent until its inbound topic is first seen copied."""
+        self.at: dict[str, float] = {}
+        """Copy topic -> that time; absent until its inbound topic is first seen copied."""
         self._ends: dict[str, tuple[int, ...]] = {}
 
-    def observe(self, rows: Iterable[PartitionLag], now_ms: int) -> None:
-        """Take the re-keying group's lag ``rows`` measured at ``now_ms``."""
+    def observe(self, rows: Iterable[PartitionLag], now: float) -> None:
+        """Take the re-keying group's lag ``rows``, answered by ``now`` (``time.monotonic``)."""
         by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
         for row in rows:
             by_topic[row.topic].append(row)
@@ -48,9 +49,9 @@ class CopyWatermarks:
             ends = tuple(row.end for row in sorted(measured, key=lambda row: row.partition))
             if self._ends.get(inbound) != ends:
                 self._ends[inbound] = ends
-                self.at[copy] = now_ms
+                self.at[copy] = now
 
-    def complete_before(self, copy: str, polled_ms: int) -> bool:
-        """Whether a fetch of ``copy`` answered at ``polled_ms`` saw every record copied."""
+    def complete_before(self, copy: str, asked: float) -> bool:
+        """Whether a fetch of ``copy`` sent at ``asked`` saw every record copied."""
         at = self.at.get(copy)
-        return at is not None and polled_ms >= at
+        return at is not None and asked >= at

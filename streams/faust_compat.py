@@ -58,7 +58,9 @@ The aiokafka producer (``kafka_producer``: ``Producer._ensure_producer``; for
 the agent's ``commit`` and ``_dispatch_outputs``). Outputs and changelog records
 go out as record batches (``create_batch``/``send_batch``, ``streams.outbound``,
 ``streams.table_writes``); Faust's producer sends one message at a time, each
-with a future, a callback chain and sensor calls.
+with a future, a callback chain and sensor calls. The producer is idempotent
+(``IdempotentProducer``: ``Producer._settings_extra``), so a batch aiokafka sends
+again after a broker fault is written once.
 
 The aiokafka consumer in Faust's consumer thread (``in_consumer_thread``,
 ``polled_at``, ``fetched``, ``fetch_positions``, ``buffered``: ``Consumer._thread``,
@@ -70,12 +72,22 @@ set of active partitions its fetch loop checks every record against and its flow
 control edits in place, so pausing dropped records already fetched and raced
 with the flow control (records dropped, a partition never fetched again);
 aiokafka drops only what it has not handed over and fetches on from the same
-position. The time of a partition's last fetch answer (``last_poll_timestamp``)
-tells the merge whether a highwater is at least as recent as another topic's
-message; Faust gives the highwater without its time. The fetch position per
+position. The fetch position per
 partition (``Delivery.stalled``) is an int of aiokafka's subscription state,
 read from the agent's loop without a round trip to the thread; Faust's
 ``position()`` is such a round trip.
+
+The fetch answers the merge judges (``FetchAnswers``, ``fetched``, ``polled_at``:
+the fetcher's ``_client``). A topic with nothing queued lets a later event of
+another topic go first only once a highwater read after that event was appended
+shows nothing more to read. aiokafka keeps a partition's highwater and the time
+its answer came, not when the request left; and one answer is no snapshot: the
+broker reads its partitions one after another, so an event appended while it
+reads may miss from a partition read early and be followed, in a partition read
+later, by an event published after it (seen after a broker's restart: a browse
+applied after a cart published after it). The fetcher's client is wrapped so
+each fetch request's send time and answer time are kept with the highwaters it
+brought.
 
 Changelogs fetched only when Faust reads them (``HandOffConsumer.pause_partitions``
 and ``resume_partitions``; the names above). Faust pauses a partition only in its
@@ -154,6 +166,7 @@ import faust
 import faust.stores
 import rocksdict
 from aiokafka.consumer.fetcher import FetchResult
+from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.structs import TopicPartition
 from faust.stores.rocksdb import RocksDBOptions
 from faust.stores.rocksdb import Store as RocksDBStore
@@ -177,6 +190,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COPIED_LOOP_DIGEST",
     "COPIED_TABLES_START_DIGEST",
+    "FETCH_WAIT_MS",
     "PRIVATE_NAMES",
     "STORE_SCHEME",
     "BudgetOptions",
@@ -188,13 +202,16 @@ __all__ = [
     "FaustMessage",
     "FaustProducer",
     "FaustStore",
+    "FetchAnswers",
     "HandOffConsumer",
     "HandOffTransport",
     "RawSchema",
+    "answers_of",
     "budget_store_url",
     "buffered",
     "client_connection",
     "commit_exactly",
+    "fetch_answers",
     "fetch_loop_digest",
     "fetch_positions",
     "fetched",
@@ -226,12 +243,12 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "faust.transport.drivers.aiokafka.Consumer": ("_commit", "_thread"),
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": ("_ensure_consumer",),
-    "faust.transport.drivers.aiokafka.Producer": ("_ensure_producer",),
+    "faust.transport.drivers.aiokafka.Producer": ("_ensure_producer", "_settings_extra"),
     "faust.stores.rocksdb.Store": ("_db_for_partition", "_dbs"),
     "faust.tables.manager.TableManager": ("_recovery", "_update_channels"),
     "faust.tables.recovery.Recovery": ("_build_offsets",),
     "aiokafka.AIOKafkaConsumer": ("_client", "_fetcher", "_subscription"),
-    "aiokafka.consumer.fetcher.Fetcher": ("_records",),
+    "aiokafka.consumer.fetcher.Fetcher": ("_client", "_fetch_max_wait_ms", "_records"),
     "aiokafka.admin.AIOKafkaAdminClient": ("_client",),
     "aiokafka.AIOKafkaClient": (
         "_bootstrap_servers",
@@ -250,6 +267,12 @@ COPIED_LOOP_DIGEST = "44a2500309e83c63"
 COPIED_TABLES_START_DIGEST = "365dd25fbc0e0684"
 """The digest (``tables_start_digest``) of the ``TableManager.on_start`` that
 ``BulkTableManager`` repeats without its sleep."""
+
+FETCH_WAIT_MS = 25
+"""How long a fetch request of a worker's consumer waits for records before the broker
+answers without (Faust builds it with 1,500 ms). A message whose merge waits for a
+fetch answer sent after its own (``FetchAnswers``) waits for the next answer: with no
+other traffic, up to this long."""
 
 A = TypeVar("A")
 
@@ -335,44 +358,78 @@ def in_consumer_thread(
     return cast(Awaitable[None], thread.call_thread(_with_client, thread, fun, arg))
 
 
-def _fetch_state(consumer: Any, tp: TP) -> Any:
-    """aiokafka's state of ``tp`` in Faust's ``consumer`` (its last fetch answer's
-    highwater and time), None if it is not assigned (any more).
+class FetchAnswers:
+    """The client of aiokafka's fetcher, as the fetcher uses it, keeping for every
+    partition the highwater of its last fetch answer without error, when the request
+    that read it was sent, and when the answer came (``time.monotonic``).
 
-    One lookup in the subscription instead of Faust's ``highwater`` and aiokafka's
-    ``last_poll_timestamp``, each a chain of calls and an assertion: the merge asks
-    for both of every empty topic after each message. The highwater is aiokafka's,
-    as Faust gives it outside a transaction (the app's guarantee is at least once)."""
+    The broker reads a partition after the request arrives, so the highwater counts
+    every record appended before the send; a record the answer brought was appended
+    before the answer came. Every other call goes to the client itself."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.latest: dict[tuple[str, int], tuple[int, float, float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def send(self, node_id: int, request: Any, **kwargs: Any) -> Any:
+        sent = time.monotonic()
+        response = await self.client.send(node_id, request, **kwargs)
+        if isinstance(request, FetchRequest):
+            answered = time.monotonic()
+            latest = self.latest
+            for topic, partitions in response.topics:
+                for partition, error_code, highwater, *_ in partitions:
+                    if error_code == 0:
+                        latest[(topic, partition)] = (highwater, sent, answered)
+        return response
+
+
+def answers_of(client: AIOKafkaConsumer) -> FetchAnswers | None:
+    """The ``FetchAnswers`` of an aiokafka consumer, wrapped around its fetcher's client
+    on the first call; None before the consumer has started its fetcher."""
+    fetcher = client._fetcher
+    if fetcher is None:
+        return None
+    inner = fetcher._client
+    if isinstance(inner, FetchAnswers):
+        return inner
+    answers = fetcher._client = FetchAnswers(inner)
+    return answers
+
+
+def fetch_answers(consumer: Any) -> FetchAnswers | None:
+    """``answers_of`` the aiokafka consumer in Faust's ``consumer``, whose fetch requests
+    from now on wait at most ``FETCH_WAIT_MS`` for records."""
     thread: Any = getattr(consumer, "_thread", None)
     try:
-        return thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
-    except (AttributeError, AssertionError):  # not started, or no assignment now
+        client = thread._ensure_consumer()
+    except (AttributeError, AssertionError):  # not started, or stopped
         return None
+    answers = answers_of(client)
+    if answers is not None:
+        client._fetcher._fetch_max_wait_ms = FETCH_WAIT_MS
+    return answers
 
 
-def polled_at(consumer: Any, tp: TP) -> int | None:
-    """When (ms) Faust's ``consumer`` last had a fetch answer for ``tp``, which set its
-    highwater; None if it is not assigned (any more)."""
-    state = _fetch_state(consumer, tp)
-    stamp = None if state is None else state.timestamp
-    return None if stamp is None else int(stamp)
+def polled_at(consumer: Any, tp: TP) -> float | None:
+    """When (``time.monotonic``) the last fetch answer for ``tp`` came, in Faust's
+    ``consumer``: every record of ``tp`` it has handed over was appended before then.
+    None before an answer."""
+    answers = fetch_answers(consumer)
+    found = None if answers is None else answers.latest.get(tp)
+    return None if found is None else found[2]
 
 
-def fetched(consumer: Any, tp: TP) -> tuple[int, int] | None:
-    """The highwater of ``tp`` and when (ms) the fetch answer that set it came, from
-    Faust's ``consumer``; None before an answer, or if ``tp`` is not assigned."""
-    state = _fetch_state(consumer, tp)
-    if state is None:
-        return None
-    # aiokafka's thread sets the highwater, then the time. Read in the other order, a
-    # fetch answer landing between the reads pairs an older time with a newer highwater
-    # (a caller waits once more), never a newer time with an older highwater (a caller
-    # would take an out-of-date highwater for a fresh one).
-    stamp = state.timestamp
-    highwater = state.highwater
-    if highwater is None or stamp is None:
-        return None
-    return int(highwater), int(stamp)
+def fetched(consumer: Any, tp: TP) -> tuple[int, float] | None:
+    """The highwater of ``tp`` in its last fetch answer, in Faust's ``consumer``, and
+    when (``time.monotonic``) the request that read it was sent: it counts every record
+    appended to ``tp`` before then. None before an answer."""
+    answers = fetch_answers(consumer)
+    found = None if answers is None else answers.latest.get(tp)
+    return None if found is None else (found[0], found[1])
 
 
 def buffered(consumer: Any, tp: TP) -> bool:
@@ -423,9 +480,10 @@ def client_connection(client: Any) -> dict[str, Any]:
 
 @contextmanager
 def in_partition_of(event: FaustEvent) -> Iterator[None]:
-    """Make ``event`` Faust's current event while a batch's writes run.
+    """Make ``event`` Faust's current event while a batch's writes run, or while a
+    partition's merge releases what it held outside that partition's message.
 
-    A Faust store writes to the partition of the stream's current event
+    A Faust store reads and writes the partition of the stream's current event
     (``faust.streams.current_event``); a batch writes after its events have
     been handled, so each write names the event whose partition it belongs to.
     """
@@ -719,8 +777,24 @@ class RawSchema(faust.Schema[bytes, bytes]):
         return decode
 
 
+class IdempotentProducer(faust_aiokafka.Producer):
+    """Faust's producer with aiokafka's idempotence on: each batch carries the producer's
+    id and a sequence number, so the broker keeps one copy of a batch sent again.
+
+    aiokafka retries a batch whose answer did not come (a broker restarted, or gone
+    a while), and the broker may have written it before it went: without
+    idempotence the retry wrote the outputs and changelog records a second time, and
+    a worker that rode out a broker outage sent some triggers twice. Faust asks for
+    idempotence only in a transaction (exactly-once); the engine runs at least once
+    and needs only the broker's de-duplication of retries."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
 class HandOffTransport(faust_aiokafka.Transport):
     Consumer = HandOffConsumer
+    Producer = IdempotentProducer
 
     def create_producer(self, **kwargs: Any) -> Any:
         """Faust's producer, whose buffer's size is checked without reading the settings.
@@ -764,10 +838,13 @@ class FaustConsumer:
         assigned: Iterable[TP] = self.app.consumer.assignment()
         return assigned
 
-    def fetched(self, tp: TP) -> tuple[int, int] | None:
+    def fetched(self, tp: TP) -> tuple[int, float] | None:
         return fetched(self.app.consumer, tp)
 
-    def polled_at(self, tp: TP) -> int | None:
+    def keep_answers(self) -> None:
+        fetch_answers(self.app.consumer)
+
+    def polled_at(self, tp: TP) -> float | None:
         return polled_at(self.app.consumer, tp)
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:

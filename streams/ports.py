@@ -29,13 +29,21 @@ class Consumer(Protocol):
 
     def assignment(self) -> Iterable[TP]: ...
 
-    def fetched(self, tp: TP) -> tuple[int, int] | None:
-        """The end of ``tp`` as of the last fetch answer, and when (ms) that answer
-        came (None: no answer yet). One call: the merge asks it of every empty topic."""
+    def fetched(self, tp: TP) -> tuple[int, float] | None:
+        """The end of ``tp`` as of the last fetch answer, and a time (``time.monotonic``)
+        such that it counts every record appended to ``tp`` before then: when the
+        request left (None: no answer yet). One call: the merge asks it of every empty
+        topic."""
         ...
 
-    def polled_at(self, tp: TP) -> int | None:
-        """When (ms) the last fetch answer for ``tp`` came, which set its highwater."""
+    def keep_answers(self) -> None:
+        """Keep every fetch answer from now on, for ``fetched`` and ``polled_at`` (a
+        client's fetcher exists once it has started: called at each assignment)."""
+        ...
+
+    def polled_at(self, tp: TP) -> float | None:
+        """A time (``time.monotonic``) by which every record of ``tp`` handed over so far
+        had been appended: when the last fetch answer for ``tp`` came."""
         ...
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from faust.streams import current_event
 from faust.types import TP
 
 from agents.lifecycle import LifecycleProcessor
 from lifecycle.playbook import Playbook
 from schemas.codec import loads
+from streams.faust_compat import in_partition_of
 from streams.ports import Ports, put_or_delete
 from streams.producer import key_partition, scheme_of
 from streams.settings import Settings
@@ -47,9 +49,10 @@ class Message:
         return TP(self.topic, self.partition)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Event:
-    """A Faust stream event: the agent reads only its message."""
+    """A Faust stream event: the agent reads only its message. Faust's stream makes it
+    the current event while the agent handles it (``handling``)."""
 
     message: Message
 
@@ -108,16 +111,20 @@ class MemoryConsumer:
         """Partitions whose next records the client holds, fetched and not yet handed
         over (``buffered``): a test sets it, as a backlog ahead of them would."""
         self.polls = 0
-        """Fetches so far: every fetch answers for all partitions, empty ones too."""
+        """Fetches so far: every fetch answers for all partitions, empty ones too, at
+        once (each reads every partition at the same instant, ``polls``)."""
 
     def assignment(self) -> Iterable[TP]:
         return list(self.assigned)
 
-    def fetched(self, tp: TP) -> tuple[int, int] | None:
-        return len(self.broker.logs[tp]), self.polls
+    def fetched(self, tp: TP) -> tuple[int, float] | None:
+        return len(self.broker.logs[tp]), float(self.polls)
 
-    def polled_at(self, tp: TP) -> int | None:
-        return self.polls
+    def keep_answers(self) -> None:
+        """Every poll answers at once: nothing to keep."""
+
+    def polled_at(self, tp: TP) -> float | None:
+        return float(self.polls)
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:
         return {tp: self.position[tp] for tp in tps if tp in self.position}
@@ -204,6 +211,12 @@ class MemoryStore:
         return self._changelog
 
     def get(self, key: bytes) -> bytes | None:
+        """As Faust's rocksdb store reads: the current event's partition only, or every
+        partition without one."""
+        event = current_event()
+        if event is not None:
+            stored = self.data.get(event.message.partition)
+            return None if stored is None else stored.get(key)
         for stored in self.data.values():
             if key in stored:
                 return stored[key]
@@ -279,9 +292,16 @@ class MemoryWorker:
         (merge messages); how many were handed over."""
         handed = 0
         while (message := self.consumer.next()) is not None:
-            await self.processor.step(Event(message), self.buffered)  # type: ignore[arg-type]
+            await self.hand_over(message)
             handed += 1
         return handed
+
+    async def hand_over(self, message: Message) -> None:
+        """``message`` to the agent, the current event while it is handled, as Faust's
+        stream makes it."""
+        event = Event(message)
+        with in_partition_of(event):  # type: ignore[arg-type]
+            await self.processor.step(event, self.buffered)  # type: ignore[arg-type]
 
     async def tick(self) -> None:
         """The worker's tick timer: one tick to every partition."""

@@ -3,7 +3,10 @@
 The test runs its own broker, so it can stop and kill it. One worker runs
 throughout: it must keep running, report not-ready while the broker is
 gone, be ready again after, and end with exactly the pure core's records and
-outputs, so nothing published before, between or after the faults is lost.
+outputs, so nothing published before, between or after the faults is lost,
+and nothing is written twice: a batch the producer sends again after a fault
+is written once, as the broker's log shows (each batch carries the producer's
+id, which only an idempotent producer has).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka.record.memory_records import MemoryRecords
 
 from analytics.simulation import simulate
 from harness.engine import (
@@ -64,6 +68,17 @@ def readiness(port: int) -> tuple[int, str]:
         return 0, "no answer"
 
 
+def producer_ids(broker: LocalBroker, topic: str) -> list[int]:
+    """The producer id of every record batch the broker stored for ``topic``, read from
+    its log segments (-1: a batch of a producer without idempotence)."""
+    ids = []
+    for segment in sorted(broker.data_dir.glob(f"{topic}-*/*.log")):
+        records = MemoryRecords(segment.read_bytes())
+        while (batch := records.next_batch()) is not None:
+            ids.append(batch.producer_id)
+    return ids
+
+
 def test_worker_rides_out_a_restart_and_an_outage(broker: LocalBroker, tmp_path: Path) -> None:
     settings = unique_settings(broker.bootstrap, tmp_path).model_copy(update={"lag_interval": 1.0})
     create_topics(settings)
@@ -103,3 +118,6 @@ def test_worker_rides_out_a_restart_and_an_outage(broker: LocalBroker, tmp_path:
         (o.key, dumps(to_jsonable(o.value))) for o in expected
     )
     assert states == {k: to_jsonable(s) for k, s in runner.states.items()}
+    written = [i for name in OUTPUTS for i in producer_ids(broker, settings.topic(name))]
+    assert written
+    assert min(written) >= 0, f"output batches of producer ids {set(written)}"

@@ -9,14 +9,19 @@ rebalance; the list is ``PRIVATE_NAMES``, next to the code that uses it.
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import inspect
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
 from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.protocol.offset import OffsetRequest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import Message
 
@@ -197,35 +202,69 @@ async def test_the_producer_buffer_is_flushed_when_full_and_only_then(tmp_path: 
     assert flushed == [buffer.max_messages]
 
 
-def test_aiokafka_sets_a_fetch_answers_highwater_before_its_time() -> None:
-    """``faust_compat.fetched`` reads the time first so that an answer landing between
-    its two reads errs toward waiting; that holds only in this order of writes."""
-    source = inspect.getsource(getattr(Fetcher, "_proc_fetch_request"))  # noqa: B009
-    assert 0 < source.index("tp_state.highwater =") < source.index("tp_state.timestamp =")
+class Inner:
+    """An aiokafka client answering each request with the response it is given."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.cluster = "the cluster"
+        self.called: list[float] = []
+
+    async def send(self, node_id: int, request: Any, **kwargs: Any) -> Any:
+        self.called.append(time.monotonic())
+        await asyncio.sleep(0.01)  # the round trip
+        self.called.append(time.monotonic())
+        return self.response
 
 
-def test_fetched_reads_the_time_before_the_highwater() -> None:
-    """An answer landing between the reads (simulated: reading the time lands one)
-    pairs the older time with the newer highwater, never the other way round."""
+def _fetch(*tps: tuple[str, int]) -> FetchRequest:
+    by_topic: dict[str, list[tuple[int, int, int]]] = {}
+    for topic, partition in tps:
+        by_topic.setdefault(topic, []).append((partition, 0, 1024))
+    return FetchRequest(500, 1, 1024, 0, list(by_topic.items()))
 
-    class State:
-        def __init__(self) -> None:
-            self.highwater = 10
-            self._timestamp = 1_000
 
-        @property
-        def timestamp(self) -> int:
-            stamp = self._timestamp
-            self.highwater, self._timestamp = 12, 2_000  # the next answer lands
-            return stamp
-
-    state = State()
-    from types import SimpleNamespace
-
-    assignment = SimpleNamespace(state_value=lambda tp: state)
-    client = SimpleNamespace(
-        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+async def test_fetch_answers_keep_each_highwater_with_its_requests_send_and_answer() -> None:
+    """A fetch answer without error sets its partition's highwater with when the request
+    left (before the client sent it) and when the answer came (after); a partition
+    answered with an error keeps its last answer, and other requests are not fetches."""
+    response = SimpleNamespace(
+        topics=[("t", [(0, 0, 12, 12, 0, [], -1, b""), (1, 6, -1, -1, 0, [], -1, b"")])]
     )
-    thread = SimpleNamespace(_ensure_consumer=lambda: client)
-    consumer = SimpleNamespace(_thread=thread)
-    assert faust_compat.fetched(consumer, faust.types.TP("t", 0)) == (12, 1_000)
+    inner = Inner(response)
+    answers = faust_compat.FetchAnswers(inner)
+    answers.latest[("t", 1)] = (4, 1.0, 2.0)
+    assert await answers.send(1, _fetch(("t", 0), ("t", 1))) is response
+    highwater, sent, answered = answers.latest[("t", 0)]
+    assert highwater == 12
+    assert sent <= inner.called[0] < inner.called[1] <= answered
+    assert answers.latest[("t", 1)] == (4, 1.0, 2.0)  # NotLeaderForPartition: unchanged
+    other = SimpleNamespace(topics=[("t", [(0, 0, 99, 99)])])  # a list-offsets answer's shape
+    inner.response = other
+    assert await answers.send(1, OffsetRequest(-1, 0, [("t", [(0, -1)])])) is other
+    assert answers.latest[("t", 0)][0] == 12
+    assert answers.cluster == "the cluster"  # everything else is the client's
+
+
+async def test_fetched_and_polled_at_read_the_answers_of_the_fetchers_client() -> None:
+    """The merge's two reads come from the wrapped client, installed once; nothing before
+    the consumer has a fetcher, or before an answer."""
+    client = kafka.consumer(Settings(broker=BROKER))  # never connects
+    try:
+        consumer = SimpleNamespace(_thread=SimpleNamespace(_ensure_consumer=lambda: client))
+        tp = faust.types.TP("t", 0)
+        assert faust_compat.fetched(consumer, tp) is None  # no fetcher yet
+        fetcher = client._fetcher = Fetcher(client._client, client._subscription)  # noqa: SLF001
+        assert faust_compat.fetched(consumer, tp) is None
+        assert faust_compat.polled_at(consumer, tp) is None
+        answers = faust_compat.fetch_answers(consumer)
+        assert answers is not None
+        assert fetcher._client is answers  # noqa: SLF001
+        assert answers.client is client._client  # noqa: SLF001
+        assert faust_compat.fetch_answers(consumer) is answers  # wrapped once
+        answers.latest[("t", 0)] = (42, 1.5, 2.5)
+        assert faust_compat.fetched(consumer, tp) == (42, 1.5)
+        assert faust_compat.polled_at(consumer, tp) == 2.5
+        await fetcher.close()
+    finally:
+        await client.stop()

@@ -9,12 +9,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.structs import TopicPartition
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams.app import create_app
-from streams.faust_compat import FaustConsumer
+from streams.faust_compat import FETCH_WAIT_MS, FaustConsumer, FetchAnswers
 from streams.fetching import FetchHold
 from streams.kafka import consumer as consumer_of
 from streams.settings import Settings
@@ -196,27 +197,29 @@ async def test_a_changelog_faust_pauses_is_not_fetched_by_aiokafka(tmp_path: Pat
     assert thread.client.paused_now == {TopicPartition(*changelog)}
 
 
-async def test_the_merge_reads_a_partitions_highwater_and_its_time_from_aiokafka() -> None:
-    """``FaustConsumer.fetched``, what the merge asks of every empty topic: the highwater
-    and the time of the fetch answer that set it, read from a real aiokafka consumer's
-    subscription; nothing before an answer, or for a partition not assigned."""
+async def test_the_merge_reads_a_partitions_highwater_and_its_times_from_aiokafka() -> None:
+    """``FaustConsumer.fetched`` and ``polled_at``, what the merge asks of every empty
+    topic: the highwater of the last fetch answer with when its request left, and when
+    the answer came, kept by the wrapped client of a real aiokafka consumer's fetcher
+    (wrapped once, at the first assignment); nothing before an answer."""
     client = consumer_of(Settings(broker="localhost:1"))  # never connects
+    fetcher = client._fetcher = Fetcher(client._client, client._subscription)  # noqa: SLF001
     try:
-        client.assign([TopicPartition(*CART)])
         faust_consumer = SimpleNamespace(_thread=SimpleNamespace(_ensure_consumer=lambda: client))
         consumer = FaustConsumer(SimpleNamespace(consumer=faust_consumer))
+        consumer.keep_answers()  # at each assignment
+        answers = fetcher._client  # noqa: SLF001
+        assert isinstance(answers, FetchAnswers)
+        assert fetcher._fetch_max_wait_ms == FETCH_WAIT_MS  # noqa: SLF001
         assert consumer.fetched(CART) is None
         assert consumer.polled_at(CART) is None
-        # what aiokafka's fetcher sets on an answer
-        subscription = client._subscription.subscription  # noqa: SLF001
-        state = subscription.assignment.state_value(TopicPartition(*CART))
-        state.highwater, state.timestamp = 42, 1_700_000_000_123
-        assert consumer.fetched(CART) == (42, 1_700_000_000_123)
-        assert consumer.polled_at(CART) == 1_700_000_000_123
-        assert client.highwater(TopicPartition(*CART)) == 42  # what Faust's highwater gives
+        consumer.keep_answers()
+        assert fetcher._client is answers  # noqa: SLF001
+        answers.latest[TopicPartition(*CART)] = (42, 10.0, 10.25)  # what an answer leaves
+        assert consumer.fetched(CART) == (42, 10.0)
+        assert consumer.polled_at(CART) == 10.25
         assert consumer.fetched(BROWSE) is None
         assert consumer.polled_at(BROWSE) is None
-        client.unsubscribe()
-        assert consumer.fetched(CART) is None
     finally:
+        await fetcher.close()
         await client.stop()
