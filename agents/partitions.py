@@ -83,9 +83,9 @@ class Partitions:
         self.forced_warned: dict[int, float] = {}
         """When each partition last warned of messages released past the merge's bound."""
         self.fresh_after: dict[int, float] = {}
-        """Per partition, when the newest fetch answer that brought a message now held
-        came (``polled_at``): an empty topic counts as caught up only on a highwater
-        read by a request sent since. Kafka orders nothing across partitions: a
+        """Per partition, a time by which every message now held had been appended
+        (``appended_by``): an empty topic counts as caught up only on a highwater read
+        by a request sent since. Kafka orders nothing across partitions: a
         highwater read before another topic's message was appended may miss an event
         published before that message (found by the rebalance test, a browse applied
         after the cart event published after it). The same answer does not do: the
@@ -192,15 +192,15 @@ class Partitions:
 
     def offered(self, event: FaustEvent, runtime: Runtime) -> None:
         """``event``'s message joined its merge: read less of a topic it piles up in,
-        and note the fetch that brought it (``fresh_after``)."""
+        and note by when it had been appended (``fresh_after``)."""
         message = event.message
         if runtime.merger.depth(message.topic) >= self.settings.read_ahead:
             self.read_less(message.tp)
-        polled = self.consumer.polled_at(message.tp)
+        appended = self.consumer.appended_by(message.tp, message.offset)
         partition = message.partition
         self.last_offered[partition] = event
-        if polled is not None and polled > self.fresh_after.get(partition, 0.0):
-            self.fresh_after[partition] = polled
+        if appended > self.fresh_after.get(partition, 0.0):
+            self.fresh_after[partition] = appended
 
     def caught_up(
         self, partition: int, unanswered: list[str] | None = None

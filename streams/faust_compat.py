@@ -63,7 +63,7 @@ with a future, a callback chain and sensor calls. The producer is idempotent
 again after a broker fault is written once.
 
 The aiokafka consumer in Faust's consumer thread (``in_consumer_thread``,
-``polled_at``, ``fetched``, ``fetch_positions``, ``buffered``: ``Consumer._thread``,
+``fetched``, ``fetch_positions``, ``buffered``: ``Consumer._thread``,
 ``AIOKafkaConsumerThread._ensure_consumer``, aiokafka's ``_subscription``, and its
 ``_fetcher`` and the fetcher's ``_records`` for ``buffered``; for
 ``streams.fetching`` and the agent's merge and stall check). Fetching is paused
@@ -77,7 +77,7 @@ partition (``Delivery.stalled``) is an int of aiokafka's subscription state,
 read from the agent's loop without a round trip to the thread; Faust's
 ``position()`` is such a round trip.
 
-The fetch answers the merge judges (``FetchAnswers``, ``fetched``, ``polled_at``:
+The fetch answers the merge judges (``FetchAnswers``, ``fetched``, ``appended_by``:
 the fetcher's ``_client``). A topic with nothing queued lets a later event of
 another topic go first only once a highwater read after that event was appended
 shows nothing more to read. aiokafka keeps a partition's highwater and the time
@@ -151,12 +151,14 @@ client factories pass every setting through.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import hashlib
 import inspect
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
@@ -207,6 +209,7 @@ __all__ = [
     "HandOffTransport",
     "RawSchema",
     "answers_of",
+    "appended_by",
     "budget_store_url",
     "buffered",
     "client_connection",
@@ -222,7 +225,6 @@ __all__ = [
     "lean_recovery",
     "match_paused",
     "partition_stores",
-    "polled_at",
     "read_stored",
     "scan_uncached",
     "subscription_lock",
@@ -364,12 +366,17 @@ class FetchAnswers:
     that read it was sent, and when the answer came (``time.monotonic``).
 
     The broker reads a partition after the request arrives, so the highwater counts
-    every record appended before the send; a record the answer brought was appended
-    before the answer came. Every other call goes to the client itself."""
+    every record appended before the send; a record below a highwater was appended
+    before that answer came. Every other call goes to the client itself."""
+
+    RISES = 64
+    """Highwater rises kept per partition (``appended_by``)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.latest: dict[tuple[str, int], tuple[int, float, float]] = {}
+        self.rises: dict[tuple[str, int], deque[tuple[int, float]]] = {}
+        """Per partition, each rise of its highwater, and when the answer showing it came."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
@@ -379,12 +386,29 @@ class FetchAnswers:
         response = await self.client.send(node_id, request, **kwargs)
         if isinstance(request, FetchRequest):
             answered = time.monotonic()
-            latest = self.latest
+            latest, rises = self.latest, self.rises
             for topic, partitions in response.topics:
                 for partition, error_code, highwater, *_ in partitions:
                     if error_code == 0:
-                        latest[(topic, partition)] = (highwater, sent, answered)
+                        tp = (topic, partition)
+                        latest[tp] = (highwater, sent, answered)
+                        seen = rises.get(tp)
+                        if seen is None:
+                            seen = rises[tp] = deque(maxlen=self.RISES)
+                        if not seen or highwater > seen[-1][0]:
+                            seen.append((highwater, answered))
         return response
+
+    def appended_by(self, tp: tuple[str, int], offset: int) -> float:
+        """A time by which the record at ``offset`` of ``tp`` had been appended: when the
+        first answer kept whose highwater passed it came, or now if none did. A backlog's
+        records were appended long before the answers that bring them."""
+        seen = self.rises.get(tp)
+        if seen:
+            at = bisect.bisect_right(seen, offset, key=lambda rise: rise[0])
+            if at < len(seen):
+                return seen[at][1]
+        return time.monotonic()
 
 
 def answers_of(client: AIOKafkaConsumer) -> FetchAnswers | None:
@@ -414,13 +438,12 @@ def fetch_answers(consumer: Any) -> FetchAnswers | None:
     return answers
 
 
-def polled_at(consumer: Any, tp: TP) -> float | None:
-    """When (``time.monotonic``) the last fetch answer for ``tp`` came, in Faust's
-    ``consumer``: every record of ``tp`` it has handed over was appended before then.
-    None before an answer."""
+def appended_by(consumer: Any, tp: TP, offset: int) -> float:
+    """``FetchAnswers.appended_by`` of Faust's ``consumer``: a time (``time.monotonic``)
+    by which its record at ``offset`` of ``tp`` had been appended (now, without
+    answers)."""
     answers = fetch_answers(consumer)
-    found = None if answers is None else answers.latest.get(tp)
-    return None if found is None else found[2]
+    return time.monotonic() if answers is None else answers.appended_by(tp, offset)
 
 
 def fetched(consumer: Any, tp: TP) -> tuple[int, float] | None:
@@ -844,8 +867,8 @@ class FaustConsumer:
     def keep_answers(self) -> None:
         fetch_answers(self.app.consumer)
 
-    def polled_at(self, tp: TP) -> float | None:
-        return polled_at(self.app.consumer, tp)
+    def appended_by(self, tp: TP, offset: int) -> float:
+        return appended_by(self.app.consumer, tp, offset)
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:
         return fetch_positions(self.app.consumer, tps)

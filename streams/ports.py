@@ -37,13 +37,14 @@ class Consumer(Protocol):
         ...
 
     def keep_answers(self) -> None:
-        """Keep every fetch answer from now on, for ``fetched`` and ``polled_at`` (a
+        """Keep every fetch answer from now on, for ``fetched`` and ``appended_by`` (a
         client's fetcher exists once it has started: called at each assignment)."""
         ...
 
-    def polled_at(self, tp: TP) -> float | None:
-        """A time (``time.monotonic``) by which every record of ``tp`` handed over so far
-        had been appended: when the last fetch answer for ``tp`` came."""
+    def appended_by(self, tp: TP, offset: int) -> float:
+        """A time (``time.monotonic``) by which the record at ``offset`` of ``tp``, handed
+        over, had been appended: when the first fetch answer whose highwater passed it
+        came (a backlog's records long before the answers that bring them)."""
         ...
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:

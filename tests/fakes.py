@@ -123,7 +123,7 @@ class MemoryConsumer:
     def keep_answers(self) -> None:
         """Every poll answers at once: nothing to keep."""
 
-    def polled_at(self, tp: TP) -> float | None:
+    def appended_by(self, tp: TP, offset: int) -> float:
         return float(self.polls)
 
     def fetch_positions(self, tps: Iterable[TP]) -> dict[TP, int]:

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import inspect
 import time
+from collections import deque
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -246,7 +247,26 @@ async def test_fetch_answers_keep_each_highwater_with_its_requests_send_and_answ
     assert answers.cluster == "the cluster"  # everything else is the client's
 
 
-async def test_fetched_and_polled_at_read_the_answers_of_the_fetchers_client() -> None:
+async def test_a_record_was_appended_by_the_first_answer_whose_highwater_passed_it() -> None:
+    """A backlog's records were appended before the first answer that showed them, long
+    before the answer that brings them; a record no answer kept has passed, now."""
+    inner = Inner(None)
+    answers = faust_compat.FetchAnswers(inner)
+    times = []
+    for highwater in (5, 5, 9, 12):
+        inner.response = SimpleNamespace(topics=[("t", [(0, 0, highwater, 0, 0, [], -1, b"")])])
+        await answers.send(1, _fetch(("t", 0)))
+        times.append(answers.latest[("t", 0)][2])
+    assert answers.appended_by(("t", 0), 0) == times[0]
+    assert answers.appended_by(("t", 0), 4) == times[0]
+    assert answers.appended_by(("t", 0), 5) == times[2]  # 5 came with the highwater 9
+    assert answers.appended_by(("t", 0), 11) == times[3]
+    before = time.monotonic()
+    assert answers.appended_by(("t", 0), 12) >= before  # no answer showed it yet
+    assert answers.appended_by(("t", 1), 0) >= before
+
+
+async def test_fetched_and_appended_by_read_the_answers_of_the_fetchers_client() -> None:
     """The merge's two reads come from the wrapped client, installed once; nothing before
     the consumer has a fetcher, or before an answer."""
     client = kafka.consumer(Settings(broker=BROKER))  # never connects
@@ -256,15 +276,17 @@ async def test_fetched_and_polled_at_read_the_answers_of_the_fetchers_client() -
         assert faust_compat.fetched(consumer, tp) is None  # no fetcher yet
         fetcher = client._fetcher = Fetcher(client._client, client._subscription)  # noqa: SLF001
         assert faust_compat.fetched(consumer, tp) is None
-        assert faust_compat.polled_at(consumer, tp) is None
+        before = time.monotonic()
+        assert faust_compat.appended_by(consumer, tp, 0) >= before
         answers = faust_compat.fetch_answers(consumer)
         assert answers is not None
         assert fetcher._client is answers  # noqa: SLF001
         assert answers.client is client._client  # noqa: SLF001
         assert faust_compat.fetch_answers(consumer) is answers  # wrapped once
         answers.latest[("t", 0)] = (42, 1.5, 2.5)
+        answers.rises[("t", 0)] = deque([(42, 2.5)])
         assert faust_compat.fetched(consumer, tp) == (42, 1.5)
-        assert faust_compat.polled_at(consumer, tp) == 2.5
+        assert faust_compat.appended_by(consumer, tp, 41) == 2.5
         await fetcher.close()
     finally:
         await client.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -198,10 +199,10 @@ async def test_a_changelog_faust_pauses_is_not_fetched_by_aiokafka(tmp_path: Pat
 
 
 async def test_the_merge_reads_a_partitions_highwater_and_its_times_from_aiokafka() -> None:
-    """``FaustConsumer.fetched`` and ``polled_at``, what the merge asks of every empty
-    topic: the highwater of the last fetch answer with when its request left, and when
-    the answer came, kept by the wrapped client of a real aiokafka consumer's fetcher
-    (wrapped once, at the first assignment); nothing before an answer."""
+    """``FaustConsumer.fetched`` and ``appended_by``, what the merge asks: the highwater
+    of the last fetch answer with when its request left, and by when a record had been
+    appended, kept by the wrapped client of a real aiokafka consumer's fetcher (wrapped
+    once, at the first assignment); nothing before an answer."""
     client = consumer_of(Settings(broker="localhost:1"))  # never connects
     fetcher = client._fetcher = Fetcher(client._client, client._subscription)  # noqa: SLF001
     try:
@@ -212,14 +213,13 @@ async def test_the_merge_reads_a_partitions_highwater_and_its_times_from_aiokafk
         assert isinstance(answers, FetchAnswers)
         assert fetcher._fetch_max_wait_ms == FETCH_WAIT_MS  # noqa: SLF001
         assert consumer.fetched(CART) is None
-        assert consumer.polled_at(CART) is None
         consumer.keep_answers()
         assert fetcher._client is answers  # noqa: SLF001
-        answers.latest[TopicPartition(*CART)] = (42, 10.0, 10.25)  # what an answer leaves
+        tp = TopicPartition(*CART)
+        answers.latest[tp], answers.rises[tp] = (42, 10.0, 10.25), deque([(42, 10.25)])
         assert consumer.fetched(CART) == (42, 10.0)
-        assert consumer.polled_at(CART) == 10.25
+        assert consumer.appended_by(CART, 41) == 10.25
         assert consumer.fetched(BROWSE) is None
-        assert consumer.polled_at(BROWSE) is None
     finally:
         await fetcher.close()
         await client.stop()
