@@ -112,6 +112,10 @@ class LifecycleProcessor:
         self.after_recovery: Callable[[], None] | None = None
         """Called once a recovery and the rebuild after it are done: the end of a
         rebalance's reading (``agents.worker`` returns the freed heap pages then)."""
+        self.revisit_wanted = asyncio.Event()
+        """Set when a merge awaits a later fetch answer, or a batch stays open while the
+        one before settles: ``revisit`` has work."""
+        self.partitions.on_awaiting = self.revisit_wanted.set
         self.buffered: asyncio.Queue[Any] | None = None
         """The stream's buffer of messages not yet handed over (from the first step)."""
         self.settling: asyncio.Task[None] | None = None
@@ -121,6 +125,12 @@ class LifecycleProcessor:
     @property
     def timers_stale(self) -> bool:
         return self.partitions.stale
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the assigned partitions' resume points are read: a message handed
+        over before waits for them."""
+        return not self.offsets.pending
 
     @property
     def broker_reachable(self) -> bool:
@@ -133,18 +143,20 @@ class LifecycleProcessor:
 
     async def revisit(self) -> None:
         """Release what the merges hold only for want of a fresh enough fetch answer
-        (``Partitions.awaiting``), every ``LIFECYCLE_BATCH_LINGER`` while any does.
+        (``Partitions.awaiting``), and seal a batch left open while the one before
+        settled, every ``LIFECYCLE_BATCH_LINGER`` while there is such work.
 
-        The answers come without a message of the partition, and a partition's next
-        message, or its next tick, may be far off: a lone event would wait for it."""
-        awaited = self.partitions.answers_awaited
+        The answers, and the settle, come without a message, and the next message, or
+        the next tick, may be far off: a lone event would wait for it."""
+        wanted = self.revisit_wanted
         while not self.stopping:
-            await awaited.wait()
+            await wanted.wait()
             await asyncio.sleep(max(self.settings.batch_linger, 0.001))
             async with self.busy:
                 await self.revisit_once()
-            if not self.partitions.awaiting:
-                awaited.clear()
+            dry = self.buffered is None or self.buffered.empty()
+            if not self.partitions.awaiting and (self.checkpoint.idle or not dry):
+                wanted.clear()  # else the next step seals the batch
 
     async def revisit_once(self) -> None:
         """One round of ``revisit``: each awaiting partition releases what it can, and
@@ -157,12 +169,17 @@ class LifecycleProcessor:
         buffered = self.buffered
         if (buffered is None or buffered.empty()) and not checkpoint.idle:
             await checkpoint.release_outputs()
-            await self.commit(wait=False)
+            if self.settling is None or self.settling.done():
+                await self.commit(wait=False)
 
     async def step(self, event: FaustEvent, buffered: asyncio.Queue[Any]) -> None:
-        """Handle one message the stream handed over; commit when the batch is full or
-        the stream's buffer ran dry. After ``drain`` nothing more is applied: what
-        comes is left uncommitted, for the next start."""
+        """Handle one message the stream handed over; commit when the batch is full, or
+        when the stream's buffer ran dry and the batch before has settled. Sealing
+        waits for that settle (two round trips), and messages coming meanwhile would
+        wait with it, the tail of event-to-trigger latency under steady traffic: the
+        batch stays open and the next message (a tick, or a revisit, at the latest)
+        seals it. After ``drain`` nothing more is applied: what comes is left
+        uncommitted, for the next start."""
         self.buffered = buffered
         async with self.busy:
             if self.stopping:
@@ -175,8 +192,12 @@ class LifecycleProcessor:
                 # trips. The outputs held leave now: the agent has nothing else to do.
                 await self.checkpoint.release_outputs()
                 await asyncio.sleep(self.settings.batch_linger)
-            if self.checkpoint.pending >= batch_max or buffered.empty():
+            if self.checkpoint.pending >= batch_max or (
+                buffered.empty() and (self.settling is None or self.settling.done())
+            ):
                 await self.commit(wait=False)
+            elif buffered.empty():  # sealed by the next message, or once the settle is done
+                self.revisit_wanted.set()
 
     async def handle(self, event: FaustEvent) -> None:
         """Offer one message to its partition's runtime and hand on what it releases;
@@ -192,6 +213,7 @@ class LifecycleProcessor:
         partition = message.partition
         runtime = partitions.runtime_of(partition)
         if tick:
+            self.offsets.resume_again()
             await self.offsets.check_gaps()
             partitions.fetch_hold.retry()
             partitions.release(partition)
@@ -238,18 +260,21 @@ class LifecycleProcessor:
             await settling
 
     async def on_revoked(self) -> None:
-        """Commit what is durable, then start over (see the module's docstring).
+        """Make the batches handled durable and commit, then start over (see the
+        module's docstring).
 
         Faust seeks every partition it assigns after a rebalance, kept ones too,
-        back to the committed offset, so what the merges hold and the pending
-        batch are read again. Keeping them would apply them twice; keeping a
-        runtime's cached co-purchase counts would count their orders twice.
+        back to the committed offset, so what the merges hold is read again, and so
+        would be an open batch, whose outputs may have left already: read again, they
+        would leave twice. Keeping what the merges hold would apply it twice;
+        keeping a runtime's cached co-purchase counts would count their orders twice.
         """
         try:
-            await self.settled()
+            async with asyncio.timeout(self.settings.stop_timeout):  # as a stop is bounded
+                await self.commit(offsets_now=True)
         except Exception as exc:  # its messages are read again after the rebalance
             log.warning("rebalance: last batch not made durable (%s)", type(exc).__name__)
-        await self.offsets.commit()
+            await self.offsets.commit()
         self._forget()
 
     def on_partitions_assigned(self, _assigned: set[TP]) -> None:

@@ -16,7 +16,6 @@ changelog exactly like events do, in one serial order.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
@@ -96,8 +95,8 @@ class Partitions:
         """Partitions whose merge waits only for such a highwater, each with its last
         message offered: the agent's ``revisit`` releases them once the answers come,
         without waiting for the partition's next message."""
-        self.answers_awaited = asyncio.Event()
-        """Set when a partition joins ``awaiting``."""
+        self.on_awaiting: Callable[[], None] = lambda: None
+        """Called when a partition joins ``awaiting`` (the agent wakes its ``revisit``)."""
 
     def forget(self) -> int:
         """A rebalance: drop the runtimes and what their merges hold; how many messages."""
@@ -285,7 +284,7 @@ class Partitions:
             self.fresh_after.pop(partition, None)
         if merger.buffered and unanswered:
             self.awaiting[partition] = self.last_offered[partition]
-            self.answers_awaited.set()
+            self.on_awaiting()
         else:
             self.awaiting.pop(partition, None)
         if self.fetch_hold.held:

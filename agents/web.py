@@ -2,8 +2,9 @@
 dashboard, and the bearer token in front of them.
 
 ``/health`` answers while the process serves requests (a liveness probe);
-``/ready`` only once this worker has partitions, their tables are recovered
-and it is not rebalancing (a readiness probe). ``/customers/{id}`` is served
+``/ready`` only once this worker has partitions, their tables are recovered,
+it knows where each partition resumes and it is not rebalancing (a readiness
+probe): a message handed over earlier would wait. ``/customers/{id}`` is served
 by the worker that owns the key (Faust's table routing forwards the request,
 headers included). Personal fields are in the response, for the people
 allowed to ask, and never in a log line. ``/dashboard.json`` is this worker's
@@ -68,6 +69,8 @@ def ready(app: Any, processor: LifecycleProcessor) -> tuple[bool, str]:
         return False, "no partitions assigned"
     if processor.timers_stale:
         return False, "timer heaps not rebuilt yet"
+    if not processor.resumed:
+        return False, "resume points not read yet"
     if not processor.broker_reachable:
         return False, "broker unreachable"
     return True, "ready"

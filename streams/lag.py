@@ -7,7 +7,10 @@ dead worker shows as growing lag. Used by ``lifecycle lag`` and ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -17,7 +20,14 @@ from streams.admin import partition_counts
 from streams.kafka import admin_client, consumer
 from streams.settings import Settings
 
-__all__ = ["COUNTS_MAX_AGE", "LagProbe", "PartitionLag", "lag_probes", "repartition_group"]
+__all__ = [
+    "COUNTS_MAX_AGE",
+    "LagProbe",
+    "PartitionLag",
+    "lag_probes",
+    "per_topic",
+    "repartition_group",
+]
 
 COUNTS_MAX_AGE = 30.0
 """Seconds a probe keeps the partition counts it read before it reads them again.
@@ -28,6 +38,26 @@ broker with a few hundred topics that took most of a 0.7 s measurement, and in
 the loop its agent runs in. The counts of the engine's topics stay as they are
 while it runs (each key's partition depends on them); a topic not there yet is
 looked for again at every measurement."""
+
+
+async def per_topic(
+    ask: Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]],
+    tps: list[TopicPartition],
+) -> dict[TopicPartition, int]:
+    """``ask`` (a consumer's ``beginning_offsets`` or ``end_offsets``) of ``tps``, one
+    call per topic, all at once.
+
+    A consumer that has not asked about a topic before learns its leaders one topic
+    per try, each try after a 100 ms back-off: asked in one call, the first resume
+    points of eight topics took 0.83 s, which a worker's first message waited for.
+    Asked per topic together, their metadata comes in one update (0.17 s)."""
+    by_topic: defaultdict[str, list[TopicPartition]] = defaultdict(list)
+    for tp in tps:
+        by_topic[tp.topic].append(tp)
+    found: dict[TopicPartition, int] = {}
+    for answer in await asyncio.gather(*(ask(group) for group in by_topic.values())):
+        found.update(answer)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +124,7 @@ class LagProbe:
         """The group's committed offset of each partition (None: never committed),
         and the log's start offset."""
         admin, consumer = self._clients()
-        starts = await consumer.beginning_offsets(tps)
+        starts = await per_topic(consumer.beginning_offsets, tps)
         marks = await admin.list_consumer_group_offsets(self.group, partitions=tps)
         committed = {}
         for tp in tps:
@@ -117,7 +147,7 @@ class LagProbe:
         tps = [TopicPartition(t, p) for t in self.topics for p in range(counts.get(t, 0))]
         if not tps:
             return []
-        ends = await consumer.end_offsets(tps)
+        ends = await per_topic(consumer.end_offsets, tps)
         committed, starts = await self._marks(tps)
         rows = []
         for tp in tps:

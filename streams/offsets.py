@@ -92,15 +92,25 @@ class Offsets:
 
     async def admit(self, message: FaustMessage) -> bool:
         """Whether ``message`` is the next one of its partition (``streams.delivery``)."""
-        if self.pending:
-            if self.resuming is None or self.resuming.done():
-                self.resuming = asyncio.ensure_future(self._resume(self.assignments))
-            await self.resuming
+        resuming = self.resume_again()
+        if resuming is not None:
+            await resuming
         tp = message.tp
         verdict = self.delivery.check(tp, message.offset)
         if verdict is Verdict.AHEAD and self.delivery.should_seek(tp, time.monotonic()):
             await self._seek(tp)
         return verdict is Verdict.TAKE
+
+    def resume_again(self) -> asyncio.Future[None] | None:
+        """The ask for the resume points while they are not known (None once they are),
+        made again unless one is under way: an ask that failed (the broker away) is
+        repeated at the next event, and, since ``/ready`` waits for them, at the next
+        tick when no event comes."""
+        if not self.pending:
+            return None
+        if self.resuming is None or self.resuming.done():
+            self.resuming = asyncio.ensure_future(self._resume(self.assignments))
+        return self.resuming
 
     def tick_seen(self, message: FaustMessage) -> None:
         self.ticks_seen[message.tp] = message.offset

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaClient, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
@@ -67,3 +68,34 @@ async def test_counts_are_read_again_only_while_a_topic_is_missing(
             assert len(rows) == 5
             assert {row.topic for row in rows} == {first, later}
         assert listed == 3  # both there: the counts are kept
+
+
+async def test_a_fresh_probe_learns_its_topics_together_not_one_by_one(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's first message waits for its resume points. aiokafka's consumer learns
+    the topics of one offsets call one per metadata update, each after a 100 ms
+    back-off; asked per topic at once (``streams.lag.per_topic``), they come together."""
+    topics = [f"lag-many-{n}-{uuid.uuid4().hex[:8]}" for n in range(8)]
+    for topic in topics:
+        await create_topic(kafka_bootstrap, topic, 2)
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    settings = Settings(broker=kafka_bootstrap)
+    async with LagProbe(settings, group, topics) as coordinated:
+        await _coordinated(coordinated)  # the group's coordinator exists from here
+    updates: list[list[str]] = []
+    update = AIOKafkaClient._metadata_update  # noqa: SLF001
+
+    async def counted(self: AIOKafkaClient, cluster: Any, asked: Any) -> Any:
+        updates.append(sorted(asked))
+        return await update(self, cluster, asked)
+
+    monkeypatch.setattr(AIOKafkaClient, "_metadata_update", counted)
+    tps = [TopicPartition(topic, p) for topic in topics for p in range(2)]
+    async with LagProbe(settings, group, topics) as probe:
+        updates.clear()  # what starting the clients asked
+        points = await probe.resume_points(tps)
+    assert points == dict.fromkeys(tps, 0)
+    # One topic may start the update before the others join it: then a second has all.
+    assert len(updates) <= 2
+    assert updates[-1] == sorted(topics)

@@ -10,6 +10,7 @@ import asyncio
 
 from faust.types import TP
 
+from agents.lifecycle import LifecycleProcessor
 from lifecycle.playbook import default_playbook
 from streams.producer import key_partition, route
 from streams.settings import Settings
@@ -42,6 +43,13 @@ async def hand_over(worker: MemoryWorker) -> None:
     await worker.hand_over(message)
 
 
+async def revisit(processor: LifecycleProcessor) -> None:
+    """A revisit once the batch before has settled: the open batch is sealed then."""
+    await processor.settled()
+    await processor.revisit_once()
+    await processor.settled()
+
+
 def test_a_message_waits_for_an_answer_sent_after_its_own_then_goes_on_a_revisit() -> None:
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     lagging(worker)
@@ -56,12 +64,11 @@ def test_a_message_waits_for_an_answer_sent_after_its_own_then_goes_on_a_revisit
         # answer came: held, and awaiting a later answer
         assert transitions(worker) == []
         (partition,) = partitions.awaiting
-        assert partitions.answers_awaited.is_set()
+        assert processor.revisit_wanted.is_set()
         await processor.revisit_once()  # no answer came since: still held
         assert transitions(worker) == []
         worker.consumer.polls += 1  # a later fetch answers every partition
-        await processor.revisit_once()
-        await processor.settled()
+        await revisit(processor)
         assert transitions(worker) == ["lead"]
         assert partitions.awaiting == {}
         assert processor.checkpoint.idle
@@ -86,8 +93,7 @@ def test_a_revisit_releases_in_the_merges_order() -> None:
         await hand_over(worker)  # the signup
         assert transitions(worker) == []
         worker.consumer.polls += 1
-        await processor.revisit_once()
-        await processor.settled()
+        await revisit(processor)
         assert transitions(worker) == ["lead", "first_time_buyer"]
 
     asyncio.run(run())
@@ -128,8 +134,7 @@ def test_a_message_of_another_partition_releases_one_awaiting_an_answer() -> Non
         publish(worker, SIGNUP)
         await hand_over(worker)
         worker.consumer.polls += 1
-        await processor.revisit_once()
-        await processor.settled()
+        await revisit(processor)
         assert transitions(worker) == ["lead"]  # c1's record is in the store now
         publish(worker, PURCHASE)
         await hand_over(worker)

@@ -97,19 +97,25 @@ def test_the_next_batch_reads_a_settling_batch_and_it_is_written_once_acknowledg
         publish(worker, PURCHASE)
         message = worker.consumer.next()
         assert message is not None
-        step = asyncio.ensure_future(processor.step(Event(message), worker.buffered))  # type: ignore[arg-type]
-        for _ in range(5):
-            await asyncio.sleep(0)
-        # The purchase was applied to the sealed signup's record, not to a new customer;
-        # its commit waits for the batch before it.
+        # The stream ran dry, but the batch before has not settled: the step does not
+        # wait for it (the messages behind it would), and its batch stays open.
+        await processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+        # The purchase was applied to the sealed signup's record, not to a new customer.
         partition, pending = processor.checkpoint.batch.records[b"c1"]
         assert pending is not None
         assert pending.stage is Stage.FIRST_TIME_BUYER
-        assert not step.done()
+        assert processor.checkpoint.pending == 1
+        assert not processor.settling.done()
         assert worker.customers.data == {}
+        assert worker.broker.committed == {}
+        assert processor.revisit_wanted.is_set()  # to seal it once the settle is done
+        await processor.revisit_once()
+        assert processor.checkpoint.pending == 1  # not yet: still settling
 
         acks.release()
-        await step
+        await processor.settled()
+        await processor.revisit_once()  # sealed with no message to come
+        assert processor.checkpoint.idle
         assert await processor.drain()  # what is durable, offsets committed at once
 
         stored = decode_record(worker.customers.data[partition][b"c1"])
@@ -168,3 +174,27 @@ def test_a_batch_keeps_its_outcomes_for_the_metrics_but_not_their_records() -> N
     asyncio.run(run())
     exposition = processor.metrics.exposition().decode()
     assert 'lifecycle_customers{stage="lead"} 1.0' in exposition
+
+
+def test_a_rebalance_makes_the_open_batch_durable_before_the_partitions_go() -> None:
+    """Its outputs may have left already: read again after the rebalance, they would
+    leave twice."""
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    processor = worker.processor
+    acks = HeldAcks(worker)
+
+    async def run() -> None:
+        await step_signup(worker)
+        publish(worker, PURCHASE)
+        message = worker.consumer.next()
+        assert message is not None
+        await processor.step(Event(message), worker.buffered)  # type: ignore[arg-type]
+        assert processor.checkpoint.pending == 1  # the purchase's batch is open
+        acks.release()
+        await processor.on_revoked()
+
+    asyncio.run(run())
+    [stored] = [s for s in worker.customers.data.values() if b"c1" in s]
+    assert decode_record(stored[b"c1"]).stage is Stage.FIRST_TIME_BUYER
+    committed = {tp.topic: o for tp, o in worker.broker.committed.items() if o}
+    assert committed[route(PURCHASE, SETTINGS)[0]] == 1
