@@ -7,7 +7,7 @@ in its own run (72 minutes at its default size). This measures it alone, at the 
 asked, in minutes. For each rate: fresh topics, a fresh worker answering ``/ready``,
 ``--seconds`` of simulated events published at that rate (the harness's paced
 publish), then the milliseconds from each event on the broker to the triggers it
-caused on the broker (``bench.harness.latencies``). The row gives p50/p95/p99 and the
+caused on the broker (``bench.harness.timed_latencies``). The row gives p50/p95/p99 and the
 maximum over every trigger, then over those of events published after the first
 ``--settle`` seconds: what a worker's start costs shows as the difference.
 

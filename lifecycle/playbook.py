@@ -106,9 +106,11 @@ class StageRules(_Strict):
         return max(self.loyal.min_orders, self.gap_purchases)
 
 
-def _ascending(values: list[float]) -> list[float]:
-    if len(values) != 4 or any(b <= a for a, b in itertools.pairwise(values)):
-        msg = "needs 4 strictly ascending breakpoints"
+def _ordered(values: list[float], *, descending: bool = False, unit: str = "") -> list[float]:
+    """Four breakpoints, each past the one before: larger, or smaller if ``descending``."""
+    out_of_order = (b >= a if descending else b <= a for a, b in itertools.pairwise(values))
+    if len(values) != 4 or any(out_of_order):
+        msg = f"needs 4 strictly {'descending' if descending else 'ascending'} breakpoints{unit}"
         raise ValueError(msg)
     return values
 
@@ -121,15 +123,12 @@ class RfmBreakpoints(_Strict):
     @field_validator("frequency", "monetary")
     @classmethod
     def _check_ascending(cls, values: list[float]) -> list[float]:
-        return _ascending(values)
+        return _ordered(values)
 
     @field_validator("recency_days")
     @classmethod
     def _check_descending(cls, values: list[float]) -> list[float]:
-        if len(values) != 4 or any(b >= a for a, b in itertools.pairwise(values)):
-            msg = "needs 4 strictly descending breakpoints (days, the longest first)"
-            raise ValueError(msg)
-        return values
+        return _ordered(values, descending=True, unit=" (days, the longest first)")
 
 
 class ClvTiers(_Strict):

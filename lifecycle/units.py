@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
-__all__ = ["Duration", "Percent", "equal_arms", "percent_number"]
+__all__ = ["NOT_POSITIVE", "Duration", "Percent", "equal_arms", "percent_number"]
 
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -24,12 +25,15 @@ def _short_duration(value: Any) -> Any:
     return value
 
 
+NOT_POSITIVE = "not_positive"
+"""The error type of a duration of no time (``flows.parse`` says so in its own words)."""
+
+
 def _positive(value: timedelta) -> timedelta:
     """A wait or a window of no time is a mistake; said in the playbook's words, not as
     pydantic's ``timedelta(0)``."""
     if value <= timedelta(0):
-        msg = "must be longer than 0"
-        raise ValueError(msg)
+        raise PydanticCustomError(NOT_POSITIVE, "must be longer than 0")
     return value
 
 

@@ -42,7 +42,7 @@ from lifecycle.flows.model import (
 )
 from lifecycle.flows.paths import EVENT_PATHS, PathKind, event_path, record_path
 from lifecycle.state import CHANNELS
-from lifecycle.units import Duration, equal_arms
+from lifecycle.units import NOT_POSITIVE, Duration, equal_arms
 from schemas.records import Stage
 
 __all__ = [
@@ -139,7 +139,7 @@ def _duration(value: Any, loc: Loc) -> timedelta:
     try:
         return _DURATION.validate_python(value)
     except ValidationError as exc:
-        if any(e["type"] == "value_error" for e in exc.errors()):  # units._positive
+        if any(e["type"] == NOT_POSITIVE for e in exc.errors()):
             raise FlowError(loc, "must be longer than 0") from None
         raise FlowError(loc, f"not a duration: {_show(value)}") from None
 
