@@ -133,6 +133,12 @@ class LifecycleProcessor:
         return not self.offsets.pending
 
     @property
+    def before_settled(self) -> bool:
+        """Whether the batch before the open one has settled (or none is on its way):
+        sealing the open one would not wait."""
+        return self.settling is None or self.settling.done()
+
+    @property
     def broker_reachable(self) -> bool:
         return self.watch is None or self.watch.reachable
 
@@ -169,7 +175,7 @@ class LifecycleProcessor:
         buffered = self.buffered
         if (buffered is None or buffered.empty()) and not checkpoint.idle:
             await checkpoint.release_outputs()
-            if self.settling is None or self.settling.done():
+            if self.before_settled:
                 await self.commit(wait=False)
 
     async def step(self, event: FaustEvent, buffered: asyncio.Queue[Any]) -> None:
@@ -192,9 +198,7 @@ class LifecycleProcessor:
                 # trips. The outputs held leave now: the agent has nothing else to do.
                 await self.checkpoint.release_outputs()
                 await asyncio.sleep(self.settings.batch_linger)
-            if self.checkpoint.pending >= batch_max or (
-                buffered.empty() and (self.settling is None or self.settling.done())
-            ):
+            if self.checkpoint.pending >= batch_max or (buffered.empty() and self.before_settled):
                 await self.commit(wait=False)
             elif buffered.empty():  # sealed by the next message, or once the settle is done
                 self.revisit_wanted.set()

@@ -411,9 +411,10 @@ class FetchAnswers:
         return time.monotonic()
 
 
-def answers_of(client: AIOKafkaConsumer) -> FetchAnswers | None:
+def answers_of(client: AIOKafkaConsumer, fetch_wait_ms: int | None = None) -> FetchAnswers | None:
     """The ``FetchAnswers`` of an aiokafka consumer, wrapped around its fetcher's client
-    on the first call; None before the consumer has started its fetcher."""
+    on the first call, when its fetch requests also start to wait at most
+    ``fetch_wait_ms`` (if given); None before the consumer has started its fetcher."""
     fetcher = client._fetcher
     if fetcher is None:
         return None
@@ -421,21 +422,20 @@ def answers_of(client: AIOKafkaConsumer) -> FetchAnswers | None:
     if isinstance(inner, FetchAnswers):
         return inner
     answers = fetcher._client = FetchAnswers(inner)
+    if fetch_wait_ms is not None:
+        fetcher._fetch_max_wait_ms = fetch_wait_ms
     return answers
 
 
 def fetch_answers(consumer: Any) -> FetchAnswers | None:
     """``answers_of`` the aiokafka consumer in Faust's ``consumer``, whose fetch requests
-    from now on wait at most ``FETCH_WAIT_MS`` for records."""
+    wait at most ``FETCH_WAIT_MS`` for records once wrapped."""
     thread: Any = getattr(consumer, "_thread", None)
     try:
         client = thread._ensure_consumer()
     except (AttributeError, AssertionError):  # not started, or stopped
         return None
-    answers = answers_of(client)
-    if answers is not None:
-        client._fetcher._fetch_max_wait_ms = FETCH_WAIT_MS
-    return answers
+    return answers_of(client, FETCH_WAIT_MS)
 
 
 def appended_by(consumer: Any, tp: TP, offset: int) -> float:

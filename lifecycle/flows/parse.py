@@ -139,8 +139,9 @@ def _duration(value: Any, loc: Loc) -> timedelta:
     try:
         return _DURATION.validate_python(value)
     except ValidationError as exc:
-        if any(e["type"] == NOT_POSITIVE for e in exc.errors()):
-            raise FlowError(loc, "must be longer than 0") from None
+        for error in exc.errors():
+            if error["type"] == NOT_POSITIVE:  # said in the playbook's words already
+                raise FlowError(loc, error["msg"]) from None
         raise FlowError(loc, f"not a duration: {_show(value)}") from None
 
 
