@@ -116,6 +116,7 @@ class LifecycleProcessor:
         """Set when a merge awaits a later fetch answer, or a batch stays open while the
         one before settles: ``revisit`` has work."""
         self.partitions.on_awaiting = self.revisit_wanted.set
+        self.partitions.stopping = lambda: self.stopping
         self.buffered: asyncio.Queue[Any] | None = None
         """The stream's buffer of messages not yet handed over (from the first step)."""
         self.settling: asyncio.Task[None] | None = None
@@ -170,7 +171,7 @@ class LifecycleProcessor:
         if self.stopping:
             return
         checkpoint = self.checkpoint
-        self.partitions.release_awaiting()
+        await self.partitions.release_awaiting()
         await checkpoint.after_message()
         buffered = self.buffered
         if (buffered is None or buffered.empty()) and not checkpoint.idle:
@@ -220,10 +221,10 @@ class LifecycleProcessor:
             self.offsets.resume_again()
             await self.offsets.check_gaps()
             partitions.fetch_hold.retry()
-            partitions.release(partition)
+            await partitions.release(partition)
             at = decode_tick(message.value, self.settings.app_id)
             if at is not None:
-                self.outcomes.hand_on(runtime.tick(at, partitions.caught_up(partition)))
+                await self.outcomes.hand_on(runtime.tick(at, partitions.caught_up(partition)))
             self.offsets.tick_seen(message)
         else:
             # A refusal is dead-lettered in offset order, behind what its topic still
@@ -233,9 +234,9 @@ class LifecycleProcessor:
                 self.outcomes.dead_letter(message, refused.rejection)
             else:
                 partitions.offered(event, runtime)
-                partitions.release(partition)
+                await partitions.release(partition)
         if partitions.awaiting:
-            partitions.release_awaiting(handled=partition)
+            await partitions.release_awaiting(handled=partition)
         await self.checkpoint.after_message()
 
     async def commit(self, *, offsets_now: bool = False, wait: bool = True) -> None:

@@ -3,10 +3,11 @@ checkpoint, refusals and core failures to the dead-letter topic, counts to metri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from agents.intake import Intake, where
@@ -24,9 +25,15 @@ from streams.checkpoint import Checkpoint, Durable
 from streams.faust_compat import FaustEvent, FaustMessage
 from streams.settings import Settings
 
-__all__ = ["Outcomes", "stage_of"]
+__all__ = ["SLICE", "Outcomes", "stage_of"]
 
 log = logging.getLogger(__name__)
+
+SLICE = 128
+"""Results handed on between two turns of the event loop. A merge can release
+thousands of held messages at once (a backlog's partition once its last topic is
+caught up): handed on in one go they held the loop for seconds on a slow machine,
+so /metrics, the ticks and a stop signal waited for them."""
 
 
 def stage_of(state: CustomerState | None) -> str | None:
@@ -58,20 +65,40 @@ class Outcomes:
         """The latest event time released, which ticks carry in event mode."""
         self.applied = 0
 
-    def hand_on(self, results: Iterator[Result[FaustEvent]]) -> int:
-        """How many messages ``results`` released (the timers it fired are not messages)."""
+    async def hand_on(
+        self, results: Iterator[Result[FaustEvent]], stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Hand on ``results``, giving the event loop a turn every ``SLICE`` of them;
+        how many messages they released (the timers fired are not messages).
+
+        Once ``stop()`` says so after such a turn (the worker is stopping, or its
+        partitions were taken away), the rest is left where it is at the next message:
+        the runtime yields a message's result once it is applied, so the messages not
+        taken stay held, and the batch's offsets stop before them."""
         released = 0
+        turn = SLICE
+        stopped = False
         for result in results:
-            if result.position is not None:
-                released += 1
-            match result:
-                case Applied():
-                    self._applied(result)
-                case Failed():
-                    self._failed(result)
-                case Refused():
-                    self.dead_letter(result.position.message, result.rejection)
+            self._take(result)
+            message = result.position is not None
+            released += message
+            turn -= 1
+            if turn <= 0:
+                turn = SLICE
+                await asyncio.sleep(0)
+                stopped = stop()
+            if stopped and message:
+                break
         return released
+
+    def _take(self, result: Result[FaustEvent]) -> None:
+        match result:
+            case Applied():
+                self._applied(result)
+            case Failed():
+                self._failed(result)
+            case Refused():
+                self.dead_letter(result.position.message, result.rejection)
 
     def dead_letter(self, message: FaustMessage, rejection: Rejection) -> None:
         topic, value = self.intake.dead_letter(message, rejection)

@@ -97,6 +97,10 @@ class Partitions:
         without waiting for the partition's next message."""
         self.on_awaiting: Callable[[], None] = lambda: None
         """Called when a partition joins ``awaiting`` (the agent wakes its ``revisit``)."""
+        self.stopping: Callable[[], bool] = lambda: False
+        """Whether the worker is stopping: a release ends at its next message."""
+        self.generation = 0
+        """Counts ``forget``: a release that gave the event loop a turn meanwhile ends."""
 
     def forget(self) -> int:
         """A rebalance: drop the runtimes and what their merges hold; how many messages."""
@@ -108,6 +112,7 @@ class Partitions:
         self.last_offered.clear()
         self.awaiting.clear()
         self.stale = True
+        self.generation += 1
         return dropped
 
     def runtime_of(self, partition: int) -> Runtime:
@@ -243,9 +248,12 @@ class Partitions:
 
         return caught_up
 
-    def release(self, partition: int) -> None:
+    async def release(self, partition: int) -> None:
         """Apply what ``partition``'s merge can release now; past ``LIFECYCLE_MAX_IDLE``
-        without progress, release without the topic it waits for."""
+        without progress, release without the topic it waits for.
+
+        A large release gives the event loop turns (``Outcomes.hand_on``), and ends
+        early once the worker stops or forgets its partitions meanwhile."""
         runtime = self.runtimes.get(partition)
         if runtime is None or not runtime.merger.buffered:
             self.awaiting.pop(partition, None)
@@ -253,7 +261,14 @@ class Partitions:
         merger = runtime.merger
         unanswered: list[str] = []
         caught_up = self.caught_up(partition, unanswered)
-        released = self.outcomes.hand_on(runtime.drain(caught_up))
+        generation = self.generation
+
+        def ended() -> bool:
+            return self.stopping() or self.generation != generation
+
+        released = await self.outcomes.hand_on(runtime.drain(caught_up), ended)
+        if ended():
+            return
         if merger.forced:
             self.warn_forced(partition, merger, caught_up)
         if released or not merger.buffered:
@@ -278,7 +293,9 @@ class Partitions:
                     # their way would come after later events of the same customers.
                     given_up = set(stalled)
                     without = runtime.drain(lambda topic: topic in given_up or caught_up(topic))
-                    self.outcomes.hand_on(without)
+                    await self.outcomes.hand_on(without, ended)
+                    if ended():
+                        return
                     self.blocked_since.pop(partition, None)
         if not merger.buffered:
             self.fresh_after.pop(partition, None)
@@ -290,18 +307,21 @@ class Partitions:
         if self.fetch_hold.held:
             self.read_more(partition, merger)
 
-    def release_awaiting(self, handled: int | None = None) -> None:
+    async def release_awaiting(self, handled: int | None = None) -> None:
         """``release`` each partition awaiting a later fetch answer (``awaiting``) but
         ``handled``, the partition of the message just handled: the answer that brought
         a message of another partition may be that later answer.
 
         Each releases as in a message of its own: the tables read the partition of
         Faust's current event, and the batch files its records under it."""
+        generation = self.generation
         for partition, event in list(self.awaiting.items()):
+            if self.stopping() or self.generation != generation:
+                return
             if partition != handled:
                 with in_partition_of(event):
                     self.checkpoint.enter(event)
-                    self.release(partition)
+                    await self.release(partition)
 
     def on_its_way(self, tp: TP) -> bool:
         """Whether records of ``tp`` the merge has not seen are in this worker already:

@@ -125,7 +125,7 @@ def run(clock: Clock, *, on_its_way: bool) -> tuple[int, list[object]]:
         merger = partitions.runtime_of(0).merger
         assert merger.buffered == 1  # the browse waits for the signup topic
         clock.now += settings.max_idle + 1
-        partitions.release(0)
+        await partitions.release(0)
         held = merger.buffered
         worker.consumer.fetched_ahead.clear()
         await worker.run()
@@ -194,7 +194,7 @@ def test_past_max_idle_only_the_stalled_topic_is_given_up(
         partitions = worker.processor.partitions
         assert partitions.runtime_of(0).merger.buffered == 2
         clock.now += settings.max_idle + 1
-        partitions.release(0)
+        await partitions.release(0)
         worker.consumer.position.update({appended["s1"].tp: 0, appended["b2"].tp: 1})
         await worker.run()
         assert await worker.processor.drain()  # the batch made durable: its records written

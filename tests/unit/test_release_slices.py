@@ -1,0 +1,124 @@
+"""A merge that releases a large backlog at once gives the event loop turns while it
+applies it (``Outcomes.hand_on``), so /metrics, the ticks and a stop signal are served
+meanwhile; and a stop that comes then ends the release at a message, leaving the rest
+held and uncommitted, for the next start to apply once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from faust.types import TP
+
+from agents.outcomes import SLICE
+from lifecycle.backtest import Backtest
+from lifecycle.playbook import default_playbook
+from schemas.codec import dumps
+from streams.settings import Settings
+from tests.fakes import MemoryWorker
+from tests.unit.test_fresh_answers import hand_over, lagging
+from tests.unit.test_pipelined_commit import SIGNUP, publish
+
+SETTINGS = Settings(partitions=1, batch_linger=0.0, output_hold=0.0)
+TRANSITIONS = SETTINGS.topic("transitions")
+COUNT = 3 * SLICE + 10
+
+
+def signups() -> list[dict[str, object]]:
+    """One signup per customer, a minute apart."""
+    return [
+        {
+            **SIGNUP,
+            "event_id": f"s{n}",
+            "customer_id": f"c{n}",
+            "email": f"c{n}@mail.example",
+            "occurred_at": f"2026-03-01T{10 + n // 60:02d}:{n % 60:02d}:00Z",
+        }
+        for n in range(COUNT)
+    ]
+
+
+async def pile_up(worker: MemoryWorker) -> None:
+    """Every signup handed over and held, each awaiting a later fetch answer; then that
+    answer comes: the next revisit may release all of them."""
+    await worker.start()
+    for body in signups():
+        publish(worker, body)
+    for _ in range(COUNT):
+        await hand_over(worker)
+    await worker.processor.settled()
+    assert worker.processor.partitions.runtime_of(0).merger.buffered == COUNT
+    worker.consumer.polls += 1
+
+
+def transition_ids(worker: MemoryWorker) -> Counter[str]:
+    return Counter(value["transition_id"] for _, value in worker.broker.values(TRANSITIONS))
+
+
+def test_a_large_release_gives_the_loop_turns() -> None:
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    lagging(worker)
+    outcomes = worker.processor.outcomes
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(outcomes.applied)
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        await pile_up(worker)
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)
+        await worker.processor.revisit_once()
+        watcher.cancel()
+        assert outcomes.applied == COUNT
+        assert worker.processor.partitions.runtime_of(0).merger.buffered == 0
+
+    asyncio.run(run())
+    midway = sorted({n for n in seen if 0 < n < COUNT})
+    assert midway == [SLICE, 2 * SLICE, 3 * SLICE]
+
+
+def test_a_stop_during_a_release_leaves_the_rest_for_the_next_start() -> None:
+    """The stop comes at the first turn: one slice is applied and made durable, the
+    offsets committed stop before the first message still held, and a worker started
+    on the same broker and store applies the rest: every transition exactly once, the
+    backtest's."""
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    lagging(worker)
+    processor = worker.processor
+    signup_tp = TP(SETTINGS.topic("signup"), 0)
+
+    async def stop_at_first_turn() -> None:
+        assert processor.outcomes.applied > 0  # first run at the release's first turn
+        assert await processor.drain()
+
+    async def first() -> None:
+        await pile_up(worker)
+        stopper = asyncio.ensure_future(stop_at_first_turn())
+        await processor.revisit_once()
+        await stopper
+
+    asyncio.run(first())
+    assert processor.outcomes.applied == SLICE
+    assert processor.partitions.runtime_of(0).merger.buffered == COUNT - SLICE
+    assert worker.broker.committed[signup_tp] == SLICE
+    assert sum(transition_ids(worker).values()) == SLICE
+
+    restarted = MemoryWorker(SETTINGS, default_playbook(), worker.broker)
+    restarted.customers.data = worker.customers.data  # as the changelog restores it
+
+    async def second() -> None:
+        await restarted.start()
+        await restarted.run()
+        assert await restarted.processor.drain()
+
+    asyncio.run(second())
+    assert restarted.processor.outcomes.applied == COUNT - SLICE
+    expected = Counter(
+        output.value.transition_id  # type: ignore[union-attr]
+        for output in Backtest(default_playbook()).run([dumps(body) for body in signups()])
+        if output.topic == "transitions"
+    )
+    assert transition_ids(restarted) == expected
