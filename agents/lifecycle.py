@@ -256,7 +256,7 @@ class LifecycleProcessor:
             self.settling = asyncio.ensure_future(self._settle(sealed, offsets_now))
 
     async def _settle(self, sealed: Sealed, offsets_now: bool) -> None:
-        self.outcomes.observe(await self.checkpoint.settle(sealed, offsets_now=offsets_now))
+        await self.outcomes.observe(await self.checkpoint.settle(sealed, offsets_now=offsets_now))
 
     async def settled(self) -> None:
         """Wait until the batch on its way is durable; its failure is raised here."""

@@ -56,6 +56,7 @@ from streams.outbound import OutboundBatch
 from streams.ports import Ports, Store
 from streams.producer import Scheme
 from streams.table_writes import TableWrites
+from streams.turns import in_turns
 
 __all__ = ["Batch", "BatchRecords", "Checkpoint", "Durable", "Observed", "Sealed", "TablePairs"]
 
@@ -307,8 +308,8 @@ class Checkpoint:
         batch = sealed.batch
         if batch.sends:  # 2. acknowledge
             await asyncio.gather(*batch.sends)
-        writes = TableWrites()  # 3. store
-        for key, (partition, state) in batch.records.items():
+        writes = TableWrites()  # 3. store, in turns of the event loop (``streams.turns``)
+        async for key, (partition, state) in in_turns(batch.records.items()):
             value = None if state is None else encode_model(state)  # None: a tombstone
             writes.put(self.customers, batch.events[partition], key, value)
         for store, event, key, value in sealed.pairs:

@@ -1,7 +1,8 @@
-"""A merge that releases a large backlog at once gives the event loop turns while it
-applies it (``Outcomes.hand_on``), so /metrics, the ticks and a stop signal are served
-meanwhile; and a stop that comes then ends the release at a message, leaving the rest
-held and uncommitted, for the next start to apply once."""
+"""Long work gives the event loop turns (``streams.turns``): a merge releasing a large
+backlog at once (``Outcomes.hand_on``), a batch's store writes and its counts, so
+/metrics, the ticks, fetches and a stop signal are served meanwhile; and a stop that
+comes during a release ends it at a message, leaving the rest held and uncommitted,
+for the next start to apply once."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from collections import Counter
 
 from faust.types import TP
 
-from agents.outcomes import SLICE
 from lifecycle.backtest import Backtest
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps
 from streams.settings import Settings
+from streams.turns import SLICE, in_turns
 from tests.fakes import MemoryWorker
 from tests.unit.test_fresh_answers import hand_over, lagging
 from tests.unit.test_pipelined_commit import SIGNUP, publish
@@ -55,6 +56,27 @@ def transition_ids(worker: MemoryWorker) -> Counter[str]:
     return Counter(value["transition_id"] for _, value in worker.broker.values(TRANSITIONS))
 
 
+def test_in_turns_gives_the_loop_a_turn_after_every_slice() -> None:
+    done: list[int] = []
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(len(done))
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)
+        async for n in in_turns(range(2 * SLICE + 1)):
+            done.append(n)
+        watcher.cancel()
+
+    asyncio.run(run())
+    assert done == list(range(2 * SLICE + 1))
+    assert sorted(set(seen)) == [0, SLICE, 2 * SLICE]
+
+
 def test_a_large_release_gives_the_loop_turns() -> None:
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     lagging(worker)
@@ -81,10 +103,10 @@ def test_a_large_release_gives_the_loop_turns() -> None:
 
 
 def test_a_stop_during_a_release_leaves_the_rest_for_the_next_start() -> None:
-    """The stop comes at the first turn: one slice is applied and made durable, the
-    offsets committed stop before the first message still held, and a worker started
-    on the same broker and store applies the rest: every transition exactly once, the
-    backtest's."""
+    """The stop comes at the first turn: the release ends at the next message, what it
+    applied is made durable, the offsets committed stop before the first message still
+    held, and a worker started on the same broker and store applies the rest: every
+    transition exactly once, the backtest's."""
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     lagging(worker)
     processor = worker.processor
@@ -97,14 +119,16 @@ def test_a_stop_during_a_release_leaves_the_rest_for_the_next_start() -> None:
     async def first() -> None:
         await pile_up(worker)
         stopper = asyncio.ensure_future(stop_at_first_turn())
-        await processor.revisit_once()
+        async with processor.busy:  # as ``revisit`` runs it: the stop waits for it
+            await processor.revisit_once()
         await stopper
 
     asyncio.run(first())
-    assert processor.outcomes.applied == SLICE
-    assert processor.partitions.runtime_of(0).merger.buffered == COUNT - SLICE
-    assert worker.broker.committed[signup_tp] == SLICE
-    assert sum(transition_ids(worker).values()) == SLICE
+    applied = SLICE + 1  # the message after the turn is applied when the stop is seen
+    assert processor.outcomes.applied == applied
+    assert processor.partitions.runtime_of(0).merger.buffered == COUNT - applied
+    assert worker.broker.committed[signup_tp] == applied
+    assert sum(transition_ids(worker).values()) == applied
 
     restarted = MemoryWorker(SETTINGS, default_playbook(), worker.broker)
     restarted.customers.data = worker.customers.data  # as the changelog restores it
@@ -115,10 +139,46 @@ def test_a_stop_during_a_release_leaves_the_rest_for_the_next_start() -> None:
         assert await restarted.processor.drain()
 
     asyncio.run(second())
-    assert restarted.processor.outcomes.applied == COUNT - SLICE
+    assert restarted.processor.outcomes.applied == COUNT - applied
     expected = Counter(
         output.value.transition_id  # type: ignore[union-attr]
         for output in Backtest(default_playbook()).run([dumps(body) for body in signups()])
         if output.topic == "transitions"
     )
     assert transition_ids(restarted) == expected
+
+
+def test_a_large_batch_settles_in_turns() -> None:
+    """The batch of every signup: its store writes, then its counts, each give the loop
+    turns; every record is written and every signup counted."""
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    lagging(worker)
+    processor = worker.processor
+    registry = processor.metrics.registry
+
+    def leads() -> float:
+        labels = {"from_stage": "none", "to_stage": "lead"}
+        return registry.get_sample_value("lifecycle_transitions_total", labels) or 0.0
+
+    seen: list[tuple[int, float]] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append((len(worker.customers.data[0]), leads()))
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        await pile_up(worker)
+        watcher = asyncio.ensure_future(watch())
+        async with processor.busy:
+            await processor.revisit_once()  # every signup applied, and the batch sealed
+        await processor.settled()
+        watcher.cancel()
+
+    asyncio.run(run())
+    stored = sorted({n for n, _ in seen if 0 < n < COUNT})
+    counted = sorted({int(c) for n, c in seen if n == COUNT and 0 < c < COUNT})
+    assert stored == [SLICE, 2 * SLICE, 3 * SLICE]
+    assert counted == [SLICE, 2 * SLICE, 3 * SLICE]
+    assert len(worker.customers.data[0]) == COUNT
+    assert leads() == COUNT
