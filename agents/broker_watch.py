@@ -59,6 +59,13 @@ class BrokerWatch:
         points = await self.probes[0].resume_points([TopicPartition(*tp) for tp in tps])
         return {TP(tp.topic, tp.partition): offset for tp, offset in points.items()}
 
+    async def end_offsets(self, tps: list[TP]) -> dict[TP, int]:
+        """``streams.faust_compat.EndOffsets`` on this client's connection, not the
+        fetcher's (``FaustConsumer.ask_ends``)."""
+        await self.started()
+        ends = await self.probes[0].end_offsets([TopicPartition(*tp) for tp in tps])
+        return {TP(tp.topic, tp.partition): end for tp, end in ends.items()}
+
     async def measure_lag(self) -> None:
         """The groups' lag, for /metrics; a failure is logged once, not fatal."""
         try:

@@ -42,7 +42,13 @@ from lifecycle.playbook import Playbook
 from lifecycle.state import CustomerState
 from streams.app import Topology
 from streams.checkpoint import Checkpoint, Sealed
-from streams.faust_compat import FaustConsumer, FaustEvent, FaustProducer, FaustStore
+from streams.faust_compat import (
+    EndOffsets,
+    FaustConsumer,
+    FaustEvent,
+    FaustProducer,
+    FaustStore,
+)
 from streams.offsets import Offsets
 from streams.ports import Ports, ResumePoints
 from streams.producer import scheme_of
@@ -166,12 +172,15 @@ class LifecycleProcessor:
                 wanted.clear()  # else the next step seals the batch
 
     async def revisit_once(self) -> None:
-        """One round of ``revisit``: each awaiting partition releases what it can, and
-        the batch is committed as a step's would be once the stream has run dry."""
+        """One round of ``revisit``: each awaiting partition releases what it can, the
+        ends of the topics of those still awaiting are asked for (``Partitions.ask_ends``,
+        for the next round), and the batch is committed as a step's would be once the
+        stream has run dry."""
         if self.stopping:
             return
         checkpoint = self.checkpoint
         await self.partitions.release_awaiting()
+        self.partitions.ask_ends()
         await checkpoint.after_message()
         buffered = self.buffered
         if (buffered is None or buffered.empty()) and not checkpoint.idle:
@@ -361,11 +370,13 @@ class LifecycleProcessor:
         return self.partitions.clock_of(key)
 
 
-def faust_ports(topology: Topology, resume_points: ResumePoints) -> Ports:
+def faust_ports(
+    topology: Topology, resume_points: ResumePoints, ends: EndOffsets | None = None
+) -> Ports:
     """The ports of a worker: Faust's consumer, producer and tables."""
     app = topology.app
     return Ports(
-        consumer=FaustConsumer(app),
+        consumer=FaustConsumer(app, ends),
         producer=FaustProducer(app),
         customers=FaustStore(topology.customers),
         copurchase=FaustStore(topology.copurchase),
@@ -378,7 +389,7 @@ def register(topology: Topology, playbook: Playbook) -> LifecycleProcessor:
     settings, app = topology.settings, topology.app
     metrics = EngineMetrics()
     watch = BrokerWatch(settings, metrics)
-    ports = faust_ports(topology, watch.resume_points)
+    ports = faust_ports(topology, watch.resume_points, watch.end_offsets)
     processor = LifecycleProcessor(settings, playbook, ports, metrics, watch)
     metrics.serve(app)
     serve(app, processor, topology.customers)

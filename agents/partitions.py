@@ -323,6 +323,14 @@ class Partitions:
                     self.checkpoint.enter(event)
                     await self.release(partition)
 
+    def ask_ends(self) -> None:
+        """Ask for the ends of the topics of each partition ``awaiting`` (the consumer's
+        ``ask_ends``): their answer counts at the next revisit, one round trip away, where
+        the fetcher's next answer may be a fetch wait away, or wait for the agent to
+        take what was fetched before."""
+        if self.awaiting:
+            self.consumer.ask_ends([TP(t, p) for p in self.awaiting for t in self.topics])
+
     def on_its_way(self, tp: TP) -> bool:
         """Whether records of ``tp`` the merge has not seen are in this worker already:
         fetched and held by the client, or handed to Faust and not yet to the agent.

@@ -159,7 +159,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -386,18 +386,27 @@ class FetchAnswers:
         response = await self.client.send(node_id, request, **kwargs)
         if isinstance(request, FetchRequest):
             answered = time.monotonic()
-            latest, rises = self.latest, self.rises
+            keep, rises = self.keep, self.rises
             for topic, partitions in response.topics:
                 for partition, error_code, highwater, *_ in partitions:
                     if error_code == 0:
                         tp = (topic, partition)
-                        latest[tp] = (highwater, sent, answered)
+                        keep(tp, highwater, sent, answered)
                         seen = rises.get(tp)
                         if seen is None:
                             seen = rises[tp] = deque(maxlen=self.RISES)
                         if not seen or highwater > seen[-1][0]:
                             seen.append((highwater, answered))
         return response
+
+    def keep(self, tp: tuple[str, int], highwater: int, sent: float, answered: float) -> None:
+        """Keep ``tp``'s highwater read by a request sent at ``sent``, unless one sent
+        later is kept already (answers can overtake each other). Fetch answers are kept
+        in the consumer's thread and asks' in the worker's: a race between the two keeps
+        the older answer, which is still true, only less fresh."""
+        prior = self.latest.get(tp)
+        if prior is None or prior[1] <= sent:
+            self.latest[tp] = (highwater, sent, answered)
 
     def appended_by(self, tp: tuple[str, int], offset: int) -> float:
         """A time by which the record at ``offset`` of ``tp`` had been appended: when the
@@ -851,11 +860,18 @@ def lean_hand_off(app: faust.App) -> None:
 # The ports (``streams.ports``) over Faust's consumer, producer and tables.
 
 
+EndOffsets = Callable[[list[TP]], Awaitable[dict[TP, int]]]
+
+
 class FaustConsumer:
     """``streams.ports.Consumer`` over the consumer of a Faust ``app`` (made when first used)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, ends: EndOffsets | None = None) -> None:
         self.app = app
+        self.ends = ends
+        """The end offsets of partitions, asked on a client of the worker's own."""
+        self.asking: asyncio.Future[None] | None = None
+        """The ``ask_ends`` on its way, if any."""
 
     def assignment(self) -> Iterable[TP]:
         assigned: Iterable[TP] = self.app.consumer.assignment()
@@ -866,6 +882,33 @@ class FaustConsumer:
 
     def keep_answers(self) -> None:
         fetch_answers(self.app.consumer)
+        self.asking = None  # an ask left before the assignment no longer holds the next
+
+    def ask_ends(self, tps: Collection[TP]) -> None:
+        """Ask ``ends`` (ListOffsets on a connection of its own: the broker answers a
+        connection's requests in turn, so behind the fetcher's waiting fetch an ask took
+        the fetch wait too) and keep each end as a fetch answer sent then. At most one
+        ask is on its way: a call meanwhile asks nothing (the caller asks again at its
+        next round)."""
+        asking = self.asking
+        if not tps or self.ends is None or (asking is not None and not asking.done()):
+            return
+        self.asking = asyncio.ensure_future(self.keep_ends(self.ends, list(tps)))
+
+    async def keep_ends(self, ends: EndOffsets, tps: list[TP]) -> None:
+        """``ends`` of ``tps``, each kept as a fetch answer sent when they were asked."""
+        answers = fetch_answers(self.app.consumer)
+        if answers is None:
+            return
+        sent = time.monotonic()
+        try:
+            found = await ends(tps)
+        except Exception as exc:  # the broker may be away: the fetches still answer
+            log.debug("end offsets not asked (%s)", type(exc).__name__)
+            return
+        answered = time.monotonic()
+        for tp, end in found.items():
+            answers.keep((tp.topic, tp.partition), end, sent, answered)
 
     def appended_by(self, tp: TP, offset: int) -> float:
         return appended_by(self.app.consumer, tp, offset)

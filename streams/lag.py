@@ -158,6 +158,11 @@ class LagProbe:
             )
         return rows
 
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The end (highwater) of each of ``tps``, asked of their leaders now."""
+        _, consumer = self._clients()
+        return await per_topic(consumer.end_offsets, tps)
+
     async def resume_points(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Where the group resumes each partition: its committed offset, or the log's
         start when it has none or retention has passed it (``auto_offset_reset`` is

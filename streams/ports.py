@@ -12,7 +12,16 @@ wiring without a broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Set
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Set,
+)
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +48,11 @@ class Consumer(Protocol):
     def keep_answers(self) -> None:
         """Keep every fetch answer from now on, for ``fetched`` and ``appended_by`` (a
         client's fetcher exists once it has started: called at each assignment)."""
+        ...
+
+    def ask_ends(self, tps: Collection[TP]) -> None:
+        """Ask, without waiting, for the ends of ``tps`` now: their answer counts for
+        ``fetched`` as a fetch answer sent now would (a merge waiting for one)."""
         ...
 
     def appended_by(self, tp: TP, offset: int) -> float:

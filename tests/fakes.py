@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Set
+from collections.abc import Awaitable, Collection, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -110,6 +110,8 @@ class MemoryConsumer:
         self.fetched_ahead: set[TP] = set()
         """Partitions whose next records the client holds, fetched and not yet handed
         over (``buffered``): a test sets it, as a backlog ahead of them would."""
+        self.asked: list[list[TP]] = []
+        """Each ``ask_ends`` call's partitions."""
         self.polls = 0
         """Fetches so far: every fetch answers for all partitions, empty ones too, at
         once (each reads every partition at the same instant, ``polls``)."""
@@ -122,6 +124,10 @@ class MemoryConsumer:
 
     def keep_answers(self) -> None:
         """Every poll answers at once: nothing to keep."""
+
+    def ask_ends(self, tps: Collection[TP]) -> None:
+        """Every poll answers at once: nothing to ask; the asks are counted."""
+        self.asked.append(sorted(tps))
 
     def appended_by(self, tp: TP, offset: int) -> float:
         return float(self.polls)

@@ -65,11 +65,15 @@ def test_a_message_waits_for_an_answer_sent_after_its_own_then_goes_on_a_revisit
         assert transitions(worker) == []
         (partition,) = partitions.awaiting
         assert processor.revisit_wanted.is_set()
+        assert worker.consumer.asked == []
         await processor.revisit_once()  # no answer came since: still held
         assert transitions(worker) == []
-        worker.consumer.polls += 1  # a later fetch answers every partition
+        # so the revisit asks for the ends of the partition's topics (ListOffsets)
+        assert worker.consumer.asked == [sorted(TP(t, partition) for t in partitions.topics)]
+        worker.consumer.polls += 1  # a later answer for every partition
         await revisit(processor)
         assert transitions(worker) == ["lead"]
+        assert len(worker.consumer.asked) == 1  # released: nothing more to ask
         assert partitions.awaiting == {}
         assert processor.checkpoint.idle
         assert partitions.runtimes[partition].merger.buffered == 0
