@@ -3,12 +3,10 @@ checkpoint, refusals and core failures to the dead-letter topic, counts to metri
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import aclosing
 from datetime import datetime
 
 from agents.intake import Intake, where
@@ -25,7 +23,7 @@ from schemas.records import topic_of
 from streams.checkpoint import Checkpoint, Durable, Observed
 from streams.faust_compat import FaustEvent, FaustMessage
 from streams.settings import Settings
-from streams.turns import SLICE, in_turns
+from streams.turns import SLICE, Turns
 
 __all__ = ["Outcomes", "stage_of"]
 
@@ -73,13 +71,14 @@ class Outcomes:
         the next message: the runtime yields a message's result once it is applied,
         so the messages not taken stay held, and the batch's offsets stop before them."""
         released = 0
-        async with aclosing(in_turns(results)) as turns:
-            async for result in turns:
-                self._take(result)
-                if result.position is not None:
-                    released += 1
-                    if stop():
-                        break
+        turns = Turns()
+        for result in results:
+            self._take(result)
+            if result.position is not None:
+                released += 1
+                if stop():
+                    break
+            await turns.passed()
         return released
 
     def _take(self, result: Result[FaustEvent]) -> None:
@@ -157,11 +156,11 @@ class Outcomes:
         of the event loop (a full batch's counts took tens of milliseconds)."""
         now = time.time()
         wall = self.settings.clock is ClockMode.WALL
-        observed = durable.observed
+        observed, turns = durable.observed, Turns()
         for start in range(0, len(observed), SLICE):
-            if start:
-                await asyncio.sleep(0)
-            self._observe(observed[start : start + SLICE], now, wall)
+            chunk = observed[start : start + SLICE]
+            self._observe(chunk, now, wall)
+            await turns.passed(len(chunk))
 
     def _observe(self, observed: list[Observed], now: float, wall: bool) -> None:
         metrics = self.metrics

@@ -264,7 +264,7 @@ class Partitions:
         generation = self.generation
 
         def ended() -> bool:
-            return self.stopping() or self.generation != generation
+            return self.ended_since(generation)
 
         released = await self.outcomes.hand_on(runtime.drain(caught_up), ended)
         if ended():
@@ -316,12 +316,17 @@ class Partitions:
         Faust's current event, and the batch files its records under it."""
         generation = self.generation
         for partition, event in list(self.awaiting.items()):
-            if self.stopping() or self.generation != generation:
+            if self.ended_since(generation):
                 return
             if partition != handled:
                 with in_partition_of(event):
                     self.checkpoint.enter(event)
                     await self.release(partition)
+
+    def ended_since(self, generation: int) -> bool:
+        """Whether the worker is stopping, or its partitions changed since ``generation``
+        (a rebalance): then a release under way ends at its next message."""
+        return self.stopping() or self.generation != generation
 
     def ask_ends(self) -> None:
         """Ask for the ends of the topics of each partition ``awaiting`` (the consumer's

@@ -56,7 +56,7 @@ from streams.outbound import OutboundBatch
 from streams.ports import Ports, Store
 from streams.producer import Scheme
 from streams.table_writes import TableWrites
-from streams.turns import in_turns
+from streams.turns import Turns
 
 __all__ = ["Batch", "BatchRecords", "Checkpoint", "Durable", "Observed", "Sealed", "TablePairs"]
 
@@ -309,9 +309,11 @@ class Checkpoint:
         if batch.sends:  # 2. acknowledge
             await asyncio.gather(*batch.sends)
         writes = TableWrites()  # 3. store, in turns of the event loop (``streams.turns``)
-        async for key, (partition, state) in in_turns(batch.records.items()):
+        turns = Turns()
+        for key, (partition, state) in batch.records.items():
             value = None if state is None else encode_model(state)  # None: a tombstone
             writes.put(self.customers, batch.events[partition], key, value)
+            await turns.passed()
         for store, event, key, value in sealed.pairs:
             writes.put(store, event, key, value)
         if self.sealed is batch:

@@ -362,8 +362,9 @@ def in_consumer_thread(
 
 class FetchAnswers:
     """The client of aiokafka's fetcher, as the fetcher uses it, keeping for every
-    partition the highwater of its last fetch answer without error, when the request
-    that read it was sent, and when the answer came (``time.monotonic``).
+    partition the highwater of its freshest answer without error (a fetch's, or an
+    ask's for the ends kept through ``keep``), when the request that read it was sent,
+    and when the answer came (``time.monotonic``).
 
     The broker reads a partition after the request arrives, so the highwater counts
     every record appended before the send; a record below a highwater was appended

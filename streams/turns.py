@@ -6,32 +6,40 @@ a merge releasing a backlog it held (thousands of messages once its last topic
 is caught up), a batch's store writes (encoding hundreds of records), and the
 counts of what a batch made durable. Each held the loop for tens of
 milliseconds under steady traffic, the tail of event-to-trigger latency, and a
-backlog's release held it for seconds on a slow machine. They go through
-``in_turns``, which gives the loop a turn every ``SLICE`` items.
+backlog's release held it for seconds on a slow machine. Each counts what it
+handled in a ``Turns``, which gives the loop a turn every ``SLICE`` items.
+
+A counter rather than a wrapping async generator: a merge's release runs for
+every message, mostly of one result, and a generator opened and closed per
+release costs microseconds per event where the counter costs a few
+hundred nanoseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
-from typing import TypeVar
 
-__all__ = ["SLICE", "in_turns"]
-
-T = TypeVar("T")
+__all__ = ["SLICE", "Turns"]
 
 SLICE = 128
 """Items between two turns: about 5 to 20 ms of a batch's work here, where one turn
 costs a few microseconds."""
 
 
-async def in_turns(items: Iterable[T], every: int = SLICE) -> AsyncGenerator[T]:
-    """``items`` one by one, the event loop getting a turn after each ``every`` of them
-    (once the item before the turn is handled)."""
-    left = every
-    for item in items:
-        yield item
-        left -= 1
-        if not left:
-            left = every
+class Turns:
+    """Counts the items one piece of work has handled, and gives the event loop a turn
+    once every ``every`` of them."""
+
+    __slots__ = ("every", "left")
+
+    def __init__(self, every: int = SLICE) -> None:
+        self.every = every
+        self.left = every
+
+    async def passed(self, items: int = 1) -> None:
+        """``items`` more are handled; a turn of the loop if ``every`` have been since
+        the last turn."""
+        self.left -= items
+        if self.left <= 0:
+            self.left = self.every
             await asyncio.sleep(0)

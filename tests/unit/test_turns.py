@@ -15,7 +15,7 @@ from lifecycle.backtest import Backtest
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps
 from streams.settings import Settings
-from streams.turns import SLICE, in_turns
+from streams.turns import SLICE, Turns
 from tests.fakes import MemoryWorker
 from tests.unit.test_fresh_answers import hand_over, lagging
 from tests.unit.test_pipelined_commit import SIGNUP, publish
@@ -56,7 +56,7 @@ def transition_ids(worker: MemoryWorker) -> Counter[str]:
     return Counter(value["transition_id"] for _, value in worker.broker.values(TRANSITIONS))
 
 
-def test_in_turns_gives_the_loop_a_turn_after_every_slice() -> None:
+def test_turns_give_the_loop_a_turn_after_every_slice() -> None:
     done: list[int] = []
     seen: list[int] = []
 
@@ -68,13 +68,39 @@ def test_in_turns_gives_the_loop_a_turn_after_every_slice() -> None:
     async def run() -> None:
         watcher = asyncio.ensure_future(watch())
         await asyncio.sleep(0)
-        async for n in in_turns(range(2 * SLICE + 1)):
+        turns = Turns()
+        for n in range(2 * SLICE + 1):
             done.append(n)
+            await turns.passed()
         watcher.cancel()
 
     asyncio.run(run())
     assert done == list(range(2 * SLICE + 1))
     assert sorted(set(seen)) == [0, SLICE, 2 * SLICE]
+
+
+def test_turns_count_a_chunk_as_its_items() -> None:
+    """A chunk passes as many items as it holds: a turn once ``every`` items are handled
+    since the last turn, however they were chunked."""
+    handled: list[int] = []
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(sum(handled))
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)
+        turns = Turns(every=10)
+        for size in (4, 4, 4, 9, 1, 3, 10):
+            handled.append(size)
+            await turns.passed(size)
+        watcher.cancel()
+
+    asyncio.run(run())
+    assert sorted(set(seen)) == [0, 12, 22, 35]
 
 
 def test_a_large_release_gives_the_loop_turns() -> None:
