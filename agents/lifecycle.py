@@ -85,7 +85,7 @@ class LifecycleProcessor:
         offsets = Offsets(
             ports.consumer,
             ports.resume_points,
-            {*settings.event_topics, settings.topic("merge")},
+            settings.ordered_topics,
             settings.lag_interval + 5.0,
         )
         self.checkpoint = Checkpoint(

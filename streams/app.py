@@ -157,7 +157,7 @@ def create_app(settings: Settings) -> Topology:
         TableManager=BulkTableManager,
     )
     drop_monitor(app)
-    lean_hand_off(app)
+    lean_hand_off(app, settings.ordered_topics)
     lean_recovery(app, lambda: consumer(settings, **CHANGELOG_READER))
 
     def out(name: str) -> Any:

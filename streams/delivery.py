@@ -44,8 +44,12 @@ class Delivery(Generic[P]):
     """The next offset to apply per partition, and which partitions wait for a seek.
 
     ``retry_after`` (seconds) is how long a seek may go unanswered by the record
-    it asked for before it is repeated: a fetch answered before the seek can
-    again push Faust's read offset past it.
+    it asked for before it is repeated: a seek can fail (the broker away). Under a
+    backlog that record may only be queued behind what was handed over before it;
+    the repeat then fetches it again, and ``check`` skips the second copy. (Faust's
+    own fetch loop drops a seek's records while it holds some fetched before the
+    seek; the engine's copy hands them over: ``streams.faust_compat``, "Gap-free
+    delivery".)
     """
 
     def __init__(self, retry_after: float = 1.0, stall_after: float = 10.0) -> None:

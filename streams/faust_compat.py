@@ -53,6 +53,15 @@ sit below the read offset it just moved, and its fetch loop drops what precedes
 that. So the agent applies a partition's records strictly in offset order and
 seeks back (``seek_wait``) when one comes ahead; a partition fetched past its
 expected offset that delivers nothing (``fetch_positions``) is sought back too.
+The seek sets Faust's read offset back, but the fetch loop may still hold records
+of that partition fetched before the seek (under a backlog it does: it waits for
+room in a full stream buffer with the rest of a fetch in hand); handing them
+over moves the read offset past the seek again, and Faust's loop then drops
+every record the seek brings back: a survivor's partitions can wait many seconds
+after a takeover that way, seeking again every second. So the copied loop
+(``HandOffConsumer._drain_messages``) hands over every record of the topics the
+engine orders itself (``lean_hand_off``'s ``ordered``), wherever Faust's read
+offset stands, and ``streams.delivery`` skips what was applied before.
 
 The aiokafka producer (``kafka_producer``: ``Producer._ensure_producer``; for
 the agent's ``commit`` and ``_dispatch_outputs``). Outputs and changelog records
@@ -649,6 +658,14 @@ class HandOffConsumer(faust_aiokafka.Consumer):
     quiet: frozenset[TP] = frozenset()
     """The changelog partitions Faust has paused, which aiokafka then does not fetch."""
 
+    @property
+    def ordered(self) -> frozenset[str]:
+        """The topics whose records the engine applies in offset order itself
+        (``streams.delivery``; its transport's): the fetch loop hands over each of their
+        records, even one below Faust's read offset (why: the module's docstring,
+        "Gap-free delivery")."""
+        return cast(HandOffTransport, self.transport).ordered
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.quiet_calls: set[asyncio.Future[None]] = set()
@@ -733,8 +750,9 @@ class HandOffConsumer(faust_aiokafka.Consumer):
 
         Otherwise it does what Faust's does (read offsets, gaps for acking
         topics, ``broker_commit_every``, a yield to the loop every 100 messages),
-        so Faust's bookkeeping stays what it expects; a unit test fails when
-        Faust's loop changes (``COPIED_LOOP_DIGEST``).
+        so Faust's bookkeeping stays what it expects, except that a record of an
+        ``ordered`` topic below the read offset is handed over too; a unit test fails
+        when Faust's loop changes (``COPIED_LOOP_DIGEST``).
         """
         deliver = self.deliver
         getmany = self.getmany
@@ -761,7 +779,7 @@ class HandOffConsumer(faust_aiokafka.Consumer):
                             since_yield = 0
                         offset = message.offset
                         read = get_read_offset(tp)
-                        if read is not None and offset < read:
+                        if read is not None and offset < read and tp.topic not in self.ordered:
                             continue  # Faust drops what precedes its read offset, too
                         if read and offset - read > 1 and acks_enabled_for(message.topic):
                             await self._add_gap(tp, read + 1, offset)
@@ -829,6 +847,9 @@ class HandOffTransport(faust_aiokafka.Transport):
     Consumer = HandOffConsumer
     Producer = IdempotentProducer
 
+    ordered: frozenset[str] = frozenset()
+    """``HandOffConsumer.ordered``, set by ``lean_hand_off``."""
+
     def create_producer(self, **kwargs: Any) -> Any:
         """Faust's producer, whose buffer's size is checked without reading the settings.
 
@@ -851,11 +872,17 @@ class HandOffTransport(faust_aiokafka.Transport):
         return producer
 
 
-def lean_hand_off(app: faust.App) -> None:
-    """Make ``app`` consume with ``HandOffConsumer``; before anything uses its transport."""
-    app._new_transport = lambda: HandOffTransport(  # type: ignore[method-assign]
-        app.conf.broker_consumer, app
-    )
+def lean_hand_off(app: faust.App, ordered: Collection[str] = ()) -> None:
+    """Make ``app`` consume with ``HandOffConsumer``, handing over every record of the
+    ``ordered`` topics (``HandOffConsumer.ordered``); before anything uses its transport."""
+    topics = frozenset(ordered)
+
+    def transport() -> HandOffTransport:
+        made = HandOffTransport(app.conf.broker_consumer, app)
+        made.ordered = topics
+        return made
+
+    app._new_transport = transport  # type: ignore[method-assign]
 
 
 # The ports (``streams.ports``) over Faust's consumer, producer and tables.

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 from faust.types import TP
 
@@ -37,7 +38,7 @@ class Offsets:
         self,
         consumer: Consumer,
         resume_points: ResumePoints,
-        topics: set[str],
+        topics: AbstractSet[str],
         resume_timeout: float,
     ) -> None:
         self.consumer = consumer

@@ -276,6 +276,13 @@ class Settings(BaseSettings):
         return self.inbound_topics
 
     @property
+    def ordered_topics(self) -> frozenset[str]:
+        """The topics whose records the agent applies strictly in offset order
+        (``streams.delivery``): its events and the identity merge (ticks are not: any
+        one wakes)."""
+        return frozenset((*self.event_topics, self.topic("merge")))
+
+    @property
     def outbound_topics(self) -> list[str]:
         return [self.topic(n) for n in _OUTBOUND]
 
