@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from faust.types import TP
 
@@ -23,6 +25,7 @@ from tests.unit.test_pipelined_commit import SIGNUP, publish
 SETTINGS = Settings(partitions=1, batch_linger=0.0, output_hold=0.0)
 TRANSITIONS = SETTINGS.topic("transitions")
 COUNT = 3 * SLICE + 10
+T = TypeVar("T")
 
 
 def signups() -> list[dict[str, object]]:
@@ -56,74 +59,62 @@ def transition_ids(worker: MemoryWorker) -> Counter[str]:
     return Counter(value["transition_id"] for _, value in worker.broker.values(TRANSITIONS))
 
 
-def test_turns_give_the_loop_a_turn_after_every_slice() -> None:
-    done: list[int] = []
-    seen: list[int] = []
+async def sampled(work: Awaitable[None], probe: Callable[[], T]) -> list[T]:
+    """``probe()`` at each turn the event loop gives other tasks while ``work`` runs."""
+    seen: list[T] = []
 
     async def watch() -> None:
         while True:
-            seen.append(len(done))
+            seen.append(probe())
             await asyncio.sleep(0)
 
-    async def run() -> None:
-        watcher = asyncio.ensure_future(watch())
-        await asyncio.sleep(0)
-        turns = Turns()
-        for n in range(2 * SLICE + 1):
-            done.append(n)
-            await turns.passed()
+    watcher = asyncio.ensure_future(watch())
+    await asyncio.sleep(0)
+    try:
+        await work
+    finally:
         watcher.cancel()
+    return seen
 
-    asyncio.run(run())
-    assert done == list(range(2 * SLICE + 1))
-    assert sorted(set(seen)) == [0, SLICE, 2 * SLICE]
+
+def turns_over(sizes: list[int], every: int = SLICE) -> tuple[int, list[int]]:
+    """Chunks of ``sizes`` passed to ``Turns(every)`` one by one: how many items were
+    handled, and how many another task saw handled at each of its turns."""
+    handled: list[int] = []
+
+    async def work() -> None:
+        turns = Turns(every)
+        for size in sizes:
+            handled.append(size)
+            await turns.passed(size)
+
+    seen = asyncio.run(sampled(work(), lambda: sum(handled)))
+    return sum(handled), sorted(set(seen))
+
+
+def test_turns_give_the_loop_a_turn_after_every_slice() -> None:
+    assert turns_over([1] * (2 * SLICE + 1)) == (2 * SLICE + 1, [0, SLICE, 2 * SLICE])
 
 
 def test_turns_count_a_chunk_as_its_items() -> None:
     """A chunk passes as many items as it holds: a turn once ``every`` items are handled
     since the last turn, however they were chunked."""
-    handled: list[int] = []
-    seen: list[int] = []
-
-    async def watch() -> None:
-        while True:
-            seen.append(sum(handled))
-            await asyncio.sleep(0)
-
-    async def run() -> None:
-        watcher = asyncio.ensure_future(watch())
-        await asyncio.sleep(0)
-        turns = Turns(every=10)
-        for size in (4, 4, 4, 9, 1, 3, 10):
-            handled.append(size)
-            await turns.passed(size)
-        watcher.cancel()
-
-    asyncio.run(run())
-    assert sorted(set(seen)) == [0, 12, 22, 35]
+    assert turns_over([4, 4, 4, 9, 1, 3, 10], every=10) == (35, [0, 12, 22, 35])
 
 
 def test_a_large_release_gives_the_loop_turns() -> None:
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     lagging(worker)
     outcomes = worker.processor.outcomes
-    seen: list[int] = []
 
-    async def watch() -> None:
-        while True:
-            seen.append(outcomes.applied)
-            await asyncio.sleep(0)
-
-    async def run() -> None:
+    async def run() -> list[int]:
         await pile_up(worker)
-        watcher = asyncio.ensure_future(watch())
-        await asyncio.sleep(0)
-        await worker.processor.revisit_once()
-        watcher.cancel()
+        seen = await sampled(worker.processor.revisit_once(), lambda: outcomes.applied)
         assert outcomes.applied == COUNT
         assert worker.processor.partitions.runtime_of(0).merger.buffered == 0
+        return seen
 
-    asyncio.run(run())
+    seen = asyncio.run(run())
     midway = sorted({n for n in seen if 0 < n < COUNT})
     assert midway == [SLICE, 2 * SLICE, 3 * SLICE]
 
@@ -186,25 +177,18 @@ def test_a_large_batch_settles_in_turns() -> None:
         labels = {"from_stage": "none", "to_stage": "lead"}
         return registry.get_sample_value("lifecycle_transitions_total", labels) or 0.0
 
-    seen: list[tuple[int, float]] = []
-
-    async def watch() -> None:
-        while True:
-            seen.append((len(worker.customers.data[0]), leads()))
-            await asyncio.sleep(0)
-
-    async def run() -> None:
-        await pile_up(worker)
-        watcher = asyncio.ensure_future(watch())
+    async def settle() -> None:
         async with processor.busy:
             await processor.revisit_once()  # every signup applied, and the batch sealed
         await processor.settled()
-        watcher.cancel()
 
-    asyncio.run(run())
+    async def run() -> list[tuple[int, float]]:
+        await pile_up(worker)
+        return await sampled(settle(), lambda: (len(worker.customers.data[0]), leads()))
+
+    seen = asyncio.run(run())
     stored = sorted({n for n, _ in seen if 0 < n < COUNT})
     counted = sorted({int(c) for n, c in seen if n == COUNT and 0 < c < COUNT})
     assert stored == [SLICE, 2 * SLICE, 3 * SLICE]
     assert counted == [SLICE, 2 * SLICE, 3 * SLICE]
     assert len(worker.customers.data[0]) == COUNT
-    assert leads() == COUNT
