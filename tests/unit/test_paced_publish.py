@@ -22,6 +22,10 @@ from streams.settings import Settings
 PARTITIONS = 3
 ACK_AFTER = 0.002
 """Seconds from a send to its acknowledgement: a broker's round trip."""
+SLOW_ACK = 0.5
+"""An acknowledgement later than any stall of a slow machine between two paced sends, for
+the tests that ask whether a send waited for another: with ``ACK_AFTER`` a send made late
+would find the earlier one acknowledged, wait or not."""
 
 
 @dataclass
@@ -36,7 +40,9 @@ class Send:
 
 class RecordingProducer:
     """aiokafka's producer as ``publish_events`` uses it, acknowledging each send
-    ``ACK_AFTER`` seconds later, in order per topic-partition."""
+    ``ack_after`` seconds later, in order per topic-partition."""
+
+    ack_after = ACK_AFTER
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -59,7 +65,7 @@ class RecordingProducer:
         delivery: asyncio.Future[Any] = loop.create_future()
         waiting = [s.index for s in self.sends if not s.delivery.done()]
         self.sends.append(Send(topic, partition, len(self.sends), delivery, waiting))
-        loop.call_later(ACK_AFTER, delivery.set_result, None)
+        loop.call_later(self.ack_after, delivery.set_result, None)
         return delivery
 
 
@@ -111,10 +117,11 @@ async def test_a_send_waits_only_for_another_topics_send_to_its_partition_number
 
 
 async def test_only_a_signup_or_identify_waits_for_its_anonymous_ids_partition(
-    recorded: list[RecordingProducer], tmp_path: Path
+    recorded: list[RecordingProducer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Other events may name both ids (a purchase from a logged-in session): no merge
     follows them, so they do not wait for the anonymous id's partition."""
+    monkeypatch.setattr(RecordingProducer, "ack_after", SLOW_ACK)
     settings = Settings(partitions=PARTITIONS, data_dir=tmp_path)
     anon = "anon-1"
     customer = next(
