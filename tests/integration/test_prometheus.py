@@ -80,11 +80,10 @@ def test_dashboard_and_alert_queries_on_prometheus_scraping_a_live_worker(
     config = scrape_config([target])
     job = config["scrape_configs"][0]["job_name"]
     rules = alert_rules()
-    worker = Worker(settings, tmp_path / "worker.log").start()
     prometheus = Prometheus(tmp_path, config)
     promtool("check", "config", prometheus.config_path)
+    worker = Worker(settings, tmp_path / "worker.log").start()
     started_at = time.time()
-    prometheus.start()
 
     def counted(expected: int) -> bool:
         """Prometheus has scraped all ``expected`` inbound messages, and the group's lag is 0."""
@@ -92,7 +91,8 @@ def test_dashboard_and_alert_queries_on_prometheus_scraping_a_live_worker(
         lag = prometheus.value(f'max(kafka_consumergroup_lag_sum{{job="{job}"}})')
         return seen == expected and lag == 0
 
-    try:
+    try:  # from the worker's start on: a failure must not leave it running
+        prometheus.start()
         assert wait_for(prometheus.ready), prometheus.log_text()[-3000:]
         assert wait_ready(settings)["status"] == 200, worker.log_text()[-3000:]
         assert wait_for(lambda: prometheus.value(f'up{{job="{job}"}}') == 1)
