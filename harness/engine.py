@@ -463,6 +463,14 @@ def lag_report(settings: Settings) -> str:
     return ", ".join(lagging) or "no lag"
 
 
+def events_left(settings: Settings) -> int:
+    """Inbound events the lifecycle agent's group has not committed yet: what the workers
+    after a clean stop still have to apply (the stop commits all it applied)."""
+    measured = asyncio.run(_measure_groups(settings))
+    topics = set(settings.event_topics)
+    return sum(row.lag for group, rows in measured[:1] for row in rows if row.topic in topics)
+
+
 def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3.0) -> bool:
     """Wait until the groups of ``settings`` have committed every inbound and merge
     message, and stays so for ``steady`` seconds: all input applied and flushed.
