@@ -192,3 +192,4 @@ def test_a_large_batch_settles_in_turns() -> None:
     assert stored == [SLICE, 2 * SLICE, 3 * SLICE]
     assert counted == [SLICE, 2 * SLICE, 3 * SLICE]
     assert len(worker.customers.data[0]) == COUNT
+    assert leads() == COUNT
