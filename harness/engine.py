@@ -466,9 +466,9 @@ def lag_report(settings: Settings) -> str:
 def events_left(settings: Settings) -> int:
     """Inbound events the lifecycle agent's group has not committed yet: what the workers
     after a clean stop still have to apply (the stop commits all it applied)."""
-    measured = asyncio.run(_measure_groups(settings))
+    _, rows = asyncio.run(_measure_groups(settings))[0]  # the lifecycle agent's group
     topics = set(settings.event_topics)
-    return sum(row.lag for group, rows in measured[:1] for row in rows if row.topic in topics)
+    return sum(row.lag for row in rows if row.topic in topics)
 
 
 def wait_caught_up(settings: Settings, timeout: float = 600.0, steady: float = 3.0) -> bool:

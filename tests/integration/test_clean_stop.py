@@ -83,7 +83,7 @@ def test_clean_stops_under_load_re_send_nothing(kafka_bootstrap: str, tmp_path: 
     assert publish(settings, events) == len(events)
 
     for n, (share, how) in enumerate([(0.2, signal.SIGTERM), (0.4, signal.SIGINT)]):
-        left = events_left(settings) if n else len(events)
+        left = events_left(settings) if n else len(events)  # no group before the first
         assert left > 0, "the first stop did not come mid-stream"
         worker = Worker(settings, tmp_path / f"worker-{n}.log").start()
         stop_mid_stream(worker, settings, share * left, how)
