@@ -10,6 +10,7 @@ Prometheus sums the workers.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,6 +26,7 @@ from prometheus_client import (
 from analytics.lift import rate_lift
 from lifecycle.core import Outcome
 from lifecycle.flows.tally import MEASURES, REASONED, FlowCounts, Measure, flow_counts
+from schemas.records import Attribution, Transition, Trigger
 from streams.lag import PartitionLag
 
 __all__ = ["EngineMetrics", "lift_of", "timer_label"]
@@ -249,44 +251,52 @@ class EngineMetrics:
     def count(self, *outcomes: Outcome) -> None:
         """Count what ``outcomes`` did, each counter child incremented once for them all:
         an increment takes prometheus_client's lock, and a batch's outcomes repeat the same
-        few labels."""
-        due: dict[Any, float] = {}
-
-        def add(child: Any, amount: float = 1.0) -> None:
-            due[child] = due.get(child, 0.0) + amount
-
-        child = self._child
+        few labels. The labels are tallied first, and each child is looked up once per
+        batch; an outcome that emitted, suppressed, fired and credited nothing is passed
+        over after one test."""
+        due: defaultdict[tuple[Any, tuple[str, ...]], float] = defaultdict(float)
+        traits_dropped = 0
         for outcome in outcomes:
-            for transition in outcome.transitions:
-                origin = transition.from_stage.value if transition.from_stage else "none"
-                add(child(self.transitions, origin, transition.to_stage.value))
-            for trigger in outcome.triggers:
-                result = "held_out" if trigger.holdout else "emitted"
-                add(child(self.triggers, trigger.campaign, result, ""))
+            traits_dropped += outcome.traits_dropped
+            if not (
+                outcome.emitted
+                or outcome.suppressed
+                or outcome.fired
+                or outcome.flow_events
+                or outcome.conversions
+            ):
+                continue
+            for record in outcome.emitted:
+                if isinstance(record, Transition):
+                    origin = record.from_stage.value if record.from_stage else "none"
+                    due[self.transitions, (origin, record.to_stage.value)] += 1
+                elif isinstance(record, Trigger):
+                    result = "held_out" if record.holdout else "emitted"
+                    due[self.triggers, (record.campaign, result, "")] += 1
+                elif isinstance(record, Attribution):
+                    labels = (record.campaign, record.variant, record.group)
+                    converted = "true" if record.converted else "false"
+                    due[self.attributed, (*labels, converted)] += 1
+                    due[self.attributed_revenue, labels] += float(record.revenue)
+                    due[self.flow_attributed, (record.flow, record.group, converted)] += 1
             for suppression in outcome.suppressed:
-                campaign, reason = suppression.campaign, suppression.reason
-                add(child(self.triggers, campaign, "suppressed", reason))
+                due[self.triggers, (suppression.campaign, "suppressed", suppression.reason)] += 1
             for name in outcome.fired:
-                add(child(self.timers_fired, timer_label(name)))
-            if outcome.traits_dropped:
-                add(self.traits_dropped, outcome.traits_dropped)
+                due[self.timers_fired, (timer_label(name),)] += 1
             for count in flow_counts(outcome):
                 counter = self.flow_counters[count.measure]
                 if count.measure in REASONED:
-                    add(child(counter, count.flow, count.reason))
+                    due[counter, (count.flow, count.reason)] += 1
                 else:
-                    add(child(counter, count.flow))
-            for record in outcome.attributions:
-                labels = (record.campaign, record.variant, record.group)
-                converted = str(record.converted).lower()
-                add(child(self.attributed, *labels, converted))
-                add(child(self.attributed_revenue, *labels), float(record.revenue))
-                add(child(self.flow_attributed, record.flow, record.group, converted))
+                    due[counter, (count.flow,)] += 1
             for conversion in outcome.conversions:
                 labels = (conversion.campaign, conversion.variant, conversion.group)
-                add(child(self.conversions, *labels))
-        for counter, amount in due.items():
-            counter.inc(amount)
+                due[self.conversions, labels] += 1
+        child = self._child
+        for (metric, values), amount in due.items():
+            child(metric, *values).inc(amount)
+        if traits_dropped:
+            self.traits_dropped.inc(traits_dropped)
 
     def summary(self) -> dict[str, Any]:
         """The dashboard's numbers, read from the same counters /metrics exposes."""
