@@ -666,9 +666,11 @@ def apply(
 
     The input record is never mutated, unless ``in_place``: then the given
     record itself is changed instead of a copy, for a caller that keeps no
-    other reference to it and drops it if this raises (the partition runtime,
-    on a record its store says is its own). Copying a record before every
-    change is a tenth of the core's time.
+    other reference to it and drops or rebuilds it if this raises (the
+    partition runtime, on a record its store says is its own). Copying a
+    record before every change is a tenth of the core's time. A copy shares
+    nothing mutable with the given record, so the caller may change it in
+    place in turn (a worker's batch does).
     """
     match input:
         case Due():
@@ -694,16 +696,7 @@ def _advance(
     due = [name for name, at in state.timers.items() if at < now]
     if not due:
         return Outcome(state=state, changed=False)
-    if in_place:
-        current = state
-    elif state.legacy is None and all(name.startswith(ATTRIBUTION_PREFIX) for name in due):
-        # Closing windows only removes windows (and re-derives the timers): copying
-        # those two is enough, and about a third of all timers are these.
-        current = state.model_copy(
-            update={"windows": list(state.windows), "timers": dict(state.timers)}
-        )
-    else:
-        current = deep_copy(state)
+    current = state if in_place else deep_copy(state)
     outcome = Outcome(state=current)
     _adopt(current, playbook)
     _fire(current, now, playbook, outcome, recommender)

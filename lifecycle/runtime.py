@@ -19,10 +19,13 @@ The caller queues messages (``offer``) and moves the partition on (``drain``,
 through a ``RecordStore``: a dict in the backtest and the journeys
 (``tests/scenarios/run.py``), a batch over the table in a worker. A record the
 store says is the runtime's own is changed in place (the core's ``in_place``: a
-copy per input is a tenth of the core's time); only a record the core changed
-is written back. Routing a merge's claims and histories to the partition of
-their key is the caller's: it alone knows the partitioner and the other
-partitions. Nothing here knows Kafka.
+copy per input is a tenth of the core's time, and more in a worker, whose
+batch holds most of the records it reads); only a record the core changed is
+written back. When an input fails on such a record, halfway through changing
+it, the store builds the record again from what it kept (``RecordStore.redo``).
+Routing a merge's claims and histories to the partition of their key is the
+caller's: it alone knows the partitioner and the other partitions. Nothing
+here knows Kafka.
 
 A failing core call never escapes: ``drain`` yields it as ``Failed``, so the
 worker dead-letters the message (or, for a timer, drops it) and carries on,
@@ -56,6 +59,7 @@ __all__ = [
     "PartitionRuntime",
     "RecordStore",
     "Refused",
+    "Replay",
     "Result",
     "complete",
 ]
@@ -68,16 +72,30 @@ Item = Event | Claim | ProspectHistory | Rejection
 message, or a message refused, released in its place in its topic's order."""
 
 
+Replay = Callable[[CustomerState | None, Input], CustomerState | None]
+"""An input applied again to a record the caller owns: the record it gives."""
+
+
 class RecordStore(Protocol):
     """Customer records by key, as the runtime reads and writes them."""
 
     def get(self, key: str) -> tuple[CustomerState | None, bool]:
         """The record of ``key`` (None: no record), and whether it is the runtime's
-        own to change in place: nothing else holds it, and a failed change is dropped."""
+        own to change in place: nothing else reads it while it changes, and a failed
+        change is dropped or undone (``redo``)."""
         ...
 
-    def put(self, key: str, state: CustomerState | None) -> None:
-        """The record of ``key`` is now ``state`` (None: delete it)."""
+    def put(self, key: str, state: CustomerState | None, cause: Input, position: object) -> None:
+        """The record of ``key`` is now ``state`` (None: delete it), changed by ``cause``,
+        read where the caller's ``position`` says (None: a timer)."""
+        ...
+
+    def redo(self, key: str, replay: Replay) -> None:
+        """An input failed on the record of ``key`` that ``get`` gave as the runtime's
+        own, and may have changed it halfway: make it what it was before that input,
+        by ``replay`` of the inputs it was ``put`` with, from the record it kept from
+        before them. A store that drops such a record anyway, or whose run ends at a
+        failure, does nothing."""
         ...
 
 
@@ -94,11 +112,14 @@ class DictStore:
     def get(self, key: str) -> tuple[CustomerState | None, bool]:
         return self.records.get(key), True
 
-    def put(self, key: str, state: CustomerState | None) -> None:
+    def put(self, key: str, state: CustomerState | None, cause: Input, position: object) -> None:
         if state is None:
             self.records.pop(key, None)
         else:
             self.records[key] = state
+
+    def redo(self, key: str, replay: Replay) -> None:
+        """Nothing: a failure ends the backtest's run, and a journey's."""
 
 
 class Applied(NamedTuple, Generic[P]):
@@ -115,8 +136,9 @@ class Applied(NamedTuple, Generic[P]):
 
 @dataclass(frozen=True, slots=True)
 class Failed(Generic[P]):
-    """The core raised on ``input``: the store and the timers are as they were,
-    except that a failed timer is out of the heap until the record changes again."""
+    """The core raised on ``input``: the store and the timers are as they were (a
+    record it was changing in place is built again: ``RecordStore.redo``), except
+    that a failed timer is out of the heap until the record changes again."""
 
     key: str
     input: Input
@@ -238,6 +260,7 @@ class PartitionRuntime(Generic[P]):
         count its orders (once the record is written: a crash before that replays
         the event, and the record's dedup keeps the order from counting twice).
         None for a timer of a record erased since it was scheduled."""
+        owned = False
         try:
             state, owned = self.store.get(key)
             if state is None and isinstance(input, Due):
@@ -245,10 +268,19 @@ class PartitionRuntime(Generic[P]):
             before = None if state is None else state.stage
             outcome = apply(state, input, self.playbook, self.recommender, in_place=owned)
         except Exception as exc:  # a bug must not stop the partition: the caller decides
+            if owned:
+                self.store.redo(key, self._replay)
             return Failed(key, input, position, exc)
         if outcome.changed:
-            self.store.put(key, outcome.state)
+            self.store.put(key, outcome.state, input, position)
         self.timers.set(key, next_due(outcome.state))
         for products in outcome.orders:
             self.recommender.record(products)
         return Applied(key, outcome, input, position, before)
+
+    def _replay(self, state: CustomerState | None, input: Input) -> CustomerState | None:
+        """``input`` applied again, in place, as it was applied once before: the core
+        is a function of the record, the input and the playbook, so it gives the same
+        record (recommendations, which the co-purchase counts since may change, are
+        only ever in outputs, and these are dropped)."""
+        return apply(state, input, self.playbook, self.recommender, in_place=True).state

@@ -24,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
+from lifecycle.core import Input
 from lifecycle.playbook import default_playbook
 from lifecycle.runtime import DictStore
 from lifecycle.state import AttributionWindow, CustomerState, Legacy, Profile, decode_record
@@ -79,8 +80,8 @@ class Recording(DictStore):
         super().__init__(records)
         self.written: list[bytes] = []
 
-    def put(self, key: str, state: CustomerState | None) -> None:
-        super().put(key, state)
+    def put(self, key: str, state: CustomerState | None, cause: Input, position: object) -> None:
+        super().put(key, state, cause, position)
         if state is not None:
             self.written.append(encode_model(state))
 

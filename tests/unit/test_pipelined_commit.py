@@ -8,12 +8,17 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+import pytest
 from faust.types import TP
 
+import lifecycle.runtime
+from lifecycle.core import Outcome
 from lifecycle.playbook import default_playbook
-from lifecycle.state import decode_record
-from schemas.codec import dumps
+from lifecycle.state import CustomerState, decode_record
+from schemas.codec import dumps, encode_model
+from schemas.inbound import Rejection, parse_event
 from schemas.records import Stage
+from streams.checkpoint import LOGGED
 from streams.producer import route
 from streams.settings import Settings
 from tests.fakes import Event, MemoryWorker
@@ -198,3 +203,67 @@ def test_a_rebalance_makes_the_open_batch_durable_before_the_partitions_go() -> 
     assert decode_record(stored[b"c1"]).stage is Stage.FIRST_TIME_BUYER
     committed = {tp.topic: o for tp, o in worker.broker.committed.items() if o}
     assert committed[route(PURCHASE, SETTINGS)[0]] == 1
+
+
+@pytest.mark.parametrize("logged", [LOGGED, 1])
+@pytest.mark.parametrize("before", ["table", "sealed"])
+def test_an_input_that_fails_halfway_on_the_batchs_own_record_is_undone(
+    before: str, logged: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open batch's record is changed in place, not copied: when the core fails on
+    it after changing it, the record is built again from the one before the batch (the
+    table's, or the sealed batch's while that settles) and the batch's other inputs,
+    and the record written is the one without the failed input. Past ``LOGGED`` inputs
+    kept, the batch's records are copied before each change, and a failure drops the
+    copy."""
+    monkeypatch.setattr("streams.checkpoint.LOGGED", logged)
+    worker = MemoryWorker.of(SETTINGS, default_playbook())
+    processor = worker.processor
+    acks = HeldAcks(worker)
+    real = lifecycle.runtime.apply
+    in_place: dict[str, bool] = {}
+
+    def failing(state: CustomerState | None, cause: Any, *args: Any, **kwargs: Any) -> Outcome:
+        outcome = real(state, cause, *args, **kwargs)  # changes ``state`` when in place
+        event_id = getattr(cause, "event_id", "")
+        in_place.setdefault(event_id, kwargs["in_place"])
+        if event_id == "b2":
+            raise ZeroDivisionError
+        return outcome
+
+    browses = [
+        {"event_id": f"b{n}", "type": "browse", "occurred_at": f"2026-03-01T10:0{n}:00Z",
+         "customer_id": "c1", "product_id": product}
+        for n, product in ((1, "teapot"), (2, "kettle"), (3, "cup"))
+    ]  # fmt: skip
+
+    async def run() -> None:
+        await step_signup(worker)
+        if before == "table":
+            acks.release()
+            await processor.settled()
+            assert worker.customers.data
+        monkeypatch.setattr("lifecycle.runtime.apply", failing)
+        for body in browses:
+            publish(worker, body)
+        await worker.run()  # one batch: it stays open while the signup's settles
+        acks.release()
+        await processor.settled()
+        await processor.revisit_once()
+        assert processor.checkpoint.idle
+        assert await processor.drain()
+
+    asyncio.run(run())
+    kept = logged > 1  # the signup's batch is sealed: b1 is the first kept here
+    assert in_place == {"b1": before == "table", "b2": kept, "b3": kept}
+    letters = [letter for _, letter in worker.broker.values(SETTINGS.topic("deadletter"))]
+    assert [(letter["reason"], letter["offset"]) for letter in letters] == [("processing_error", 1)]
+    expected = None
+    for body in [SIGNUP, browses[0], browses[2]]:
+        event = parse_event(dumps(body))
+        assert not isinstance(event, Rejection)
+        expected = real(expected, event, processor.playbook).state
+    assert expected is not None
+    (stored,) = [data[b"c1"] for data in worker.customers.data.values() if b"c1" in data]
+    assert stored == encode_model(expected)
+    assert "b2" not in decode_record(stored).recent_event_ids

@@ -192,9 +192,9 @@ class CountingStore(DictStore):
         super().__init__(records)
         self.puts = 0
 
-    def put(self, key: str, state: CustomerState | None) -> None:
+    def put(self, key: str, state: CustomerState | None, cause: Input, position: object) -> None:
         self.puts += 1
-        super().put(key, state)
+        super().put(key, state, cause, position)
 
 
 def test_a_record_the_core_left_as_it_was_is_not_written_again(playbook: Playbook) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from pydantic import BaseModel
+
 from analytics.simulation import simulate
+from lifecycle.attribution import ATTRIBUTION_PREFIX
 from lifecycle.backtest import Backtest
 from lifecycle.core import Due, apply
 from lifecycle.playbook import default_playbook
@@ -93,3 +96,42 @@ def test_a_new_record_is_the_validated_one_and_shares_nothing_mutable() -> None:
     made.order_net["o1"] = Decimal(1)
     fresh = CustomerState(customer_id="c2", first_seen_at=at, last_event_at=at)
     assert encode_model(other) == encode_model(fresh)  # untouched by the changes to ``made``
+
+
+def _mutable(value: object, found: set[int]) -> set[int]:
+    """The ids of the lists, dicts and unfrozen models reachable from ``value``; a frozen
+    model's contents are shared on purpose (nothing changes them)."""
+    if isinstance(value, BaseModel):
+        if value.model_config.get("frozen"):
+            return found
+        found.add(id(value))
+        for inner in value.__dict__.values():
+            _mutable(inner, found)
+    elif isinstance(value, list | dict):
+        found.add(id(value))
+        for inner in value.values() if isinstance(value, dict) else value:
+            _mutable(inner, found)
+    elif isinstance(value, tuple):
+        for inner in value:
+            _mutable(inner, found)
+    return found
+
+
+def test_a_copy_the_core_changes_shares_nothing_mutable_with_the_given_record() -> None:
+    """A worker's batch changes in place the copy the core made of a record being
+    written (the sealed batch's): a list or dict shared between the two would change
+    the record on its way to the table too. A timer that only closes windows included."""
+    playbook = default_playbook()
+    closing_only = 0
+    for state in records():
+        if not state.timers:
+            continue
+        name, due = min(state.timers.items(), key=lambda item: item[1])
+        closing_only += (
+            name.startswith(ATTRIBUTION_PREFIX) and list(state.timers.values()).count(due) == 1
+        )
+        copied = apply(state, Due(due + timedelta(microseconds=1)), playbook)
+        assert copied.state is not None
+        assert copied.state is not state
+        assert not _mutable(copied.state, set()) & _mutable(state, set())
+    assert closing_only
