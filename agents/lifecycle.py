@@ -33,7 +33,7 @@ from faust.types import TP
 
 from agents.broker_watch import BrokerWatch
 from agents.intake import Intake
-from agents.metrics import EngineMetrics
+from agents.metrics import BatchCounts, EngineMetrics
 from agents.outcomes import Outcomes
 from agents.partitions import Partitions
 from agents.ticks import Ticker, decode_tick
@@ -94,6 +94,7 @@ class LifecycleProcessor:
             scheme=scheme_of(settings.input_partitioner),
             commit_interval=settings.commit_interval,
             output_hold=settings.output_hold,
+            tally=lambda: BatchCounts(self.metrics),
         )
         self.offsets = offsets
         self.intake = Intake(settings, self.metrics)

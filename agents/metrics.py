@@ -28,8 +28,9 @@ from lifecycle.core import Outcome
 from lifecycle.flows.tally import MEASURES, REASONED, FlowCounts, Measure, flow_counts
 from schemas.records import Attribution, Transition, Trigger
 from streams.lag import PartitionLag
+from streams.turns import SLICE, Turns
 
-__all__ = ["EngineMetrics", "lift_of", "timer_label"]
+__all__ = ["BatchCounts", "EngineMetrics", "lift_of", "timer_label"]
 
 # aiohttp takes the charset apart from the type; the exposition is ASCII anyway.
 _CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
@@ -194,7 +195,7 @@ class EngineMetrics:
             registry=self.registry,
         )
 
-    def _child(self, metric: Any, *values: str) -> Any:
+    def child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, kept: prometheus_client validates the labels and
         takes a lock on every call, a few per event. A metric that is cleared drops its
         kept children too (``stages``)."""
@@ -210,13 +211,13 @@ class EngineMetrics:
         for name in names:
             for measure in MEASURES:
                 if measure not in REASONED:
-                    self._child(self.flow_counters[measure], name)
+                    self.child(self.flow_counters[measure], name)
 
     def event(self, type_: str, outcome: str, reason: str = "") -> None:
-        self._child(self.events, type_, outcome, reason).inc()
+        self.child(self.events, type_, outcome, reason).inc()
 
     def misroute(self, topic: str) -> None:
-        self._child(self.misrouted, topic).inc()
+        self.child(self.misrouted, topic).inc()
 
     def stages(self, counts: Iterable[tuple[str, int]]) -> None:
         """Replace the per-stage gauge (after a rebuild from the table)."""
@@ -225,13 +226,13 @@ class EngineMetrics:
         for stage, n in counts:
             self.customers.labels(stage).set(n)
 
-    def moved(self, before: str | None, after: str | None) -> None:
+    def moved(self, before: str | None, after: str | None, n: int = 1) -> None:
         if before == after:
             return
         if before is not None:
-            self._child(self.customers, before).dec()
+            self.child(self.customers, before).dec(n)
         if after is not None:
-            self._child(self.customers, after).inc()
+            self.child(self.customers, after).inc(n)
 
     def pending(self, count: Callable[[], float]) -> None:
         self.timers_pending.set_function(count)
@@ -249,54 +250,11 @@ class EngineMetrics:
             self.lag_sum.labels(group).set(sum(row.lag for row in rows))
 
     def count(self, *outcomes: Outcome) -> None:
-        """Count what ``outcomes`` did, each counter child incremented once for them all:
-        an increment takes prometheus_client's lock, and a batch's outcomes repeat the same
-        few labels. The labels are tallied first, and each child is looked up once per
-        batch; an outcome that emitted, suppressed, fired and credited nothing is passed
-        over after one test."""
-        due: defaultdict[tuple[Any, tuple[str, ...]], float] = defaultdict(float)
-        traits_dropped = 0
+        """Count what ``outcomes`` did (``BatchCounts``, without stage moves or latencies)."""
+        counts = BatchCounts(self)
         for outcome in outcomes:
-            traits_dropped += outcome.traits_dropped
-            if not (
-                outcome.emitted
-                or outcome.suppressed
-                or outcome.fired
-                or outcome.flow_events
-                or outcome.conversions
-            ):
-                continue
-            for record in outcome.emitted:
-                if isinstance(record, Transition):
-                    origin = record.from_stage.value if record.from_stage else "none"
-                    due[self.transitions, (origin, record.to_stage.value)] += 1
-                elif isinstance(record, Trigger):
-                    result = "held_out" if record.holdout else "emitted"
-                    due[self.triggers, (record.campaign, result, "")] += 1
-                elif isinstance(record, Attribution):
-                    labels = (record.campaign, record.variant, record.group)
-                    converted = "true" if record.converted else "false"
-                    due[self.attributed, (*labels, converted)] += 1
-                    due[self.attributed_revenue, labels] += float(record.revenue)
-                    due[self.flow_attributed, (record.flow, record.group, converted)] += 1
-            for suppression in outcome.suppressed:
-                due[self.triggers, (suppression.campaign, "suppressed", suppression.reason)] += 1
-            for name in outcome.fired:
-                due[self.timers_fired, (timer_label(name),)] += 1
-            for count in flow_counts(outcome):
-                counter = self.flow_counters[count.measure]
-                if count.measure in REASONED:
-                    due[counter, (count.flow, count.reason)] += 1
-                else:
-                    due[counter, (count.flow,)] += 1
-            for conversion in outcome.conversions:
-                labels = (conversion.campaign, conversion.variant, conversion.group)
-                due[self.conversions, labels] += 1
-        child = self._child
-        for (metric, values), amount in due.items():
-            child(metric, *values).inc(amount)
-        if traits_dropped:
-            self.traits_dropped.inc(traits_dropped)
+            counts.add(outcome)
+        counts.count()
 
     def summary(self) -> dict[str, Any]:
         """The dashboard's numbers, read from the same counters /metrics exposes."""
@@ -376,3 +334,100 @@ class EngineMetrics:
             return view.bytes(metrics.exposition(), content_type=_CONTENT_TYPE)
 
         app.page("/metrics", name="metrics")(get_metrics)
+
+
+class BatchCounts:
+    """What one batch's outcomes add to the metrics (``streams.checkpoint.Tally``): the
+    counters' increments by label, the stage moves, and the times the latencies run from,
+    summed as each outcome is handed on and applied once the batch is durable.
+
+    Each counter child is then incremented once for the whole batch: an increment takes
+    prometheus_client's lock, and a batch's outcomes repeat the same few labels. An
+    outcome that emitted, suppressed, fired and credited nothing is passed over after
+    one test."""
+
+    __slots__ = ("caused", "due", "metrics", "moves", "timed", "traits_dropped")
+
+    def __init__(self, metrics: EngineMetrics) -> None:
+        self.metrics = metrics
+        self.due: defaultdict[tuple[Any, tuple[str, ...]], float] = defaultdict(float)
+        self.moves: defaultdict[tuple[str | None, str | None], int] = defaultdict(int)
+        self.caused: list[float] = []
+        """When its event reached the broker, for each trigger an event caused."""
+        self.timed: list[float] = []
+        """When it was made, for each trigger a timer caused."""
+        self.traits_dropped = 0
+
+    def add(
+        self,
+        outcome: Outcome,
+        before: str | None = None,
+        after: str | None = None,
+        arrived: float | None = None,
+    ) -> None:
+        if before != after:
+            self.moves[before, after] += 1
+        self.traits_dropped += outcome.traits_dropped
+        if not (
+            outcome.emitted
+            or outcome.suppressed
+            or outcome.fired
+            or outcome.flow_events
+            or outcome.conversions
+        ):
+            return
+        metrics, due = self.metrics, self.due
+        for record in outcome.emitted:
+            if isinstance(record, Transition):
+                origin = record.from_stage.value if record.from_stage else "none"
+                due[metrics.transitions, (origin, record.to_stage.value)] += 1
+            elif isinstance(record, Trigger):
+                result = "held_out" if record.holdout else "emitted"
+                due[metrics.triggers, (record.campaign, result, "")] += 1
+                if arrived is not None:
+                    self.caused.append(arrived)
+                else:
+                    self.timed.append(record.created_at.timestamp())
+            elif isinstance(record, Attribution):
+                labels = (record.campaign, record.variant, record.group)
+                converted = "true" if record.converted else "false"
+                due[metrics.attributed, (*labels, converted)] += 1
+                due[metrics.attributed_revenue, labels] += float(record.revenue)
+                due[metrics.flow_attributed, (record.flow, record.group, converted)] += 1
+        for suppression in outcome.suppressed:
+            due[metrics.triggers, (suppression.campaign, "suppressed", suppression.reason)] += 1
+        for name in outcome.fired:
+            due[metrics.timers_fired, (timer_label(name),)] += 1
+        for count in flow_counts(outcome):
+            counter = metrics.flow_counters[count.measure]
+            if count.measure in REASONED:
+                due[counter, (count.flow, count.reason)] += 1
+            else:
+                due[counter, (count.flow,)] += 1
+        for conversion in outcome.conversions:
+            labels = (conversion.campaign, conversion.variant, conversion.group)
+            due[metrics.conversions, labels] += 1
+
+    def count(self) -> None:
+        """The counters' increments."""
+        child = self.metrics.child
+        for (metric, values), amount in self.due.items():
+            child(metric, *values).inc(amount)
+        if self.traits_dropped:
+            self.metrics.traits_dropped.inc(self.traits_dropped)
+
+    async def apply(self, now: float, wall: bool) -> None:
+        """Everything, the batch being durable at ``now``: the counters, the stage gauges,
+        and a latency per trigger (a timer's only on the wall clock, where its time is
+        when it fell due), in turns of the event loop (``streams.turns``)."""
+        self.count()
+        metrics = self.metrics
+        for (before, after), n in self.moves.items():
+            metrics.moved(before, after, n)
+        turns = Turns()
+        for cause, times in (("event", self.caused), ("timer", self.timed if wall else [])):
+            histogram = metrics.latency.labels(cause)
+            for start in range(0, len(times), SLICE):
+                for at in times[start : start + SLICE]:
+                    histogram.observe(max(0.0, now - at))
+                await turns.passed(SLICE)

@@ -20,10 +20,10 @@ from schemas.events import Event
 from schemas.inbound import Reason, Rejection
 from schemas.internal import Claim, ProspectHistory
 from schemas.records import topic_of
-from streams.checkpoint import Checkpoint, Durable, Observed
+from streams.checkpoint import Checkpoint, Durable
 from streams.faust_compat import FaustEvent, FaustMessage
 from streams.settings import Settings
-from streams.turns import SLICE, Turns
+from streams.turns import Turns
 
 __all__ = ["Outcomes", "stage_of"]
 
@@ -152,25 +152,5 @@ class Outcomes:
         checkpoint.observe(outcome, before, stage_of(outcome.state), arrived)
 
     async def observe(self, durable: Durable) -> None:
-        """Count what a commit made durable: outcomes, stage moves, latencies, in turns
-        of the event loop (a full batch's counts took tens of milliseconds)."""
-        now = time.time()
-        wall = self.settings.clock is ClockMode.WALL
-        observed, turns = durable.observed, Turns()
-        for start in range(0, len(observed), SLICE):
-            chunk = observed[start : start + SLICE]
-            self._observe(chunk, now, wall)
-            await turns.passed(len(chunk))
-
-    def _observe(self, observed: list[Observed], now: float, wall: bool) -> None:
-        metrics = self.metrics
-        metrics.count(*(outcome for outcome, _, _, _ in observed))
-        for outcome, before, after, arrived in observed:
-            metrics.moved(before, after)
-            for trigger in outcome.triggers:
-                if arrived is not None:
-                    metrics.latency.labels("event").observe(max(0.0, now - arrived))
-                elif wall:
-                    metrics.latency.labels("timer").observe(
-                        max(0.0, now - trigger.created_at.timestamp())
-                    )
+        """Count what a commit made durable: outcomes, stage moves, latencies."""
+        await durable.tally.apply(time.time(), self.settings.clock is ClockMode.WALL)

@@ -94,26 +94,6 @@ class Outcome:
     """False when ``state`` is the record as given, untouched (a redelivered event,
     nothing due, a merge already made): there is nothing to write."""
 
-    def without_state(self) -> Outcome:
-        """This outcome with ``state`` None, sharing everything else: what a caller
-        keeps after writing the record. ``dataclasses.replace`` looks up the fields
-        on every call, at five times the cost, and a worker keeps one per input."""
-        return Outcome(
-            None,
-            self.emitted,
-            self.suppressed,
-            self.duplicate,
-            self.erased,
-            self.fired,
-            self.claims,
-            self.orders,
-            self.conversions,
-            self.history,
-            self.flow_events,
-            self.traits_dropped,
-            self.changed,
-        )
-
     @property
     def transitions(self) -> list[Transition]:
         return [r for r in self.emitted if isinstance(r, Transition)]

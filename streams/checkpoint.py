@@ -43,8 +43,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from faust.types import TP
 from pydantic import TypeAdapter
@@ -70,22 +71,39 @@ __all__ = [
     "Checkpoint",
     "Durable",
     "Kept",
-    "Observed",
     "Sealed",
     "TablePairs",
+    "Tally",
 ]
 
 log = logging.getLogger(__name__)
 
-Observed = tuple[Outcome, str | None, str | None, float | None]
-"""An outcome without its record, the stage its customer had before and after it, and
-when its event reached the broker."""
+
+class Tally(Protocol):
+    """What a batch's outcomes add to the metrics (``agents.metrics.BatchCounts``): summed
+    as each outcome is handed on, applied once the batch is durable.
+
+    A batch does not keep the outcomes themselves until then. Under a backlog it applies
+    tens of thousands of inputs, and each kept outcome held its lists and its output
+    models, encoded already: a third of a worker's objects, walked again by the garbage
+    collector at every collection until the commit."""
+
+    def add(
+        self, outcome: Outcome, before: str | None, after: str | None, arrived: float | None
+    ) -> None:
+        """One outcome, the stage its customer had before and after it, and when its
+        event reached the broker (None: a timer's or a merge's)."""
+
+    async def apply(self, now: float, wall: bool) -> None:
+        """Count it all: the batch is durable at ``now``."""
 
 
 @dataclass
 class Batch:
     """What the agent did since the last commit."""
 
+    tally: Tally
+    """What its outcomes add to the metrics."""
     records: dict[bytes, tuple[int, CustomerState | None]] = field(default_factory=dict)
     """The partition and latest record of every customer the batch changed (None: erase)."""
     events: dict[int, FaustEvent] = field(default_factory=dict)
@@ -97,7 +115,6 @@ class Batch:
     """Identity-merge messages not handed to the producer yet."""
     sends: list[asyncio.Future[Any]] = field(default_factory=list)
     """Acknowledgements of the outputs and merge messages handed to the producer."""
-    observed: list[Observed] = field(default_factory=list)
     handled: int = 0
     """Messages handled in this batch."""
     applied: dict[bytes, list[Kept]] = field(default_factory=dict)
@@ -113,8 +130,8 @@ class Durable:
 
     messages: int
     records: int
-    observed: list[Observed]
-    """Every outcome of the batch, now on the broker with its record."""
+    tally: Tally
+    """What the batch's outcomes add to the metrics, now that they are on the broker."""
     offsets: dict[TP, int]
     """Per partition, the offset everything before which is applied and durable."""
 
@@ -272,7 +289,10 @@ class Checkpoint:
         scheme: Scheme,
         commit_interval: float,
         output_hold: float,
+        tally: Callable[[], Tally],
     ) -> None:
+        self.tally = tally
+        """Makes each batch's ``Tally``."""
         self.producer = ports.producer
         self.customers = ports.customers
         self.copurchase = ports.copurchase
@@ -280,7 +300,7 @@ class Checkpoint:
         self.scheme = scheme
         self.commit_interval = commit_interval
         self.output_hold = output_hold
-        self.batch = Batch()
+        self.batch = Batch(tally())
         self.sealed: Batch | None = None
         """The batch sealed and not yet written to the store: its records are read as
         pending ones (``BatchRecords``)."""
@@ -292,7 +312,7 @@ class Checkpoint:
 
     def forget(self) -> None:
         """A rebalance: the open batch and the cached counts go (all is read again)."""
-        self.batch = Batch()
+        self.batch = Batch(self.tally())
         self.sealed = None
         self.pairs.clear()
         self.partitions.clear()
@@ -330,12 +350,9 @@ class Checkpoint:
     def observe(
         self, outcome: Outcome, before: str | None, after: str | None, arrived: float | None
     ) -> None:
-        """Keep what the metrics count once the batch is durable, but not the outcome's
-        record: ``records`` holds each customer's latest one. A batch under a backlog
-        applies tens of thousands of inputs (what the merge releases for one message
-        counts as one), and each outcome's own copy of its record stayed alive until
-        the commit: about two thirds of one worker's objects in a replay."""
-        self.batch.observed.append((outcome.without_state(), before, after, arrived))
+        """Add what ``outcome`` counts to the batch's tally (``Tally.add``), counted once
+        the batch is durable; the outcome itself is not kept."""
+        self.batch.tally.add(outcome, before, after, arrived)
 
     @property
     def pending(self) -> int:
@@ -378,7 +395,7 @@ class Checkpoint:
         one's records until ``settle`` has written them."""
         if self.batch.outputs.held:  # 1. produce
             await self._dispatch(self.batch.outputs)
-        batch, self.batch = self.batch, Batch()
+        batch, self.batch = self.batch, Batch(self.tally())
         batch.applied.clear()  # its records are read, and copied, until written: never redone
         self.sealed = batch
         self.commits += 1
@@ -412,4 +429,4 @@ class Checkpoint:
         offsets.durable = sealed.safe
         if offsets_now or time.monotonic() - offsets.committed_at >= self.commit_interval:
             await offsets.commit()  # 4. commit
-        return Durable(batch.handled, len(batch.records), batch.observed, dict(offsets.durable))
+        return Durable(batch.handled, len(batch.records), batch.tally, dict(offsets.durable))

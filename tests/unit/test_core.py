@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -645,18 +644,3 @@ def test_signup_without_consent_field_keeps_an_earlier_consent(playbook: Playboo
     [_, outcome] = shop.feed(consent, bare_signup)
     assert [t.campaign for t in outcome.triggers] == [Campaign.WELCOME]
     assert shop.states["c1"].profile.marketing_consent is True
-
-
-def test_an_outcome_without_its_state_keeps_every_other_field(playbook: Playbook) -> None:
-    """Each field a value of its own, so a field the method leaves out or shifts shows."""
-    state = apply(None, signup("c1", "e1", "2024-01-01T00:00:00Z"), playbook).state
-    values: dict[str, Any] = {}
-    for n, field in enumerate(dataclasses.fields(Outcome)):
-        values[field.name] = state if field.name == "state" else [f"value {n}"]
-    values.update(duplicate=True, erased=True, traits_dropped=7, changed=False)
-    outcome = Outcome(**values)
-    kept = outcome.without_state()
-    assert kept == dataclasses.replace(outcome, state=None)
-    assert kept.state is None
-    assert outcome.state is state
-    assert kept.emitted is outcome.emitted

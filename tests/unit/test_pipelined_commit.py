@@ -5,6 +5,7 @@ committed, before the broker has acknowledged its outputs."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from faust.types import TP
 
 import lifecycle.runtime
+from agents.metrics import BatchCounts
 from lifecycle.core import Outcome
 from lifecycle.playbook import default_playbook
 from lifecycle.state import CustomerState, decode_record
@@ -159,7 +161,9 @@ def test_a_stop_waits_for_the_settling_batch() -> None:
     assert worker.broker.committed
 
 
-def test_a_batch_keeps_its_outcomes_for_the_metrics_but_not_their_records() -> None:
+def test_a_batch_keeps_what_its_outcomes_count_and_not_the_outcomes() -> None:
+    """Until it is durable a batch holds its counts (``BatchCounts``): no outcome, so
+    neither its lists nor its output models stay alive for the garbage collector."""
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     processor = worker.processor
     acks = HeldAcks(worker)
@@ -168,17 +172,28 @@ def test_a_batch_keeps_its_outcomes_for_the_metrics_but_not_their_records() -> N
         await step_signup(worker)
         sealed = processor.checkpoint.sealed
         assert sealed is not None
-        [(outcome, before, after, _)] = sealed.observed
-        assert outcome.state is None  # the batch's records hold the one record kept
-        assert (before, after) == (None, "lead")
-        assert outcome.triggers  # what the metrics count stays
+        tally = sealed.tally
+        assert isinstance(tally, BatchCounts)
+        assert dict(tally.moves) == {(None, "lead"): 1}
+        metrics = processor.metrics
+        assert tally.due[metrics.transitions, ("none", "lead")] == 1
+        assert tally.due[metrics.triggers, ("welcome", "emitted", "")] == 1
+        assert len(tally.caused) == 1  # the welcome's latency, from its event's arrival
+        gc.collect()
+        assert not [o for o in gc.get_objects() if isinstance(o, Outcome)]
         assert sealed.records[b"c1"][1] is not None
+        exposition = metrics.exposition().decode()
+        assert 'lifecycle_customers{stage="lead"}' not in exposition  # not durable yet
         acks.release()
         await processor.settled()
 
     asyncio.run(run())
     exposition = processor.metrics.exposition().decode()
     assert 'lifecycle_customers{stage="lead"} 1.0' in exposition
+    assert 'lifecycle_triggers_total{campaign="welcome",outcome="emitted",reason=""} 1.0' in (
+        exposition
+    )
+    assert 'lifecycle_event_to_trigger_seconds_count{cause="event"} 1.0' in exposition
 
 
 def test_a_rebalance_makes_the_open_batch_durable_before_the_partitions_go() -> None:

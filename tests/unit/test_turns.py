@@ -1,5 +1,5 @@
 """Long work gives the event loop turns (``streams.turns``): a merge releasing a large
-backlog at once (``Outcomes.hand_on``), a batch's store writes and its counts, so
+backlog at once (``Outcomes.hand_on``), a batch's store writes and its latencies, so
 /metrics, the ticks, fetches and a stop signal are served meanwhile; and a stop that
 comes during a release ends it at a message, leaving the rest held and uncommitted,
 for the next start to apply once."""
@@ -166,8 +166,9 @@ def test_a_stop_during_a_release_leaves_the_rest_for_the_next_start() -> None:
 
 
 def test_a_large_batch_settles_in_turns() -> None:
-    """The batch of every signup: its store writes, then its counts, each give the loop
-    turns; every record is written and every signup counted."""
+    """The batch of every signup: its store writes, then its latencies, each give the
+    loop turns; its counts, summed as its outcomes were handed on, are counted at once
+    once every record is written; every record is written and every signup counted."""
     worker = MemoryWorker.of(SETTINGS, default_playbook())
     lagging(worker)
     processor = worker.processor
@@ -177,19 +178,29 @@ def test_a_large_batch_settles_in_turns() -> None:
         labels = {"from_stage": "none", "to_stage": "lead"}
         return registry.get_sample_value("lifecycle_transitions_total", labels) or 0.0
 
+    def latencies() -> float:
+        labels = {"cause": "event"}
+        return registry.get_sample_value("lifecycle_event_to_trigger_seconds_count", labels) or 0.0
+
     async def settle() -> None:
         async with processor.busy:
             await processor.revisit_once()  # every signup applied, and the batch sealed
         await processor.settled()
 
-    async def run() -> list[tuple[int, float]]:
+    async def run() -> list[tuple[int, float, float]]:
         await pile_up(worker)
-        return await sampled(settle(), lambda: (len(worker.customers.data[0]), leads()))
+        return await sampled(settle(), probe)
+
+    def probe() -> tuple[int, float, float]:
+        return len(worker.customers.data[0]), leads(), latencies()
 
     seen = asyncio.run(run())
-    stored = sorted({n for n, _ in seen if 0 < n < COUNT})
-    counted = sorted({int(c) for n, c in seen if n == COUNT and 0 < c < COUNT})
+    stored = sorted({n for n, _, _ in seen if 0 < n < COUNT})
     assert stored == [SLICE, 2 * SLICE, 3 * SLICE]
-    assert counted == [SLICE, 2 * SLICE, 3 * SLICE]
+    assert {c for n, c, _ in seen if n < COUNT} == {0}  # nothing counted before it is durable
+    assert {c for _, c, _ in seen} <= {0, COUNT}  # and then all of it at once
+    observed = sorted({int(x) for _, _, x in seen if 0 < x < COUNT})
+    assert observed == [SLICE, 2 * SLICE, 3 * SLICE]
     assert len(worker.customers.data[0]) == COUNT
     assert leads() == COUNT
+    assert latencies() == COUNT  # a welcome per signup
