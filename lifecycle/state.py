@@ -555,12 +555,22 @@ def _model(cls: type[M], data: dict[str, Any]) -> M:
     return _filled(cls, data)
 
 
+_SHARED_FIELDS_SET: dict[type[BaseModel], set[str]] = {
+    cls: set(fields) for cls, fields in _FIELDS.items() if cls.model_config.get("frozen")
+}
+"""For each frozen record model, the one fields set every instance built with every
+field given shares: a frozen model is never changed, nor is its set, and a set of its
+own per instance was a fifth of the objects of a decoded record that the garbage
+collector tracks (a ``Move``, a ``ViewMark``, a ``SentMark`` each had one)."""
+
+
 def _filled(cls: type[M], data: dict[str, Any]) -> M:
     """A ``cls`` whose ``__dict__`` is ``data``, whose values are already converted,
     set as validation sets a model it read: every field given, no extra, no private."""
     model = _new(cls)
     _set(model, "__dict__", data)
-    _set_fields_set(model, set(data))
+    shared = _SHARED_FIELDS_SET.get(cls)
+    _set_fields_set(model, set(data) if shared is None else shared)
     _set_extra(model, None)
     _set_private(model, None)
     return model

@@ -249,3 +249,24 @@ def test_an_unknown_field_fails_as_validation_fails(written: list[bytes]) -> Non
     raw = written[0][:-1] + b',"retired":1}'
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         decode_record(raw)
+
+
+def test_frozen_sub_records_share_a_fields_set_and_the_others_own_theirs(
+    written: list[bytes],
+) -> None:
+    """A frozen model is never changed, so every decoded one of a kind shares one fields
+    set (fewer objects for the garbage collector); a record and its profile, which the
+    core changes in place, each keep a set of their own."""
+    records = [decode_record(raw) for raw in written]
+    moves = [move for record in records for move in record.history]
+    assert len(moves) > 1
+    assert len({id(move.__pydantic_fields_set__) for move in moves}) == 1
+    assert moves[0].model_fields_set == set(type(moves[0]).model_fields)
+    first, second = records[0], records[1]
+    assert first.__pydantic_fields_set__ is not second.__pydantic_fields_set__
+    assert first.profile.__pydantic_fields_set__ is not second.profile.__pydantic_fields_set__
+    with pytest.raises(ValueError, match="frozen"):
+        moves[0].reason = "changed"  # type: ignore[misc]
+    first.stage = None
+    assert "stage" in first.model_fields_set
+    assert moves[0].model_fields_set == set(type(moves[0]).model_fields)
