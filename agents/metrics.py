@@ -355,7 +355,7 @@ class BatchCounts:
         self.caused: list[float] = []
         """When its event reached the broker, for each trigger an event caused."""
         self.timed: list[float] = []
-        """When it was made, for each trigger a timer caused."""
+        """When it was made, for each trigger no event caused (a timer's, a merge's)."""
         self.traits_dropped = 0
 
     def add(
@@ -365,6 +365,8 @@ class BatchCounts:
         after: str | None = None,
         arrived: float | None = None,
     ) -> None:
+        """``Tally.add``: one outcome, its customer's stage before and after it, and when
+        its event reached the broker."""
         if before != after:
             self.moves[before, after] += 1
         self.traits_dropped += outcome.traits_dropped

@@ -560,8 +560,8 @@ _SHARED_FIELDS_SET: dict[type[BaseModel], set[str]] = {
 }
 """For each frozen record model, the one fields set every instance built with every
 field given shares: a frozen model is never changed, nor is its set, and a set of its
-own per instance was a fifth of the objects of a decoded record that the garbage
-collector tracks (a ``Move``, a ``ViewMark``, a ``SentMark`` each had one)."""
+own per instance would be a fifth of the objects of a decoded record that the garbage
+collector tracks (one per ``Move``, ``ViewMark``, ``SentMark``)."""
 
 
 def _filled(cls: type[M], data: dict[str, Any]) -> M:

@@ -84,9 +84,9 @@ class Tally(Protocol):
     as each outcome is handed on, applied once the batch is durable.
 
     A batch does not keep the outcomes themselves until then. Under a backlog it applies
-    tens of thousands of inputs, and each kept outcome held its lists and its output
-    models, encoded already: a third of a worker's objects, walked again by the garbage
-    collector at every collection until the commit."""
+    tens of thousands of inputs, and each kept outcome would hold its lists and its
+    output models, encoded already: a third of a worker's objects, walked again by the
+    garbage collector at every collection until the commit."""
 
     def add(
         self, outcome: Outcome, before: str | None, after: str | None, arrived: float | None
