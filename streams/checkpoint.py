@@ -153,6 +153,9 @@ read from and the adapter that reads them (a parsed event is about 1.7 KB, its b
 few hundred, and a merge releasing a backlog can apply tens of thousands of inputs in one
 batch)."""
 
+_MERGES = (Claim, ProspectHistory)
+"""The inputs an identity-merge message is read as (``MergeAdapter``)."""
+
 LOGGED = 100_000
 """Inputs a batch keeps to redo a record (``BatchRecords``); past them, its records are
 copied before each change instead, so what a batch keeps stays bounded."""
@@ -199,7 +202,7 @@ class BatchRecords:
             kept: Kept = cause
             value = None if position is None else cast(FaustEvent, position).message.value
             if value is not None:  # a message: its bytes, read again by its adapter
-                merge = isinstance(cause, Claim | ProspectHistory)
+                merge = isinstance(cause, _MERGES)
                 adapter: TypeAdapter[Any] = MergeAdapter if merge else EventAdapter
                 kept = (adapter, value)
             applied = batch.applied.get(name)
@@ -232,11 +235,9 @@ class BatchRecords:
     def _before(self, name: bytes) -> tuple[CustomerState | None, bool]:
         """The record as it was before the open batch: the sealed batch's (a copy is
         the caller's to make), else the table's, decoded."""
-        sealed = self.checkpoint.sealed
-        if sealed is not None:
-            found = sealed.records.get(name)
-            if found is not None:
-                return found[1], False
+        found = self.checkpoint.sealed_record(name)
+        if found is not None:
+            return found[1], False
         raw = self.checkpoint.customers.get(name)
         return (None, False) if raw is None else (decode_record(raw), True)
 
@@ -291,7 +292,7 @@ class Checkpoint:
         output_hold: float,
         tally: Callable[[], Tally],
     ) -> None:
-        self.tally = tally
+        self.new_tally = tally
         """Makes each batch's ``Tally``."""
         self.producer = ports.producer
         self.customers = ports.customers
@@ -312,7 +313,7 @@ class Checkpoint:
 
     def forget(self) -> None:
         """A rebalance: the open batch and the cached counts go (all is read again)."""
-        self.batch = Batch(self.tally())
+        self.batch = Batch(self.new_tally())
         self.sealed = None
         self.pairs.clear()
         self.partitions.clear()
@@ -363,9 +364,12 @@ class Checkpoint:
         """The partition and record of ``key`` the open or the sealed batch holds (a
         None record: erased), or None when the store has its latest."""
         found = self.batch.records.get(key)
-        if found is None and self.sealed is not None:
-            found = self.sealed.records.get(key)
-        return found
+        return self.sealed_record(key) if found is None else found
+
+    def sealed_record(self, key: bytes) -> tuple[int, CustomerState | None] | None:
+        """The partition and record of ``key`` the sealed batch holds, not yet written."""
+        sealed = self.sealed
+        return None if sealed is None else sealed.records.get(key)
 
     async def after_message(self) -> None:
         """Merge messages leave now; outputs once held ``output_hold`` (the module's docstring)."""
@@ -395,7 +399,7 @@ class Checkpoint:
         one's records until ``settle`` has written them."""
         if self.batch.outputs.held:  # 1. produce
             await self._dispatch(self.batch.outputs)
-        batch, self.batch = self.batch, Batch(self.tally())
+        batch, self.batch = self.batch, Batch(self.new_tally())
         batch.applied.clear()  # its records are read, and copied, until written: never redone
         self.sealed = batch
         self.commits += 1
