@@ -15,6 +15,7 @@ from streams.faust_compat import (
     BulkTableManager,
     RawSchema,
     budget_store_url,
+    fast_lz4,
     lean_hand_off,
     lean_recovery,
 )
@@ -37,7 +38,8 @@ FAUST_DEFAULTS: dict[str, Any] = {
 """The engine's Faust settings that do not depend on ``Settings``: the benchmark's
 Faust contenders run with them too, so they differ from the engine only in their agent.
 lz4 (cramjam, in Rust) shrinks the JSON records and outputs on the wire and on disk
-several times for a few microseconds per batch."""
+several times, in its fast mode (``streams.faust_compat.fast_lz4``, which whoever builds
+an app with these calls) for a few microseconds per batch."""
 
 ROCKSDB_OPTIONS: dict[str, Any] = {
     "write_buffer_size": 1024**2,
@@ -156,6 +158,7 @@ def create_app(settings: Settings) -> Topology:
         producer_partitioner=kafka_partitioner(scheme_of(settings.input_partitioner)),
         TableManager=BulkTableManager,
     )
+    fast_lz4()
     drop_monitor(app)
     lean_hand_off(app, settings.ordered_topics)
     lean_recovery(app, lambda: consumer(settings, **CHANGELOG_READER))

@@ -150,6 +150,13 @@ grows with the partitions it holds. ``BudgetOptions`` gives each database Faust'
 options with the process's one block cache and one write buffer manager, which
 flushes memtables once all of them together near ``budget_write_buffers``.
 
+lz4's fast mode (``fast_lz4``; no private name: the ``lz4_encode`` that aiokafka's
+record batch builders call, in their modules). aiokafka compresses every lz4 batch at
+level 9, lz4's high-compression mode, several times the CPU of its fast mode (level 1,
+librdkafka's default) for frames only a little smaller, and a worker compresses every
+output and changelog batch (bench/RESULTS.md has the figures). Brokers and consumers
+read both alike; aiokafka has no setting for the level.
+
 What an aiokafka client was built with (``client_connection``: ``_client`` and
 ``AIOKafkaClient``'s ``_bootstrap_servers``, ``_security_protocol``,
 ``_ssl_context``, ``_sasl_*``; for ``tests/unit/test_kafka_clients.py``).
@@ -165,19 +172,24 @@ import functools
 import hashlib
 import inspect
 import logging
+import sys
 import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+import aiokafka.record.default_records
+import cramjam
 import faust
 import faust.stores
 import rocksdict
 from aiokafka.consumer.fetcher import FetchResult
 from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import TopicPartition
 from faust.stores.rocksdb import RocksDBOptions
 from faust.stores.rocksdb import Store as RocksDBStore
@@ -223,6 +235,7 @@ __all__ = [
     "buffered",
     "client_connection",
     "commit_exactly",
+    "fast_lz4",
     "fetch_answers",
     "fetch_loop_digest",
     "fetch_positions",
@@ -232,6 +245,8 @@ __all__ = [
     "kafka_producer",
     "lean_hand_off",
     "lean_recovery",
+    "lz4_builders",
+    "lz4_fast",
     "match_paused",
     "partition_stores",
     "read_stored",
@@ -804,6 +819,31 @@ class HandOffConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+
+LZ4_LEVEL = 1
+"""The level the engine's producers compress lz4 batches at: lz4's fast mode."""
+
+
+def lz4_fast(payload: bytes) -> bytes:
+    """aiokafka's ``lz4_encode`` (a frame of independent blocks, no content checksum,
+    as Kafka reads it) at ``LZ4_LEVEL``."""
+    compressor = cramjam.lz4.Compressor(level=LZ4_LEVEL, content_checksum=False, block_linked=False)
+    compressor.compress(payload)
+    return bytes(compressor.finish())
+
+
+def lz4_builders() -> set[ModuleType]:
+    """The modules of aiokafka's record batch builders, compiled and pure Python: each
+    calls the ``lz4_encode`` of its own module."""
+    return {aiokafka.record.default_records, sys.modules[DefaultRecordBatchBuilder.__module__]}
+
+
+def fast_lz4() -> None:
+    """Make every aiokafka producer of this process compress lz4 batches in lz4's fast
+    mode (the module's docstring says why)."""
+    for module in lz4_builders():
+        module.lz4_encode = lz4_fast  # type: ignore[attr-defined]
 
 
 class RawSchema(faust.Schema[bytes, bytes]):

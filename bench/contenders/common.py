@@ -14,7 +14,7 @@ from typing import Any
 from agents.worker import quiet
 from bench.contenders.config import Contender
 from streams.app import FAUST_DEFAULTS, drop_monitor
-from streams.faust_compat import lean_hand_off
+from streams.faust_compat import fast_lz4, lean_hand_off
 from streams.kafka import broker_credentials
 from streams.settings import Settings
 
@@ -50,6 +50,7 @@ def faust_app(config: Contender, **overrides: Any) -> Any:
     import faust
 
     settings, hook = FAUST_VARIANTS[config.variant]
+    fast_lz4()  # as create_app: FAUST_DEFAULTS' lz4 in its fast mode
     app = faust.App(
         config.group,
         broker=f"kafka://{config.broker}",

@@ -18,11 +18,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiokafka.codec
 import faust
+import orjson
 import pytest
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.protocol.offset import OffsetRequest
+from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import Message
 
@@ -290,3 +293,40 @@ async def test_fetched_and_appended_by_read_the_answers_of_the_fetchers_client()
         await fetcher.close()
     finally:
         await client.stop()
+
+
+def _lz4_batch(values: list[bytes]) -> bytes:
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=DefaultRecordBatch.CODEC_LZ4,
+        is_transactional=0,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1 << 20,
+    )
+    for offset, value in enumerate(values):
+        builder.append(offset, timestamp=None, key=b"c%d" % offset, value=value, headers=[])
+    return bytes(builder.build())
+
+
+def test_the_engines_lz4_batches_are_fast_mode_frames_that_kafka_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After ``fast_lz4`` (which ``create_app`` calls) a batch is compressed in lz4's
+    fast mode, not aiokafka's level 9: a larger frame than level 9's, whose records read
+    back as they were written, by aiokafka's own reader."""
+    for module in faust_compat.lz4_builders():
+        monkeypatch.setattr(module, "lz4_encode", aiokafka.codec.lz4_encode)  # level 9
+    values = [
+        orjson.dumps({"trigger_id": "%032x" % (n * 7919), "campaign": "welcome", "n": n})
+        for n in range(300)
+    ]
+    level9 = _lz4_batch(values)
+    faust_compat.fast_lz4()
+    fast = _lz4_batch(values)
+    assert len(fast) > len(level9)  # level 9 packs more: the fast mode was used
+    for built in (level9, fast):
+        batch = DefaultRecordBatch(built)
+        assert batch.compression_type == DefaultRecordBatch.CODEC_LZ4
+        assert [record.value for record in batch] == values
