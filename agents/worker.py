@@ -6,7 +6,6 @@ import asyncio
 import ctypes
 import ctypes.util
 import functools
-import gc
 import logging
 import shutil
 from pathlib import Path
@@ -17,6 +16,7 @@ from agents.repartition import attach_repartitioner
 from lifecycle.playbook import load_playbook
 from streams.admin import ensure_topics
 from streams.app import Topology, create_app
+from streams.collector import collect_garbage_rarely
 from streams.settings import Settings
 
 __all__ = ["build", "quiet", "run_worker"]
@@ -49,24 +49,6 @@ def draining_worker(app: Any, processor: LifecycleProcessor, **options: Any) -> 
             await super().on_stop()
 
     return DrainingWorker(app, **options)
-
-
-GC_THRESHOLDS = (50_000, 50, 100)
-
-
-def collect_garbage_rarely() -> None:
-    """Freeze what start-up built, and run the cycle collector far less often.
-
-    Under a backlog the merge holds many read messages (each a Faust event and a
-    validated model): CPython's default thresholds ran a full collection every
-    few hundred thousand allocations, each walking every one of them and freeing
-    nothing: a third of a replay's time, seconds at a time (long enough for
-    Faust's consumer thread to warn that the loop stopped answering). Cycles
-    are still collected, only later.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def release_freed_memory() -> None:

@@ -73,6 +73,7 @@ from lifecycle.clv import forget_repeats
 from lifecycle.playbook import Playbook, default_playbook, load_playbook
 from lifecycle.state import CustomerState, decode_record
 from schemas.codec import dumps, encode_model, loads
+from streams.collector import collect_garbage_rarely
 from streams.producer import partitioner
 
 __all__ = [
@@ -132,7 +133,9 @@ class Run:
 
 def run_measured(lines: list[bytes], partitions: int, playbook: Playbook | None = None) -> Run:
     """One backtest over ``lines`` under ``playbook`` (the default when None), timed as
-    the harness times it: ``Backtest.run`` plus encoding every output."""
+    the harness times it: ``Backtest.run`` plus encoding every output, with the cycle
+    collector run as a worker and ``lifecycle backtest`` run it."""
+    collect_garbage_rarely()
     runner = Backtest(default_playbook() if playbook is None else playbook, partitioner(partitions))
     cpu = time.process_time()
     started = time.perf_counter()

@@ -35,6 +35,7 @@ from lifecycle.backtest import Backtest
 from lifecycle.playbook import default_playbook
 from schemas.codec import dumps
 from streams.broker import LocalBroker, find_free_port
+from streams.collector import collect_garbage_rarely
 from streams.producer import partitioner
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -71,6 +72,7 @@ def main() -> None:
         publish(settings, events)
         lines = [dumps(e) for e in events]
 
+        collect_garbage_rarely()  # as the worker and `lifecycle backtest` run the collector
         started = time.monotonic()
         runner = Backtest(default_playbook(), partitioner(settings.partitions))
         expected = sum(1 for _ in runner.run(lines))

@@ -222,10 +222,12 @@ def rfm_calibrate(
     """
     from analytics.rfm_calibrate import calibrate_rfm
     from lifecycle.backtest import Backtest
+    from streams.collector import collect_garbage_rarely
     from streams.producer import partitioner_of
 
     settings = cli_settings()
     runner = Backtest(load_playbook(None), partitioner_of(settings), limits=settings.input_limits)
+    collect_garbage_rarely()
     lines = read_event_lines(events)
     meter = Progress("rfm calibrate", len(lines), progress)
     for _ in runner.run(lines):
@@ -354,6 +356,7 @@ def backtest(
     from analytics.report import Records, build_report
     from lifecycle.backtest import Backtest, LineRejected
     from schemas.inbound import dead_letter
+    from streams.collector import collect_garbage_rarely
     from streams.producer import partitioner_of
 
     settings = cli_settings()
@@ -361,6 +364,7 @@ def backtest(
         book = load_playbook(playbook)
     except PlaybookError as exc:
         raise click.ClickException(str(exc)) from None
+    collect_garbage_rarely()  # the records of every customer stay alive to the end
     period = period_of(start, end)
     until_at = aware_time(until) if until else None
     late = settings.lateness if lateness is None else timedelta(seconds=lateness)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import gc
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -18,3 +19,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if call.excinfo is not None and repair(call.excinfo.value):
         call.excinfo = ExceptionInfo.from_exception(call.excinfo.value)
     return (yield)
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    """A test that runs the backtest's command or benchmark in this process leaves the
+    cycle collector as it found it (``streams.collector``: frozen objects, thresholds),
+    so the tests after it run under CPython's defaults."""
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    yield
+    if gc.get_freeze_count() != frozen:
+        gc.unfreeze()
+    gc.set_threshold(*thresholds)
