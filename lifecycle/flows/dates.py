@@ -57,12 +57,15 @@ def next_date(value: Any, at: time, zone: str | None, after: datetime) -> dateti
 
 def schedule_date(fx: Effects, cf: CompiledFlow) -> None:
     """Keep the date flow ``cf``'s next moment in the record, none for a trait that
-    is not a date."""
+    is not a date. A customer whose signup gave no zone is in the playbook's
+    ``default_timezone``, as quiet hours place them, so the mail is not sent at the
+    hour in UTC only for quiet hours to hold it back."""
     trigger = cf.flow.trigger
     assert isinstance(trigger, DateTrigger)
     state = fx.state
     value = state.profile.traits.get(trigger.date.removeprefix("traits."))
-    due = next_date(value, trigger.at, state.profile.timezone, fx.at)
+    zone = state.profile.timezone or fx.playbook.policies.quiet_hours.default_timezone
+    due = next_date(value, trigger.at, zone, fx.at)
     if due is None:
         state.dates.pop(cf.name, None)
     else:

@@ -287,6 +287,16 @@ def test_date_trigger_today_after_the_hour_waits_a_year_and_follows_a_trait_chan
     assert shop.state().timers == {}
 
 
+def test_a_date_without_the_customers_zone_is_in_the_playbooks_default_zone() -> None:
+    zone = "{enabled: false, default_timezone: America/New_York}"
+    policies = QUIET.replace("{enabled: false}", zone)
+    shop = Shop(book(BIRTHDAY, policies=policies))
+    shop.feed(signup(1, T0, traits={"birthday": "1990-03-05"}))  # no timezone of its own
+    assert shop.state().dates == {"birthday": datetime(2025, 3, 5, 14, 0, tzinfo=UTC)}  # EST
+    shop.feed(signup(2, T0 + H, timezone="Europe/Berlin"))  # its own zone wins
+    assert shop.state().dates == {"birthday": datetime(2025, 3, 5, 8, 0, tzinfo=UTC)}  # CET
+
+
 @pytest.mark.parametrize(
     ("after", "expected"),
     [
