@@ -88,6 +88,7 @@ _STEP_KINDS = ("wait", "send", "branch")
 _RESERVED = frozenset(("all", "any", "not", "segment", "bought", "viewed", "field", *OPERATORS))
 """A condition's keys that are not paths: a mapping of several keys is PATH: VALUE pairs
 only when none of them is one of these."""
+_ORDERED = frozenset(("gt", "gte", "lt", "lte"))
 _FLOW_KEYS = (
     "trigger",
     "steps",
@@ -197,6 +198,10 @@ def _leaf(
         raise FlowError(path_loc, f"must be a path, not {_show(path)}")
     kind = scope.kind(path, path_loc)
     here = path_loc if short else (*loc, op)
+    if op in _ORDERED and kind.kind in ("names", "bool"):
+        # Names compared as text order alphabetically ("high" < "mid"), never as a marketer
+        # means them (a tier at least mid, a stage past lead): refused, not silently wrong.
+        raise FlowError(here, f"{path} has no order: use eq, ne, in or not_in")
     if op == "exists":
         if not isinstance(value, bool):
             raise FlowError(here, "exists needs true or false")

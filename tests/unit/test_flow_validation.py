@@ -486,6 +486,23 @@ SEND = CART + "    steps:\n      - send: "
             "flows.x.filters[0].in[1]: country compares with a text, not 5",
         ),
         (
+            CART + "    filters: [{field: clv_tier, gte: mid}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].gte: clv_tier has no order: use eq, ne, in or not_in",
+        ),
+        (
+            CART + "    filters: [{stage: {gt: lead}}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].stage.gt: stage has no order: use eq, ne, in or not_in",
+        ),
+        (
+            CART + "    filters: [{field: consent, lt: true}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].lt: consent has no order: use eq, ne, in or not_in",
+        ),
+        (
+            FLOW + "    trigger: {event: cart, where: {field: action, lte: add}}\n"
+            "    steps: [{wait: 1h}]\n",
+            "flows.x.trigger.where.lte: action has no order: use eq, ne, in or not_in",
+        ),
+        (
             CART + "    filters: [{field: consent, eq: 'yes'}]\n    steps: [{wait: 1h}]\n",
             "flows.x.filters[0].eq: consent compares with true or false, not 'yes'",
         ),
