@@ -126,13 +126,16 @@ def _start(fx: Effects, cf: CompiledFlow, event: Any, value: str = "") -> None:
         ):
             fx.flow_events.append(flow_event(name, "skipped", "re_entry"))
             return
-        state.entered[key] = fx.at
     if active is not None:
         _end(fx, key, "restarted")
     fx.flow_events.append(flow_event(name, "entered"))
     if not _filters(fx, cf):
         fx.flow_events.append(flow_event(name, "exited", "filters"))
         return
+    if flow.re_entry != "always":
+        # Only a run that got past the entry filters uses up re_entry, as a profile a
+        # flow filter skips in Klaviyo or Customer.io may still enter later.
+        state.entered[key] = fx.at
     customer = state.customer_id  # the run's id and holdout only for a run that goes on
     run = Live(
         flow=name,

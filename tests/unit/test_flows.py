@@ -575,6 +575,25 @@ def test_re_entry(re_entry: str, sent: list[datetime]) -> None:
     assert shop.events.count(FlowEvent("hello", "skipped", "re_entry")) == skipped
 
 
+@pytest.mark.parametrize("re_entry", ["once", "30d"])
+def test_a_trigger_the_filters_turn_away_does_not_use_up_re_entry(re_entry: str) -> None:
+    shop = Shop(
+        book(
+            f"  hello:\n    trigger: {{event: identify}}\n    re_entry: {re_entry}\n"
+            "    filters: [{traits.plan: pro}]\n    steps: [{send: {campaign: hello}}]\n"
+        )
+    )
+    shop.feed(
+        signup(9, T0 - D),
+        identify(1, T0, traits={"plan": "free"}),  # turned away: never ran
+        identify(2, T0 + D, traits={"plan": "pro"}),  # runs: its first run
+        identify(3, T0 + 2 * D, traits={"plan": "pro"}),  # within re_entry of that run
+    )
+    assert [at for *_, at in shop.sent()] == [T0 + D]
+    assert shop.events.count(FlowEvent("hello", "exited", "filters")) == 1
+    assert shop.events.count(FlowEvent("hello", "skipped", "re_entry")) == 1
+
+
 @pytest.mark.parametrize("ignore", [False, True])
 def test_on_retrigger_restart_or_ignore(ignore: bool) -> None:
     rule = "    on_retrigger: ignore\n" if ignore else ""
