@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from lifecycle.flows.conditions import choice_key
+from lifecycle.flows.conditions import choice_key, number_text
 from lifecycle.flows.model import (
     INCLUDES,
     OPERATORS,
@@ -173,13 +174,24 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _exact(kind: PathKind, value: Any) -> Any:
+    """A quoted numeral on a number path (``total: {gte: "10.10"}``) as the exact Decimal it
+    writes, as a picker's quoted VALUE already reads; any other value as given (on a
+    trait or property path a quoted ``'5'`` stays text, matching text)."""
+    if kind.kind == "number" and isinstance(value, str):
+        number = number_text(value)
+        if number is not None:
+            return number
+    return value
+
+
 def _check_value(path: str, kind: PathKind, value: Any, loc: Loc) -> None:
     if isinstance(value, list):
         hint = f" (any of several: {{{path}: {{in: [...]}}}})"
         raise FlowError(loc, f"{path} compares with a single value, not {_show(value)}{hint}")
     if isinstance(value, dict) or value is None:
         raise FlowError(loc, f"{path} compares with a single value, not {_show(value)}")
-    if kind.kind == "number" and not _is_number(value):
+    if kind.kind == "number" and not (_is_number(value) or isinstance(value, Decimal)):
         raise FlowError(loc, f"{path} compares with a number, not {_show(value)}")
     if kind.kind == "bool" and not isinstance(value, bool):
         raise FlowError(loc, f"{path} compares with true or false, not {_show(value)}")
@@ -208,9 +220,11 @@ def _leaf(
     elif op in ("in", "not_in"):
         if not isinstance(value, list):
             raise FlowError(loc, f"{op} needs a list")
+        value = [_exact(kind, item) for item in value]
         for n, item in enumerate(value):
             _check_value(path, kind, item, (*here, n))
     else:
+        value = _exact(kind, value)
         _check_value(path, kind, value, here)
     return Leaf(path=path, op=op, value=tuple(value) if isinstance(value, list) else value)
 

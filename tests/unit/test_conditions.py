@@ -676,6 +676,19 @@ def test_where_cannot_test_the_customer() -> None:
         condition(load("{segment: vip}"), Scope("purchase"), ("where",))
 
 
+def test_a_quoted_number_on_a_number_path_is_that_exact_decimal() -> None:
+    assert ev("{field: total, gte: '25.50'}", PURCHASE)  # money written as text, not a float
+    assert ev("{total: '25.5'}", PURCHASE)
+    assert not ev("{total: {gt: '25.50'}}", PURCHASE)
+    assert ev("{field: items.unit_price, in: ['15.00', '99']}", PURCHASE)
+    assert rec(
+        "{field: revenue, eq: '0.30'}", ctx(buyer().model_copy(update={"revenue": Decimal("0.3")}))
+    )
+    assert not ev(
+        "{properties.coupon: '5'}", event(type="custom", name="x", properties={"coupon": 5})
+    )
+
+
 def test_a_property_sent_as_text_compares_with_a_playbook_number() -> None:
     wish = event(type="custom", name="wishlist_add", properties={"price": "19.90", "sku": "7"})
     assert ev("{properties.price: {gt: 5}}", wish)
