@@ -419,7 +419,13 @@ def _remember_view(views: list[str], viewed: str, playbook: Playbook) -> None:
 
 
 def _cart(step: _Step, event: CartEvent) -> None:
-    """Track the cart's lines (the cart_abandonment flow reads them)."""
+    """Track the cart's lines (the cart_abandonment flow reads them).
+
+    A checkout that names a product (a buy-now button, or a shop that reports
+    checkouts but not adds) sets that line as it stands rather than adding to it:
+    the checkout's cart is what a cart_abandonment mail shows, and without its
+    line an abandoned checkout of a cart never reported would send nothing.
+    """
     state = step.state
     if state.stage is None:
         step.move(Stage.PROSPECT, "cart_without_signup")
@@ -427,9 +433,11 @@ def _cart(step: _Step, event: CartEvent) -> None:
         state.cart.clear()
         state.cart_id = event.cart_id
     product = event.product_id
-    if event.action == "add" and product and event.quantity and event.unit_price is not None:
+    if event.action != "remove" and product and event.quantity and event.unit_price is not None:
         line = state.cart.get(product)
-        quantity = event.quantity + (line.quantity if line else 0)
+        quantity = event.quantity
+        if event.action == "add" and line is not None:
+            quantity += line.quantity
         state.cart[product] = CartLine(
             quantity=quantity, unit_price=event.unit_price, currency=event.currency or "XXX"
         )

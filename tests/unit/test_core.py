@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.core import Outcome, apply
+from lifecycle.core import Due, Outcome, apply
 from lifecycle.playbook import Playbook, PlaybookError, parse_playbook
 from lifecycle.policy import Suppression
 from lifecycle.state import CustomerState
@@ -324,6 +324,34 @@ def test_transactional_trigger_is_never_held_out(playbook: Playbook) -> None:
         for n in range(500)
     ]
     assert not any(held)
+
+
+def cart(customer: str, event_id: str, at: str, action: str, **line: Any) -> Event:
+    return event("cart", event_id, at, customer_id=customer, action=action, cart_id="k1", **line)
+
+
+@pytest.mark.parametrize("added", [False, True])
+def test_a_checkout_with_no_purchase_in_an_hour_sends_cart_abandonment_with_its_line(
+    playbook: Playbook, added: bool
+) -> None:
+    """A checkout naming its product is a cart to remind of, whether or not an add came
+    first; it states the line, so an add of the same product is not counted twice."""
+    line = {"product_id": "p1", "quantity": 2, "unit_price": "12.50", "currency": "EUR"}
+    shop = Shop(playbook)
+    shop.feed(signup("c1", "e1", "2025-01-10T09:00:00Z"))
+    if added:
+        shop.feed(cart("c1", "e2", "2025-01-12T09:00:00Z", "add", **line))
+    shop.feed(cart("c1", "e3", "2025-01-12T10:00:00Z", "checkout_started", **line))
+    due = apply(shop.states["c1"], Due(utc("2025-01-12T11:00:01Z")), playbook)
+    [trigger] = due.triggers
+    assert (trigger.campaign, trigger.created_at) == (
+        Campaign.CART_ABANDONMENT,
+        utc("2025-01-12T11:00:00Z"),
+    )
+    assert (trigger.payload["items"], trigger.payload["value"]) == (
+        [{"product_id": "p1", "quantity": 2, "unit_price": "12.50"}],
+        "25.00",
+    )
 
 
 # --- duplicates ---------------------------------------------------------------------------
