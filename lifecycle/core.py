@@ -121,6 +121,10 @@ class Due:
 Input = Event | Due | Claim | ProspectHistory
 """Everything that can change one customer's record."""
 
+_Decided = tuple[int, Trigger, ResolvedSend, Callable[[], dict[str, Any]]]
+"""A send a cause decided, not capped yet: where its trigger goes among the outputs,
+the trigger, the send, and the maker of its payload."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Cause:
@@ -160,7 +164,7 @@ class _Step:
         """The record's scores at this step's time, computed once however often asked."""
         self.flow_ctx: Ctx | None = None
         """The flows' view of the record for this step, made when a condition first asks."""
-        self._decided: list[tuple[int, Trigger, ResolvedSend, Callable[[], dict[str, Any]]]] = []
+        self._decided: list[_Decided] = []
         """Triggers awaiting the caps, with where they go among ``outcome.emitted``,
         the send each came from and its payload's maker."""
 
@@ -302,6 +306,25 @@ class _Step:
             )
         self._decided.clear()
 
+    def keep_payloads(self) -> None:
+        """Build this cause's payloads now, from the record as the cause leaves it: its
+        sends go through the caps later, with those of another cause at the same instant
+        (``_fire_together``), which may change the record first."""
+        self._decided = [
+            (position, trigger, send, _made(payload()))
+            for position, trigger, send, payload in self._decided
+        ]
+
+    def absorb(self, earlier: list[_Step]) -> None:
+        """Take the sends of the causes ``earlier`` (in their order, before this one's),
+        not capped yet, to cap them with this cause's own."""
+        self._decided[:0] = [decided for step in earlier for decided in step.hand_over()]
+
+    def hand_over(self) -> list[_Decided]:
+        """This cause's sends, not capped yet, for another cause to cap (``absorb``)."""
+        decided, self._decided = self._decided, []
+        return decided
+
     def greeting(self) -> dict[str, Any]:
         """What every template may use: who, in which language, and which segment."""
         state = self.state
@@ -317,6 +340,11 @@ class _Step:
             "p_alive": None if prediction is None else prediction.p_alive,
             "predicted_clv": None if prediction is None else str(prediction.predicted_clv),
         }
+
+
+def _made(payload: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The maker of a payload built already."""
+    return lambda: payload
 
 
 def _signup(step: _Step, event: SignupEvent) -> None:
@@ -599,7 +627,8 @@ def _fire(
     After each one that needs a step the timers are derived again: going at
     risk may leave churn due too, and a timer whose rule no longer holds has
     disappeared. A window's close removes only its own timer, so the due ones
-    are sorted once per derivation and closed in that order.
+    are sorted once per derivation and closed in that order. Timers due at the
+    same instant go through the caps together (``_fire_together``).
     """
     fired = 0
     while fired < _MAX_TIMERS_PER_ADVANCE:
@@ -621,6 +650,15 @@ def _fire(
                 return
         else:
             return  # every due timer was a window's close
+        together = [
+            other
+            for at, other in due_now
+            if at == due and other != name and not other.startswith(ATTRIBUTION_PREFIX)
+        ]
+        if together:
+            fired += len(together)
+            _fire_together(state, due, [name, *together], playbook, outcome, recommender)
+            continue
         cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
         step = _Step(state, cause, playbook, outcome, recommender)
         _fire_one(step, name)
@@ -629,6 +667,52 @@ def _fire(
         outcome.fired.append(name)
         state.timers = schedule(state, playbook)
         if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
+            del state.timers[name]
+
+
+def _fire_together(
+    state: CustomerState,
+    due: datetime,
+    names: list[str],
+    playbook: Playbook,
+    outcome: Outcome,
+    recommender: Recommender | None,
+) -> None:
+    """Fire the timers ``names``, all due at ``due``, in that order, and cap their sends
+    together: the higher priority wins, as among one cause's sends (DESIGN.md's caps),
+    not the timer whose name sorts first (two flows whose waits end together).
+
+    Each is a cause of its own (its id, its payloads built from the record as it leaves
+    it), derived again after the one before, as ``_fire`` does; one whose rule the one
+    before removed or moved does not fire."""
+    steps: list[_Step] = []
+    fired: list[str] = []
+    for name in names:
+        if state.timers.get(name) != due:
+            continue
+        step = _Step(
+            state,
+            _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due),
+            playbook,
+            outcome,
+            recommender,
+        )
+        _fire_one(step, name)
+        step.keep_payloads()
+        steps.append(step)
+        fired.append(name)
+        outcome.fired.append(name)
+        state.timers = schedule(state, playbook)
+        if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
+            del state.timers[name]
+    last = steps[-1]
+    last.absorb(steps[:-1])
+    last.finish()
+    for step in steps:
+        _refresh_prediction(step)
+    state.timers = schedule(state, playbook)  # the windows the sends opened
+    for name in fired:
+        if state.timers.get(name) == due:
             del state.timers[name]
 
 

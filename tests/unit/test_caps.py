@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from lifecycle.playbook import default_playbook, parse_playbook
 from lifecycle.policy import ResolvedSend, Suppression, apply_caps
 from lifecycle.state import CustomerState, Profile, SentMark
 from schemas.records import Campaign, Trigger
+from tests.unit.test_flows import QUIET, H, Shop, book, ev, signup
+from tests.unit.test_flows import T0 as START
 
 T0 = datetime(2026, 4, 6, 10, 0, tzinfo=UTC)
 
@@ -116,3 +120,27 @@ def test_a_mail_exactly_a_window_after_the_last_one_is_not_capped() -> None:
         T0,
     )
     assert [s.reason for s in capped] == ["frequency_cap"]
+
+
+@pytest.mark.parametrize(("low", "high"), [("a_low", "z_high"), ("z_low", "a_high")])
+def test_timers_due_together_are_capped_together_and_the_higher_priority_wins(
+    low: str, high: str
+) -> None:
+    """Two flows whose waits end at the same instant decide together, as one cause's
+    sends do: the higher priority is sent whichever timer fires first (by name)."""
+    waits = "".join(
+        f"  {name}:\n    trigger: {{event: custom, where: {{name: go}}}}\n"
+        f"    steps: [{{wait: 1h}}, {{send: {{campaign: {name}, priority: {priority}}}}}]\n"
+        for name, priority in ((low, 10), (high, 90))
+    )
+    capped = QUIET.replace("frequency_caps: []", "frequency_caps: [{count: 1, within: 24h}]")
+    shop = Shop(book(waits, policies=capped))
+    shop.feed(signup(1, START), ev("custom", 2, START, name="go")).until(START + 2 * H)
+    [sent] = shop.triggers
+    assert (sent.campaign, sent.created_at, sent.payload["email"]) == (
+        high,
+        START + H,
+        "c1@mail.example",
+    )
+    [suppressed] = [s for o in shop.outcomes for s in o.suppressed]
+    assert (suppressed.campaign, suppressed.reason) == (low, "frequency_cap")
