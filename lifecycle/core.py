@@ -309,7 +309,7 @@ class _Step:
     def keep_payloads(self) -> None:
         """Build this cause's payloads now, from the record as the cause leaves it: its
         sends go through the caps later, with those of another cause at the same instant
-        (``_fire_together``), which may change the record first."""
+        (``_fire_due``), which may change the record first."""
         self._decided = [
             (position, trigger, send, _made(payload()))
             for position, trigger, send, payload in self._decided
@@ -628,7 +628,7 @@ def _fire(
     risk may leave churn due too, and a timer whose rule no longer holds has
     disappeared. A window's close removes only its own timer, so the due ones
     are sorted once per derivation and closed in that order. Timers due at the
-    same instant go through the caps together (``_fire_together``).
+    same instant go through the caps together (``_fire_due``).
     """
     fired = 0
     while fired < _MAX_TIMERS_PER_ADVANCE:
@@ -655,22 +655,11 @@ def _fire(
             for at, other in due_now
             if at == due and other != name and not other.startswith(ATTRIBUTION_PREFIX)
         ]
-        if together:
-            fired += len(together)
-            _fire_together(state, due, [name, *together], playbook, outcome, recommender)
-            continue
-        cause = _Cause(f"timer:{name}:{due.isoformat()}", f"timer:{name}", due)
-        step = _Step(state, cause, playbook, outcome, recommender)
-        _fire_one(step, name)
-        step.finish()
-        _refresh_prediction(step)
-        outcome.fired.append(name)
-        state.timers = schedule(state, playbook)
-        if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
-            del state.timers[name]
+        fired += len(together)
+        _fire_due(state, due, [name, *together], playbook, outcome, recommender)
 
 
-def _fire_together(
+def _fire_due(
     state: CustomerState,
     due: datetime,
     names: list[str],
@@ -682,12 +671,21 @@ def _fire_together(
     together: the higher priority wins, as among one cause's sends (DESIGN.md's caps),
     not the timer whose name sorts first (two flows whose waits end together).
 
-    Each is a cause of its own (its id, its payloads built from the record as it leaves
-    it), derived again after the one before, as ``_fire`` does; one whose rule the one
-    before removed or moved does not fire."""
+    Each is a cause of its own (its id, and the payloads of its sends built from the
+    record as it leaves it), and the timers are derived again after it, so a timer
+    whose rule the one before removed or moved does not fire. The last cause's
+    payloads are built after the caps, for the sends they keep, as for a timer due
+    alone. After the caps the timers are derived once more (the windows the sends
+    opened); a timer whose rule did not consume it is dropped, so none fires twice.
+    """
     steps: list[_Step] = []
     fired: list[str] = []
+    pending = False  # a timer fired, and the record's timers are not derived since
     for name in names:
+        if pending:
+            steps[-1].keep_payloads()
+            _derive(state, playbook, due, fired[-1:])
+            pending = False
         if state.timers.get(name) != due:
             continue
         step = _Step(
@@ -698,19 +696,22 @@ def _fire_together(
             recommender,
         )
         _fire_one(step, name)
-        step.keep_payloads()
         steps.append(step)
         fired.append(name)
         outcome.fired.append(name)
-        state.timers = schedule(state, playbook)
-        if state.timers.get(name) == due:  # the rule did not consume it: never fire twice
-            del state.timers[name]
+        pending = True
     last = steps[-1]
     last.absorb(steps[:-1])
     last.finish()
     for step in steps:
         _refresh_prediction(step)
-    state.timers = schedule(state, playbook)  # the windows the sends opened
+    _derive(state, playbook, due, fired)
+
+
+def _derive(state: CustomerState, playbook: Playbook, due: datetime, fired: list[str]) -> None:
+    """The record's timers derived again after ``fired`` fired at ``due``; one that its
+    rule did not consume goes, so it never fires twice."""
+    state.timers = schedule(state, playbook)
     for name in fired:
         if state.timers.get(name) == due:
             del state.timers[name]
