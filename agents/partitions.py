@@ -27,11 +27,12 @@ from faust.types import TP
 
 from agents.metrics import EngineMetrics
 from agents.outcomes import Outcomes
+from lifecycle.flows.interpreter import date_traits
 from lifecycle.ordering import PartitionMerger
 from lifecycle.playbook import Playbook
 from lifecycle.recommend import Recommender
 from lifecycle.runtime import PartitionRuntime
-from schemas.internal import RecordSummary
+from schemas.internal import DatedSummary, RecordSummary
 from streams.checkpoint import Checkpoint
 from streams.copy_watermark import CopyWatermarks
 from streams.faust_compat import FaustEvent, in_partition_of
@@ -167,14 +168,20 @@ class Partitions:
         committed reads none of them again; its ticks must still carry that
         time, or the timers due between a partition's last event and the
         input's would wait for the next event.
+
+        Under a playbook with date flows it also wakes, at its last event time, each
+        record that lacks one of them though it has the trait: the wake-up schedules
+        the flows the playbook gained since the record last changed.
         """
         started = time.monotonic()
         entries: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
         stages: Counter[str] = Counter()
         latest = self.outcomes.latest_event
+        dated = date_traits(self.playbook)
+        reader = DatedSummary if dated else RecordSummary
         for partition, key, raw in self.stored():
-            summary = RecordSummary.model_validate_json(raw)
-            due, stage, last_event_at = summary.earliest_timer, summary.stage, summary.last_event_at
+            summary = reader.model_validate_json(raw)
+            due, stage, last_event_at = summary.wake_at(dated), summary.stage, summary.last_event_at
             if due is not None:
                 entries[partition].append((key.decode(), due))
             if stage is not None:

@@ -763,15 +763,23 @@ def _advance(
     recommender: Recommender | None,
     in_place: bool,
 ) -> Outcome:
-    """Advance one customer to ``now``: every timer due before it fires, in due order."""
+    """Advance one customer to ``now``: every timer due before it fires, in due order.
+
+    Date flows the playbook gained since the record last changed are scheduled first,
+    from ``now`` on (``interpreter.unscheduled_dates``): a worker wakes each record
+    that may lack one once, when it rebuilds its timers (``agents.partitions``)."""
     if state is None:
         return Outcome(state=None, changed=False)  # erased since the timer was scheduled
     due = [name for name, at in state.timers.items() if at < now]
-    if not due:
+    dates = interpreter.unscheduled_dates(state, playbook, now)
+    if not due and not dates:
         return Outcome(state=state, changed=False)
     current = state if in_place else deep_copy(state)
     outcome = Outcome(state=current)
     _adopt(current, playbook)
+    if dates:
+        current.dates.update(dates)
+        current.timers = schedule(current, playbook)
     _fire(current, now, playbook, outcome, recommender)
     return outcome
 

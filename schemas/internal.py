@@ -14,6 +14,7 @@ the stored JSON without validating the rest of it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
@@ -22,7 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 from lifecycle.state import ActivityMark, CartLine, FlowRun
 from schemas.events import UtcDatetime
 
-__all__ = ["Claim", "MergeAdapter", "MergeMessage", "ProspectHistory", "RecordSummary", "Tick"]
+__all__ = [
+    "Claim",
+    "DatedSummary",
+    "MergeAdapter",
+    "MergeMessage",
+    "ProspectHistory",
+    "RecordSummary",
+    "Tick",
+]
 
 
 def _empty(value: object) -> bool:
@@ -109,3 +118,39 @@ class RecordSummary(BaseModel):
     def earliest_timer(self) -> datetime | None:
         """The next deadline among the record's timers, if it has any."""
         return min(self.timers.values(), default=None) if self.timers else None
+
+    def wake_at(self, date_traits: Mapping[str, str]) -> datetime | None:
+        """When the rebuilt heap wakes the customer: the earliest timer (the playbook
+        has no date flow here; ``DatedSummary`` reads what a date flow needs)."""
+        return self.earliest_timer
+
+
+class _Traits(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    traits: dict[str, object] = {}
+
+
+class DatedSummary(RecordSummary):
+    """A ``RecordSummary`` that also reads the record's scheduled date flows and its
+    traits, for a playbook with date flows (a rebuild reads the plain one otherwise)."""
+
+    dates: dict[str, object] | None = None
+    profile: _Traits | None = None
+
+    def wake_at(self, date_traits: Mapping[str, str]) -> datetime | None:
+        """The earliest timer, or the record's last event time when a date flow of
+        ``date_traits`` (flow: trait) has no moment in the record though its trait is
+        there: a flow the playbook gained since the record last changed. The wake-up
+        schedules it (``core._advance``); a record's own changes schedule every date
+        flow, so only a new playbook leaves one out."""
+        earliest = self.earliest_timer
+        dates = self.dates or {}
+        traits = self.profile.traits if self.profile is not None else {}
+        lacks = any(
+            flow not in dates and traits.get(trait) is not None
+            for flow, trait in date_traits.items()
+        )
+        if not lacks or self.last_event_at is None:
+            return earliest
+        return self.last_event_at if earliest is None else min(earliest, self.last_event_at)

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from lifecycle.flows.effects import Effects
 from lifecycle.flows.model import DateTrigger
 from lifecycle.flows.program import CompiledFlow
+from lifecycle.state import CustomerState
 
-__all__ = ["next_date", "schedule_date"]
+__all__ = ["next_date", "next_moment", "schedule_date"]
 
 
 def _on(year: int, month: int, day: int) -> date:
@@ -57,16 +58,25 @@ def next_date(value: Any, at: time, zone: str | None, after: datetime) -> dateti
 
 def schedule_date(fx: Effects, cf: CompiledFlow) -> None:
     """Keep the date flow ``cf``'s next moment in the record, none for a trait that
-    is not a date. A customer whose signup gave no zone is in the playbook's
-    ``default_timezone``, as quiet hours place them, so the mail is not sent at the
-    hour in UTC only for quiet hours to hold it back."""
-    trigger = cf.flow.trigger
-    assert isinstance(trigger, DateTrigger)
+    is not a date."""
     state = fx.state
-    value = state.profile.traits.get(trigger.date.removeprefix("traits."))
-    zone = state.profile.timezone or fx.playbook.policies.quiet_hours.default_timezone
-    due = next_date(value, trigger.at, zone, fx.at)
+    due = next_moment(state, cf, fx.playbook.policies.quiet_hours.default_timezone, fx.at)
     if due is None:
         state.dates.pop(cf.name, None)
     else:
         state.dates[cf.name] = due
+
+
+def next_moment(
+    state: CustomerState, cf: CompiledFlow, default_zone: str | None, after: datetime
+) -> datetime | None:
+    """The date flow ``cf``'s first moment after ``after`` for this customer, None for a
+    trait that is not a date. A customer whose signup gave no zone is in the
+    playbook's ``default_timezone``, as quiet hours place them, so the mail is not sent
+    at the hour in UTC only for quiet hours to hold it back."""
+    trigger = cf.flow.trigger
+    assert isinstance(trigger, DateTrigger)
+    value = state.profile.traits.get(trigger.date.removeprefix("traits."))
+    if value is None:
+        return None
+    return next_date(value, trigger.at, state.profile.timezone or default_zone, after)

@@ -27,9 +27,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.flows.counts import flow_event
-from lifecycle.flows.dates import schedule_date
+from lifecycle.flows.dates import next_moment, schedule_date
 from lifecycle.flows.effects import Effects, step_ctx
-from lifecycle.flows.model import Branch, Send, Wait
+from lifecycle.flows.model import Branch, DateTrigger, Send, Wait
 from lifecycle.flows.payload import order_of, send_step
 from lifecycle.flows.program import CompiledFlow, Program, program
 from lifecycle.flows.runs import Live, Run, run_key
@@ -38,17 +38,20 @@ from lifecycle.policy import in_holdout
 from lifecycle.state import CustomerState, FlowRun, trusted
 
 if TYPE_CHECKING:
+    from lifecycle.playbook import Playbook
     from schemas.events import Event
 
 __all__ = [
     "DATE_PREFIX",
     "FLOW_PREFIX",
     "after_cause",
+    "date_traits",
     "on_erase",
     "on_event",
     "on_timer",
     "schedule_flows",
     "take_runs",
+    "unscheduled_dates",
 ]
 
 FLOW_PREFIX = "flow:"
@@ -337,6 +340,40 @@ def _after_change(fx: Effects, prog: Program, traits_changed: bool) -> None:
         for name in index.date_flows:
             if traits_changed or name not in state.dates:
                 schedule_date(fx, prog.flows[name])
+
+
+def date_traits(playbook: Playbook) -> dict[str, str]:
+    """Each date flow's trait (flow: trait name), for a rebuild to see which records
+    may lack one (``schemas.internal.DatedSummary``)."""
+    prog = program(playbook)
+    found: dict[str, str] = {}
+    for name in prog.index.date_flows:
+        trigger = prog.flows[name].flow.trigger
+        assert isinstance(trigger, DateTrigger)
+        found[name] = trigger.date.removeprefix("traits.")
+    return found
+
+
+def unscheduled_dates(
+    state: CustomerState, playbook: Playbook, at: datetime
+) -> dict[str, datetime]:
+    """The next moment, after ``at``, of each date flow the record has none for though
+    its trait is a date: a flow the playbook gained since the record last changed (a
+    worker restarted with a new playbook; a record's own changes schedule every date
+    flow). A due timer brings them in (``core._advance``), so a birthday flow added to
+    a running shop reaches the customers who are not active too."""
+    prog = program(playbook)
+    names = prog.index.date_flows
+    if not names:
+        return {}
+    zone = playbook.policies.quiet_hours.default_timezone
+    found: dict[str, datetime] = {}
+    for name in names:
+        if name not in state.dates:
+            due = next_moment(state, prog.flows[name], zone, at)
+            if due is not None:
+                found[name] = due
+    return found
 
 
 def _segments(fx: Effects, prog: Program) -> None:

@@ -297,6 +297,33 @@ def test_a_date_without_the_customers_zone_is_in_the_playbooks_default_zone() ->
     assert shop.state().dates == {"birthday": datetime(2025, 3, 5, 8, 0, tzinfo=UTC)}  # CET
 
 
+def test_a_date_flow_the_playbook_gains_is_scheduled_at_the_records_next_wake_up() -> None:
+    """Records written before the playbook had the flow (a worker restarted with a new
+    playbook, whose rebuild wakes them): the wake-up schedules the flow from then on,
+    so a customer who does nothing still gets the next birthday, and not one that
+    passed while the flow did not exist."""
+    shop = Shop(book(""))
+    shop.feed(
+        signup(1, T0, traits={"birthday": "1990-03-05"}),
+        signup(2, T0, "c2", traits={"birthday": "1990-03-01"}),
+        signup(3, T0, "c3"),
+    )
+    assert shop.state().dates == {}
+    assert shop.state().timers == {}
+    shop.playbook = book(BIRTHDAY)
+    wake = T0 + D
+    shop.until(wake).until(wake, "c2").until(wake, "c3")
+    first, second, third = shop.outcomes[-3:]
+    assert first.changed
+    assert second.changed
+    assert not third.changed
+    assert shop.state().timers == {"date:birthday": datetime(2025, 3, 5, 9, 0, tzinfo=UTC)}
+    assert shop.state("c2").dates == {"birthday": datetime(2026, 3, 1, 9, 0, tzinfo=UTC)}
+    assert shop.state("c3").dates == {}
+    shop.until(datetime(2025, 3, 6, tzinfo=UTC)).until(datetime(2025, 3, 6, tzinfo=UTC), "c2")
+    assert shop.sent() == [("birthday", "0", "birthday", datetime(2025, 3, 5, 9, 0, tzinfo=UTC))]
+
+
 @pytest.mark.parametrize(
     ("after", "expected"),
     [

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from analytics.simulation import simulate
 from lifecycle.backtest import Backtest
 from lifecycle.clock import ClockMode
-from lifecycle.playbook import default_playbook
+from lifecycle.playbook import Playbook, default_playbook, parse_playbook
 from schemas.codec import dumps, to_jsonable
 from schemas.internal import RecordSummary
 from streams.producer import partitioner_of
@@ -17,12 +17,17 @@ from streams.settings import Settings
 from tests.fakes import MemoryWorker
 
 
-def stored_records(settings: Settings) -> tuple[list[tuple[int, bytes, bytes]], Backtest]:
-    """A simulated shop's records as the table holds them, per partition."""
+def stored_records(
+    settings: Settings, extras: bool = False, playbook: Playbook | None = None
+) -> tuple[list[tuple[int, bytes, bytes]], Backtest]:
+    """A simulated shop's records as the table holds them, per partition (``extras``:
+    with its traits, a birthday among them)."""
     runner = Backtest(
-        default_playbook(), partitioner_of(settings), received_at=datetime(2026, 1, 1, tzinfo=UTC)
+        playbook or default_playbook(),
+        partitioner_of(settings),
+        received_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    for _ in runner.run([dumps(event) for event in simulate(30, seed=5)]):
+    for _ in runner.run([dumps(event) for event in simulate(30, seed=5, extras=extras)]):
         pass
     partition_of = partitioner_of(settings)
     rows = [
@@ -32,9 +37,11 @@ def stored_records(settings: Settings) -> tuple[list[tuple[int, bytes, bytes]], 
     return rows, runner
 
 
-def restarted(settings: Settings, rows: list[tuple[int, bytes, bytes]]) -> MemoryWorker:
+def restarted(
+    settings: Settings, rows: list[tuple[int, bytes, bytes]], playbook: Playbook | None = None
+) -> MemoryWorker:
     """A worker started over a table that holds ``rows``, its heaps not rebuilt yet."""
-    worker = MemoryWorker.of(settings, default_playbook())
+    worker = MemoryWorker.of(settings, playbook or default_playbook())
     for partition, key, raw in rows:
         worker.customers.data[partition][key] = raw
     return worker
@@ -65,6 +72,55 @@ def test_a_records_summary_reads_its_earliest_timer_as_the_validated_record_has_
         assert RecordSummary.model_validate_json(raw).earliest_timer == min(
             states[key].timers.values(), default=None
         )
+
+
+BIRTHDAY = '{trigger: {date: traits.birthday, at: "09:00"}, steps: [{send: {campaign: birthday}}]}'
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def heap_deadlines(worker: MemoryWorker) -> dict[str, datetime]:
+    return {
+        key: due
+        for runtime in worker.processor.partitions.runtimes.values()
+        for key, due in runtime.timers.deadlines.items()
+    }
+
+
+def test_a_rebuild_under_a_new_date_flow_wakes_the_records_that_lack_it() -> None:
+    """The records were written before the playbook had its birthday flow: each one
+    with the trait is woken at its last event time, the first sweep, so the wake-up
+    schedules the flow (``core._advance``). Records written under that flow keep
+    their earliest timer: each has its birthday scheduled already."""
+    settings = Settings(clock=ClockMode.EVENT)
+    with_flow = parse_playbook(f"flows:\n  birthday: {BIRTHDAY}\n")
+    rows, runner = stored_records(settings, extras=True)
+    worker = restarted(settings, rows, with_flow)
+
+    worker.processor.partitions.rebuild_timers()
+
+    born = {key for key, state in runner.states.items() if state.profile.traits.get("birthday")}
+    assert born
+    assert heap_deadlines(worker) == {
+        key: min([*state.timers.values(), state.last_event_at])
+        if key in born
+        else min(state.timers.values())
+        for key, state in runner.states.items()
+        if state.timers or key in born
+    }
+    assert any(  # the wake-up comes before any timer the record has
+        heap_deadlines(worker)[key] < min(runner.states[key].timers.values(), default=_NEVER)
+        for key in born
+    )
+
+    rows, runner = stored_records(settings, extras=True, playbook=with_flow)
+    worker = restarted(settings, rows, with_flow)
+    worker.processor.partitions.rebuild_timers()
+    assert all("date:birthday" in runner.states[key].timers for key in born)
+    assert heap_deadlines(worker) == {
+        key: min(state.timers.values()) for key, state in runner.states.items() if state.timers
+    }
 
 
 async def test_the_heaps_are_rebuilt_once_the_tables_are_recovered_not_at_a_message() -> None:
