@@ -63,7 +63,9 @@ class Run:
         self.events = list(simulate(customers, seed=seed))
         self.runner, self.expected = backtest(settings, self.events)
         self.gate = gate
-        self.publisher = threading.Thread(target=self._publish)
+        # A daemon: a test that fails before it opens the gate does not keep the
+        # session waiting for the second half.
+        self.publisher = threading.Thread(target=self._publish, daemon=True)
 
     def _publish(self) -> None:
         half = len(self.events) // 2 if self.gate is not None else len(self.events)
@@ -166,16 +168,18 @@ def test_kill_9_under_load_loses_nothing(
     )
     run = Run(settings, customers=400, seed=17)
     inbox, port = smtp
-    worker = Worker(run.settings, tmp_path / "worker.log").start()
-    mailer = Mailer(run.settings, port, tmp_path).start()
+    worker = Worker(run.settings, tmp_path / "worker.log")
+    mailer = Mailer(run.settings, port, tmp_path)
 
     def unconfirmed() -> set[str]:
         return mailer.outbox_ids("unconfirmed")
 
     since = 0
-    run.publisher.start()
     rng = random.Random(3)
-    try:
+    try:  # the stops in ``finally`` are no-ops for a process that did not start
+        worker.start()
+        mailer.start()
+        run.publisher.start()
         for n in range(KILLS):
             if n == KILLS // 2:  # once while its join waits for the last one's session
                 asked = functools.partial(joining, worker, since)
@@ -227,14 +231,16 @@ def test_a_survivor_takes_over_and_the_partitions_spread_back(
     )
     took_over = threading.Event()
     run = Run(settings, customers=700, seed=23, gate=took_over)
-    survivor = Worker(settings, tmp_path / "survivor.log").start()
-    victim = Worker(other, tmp_path / "victim.log").start()
+    survivor = Worker(settings, tmp_path / "survivor.log")
+    victim = Worker(other, tmp_path / "victim.log")
 
     def rebalances(worker: Worker) -> int:
         return worker.log_text().count("timer heaps rebuilt")  # once per assignment
 
-    run.publisher.start()
-    try:
+    try:  # the stops in ``finally`` are no-ops for a process that did not start
+        survivor.start()
+        victim.start()
+        run.publisher.start()
         assert wait_for(lambda: rebalances(survivor) and rebalances(victim), timeout=300)
         time.sleep(4)  # both own partitions, mid-stream
         kill(victim)  # the survivor takes its partitions, state and pending timers over
