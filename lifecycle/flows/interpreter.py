@@ -362,6 +362,8 @@ def unscheduled_dates(
     worker restarted with a new playbook; a record's own changes schedule every date
     flow). A due timer brings them in (``core._advance``), so a birthday flow added to
     a running shop reaches the customers who are not active too."""
+    if not state.profile.traits:  # every date flow reads a trait: nothing to look up
+        return {}
     prog = program(playbook)
     names = prog.index.date_flows
     if not names:
