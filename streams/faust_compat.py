@@ -950,7 +950,9 @@ class FaustConsumer:
 
     def keep_answers(self) -> None:
         fetch_answers(self.app.consumer)
-        self.asking = None  # an ask left before the assignment no longer holds the next
+        if self.asking is not None:  # an ask of the assignment before: not awaited again
+            self.asking.cancel()
+        self.asking = None
 
     def ask_ends(self, tps: Collection[TP]) -> None:
         """Ask ``ends`` (ListOffsets on a connection of its own: the broker answers a

@@ -223,3 +223,40 @@ async def test_the_merge_reads_a_partitions_highwater_and_its_times_from_aiokafk
     finally:
         await fetcher.close()
         await client.stop()
+
+
+async def test_an_ask_for_the_ends_still_on_its_way_at_an_assignment_is_cancelled() -> None:
+    """``FaustConsumer.ask_ends`` asks on a client of its own, one ask at a time; a new
+    assignment (``keep_answers``) cancels one still on its way rather than leave it
+    pending, and the next round may ask again at once."""
+    client = consumer_of(Settings(broker="localhost:1"))  # never connects
+    client._fetcher = Fetcher(client._client, client._subscription)  # noqa: SLF001
+    asked: list[list[TP]] = []
+    never = asyncio.Event()
+
+    async def ends(tps: list[TP]) -> dict[TP, int]:
+        asked.append(tps)
+        await never.wait()
+        return {}
+
+    try:
+        faust_consumer = SimpleNamespace(_thread=SimpleNamespace(_ensure_consumer=lambda: client))
+        consumer = FaustConsumer(SimpleNamespace(consumer=faust_consumer), ends)
+        consumer.keep_answers()
+        consumer.ask_ends([TP(*CART)])
+        consumer.ask_ends([TP(*BROWSE)])  # one ask at a time: nothing asked
+        await asyncio.sleep(0)
+        first = consumer.asking
+        assert first is not None
+        assert asked == [[TP(*CART)]]
+        consumer.keep_answers()
+        await asyncio.sleep(0)
+        assert first.cancelled()
+        consumer.ask_ends([TP(*BROWSE)])
+        await asyncio.sleep(0)
+        assert asked == [[TP(*CART)], [TP(*BROWSE)]]
+        consumer.keep_answers()
+        await asyncio.sleep(0)
+    finally:
+        await client._fetcher.close()  # noqa: SLF001
+        await client.stop()
