@@ -17,7 +17,7 @@ from lifecycle.flows.model import DateTrigger
 from lifecycle.flows.program import CompiledFlow
 from lifecycle.state import CustomerState
 
-__all__ = ["next_date", "next_moment", "schedule_date"]
+__all__ = ["date_trait", "next_date", "next_moment", "schedule_date"]
 
 
 def _on(year: int, month: int, day: int) -> date:
@@ -74,9 +74,19 @@ def next_moment(
     trait that is not a date. A customer whose signup gave no zone is in the
     playbook's ``default_timezone``, as quiet hours place them, so the mail is not sent
     at the hour in UTC only for quiet hours to hold it back."""
-    trigger = cf.flow.trigger
-    assert isinstance(trigger, DateTrigger)
-    value = state.profile.traits.get(trigger.date.removeprefix("traits."))
+    value = state.profile.traits.get(date_trait(cf))
     if value is None:
         return None
-    return next_date(value, trigger.at, state.profile.timezone or default_zone, after)
+    at = _trigger(cf).at
+    return next_date(value, at, state.profile.timezone or default_zone, after)
+
+
+def date_trait(cf: CompiledFlow) -> str:
+    """The trait the date flow ``cf`` reads (``birthday`` of ``traits.birthday``)."""
+    return _trigger(cf).date.removeprefix("traits.")
+
+
+def _trigger(cf: CompiledFlow) -> DateTrigger:
+    trigger = cf.flow.trigger
+    assert isinstance(trigger, DateTrigger)
+    return trigger

@@ -27,9 +27,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.flows.counts import flow_event
-from lifecycle.flows.dates import next_moment, schedule_date
+from lifecycle.flows.dates import date_trait, next_moment, schedule_date
 from lifecycle.flows.effects import Effects, step_ctx
-from lifecycle.flows.model import Branch, DateTrigger, Send, Wait
+from lifecycle.flows.model import Branch, Send, Wait
 from lifecycle.flows.payload import order_of, send_step
 from lifecycle.flows.program import CompiledFlow, Program, program
 from lifecycle.flows.runs import Live, Run, run_key
@@ -346,12 +346,7 @@ def date_traits(playbook: Playbook) -> dict[str, str]:
     """Each date flow's trait (flow: trait name), for a rebuild to see which records
     may lack one (``schemas.internal.DatedSummary``)."""
     prog = program(playbook)
-    found: dict[str, str] = {}
-    for name in prog.index.date_flows:
-        trigger = prog.flows[name].flow.trigger
-        assert isinstance(trigger, DateTrigger)
-        found[name] = trigger.date.removeprefix("traits.")
-    return found
+    return {name: date_trait(prog.flows[name]) for name in prog.index.date_flows}
 
 
 def unscheduled_dates(
