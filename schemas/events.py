@@ -70,7 +70,8 @@ Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
+"""A whole number in JSON: ``"2"`` or ``2.0`` is not one (pydantic would convert it)."""
 
 
 def _utc(value: datetime) -> datetime:
@@ -81,10 +82,21 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 """An RFC 3339 timestamp with offset, normalised to UTC so outputs are byte-stable."""
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+"""RFC 3339's date-time (section 5.6): seconds and a colon in the offset required, a
+space allowed for the T (its note in 5.6). pydantic reads more (``+0530``, no seconds,
+seconds since 1970 as a string), which the contract does not."""
+
+
 def _text_time(value: object) -> object:
     if isinstance(value, int | float):
         msg = "must be an RFC 3339 string with an offset, not a number"
         raise ValueError(msg)  # pydantic would read seconds since 1970, silently
+    if isinstance(value, str) and _RFC3339.fullmatch(value) is None:
+        msg = "must be an RFC 3339 date-time with an offset (2025-03-01T09:00:00+01:00)"
+        raise ValueError(msg)
     return value
 
 
@@ -202,7 +214,7 @@ class _Envelope(BaseModel):
     occurred_at: EventTime
     customer_id: Id | None = None
     anonymous_id: Id | None = None
-    schema_version: int = Field(default=1, ge=1)
+    schema_version: int = Field(default=1, ge=1, strict=True)
     properties: Properties = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -229,7 +241,7 @@ class SignupEvent(_Envelope):
     locale: Annotated[str, Field(max_length=35)] | None = None
     timezone: TimeZone | None = None
     source: Text | None = None
-    marketing_consent: bool = False
+    marketing_consent: bool = Field(default=False, strict=True)  # true or false, not "yes"
     referred_by: Id | None = None
     traits: Traits = Field(default_factory=dict)
 
@@ -321,7 +333,7 @@ class PrivacyEvent(_Envelope):
     type: Literal["privacy"]
     action: Literal["erase", "consent"]
     channel: Literal["email", "sms", "push"] | None = None
-    granted: bool | None = None
+    granted: bool | None = Field(default=None, strict=True)
 
     @model_validator(mode="after")
     def _granted(self) -> PrivacyEvent:

@@ -212,6 +212,31 @@ def test_occurred_at_is_normalised_to_utc(stamp: str) -> None:
     assert event.occurred_at.isoformat() == "2025-03-01T09:00:00+00:00"
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "1740819660",  # seconds since 1970, as text
+        "1740819660.5",
+        "2025-03-01T10:00:00+0100",  # no colon in the offset
+        "2025-03-01T09:00Z",  # no seconds
+        "2025-03-01T09:00:00,5Z",  # a comma before the fraction
+        "2025-03-01T09:00:00",  # no offset
+        "2025-03-01",
+    ],
+)
+def test_occurred_at_is_rfc_3339_or_an_invalid_field(stamp: str) -> None:
+    rejection = rejected(raw(type="browse", anonymous_id="a1", occurred_at=stamp))
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message.startswith("occurred_at: ")
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2025-03-01t09:00:00z", "2025-03-01 09:00:00+00:00", "2025-03-01T09:00:00.000Z"]
+)
+def test_occurred_at_takes_what_rfc_3339_allows(stamp: str) -> None:
+    assert accepted(raw(type="browse", anonymous_id="a1", occurred_at=stamp)).occurred_at == AT_UTC
+
+
 def test_string_money_stays_exact() -> None:
     event = accepted(
         raw(
@@ -357,6 +382,11 @@ def test_missing_and_invalid_together_is_invalid_field() -> None:
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"country": "Germany"}, "country"),
         ({"marketing_consent": "maybe"}, "marketing_consent"),
+        ({"marketing_consent": "yes"}, "marketing_consent"),  # a boolean, not a word for one
+        ({"marketing_consent": "true"}, "marketing_consent"),
+        ({"marketing_consent": 1}, "marketing_consent"),
+        ({"schema_version": "1"}, "schema_version"),
+        ({"schema_version": True}, "schema_version"),
         ({"email": "not-an-email"}, "email"),
         ({"email": 12}, "email"),
     ],
@@ -364,6 +394,31 @@ def test_missing_and_invalid_together_is_invalid_field() -> None:
 def test_invalid_signup_field(fields: dict[str, Any], field_name: str) -> None:
     body = {"type": "signup", "customer_id": "c1", "email": "ada@example.com", **fields}
     rejection = rejected(raw(**body))
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message.startswith(f"{field_name}: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "field_name"),
+    [
+        ({"type": "privacy", "action": "consent", "granted": "yes"}, "granted"),
+        ({"type": "privacy", "action": "consent", "granted": 0}, "granted"),
+        (
+            {"type": "cart", "action": "add", "cart_id": "k1", "product_id": "p1"}
+            | {"quantity": "2", "unit_price": "1.00", "currency": "EUR"},
+            "quantity",
+        ),
+        (
+            {"type": "cart", "action": "add", "cart_id": "k1", "product_id": "p1"}
+            | {"quantity": 2.0, "unit_price": "1.00", "currency": "EUR"},
+            "quantity",
+        ),
+    ],
+)
+def test_booleans_and_whole_numbers_are_not_converted(
+    body: dict[str, Any], field_name: str
+) -> None:
+    rejection = rejected(raw(customer_id="c1", **body))
     assert rejection.reason is Reason.INVALID_FIELD
     assert rejection.message.startswith(f"{field_name}: ")
 
