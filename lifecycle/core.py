@@ -429,7 +429,7 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
     if state.stage is None:
         step.move(Stage.PROSPECT, "browse_without_signup")
     activity.log_view(step, event)
-    viewed = event.product_id or event.category
+    viewed = event.product_id  # a category page starts a browse run, but is no product
     if viewed is None:
         return
     if state.signed_up_at is None:  # kept for when the visitor becomes known

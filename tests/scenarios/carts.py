@@ -75,20 +75,22 @@ def _checkout_restarts_the_wait() -> Journey:
     )
 
 
-def _browse_abandoned_after_two_hours() -> Journey:
-    c, k = "cust-browse-known-3", "browse-known"
+def _browse_abandoned(
+    name: str,
+    what: str,
+    key: str,
+    views: tuple[tuple[int, str | None, str | None], ...],
+    products: list[str],
+) -> Journey:
+    """A lead who browses (minute after 14:00 on day 2, product, category) and never
+    adds to a cart: browse_abandonment 2 h after the first view, with ``products``."""
+    c, k = f"cust-{key}-3", key
+    browses = tuple(
+        browse(f"{k}-e{n}", day(2, 14, minute), customer=c, product=product, category=category)
+        for n, (minute, product, category) in enumerate(views, start=2)
+    )
     return lead(
-        "browse_abandoned_after_two_hours",
-        "a known customer browses, no cart: browse_abandonment 2 h after the first view",
-        c,
-        k,
-        (
-            browse(f"{k}-e2", day(2, 14), customer=c, product="p-teapot"),
-            browse(f"{k}-e3", day(2, 14, 30), customer=c, category="green-tea"),
-            browse(f"{k}-e4", day(2, 15), customer=c, product="p-teapot"),
-            Advance(day(3)),
-        ),
-        sends=(browse_mail(day(2, 16), ["p-teapot", "green-tea"]),),
+        name, what, c, k, (*browses, Advance(day(3))), sends=(browse_mail(day(2, 16), products),)
     )
 
 
@@ -152,7 +154,22 @@ JOURNEYS: tuple[Journey, ...] = (
         "cart-exact",
     ),
     _checkout_restarts_the_wait(),
-    _browse_abandoned_after_two_hours(),
+    _browse_abandoned(
+        "browse_abandoned_after_two_hours",
+        "a known customer browses, no cart: browse_abandonment 2 h after the first view, "
+        "with the products viewed (a category page is no product)",
+        "browse-known",
+        ((0, "p-teapot", None), (30, None, "green-tea"), (60, "p-teapot", None)),
+        ["p-teapot"],
+    ),
+    _browse_abandoned(
+        "category_browse_abandoned_without_products",
+        "a known customer views only a category page: browse_abandonment 2 h later, "
+        "its products empty",
+        "browse-category",
+        ((0, None, "green-tea"),),
+        [],
+    ),
     _browse_then_cart_sends_cart_mail_only(),
     _guest_cart_carried_over_at_login(),
 )
