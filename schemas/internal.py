@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
+from lifecycle.flows.dates import trait_date
 from lifecycle.state import ActivityMark, CartLine, FlowRun
 from schemas.events import UtcDatetime
 
@@ -141,14 +142,14 @@ class DatedSummary(RecordSummary):
     def wake_at(self, date_traits: Mapping[str, str]) -> datetime | None:
         """The earliest timer, or the record's last event time when a date flow of
         ``date_traits`` (flow: trait) has no moment in the record though its trait is
-        there: a flow the playbook gained since the record last changed. The wake-up
+        a date: a flow the playbook gained since the record last changed. The wake-up
         schedules it (``core._advance``); a record's own changes schedule every date
         flow, so only a new playbook leaves one out."""
         earliest = self.earliest_timer
         dates = self.dates or {}
         traits = self.profile.traits if self.profile is not None else {}
         lacks = any(
-            flow not in dates and traits.get(trait) is not None
+            flow not in dates and trait_date(traits.get(trait)) is not None
             for flow, trait in date_traits.items()
         )
         if not lacks or self.last_event_at is None:

@@ -17,7 +17,7 @@ from lifecycle.flows.model import DateTrigger
 from lifecycle.flows.program import CompiledFlow
 from lifecycle.state import CustomerState
 
-__all__ = ["date_trait", "next_date", "next_moment", "schedule_date"]
+__all__ = ["date_trait", "next_date", "next_moment", "schedule_date", "trait_date"]
 
 
 def _on(year: int, month: int, day: int) -> date:
@@ -30,18 +30,24 @@ def _on(year: int, month: int, day: int) -> date:
     return date(year, month, day)
 
 
+def trait_date(value: Any) -> date | None:
+    """The date a trait holds (``YYYY-MM-DD``), None for any other value."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def next_date(value: Any, at: time, zone: str | None, after: datetime) -> datetime | None:
     """The first moment strictly after ``after`` when the yearly date ``value``
     (``YYYY-MM-DD``) falls at ``at`` local time in ``zone`` (UTC when None); None for
     a value that is not a date."""
-    if isinstance(value, date):
-        day = value
-    elif isinstance(value, str) and len(value) == 10:
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
+    day = trait_date(value)
+    if day is None:
         return None
     try:
         tz: Any = ZoneInfo(zone) if zone else UTC

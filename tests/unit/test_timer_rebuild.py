@@ -11,7 +11,7 @@ from lifecycle.backtest import Backtest
 from lifecycle.clock import ClockMode
 from lifecycle.playbook import Playbook, default_playbook, parse_playbook
 from schemas.codec import dumps, to_jsonable
-from schemas.internal import RecordSummary
+from schemas.internal import DatedSummary, RecordSummary
 from streams.producer import partitioner_of
 from streams.settings import Settings
 from tests.fakes import MemoryWorker
@@ -121,6 +121,29 @@ def test_a_rebuild_under_a_new_date_flow_wakes_the_records_that_lack_it() -> Non
     assert heap_deadlines(worker) == {
         key: min(state.timers.values()) for key, state in runner.states.items() if state.timers
     }
+
+
+def test_a_rebuild_wakes_a_record_lacking_a_date_flow_only_when_its_trait_is_a_date() -> None:
+    """A trait that is not a date gives the flow no moment (``dates.next_date``), so a
+    wake-up would schedule nothing: the rebuild leaves such a record at its timers
+    rather than waking it at every rebuild."""
+    last = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    timer = datetime(2026, 4, 1, tzinfo=UTC)
+    flows = {"birthday": "birthday"}
+
+    def wake(birthday: object, dates: dict[str, str] | None = None) -> datetime | None:
+        stored = {
+            "timers": {"review_request": timer.isoformat()},
+            "last_event_at": last.isoformat(),
+            "dates": dates,
+            "profile": {"traits": {"birthday": birthday}},
+        }
+        return DatedSummary.model_validate_json(dumps(stored)).wake_at(flows)
+
+    assert wake("1990-05-17") == last
+    assert wake("1990-05-17", {"birthday": "2026-05-17T09:00:00+00:00"}) == timer
+    for not_a_date in ("someday", "17/05/1990", "1990-02-30", 19900517, True, None):
+        assert wake(not_a_date) == timer, not_a_date
 
 
 async def test_the_heaps_are_rebuilt_once_the_tables_are_recovered_not_at_a_message() -> None:
