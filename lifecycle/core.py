@@ -34,6 +34,7 @@ from lifecycle.state import (
     TRAITS_KEPT,
     CartLine,
     CustomerState,
+    GuestOrders,
     Move,
     Profile,
     deep_copy,
@@ -533,11 +534,18 @@ def _purchase_moves(step: _Step) -> None:
         step.move(Stage.REPEAT_CUSTOMER, "purchase_after_reactivation")
     elif stage in _BEFORE_PURCHASE:
         step.move(Stage.FIRST_TIME_BUYER, "first_purchase")
+    _repeat_and_loyal(step, "repeat_purchase")
+
+
+def _repeat_and_loyal(step: _Step, repeat_reason: str) -> None:
+    """A first-time buyer with enough orders becomes a repeat customer, and a repeat
+    customer is checked for loyalty."""
+    state = step.state
     if (
         state.stage is Stage.FIRST_TIME_BUYER
         and state.orders >= step.playbook.stages.repeat_min_orders
     ):
-        step.move(Stage.REPEAT_CUSTOMER, "repeat_purchase")
+        step.move(Stage.REPEAT_CUSTOMER, repeat_reason)
     if state.stage is Stage.REPEAT_CUSTOMER:
         reason = _loyal_reason(step)
         if reason is not None:
@@ -862,8 +870,66 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
         entered=dict(state.entered),
         cart_id=state.cart_id if state.cart else None,
         cart=dict(state.cart),
+        orders=_guest_orders(state),
     )
     return Outcome(state=None, history=history)
+
+
+def _guest_orders(state: CustomerState) -> GuestOrders | None:
+    """The visitor's orders, for the customer's record; None for a visitor who bought
+    nothing (the history is then the message a worker of an earlier version reads)."""
+    if not state.order_net or state.first_order_at is None or state.last_order_at is None:
+        return None
+    return GuestOrders(
+        order_net=dict(state.order_net),
+        first_order_at=state.first_order_at,
+        last_order_at=state.last_order_at,
+        purchase_days=state.purchase_days,
+        purchase_times=tuple(state.purchase_times),
+        bought=tuple(state.bought),
+        bought_log=tuple(state.bought_log),
+    )
+
+
+def _fold_orders(
+    state: CustomerState, guest: GuestOrders, at: datetime, playbook: Playbook
+) -> bool:
+    """A guest's orders become the customer's, as if the customer had placed them: the
+    order count, revenue, order times and products bought. An order the customer's
+    record has already (the shop sent it again with the customer's id) counts once.
+    False when none was new."""
+    new = {order: net for order, net in guest.order_net.items() if order not in state.order_net}
+    if not new:
+        return False
+    state.order_net.update(new)
+    state.orders += sum(1 for net in new.values() if net > 0)
+    state.revenue += sum(new.values(), Decimal(0))
+    first, last = state.first_order_at, state.last_order_at
+    state.first_order_at = (
+        guest.first_order_at if first is None else min(first, guest.first_order_at)
+    )
+    state.last_order_at = guest.last_order_at if last is None else max(last, guest.last_order_at)
+    own_days = {t.date() for t in state.purchase_times}
+    shared = len(own_days & {t.date() for t in guest.purchase_times})
+    state.purchase_days += guest.purchase_days - shared
+    times = sorted(set(state.purchase_times).union(guest.purchase_times))
+    state.purchase_times = times[-playbook.stages.purchases_kept :]
+    mine = set(state.bought)
+    bought = [p for p in guest.bought if p not in mine] + state.bought
+    state.bought = bought[-playbook.recommendations.owned_kept :]
+    activity.fold_bought(state, guest.bought_log, at, playbook)
+    return True
+
+
+def _order_moves(step: _Step) -> None:
+    """The moves a guest's orders make once they are the customer's: up the purchase
+    ladder as far as the orders reach (first-time buyer, repeat, loyal), never back
+    from at risk or churned, which a guest's earlier orders do not undo."""
+    if step.state.orders == 0:  # every guest order refunded
+        return
+    if step.state.stage in _BEFORE_PURCHASE:
+        step.move(Stage.FIRST_TIME_BUYER, "merged_orders")
+    _repeat_and_loyal(step, "merged_orders")
 
 
 def _fold(
@@ -905,13 +971,18 @@ def _fold(
     # events: what it changes is decided at the record's own latest time.
     at = max(history.at, current.last_event_at)
     activity.fold_views(current, history.view_log, at, playbook)
+    ordered = history.orders is not None and _fold_orders(current, history.orders, at, playbook)
     outcome = Outcome(state=current)
-    if history.runs or program(playbook).index.tracked_segments:
+    if ordered or history.runs or program(playbook).index.tracked_segments:
         _adopt(current, playbook)
         ref = f"merge:{history.anonymous_id}:{history.cause}"
-        step = _Step(current, _Cause(ref, ref, at), playbook, outcome, None)
+        # A stage move shows the signup or login that merged the visitor as its cause.
+        step = _Step(current, _Cause(ref, history.cause, at), playbook, outcome, None)
+        if ordered:
+            _order_moves(step)
         interpreter.take_runs(step, history.runs)
         interpreter.after_cause(step)  # a merge is a change too
         step.finish()
+        _refresh_prediction(step)
         current.timers = schedule(current, playbook)
     return outcome

@@ -29,6 +29,7 @@ __all__ = [
     "CartLine",
     "CustomerState",
     "FlowRun",
+    "GuestOrders",
     "Legacy",
     "Move",
     "PendingReview",
@@ -293,6 +294,22 @@ class ActivityMark(BaseModel):
     order_id: str | None = None
     product_id: str | None = None
     category: str | None = None
+
+
+class GuestOrders(BaseModel):
+    """A visitor's orders as a merge hands them on (``schemas.internal.ProspectHistory``):
+    the facts the customer's record keeps of orders, so a guest checkout before the
+    signup counts as the customer's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_net: dict[str, Decimal]
+    first_order_at: UtcDatetime
+    last_order_at: UtcDatetime
+    purchase_days: int
+    purchase_times: tuple[UtcDatetime, ...]
+    bought: tuple[str, ...] = ()
+    bought_log: tuple[ActivityMark, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Legacy(BaseModel):

@@ -82,9 +82,7 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 """An RFC 3339 timestamp with offset, normalised to UTC so outputs are byte-stable."""
 
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 """RFC 3339's date-time (section 5.6): seconds and a colon in the offset required, a
 space allowed for the T (its note in 5.6). pydantic reads more (``+0530``, no seconds,
 seconds since 1970 as a string), which the contract does not."""

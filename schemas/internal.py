@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
 from lifecycle.flows.dates import trait_date
-from lifecycle.state import ActivityMark, CartLine, FlowRun
+from lifecycle.state import ActivityMark, CartLine, FlowRun, GuestOrders
 from schemas.events import UtcDatetime
 
 __all__ = [
@@ -76,6 +76,8 @@ class ProspectHistory(_Internal):
     cart: dict[str, CartLine] = Field(default_factory=dict, exclude_if=_empty)
     """The visitor's cart, lines by product: a guest's cart becomes the customer's
     when the customer has none (a shop carries it over at login)."""
+    orders: GuestOrders | None = Field(default=None, exclude_if=_empty)
+    """The visitor's orders (a guest checkout): they become the customer's."""
 
 
 MergeMessage = Claim | ProspectHistory

@@ -19,7 +19,7 @@ from lifecycle.playbook import Playbook
 from lifecycle.state import ActivityMark, CustomerState, ViewMark, trusted
 from schemas.records import Campaign
 
-__all__ = ["LOG_KEPT", "fold_views", "log_purchase", "log_view", "remember_view"]
+__all__ = ["LOG_KEPT", "fold_bought", "fold_views", "log_purchase", "log_view", "remember_view"]
 
 LOG_KEPT = 500
 """Entries a bought or view log keeps at most (the oldest go first)."""
@@ -76,6 +76,27 @@ def log_view(fx: Effects, event: Any) -> None:
     state.view_log = _trim([*state.view_log, mark], fx.at, need.window)
 
 
+def fold_bought(
+    state: CustomerState, marks: tuple[ActivityMark, ...], now: datetime, playbook: Playbook
+) -> None:
+    """A merged guest's order lines join the customer's ``bought_log`` (a union, in
+    time order), for ``bought`` conditions, if an enabled flow reads them."""
+    need = program(playbook).index.bought_log
+    if need.needed and marks:
+        state.bought_log = _union(state.bought_log, marks, now, need.window)
+
+
+def _union(
+    log: list[ActivityMark], marks: Iterable[ActivityMark], now: datetime, window: timedelta | None
+) -> list[ActivityMark]:
+    """``log`` and ``marks`` as one log in time order, each mark once."""
+    return _trim(sorted(set(log).union(marks), key=_mark_order), now, window)
+
+
+def _mark_order(mark: ActivityMark) -> tuple[datetime, str, str, str]:
+    return (mark.at, mark.order_id or "", mark.product_id or "", mark.category or "")
+
+
 def fold_views(
     state: CustomerState, marks: Iterable[ActivityMark], now: datetime, playbook: Playbook
 ) -> None:
@@ -87,9 +108,7 @@ def fold_views(
     marks = list(marks)
     if not need.needed or not marks:
         return
-    union = set(state.view_log).union(marks)
-    ordered = sorted(union, key=lambda m: (m.at, m.product_id or "", m.category or ""))
-    state.view_log = _trim(ordered, now, need.window)
+    state.view_log = _union(state.view_log, marks, now, need.window)
     limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     for mark in marks:
         if mark.product_id is not None:

@@ -9,11 +9,13 @@ from tests.scenarios.steps import (
     F,
     L,
     P,
+    as_guest,
     browse,
     browse_mail,
     cart,
     cart_mail,
     day,
+    login,
     purchase,
     thanks,
 )
@@ -115,23 +117,14 @@ def _guest_cart_carried_over_at_login() -> Journey:
     then a login (identify with the guest's id) at 11:20. The cart becomes the
     customer's, so the cart mail goes at 12:00 with the kettle, addressed to them."""
     c, a, k = "cust-guest-cart-7", "anon-guest-cart-7", "guest-cart"
-    guest = dict(cart(f"{k}-e2", day(2, 11), c, "add", "k1", "p-kettle", 1, "40.00"))
-    del guest["customer_id"]
-    guest["anonymous_id"] = a
-    login = {
-        "event_id": f"{k}-e3",
-        "type": "identify",
-        "occurred_at": day(2, 11, 20).isoformat(),
-        "customer_id": c,
-        "anonymous_id": a,
-    }
+    guest = as_guest(cart(f"{k}-e2", day(2, 11), c, "add", "k1", "p-kettle", 1, "40.00"), a)
     return lead(
         "guest_cart_carried_over_at_login",
         "a guest's cart, then a login that merges the guest: cart_abandonment 1 h after the "
         "add, to the customer, with the guest's items",
         c,
         k,
-        (guest, login, Advance(day(3))),
+        (guest, login(f"{k}-e3", day(2, 11, 20), c, a), Advance(day(3))),
         (Move(None, P, "cart_without_signup", f"{k}-e2", day(2, 11), key=a),),
         (cart_mail(day(2, 12), [("p-kettle", 1, "40.00")], "40.00"),),
     )

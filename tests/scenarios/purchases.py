@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from tests.scenarios.model import Advance, Journey, Move, Send, Step
 from tests.scenarios.steps import (
     F,
+    L,
     R,
+    as_guest,
     day,
+    login,
     nudge,
     order_mails,
     purchase,
@@ -16,7 +19,7 @@ from tests.scenarios.steps import (
     review,
     thanks,
 )
-from tests.scenarios.stories import buyer
+from tests.scenarios.stories import buyer, lead
 
 
 def _two_teas(
@@ -83,6 +86,33 @@ def _second_order(name: str, about: str, customer: str, key: str, second_on: int
     )
 
 
+def _guest_checkout_then_login() -> Journey:
+    """A lead buys as a guest on day 2 at 11:00 (the shop knows only the browser's
+    anonymous id), then logs in at 11:20 (identify with that id). The guest's order
+    becomes the customer's: a first-time buyer from the login on. The order's thank-you
+    went to the guest; its review request and the nudge go on as the customer's (the
+    nudge restarted by the customer's own entry into first_time_buyer)."""
+    c, a, k = "cust-guest-order-5", "anon-guest-order-5", "guest-order"
+    order = f"{k}-o1"
+    guest = as_guest(purchase(f"{k}-e2", day(2, 11), c, order, "30.00"), a)
+    return lead(
+        "guest_checkout_then_login",
+        "a guest's order, then a login that merges the guest: the order is the customer's first",
+        c,
+        k,
+        (guest, login(f"{k}-e3", day(2, 11, 20), c, a), Advance(day(40))),
+        (
+            Move(None, F, "first_purchase", f"{k}-e2", day(2, 11), key=a),
+            Move(L, F, "merged_orders", f"{k}-e3", day(2, 11, 20)),
+        ),
+        (
+            thanks(day(2, 11), order)._replace(key=a),
+            review(day(9, 11), order),
+            nudge(day(32, 11, 20)),
+        ),
+    )
+
+
 JOURNEYS: tuple[Journey, ...] = (
     _two_teas(
         "review_request_after_each_purchase",
@@ -115,4 +145,5 @@ JOURNEYS: tuple[Journey, ...] = (
         "no-nudge",
         21,
     ),
+    _guest_checkout_then_login(),
 )

@@ -44,6 +44,17 @@ def signup(
     )
 
 
+def as_guest(event: Body, anonymous: str) -> Body:
+    """``event`` as a guest sends it: the browser's anonymous id, no customer id."""
+    guest = {name: value for name, value in event.items() if name != "customer_id"}
+    return {**guest, "anonymous_id": anonymous}
+
+
+def login(event_id: str, when: datetime, customer: str, anonymous: str) -> Body:
+    """An identify naming the guest's anonymous id: the visitor merges into the customer."""
+    return _event("identify", event_id, when, customer_id=customer, anonymous_id=anonymous)
+
+
 def browse(
     event_id: str,
     when: datetime,

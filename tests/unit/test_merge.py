@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from lifecycle.backtest import Backtest, Output
@@ -115,3 +116,74 @@ def test_erase_then_signup_again_starts_a_fresh_record(playbook: Playbook) -> No
     welcomes = [o.value for o in outputs if getattr(o.value, "campaign", None) == "welcome"]
     assert len(welcomes) == 2  # one per life of the record
     assert runner.summary.erased == 1
+
+
+def guest_order(event_id: str, at: str, order_id: str, total: str, **ids: Any) -> dict[str, Any]:
+    return body("purchase", event_id, at, order_id=order_id, total=total, currency="EUR",
+                items=[{"product_id": f"p-{order_id}", "quantity": 1, "unit_price": total}],
+                **(ids or {"anonymous_id": ANON}))  # fmt: skip
+
+
+GUEST = [
+    guest_order("g1", "2026-03-01T10:00:00Z", "o1", "30.00"),
+    body("signup", "s1", "2026-03-01T10:05:00Z", customer_id=CUST, anonymous_id=ANON,
+         email="c@mail.example", marketing_consent=True),
+]  # fmt: skip
+
+
+def merged(playbook: Playbook, story: list[dict[str, Any]]) -> tuple[Backtest, list[Transition]]:
+    runner = Backtest(playbook, PARTITION_OF)
+    outputs = [o for o in runner.run([dumps(b) for b in story]) if isinstance(o, Output)]
+    return runner, [o.value for o in outputs if isinstance(o.value, Transition)]
+
+
+def test_a_guest_checkout_becomes_the_customers_first_order(playbook: Playbook) -> None:
+    """A guest buys, then signs up with the guest's id: the order is the customer's, so
+    the customer is a first-time buyer from the signup on, and the next order makes a
+    repeat customer (DESIGN.md: first purchase, second purchase)."""
+    story = [*GUEST, guest_order("c1", "2026-03-20T10:00:00Z", "o2", "50.00", customer_id=CUST)]
+    runner, moves = merged(playbook, story)
+    customer = runner.states[CUST]
+    assert (customer.orders, customer.revenue) == (2, Decimal("80.00"))
+    assert customer.bought == ["p-o1", "p-o2"]
+    assert [str(t.date()) for t in customer.purchase_times] == ["2026-03-01", "2026-03-20"]
+    mine = [
+        (m.from_stage, m.to_stage, m.reason, m.caused_by) for m in moves if m.customer_id == CUST
+    ]
+    assert mine == [
+        (None, Stage.LEAD, "signup", "s1"),
+        (Stage.LEAD, Stage.FIRST_TIME_BUYER, "merged_orders", "s1"),
+        (Stage.FIRST_TIME_BUYER, Stage.REPEAT_CUSTOMER, "repeat_purchase", "c1"),
+    ]
+    merge_move = next(m for m in moves if m.reason == "merged_orders")
+    assert merge_move.snapshot.orders == 1
+
+
+def test_a_guest_order_refunded_after_the_merge_is_the_customers_to_refund(
+    playbook: Playbook,
+) -> None:
+    def refund(event_id: str, amount: str) -> dict[str, Any]:
+        return body("refund", event_id, "2026-03-02T10:00:00Z", customer_id=CUST,
+                    order_id="o1", amount=amount)  # fmt: skip
+
+    runner, _ = merged(playbook, [*GUEST, refund("r1", "10.00")])
+    assert (runner.states[CUST].orders, runner.states[CUST].revenue) == (1, Decimal("20.00"))
+    runner, _ = merged(playbook, [*GUEST, refund("r1", "10.00"), refund("r2", "20.00")])
+    assert (runner.states[CUST].orders, runner.states[CUST].revenue) == (0, Decimal("0.00"))
+
+
+def test_an_order_sent_as_the_guests_and_as_the_customers_counts_once(playbook: Playbook) -> None:
+    again = guest_order("c1", "2026-03-01T10:00:00Z", "o1", "30.00", customer_id=CUST)
+    runner, moves = merged(playbook, [GUEST[0], again, GUEST[1]])
+    customer = runner.states[CUST]
+    assert (customer.orders, customer.revenue, customer.purchase_days) == (1, Decimal("30.00"), 1)
+    assert [m.reason for m in moves if m.customer_id == CUST] == ["first_purchase"]
+
+
+def test_a_visitor_who_bought_nothing_hands_on_no_orders(playbook: Playbook) -> None:
+    prospect = apply(None, EventAdapter.validate_python(STORY[0]), playbook).state
+    claim = Claim(anonymous_id=ANON, customer_id=CUST, at=prospect.last_event_at, cause="s1")  # type: ignore[union-attr]
+    history = apply(prospect, claim, playbook).history
+    assert history is not None
+    assert history.orders is None
+    assert b'"orders"' not in dumps(history)  # the message an earlier version reads
