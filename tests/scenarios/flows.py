@@ -18,16 +18,15 @@ T+24 h is 23 h after it and capped too. A series' later mail goes out only when
 the first hour's mails were both capped by a message sent at most 23 h before
 the cart (here, the welcome or the VIP welcome). The journeys state exactly that.
 
-Readings taken from the plan (flows_plan.md, section 1.6) where DESIGN.md is
-silent: steps are index paths as strings (A1); an entry or send-time filter
-failure shows as ``entered`` then ``exited filters`` (A2); the holdout draw is a
-hash of (flow, customer) (A7); a run's waits count from the decision time (A8);
-an ``exit_on`` and a trigger on the same event end the old run before a new one
-starts (A12); a flow named like a built-in replaces it whole (A22, so
-``win_back``'s ints replace the built-in's strings); the built-ins are flows
-named like their campaigns whose sends sit at step ``"0"``, or ``"1"`` after
-their wait (plan, section 3.1); within one cause, stage_enter sends are decided
-before event sends, and segment_enter sends after both (plan, section 2.5).
+Readings where DESIGN.md is silent, which these journeys hold: steps are index
+paths as strings; an entry or send-time filter failure shows as ``entered`` then
+``exited filters``; the holdout draw is a hash of (flow, customer); a run's waits
+count from the decision time; an ``exit_on`` and a trigger on the same event end
+the old run before a new one starts; a flow named like a built-in replaces it
+whole (so ``win_back``'s ints replace the built-in's strings); the built-ins are
+flows named like their campaigns whose sends sit at step ``"0"``, or ``"1"`` after
+their wait; within one cause, stage_enter sends are decided before event sends,
+and segment_enter sends after both.
 
 Customers are chosen (``tests.scenarios`` conventions) so that no flow holds
 them out, except ``cust-coffee-held-239``, in replenish_coffee's 10% only.
