@@ -1,7 +1,7 @@
 """Records found on a partition their key does not hash to: counted, reported, applied.
 
-DESIGN.md (Topics): the engine is told the producers' partitioner, and a
-record on a partition its key does not hash to under it is counted and
+The event contract (README.md): the engine is told the producers' partitioner,
+and a record on a partition its key does not hash to under it is counted and
 reported, never silently mis-merged. Such a record is still applied where it
 is: a producer with another consistent partitioner puts all of a customer's
 events on one partition, so the customer's record stays whole there, and is

@@ -6,12 +6,12 @@ module opens them, rebuilds their timer heaps from the table, tells their
 merges which topics are caught up, and holds back the fetch of a topic whose
 messages a merge keeps piling up.
 
-Timers follow DESIGN.md's processing model: deadlines live in the customer
-record (changelogged with it); each partition has an in-memory heap of
-(due, customer), rebuilt from the table after a rebalance, and its timers
-fire while a message of that same partition (an event, or a tick sent to
-that partition) is handled, so fired timers write the table and its
-changelog exactly like events do, in one serial order.
+Timers follow the processing model (docs/architecture.md, Time): deadlines
+live in the customer record (changelogged with it); each partition has an
+in-memory heap of (due, customer), rebuilt from the table after a rebalance,
+and its timers fire while a message of that same partition (an event, or a
+tick sent to that partition) is handled, so fired timers write the table and
+its changelog exactly like events do, in one serial order.
 """
 
 from __future__ import annotations

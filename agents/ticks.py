@@ -1,10 +1,11 @@
 """Ticks: the messages that wake every partition, and the time they carry.
 
-A tick goes to every partition of the ticks topic: a merge waiting on a
-topic re-checks it, and timers due by the tick's time fire there (DESIGN.md,
-Processing model: ticks). A worker's ticks carry the wall clock, or in event
-mode the latest event time it released; a tick of another app carries
-nothing (a replay next to the live app must not take the live wall clock).
+A tick goes to every partition of the ticks topic: a merge waiting on a topic
+re-checks it, and timers due by the tick's time fire there
+(docs/architecture.md, Time: timers and the two clocks). A worker's ticks
+carry the wall clock, or in event mode the latest event time it released; a
+tick of another app carries nothing (a replay next to the live app must not
+take the live wall clock).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
     .venv/bin/python -m bench.flows50 --check    # exit 1 when a file differs from this program
 
 ``flows50.yaml`` is what a coffee shop's marketers might build: 50 flows and
-20 segments on top of the default playbook, each kind of trigger, step and
-run control of DESIGN.md's "Flows and segments", and conditions on every
-kind of fact (record paths, traits, properties, bought and viewed). Its
+20 segments on top of the default playbook, each kind of trigger, step and run
+control of the flows and segments language (docs/flows.md), and conditions on
+every kind of fact (record paths, traits, properties, bought and viewed). Its
 triggers are the events ``bench.core``'s input sends when the simulator adds
 its extras (traits on signup, properties on carts and purchases,
 ``wishlist_add`` custom events), so the benchmark measures flows that run.

@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench.timers [--timers 1000000] [--seed N] [--no-record]
 
-DESIGN.md keeps each partition's deadlines in an in-memory heap
-(``lifecycle.timers.TimerHeap``) so that a tick, which arrives every few
-seconds whether or not anything is due, does not cost a pass over every
-customer. This measures that claim on one heap of N timers, in one run:
+Each partition keeps its deadlines in an in-memory heap (docs/architecture.md,
+Time: timers and the two clocks; ``lifecycle.timers.TimerHeap``) so that a
+tick, which arrives every few seconds whether or not anything is due, does not
+cost a pass over every customer. This measures that claim on one heap of N
+timers, in one run:
 
 1. scheduling: N ``set`` calls into an empty heap;
 2. sweeps: ``pop_due`` at clocks where exactly k timers are due, next to the

@@ -523,7 +523,7 @@ def _purchase_moves(step: _Step) -> None:
     """A purchase makes one move on the ladder, then loyalty is checked.
 
     At risk or churned comes back as reactivated, and the purchase after
-    reactivation makes a repeat customer (DESIGN.md, Stages).
+    reactivation makes a repeat customer (docs/campaigns.md, Stages).
     """
     state = step.state
     stage = state.stage
@@ -676,8 +676,9 @@ def _fire_due(
     recommender: Recommender | None,
 ) -> None:
     """Fire the timers ``names``, all due at ``due``, in that order, and cap their sends
-    together: the higher priority wins, as among one cause's sends (DESIGN.md's caps),
-    not the timer whose name sorts first (two flows whose waits end together).
+    together: the higher priority wins, as among one cause's sends (the frequency caps,
+    docs/campaigns.md), not the timer whose name sorts first (two flows whose waits end
+    together).
 
     Each is a cause of its own (its id, and the payloads of its sends built from the
     record as it leaves it), and the timers are derived again after it, so a timer

@@ -253,7 +253,7 @@ CAMPAIGN_DEFAULTS: dict[Campaign, dict[str, Any]] = {
     Campaign.LOYALTY_REWARD: {"priority": 50, "perks": ["free_shipping", "points"]},
     Campaign.ADVOCATE_REFERRAL: {"priority": 45},
 }
-"""What a campaign is when the playbook does not say: DESIGN.md's Triggers table."""
+"""What a campaign is when the playbook does not say: the campaigns table of docs/campaigns.md."""
 
 
 def _parsed(section: Any, kind: type) -> bool:
@@ -311,7 +311,7 @@ class Playbook(_Strict):
     segments: dict[str, SegmentDef] = Field(default_factory=lambda: dict(builtin_language()[0]))
     """Named conditions over the customer record: the default playbook's, then the shop's."""
     flows: dict[str, FlowDef] = Field(default_factory=lambda: dict(builtin_language()[1]))
-    """The default playbook's flows, then the shop's (DESIGN.md, Flows and segments)."""
+    """The default playbook's flows, then the shop's (docs/flows.md)."""
 
     @property
     def derived(self) -> Derived:

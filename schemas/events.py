@@ -1,4 +1,4 @@
-"""Inbound events: the contract shop backends publish against (DESIGN.md, Inbound events).
+"""Inbound events: the contract shop backends publish against (README.md, Event contract).
 
 Unknown extra fields are kept (``extra="allow"``) but ignored by the rules, so
 producers can add fields without breaking us. Limits on lengths are here, at

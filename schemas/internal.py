@@ -1,15 +1,16 @@
 """What the engine writes for itself: internal messages and its view of a stored record.
 
-An identity merge crosses partitions in two hops (DESIGN.md, Processing
-model): a ``Claim`` keyed by the anonymous id reaches the partition owning
-the prospect, which retires it and sends a ``ProspectHistory`` keyed by the
-customer id back. Both carry the signup's time and id, which order them
-among events and make each hop idempotent.
+An identity merge crosses partitions in two hops (docs/architecture.md,
+Identity merge across partitions): a ``Claim`` keyed by the anonymous id
+reaches the partition owning the prospect, which retires it and sends a
+``ProspectHistory`` keyed by the customer id back. Both carry the signup's
+time and id, which order them among events and make each hop idempotent.
 
 A ``Tick`` on the ticks topic wakes every partition with the sending app's
-time (DESIGN.md, Processing model: ticks). A ``RecordSummary`` is the part of
-a stored record that a rebuild after a rebalance reads, parsed straight from
-the stored JSON without validating the rest of it.
+time (docs/architecture.md, Time: timers and the two clocks). A
+``RecordSummary`` is the part of a stored record that a rebuild after a
+rebalance reads, parsed straight from the stored JSON without validating the
+rest of it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Outbound records: what downstream services (CRM, analytics, mailers) consume.
 
-Every timestamp here derives from event time (see DESIGN.md, Outbound records),
+Every timestamp here derives from event time (README.md, Outputs),
 so the same input gives byte-for-byte the same outputs.
 """
 

@@ -1,4 +1,4 @@
-"""The playbook's flows-and-segments language (DESIGN.md, Flows and segments).
+"""The playbook's flows-and-segments language (docs/flows.md).
 
 Pure modules, no Faust or Kafka: the YAML 1.2 loader, the models of segments
 and flows, the parser that turns playbook data into them with one-line errors,

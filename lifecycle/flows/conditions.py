@@ -1,6 +1,6 @@
 """Conditions evaluated: over a customer record (segments, filters, branches) or an event (where).
 
-Semantics (DESIGN.md, Flows and segments; flows plan, section 1.6):
+Semantics (docs/flows.md, Conditions):
 
 - Numbers compare as ``Decimal(str(x))``: ``revenue gte 500`` holds for
   ``Decimal("500.00")``, and ``p_alive gte 0.2`` for the float 0.2.

@@ -9,9 +9,9 @@ heap, the backtest and the worker need nothing new, and a replay repeats every
 id: a run's id is a hash of the customer, the flow, the ``per`` value and the
 cause that started it, and a trigger's id a hash of that run and the step.
 
-Order within one cause (flows plan, section 2.5): runs whose flow changed under
-them end; ``exit_on`` ends runs; the stages entered start their flows; the
-event starts its flows; then segments and date deadlines are brought up to date.
+Order within one cause: runs whose flow changed under them end; ``exit_on``
+ends runs; the stages entered start their flows; the event starts its flows;
+then segments and date deadlines are brought up to date.
 
 What it runs is the playbook's ``program``, compiled once; a send's payload is
 built in ``payload`` and a date flow's next moment worked out in ``dates``. The

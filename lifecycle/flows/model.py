@@ -42,7 +42,7 @@ OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
 
 INCLUDES = ("cart", "order", "viewed_products", "recommendations", "referral_code", "properties")
-"""DESIGN's four, then two beyond it: the built-in referral code and the event's properties."""
+"""The contract's four, then two beyond it: the built-in referral code, the event's properties."""
 
 Include = Literal[
     "cart", "order", "viewed_products", "recommendations", "referral_code", "properties"

@@ -76,12 +76,12 @@ RECORD_PATHS: dict[str, PathKind] = {
     "consent": BOOL,
     "country": TEXT,
     "locale": TEXT,
-    # Beyond DESIGN's list: what the built-in flows need (flows plan, section 3.2).
+    # Beyond the contract's list: what the built-in flows need.
     "cart_items": NUMBER,
     "cart_value": NUMBER,
     "signed_up": BOOL,
 }
-"""DESIGN's record paths, plus ``traits.X`` (any scalar; ``record_path``)."""
+"""The record paths (docs/flows.md), plus ``traits.X`` (any scalar; ``record_path``)."""
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
 _TRAIT = re.compile(rf"^traits\.{_NAME}$")
@@ -149,7 +149,7 @@ def _event_paths() -> dict[str, dict[str, PathKind]]:
     for fields in paths.values():
         fields.pop("properties", None)
         fields.pop("traits", None)
-    # Beyond DESIGN's fields: what is left of the order after a refund (flows plan, 3.2).
+    # Beyond the contract's fields: what is left of the order after a refund.
     paths["refund"]["remaining"] = NUMBER
     return paths
 

@@ -134,7 +134,7 @@ def _knobbed_data(data: Mapping[str, Any], rule: CampaignRule) -> dict[str, Any]
 
 
 def _with_knobs(name: str, flow: FlowDef, playbook: Playbook) -> FlowDef:
-    """A built-in flow as the legacy ``campaigns.NAME`` knobs say (flows plan, section 3.3):
+    """A built-in flow as the legacy ``campaigns.NAME`` knobs say (docs/flows.md, The playbook):
     ``enabled`` switches it, ``delay`` is its first wait, the offer fields its data."""
     if not flow.builtin:
         return flow

@@ -5,7 +5,7 @@ published, in event-time order, to one worker in event-time mode; a last
 visitor's page view carries event time to the latest horizon. Each journey's records up to its own
 horizon must be exactly its named expectation, and every record the worker
 emitted must equal, field for field, what the pure core emits on the same input.
-Journeys with a playbook of their own (DESIGN.md's flows example, the README's
+Journeys with a playbook of their own (the contract's flows example, the README's
 recipes) run the same way, on one worker per playbook (``LIFECYCLE_PLAYBOOK``).
 """
 
@@ -110,7 +110,7 @@ def test_journeys_on_the_broker_equal_the_pure_core(
 
 
 def _by_playbook() -> dict[str, list[Journey]]:
-    """The journeys with a playbook of their own (DESIGN's flows example, the README's
+    """The journeys with a playbook of their own (the contract's flows example, the README's
     recipes, the demo's wishlist), grouped by it: one worker runs each group."""
     groups: dict[str, list[Journey]] = {}
     every = (*flows.JOURNEYS, *flows.RECORD_CHANGES, *recipes.journeys())

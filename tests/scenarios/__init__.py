@@ -1,4 +1,4 @@
-"""Named customer journeys with their exact expected outputs (DESIGN.md, default playbook).
+"""Named customer journeys with their exact expected outputs (the default playbook).
 
 A journey is a list of steps for one customer: an inbound event (the JSON body
 a shop backend publishes, with a unique ``event_id`` and an explicit RFC 3339
@@ -8,9 +8,10 @@ triggers (``Send``) the journey produces. ``run_journey`` walks the steps
 through the partition runtime; the unit tests compare, and the integration tests
 can publish the event steps of a subset to a real broker and compare the same way.
 
-Every expectation was derived from DESIGN.md and the default playbook; where
-DESIGN.md is silent (reason names, which browse starts the 2 h wait, a
-redelivered order under a new event id) the core's choice is followed.
+Every expectation is derived from the contract (README.md, docs/campaigns.md)
+and the default playbook; where the contract is silent (reason names, which
+browse starts the 2 h wait, a redelivered order under a new event id) the
+core's choice is followed.
 
 Layout: ``model`` (what a journey is), ``steps`` (builders of events and of
 expected outputs), ``stories`` (journeys that begin alike: a lead, a buyer, a
@@ -20,7 +21,7 @@ that differs only in its numbers is one builder, called once per journey),
 ``journeys`` (all of them, in order), ``run`` (the runner) and ``fixtures``
 (the suite's shared fixtures, registered by the root ``conftest.py``).
 Journeys with a playbook of their own (``Journey.playbook``, laid over the
-default one) are apart: ``flows`` (DESIGN.md's flows and segments example) and
+default one) are apart: ``flows`` (the contract's flows and segments example) and
 ``recipes`` (the README's flow recipes, read from README.md).
 
 Conventions, so that no policy other than the one a journey is about changes

@@ -15,7 +15,7 @@ from tests.scenarios.model import Journey
 
 @pytest.fixture(scope="module")
 def playbook() -> Playbook:
-    """The default playbook (DESIGN.md), one per test module."""
+    """The default playbook (docs/campaigns.md), one per test module."""
     return default_playbook()
 
 

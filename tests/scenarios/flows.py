@@ -1,14 +1,15 @@
-"""DESIGN.md's flows and segments example, run as journeys with exact outputs.
+"""The contract's flows and segments example, run as journeys with exact outputs.
 
-The playbook is DESIGN.md's YAML block, verbatim (``DESIGN_PLAYBOOK``), plus one
+The playbook is the example's YAML block, verbatim (``DESIGN_PLAYBOOK``), plus one
 flow of our own (``nordic_wishlist``) that uses the two segments the example
 defines but no flow of it uses (``nordics``, ``coffee``). It is laid over the
 default playbook, as a shop's file is, so the built-in campaigns still run and
-DESIGN.md's policies apply to everything literally: at most 1 marketing message
-per 24 h and 3 per 7 days (two messages count against each other when their
-send times are closer than the window; messages already sent stand, and among
-those decided together the higher priority goes first, the one decided first on
-a tie), a 10% holdout per flow, quiet hours only for a customer with a zone.
+the policies (docs/flows.md, Sends) apply to everything literally: at most 1
+marketing message per 24 h and 3 per 7 days (two messages count against each
+other when their send times are closer than the window; messages already sent
+stand, and among those decided together the higher priority goes first, the one
+decided first on a tie), a 10% holdout per flow, quiet hours only for a customer
+with a zone.
 
 What that means for the example's ``cart_series``: the built-in
 ``cart_abandonment`` (priority 80) waits the same hour, so at the first hour
@@ -18,7 +19,7 @@ T+24 h is 23 h after it and capped too. A series' later mail goes out only when
 the first hour's mails were both capped by a message sent at most 23 h before
 the cart (here, the welcome or the VIP welcome). The journeys state exactly that.
 
-Readings where DESIGN.md is silent, which these journeys hold: steps are index
+Readings where the contract is silent, which these journeys hold: steps are index
 paths as strings; an entry or send-time filter failure shows as ``entered`` then
 ``exited filters``; the holdout draw is a hash of (flow, customer); a run's waits
 count from the decision time; an ``exit_on`` and a trigger on the same event end
@@ -101,7 +102,7 @@ flows:
     steps: [{send: {campaign: win_back, data: {discount_percent: {by: clv_tier, high: 20, mid: 15, low: 10}}}}]
   birthday:      {trigger: {date: traits.birthday, at: "09:00"}, steps: [{send: {campaign: birthday}}]}
 """  # noqa: E501
-"""DESIGN.md, "Flows and segments", its YAML block exactly as written there."""
+"""The contract's flows and segments example, its YAML block exactly as written there."""
 
 NORDIC_WISHLIST = """\
   nordic_wishlist:           # ours: the example's nordics and coffee segments at work
@@ -116,7 +117,7 @@ NORDIC_WISHLIST = """\
 """
 
 FLOWS_PLAYBOOK = DESIGN_PLAYBOOK + NORDIC_WISHLIST
-"""The journeys' playbook: DESIGN.md's block, and one more flow in its ``flows``."""
+"""The journeys' playbook: the example's block, and one more flow in its ``flows``."""
 
 HIGHLIGHTS = {
     "replenish_coffee": ("p_alive",),
@@ -691,7 +692,7 @@ JOURNEYS: tuple[Journey, ...] = (
 """The example's journeys, each with ``FLOWS_PLAYBOOK``; names and ids unique among all."""
 
 
-# --- beyond the example: DESIGN's other rules for segments ---------------------------------
+# --- beyond the example: the contract's other rules for segments --------------------------
 
 RECORD_CHANGES_PLAYBOOK = """\
 segments:
@@ -705,8 +706,8 @@ flows:
     trigger: {segment_enter: lapsing}
     steps: [{send: {campaign: lapsing_note, priority: 65}}]
 """
-"""Segments re-evaluated after a timer and after a merge (DESIGN.md: "after every change
-of the record (event, timer, merge)")."""
+"""Segments re-evaluated after a timer and after a merge (docs/flows.md, Conditions: "after
+every change of the record (an event, a timer, an identity merge)")."""
 
 
 def _segment_turns_true_at_a_timer() -> Journey:
@@ -840,7 +841,7 @@ RECORD_CHANGES: tuple[Journey, ...] = (
     _visitor_run_goes_on_after_signup(),
     _customers_own_run_wins_at_identify(),
 )
-"""Journeys of DESIGN's rules for when segments are evaluated and of what an identity
+"""Journeys of the contract's rules for when segments are evaluated and of what an identity
 merge brings to the customer (views, runs), each on its own playbook."""
 
 OPEN_BUGS: dict[str, str] = {}

@@ -74,7 +74,7 @@ HIGHLIGHTS: Mapping[Campaign, tuple[str, ...]] = {
     Campaign.CHURN_PREVENTION: ("survey", "discount_percent"),
     Campaign.WIN_BACK: ("discount_percent",),
 }
-"""The payload fields compared per campaign (DESIGN.md, Triggers: payload highlights)."""
+"""The payload fields compared per campaign (docs/campaigns.md, Campaigns: payload highlights)."""
 
 
 @dataclass(frozen=True, slots=True)

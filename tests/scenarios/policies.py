@@ -205,9 +205,9 @@ def _holdout_customer_is_marked() -> Journey:
     )
 
 
-# DESIGN.md, Triggers: "frequency caps (default at most 1 marketing message per 24 h
-# and 3 per 7 days, higher-priority campaign wins)". In both journeys below the capped
-# mail has no higher priority than any mail already sent, so every reading agrees.
+# The frequency caps (docs/campaigns.md, Policies): at most 1 marketing message per 24 h
+# and 3 per 7 days, and the higher-priority campaign wins. In both journeys below the
+# capped mail has no higher priority than any mail already sent, so every reading agrees.
 
 
 def _frequency_cap_one_per_day() -> Journey:

@@ -1,5 +1,5 @@
 """All of CDNOW's master file through the backtest: real histories, checked against
-what DESIGN.md's rules say from the raw rows alone.
+what the contract's rules say from the raw rows alone.
 
 69,659 purchases of 23,570 customers (1997-01 to 1998-06). Every row must be
 accepted, every customer's orders and net revenue must equal the file's, and

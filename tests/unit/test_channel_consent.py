@@ -1,9 +1,10 @@
 """Consent and unsubscribes per channel.
 
-A privacy consent may name a channel (DESIGN: privacy ``channel?``): withdrawing
-SMS consent stops marketing texts, not marketing email. An unsubscribe or a
-complaint comes through one channel and stops that channel. A consent naming no
-channel (and a signup's ``marketing_consent``) speaks for every channel.
+A privacy consent may name a channel (README.md, Event contract: privacy
+``channel``): withdrawing SMS consent stops marketing texts, not marketing
+email. An unsubscribe or a complaint comes through one channel and stops that
+channel. A consent naming no channel (and a signup's ``marketing_consent``)
+speaks for every channel.
 """
 
 from __future__ import annotations

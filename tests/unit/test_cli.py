@@ -592,7 +592,7 @@ def test_playbook_check_prints_each_flow_of_the_design_example(tmp_path: Path) -
         " | 3.else.0 send cart_2 (email, priority 50)"
     ) in lines
     assert "vip_welcome (added)  trigger: segment_enter vip" in lines
-    # DESIGN's win_back is the built-in one, word for word: the same numbers, as numbers
+    # The example's win_back is the built-in one, word for word: the same numbers, as numbers
     assert "win_back (built-in)  trigger: stage_enter churned" in lines
     assert (
         "  steps: 0 send win_back (email, priority 60,"

@@ -1,4 +1,4 @@
-"""Conditions of the flows language: every operator, combinator and path (DESIGN.md)."""
+"""Conditions of the flows language: every operator, combinator and path (docs/flows.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The pure core: lifecycle.core.apply with the default playbook (DESIGN.md, Stages, Triggers)."""
+"""The pure core: lifecycle.core.apply with the default playbook (docs/campaigns.md)."""
 
 from __future__ import annotations
 

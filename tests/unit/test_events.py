@@ -1,7 +1,7 @@
 """Inbound events at the edge: schemas.events models and schemas.inbound parsing.
 
 Every raw message either becomes a typed event or a Rejection whose reason is
-one of the public dead-letter reason codes (DESIGN.md, Inbound events).
+one of the public dead-letter reason codes (README.md, Outputs).
 """
 
 from __future__ import annotations

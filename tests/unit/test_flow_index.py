@@ -22,7 +22,7 @@ def test_the_design_example_indexed() -> None:
     index = build_index(book.segments, own(book.flows))
     assert index.triggers_by_event == {"purchase": ("replenish_coffee",), "cart": ("cart_series",)}
     assert index.exits_by_event == {"purchase": ("replenish_coffee", "cart_series")}
-    assert index.by_stage == {}  # DESIGN's win_back is the built-in one, word for word
+    assert index.by_stage == {}  # the example's win_back is the built-in one, word for word
     assert build_index(book.segments, book.flows).by_stage[Stage.CHURNED] == ("win_back",)
     assert index.by_segment == {"vip": ("vip_welcome",)}
     assert index.tracked_segments == ("vip",)

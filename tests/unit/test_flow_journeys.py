@@ -1,4 +1,4 @@
-"""DESIGN.md's flows example as journeys (tests/scenarios/flows.py): exact outputs.
+"""The contract's flows example as journeys (tests/scenarios/flows.py): exact outputs.
 
 Each journey runs through the pure core with its own playbook laid over the
 defaults, and must give exactly its transitions, its triggers (with flow, step

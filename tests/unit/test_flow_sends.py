@@ -1,7 +1,8 @@
 """A shop's own send: its channel, its A/B variants, its recommendations.
 
-The send fields of DESIGN's language that a campaign rule used to set, tested
-on a flow's own send rather than through a built-in campaign's rule.
+The send fields of the flows language (docs/flows.md, Sends) that a campaign
+rule used to set, tested on a flow's own send rather than through a built-in
+campaign's rule.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The flows language's parser: DESIGN's example, composition, and one line per bad input."""
+"""The flows language's parser: the contract's example, composition, and one line per bad input."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from lifecycle.playbook import Playbook, PlaybookError, default_playbook, parse_
 from schemas.records import Stage
 from tests.scenarios.flows import DESIGN_PLAYBOOK as DESIGN_EXAMPLE
 
-"""DESIGN.md, Flows and segments: the example playbook, verbatim."""
+"""The contract's flows and segments example playbook, verbatim."""
 
 
 def test_the_design_example_parses() -> None:
@@ -45,7 +45,7 @@ def test_the_design_example_parses() -> None:
     assert isinstance(vip, AllOf)
     assert vip.items[0] == Leaf(path="revenue", op="gte", value=500)
     flows = book.flows
-    # DESIGN's win_back is the built-in one word for word, so it stays the built-in;
+    # The example's win_back is the built-in one word for word, so it stays the built-in;
     # the others follow the defaults
     assert flows["win_back"].builtin
     assert [name for name, flow in flows.items() if not flow.builtin] == [

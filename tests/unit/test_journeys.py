@@ -15,7 +15,7 @@ from tests.scenarios import JOURNEYS, Advance, Journey, event_time, final_states
 S = Stage
 
 DESIGN_MOVES = {
-    # DESIGN.md, Stages: browse without signup -> prospect; signup -> lead
+    # docs/campaigns.md, Stages: browse without signup -> prospect; signup -> lead
     (None, S.PROSPECT),
     (None, S.LEAD),
     (S.PROSPECT, S.LEAD),

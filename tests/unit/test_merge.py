@@ -140,7 +140,7 @@ def merged(playbook: Playbook, story: list[dict[str, Any]]) -> tuple[Backtest, l
 def test_a_guest_checkout_becomes_the_customers_first_order(playbook: Playbook) -> None:
     """A guest buys, then signs up with the guest's id: the order is the customer's, so
     the customer is a first-time buyer from the signup on, and the next order makes a
-    repeat customer (DESIGN.md: first purchase, second purchase)."""
+    repeat customer (docs/campaigns.md, Stages: first purchase, second purchase)."""
     story = [*GUEST, guest_order("c1", "2026-03-20T10:00:00Z", "o2", "50.00", customer_id=CUST)]
     runner, moves = merged(playbook, story)
     customer = runner.states[CUST]

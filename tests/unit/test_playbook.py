@@ -1,4 +1,4 @@
-"""The playbook: DESIGN defaults, and errors that name the offending field."""
+"""The playbook: the contract's defaults, and errors that name the offending field."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_default_playbook_holds_the_design_defaults() -> None:
 
 
 def test_default_playbook_holds_the_design_timing() -> None:
-    """DESIGN.md, Stages and Triggers: every threshold and wait of the time-based rules."""
+    """docs/campaigns.md, Stages and Campaigns: every threshold and wait of the time-based rules."""
     book = default_playbook()
     stages = book.stages
     assert (stages.loyal.min_orders, stages.loyal.within) == (4, timedelta(days=365))

@@ -9,6 +9,7 @@ demanded as soon as it lands.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,27 @@ EVERY_EVENT = "every event"
 
 def _documents() -> list[Path]:
     return [README, *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+CHECKED_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".toml", ".md"})
+SKIPPED_FOLDERS = frozenset({"__pycache__", "build", "dist", "test-artifacts", "node_modules"})
+"""Folders of generated files; hidden ones (.git, .venv, caches) are skipped too."""
+
+
+def _repository_files() -> list[Path]:
+    """Every source, configuration and Markdown file of the repository but this one."""
+    files: list[Path] = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if not name.startswith(".")
+            and name not in SKIPPED_FOLDERS
+            and not name.endswith(".egg-info")
+        ]
+        files.extend(Path(folder, name) for name in names if Path(name).suffix in CHECKED_SUFFIXES)
+    this = Path(__file__).resolve()
+    return sorted(path for path in files if path.resolve() != this)
 
 
 def _prose(text: str) -> Iterator[str]:
@@ -288,7 +310,7 @@ def test_relative_links_point_into_the_repository(document: Path) -> None:
             assert anchor in anchors(resolved.read_text(encoding="utf-8")), f"{link}: no anchor"
 
 
-@pytest.mark.parametrize("document", _documents(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("document", _repository_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_reference_to_files_a_clone_lacks(document: Path) -> None:
     text = document.read_text(encoding="utf-8")
     for outside in ("DESIGN.md", "../shared"):

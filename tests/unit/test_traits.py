@@ -1,6 +1,6 @@
-"""Traits, properties and the custom event in the core (DESIGN.md, Flows and segments:
-inbound additions): traits are kept per name, properties and custom events change no
-rule of the default playbook."""
+"""Traits, properties and the custom event in the core (README.md, Event contract):
+traits are kept per name, properties and custom events change no rule of the default
+playbook."""
 
 from __future__ import annotations
 
