@@ -297,9 +297,12 @@ class Settings(BaseSettings):
         """A fresh app that reads the same inbound topics from the beginning in event
         time, writing its outputs under ``output_prefix`` so live consumers are untouched."""
         outputs = {n: output_prefix + getattr(self.topics, n) for n in _OUTBOUND}
-        # Re-keyed copies are the app's own: a replay filling the live app's would
-        # feed it every event again.
-        outputs["repartition"] = output_prefix + self.topics.repartition
+        # The internal topics are the app's own: a replay writing the live app's merge
+        # topic would have the live app retire its visitors again (and read the live
+        # app's merges itself), and filling its re-keyed copies would feed it every
+        # event again.
+        for internal in ("merge", "ticks", "repartition"):
+            outputs[internal] = output_prefix + getattr(self.topics, internal)
         return self.model_copy(
             update={
                 "app_id": app_id,

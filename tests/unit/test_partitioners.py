@@ -97,6 +97,18 @@ def test_repartition_topics_are_internal_only_in_repartition_mode() -> None:
     assert not set(replay.event_topics) & set(mode.event_topics)
 
 
+def test_a_replay_shares_only_the_inbound_topics_with_the_live_app() -> None:
+    """Its merge messages, ticks and re-keyed copies are its own: the live app never
+    reads a claim the replay makes again, nor the replay one of the live app's."""
+    for mode in ("murmur2", "repartition"):
+        live = Settings(topic_prefix="p.", input_partitioner=mode)
+        replay = live.for_replay("replay-app", "replay.")
+        assert replay.inbound_topics == live.inbound_topics
+        assert not set(replay.internal_topics) & set(live.internal_topics)
+        assert replay.topic("merge") == "p.replay.lifecycle.merge"
+        assert replay.topic("ticks") == "p.replay.lifecycle.ticks"
+
+
 def test_routing_key_takes_the_record_key_else_the_values_customer_key() -> None:
     customer = orjson.dumps({"customer_id": "c-1", "anonymous_id": "a-1"})
     anonymous = orjson.dumps({"anonymous_id": "a-1"})
