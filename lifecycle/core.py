@@ -933,6 +933,13 @@ def _order_moves(step: _Step) -> None:
     _repeat_and_loyal(step, "merged_orders")
 
 
+def _reborn(state: CustomerState, history: ProspectHistory) -> bool:
+    """Whether ``state`` is a record the id began after an erase, not the one whose signup
+    or login claimed the visitor: it has not applied that event, and began after it.
+    (A record that applied it may have begun later: a signup that came late.)"""
+    return history.cause not in state.recent_event_ids and state.first_seen_at > history.at
+
+
 def _fold(
     state: CustomerState | None, history: ProspectHistory, playbook: Playbook, in_place: bool
 ) -> Outcome:
@@ -950,9 +957,11 @@ def _fold(
     docs/architecture.md, "Identity merge across partitions"). A second fold of the
     same visitor changes nothing.
     """
-    if state is None:  # erased meanwhile: the visitor's runs end with it, counted
+    if state is None or _reborn(state, history):
+        # Erased meanwhile, the record gone or begun again after the claim: the
+        # visitor's history went with the erased record, and its runs end with it.
         ended = [flow_event(run.flow, "exited", "erased") for run in history.runs]
-        return Outcome(state=None, duplicate=not ended, changed=False, flow_events=ended)
+        return Outcome(state=state, duplicate=not ended, changed=False, flow_events=ended)
     if history.anonymous_id in state.anonymous_ids:
         return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)

@@ -187,3 +187,43 @@ def test_a_visitor_who_bought_nothing_hands_on_no_orders(playbook: Playbook) -> 
     assert history is not None
     assert history.orders is None
     assert b'"orders"' not in dumps(history)  # the message an earlier version reads
+
+
+def test_a_history_coming_back_after_an_erase_stays_out_of_the_ids_next_record(
+    playbook: Playbook,
+) -> None:
+    """The customer signs up (claiming the visitor), is erased, and browses again, all
+    before the visitor's history comes back from the other partition, as it may in a
+    worker: the history belonged to the erased record, so the new one does not take it
+    (the backtest, whose history comes back at once, erases it with the old record)."""
+    visitor = apply(None, EventAdapter.validate_python(STORY[0]), playbook).state
+    signed = apply(None, EventAdapter.validate_python(STORY[2]), playbook)
+    history = apply(visitor, signed.claims[0], playbook).history
+    assert history is not None
+    erase = body("privacy", "x1", "2026-03-01T10:06:00Z", customer_id=CUST, action="erase")
+    assert apply(signed.state, EventAdapter.validate_python(erase), playbook).state is None
+    again = body("browse", "b9", "2026-03-01T10:07:00Z", customer_id=CUST, product_id="mug")
+    reborn = apply(None, EventAdapter.validate_python(again), playbook).state
+    assert reborn is not None
+
+    folded = apply(reborn, history, playbook)
+    assert folded.duplicate
+    assert folded.state is reborn
+    assert (reborn.anonymous_ids, reborn.prospect_views) == ([], ["mug"])
+    assert apply(signed.state, history, playbook).state.anonymous_ids == [ANON]  # type: ignore[union-attr]
+
+
+def test_a_late_signup_still_merges_the_visitor_into_a_record_begun_after_it(
+    playbook: Playbook,
+) -> None:
+    """The customer's browse at 10:30 is applied before their signup of 10:05, which
+    came late: the record began after the signup, yet applied it, so the history folds."""
+    visitor = apply(None, EventAdapter.validate_python(STORY[0]), playbook).state
+    first = body("browse", "b9", "2026-03-01T10:30:00Z", customer_id=CUST, product_id="mug")
+    record = apply(None, EventAdapter.validate_python(first), playbook).state
+    signed = apply(record, EventAdapter.validate_python(STORY[2]), playbook)
+    assert signed.state is not None
+    assert signed.state.first_seen_at > signed.claims[0].at
+    history = apply(visitor, signed.claims[0], playbook).history
+    assert history is not None
+    assert apply(signed.state, history, playbook).state.anonymous_ids == [ANON]  # type: ignore[union-attr]
