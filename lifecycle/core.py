@@ -947,9 +947,10 @@ def _fold(
 
     The visitor's views join the customer's (``viewed`` conditions count the
     browsing before signup), its waiting runs go on as the customer's, at
-    their step and wake time, and its cart becomes the customer's if the customer
-    has none (a guest's cart, carried over at login); segments are evaluated after,
-    as after any change.
+    their step and wake time, its cart becomes the customer's if the customer
+    has none (a guest's cart, carried over at login), and its orders count as the
+    customer's (``_fold_orders``, with the stage moves they make); segments are
+    evaluated after, as after any change.
     The views, first-seen time and runs' last starts fold in as a union, a minimum and a
     maximum, which the history's arrival among the customer's own events does not
     change; the cart and the waiting runs do depend on it (a cart the customer filled
