@@ -75,7 +75,11 @@ Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is in year 0 in UTC
+        msg = "must fall within the years 1 to 9999 in UTC"
+        raise ValueError(msg) from exc
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]

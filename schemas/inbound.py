@@ -194,6 +194,8 @@ def parse_event(
         event = EventAdapter.validate_json(value)
     except ValidationError as exc:
         return _classify(exc, value)
+    except Exception as exc:  # a value the schema's own checks let through: never a crash
+        return Rejection(Reason.INVALID_FIELD, f"unreadable ({type(exc).__name__})")
     rejection = _out_of_range(event, limits, received_at)
     if rejection is None and limits.lowered:
         rejection = _too_long(event, limits)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from schemas import inbound
 from schemas.events import (
     BrowseEvent,
     CartEvent,
@@ -228,6 +229,30 @@ def test_occurred_at_is_rfc_3339_or_an_invalid_field(stamp: str) -> None:
     rejection = rejected(raw(type="browse", anonymous_id="a1", occurred_at=stamp))
     assert rejection.reason is Reason.INVALID_FIELD
     assert rejection.message.startswith("occurred_at: ")
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00"])
+def test_occurred_at_beyond_the_calendar_in_utc_is_an_invalid_field(stamp: str) -> None:
+    """Valid RFC 3339, but in year 0 or 10000 once in UTC: refused, not an overflow that
+    would stop the worker reading it."""
+    rejection = rejected(raw(type="browse", anonymous_id="a1", occurred_at=stamp))
+    assert rejection.reason is Reason.INVALID_FIELD
+    assert rejection.message.startswith("occurred_at: ")
+
+
+def test_a_value_the_schema_fails_on_is_refused_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def overflow(value: bytes) -> None:
+        msg = "a check the schema lacks"
+        raise OverflowError(msg)
+
+    monkeypatch.setattr(inbound.EventAdapter, "validate_json", overflow)
+    rejection = rejected(raw(type="browse", anonymous_id="a1"))
+    assert (rejection.reason, rejection.message) == (
+        Reason.INVALID_FIELD,
+        "unreadable (OverflowError)",
+    )
 
 
 @pytest.mark.parametrize(
