@@ -456,6 +456,9 @@ def load_playbook(path: Path | None = None) -> Playbook:
     except OSError as exc:
         msg = f"cannot read playbook {path}: {exc.strerror}"
         raise PlaybookError(msg) from exc
+    except UnicodeDecodeError as exc:
+        msg = f"invalid playbook {path}: not UTF-8 text (byte {exc.start})"
+        raise PlaybookError(msg) from exc
     return parse_playbook(text, str(path))
 
 

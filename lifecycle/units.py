@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-__all__ = ["NOT_POSITIVE", "Duration", "Percent", "equal_arms", "percent_number"]
+__all__ = ["NOT_POSITIVE", "TOO_LONG", "Duration", "Percent", "equal_arms", "percent_number"]
 
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -21,9 +21,16 @@ def _short_duration(value: Any) -> Any:
     """Accept ``90m``, ``1h``, ``7d``, ``2w`` and sums of them (``1h30m``, ``2d 12h``)
     besides pydantic's ISO 8601 (``PT1H``) forms."""
     if isinstance(value, str) and _DURATION.match(value):
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value)))
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value))
+        try:
+            return timedelta(seconds=seconds)
+        except OverflowError as exc:
+            raise PydanticCustomError(TOO_LONG, "must be at most 999999999 days") from exc
     return value
 
+
+TOO_LONG = "too_long"
+"""The error type of a duration beyond what a ``timedelta`` holds."""
 
 NOT_POSITIVE = "not_positive"
 """The error type of a duration of no time (``flows.parse`` says so in its own words)."""

@@ -43,7 +43,7 @@ from lifecycle.flows.model import (
 )
 from lifecycle.flows.paths import EVENT_PATHS, PathKind, event_path, record_path
 from lifecycle.state import CHANNELS
-from lifecycle.units import NOT_POSITIVE, Duration, equal_arms
+from lifecycle.units import NOT_POSITIVE, TOO_LONG, Duration, equal_arms
 from schemas.records import Stage
 
 __all__ = [
@@ -142,7 +142,7 @@ def _duration(value: Any, loc: Loc) -> timedelta:
         return _DURATION.validate_python(value)
     except ValidationError as exc:
         for error in exc.errors():
-            if error["type"] == NOT_POSITIVE:  # said in the playbook's words already
+            if error["type"] in (NOT_POSITIVE, TOO_LONG):  # in the playbook's words already
                 raise FlowError(loc, error["msg"]) from None
         raise FlowError(loc, f"not a duration: {_show(value)}") from None
 

@@ -71,9 +71,11 @@ def _bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
 
 def _int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
-    if text.startswith(("0o", "0x")):
-        return int(text, 0)
-    return int(text)
+    try:
+        return int(text, 0) if text.startswith(("0o", "0x")) else int(text)
+    except ValueError as exc:  # Python's cap on the digits of an int it reads
+        msg = f"an integer of {len(text)} digits is too long"
+        raise yaml.constructor.ConstructorError(None, None, msg, node.start_mark) from exc
 
 
 def _float(loader: yaml.SafeLoader, node: yaml.Node) -> float:

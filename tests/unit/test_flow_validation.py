@@ -374,6 +374,22 @@ SEND = CART + "    steps:\n      - send: "
         (CART + "    steps: [{wait: 25x}]\n", "flows.x.steps[0].wait: not a duration: '25x'"),
         (CART + "    steps: [{wait: 0s}]\n", "flows.x.steps[0].wait: must be longer than 0"),
         (
+            CART + "    steps: [{wait: 1000000000d}]\n",
+            "flows.x.steps[0].wait: must be at most 999999999 days",
+        ),
+        (
+            CART + "    steps: [{wait: 99999999999999999999d}]\n",
+            "flows.x.steps[0].wait: must be at most 999999999 days",
+        ),
+        (
+            "campaigns:\n  cart_abandonment: {delay: 99999999999999999999d}\n",
+            "campaigns.cart_abandonment.delay: must be at most 999999999 days",
+        ),
+        (
+            CART + "    steps: [{send: {campaign: a, priority: " + "9" * 5000 + "}}]\n",
+            "not valid YAML at line 4, column 44: an integer of 5000 digits is too long",
+        ),
+        (
             CART + "    steps: [{wait: 1h}, {wait: 2h}, {send: {channel: sms}}]\n",
             "flows.x.steps[2].send.campaign: required",
         ),

@@ -144,6 +144,14 @@ def test_load_playbook_reads_a_file(tmp_path: Path) -> None:
     assert load_playbook(path).stages.repeat_min_orders == 3
 
 
+def test_a_playbook_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_bytes(b"\xff\xfeflows: {}\n")
+    with pytest.raises(PlaybookError) as info:
+        load_playbook(path)
+    assert str(info.value) == f"invalid playbook {path}: not UTF-8 text (byte 0)"
+
+
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
