@@ -8,6 +8,7 @@ Settings come from ``LIFECYCLE_*`` environment variables (see
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from cli.report import show_report
 from cli.settings import cli_settings, kafka_errors
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook, problems
 from schemas.codec import dumps
+from streams.settings import MAX_LATENESS
 
 __all__ = ["main"]
 
@@ -299,6 +301,13 @@ def topics_create() -> None:
         raise click.ClickException(msg)
 
 
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        msg = f"{value} is not a number of seconds"
+        raise click.BadParameter(msg)
+    return value
+
+
 def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> None:
     """A backtest applies every event of its file: an ``--until`` before the last one
     cannot stop it there, so it says so rather than seem to."""
@@ -318,7 +327,8 @@ def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> Non
 )
 @click.option(
     "--lateness",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_LATENESS),
+    callback=lambda _ctx, _param, value: _finite(value),
     help="Allowed lateness in seconds (env LIFECYCLE_ALLOWED_LATENESS; default 0).",
 )
 @click.option(

@@ -7,19 +7,37 @@ from collections.abc import Iterator
 
 import click
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from streams.kafka import BrokerUnreachableError, explained
 from streams.settings import Settings
 
-__all__ = ["cli_settings", "kafka_errors"]
+__all__ = ["cli_settings", "kafka_errors", "settings_problems"]
 
 
 def cli_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        msg = f"invalid LIFECYCLE_* setting:\n{exc}"
+        raise click.ClickException(settings_problems(exc)) from None
+    except SettingsError as exc:  # a nested setting's value that is not JSON
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+        msg = f"invalid settings: LIFECYCLE_{field.upper()}: not valid JSON"
         raise click.ClickException(msg) from None
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line per bad value, naming its variable (``LIFECYCLE_WEB_PORT: ...``); a
+    check across settings names its variables itself. No value is repeated: one may be
+    a password."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        names = [str(part) for part in error["loc"] if not isinstance(part, int)]
+        if names:
+            message = f"LIFECYCLE_{'__'.join(names).upper()}: {message}"
+        lines.append(message)
+    return "invalid settings: " + "; ".join(lines)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.clock import ClockMode
@@ -21,6 +21,11 @@ from schemas.records import Campaign
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
 _OUTBOUND = ("transitions", "triggers", "deadletter", "attribution")
+
+
+MAX_LATENESS = 366 * 86400.0
+"""The most ``LIFECYCLE_ALLOWED_LATENESS`` may be (seconds): a year, as events may come
+at most ``LIFECYCLE_MAX_FUTURE``'s default ahead."""
 
 
 class TopicNames(BaseModel):
@@ -150,14 +155,14 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     kafka_dir: Path = DEFAULT_HOME / "kafka"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    tick_interval: float = Field(default=1.0, gt=0)
+    tick_interval: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     max_idle: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     max_id_length: int = Field(default=MAX_ID_LENGTH, ge=1, le=MAX_ID_LENGTH)
     max_text_length: int = Field(default=MAX_TEXT_LENGTH, ge=1, le=MAX_TEXT_LENGTH)
     max_items: int = Field(default=MAX_ITEMS, ge=1, le=MAX_ITEMS)
-    earliest_event_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
-    max_future: timedelta = timedelta(days=366)
+    earliest_event_time: AwareDatetime = datetime(1970, 1, 1, tzinfo=UTC)
+    max_future: timedelta = Field(default=timedelta(days=366), gt=timedelta(0))
     lag_interval: float = Field(default=10.0, gt=0)
     commit_interval: float = Field(default=1.0, gt=0)
     session_timeout: float = Field(default=60.0, ge=6, le=300)
@@ -172,12 +177,28 @@ class Settings(BaseSettings):
     mailer_bounces: bool = False
     mailer_max_age: dict[Campaign, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     clock: ClockMode = ClockMode.WALL
-    allowed_lateness: float = Field(default=0.0, ge=0)
+    allowed_lateness: float = Field(default=0.0, ge=0, le=MAX_LATENESS)
     batch_max: int = Field(default=1000, ge=1)
     batch_linger: float = Field(default=0.005, ge=0)
     output_hold: float = Field(default=0.02, ge=0)
     read_ahead: int = Field(default=1000, ge=2)
     input_partitioner: InputPartitioner = "murmur2"
+
+    @field_validator("broker")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        """``host[:port]`` entries, comma-separated: a typo in a port is said here, not as
+        a client library's error at the first connection."""
+        servers = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if not servers:
+            msg = "names no server (host:port[,host:port])"
+            raise ValueError(msg)
+        for server in servers:
+            _host, colon, port = server.rpartition(":")
+            if colon and not (port.isdigit() and 0 < int(port) < 65536):
+                msg = f"{server!r}: the port must be a number from 1 to 65535"
+                raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:

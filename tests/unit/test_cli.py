@@ -734,3 +734,57 @@ def test_the_mailer_without_a_broker_says_so_in_one_line(tmp_path: Path) -> None
         "LIFECYCLE_BROKER, LIFECYCLE_BROKER_SECURITY_PROTOCOL and LIFECYCLE_BROKER_SASL_* / "
         "_SSL_*."
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"LIFECYCLE_WEB_PORT": "abc"},
+            "invalid settings: LIFECYCLE_WEB_PORT: Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ),
+        (
+            {"LIFECYCLE_PARTITIONS": "0", "LIFECYCLE_CLOCK": "later"},
+            "invalid settings: LIFECYCLE_PARTITIONS: Input should be greater than or equal "
+            "to 1; LIFECYCLE_CLOCK: Input should be 'wall' or 'event'",
+        ),
+        ({"LIFECYCLE_TOPICS": "{bad"}, "invalid settings: LIFECYCLE_TOPICS: not valid JSON"),
+        (
+            {"LIFECYCLE_BROKER": "127.0.0.1:abc"},
+            "invalid settings: LIFECYCLE_BROKER: '127.0.0.1:abc': the port must be a number "
+            "from 1 to 65535",
+        ),
+        (
+            {"LIFECYCLE_EARLIEST_EVENT_TIME": "2025-01-01T00:00:00"},
+            "invalid settings: LIFECYCLE_EARLIEST_EVENT_TIME: Input should have timezone info",
+        ),
+        (
+            {"LIFECYCLE_ALLOWED_LATENESS": "inf", "LIFECYCLE_TICK_INTERVAL": "inf"},
+            "invalid settings: LIFECYCLE_TICK_INTERVAL: Input should be a finite number; "
+            "LIFECYCLE_ALLOWED_LATENESS: Input should be less than or equal to 31622400",
+        ),
+        (
+            {"LIFECYCLE_BROKER_SASL_USERNAME": "shop"},
+            "invalid settings: LIFECYCLE_BROKER_SASL_USERNAME is set but "
+            "LIFECYCLE_BROKER_SECURITY_PROTOCOL is PLAINTEXT: set it to SASL_PLAINTEXT or SASL_SSL",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(env: dict[str, str], line: str) -> None:
+    result = CliRunner().invoke(main, ["kafka", "status"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {line}\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("nan", "nan is not a number of seconds"), ("1e300", "is not in the range")],
+)
+def test_backtest_refuses_a_lateness_that_is_no_number_of_seconds(
+    events_file: Path, given: str, problem: str
+) -> None:
+    result = CliRunner().invoke(main, ["backtest", str(events_file), "--lateness", given])
+    assert result.exit_code == 2
+    assert "Invalid value for '--lateness'" in result.stderr
+    assert problem in result.stderr
