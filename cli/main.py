@@ -38,6 +38,17 @@ from streams.settings import MAX_LATENESS
 
 __all__ = ["main"]
 
+
+def _finite_option(
+    _ctx: click.Context, _param: click.Parameter, value: float | None
+) -> float | None:
+    """A float option's value, refused when it is nan (a range lets nan through)."""
+    if value is not None and not math.isfinite(value):
+        msg = f"{value} is not a number"
+        raise click.BadParameter(msg)
+    return value
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """A backtest's dead letter before any event time was read: a time of no event."""
 
@@ -191,8 +202,18 @@ def _emit_scores(block: dict[str, Any], write: Path | None) -> None:
         click.echo(yaml.safe_dump(block, sort_keys=False), nl=False)
         return
     # Read as the engine reads it (YAML 1.2): a YAML 1.1 read would write NO back as false.
-    current = yaml12.load(write.read_text(encoding="utf-8")) if write.exists() else None
-    merged = current if isinstance(current, dict) else {}
+    try:
+        current = yaml12.load(write.read_text(encoding="utf-8")) if write.exists() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        msg = f"cannot set scores in {write}: {getattr(exc, 'strerror', None) or exc}"
+        raise click.ClickException(msg.replace("\n", " ")) from None
+    if current is not None and not isinstance(current, dict):  # never overwrite it
+        msg = f"cannot set scores in {write}: its top level is not a mapping"
+        raise click.ClickException(msg)
+    merged = current or {}
+    if not isinstance(merged.get("scores", {}), dict):
+        msg = f"cannot set scores in {write}: its scores is not a mapping"
+        raise click.ClickException(msg)
     merged.setdefault("scores", {}).update(block["scores"])
     text = yaml.safe_dump(merged, sort_keys=False)
     try:
@@ -301,13 +322,6 @@ def topics_create() -> None:
         raise click.ClickException(msg)
 
 
-def _finite(value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
-        msg = f"{value} is not a number of seconds"
-        raise click.BadParameter(msg)
-    return value
-
-
 def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> None:
     """A backtest applies every event of its file: an ``--until`` before the last one
     cannot stop it there, so it says so rather than seem to."""
@@ -328,7 +342,7 @@ def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> Non
 @click.option(
     "--lateness",
     type=click.FloatRange(min=0, max=MAX_LATENESS),
-    callback=lambda _ctx, _param, value: _finite(value),
+    callback=_finite_option,
     help="Allowed lateness in seconds (env LIFECYCLE_ALLOWED_LATENESS; default 0).",
 )
 @click.option(
@@ -438,11 +452,36 @@ def backtest(
 
 
 @main.command()
-@click.option("--customers", default=1000, show_default=True, help="Simulated customers.")
+@click.option(
+    "--customers",
+    type=click.IntRange(1, 10_000_000),
+    default=1000,
+    show_default=True,
+    help="Simulated customers.",
+)
 @click.option("--seed", default=7, show_default=True, help="Same seed, same events.")
-@click.option("--days", default=365.0, show_default=True, help="Simulated span of event time.")
-@click.option("--rate", default=0.0, help="Events per second to publish (0: as fast as possible).")
-@click.option("--duplicates", default=0.0, help="Share of events delivered twice.")
+@click.option(
+    "--days",
+    type=click.FloatRange(0, 36_500, min_open=True),
+    callback=_finite_option,
+    default=365.0,
+    show_default=True,
+    help="Simulated span of event time.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, 1_000_000),
+    callback=_finite_option,
+    default=0.0,
+    help="Events per second to publish (0: as fast as possible).",
+)
+@click.option(
+    "--duplicates",
+    type=click.FloatRange(0, 1),
+    callback=_finite_option,
+    default=0.0,
+    help="Share of events delivered twice.",
+)
 @click.option(
     "--welcome-effect",
     type=click.FloatRange(0, 1),
@@ -490,7 +529,10 @@ def simulate(
 
     effect = None
     if welcome_effect is not None:
-        book = load_playbook(cli_settings().playbook)
+        try:
+            book = load_playbook(cli_settings().playbook)
+        except PlaybookError as exc:
+            raise click.ClickException(str(exc)) from None
         rule = book.campaigns[Campaign.WELCOME]
         effect = Effect(
             welcome_effect, holdout=book.holdout_share(rule), window=rule.attribution_window

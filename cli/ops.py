@@ -9,6 +9,7 @@ total lag exceeds N, so a cron job or an alert script can call it as is.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -107,20 +108,34 @@ def customer(customer_id: str, url: str | None) -> None:
         msg = f"--url must be http:// or https://, not {base}"
         raise click.BadParameter(msg)
     target = f"{base}/customers/{urllib.parse.quote(customer_id, safe='')}"
-    request = urllib.request.Request(target)  # noqa: S310 - scheme checked above
-    if settings.api_token:
-        request.add_header("Authorization", f"Bearer {settings.api_token.get_secret_value()}")
+    token = settings.api_token
     try:
+        request = urllib.request.Request(target)  # noqa: S310 - scheme checked above
+        if token:
+            request.add_header("Authorization", f"Bearer {token.get_secret_value()}")
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - checked
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        reason = json.loads(exc.read() or b"{}").get("error", exc.reason)
-        msg = f"{customer_id}: {reason} (HTTP {exc.code})"
+        answer = _json_or_none(exc.read())
+        if not isinstance(answer, dict) or "error" not in answer:
+            msg = f"{base} answered HTTP {exc.code} ({exc.reason}), not as a worker does"
+            raise click.ClickException(msg) from None
+        msg = f"{customer_id}: {answer['error']} (HTTP {exc.code})"
         raise click.ClickException(msg) from None
     except urllib.error.URLError as exc:
         msg = f"no worker answers at {base}: {exc.reason}"
         raise click.ClickException(msg) from None
+    except (ValueError, http.client.HTTPException) as exc:  # a bad URL, or not a worker
+        msg = f"no worker answers at {base}: {type(exc).__name__}: {exc}"
+        raise click.ClickException(msg) from None
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+def _json_or_none(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 @click.command("mailer")
@@ -131,7 +146,7 @@ def mailer() -> None:
     """
     import signal
 
-    from mailer.service import MailerSettings, max_ages, run_mailer
+    from mailer.service import MailerSettings, OutboxError, max_ages, run_mailer
 
     settings = cli_settings()
     config = MailerSettings(
@@ -156,6 +171,9 @@ def mailer() -> None:
         )
         return await run_mailer(settings, config, stop)
 
-    with kafka_errors(settings):
-        counts = asyncio.run(main())
+    try:
+        with kafka_errors(settings):
+            counts = asyncio.run(main())
+    except OutboxError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo("mailer stopped: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

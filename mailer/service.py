@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_MAX_AGE",
     "OTHER_MAX_AGE",
     "Outbox",
+    "OutboxError",
     "Templates",
     "max_ages",
     "plan",
@@ -124,17 +125,25 @@ def plan(
     return "send"
 
 
+class OutboxError(Exception):
+    """The outbox cannot be opened: a path that is a directory, or a file of another kind."""
+
+
 class Outbox:
     """Every trigger seen, by trigger_id, with its status: the mailer's durable memory."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS mails (trigger_id TEXT PRIMARY KEY, campaign TEXT,"
-            " send_after REAL, status TEXT, trigger TEXT, updated REAL)"
-        )
-        self.db.commit()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path)
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS mails (trigger_id TEXT PRIMARY KEY, campaign TEXT,"
+                " send_after REAL, status TEXT, trigger TEXT, updated REAL)"
+            )
+            self.db.commit()
+        except (OSError, sqlite3.Error) as exc:
+            msg = f"cannot open the outbox {path} (LIFECYCLE_MAILER_OUTBOX): {exc}"
+            raise OutboxError(msg) from exc
 
     def add(self, trigger: Trigger, status: str) -> bool:
         """Store a trigger once; False when its trigger_id was seen before."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -779,7 +782,7 @@ def test_a_bad_setting_is_one_line_naming_its_variable(env: dict[str, str], line
 
 @pytest.mark.parametrize(
     ("given", "problem"),
-    [("nan", "nan is not a number of seconds"), ("1e300", "is not in the range")],
+    [("nan", "nan is not a number"), ("1e300", "is not in the range")],
 )
 def test_backtest_refuses_a_lateness_that_is_no_number_of_seconds(
     events_file: Path, given: str, problem: str
@@ -788,3 +791,112 @@ def test_backtest_refuses_a_lateness_that_is_no_number_of_seconds(
     assert result.exit_code == 2
     assert "Invalid value for '--lateness'" in result.stderr
     assert problem in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"- a\n- b\n", "its top level is not a mapping"),
+        (b"hello\n", "its top level is not a mapping"),
+        (b"scores: 7\n", "its scores is not a mapping"),
+        (b"\xff\xfescores: {}\n", "'utf-8' codec can't decode byte 0xff in position 0"),
+        (b"flows: [\n  bad", "while parsing a flow sequence"),
+    ],
+)
+def test_scores_are_not_written_over_a_file_that_is_no_playbook(
+    events_file: Path, tmp_path: Path, content: bytes, problem: str
+) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_bytes(content)
+    result = run("rfm", "calibrate", str(events_file), "--write", str(book), "--no-progress")
+    assert result.exit_code == 1
+    error = result.stderr.splitlines()[-1]  # after the calibration's own line
+    assert error.startswith(f"Error: cannot set scores in {book}: ")
+    assert problem in error
+    assert book.read_bytes() == content
+
+
+class _NotAWorker(http.server.BaseHTTPRequestHandler):
+    """A web server that is no worker: an HTML 404, or a 200 that is not JSON."""
+
+    def do_GET(self) -> None:
+        found = self.path.endswith("/plain")
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "text/plain" if found else "text/html")
+        self.end_headers()
+        self.wfile.write(b"hello" if found else b"<html>Not Found</html>")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def not_a_worker() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotAWorker)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_customer_against_something_else_than_a_worker_says_so_in_one_line(
+    not_a_worker: str,
+) -> None:
+    answers = {
+        "http://[::1": "Error: no worker answers at http://[::1: ValueError: Invalid IPv6 URL",
+        "http://127.0.0.1:abc": "Error: no worker answers at http://127.0.0.1:abc: "
+        "InvalidURL: nonnumeric port: 'abc'",
+        not_a_worker: f"Error: {not_a_worker} answered HTTP 404 (Not Found), not as a worker does",
+    }
+    for url, line in answers.items():
+        result = CliRunner().invoke(main, ["customer", "X", "--url", url])
+        assert (result.exit_code, result.stderr) == (1, line + "\n")
+    result = CliRunner().invoke(main, ["customer", "plain", "--url", not_a_worker])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: no worker answers at {not_a_worker}: JSONDecodeError")
+
+
+def test_the_mailer_refuses_an_outbox_it_cannot_open(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "outbox.txt"
+    not_a_database.write_bytes(b"a shop's notes, not the mailer's outbox" * 30)
+    for outbox, problem in ((tmp_path, "unable to open database file"),
+                            (not_a_database, "file is not a database")):  # fmt: skip
+        env = {"LIFECYCLE_BROKER": "127.0.0.1:1", "LIFECYCLE_MAILER_OUTBOX": str(outbox)}
+        result = CliRunner().invoke(main, ["mailer"], env=env)
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: cannot open the outbox {outbox} (LIFECYCLE_MAILER_OUTBOX): {problem}"
+        )
+    assert not_a_database.read_bytes().startswith(b"a shop's notes")
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("--customers", "-5"), "Invalid value for '--customers': -5 is not in the range"),
+        (("--days", "nan"), "Invalid value for '--days': nan is not a number"),
+        (("--days", "1e300"), "Invalid value for '--days': 1e+300 is not in the range"),
+        (("--duplicates", "5"), "Invalid value for '--duplicates': 5.0 is not in the range"),
+        (("--rate", "-3"), "Invalid value for '--rate': -3.0 is not in the range"),
+    ],
+)
+def test_simulate_refuses_numbers_out_of_range(
+    tmp_path: Path, args: tuple[str, ...], problem: str
+) -> None:
+    result = CliRunner().invoke(main, ["simulate", *args, "-o", str(tmp_path / "s.jsonl")])
+    assert result.exit_code == 2
+    assert problem in result.stderr
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_simulate_refuses_a_bad_playbook_in_one_line(tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text("stages: [1]\n", encoding="utf-8")
+    env = {"LIFECYCLE_PLAYBOOK": str(book)}
+    args = ["simulate", "--customers", "3", "--welcome-effect", "0.5", "-o", str(tmp_path / "s")]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: invalid playbook {book}: stages")
+    assert len(result.stderr.splitlines()) == 1
