@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import click
 from pydantic import ValidationError
 
 from cli.options import (
+    F,
     aware_time,
     events_argument,
     json_option,
@@ -47,6 +49,22 @@ def _finite_option(
         msg = f"{value} is not a number"
         raise click.BadParameter(msg)
     return value
+
+
+def _number(
+    name: str, bounds: tuple[float, float], default: float, about: str, *, above: bool = False
+) -> Callable[[F], F]:
+    """A float option within ``bounds`` (above the lower one only, if ``above``), nan
+    refused."""
+    low, high = bounds
+    return click.option(
+        name,
+        type=click.FloatRange(low, high, min_open=above),
+        callback=_finite_option,
+        default=default,
+        show_default=True,
+        help=about,
+    )
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -460,28 +478,9 @@ def backtest(
     help="Simulated customers.",
 )
 @click.option("--seed", default=7, show_default=True, help="Same seed, same events.")
-@click.option(
-    "--days",
-    type=click.FloatRange(0, 36_500, min_open=True),
-    callback=_finite_option,
-    default=365.0,
-    show_default=True,
-    help="Simulated span of event time.",
-)
-@click.option(
-    "--rate",
-    type=click.FloatRange(0, 1_000_000),
-    callback=_finite_option,
-    default=0.0,
-    help="Events per second to publish (0: as fast as possible).",
-)
-@click.option(
-    "--duplicates",
-    type=click.FloatRange(0, 1),
-    callback=_finite_option,
-    default=0.0,
-    help="Share of events delivered twice.",
-)
+@_number("--days", (0, 36_500), 365.0, "Simulated span of event time.", above=True)
+@_number("--rate", (0, 1_000_000), 0.0, "Events per second to publish (0: as fast as possible).")
+@_number("--duplicates", (0, 1), 0.0, "Share of events delivered twice.")
 @click.option(
     "--welcome-effect",
     type=click.FloatRange(0, 1),
