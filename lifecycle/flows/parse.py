@@ -579,8 +579,14 @@ def _segment(value: Any, loc: Loc, names: frozenset[str]) -> SegmentDef:
     return SegmentDef(cond=condition(value, Scope(None, names), loc))
 
 
-def _turned_off(value: Any) -> bool:
-    return isinstance(value, Mapping) and dict(value) == {"enabled": False}
+def _switch(value: Any, loc: Loc) -> bool | None:
+    """What ``NAME: {enabled: BOOL}`` sets for a built-in; None for a definition."""
+    if not isinstance(value, Mapping) or set(value) != {"enabled"}:
+        return None
+    enabled = value["enabled"]
+    if not isinstance(enabled, bool):  # 0 or "no" would read as false in Python
+        raise FlowError((*loc, "enabled"), "must be true or false")
+    return enabled
 
 
 def _named(section: str, value: Any) -> Mapping[str, Any]:
@@ -604,18 +610,23 @@ def parse_language(segments: Any, flows: Any, defaults: Language | None = None) 
     given_segments = _named("segments", segments)
     names = frozenset(base_segments) | frozenset(given_segments)
     for name, value in given_segments.items():
-        if _turned_off(value):
+        switch = _switch(value, ("segments", name))
+        if switch is not None:
             if name not in base_segments:
-                raise FlowError(("segments", name), "enabled: false names no built-in segment")
-            out_segments[name] = SegmentDef(cond=None, enabled=False)
+                said = "true" if switch else "false"
+                raise FlowError(("segments", name), f"enabled: {said} names no built-in segment")
+            if not switch:
+                out_segments[name] = SegmentDef(cond=None, enabled=False)
         else:
             out_segments[name] = _segment(value, ("segments", name), names)
     out_flows = dict(base_flows)
     for name, value in _named("flows", flows).items():
-        if _turned_off(value):
+        switch = _switch(value, ("flows", name))
+        if switch is not None:
             if name not in base_flows:
-                raise FlowError(("flows", name), "enabled: false names no built-in flow")
-            out_flows[name] = base_flows[name].model_copy(update={"enabled": False})
+                said = "true" if switch else "false"
+                raise FlowError(("flows", name), f"enabled: {said} names no built-in flow")
+            out_flows[name] = base_flows[name].model_copy(update={"enabled": switch})
         else:
             flow = parse_flow(value, ("flows", name), builtin=defaults is None, segments=names)
             base = base_flows.get(name)

@@ -251,6 +251,11 @@ def test_a_shop_adds_flows_and_segments() -> None:
     assert list(segments) == ["big", "nordics"]
 
 
+def test_enabled_true_alone_keeps_a_built_in_as_it_is() -> None:
+    book = parse_playbook("flows:\n  welcome: {enabled: true}\n")
+    assert book.flows == parse_playbook("").flows
+
+
 def test_enabled_false_turns_a_built_in_off_and_keeps_it() -> None:
     _, flows = _shop("flows:\n  welcome: {enabled: false}\n")
     assert not flows["welcome"].enabled
@@ -678,6 +683,10 @@ SEND = CART + "    steps:\n      - send: "
             "segments.x: enabled: false names no built-in segment",
         ),
         ("segments:\n  x: {}\n", "segments.x: an empty condition"),
+        ("flows:\n  welcome: {enabled: maybe}\n", "flows.welcome.enabled: must be true or false"),
+        ("flows:\n  welcome: {enabled: 0}\n", "flows.welcome.enabled: must be true or false"),
+        ("segments:\n  x: {enabled: 1}\n", "segments.x.enabled: must be true or false"),
+        ("flows:\n  x: {enabled: true}\n", "flows.x: enabled: true names no built-in flow"),
     ],
 )
 def test_each_bad_input_is_refused_in_one_line(text: str, line: str) -> None:
