@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from analytics.report import Records, Report, build_report
-from cli.options import json_option, period_of, period_options, playbook_option
+from cli.options import json_option, period_of, period_options, playbook_option, timeout_option
 from cli.settings import cli_settings
 from lifecycle.playbook import Playbook, PlaybookError, load_playbook
 from schemas.codec import dumps
@@ -62,7 +62,7 @@ def _playbook(path: Path | None) -> Playbook:
 @click.command("report")
 @period_options
 @playbook_option("Playbook YAML (env LIFECYCLE_PLAYBOOK): its value tiers and campaigns.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to read the topics.")
+@timeout_option(120.0, "Seconds to read the topics.")
 @json_option("One JSON object instead of tables.")
 def report(
     start: str | None, end: str | None, playbook: Path | None, timeout: float, as_json: bool

@@ -184,6 +184,13 @@ class Settings(BaseSettings):
     read_ahead: int = Field(default=1000, ge=2)
     input_partitioner: InputPartitioner = "murmur2"
 
+    @field_validator("playbook", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``LIFECYCLE_PLAYBOOK=`` is no playbook (the built-in one), not the directory
+        ``.`` that ``Path("")`` names."""
+        return None if value == "" else value
+
     @field_validator("broker")
     @classmethod
     def _servers(cls, value: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import main
+from cli.settings import cli_settings
 from lifecycle.backtest import Backtest, Output
 from lifecycle.playbook import default_playbook, load_playbook
 from schemas.codec import dumps, to_jsonable
@@ -900,3 +901,17 @@ def test_simulate_refuses_a_bad_playbook_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: invalid playbook {book}: stages")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_empty_playbook_setting_is_the_built_in_playbook(
+    monkeypatch: pytest.MonkeyPatch, events_file: Path
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_PLAYBOOK", "")
+    assert cli_settings().playbook is None
+    assert run("backtest", str(events_file)).exit_code == 0
+
+
+def test_report_waits_at_least_a_second() -> None:
+    result = CliRunner().invoke(main, ["report", "--timeout", "-5"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--timeout'" in result.stderr
