@@ -30,22 +30,24 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def aware_time(value: str) -> datetime:
-    """A command-line time: RFC 3339 with an offset, since event time needs one."""
+def aware_time(value: str, option: str = "--until") -> datetime:
+    """A command-line time given as ``option``: RFC 3339 with an offset, since event time
+    needs one."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         msg = f"not an RFC 3339 time: {value}"
-        raise click.BadParameter(msg) from exc
+        raise click.BadParameter(msg, param_hint=f"'{option}'") from exc
     if parsed.tzinfo is None:
         msg = f"{value} has no UTC offset; event time needs one"
-        raise click.BadParameter(msg)
+        raise click.BadParameter(msg, param_hint=f"'{option}'")
     return parsed
 
 
 def period_of(start: str | None, end: str | None) -> Period:
     period = Period(
-        None if start is None else aware_time(start), None if end is None else aware_time(end)
+        None if start is None else aware_time(start, "--from"),
+        None if end is None else aware_time(end, "--to"),
     )
     if period.start and period.end and period.start >= period.end:
         msg = "--from must be before --to"

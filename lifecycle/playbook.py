@@ -393,6 +393,8 @@ def error_path(loc: tuple[int | str, ...]) -> str:
 def _problem(error: Any) -> str:
     if error["type"] == "missing":
         return "required"
+    if error["type"] == "extra_forbidden":  # as the flows' own keys say it
+        return "unknown key"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 

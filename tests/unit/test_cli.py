@@ -224,7 +224,10 @@ def test_backtest_until_needs_an_offset(events_file: Path) -> None:
     assert result.stdout == ""
     bad = run("backtest", str(events_file), "--until", "next tuesday")
     assert bad.exit_code == 2
-    assert "not an RFC 3339 time" in bad.stderr
+    assert "Invalid value for '--until': not an RFC 3339 time: next tuesday" in bad.stderr
+    report = run("backtest", str(events_file), "--report", "--from", "monday")
+    assert report.exit_code == 2
+    assert "Invalid value for '--from': not an RFC 3339 time: monday" in report.stderr
 
 
 @pytest.mark.parametrize("until", ["2025-03-12T00:00:00Z", "2025-03-12T01:00:00+01:00"])
