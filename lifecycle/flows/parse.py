@@ -8,6 +8,7 @@ over the default playbook's.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import time, timedelta
@@ -171,7 +172,8 @@ class Scope:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite number: YAML's ``.inf``, ``1e999`` or ``.nan`` would hold never or always."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _exact(kind: PathKind, value: Any) -> Any:

@@ -684,6 +684,10 @@ SEND = CART + "    steps:\n      - send: "
         ),
         ("segments:\n  x: {}\n", "segments.x: an empty condition"),
         ("flows:\n  welcome: {enabled: maybe}\n", "flows.welcome.enabled: must be true or false"),
+        (
+            "segments:\n  x: {field: revenue, gte: 1e999}\n",
+            "segments.x.gte: revenue compares with a number, not inf",
+        ),
         ("flows:\n  welcome: {enabled: 0}\n", "flows.welcome.enabled: must be true or false"),
         ("segments:\n  x: {enabled: 1}\n", "segments.x.enabled: must be true or false"),
         ("flows:\n  x: {enabled: true}\n", "flows.x: enabled: true names no built-in flow"),
