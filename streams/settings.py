@@ -24,8 +24,8 @@ _OUTBOUND = ("transitions", "triggers", "deadletter", "attribution")
 
 
 MAX_LATENESS = 366 * 86400.0
-"""The most ``LIFECYCLE_ALLOWED_LATENESS`` may be (seconds): a year, as events may come
-at most ``LIFECYCLE_MAX_FUTURE``'s default ahead."""
+"""The most ``LIFECYCLE_ALLOWED_LATENESS`` may be (seconds): a year. A clock held further
+back than that fires no timer in time; beyond a ``timedelta`` it cannot be held at all."""
 
 
 class TopicNames(BaseModel):
@@ -201,6 +201,8 @@ class Settings(BaseSettings):
             msg = "names no server (host:port[,host:port])"
             raise ValueError(msg)
         for server in servers:
+            if server.endswith("]"):  # an IPv6 address in brackets, no port
+                continue
             _host, colon, port = server.rpartition(":")
             if colon and not (port.isdigit() and 0 < int(port) < 65536):
                 msg = f"{server!r}: the port must be a number from 1 to 65535"
