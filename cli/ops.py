@@ -125,7 +125,7 @@ def customer(customer_id: str, url: str | None) -> None:
     except urllib.error.URLError as exc:
         msg = f"no worker answers at {base}: {exc.reason}"
         raise click.ClickException(msg) from None
-    except (ValueError, http.client.HTTPException) as exc:  # a bad URL, or not a worker
+    except (ValueError, OSError, http.client.HTTPException) as exc:  # a bad URL, no worker
         msg = f"no worker answers at {base}: {type(exc).__name__}: {exc}"
         raise click.ClickException(msg) from None
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))

@@ -86,10 +86,13 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 """An RFC 3339 timestamp with offset, normalised to UTC so outputs are byte-stable."""
 
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
-"""RFC 3339's date-time (section 5.6): seconds and a colon in the offset required, a
-space allowed for the T (its note in 5.6). pydantic reads more (``+0530``, no seconds,
-seconds since 1970 as a string), which the contract does not."""
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+"""RFC 3339's date-time (section 5.6): a colon in the offset required, a space allowed
+for the T (its note in 5.6), and the seconds left out when they are zero, as Java's
+``OffsetDateTime.toString`` writes them. pydantic reads more (``+0530``, a comma before
+the fraction, seconds since 1970 as a string), which the contract does not."""
 
 
 def _text_time(value: object) -> object:

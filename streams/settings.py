@@ -201,9 +201,17 @@ class Settings(BaseSettings):
             msg = "names no server (host:port[,host:port])"
             raise ValueError(msg)
         for server in servers:
-            if server.endswith("]"):  # an IPv6 address in brackets, no port
-                continue
-            _host, colon, port = server.rpartition(":")
+            # host:port or [IPv6]:port; a bare IPv6 address or a host alone has no port.
+            if server.startswith("["):
+                _address, bracket, rest = server.partition("]")
+                colon, port = rest[:1], rest[1:]
+                if not bracket or rest not in ("", f":{port}"):
+                    msg = f"{server!r}: not [address]:port"
+                    raise ValueError(msg)
+            elif server.count(":") == 1:
+                colon, port = ":", server.partition(":")[2]
+            else:
+                colon = port = ""
             if colon and not (port.isdigit() and 0 < int(port) < 65536):
                 msg = f"{server!r}: the port must be a number from 1 to 65535"
                 raise ValueError(msg)
@@ -331,8 +339,9 @@ class Settings(BaseSettings):
         # topic would have the live app retire its visitors again (and read the live
         # app's merges itself), and filling its re-keyed copies would feed it every
         # event again.
+        own = output_prefix or f"{app_id}."  # never the live app's, whatever the prefix
         for internal in ("merge", "ticks", "repartition"):
-            outputs[internal] = output_prefix + getattr(self.topics, internal)
+            outputs[internal] = own + getattr(self.topics, internal)
         return self.model_copy(
             update={
                 "app_id": app_id,

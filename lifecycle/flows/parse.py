@@ -173,7 +173,9 @@ class Scope:
 
 def _is_number(value: Any) -> bool:
     """A finite number: YAML's ``.inf``, ``1e999`` or ``.nan`` would hold never or always."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # an int too long for a float too
 
 
 def _exact(kind: PathKind, value: Any) -> Any:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import threading
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from lifecycle.playbook import default_playbook, load_playbook
 from schemas.codec import dumps, to_jsonable
 from schemas.records import Campaign
 from streams.producer import partitioner
+from streams.settings import Settings
 
 EVENTS = [
     {
@@ -763,6 +765,11 @@ def test_the_mailer_without_a_broker_says_so_in_one_line(tmp_path: Path) -> None
             "from 1 to 65535",
         ),
         (
+            {"LIFECYCLE_BROKER": "a:9092,[::1]:abc"},
+            "invalid settings: LIFECYCLE_BROKER: '[::1]:abc': the port must be a number "
+            "from 1 to 65535",
+        ),
+        (
             {"LIFECYCLE_EARLIEST_EVENT_TIME": "2025-01-01T00:00:00"},
             "invalid settings: LIFECYCLE_EARLIEST_EVENT_TIME: Input should have timezone info",
         ),
@@ -918,3 +925,25 @@ def test_report_waits_at_least_a_second() -> None:
     result = CliRunner().invoke(main, ["report", "--timeout", "-5"])
     assert result.exit_code == 2
     assert "Invalid value for '--timeout'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "servers", ["kafka-1:9092,kafka-2:9092", "[::1]:9092", "2001:db8::a", "[2001:db8::a]", "k"]
+)
+def test_broker_forms_kafka_clients_take_are_accepted(servers: str) -> None:
+    assert Settings(broker=servers).broker == servers
+
+
+def test_customer_says_when_the_worker_does_not_answer_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def silent(*args: object, **kwargs: object) -> None:
+        msg = "timed out"
+        raise TimeoutError(msg)
+
+    monkeypatch.setattr(urllib.request, "urlopen", silent)
+    result = CliRunner().invoke(main, ["customer", "X", "--url", "http://127.0.0.1:9"])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: no worker answers at http://127.0.0.1:9: TimeoutError: timed out\n",
+    )

@@ -251,6 +251,11 @@ def test_a_shop_adds_flows_and_segments() -> None:
     assert list(segments) == ["big", "nordics"]
 
 
+def test_an_integer_too_long_for_a_float_is_still_a_number() -> None:
+    book = parse_playbook("segments:\n  rich: {field: revenue, gte: " + "1" * 400 + "}\n")
+    assert "rich" in book.segments
+
+
 def test_enabled_true_alone_keeps_a_built_in_as_it_is() -> None:
     book = parse_playbook("flows:\n  welcome: {enabled: true}\n")
     assert book.flows == parse_playbook("").flows

@@ -107,6 +107,8 @@ def test_a_replay_shares_only_the_inbound_topics_with_the_live_app() -> None:
         assert not set(replay.internal_topics) & set(live.internal_topics)
         assert replay.topic("merge") == "p.replay.lifecycle.merge"
         assert replay.topic("ticks") == "p.replay.lifecycle.ticks"
+        unprefixed = live.for_replay("replay-app", "")  # outputs to the live topics
+        assert not set(unprefixed.internal_topics) & set(live.internal_topics)
 
 
 def test_routing_key_takes_the_record_key_else_the_values_customer_key() -> None:
