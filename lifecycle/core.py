@@ -30,6 +30,7 @@ from lifecycle.policy import ResolvedSend, Suppression, apply_caps, decide
 from lifecycle.recommend import Recommender
 from lifecycle.scoring import ScoresAt
 from lifecycle.state import (
+    CLAIMS_KEPT,
     HISTORY_KEPT,
     TRAITS_KEPT,
     CartLine,
@@ -423,6 +424,9 @@ def _claim(step: _Step, anonymous_id: str | None) -> None:
             cause=step.cause.ref,
         )
         step.outcome.claims.append(claim)
+        if anonymous_id not in state.claimed:
+            state.claimed.append(anonymous_id)
+            del state.claimed[:-CLAIMS_KEPT]
 
 
 def _browse(step: _Step, event: BrowseEvent) -> None:
@@ -906,14 +910,19 @@ def _fold_orders(
     state.orders += sum(1 for net in new.values() if net > 0)
     state.revenue += sum(new.values(), Decimal(0))
     first, last = state.first_order_at, state.last_order_at
+    # Days with a purchase on both sides count once. The records keep only their latest
+    # times, and their first: a day shared outside those is counted twice.
+    own_days = {t.date() for t in (*state.purchase_times, *([first] if first else []))}
+    guest_days = {t.date() for t in (*guest.purchase_times, guest.first_order_at)}
+    state.purchase_days += guest.purchase_days - len(own_days & guest_days)
     state.first_order_at = (
         guest.first_order_at if first is None else min(first, guest.first_order_at)
     )
     state.last_order_at = guest.last_order_at if last is None else max(last, guest.last_order_at)
-    own_days = {t.date() for t in state.purchase_times}
-    shared = len(own_days & {t.date() for t in guest.purchase_times})
-    state.purchase_days += guest.purchase_days - shared
-    times = sorted(set(state.purchase_times).union(guest.purchase_times))
+    if len(new) == len(guest.order_net):  # distinct orders: each time counts, ties too
+        times = sorted([*state.purchase_times, *guest.purchase_times])
+    else:  # an order on both sides: its time once (when the shop sent the same time)
+        times = sorted(set(state.purchase_times).union(guest.purchase_times))
     state.purchase_times = times[-playbook.stages.purchases_kept :]
     mine = set(state.bought)
     bought = [p for p in guest.bought if p not in mine] + state.bought
@@ -922,22 +931,37 @@ def _fold_orders(
     return True
 
 
-def _order_moves(step: _Step) -> None:
-    """The moves a guest's orders make once they are the customer's: up the purchase
-    ladder as far as the orders reach (first-time buyer, repeat, loyal), never back
-    from at risk or churned, which a guest's earlier orders do not undo."""
-    if step.state.orders == 0:  # every guest order refunded
+def _order_moves(step: _Step, guest: GuestOrders) -> None:
+    """The moves a guest's orders make once they are the customer's, as a purchase's
+    would (``_purchase_moves``): up the ladder as far as the orders reach (first-time
+    buyer, repeat, loyal). A guest order placed after the customer went at risk or
+    churned (a login after a guest checkout) reactivates them, and one after the
+    reactivation makes a repeat customer; an order placed before that move does not
+    undo it."""
+    state = step.state
+    if state.orders == 0:  # every guest order refunded
         return
-    if step.state.stage in _BEFORE_PURCHASE:
+    stage = state.stage
+    latest = state.history[-1] if state.history else None
+    since = latest.at if latest is not None and latest.to_stage is stage else None
+    after = since is not None and guest.last_order_at > since
+    if stage in (Stage.AT_RISK, Stage.CHURNED):
+        if after:
+            step.move(Stage.REACTIVATED, "merged_orders")
+        return
+    if stage is Stage.REACTIVATED:
+        if after:
+            step.move(Stage.REPEAT_CUSTOMER, "merged_orders")
+    elif stage in _BEFORE_PURCHASE:
         step.move(Stage.FIRST_TIME_BUYER, "merged_orders")
     _repeat_and_loyal(step, "merged_orders")
 
 
 def _reborn(state: CustomerState, history: ProspectHistory) -> bool:
     """Whether ``state`` is a record the id began after an erase, not the one whose signup
-    or login claimed the visitor: it has not applied that event, and began after it.
-    (A record that applied it may have begun later: a signup that came late.)"""
-    return history.cause not in state.recent_event_ids and state.first_seen_at > history.at
+    or login claimed the visitor: it holds no such claim (``claimed``; a record an
+    earlier version wrote holds none, but the claiming event among its recent ids)."""
+    return history.anonymous_id not in state.claimed and history.cause not in state.recent_event_ids
 
 
 def _fold(
@@ -958,15 +982,17 @@ def _fold(
     docs/architecture.md, "Identity merge across partitions"). A second fold of the
     same visitor changes nothing.
     """
+    if state is not None and history.anonymous_id in state.anonymous_ids:
+        return Outcome(state=state, duplicate=True, changed=False)  # folded before
     if state is None or _reborn(state, history):
         # Erased meanwhile, the record gone or begun again after the claim: the
         # visitor's history went with the erased record, and its runs end with it.
         ended = [flow_event(run.flow, "exited", "erased") for run in history.runs]
         return Outcome(state=state, duplicate=not ended, changed=False, flow_events=ended)
-    if history.anonymous_id in state.anonymous_ids:
-        return Outcome(state=state, duplicate=True, changed=False)
     current = state if in_place else deep_copy(state)
     current.anonymous_ids.append(history.anonymous_id)
+    if history.anonymous_id in current.claimed:
+        current.claimed.remove(history.anonymous_id)
     current.first_seen_at = min(current.first_seen_at, history.first_seen_at)
     for viewed in history.views:
         if viewed not in current.prospect_views:
@@ -989,8 +1015,8 @@ def _fold(
         ref = f"merge:{history.anonymous_id}:{history.cause}"
         # A stage move shows the signup or login that merged the visitor as its cause.
         step = _Step(current, _Cause(ref, history.cause, at), playbook, outcome, None)
-        if ordered:
-            _order_moves(step)
+        if ordered and history.orders is not None:
+            _order_moves(step, history.orders)
         interpreter.take_runs(step, history.runs)
         interpreter.after_cause(step)  # a merge is a change too
         step.finish()

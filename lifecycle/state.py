@@ -22,6 +22,7 @@ from schemas.events import Scalar, UtcDatetime
 from schemas.records import Attributed, Channel, Group, Stage
 
 __all__ = [
+    "CLAIMS_KEPT",
     "HISTORY_KEPT",
     "TRAITS_KEPT",
     "WINDOWS_KEPT",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 HISTORY_KEPT = 20
+CLAIMS_KEPT = 20
+"""Claims a record remembers until their history comes back; a claim that finds no
+visitor sends none back, so the oldest go first."""
 WINDOWS_KEPT = 64
 """Open attribution windows a record keeps; beyond it the earliest-closing ones close early."""
 TRAITS_KEPT = 100
@@ -407,6 +411,10 @@ class CustomerState(BaseModel):
     """The latest purchases' times, ascending, for the loyal count and the typical gap."""
     anonymous_ids: list[str] = Field(default_factory=list)
     """Anonymous visitor ids merged into this customer (identity links)."""
+    claimed: list[str] = Field(default_factory=list, exclude_if=_empty)
+    """Visitor ids this record claimed whose history has not come back (at most
+    ``CLAIMS_KEPT``): a history comes back to the record that claimed it, not to one the
+    id began after an erase."""
     prospect_views: list[str] = Field(default_factory=list)
     """What the customer viewed before they were known, from merged prospects."""
     bought: list[str] = Field(default_factory=list)
@@ -708,6 +716,7 @@ def _runs(values: dict[str, Any]) -> dict[str, Any]:
 
 
 _OPTIONAL: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]] = {
+    "claimed": (lambda v: v, list),
     "views": (lambda v: list(map(_view, v)), list),
     "runs": (_runs, dict),
     "entered": (_timestamps, dict),

@@ -202,14 +202,15 @@ def test_a_history_coming_back_after_an_erase_stays_out_of_the_ids_next_record(
     assert history is not None
     erase = body("privacy", "x1", "2026-03-01T10:06:00Z", customer_id=CUST, action="erase")
     assert apply(signed.state, EventAdapter.validate_python(erase), playbook).state is None
-    again = body("browse", "b9", "2026-03-01T10:07:00Z", customer_id=CUST, product_id="mug")
-    reborn = apply(None, EventAdapter.validate_python(again), playbook).state
-    assert reborn is not None
+    for at in ("2026-03-01T10:07:00Z", "2026-03-01T10:05:00Z", "2026-03-01T10:04:59Z"):
+        again = body("browse", "b9", at, customer_id=CUST, product_id="mug")
+        reborn = apply(None, EventAdapter.validate_python(again), playbook).state
+        assert reborn is not None  # begun after the erase, whatever its event's time
 
-    folded = apply(reborn, history, playbook)
-    assert folded.duplicate
-    assert folded.state is reborn
-    assert (reborn.anonymous_ids, reborn.prospect_views) == ([], ["mug"])
+        folded = apply(reborn, history, playbook)
+        assert folded.duplicate
+        assert folded.state is reborn
+        assert (reborn.anonymous_ids, reborn.prospect_views) == ([], ["mug"])
     assert apply(signed.state, history, playbook).state.anonymous_ids == [ANON]  # type: ignore[union-attr]
 
 
@@ -227,3 +228,55 @@ def test_a_late_signup_still_merges_the_visitor_into_a_record_begun_after_it(
     history = apply(visitor, signed.claims[0], playbook).history
     assert history is not None
     assert apply(signed.state, history, playbook).state.anonymous_ids == [ANON]  # type: ignore[union-attr]
+
+
+def test_a_guest_order_after_the_customer_went_at_risk_reactivates_them(
+    playbook: Playbook,
+) -> None:
+    """The customer's one order is on 01-02; at risk from 03-03. On 04-01 they buy as a
+    guest and log in: a purchase while at risk, as it would be with their own id."""
+    guest = "anon-at-risk-guest"
+    story = [
+        body("signup", "s1", "2026-01-01T10:00:00Z", customer_id=CUST, email="c@mail.example"),
+        guest_order("o1", "2026-01-02T10:00:00Z", "o1", "30.00", customer_id=CUST),
+        guest_order("g2", "2026-04-01T10:00:00Z", "o2", "50.00", anonymous_id=guest),
+        body("identify", "i1", "2026-04-01T10:05:00Z", customer_id=CUST, anonymous_id=guest),
+    ]
+    runner, moves = merged(playbook, story)
+    mine = [(m.to_stage, m.reason) for m in moves if m.customer_id == CUST]
+    assert mine[-2:] == [
+        (Stage.AT_RISK, "no_purchase_at_risk"),
+        (Stage.REACTIVATED, "merged_orders"),
+    ]
+    assert runner.states[CUST].orders == 2
+
+
+def test_guest_orders_at_one_instant_each_count(playbook: Playbook) -> None:
+    """Four guest orders, two of them at the same second: four purchases for the loyal
+    rule, as four orders of the customer's own would be."""
+    times = ["2026-02-01T10:00:00Z", "2026-02-10T10:00:00Z", *["2026-02-20T10:00:00Z"] * 2]
+    orders = [guest_order(f"g{n}", at, f"o{n}", "10.00") for n, at in enumerate(times)]
+    signup = body("signup", "s1", "2026-02-21T10:00:00Z", customer_id=CUST, anonymous_id=ANON,
+                  email="c@mail.example")  # fmt: skip
+    runner, _ = merged(playbook, [*orders, signup])
+    customer = runner.states[CUST]
+    assert (len(customer.purchase_times), customer.purchase_days) == (4, 3)
+    assert customer.stage is Stage.LOYAL
+
+
+def test_a_history_folds_however_many_events_came_before_it(playbook: Playbook) -> None:
+    """The claim is remembered in the record (``claimed``) until its history comes back,
+    not only as a recent event id: 250 events after the signup still find it."""
+    visitor = apply(None, EventAdapter.validate_python(STORY[0]), playbook).state
+    signed = apply(None, EventAdapter.validate_python(STORY[2]), playbook)
+    record = signed.state
+    for n in range(250):
+        view = body("browse", f"v{n}", "2026-03-01T10:06:00Z", customer_id=CUST, product_id="p")
+        record = apply(record, EventAdapter.validate_python(view), playbook).state
+    assert record is not None
+    assert "s1" not in record.recent_event_ids
+    history = apply(visitor, signed.claims[0], playbook).history
+    assert history is not None
+    folded = apply(record, history, playbook).state
+    assert folded is not None
+    assert (folded.anonymous_ids, folded.claimed) == ([ANON], [])
