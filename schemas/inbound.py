@@ -194,7 +194,9 @@ def parse_event(
         event = EventAdapter.validate_json(value)
     except ValidationError as exc:
         return _classify(exc, value)
-    except Exception as exc:  # a value the schema's own checks let through: never a crash
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+        # A value the schema's own checks let through: refused, never a crash (a lack of
+        # memory is not the event's fault, and is left to stop the worker).
         return Rejection(Reason.INVALID_FIELD, f"unreadable ({type(exc).__name__})")
     rejection = _out_of_range(event, limits, received_at)
     if rejection is None and limits.lowered:
