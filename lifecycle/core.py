@@ -924,8 +924,14 @@ def _fold_orders(
     else:  # an order on both sides: its time once (when the shop sent the same time)
         times = sorted(set(state.purchase_times).union(guest.purchase_times))
     state.purchase_times = times[-playbook.stages.purchases_kept :]
-    mine = set(state.bought)
-    bought = [p for p in guest.bought if p not in mine] + state.bought
+    # Most recent last: the guest's products after the customer's own when the guest
+    # bought later (a guest checkout, then a login), before them otherwise.
+    if last is not None and guest.last_order_at > last:
+        theirs = set(guest.bought)
+        bought = [p for p in state.bought if p not in theirs] + list(guest.bought)
+    else:
+        mine = set(state.bought)
+        bought = [p for p in guest.bought if p not in mine] + state.bought
     state.bought = bought[-playbook.recommendations.owned_kept :]
     activity.fold_bought(state, guest.bought_log, at, playbook)
     return True

@@ -230,18 +230,26 @@ def test_a_late_signup_still_merges_the_visitor_into_a_record_begun_after_it(
     assert apply(signed.state, history, playbook).state.anonymous_ids == [ANON]  # type: ignore[union-attr]
 
 
+def login_story(own: str, guest: str, login: str, visitor: str) -> list[dict[str, Any]]:
+    """A customer signs up on 01-01 and orders o1 at ``own``; as the guest ``visitor``
+    they order o2 at ``guest``, and log in at ``login``: the lines in time order."""
+    lines = [
+        body("signup", "s1", "2026-01-01T10:00:00Z", customer_id=CUST, email="c@mail.example"),
+        guest_order("o1", own, "o1", "30.00", customer_id=CUST),
+        guest_order("g2", guest, "o2", "50.00", anonymous_id=visitor),
+        body("identify", "i1", login, customer_id=CUST, anonymous_id=visitor),
+    ]
+    return sorted(lines, key=lambda line: str(line["occurred_at"]))
+
+
 def test_a_guest_order_after_the_customer_went_at_risk_reactivates_them(
     playbook: Playbook,
 ) -> None:
     """The customer's one order is on 01-02; at risk from 03-03. On 04-01 they buy as a
     guest and log in: a purchase while at risk, as it would be with their own id."""
-    guest = "anon-at-risk-guest"
-    story = [
-        body("signup", "s1", "2026-01-01T10:00:00Z", customer_id=CUST, email="c@mail.example"),
-        guest_order("o1", "2026-01-02T10:00:00Z", "o1", "30.00", customer_id=CUST),
-        guest_order("g2", "2026-04-01T10:00:00Z", "o2", "50.00", anonymous_id=guest),
-        body("identify", "i1", "2026-04-01T10:05:00Z", customer_id=CUST, anonymous_id=guest),
-    ]
+    story = login_story(
+        "2026-01-02T10:00:00Z", "2026-04-01T10:00:00Z", "2026-04-01T10:05:00Z", "anon-risk"
+    )
     runner, moves = merged(playbook, story)
     mine = [(m.to_stage, m.reason) for m in moves if m.customer_id == CUST]
     assert mine[-2:] == [
@@ -280,3 +288,20 @@ def test_a_history_folds_however_many_events_came_before_it(playbook: Playbook) 
     folded = apply(record, history, playbook).state
     assert folded is not None
     assert (folded.anonymous_ids, folded.claimed) == ([ANON], [])
+
+
+def test_a_guest_who_bought_after_the_customer_has_the_latest_products(
+    playbook: Playbook,
+) -> None:
+    """``bought`` keeps the products most recent last, so the ones bought as a guest after
+    the customer's own order come last (a guest checkout, then a login)."""
+    later = login_story(
+        "2026-01-02T10:00:00Z", "2026-01-05T10:00:00Z", "2026-01-05T10:05:00Z", "anon-later"
+    )
+    runner, _ = merged(playbook, later)
+    assert runner.states[CUST].bought == ["p-o1", "p-o2"]
+    earlier = login_story(  # the guest's order before the customer's own
+        "2026-01-10T10:00:00Z", "2026-01-05T10:00:00Z", "2026-01-11T10:05:00Z", "anon-earlier"
+    )
+    runner, _ = merged(playbook, earlier)
+    assert runner.states[CUST].bought == ["p-o2", "p-o1"]
