@@ -523,33 +523,30 @@ def _purchase(step: _Step, event: PurchaseEvent) -> None:
     step.outcome.orders.append(products)
 
 
-def _purchase_moves(step: _Step) -> None:
+def _purchase_moves(step: _Step, merged: str | None = None, *, latest: bool = True) -> None:
     """A purchase makes one move on the ladder, then loyalty is checked.
 
     At risk or churned comes back as reactivated, and the purchase after
-    reactivation makes a repeat customer (docs/campaigns.md, Stages).
+    reactivation makes a repeat customer (docs/campaigns.md, Stages). A merge's guest
+    orders (``_order_moves``) name every move ``merged``, and make those two only when
+    one of them is ``latest``: placed after the customer's last move.
     """
     state = step.state
     stage = state.stage
     if stage in (Stage.AT_RISK, Stage.CHURNED):
-        step.move(Stage.REACTIVATED, f"purchase_while_{stage.value}")
+        if latest:
+            step.move(Stage.REACTIVATED, merged or f"purchase_while_{stage.value}")
         return
     if stage is Stage.REACTIVATED:
-        step.move(Stage.REPEAT_CUSTOMER, "purchase_after_reactivation")
+        if latest:
+            step.move(Stage.REPEAT_CUSTOMER, merged or "purchase_after_reactivation")
     elif stage in _BEFORE_PURCHASE:
-        step.move(Stage.FIRST_TIME_BUYER, "first_purchase")
-    _repeat_and_loyal(step, "repeat_purchase")
-
-
-def _repeat_and_loyal(step: _Step, repeat_reason: str) -> None:
-    """A first-time buyer with enough orders becomes a repeat customer, and a repeat
-    customer is checked for loyalty."""
-    state = step.state
+        step.move(Stage.FIRST_TIME_BUYER, merged or "first_purchase")
     if (
         state.stage is Stage.FIRST_TIME_BUYER
         and state.orders >= step.playbook.stages.repeat_min_orders
     ):
-        step.move(Stage.REPEAT_CUSTOMER, repeat_reason)
+        step.move(Stage.REPEAT_CUSTOMER, merged or "repeat_purchase")
     if state.stage is Stage.REPEAT_CUSTOMER:
         reason = _loyal_reason(step)
         if reason is not None:
@@ -939,28 +936,16 @@ def _fold_orders(
 
 def _order_moves(step: _Step, guest: GuestOrders) -> None:
     """The moves a guest's orders make once they are the customer's, as a purchase's
-    would (``_purchase_moves``): up the ladder as far as the orders reach (first-time
-    buyer, repeat, loyal). A guest order placed after the customer went at risk or
+    would (``merged_orders``). A guest order placed after the customer went at risk or
     churned (a login after a guest checkout) reactivates them, and one after the
     reactivation makes a repeat customer; an order placed before that move does not
     undo it."""
     state = step.state
     if state.orders == 0:  # every guest order refunded
         return
-    stage = state.stage
-    latest = state.history[-1] if state.history else None
-    since = latest.at if latest is not None and latest.to_stage is stage else None
-    after = since is not None and guest.last_order_at > since
-    if stage in (Stage.AT_RISK, Stage.CHURNED):
-        if after:
-            step.move(Stage.REACTIVATED, "merged_orders")
-        return
-    if stage is Stage.REACTIVATED:
-        if after:
-            step.move(Stage.REPEAT_CUSTOMER, "merged_orders")
-    elif stage in _BEFORE_PURCHASE:
-        step.move(Stage.FIRST_TIME_BUYER, "merged_orders")
-    _repeat_and_loyal(step, "merged_orders")
+    last = state.history[-1] if state.history else None
+    since = last.at if last is not None and last.to_stage is state.stage else None
+    _purchase_moves(step, "merged_orders", latest=since is not None and guest.last_order_at > since)
 
 
 def _reborn(state: CustomerState, history: ProspectHistory) -> bool:
