@@ -583,13 +583,18 @@ def _segment(value: Any, loc: Loc, names: frozenset[str]) -> SegmentDef:
     return SegmentDef(cond=condition(value, Scope(None, names), loc))
 
 
-def _switch(value: Any, loc: Loc) -> bool | None:
-    """What ``NAME: {enabled: BOOL}`` sets for a built-in; None for a definition."""
+def _switch(value: Any, section: str, name: str, built_ins: Mapping[str, Any]) -> bool | None:
+    """What ``NAME: {enabled: BOOL}`` sets for the built-in ``name`` of ``section``; None
+    for a definition."""
     if not isinstance(value, Mapping) or set(value) != {"enabled"}:
         return None
     enabled = value["enabled"]
     if not isinstance(enabled, bool):  # 0 or "no" would read as false in Python
-        raise FlowError((*loc, "enabled"), "must be true or false")
+        raise FlowError((section, name, "enabled"), "must be true or false")
+    if name not in built_ins:
+        said = "true" if enabled else "false"
+        kind = section.removesuffix("s")
+        raise FlowError((section, name), f"enabled: {said} names no built-in {kind}")
     return enabled
 
 
@@ -614,22 +619,16 @@ def parse_language(segments: Any, flows: Any, defaults: Language | None = None) 
     given_segments = _named("segments", segments)
     names = frozenset(base_segments) | frozenset(given_segments)
     for name, value in given_segments.items():
-        switch = _switch(value, ("segments", name))
+        switch = _switch(value, "segments", name, base_segments)
         if switch is not None:
-            if name not in base_segments:
-                said = "true" if switch else "false"
-                raise FlowError(("segments", name), f"enabled: {said} names no built-in segment")
             if not switch:
                 out_segments[name] = SegmentDef(cond=None, enabled=False)
         else:
             out_segments[name] = _segment(value, ("segments", name), names)
     out_flows = dict(base_flows)
     for name, value in _named("flows", flows).items():
-        switch = _switch(value, ("flows", name))
+        switch = _switch(value, "flows", name, base_flows)
         if switch is not None:
-            if name not in base_flows:
-                said = "true" if switch else "false"
-                raise FlowError(("flows", name), f"enabled: {said} names no built-in flow")
             out_flows[name] = base_flows[name].model_copy(update={"enabled": switch})
         else:
             flow = parse_flow(value, ("flows", name), builtin=defaults is None, segments=names)
