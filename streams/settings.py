@@ -28,6 +28,11 @@ MAX_LATENESS = 366 * 86400.0
 back than that fires no timer in time; beyond a ``timedelta`` it cannot be held at all."""
 
 
+def _servers_of(broker: str) -> list[str]:
+    """The servers ``LIFECYCLE_BROKER`` names, comma-separated, blanks left out."""
+    return [entry.strip() for entry in broker.split(",") if entry.strip()]
+
+
 class TopicNames(BaseModel):
     """Topic names before the prefix; each one settable for shops with naming rules."""
 
@@ -196,7 +201,7 @@ class Settings(BaseSettings):
     def _servers(cls, value: str) -> str:
         """``host[:port]`` entries, comma-separated: a typo in a port is said here, not as
         a client library's error at the first connection."""
-        servers = [entry.strip() for entry in value.split(",") if entry.strip()]
+        servers = _servers_of(value)
         if not servers:
             msg = "names no server (host:port[,host:port])"
             raise ValueError(msg)
@@ -354,4 +359,4 @@ class Settings(BaseSettings):
     @property
     def broker_url(self) -> str:
         """Faust's broker URL form (``kafka://a;kafka://b``)."""
-        return ";".join(f"kafka://{b.strip()}" for b in self.broker.split(",") if b.strip())
+        return ";".join(f"kafka://{server}" for server in _servers_of(self.broker))
