@@ -366,6 +366,13 @@ def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> Non
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
 )
+@click.option(
+    "--received-at",
+    "received_at",
+    help="Refuse events more than LIFECYCLE_MAX_FUTURE after this RFC 3339 time, as a worker"
+    " receiving the file then would (default: no such bound, so the output depends on the"
+    " file alone).",
+)
 @json_option("The summary as one JSON object on stderr.")
 @click.option(
     "--report",
@@ -381,6 +388,7 @@ def backtest(
     until: str | None,
     lateness: float | None,
     output: Path | None,
+    received_at: str | None,
     as_json: bool,
     with_report: bool,
     start: str | None,
@@ -393,7 +401,9 @@ def backtest(
     line is reported on stderr with its number and written as the dead letter a
     worker writes (its offset the line number, its time the latest event time
     accepted before it). Time is event time, exactly as a worker with
-    LIFECYCLE_CLOCK=event runs it.
+    LIFECYCLE_CLOCK=event runs it. A file has no Kafka record timestamps, so the
+    worker's bound on future events applies only against --received-at: the wall
+    clock would make the same file's output depend on the day it ran.
     """
     from analytics.report import Records, build_report
     from lifecycle.backtest import Backtest, LineRejected
@@ -415,7 +425,7 @@ def backtest(
         partitioner_of(settings),
         lateness=late,
         limits=settings.input_limits,
-        received_at=datetime.now(UTC),
+        received_at=aware_time(received_at, "--received-at") if received_at else None,
     )
     lines = read_event_lines(events)
     with output_sink(output) as sink:

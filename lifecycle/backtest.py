@@ -202,7 +202,8 @@ class Backtest:
         received_at: datetime | None = None,
     ) -> None:
         """``received_at`` stands for every line's Kafka record timestamp (the
-        future bound of ``limits``); the CLI passes the wall clock at start."""
+        future bound of ``limits``); None, the CLI's default, bounds nothing, so the
+        output is a function of the file alone."""
         self.playbook = playbook
         self.limits = limits
         self.received_at = received_at

@@ -266,6 +266,33 @@ def test_backtest_without_until_stops_at_the_last_event(events_file: Path) -> No
     assert "0 timers fired" in result.stderr
 
 
+def test_backtest_output_depends_on_the_file_not_on_the_day_it_runs(tmp_path: Path) -> None:
+    """Events years ahead of today are a file's history like any other; only
+    ``--received-at`` applies the bound a worker applies to its records' timestamps."""
+    later = tmp_path / "later.jsonl"
+    later.write_bytes(
+        b"".join(
+            dumps({**e, "occurred_at": e["occurred_at"].replace("2025-", "2125-")}) + b"\n"
+            for e in EVENTS
+        )
+    )
+    result = run("backtest", str(later))
+    assert result.exit_code == 0, result.stderr
+    assert " 0 rejected" in summary_line(result)
+    records = [json.loads(r) for r in result.stdout.splitlines()]
+    assert records
+    assert all(r["topic"] != "lifecycle.deadletter" for r in records)
+    bounded = run("backtest", str(later), "--received-at", "2123-12-01T00:00:00Z")
+    assert f" {len(EVENTS)} rejected" in summary_line(bounded)
+    letters = [json.loads(r)["value"] for r in bounded.stdout.splitlines()]
+    assert {letter["reason"] for letter in letters} == {"time_out_of_range"}
+    near = run("backtest", str(later), "--received-at", "2125-01-01T00:00:00+01:00")
+    assert near.stdout == result.stdout
+    bad = run("backtest", str(later), "--received-at", "2125-01-01")
+    assert bad.exit_code == 2
+    assert "Invalid value for '--received-at'" in bad.stderr
+
+
 def test_backtest_lateness_must_not_be_negative(events_file: Path) -> None:
     assert run("backtest", str(events_file), "--lateness", "-1").exit_code == 2
     assert run("backtest", str(events_file), "--lateness", "3600").exit_code == 0
