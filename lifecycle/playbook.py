@@ -393,8 +393,6 @@ def error_path(loc: tuple[int | str, ...]) -> str:
 def _problem(error: Any) -> str:
     if error["type"] == "missing":
         return "required"
-    if error["type"] == "extra_forbidden":  # as the flows' own keys say it
-        return "unknown key"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 
@@ -408,7 +406,12 @@ def problems(exc: ValidationError) -> list[str]:
         if isinstance(cause, FlowError):  # already names its own path
             lines.append(str(cause))
             continue
-        lines.append(f"{error_path(tuple(error['loc'])) or '(top level)'}: {_problem(error)}")
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden" and loc:  # as the flows' own keys say it
+            where, problem = loc[:-1], f"unknown key {str(loc[-1])!r}"
+        else:
+            where, problem = loc, _problem(error)
+        lines.append(f"{error_path(where) or '(top level)'}: {problem}")
     return lines
 
 

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-__all__ = ["NOT_POSITIVE", "TOO_LONG", "Duration", "Percent", "equal_arms", "percent_number"]
+__all__ = [
+    "NOT_POSITIVE",
+    "NO_UNIT",
+    "NO_UNIT_MESSAGE",
+    "TOO_LONG",
+    "Duration",
+    "Percent",
+    "equal_arms",
+    "percent_number",
+]
 
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -19,7 +28,12 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def _short_duration(value: Any) -> Any:
     """Accept ``90m``, ``1h``, ``7d``, ``2w`` and sums of them (``1h30m``, ``2d 12h``)
-    besides pydantic's ISO 8601 (``PT1H``) forms."""
+    besides pydantic's ISO 8601 (``PT1H``) forms.
+
+    A bare number is refused: pydantic would read it as seconds, and a marketer who
+    writes ``within: 180`` means days more often than three minutes."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise PydanticCustomError(NO_UNIT, NO_UNIT_MESSAGE)
     if isinstance(value, str) and _DURATION.match(value):
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value))
         try:
@@ -28,6 +42,10 @@ def _short_duration(value: Any) -> Any:
             raise PydanticCustomError(TOO_LONG, "must be at most 999999999 days") from exc
     return value
 
+
+NO_UNIT = "no_unit"
+"""The error type of a duration given as a bare number."""
+NO_UNIT_MESSAGE = "a duration needs a unit: 90m, 1h, 25d, 2w (or ISO 8601, P25D)"
 
 TOO_LONG = "too_long"
 """The error type of a duration beyond what a ``timedelta`` holds."""

@@ -44,7 +44,7 @@ from lifecycle.flows.model import (
 )
 from lifecycle.flows.paths import EVENT_PATHS, PathKind, event_path, record_path
 from lifecycle.state import CHANNELS
-from lifecycle.units import NOT_POSITIVE, TOO_LONG, Duration, equal_arms
+from lifecycle.units import NO_UNIT, NOT_POSITIVE, TOO_LONG, Duration, equal_arms
 from schemas.records import Stage
 
 __all__ = [
@@ -143,7 +143,7 @@ def _duration(value: Any, loc: Loc) -> timedelta:
         return _DURATION.validate_python(value)
     except ValidationError as exc:
         for error in exc.errors():
-            if error["type"] in (NOT_POSITIVE, TOO_LONG):  # in the playbook's words already
+            if error["type"] in (NOT_POSITIVE, TOO_LONG, NO_UNIT):  # the playbook's words
                 raise FlowError(loc, error["msg"]) from None
         raise FlowError(loc, f"not a duration: {_show(value)}") from None
 
@@ -223,7 +223,9 @@ def _leaf(
             raise FlowError(here, "exists needs true or false")
     elif op in ("in", "not_in"):
         if not isinstance(value, list):
-            raise FlowError(loc, f"{op} needs a list")
+            raise FlowError(here, f"{op} needs a list, not {_show(value)}")
+        if not value:  # in: [] never holds, not_in: [] always: a slip, as all: [] is
+            raise FlowError(here, "must not be empty")
         value = [_exact(kind, item) for item in value]
         for n, item in enumerate(value):
             _check_value(path, kind, item, (*here, n))

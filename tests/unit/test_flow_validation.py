@@ -26,6 +26,7 @@ from lifecycle.flows.parse import FlowError, Language, parse_language, segments_
 from lifecycle.flows.report import language_digest
 from lifecycle.flows.yaml12 import load
 from lifecycle.playbook import Playbook, PlaybookError, default_playbook, parse_playbook
+from lifecycle.units import NO_UNIT_MESSAGE
 from schemas.records import Stage
 from tests.scenarios.flows import DESIGN_PLAYBOOK as DESIGN_EXAMPLE
 
@@ -384,6 +385,18 @@ SEND = CART + "    steps:\n      - send: "
         (CART + "    steps: [{wait: 25x}]\n", "flows.x.steps[0].wait: not a duration: '25x'"),
         (CART + "    steps: [{wait: 0s}]\n", "flows.x.steps[0].wait: must be longer than 0"),
         (
+            CART + "    steps: [{wait: 25}]\n",
+            "flows.x.steps[0].wait: " + NO_UNIT_MESSAGE,
+        ),
+        (
+            "segments:\n  s: {bought: {category: c, within: 180.5}}\n",
+            "segments.s.bought.within: " + NO_UNIT_MESSAGE,
+        ),
+        (
+            "stages:\n  at_risk: {after: 60}\n",
+            "stages.at_risk.after: " + NO_UNIT_MESSAGE,
+        ),
+        (
             CART + "    steps: [{wait: 1000000000d}]\n",
             "flows.x.steps[0].wait: must be at most 999999999 days",
         ),
@@ -501,7 +514,15 @@ SEND = CART + "    steps:\n      - send: "
         ),
         (
             CART + "    filters: [{field: country, in: NO}]\n    steps: [{wait: 1h}]\n",
-            "flows.x.filters[0]: in needs a list",
+            "flows.x.filters[0].in: in needs a list, not 'NO'",
+        ),
+        (
+            CART + "    filters: [{field: stage, not_in: []}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].not_in: must not be empty",
+        ),
+        (
+            CART + "    filters: [{stage: {in: []}}]\n    steps: [{wait: 1h}]\n",
+            "flows.x.filters[0].stage.in: must not be empty",
         ),
         (
             CART + "    filters: [{field: revenue, gte: lots}]\n    steps: [{wait: 1h}]\n",
