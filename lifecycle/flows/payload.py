@@ -2,7 +2,9 @@
 
 The payload is the greeting, then each ``include`` (the cart, the run's order,
 the products viewed since the run started, recommendations, a referral code,
-the trigger event's properties), then the step's ``data``, a ``Picker`` choosing
+the trigger event's properties; each field at the top level, where no earlier
+include put it, and the cart and the order also whole under their own names),
+then the step's ``data``, a ``Picker`` choosing
 its value by a field of the record. Whether it goes out (consent, quiet hours,
 caps) is the core's to decide (``Effects.send``): this module hands it the send
 and the way to build its payload, which the core calls only for a trigger that
@@ -76,7 +78,11 @@ def _payload(fx: Effects, cf: CompiledFlow, run: Run, spec: SendSpec, event: Any
     if spec.include:
         order = _run_order(run, event) if _ORDERED & set(spec.include) else None
         for include in spec.include:
-            payload |= _include(fx, cf, run, spec, include, event, order)
+            part = _include(fx, cf, run, spec, include, event, order)
+            if include in _NESTED and part:
+                payload[include] = part
+            for key, value in part.items():  # an earlier include's field is not overwritten
+                payload.setdefault(key, value)
     if spec.data:
         ctx: Ctx | None = None
         for name, value in spec.data.items():
@@ -91,6 +97,8 @@ def _payload(fx: Effects, cf: CompiledFlow, run: Run, spec: SendSpec, event: Any
 
 
 _NONE = object()
+_NO_MONEY = Decimal("0.00")
+"""An empty cart's value, written as money is."""
 
 
 def _pick(picker: Picker, ctx: Ctx) -> Any:
@@ -125,6 +133,10 @@ def _viewed(fx: Effects, cf: CompiledFlow, run: Run) -> list[str]:
     return views[: cf.max_products]
 
 
+_NESTED = frozenset({"cart", "order"})
+"""The includes of several fields, also kept whole under their own name: ``items`` and
+``currency`` of a cart and of an order would otherwise be one field."""
+
 _ORDERED = frozenset({"order", "recommendations"})
 """The includes that read the run's order."""
 
@@ -141,7 +153,7 @@ def _include(
     state = fx.state
     if include == "cart":
         lines = state.cart
-        value = sum((line.unit_price * line.quantity for line in lines.values()), Decimal(0))
+        value = sum((line.unit_price * line.quantity for line in lines.values()), _NO_MONEY)
         return {
             "cart_id": state.cart_id,
             "items": [
@@ -154,7 +166,10 @@ def _include(
     if include == "order":
         return {} if order is None else _order_payload(order)
     if include == "viewed_products":
-        return {"products": _viewed(fx, cf, run)}
+        # Under the include's own name, and as ``products``, the key of the order's
+        # products, so one template serves a browse and an order.
+        viewed = _viewed(fx, cf, run)
+        return {"viewed_products": viewed, "products": list(viewed)}
     if include == "recommendations":
         if order is not None:
             seeds = list(order.products)

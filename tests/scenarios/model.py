@@ -67,7 +67,7 @@ class Suppressed(NamedTuple):
 
 
 HIGHLIGHTS: Mapping[Campaign, tuple[str, ...]] = {
-    Campaign.BROWSE_ABANDONMENT: ("products",),
+    Campaign.BROWSE_ABANDONMENT: ("viewed_products", "products"),
     Campaign.CART_ABANDONMENT: ("items", "value"),
     Campaign.ORDER_THANK_YOU: ("order_id",),
     Campaign.REVIEW_REQUEST: ("order_id", "products"),

@@ -194,7 +194,8 @@ def cart_mail(
 
 
 def browse_mail(when: datetime, products: Sequence[str]) -> Send:
-    return Send(Campaign.BROWSE_ABANDONMENT, when, payload={"products": list(products)}, step="1")
+    viewed = {"viewed_products": list(products), "products": list(products)}
+    return Send(Campaign.BROWSE_ABANDONMENT, when, payload=viewed, step="1")
 
 
 def churn_prevention(when: datetime, send_after: datetime | None = None) -> Send:

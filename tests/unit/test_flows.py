@@ -402,8 +402,16 @@ def test_send_with_every_field() -> None:
     payload = dict(trigger.payload)
     for standard in ("email", "first_name", "locale", "segment", "clv", "clv_tier"):
         assert standard in payload
-    assert {k: payload[k] for k in list(payload)[-12:]} == {
+    order = {
+        "order_id": "o1",
+        "total": "20.00",
+        "currency": "EUR",
+        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "20.00"}],
+        "products": ["p-tea"],
+    }
+    assert {k: payload[k] for k in list(payload)[-13:]} == {
         "predicted_clv": payload["predicted_clv"],
+        "order": order,
         "order_id": "o1",
         "total": "20.00",
         "currency": "EUR",
@@ -762,6 +770,7 @@ def test_a_record_from_before_flows_sends_its_pending_mails_at_the_same_times() 
     ]
     by = {t.campaign: t.payload for t in shop.triggers}
     assert by["cart_abandonment"]["value"] == "10.00"
+    assert by["browse_abandonment"]["viewed_products"] == ["p8", "p9"]
     assert by["browse_abandonment"]["products"] == ["p8", "p9"]
     assert (by["review_request"]["order_id"], by["review_request"]["products"]) == ("o1", ["p-tea"])
     state = shop.state()
@@ -807,6 +816,61 @@ def test_include_cart_and_viewed_products() -> None:
         "currency": "EUR",
         "products": ["b", "c"],  # most recent view first
     }
+    assert trigger.payload["viewed_products"] == ["b", "c"]
+    assert trigger.payload["cart"] == {
+        k: trigger.payload[k] for k in ("cart_id", "items", "value", "currency")
+    }
+
+
+def test_includes_with_fields_of_one_name_keep_each_whole() -> None:
+    """An order and a cart both have items and a currency, an order and the views both
+    products: the first include listed has the top-level field, and the cart and the
+    order are each whole under their own name."""
+    shop = Shop(
+        book(
+            "  oc:\n    trigger: {event: purchase}\n    steps: [{wait: 1h}, {send: {campaign: oc,"
+            " transactional: true, include: [order, cart, viewed_products]}}]\n"
+            "  co:\n    trigger: {event: purchase}\n    steps: [{wait: 1h}, {send: {campaign: co,"
+            " transactional: true, include: [viewed_products, cart, order]}}]\n"
+        )
+    )
+    shop.feed(
+        signup(0, T0 - D),
+        purchase(1, T0, "o1", total="25.00"),
+        ev("browse", 2, T0 + 30 * timedelta(minutes=1), product_id="p7"),
+        cart(3, T0 + 40 * timedelta(minutes=1), product="p8"),
+    ).until(T0 + 2 * H)
+    by = {t.campaign: t.payload for t in shop.triggers}
+    order = {
+        "order_id": "o1",
+        "total": "25.00",
+        "currency": "EUR",
+        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "25.00"}],
+        "products": ["p-tea"],
+    }
+    basket = {
+        "cart_id": "k1",
+        "items": [{"product_id": "p8", "quantity": 1, "unit_price": "5.00"}],
+        "value": "5.00",
+        "currency": "EUR",
+    }
+    for campaign in ("oc", "co"):
+        assert (by[campaign]["order"], by[campaign]["cart"]) == (order, basket)
+        assert by[campaign]["viewed_products"] == ["p7"]
+    assert (by["oc"]["items"], by["oc"]["products"]) == (order["items"], ["p-tea"])
+    assert (by["co"]["items"], by["co"]["products"]) == (basket["items"], ["p7"])
+
+
+def test_an_empty_cart_is_worth_money() -> None:
+    shop = Shop(
+        book(
+            "  left:\n    trigger: {event: cart, where: {action: remove}}\n"
+            "    steps: [{send: {campaign: left, include: [cart]}}]\n"
+        )
+    )
+    shop.feed(signup(0, T0 - D), cart(1, T0), cart(2, T0 + H, "remove"))
+    [trigger] = [t for t in shop.triggers if t.campaign == "left"]
+    assert (trigger.payload["items"], trigger.payload["value"]) == ([], "0.00")
 
 
 def test_bought_and_viewed_conditions_read_logs_kept_only_when_needed() -> None:
