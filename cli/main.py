@@ -313,8 +313,10 @@ def playbook_check(file: Path) -> None:
     for line in describe_playbook(book, builtin_language()[1]):
         click.echo(line)
     segments = ", ".join(book.segments) or "-"
+    off = sum(not flow.enabled for flow in book.flows.values())
     click.echo(
-        f"{file}: ok, {len(book.flows)} flows, segments: {segments},"
+        f"{file}: ok, {len(book.flows)} flows{f' ({off} off)' if off else ''},"
+        f" segments: {segments},"
         f" flows digest {language_digest(book)}",
         err=True,
     )

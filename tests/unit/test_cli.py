@@ -641,6 +641,15 @@ def test_playbook_check_prints_each_flow_of_the_design_example(tmp_path: Path) -
     assert again.stderr == result.stderr  # the digest is stable
 
 
+def test_playbook_check_counts_the_flows_turned_off(tmp_path: Path) -> None:
+    book = tmp_path / "off.yaml"
+    book.write_text("flows:\n  welcome: {enabled: false}\n  win_back: {enabled: false}\n")
+    result = run("playbook", "check", str(book))
+    assert result.exit_code == 0, result.stderr
+    assert "welcome (built-in, off)" in result.stdout.splitlines()
+    assert f"{book}: ok, 11 flows (2 off), segments: -, flows digest " in result.stderr
+
+
 def test_playbook_check_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
     book = tmp_path / "bad.yaml"
     book.write_text(
