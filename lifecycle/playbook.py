@@ -390,11 +390,14 @@ def error_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any) -> tuple[tuple[int | str, ...], str]:
+    """Where a validation error is, and what is wrong there, in the playbook's words."""
+    loc = tuple(error["loc"])
     if error["type"] == "missing":
-        return "required"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
+        return loc, "required"
+    if error["type"] == "extra_forbidden" and loc:  # as the flows' own keys say it
+        return loc[:-1], f"unknown key {str(loc[-1])!r}"
+    return loc, str(error["msg"]).removeprefix("Value error, ")
 
 
 def problems(exc: ValidationError) -> list[str]:
@@ -406,11 +409,7 @@ def problems(exc: ValidationError) -> list[str]:
         if isinstance(cause, FlowError):  # already names its own path
             lines.append(str(cause))
             continue
-        loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden" and loc:  # as the flows' own keys say it
-            where, problem = loc[:-1], f"unknown key {str(loc[-1])!r}"
-        else:
-            where, problem = loc, _problem(error)
+        where, problem = _problem(error)
         lines.append(f"{error_path(where) or '(top level)'}: {problem}")
     return lines
 
