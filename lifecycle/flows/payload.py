@@ -79,8 +79,6 @@ def _payload(fx: Effects, cf: CompiledFlow, run: Run, spec: SendSpec, event: Any
         order = _run_order(run, event) if _ORDERED & set(spec.include) else None
         for include in spec.include:
             part = _include(fx, cf, run, spec, include, event, order)
-            if include in _NESTED and part:
-                payload[include] = part
             for key, value in part.items():  # an earlier include's field is not overwritten
                 payload.setdefault(key, value)
     if spec.data:
@@ -133,10 +131,6 @@ def _viewed(fx: Effects, cf: CompiledFlow, run: Run) -> list[str]:
     return views[: cf.max_products]
 
 
-_NESTED = frozenset({"cart", "order"})
-"""The includes of several fields, also kept whole under their own name: ``items`` and
-``currency`` of a cart and of an order would otherwise be one field."""
-
 _ORDERED = frozenset({"order", "recommendations"})
 """The includes that read the run's order."""
 
@@ -150,11 +144,15 @@ def _include(
     event: Any,
     order: RunOrder | None,
 ) -> dict[str, Any]:
+    """One include's payload fields. The cart and the order are also whole under their own
+    names (``items`` and ``currency`` of each would otherwise be one field), the views as
+    ``viewed_products`` and as ``products``, the key of the order's products, so one
+    template serves a browse and an order."""
     state = fx.state
     if include == "cart":
         lines = state.cart
         value = sum((line.unit_price * line.quantity for line in lines.values()), _NO_MONEY)
-        return {
+        cart = {
             "cart_id": state.cart_id,
             "items": [
                 {"product_id": p, "quantity": line.quantity, "unit_price": str(line.unit_price)}
@@ -163,11 +161,13 @@ def _include(
             "value": str(value),
             "currency": next((line.currency for line in lines.values()), None),
         }
+        return {"cart": cart, **cart}
     if include == "order":
-        return {} if order is None else _order_payload(order)
+        if order is None:
+            return {}
+        whole = _order_payload(order)
+        return {"order": whole, **whole}
     if include == "viewed_products":
-        # Under the include's own name, and as ``products``, the key of the order's
-        # products, so one template serves a browse and an order.
         viewed = _viewed(fx, cf, run)
         return {"viewed_products": viewed, "products": list(viewed)}
     if include == "recommendations":
