@@ -233,13 +233,15 @@ class PendingReview(BaseModel):
 
 
 class RunLine(BaseModel):
-    """One line of the order a flow run was started by."""
+    """One line of the order a flow run was started by, its category None when the
+    purchase gave none."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     product_id: str
     quantity: int
     unit_price: Decimal
+    category: str | None = None
 
 
 class RunOrder(BaseModel):
@@ -664,6 +666,7 @@ def _window(data: dict[str, Any]) -> AttributionWindow:
 
 def _run_line(data: dict[str, Any]) -> RunLine:
     data["unit_price"] = Decimal(data["unit_price"])
+    data.setdefault("category", None)  # a record written before lines had one
     return _model(RunLine, data)
 
 

@@ -106,13 +106,13 @@ _SEND_KEYS = ("campaign", "channel", "transactional", "priority", "variants", "i
 
 
 def _show(value: Any) -> str:
-    return (
-        repr(value)
-        if isinstance(value, str)
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+    """A value as the message shows it: YAML's ``null``, ``true`` and ``false`` as a
+    playbook writes them, a text quoted."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _mapping(value: Any, loc: Loc, what: str = "a mapping") -> Mapping[str, Any]:

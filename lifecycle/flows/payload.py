@@ -39,7 +39,13 @@ def order_of(event: Any) -> RunOrder:
     if last is not None and last[0] is event:
         return last[1]
     items = tuple(
-        trusted(RunLine, product_id=i.product_id, quantity=i.quantity, unit_price=i.unit_price)
+        trusted(
+            RunLine,
+            product_id=i.product_id,
+            quantity=i.quantity,
+            unit_price=i.unit_price,
+            category=i.category,
+        )
         for i in event.items
     )
     order = trusted(
@@ -111,11 +117,16 @@ def _order_payload(order: RunOrder) -> dict[str, Any]:
     if order.total is not None:
         out["total"] = str(order.total)
         out["currency"] = order.currency
-        out["items"] = [
-            {"product_id": i.product_id, "quantity": i.quantity, "unit_price": str(i.unit_price)}
-            for i in order.items
-        ]
+        out["items"] = [_order_line(i) for i in order.items]
     out["products"] = list(order.products)
+    return out
+
+
+def _order_line(line: RunLine) -> dict[str, Any]:
+    out: dict[str, Any] = {"product_id": line.product_id, "quantity": line.quantity}
+    out["unit_price"] = str(line.unit_price)
+    if line.category is not None:
+        out["category"] = line.category
     return out
 
 

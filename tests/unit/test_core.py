@@ -265,13 +265,17 @@ def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> No
             "order_id": "o1",
             "total": "10.10",
             "currency": "EUR",
-            "items": [{"product_id": "p1", "quantity": 1, "unit_price": "10.10"}],
+            "items": [
+                {"product_id": "p1", "quantity": 1, "unit_price": "10.10", "category": "tea"}
+            ],
             "products": ["p1"],  # include: order gives the products too (the review reads them)
             "order": {  # and the order whole, under its own name
                 "order_id": "o1",
                 "total": "10.10",
                 "currency": "EUR",
-                "items": [{"product_id": "p1", "quantity": 1, "unit_price": "10.10"}],
+                "items": [
+                    {"product_id": "p1", "quantity": 1, "unit_price": "10.10", "category": "tea"}
+                ],
                 "products": ["p1"],
             },
         },

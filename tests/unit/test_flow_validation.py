@@ -509,6 +509,11 @@ SEND = CART + "    steps:\n      - send: "
             "flows.x.filters[0]: needs exactly one operator",
         ),
         (
+            FLOW + "    trigger: {event: purchase, where: {currency: {eq: ~}}}\n"
+            "    steps: [{wait: 1h}]\n",
+            "flows.x.trigger.where.currency.eq: currency compares with a single value, not null",
+        ),
+        (
             CART + "    filters: [{field: p_alive}]\n    steps: [{wait: 1h}]\n",
             "flows.x.filters[0]: needs exactly one operator",
         ),

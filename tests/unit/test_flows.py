@@ -406,7 +406,7 @@ def test_send_with_every_field() -> None:
         "order_id": "o1",
         "total": "20.00",
         "currency": "EUR",
-        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "20.00"}],
+        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "20.00", "category": "tea"}],
         "products": ["p-tea"],
     }
     assert {k: payload[k] for k in list(payload)[-13:]} == {
@@ -415,7 +415,7 @@ def test_send_with_every_field() -> None:
         "order_id": "o1",
         "total": "20.00",
         "currency": "EUR",
-        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "20.00"}],
+        "items": order["items"],
         "products": ["p-tea"],
         "properties": {"gift": True},
         "referral_code": stable_id("referral", "c1")[:10].upper(),
@@ -845,7 +845,7 @@ def test_includes_with_fields_of_one_name_keep_each_whole() -> None:
         "order_id": "o1",
         "total": "25.00",
         "currency": "EUR",
-        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "25.00"}],
+        "items": [{"product_id": "p-tea", "quantity": 1, "unit_price": "25.00", "category": "tea"}],
         "products": ["p-tea"],
     }
     basket = {
@@ -859,6 +859,36 @@ def test_includes_with_fields_of_one_name_keep_each_whole() -> None:
         assert by[campaign]["viewed_products"] == ["p7"]
     assert (by["oc"]["items"], by["oc"]["products"]) == (order["items"], ["p-tea"])
     assert (by["co"]["items"], by["co"]["products"]) == (basket["items"], ["p7"])
+
+
+def test_an_order_line_carries_its_category_only_when_the_purchase_gave_one() -> None:
+    """The order include shows each line as the purchase gave it; the record keeps the
+    run's order through its wait, and reads back the same."""
+    shop = Shop(
+        book(
+            "  thanks:\n    trigger: {event: purchase}\n"
+            "    steps: [{wait: 1h}, {send: {campaign: thanks, transactional: true,"
+            " include: [order]}}]\n"
+        )
+    )
+    lines = [
+        {"product_id": "p1", "category": "coffee", "quantity": 2, "unit_price": "4.50"},
+        {"product_id": "p2", "quantity": 1, "unit_price": "3.00"},
+    ]
+    shop.feed(
+        signup(0, T0 - D),
+        ev("purchase", 1, T0, order_id="o1", total="12.00", currency="EUR", items=lines),
+    )
+    assert b'"category":"coffee"' in encode_model(shop.state())
+    stored = encode_model(shop.state())
+    assert decode_record(stored) == shop.state()
+    assert encode_model(decode_record(stored)) == stored
+    shop.until(T0 + 2 * H)
+    [trigger] = [t for t in shop.triggers if t.campaign == "thanks"]
+    assert trigger.payload["items"] == [
+        {"product_id": "p1", "quantity": 2, "unit_price": "4.50", "category": "coffee"},
+        {"product_id": "p2", "quantity": 1, "unit_price": "3.00"},
+    ]
 
 
 def test_an_empty_cart_is_worth_money() -> None:
