@@ -488,7 +488,7 @@ def _loyal_reason(step: _Step) -> str | None:
     state = step.state
     rule = step.playbook.stages.loyal
     since = step.at - rule.within
-    recent = len(state.purchase_times) - bisect.bisect_right(state.purchase_times, since)
+    recent = len(state.purchase_times) - bisect.bisect_left(state.purchase_times, since)
     if recent >= rule.min_orders:
         return "loyal_orders"
     scores = step.scores.rfm()

@@ -216,6 +216,21 @@ def test_prospect_and_signed_up_customer_are_separate_records(playbook: Playbook
     assert {k: s.stage for k, s in shop.states.items()} == {"a1": Stage.PROSPECT, "c1": Stage.LEAD}
 
 
+@pytest.mark.parametrize(("first", "loyal"), [("10:00:00", True), ("09:59:59", False)])
+def test_the_loyal_window_includes_its_first_instant(first: str, loyal: bool) -> None:
+    """ "4+ purchases in 365 days" counts a purchase exactly 365 days before the fourth, as
+    every ``within`` of the playbook includes its bound (here 30 days, so no lapse between)."""
+    book = parse_playbook("stages:\n  loyal: {within: 30d}\n")
+    shop = Shop(book)
+    shop.feed(signup("c1", "e0", "2025-01-01T08:00:00Z"))
+    shop.feed(purchase("c1", "e1", f"2025-01-02T{first}Z", "o1", "10.00"))
+    shop.feed(purchase("c1", "e2", "2025-01-12T10:00:00Z", "o2", "10.00"))
+    shop.feed(purchase("c1", "e3", "2025-01-22T10:00:00Z", "o3", "10.00"))
+    [fourth] = shop.feed(purchase("c1", "e4", "2025-02-01T10:00:00Z", "o4", "10.00"))
+    moves = [(t.to_stage, t.reason) for t in fourth.transitions]
+    assert moves == ([(Stage.LOYAL, "loyal_orders")] if loyal else [])
+
+
 def test_purchases_move_lead_to_first_time_then_repeat(playbook: Playbook) -> None:
     shop = Shop(playbook)
     shop.feed(signup("c1", "e1", "2025-01-10T11:00:00Z", consent=False))
