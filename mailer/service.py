@@ -21,6 +21,11 @@ What an email team needs to get right when consuming triggers, done once:
   one case where at-most-once is chosen over a duplicate;
 - a template per campaign and locale (Jinja2), falling back to the language,
   then to English;
+- one trigger never stops the mailer: an address that is not exactly one
+  plain mailbox (``a,b@x`` would mail two people) is stored as
+  ``bad_address`` and never handed to SMTP, a template that does not render
+  as ``bad_template``, and anything else a mail's making or sending raises as
+  ``failed``; control characters in a value never reach a header;
 - a refused recipient can be published back as a ``bounce`` engagement event.
 
 No personal data is logged: lines name trigger ids and campaigns only.
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -37,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -113,16 +120,38 @@ def plan(
     max_age: Mapping[str, timedelta] = DEFAULT_MAX_AGE,
 ) -> str:
     """What to do with a trigger: ``send``, or why not (``held_out``,
-    ``other_channel``, ``expired``, ``no_address``). Without ``now`` nothing expires."""
+    ``other_channel``, ``expired``, ``no_address``, ``bad_address``). Without ``now``
+    nothing expires."""
     if trigger.holdout:
         return "held_out"
     if trigger.channel != "email":
         return "other_channel"
     if now is not None and age(trigger, now) > max_age.get(trigger.campaign, OTHER_MAX_AGE):
         return "expired"
-    if not trigger.payload.get("email"):
+    address = trigger.payload.get("email")
+    if not address:
         return "no_address"
+    if not mailbox(address):
+        return "bad_address"
     return "send"
+
+
+_MAILBOX = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[^\s@<>()\[\],;:\\\"]+")
+"""One plain ``local@domain``: none of the characters that make an address list, a
+group, a comment, a route or a quoted part in a header."""
+
+
+def mailbox(address: object) -> bool:
+    """Whether ``address`` is exactly one plain mailbox, read as SMTP will read the
+    ``To`` header: the engine accepts any text with one ``@``, and a header parses
+    ``a,b@x.example`` as two recipients, ``x:victim@y.example`` as a group, and
+    ``(x)@y.example`` as a comment and an empty address."""
+    if not isinstance(address, str) or _MAILBOX.fullmatch(address) is None:
+        return False
+    return getaddresses([address]) == [("", address)]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class OutboxError(Exception):
@@ -210,10 +239,19 @@ class Templates:
         if "-" in locale:
             names.append(f"{trigger.campaign}.{locale.split('-', maxsplit=1)[0]}.txt")
         names.append(f"{trigger.campaign}.txt")
-        template = self.env.select_template(names)
-        text = template.render(**trigger.payload, variant=trigger.variant, stage=trigger.stage)
+        template = self.env.select_template(names)  # TemplateNotFound, TemplateSyntaxError
+        values = {  # a line break in a name would end the subject line
+            key: _CONTROL.sub(" ", value) if isinstance(value, str) else value
+            for key, value in trigger.payload.items()
+        }
+        try:
+            text = template.render(**values, variant=trigger.variant, stage=trigger.stage)
+        except jinja2.TemplateError:
+            raise
+        except Exception as exc:  # what the template's own expressions raise, 1 // 0
+            raise jinja2.TemplateRuntimeError(type(exc).__name__) from exc
         first, _, body = text.partition("\n")
-        subject = first.removeprefix("Subject:").strip()
+        subject = _CONTROL.sub(" ", first.removeprefix("Subject:")).strip()
         return subject, body.lstrip("\n")
 
 
@@ -272,6 +310,10 @@ async def _send_due(
             outbox.mark(trigger.trigger_id, "expired")  # waited too long, e.g. SMTP was down
             expired[trigger.campaign] += 1
             continue
+        if not mailbox(trigger.payload.get("email")):  # stored before addresses were checked
+            outbox.mark(trigger.trigger_id, "bad_address")
+            log.warning("trigger %s: not one plain email address, not sent", trigger.trigger_id)
+            continue
         try:
             message = message_for(trigger, templates, config.sender)
         except jinja2.TemplateNotFound:  # a shop's own campaign without a template of its own
@@ -281,6 +323,19 @@ async def _send_due(
                 trigger.campaign,
                 trigger.trigger_id,
             )
+            continue
+        except jinja2.TemplateError as exc:  # a shop's template with an error in it
+            outbox.mark(trigger.trigger_id, "bad_template")
+            log.warning(
+                "template for campaign %s does not render (%s): trigger %s not sent",
+                trigger.campaign,
+                type(exc).__name__,
+                trigger.trigger_id,
+            )
+            continue
+        except Exception as exc:  # a value no mail can carry: this mail, not the mailer
+            outbox.mark(trigger.trigger_id, "failed")
+            log.warning("trigger %s: no mail made (%s)", trigger.trigger_id, type(exc).__name__)
             continue
         outbox.mark(trigger.trigger_id, "sending")
         try:
@@ -299,6 +354,10 @@ async def _send_due(
             )
             outbox.mark(trigger.trigger_id, "pending")  # refused outright: never sent
             break  # try again on the next round
+        except (ValueError, TypeError, UnicodeError) as exc:  # refused before a byte was sent
+            outbox.mark(trigger.trigger_id, "failed")
+            log.warning("trigger %s: not sendable (%s)", trigger.trigger_id, type(exc).__name__)
+            continue
         outbox.mark(trigger.trigger_id, "sent")
         log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign)
     _log_expired(expired, "before they could be sent")

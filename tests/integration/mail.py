@@ -26,6 +26,8 @@ class Inbox:
 
     def __init__(self) -> None:
         self.received: list[tuple[float, Message]] = []
+        self.recipients: list[str] = []
+        """Every envelope recipient accepted, as SMTP gave it."""
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
@@ -33,6 +35,7 @@ class Inbox:
         if address.startswith("refuse"):
             return "550 no such user"
         envelope.rcpt_tos.append(address)
+        self.recipients.append(address)
         return "250 OK"
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name

@@ -132,3 +132,45 @@ def test_mailer_stores_triggers_older_than_their_max_age_as_expired_and_sends_no
     log = mailer.log.read_text()
     assert "mailer stopped: expired 4, sent 2" in log
     assert "@mail.example" not in log
+
+
+def test_one_bad_trigger_never_stops_the_mailer_nor_the_mails_behind_it(
+    kafka_bootstrap: str, tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    """Addresses the engine accepts (any text with one ``@``) that are not one plain
+    mailbox, a name with a carriage return, a shop's template with a syntax error: each
+    is that trigger's problem, stored with its reason, and the good mails go out."""
+    inbox, port = smtp
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    create_topics(settings)
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "broken_campaign.txt").write_text("Subject: {{ first_name\nHello\n")
+    publish_triggers(
+        settings,
+        [
+            trigger(1, email="(x)@y.example"),
+            trigger(2, email="a,b@mail.example"),
+            trigger(3, email="x:victim@mail.example"),
+            trigger(4, first_name="Eve\rMallory"),
+            trigger(5, campaign="broken_campaign"),  # type: ignore[arg-type]
+            trigger(6),
+        ],
+    )
+    mailer = Mailer(settings, port, tmp_path)
+    mailer.env["LIFECYCLE_MAILER_TEMPLATES"] = str(own)
+    mailer.start()
+    try:
+        assert wait_for(lambda: len(inbox.received) >= 2), mailer.log.read_text()
+        time.sleep(2.0)  # nothing more must come
+        assert mailer.process is not None
+        assert mailer.process.poll() is None  # still running
+    finally:
+        mailer.stop()
+    assert sorted(inbox.ids()) == ["<mail-4@lifecycle>", "<mail-6@lifecycle>"]
+    assert sorted(inbox.recipients) == ["cust-4@mail.example", "cust-6@mail.example"]
+    eve = next(m for _, m in inbox.received if m["Message-ID"] == "<mail-4@lifecycle>")
+    assert eve["Subject"] == "Welcome, Eve Mallory!"
+    assert mailer.outbox_ids("bad_address") == {"mail-1", "mail-2", "mail-3"}
+    assert mailer.outbox_ids("bad_template") == {"mail-5"}
+    assert "Traceback" not in mailer.log.read_text()

@@ -47,6 +47,20 @@ def trigger(n: int = 1, **fields: Any) -> Trigger:
     return Trigger.model_validate(base | fields)
 
 
+def send_due(outbox: Outbox, path: Path, templates: Path | None = None) -> None:
+    """One round of the mailer's sending, with no SMTP server listening."""
+    config = MailerSettings(
+        smtp_host="127.0.0.1",
+        smtp_port=find_free_port(1),
+        sender="shop@shop.example",
+        group="g",
+        outbox=path,
+        templates=templates,
+        publish_bounces=False,
+    )
+    asyncio.run(_send_due(outbox, Templates(templates), config, None, Settings()))
+
+
 def test_plan_skips_holdouts_and_missing_addresses() -> None:
     assert plan(trigger()) == "send"
     assert plan(trigger(holdout=True)) == "held_out"
@@ -183,14 +197,53 @@ def test_a_campaign_without_a_template_is_stored_not_sent(tmp_path: Path) -> Non
     own = trigger(1, campaign="replenish_coffee", created_at=now, send_after=now)
     outbox.add(own, "pending")
     outbox.commit()
-    config = MailerSettings(
-        smtp_host="127.0.0.1",
-        smtp_port=find_free_port(1),
-        sender="shop@shop.example",
-        group="g",
-        outbox=tmp_path / "outbox.sqlite3",
-        templates=None,
-        publish_bounces=False,
-    )
-    asyncio.run(_send_due(outbox, Templates(), config, None, Settings()))
+    send_due(outbox, tmp_path / "outbox.sqlite3")
     assert outbox.counts() == {"no_template": 1}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "(x)@y.example",
+        "a,b@mail.example",
+        "x:victim@mail.example",
+        "Ada <a@mail.example>",
+        "a b@mail.example",
+        '"a"@mail.example',
+        "a@mail.example\r\nBcc: b@mail.example",
+        "a@b@c",
+    ],
+)
+def test_an_address_that_is_not_one_plain_mailbox_is_never_mailed(address: str) -> None:
+    """The engine accepts any text with one ``@`` as an email; a header reads some of it
+    as several recipients, a group or a comment."""
+    assert plan(trigger(payload={"email": address})) == "bad_address"
+
+
+@pytest.mark.parametrize("address", ["c1@mail.example", "a.b+tag@sub.mail.example", "ä@b.example"])
+def test_a_plain_mailbox_is_mailed(address: str) -> None:
+    assert plan(trigger(payload={"email": address})) == "send"
+
+
+def test_control_characters_never_reach_the_subject() -> None:
+    payload = {"email": "c1@mail.example", "first_name": "Eve\r\nBcc: x@mail.example"}
+    message = message_for(trigger(payload=payload), Templates(), "shop@shop.example")
+    assert message["Subject"] == "Welcome, Eve Bcc: x@mail.example!"
+    assert message["Bcc"] is None
+
+
+def test_a_template_that_does_not_render_is_stored_not_sent(tmp_path: Path) -> None:
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "broken.txt").write_text("Subject: {{ first_name\n")
+    (own / "raises.txt").write_text("Subject: {{ 1 // 0 }}\n")
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    now = datetime.now(UTC)
+    for n, campaign in enumerate(("broken", "raises")):
+        outbox.add(trigger(n, campaign=campaign, created_at=now, send_after=now), "pending")
+    outbox.add(
+        trigger(3, created_at=now, send_after=now, payload={"email": "a,b@x.example"}), "pending"
+    )
+    outbox.commit()
+    send_due(outbox, tmp_path / "outbox.sqlite3", own)
+    assert outbox.counts() == {"bad_template": 2, "bad_address": 1}
