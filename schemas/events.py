@@ -11,7 +11,7 @@ import math
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -66,9 +66,26 @@ MAX_PROPERTIES = 50
 PROPERTY_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 """A property or trait name: a playbook path names it as ``properties.X`` or ``traits.X``."""
 
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Id = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH, json_schema_extra={"pattern": r"\S"})
+]
+"""An id; the schema export also says what trimming the envelope's spaces checks: not
+only spaces."""
 Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+MONEY_TEXT = r"^\+?(0*[0-9]{1,12}(\.[0-9]{0,6}0*)?|\.[0-9]{1,6}0*)$"
+"""Money as text in the schema export: at most 12 digits before the point and 6 after
+(more zeros may follow), never negative. The engine reads a few forms more (``1e3``)."""
+
+
+def _money_schema(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", ()):
+        if branch.get("type") == "string":
+            branch["pattern"] = MONEY_TEXT
+
+
+Money = Annotated[
+    Decimal, Field(ge=0, max_digits=18, decimal_places=6, json_schema_extra=_money_schema)
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 """A whole number in JSON: ``"2"`` or ``2.0`` is not one (pydantic would convert it)."""
@@ -105,7 +122,11 @@ def _text_time(value: object) -> object:
     return value
 
 
-EventTime = Annotated[UtcDatetime, BeforeValidator(_text_time)]
+EventTime = Annotated[
+    UtcDatetime,
+    BeforeValidator(_text_time),
+    Field(json_schema_extra={"pattern": f"^{_RFC3339.pattern}$"}),
+]
 """``occurred_at`` as the contract says it: RFC 3339 text, never a bare number."""
 
 
@@ -210,10 +231,34 @@ def _missing(message: str) -> PydanticCustomError:
     return PydanticCustomError("missing", message.replace("{", "{{").replace("}", "}}"))
 
 
+def _nonnull(*names: str) -> dict[str, Any]:
+    """A JSON Schema clause: each of ``names`` present and not null."""
+    return {
+        "required": list(names),
+        "properties": {name: {"not": {"type": "null"}} for name in names},
+    }
+
+
+_ONE_ID: dict[str, Any] = {"anyOf": [_nonnull("customer_id"), _nonnull("anonymous_id")]}
+"""The export's form of ``_needs_an_id``."""
+
+
+def _config(**requires: Any) -> ConfigDict:
+    """An event's config, with the export's clauses for the fields it requires together
+    (``_needs_an_id`` and each ``model_validator`` below)."""
+    clauses = [_ONE_ID, *requires.values()]
+    return ConfigDict(
+        extra="allow",
+        frozen=True,
+        str_strip_whitespace=True,
+        json_schema_extra={"allOf": clauses},
+    )
+
+
 class _Envelope(BaseModel):
     """Fields every event carries; ``key`` is the Kafka key the producer must use."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
+    model_config = _config()
 
     event_id: Id
     occurred_at: EventTime
@@ -272,6 +317,13 @@ class BrowseEvent(_Envelope):
 class CartEvent(_Envelope):
     """Cart activity; product fields are required when an item is added or removed."""
 
+    model_config = _config(
+        item={
+            "if": {"properties": {"action": {"enum": ["add", "remove"]}}},
+            "then": _nonnull("product_id", "quantity", "unit_price", "currency"),
+        }
+    )
+
     type: Literal["cart"]
     action: Literal["add", "remove", "checkout_started"]
     cart_id: Id
@@ -320,6 +372,13 @@ class RefundEvent(_Envelope):
 class EngagementEvent(_Envelope):
     """Message engagement; a review or referral need not come through a channel."""
 
+    model_config = _config(
+        channel={
+            "if": {"properties": {"action": {"not": {"enum": ["review", "referral"]}}}},
+            "then": _nonnull("channel"),
+        }
+    )
+
     type: Literal["engagement"]
     action: Literal["open", "click", "unsubscribe", "bounce", "complaint", "review", "referral"]
     channel: Literal["email", "sms", "push"] | None = None
@@ -335,6 +394,13 @@ class EngagementEvent(_Envelope):
 
 
 class PrivacyEvent(_Envelope):
+    model_config = _config(
+        granted={
+            "if": {"properties": {"action": {"const": "consent"}}},
+            "then": _nonnull("granted"),
+        }
+    )
+
     type: Literal["privacy"]
     action: Literal["erase", "consent"]
     channel: Literal["email", "sms", "push"] | None = None
