@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -37,6 +37,10 @@ from cli.settings import cli_settings, kafka_errors
 from lifecycle.playbook import PlaybookError, load_playbook, parse_playbook, problems
 from schemas.codec import dumps
 from streams.settings import MAX_LATENESS
+
+if TYPE_CHECKING:
+    from analytics.report import Report
+    from lifecycle.backtest import Summary as BacktestSummary
 
 __all__ = ["main"]
 
@@ -342,15 +346,15 @@ def topics_create() -> None:
         raise click.ClickException(msg)
 
 
-def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> None:
+def _until_is_early(until: datetime | None, last: datetime | None) -> str | None:
     """A backtest applies every event of its file: an ``--until`` before the last one
     cannot stop it there, so it says so rather than seem to."""
     if until is not None and last is not None and until < last:
-        click.echo(
+        return (
             f"backtest: --until {until.isoformat()} is before the last event"
-            f" ({last.isoformat()}): every event was applied, and timers fired up to it",
-            err=True,
+            f" ({last.isoformat()}): every event was applied, and timers fired up to it"
         )
+    return None
 
 
 @main.command()
@@ -375,7 +379,7 @@ def _say_if_until_is_early(until: datetime | None, last: datetime | None) -> Non
     " receiving the file then would (default: no such bound, so the output depends on the"
     " file alone).",
 )
-@json_option("The summary as one JSON object on stderr.")
+@json_option('The summary as one JSON object on stderr, the bad lines in it ("rejected_lines").')
 @click.option(
     "--report",
     "with_report",
@@ -430,6 +434,7 @@ def backtest(
         received_at=aware_time(received_at, "--received-at") if received_at else None,
     )
     lines = read_event_lines(events)
+    rejected: list[dict[str, object]] = []  # with --json, stderr holds one JSON object
     with output_sink(output) as sink:
         meter = Progress("backtest", len(lines), progress)
         records = (
@@ -442,10 +447,11 @@ def backtest(
             if records is not None:
                 records.add_item(item)
             if isinstance(item, LineRejected):
-                click.echo(
-                    f"line {item.line}: {item.rejection.reason.value}: {item.rejection.message}",
-                    err=True,
-                )
+                reason, message = item.rejection.reason.value, item.rejection.message
+                if as_json:
+                    rejected.append({"line": item.line, "reason": reason, "message": message})
+                else:
+                    click.echo(f"line {item.line}: {reason}: {message}", err=True)
                 letter = dead_letter(
                     topic="" if item.topic is None else settings.topic(item.topic),
                     partition=item.partition,
@@ -463,19 +469,36 @@ def backtest(
             record = {"topic": settings.topic(item.topic), "key": item.key, "value": item.value}
             sink.write(dumps(record) + b"\n")
     meter.finish()
-    _say_if_until_is_early(until_at, runner.latest_event)
+    early = _until_is_early(until_at, runner.latest_event)
     report = None if records is None else build_report(records, period, book)
+    _show_summary(runner.summary, report, rejected, early, as_json=as_json)
+
+
+def _show_summary(
+    summary: BacktestSummary,
+    report: Report | None,
+    rejected: list[dict[str, object]],
+    early: str | None,
+    *,
+    as_json: bool,
+) -> None:
+    """A backtest's summary on stderr: tables, or one JSON object holding the bad lines
+    and the warning too."""
     if as_json:
-        summary = runner.summary.as_dict()
+        data = summary.as_dict()
+        data["rejected_lines"] = rejected
+        data["warnings"] = [] if early is None else [early]
         if report is not None:
-            summary["report"] = report.as_dict()
-        click.echo(dumps(summary), err=True)
+            data["report"] = report.as_dict()
+        click.echo(dumps(data), err=True)
         return
-    click.echo(runner.summary.line(), err=True)
-    click.echo(runner.summary.campaigns(), err=True)
-    if runner.summary.flows.flows:
+    if early is not None:
+        click.echo(early, err=True)
+    click.echo(summary.line(), err=True)
+    click.echo(summary.campaigns(), err=True)
+    if summary.flows.flows:
         click.echo("", err=True)
-        click.echo(runner.summary.flows.table(), err=True)
+        click.echo(summary.flows.table(), err=True)
     if report is not None:
         click.echo("", err=True)
         show_report(report, False, err=True)

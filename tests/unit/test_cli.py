@@ -539,6 +539,39 @@ def test_long_commands_show_progress_and_speak_json(tmp_path: Path) -> None:
     }
 
 
+def test_backtest_json_on_stderr_is_one_object_with_bad_lines_and_warnings(
+    tmp_path: Path,
+) -> None:
+    """``2> summary.json`` gives JSON however bad the file: the bad lines and an early
+    ``--until`` are in the object, not printed before it."""
+    events = tmp_path / "bad.jsonl"
+    good = (
+        '{"event_id": "e1", "type": "signup", "occurred_at": "2025-03-01T10:00:00Z",'
+        ' "customer_id": "c1", "email": "c1@mail.example"}'
+    )
+    events.write_text(f"{good}\nnot json\n{{}}\n", encoding="utf-8")
+    ran = run(
+        "backtest",
+        str(events),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        "--json",
+        "--until",
+        "2025-02-01T00:00:00Z",
+    )
+    assert ran.exit_code == 0, ran.stderr
+    summary = json.loads(ran.stderr)
+    assert [(r["line"], r["reason"]) for r in summary["rejected_lines"]] == [
+        (2, "invalid_json"),
+        (3, "missing_type"),
+    ]
+    assert summary["rejected"] == 2
+    [warning] = summary["warnings"]
+    assert "--until 2025-02-01T00:00:00+00:00 is before the last event" in warning
+    text = run("backtest", str(events), "-o", str(tmp_path / "out2.jsonl"))
+    assert "line 2: invalid_json" in text.stderr
+
+
 def test_no_progress_unless_asked_when_not_on_a_terminal(events_file: Path) -> None:
     result = run("backtest", str(events_file))
     assert not any(line.startswith("backtest: 3/") for line in result.stderr.splitlines())
