@@ -30,6 +30,8 @@ async def _sample(
     settings: Settings, group: str | None, interval: float
 ) -> tuple[list[PartitionLag], list[PartitionLag]]:
     async with LagProbe(settings, group) as probe:
+        if group is not None and group != settings.app_id:  # a mailer's, say: its own topics
+            probe.topics = await probe.committed_topics() or probe.topics
         first = await probe.measure()
         if interval <= 0:
             return first, first
@@ -38,7 +40,11 @@ async def _sample(
 
 
 @click.command("lag")
-@click.option("--group", help="Consumer group (default: LIFECYCLE_APP_ID).")
+@click.option(
+    "--group",
+    help="Consumer group (default: LIFECYCLE_APP_ID, on the engine's topics); another group"
+    " is measured on the topics it has committed offsets on.",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0),

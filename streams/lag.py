@@ -118,6 +118,13 @@ class LagProbe:
             raise RuntimeError(msg)
         return self._admin, self._consumer
 
+    async def committed_topics(self) -> list[str]:
+        """The topics the group has committed offsets on: what another group than the
+        engine's reads (a mailer's ``lifecycle.triggers``)."""
+        admin, _ = self._clients()
+        marks = await admin.list_consumer_group_offsets(self.group)
+        return sorted({tp.topic for tp in marks})
+
     async def _marks(
         self, tps: list[TopicPartition]
     ) -> tuple[dict[TopicPartition, int | None], dict[TopicPartition, int]]:

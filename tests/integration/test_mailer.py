@@ -6,12 +6,16 @@ runs it, as a child process, and is restarted mid-stream.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from harness.engine import (
+    ROOT,
     collect,
     create_topics,
     publish_raw,
@@ -119,6 +123,7 @@ def test_mailer_stores_triggers_older_than_their_max_age_as_expired_and_sends_no
     ]
     publish_triggers(settings, backlog)
     mailer = Mailer(settings, port, tmp_path)
+    group = mailer.env["LIFECYCLE_MAILER_GROUP"]
     mailer.env["LIFECYCLE_MAILER_MAX_AGE__BROWSE_ABANDONMENT"] = "7200"
     mailer.start()
     try:
@@ -129,6 +134,18 @@ def test_mailer_stores_triggers_older_than_their_max_age_as_expired_and_sends_no
         mailer.stop()
     assert sorted(inbox.ids()) == ["<mail-3@lifecycle>", "<mail-4@lifecycle>"]
     assert mailer.outbox_ids("expired") == {"mail-1", "mail-2", "mail-5", "mail-6"}
+    # Its lag, on the topic it reads, as ops watch it.
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "lag", "--json", "--interval", "0", "--group", group],
+        cwd=ROOT,
+        env=mailer.env,
+        capture_output=True,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    assert {row["topic"] for row in report["partitions"]} == {settings.topic("triggers")}
+    assert report["total"] == 0
+    assert sum(row["end"] for row in report["partitions"]) == len(backlog)
     log = mailer.log.read_text()
     assert "mailer stopped: expired 4, sent 2" in log
     assert "@mail.example" not in log
