@@ -142,6 +142,9 @@ def fit(purchases: Iterable[PurchaseEvent], until: datetime, unit: timedelta) ->
     if not summary.customers:
         msg = "no purchases before the end of the calibration period"
         raise ValueError(msg)
+    if not (summary.x > 0).any():  # the likelihood then grows without bound: no model
+        msg = "no customer bought again before the end of the calibration period: nothing to fit"
+        raise ValueError(msg)
     bgnbd, log_likelihood = fit_bgnbd(summary)
     return Fit(
         bgnbd=bgnbd,

@@ -445,6 +445,30 @@ def test_clv_fit_without_purchases_is_an_error(events_file: Path, tmp_path: Path
     assert "no purchase events" in result.stderr
 
 
+def test_clv_fit_without_a_repeat_purchase_is_an_error(tmp_path: Path) -> None:
+    """One order per customer leaves BG/NBD's likelihood without a maximum: no model, and
+    nothing written, rather than parameters at the optimiser's bounds."""
+    once = tmp_path / "once.jsonl"
+    orders = [
+        {
+            "event_id": f"e{n}",
+            "type": "purchase",
+            "occurred_at": f"2025-03-0{n}T10:00:00Z",
+            "customer_id": f"c{n}",
+            "order_id": f"o{n}",
+            "total": "10.00",
+            "currency": "EUR",
+        }
+        for n in (1, 2)
+    ]
+    once.write_bytes(b"".join(dumps(o) + b"\n" for o in orders))
+    book = tmp_path / "book.yaml"
+    result = run("clv", "fit", str(once), "--write", str(book))
+    assert result.exit_code == 1
+    assert "no customer bought again" in result.stderr
+    assert not book.exists()
+
+
 def test_rfm_calibrate_writes_breakpoints_the_playbook_accepts(tmp_path: Path) -> None:
     events = tmp_path / "sim.jsonl"
     assert run("simulate", "--customers", "300", "-o", str(events)).exit_code == 0
