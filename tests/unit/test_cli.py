@@ -498,9 +498,12 @@ def test_a_fit_refused_by_validation_is_one_line(events_file: Path) -> None:
 def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(
     command: tuple[str, ...], events_file: Path, tmp_path: Path
 ) -> None:
-    marked = tmp_path / "marked.jsonl"
-    marked.write_bytes(b"\xef\xbb\xbf" + events_file.read_bytes())
-    plain, with_mark = run(*command, str(events_file)), run(*command, str(marked))
+    again = {**EVENTS[2], "event_id": "p2", "order_id": "o2", "occurred_at": "2025-01-20T09:05:00Z"}
+    body = events_file.read_bytes() + dumps(again) + b"\n"  # a repeat purchase, for clv fit
+    unmarked, marked = tmp_path / "plain.jsonl", tmp_path / "marked.jsonl"
+    unmarked.write_bytes(body)
+    marked.write_bytes(b"\xef\xbb\xbf" + body)
+    plain, with_mark = run(*command, str(unmarked)), run(*command, str(marked))
     assert with_mark.exit_code == plain.exit_code == 0, with_mark.stderr
     assert (with_mark.stdout, with_mark.stderr) == (plain.stdout, plain.stderr)
     assert "rejected" not in with_mark.stderr or "0 rejected" in with_mark.stderr
