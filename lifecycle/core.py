@@ -437,10 +437,11 @@ def _browse(step: _Step, event: BrowseEvent) -> None:
     viewed = event.product_id  # a category page starts a browse run, but is no product
     if viewed is None:
         return
+    limit = step.playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     if state.signed_up_at is None:  # kept for when the visitor becomes known
         _remember_view(state.prospect_views, viewed, step.playbook)
-        return
-    limit = step.playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
+        if not state.runs:  # a run's viewed_products reads only the views since it began
+            return
     activity.remember_view(state, viewed, event.occurred_at, limit)
 
 
@@ -868,6 +869,7 @@ def _retire(state: CustomerState | None, claim: Claim) -> Outcome:
         first_seen_at=state.first_seen_at,
         views=tuple(state.prospect_views),
         view_log=tuple(state.view_log),
+        view_marks=tuple(state.views) if state.runs else (),  # what a run's send may read
         runs=tuple(state.runs.values()),
         entered=dict(state.entered),
         cart_id=state.cart_id if state.cart else None,
@@ -990,6 +992,8 @@ def _fold(
             current.prospect_views.append(viewed)
     limit = playbook.campaigns[Campaign.BROWSE_ABANDONMENT].max_products
     current.prospect_views = sorted(current.prospect_views)[:limit]
+    for mark in history.view_marks:  # a union by product and last view, as fold_views makes
+        activity.remember_view(current, mark.product, mark.at, limit)
     for key, entered in history.entered.items():  # the latest start, for re_entry
         current.entered[key] = max(current.entered.get(key, entered), entered)
     if history.cart and not current.cart:  # a guest's cart, carried over at signup or login

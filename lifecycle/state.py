@@ -282,7 +282,8 @@ class FlowRun(BaseModel):
 
 
 class ViewMark(BaseModel):
-    """A product a signed-up customer viewed, at the last time they viewed it."""
+    """A product the customer viewed, at the last time they viewed it (a visitor's
+    come with its history at the merge)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
 from lifecycle.flows.dates import trait_date
-from lifecycle.state import ActivityMark, CartLine, FlowRun, GuestOrders
+from lifecycle.state import ActivityMark, CartLine, FlowRun, GuestOrders, ViewMark
 from schemas.events import UtcDatetime
 
 __all__ = [
@@ -69,6 +69,9 @@ class ProspectHistory(_Internal):
     view_log: tuple[ActivityMark, ...] = Field(default=(), exclude_if=_empty)
     """The visitor's views with their product, category and time, as ``viewed``
     conditions read them (kept only while an enabled flow reads them)."""
+    view_marks: tuple[ViewMark, ...] = Field(default=(), exclude_if=_empty)
+    """The products the visitor viewed, each at its last view: a waiting run's
+    ``viewed_products`` goes on with the views since it began."""
     runs: tuple[FlowRun, ...] = Field(default=(), exclude_if=_empty)
     """The visitor's waiting runs of flows, to go on as the customer's."""
     entered: dict[str, UtcDatetime] = Field(default_factory=dict, exclude_if=_empty)

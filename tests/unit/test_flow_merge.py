@@ -115,6 +115,28 @@ def test_the_customer_gets_the_views_and_the_run_and_a_second_fold_changes_nothi
     assert woken.flow_events == [FlowEvent("wish", "exited", "completed")]
 
 
+def test_a_visitors_run_sends_the_products_viewed_since_it_began_before_and_after_signup() -> None:
+    """flows.md: a send's ``viewed_products`` are those viewed since the run began; the
+    visitor's run goes on as the customer's, and so do the visitor's views in it. Views
+    before the run, or of a visitor with no run waiting, are not carried."""
+    playbook = book(
+        "  look:\n    trigger: {event: custom, where: {name: look}}\n"
+        "    steps: [{wait: 2h}, {send: {campaign: look, include: [viewed_products]}}]\n"
+    )
+    history, customer = merged(
+        playbook,
+        visitor("browse", 1, T0 - 3 * H, product_id="p-old"),
+        visitor("custom", 2, T0 - H, name="look"),
+        visitor("browse", 3, T0 - H / 2, product_id="p-py"),
+    )
+    assert [m.product for m in history.view_marks] == ["p-py"]
+    state = apply(customer, history, playbook).state
+    state = apply(state, ev("browse", 4, T0 + H / 2, product_id="p-pz"), playbook).state
+    woken = apply(state, Due(T0 + 2 * H), playbook)
+    [trigger] = [t for t in woken.triggers if t.campaign == "look"]
+    assert trigger.payload["viewed_products"] == ["p-pz", "p-py"]
+
+
 def test_the_customers_own_run_wins_and_the_visitors_ends_merged() -> None:
     playbook = book(WISH)
     history, customer = merged(playbook, visitor("custom", 2, T0 - 2 * H, name="wishlist_add"))
