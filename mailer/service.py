@@ -310,57 +310,94 @@ async def _send_due(
             outbox.mark(trigger.trigger_id, "expired")  # waited too long, e.g. SMTP was down
             expired[trigger.campaign] += 1
             continue
-        if not mailbox(trigger.payload.get("email")):  # stored before addresses were checked
-            outbox.mark(trigger.trigger_id, "bad_address")
-            log.warning("trigger %s: not one plain email address, not sent", trigger.trigger_id)
-            continue
-        try:
-            message = message_for(trigger, templates, config.sender)
-        except jinja2.TemplateNotFound:  # a shop's own campaign without a template of its own
-            outbox.mark(trigger.trigger_id, "no_template")
-            log.warning(
-                "no template for campaign %s: trigger %s not sent",
-                trigger.campaign,
-                trigger.trigger_id,
-            )
-            continue
-        except jinja2.TemplateError as exc:  # a shop's template with an error in it
-            outbox.mark(trigger.trigger_id, "bad_template")
-            log.warning(
-                "template for campaign %s does not render (%s): trigger %s not sent",
-                trigger.campaign,
-                type(exc).__name__,
-                trigger.trigger_id,
-            )
-            continue
-        except Exception as exc:  # a value no mail can carry: this mail, not the mailer
-            outbox.mark(trigger.trigger_id, "failed")
-            log.warning("trigger %s: no mail made (%s)", trigger.trigger_id, type(exc).__name__)
-            continue
-        outbox.mark(trigger.trigger_id, "sending")
-        try:
-            await aiosmtplib.send(message, hostname=config.smtp_host, port=config.smtp_port)
-        except aiosmtplib.SMTPRecipientsRefused:
-            outbox.mark(trigger.trigger_id, "bounced")
-            log.warning("trigger %s refused by the SMTP server", trigger.trigger_id)
-            if producer is not None:
-                await _publish_bounce(producer, settings, trigger)
-            continue
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            log.warning(
-                "SMTP unavailable (%s); trigger %s stays pending",
-                type(exc).__name__,
-                trigger.trigger_id,
-            )
-            outbox.mark(trigger.trigger_id, "pending")  # refused outright: never sent
-            break  # try again on the next round
-        except (ValueError, TypeError, UnicodeError) as exc:  # refused before a byte was sent
-            outbox.mark(trigger.trigger_id, "failed")
-            log.warning("trigger %s: not sendable (%s)", trigger.trigger_id, type(exc).__name__)
-            continue
-        outbox.mark(trigger.trigger_id, "sent")
-        log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign)
+        message = _message(outbox, trigger, templates, config.sender)
+        if message is not None and not await _send_one(
+            outbox, trigger, message, config, producer, settings
+        ):
+            break  # SMTP unavailable: try again on the next round
     _log_expired(expired, "before they could be sent")
+
+
+def _message(
+    outbox: Outbox, trigger: Trigger, templates: Templates, sender: str
+) -> EmailMessage | None:
+    """The trigger's mail; None once its status in the outbox says why there is none."""
+    if not mailbox(trigger.payload.get("email")):  # stored before addresses were checked
+        outbox.mark(trigger.trigger_id, "bad_address")
+        log.warning("trigger %s: not one plain email address, not sent", trigger.trigger_id)
+        return None
+    try:
+        return message_for(trigger, templates, sender)
+    except jinja2.TemplateNotFound:  # a shop's own campaign without a template of its own
+        outbox.mark(trigger.trigger_id, "no_template")
+        log.warning(
+            "no template for campaign %s: trigger %s not sent",
+            trigger.campaign,
+            trigger.trigger_id,
+        )
+    except jinja2.TemplateError as exc:  # a shop's template with an error in it
+        outbox.mark(trigger.trigger_id, "bad_template")
+        log.warning(
+            "template for campaign %s does not render (%s): trigger %s not sent",
+            trigger.campaign,
+            type(exc).__name__,
+            trigger.trigger_id,
+        )
+    except Exception as exc:  # a value no mail can carry: this mail, not the mailer
+        outbox.mark(trigger.trigger_id, "failed")
+        log.warning("trigger %s: no mail made (%s)", trigger.trigger_id, type(exc).__name__)
+    return None
+
+
+async def _send_one(
+    outbox: Outbox,
+    trigger: Trigger,
+    message: EmailMessage,
+    config: MailerSettings,
+    producer: AIOKafkaProducer | None,
+    settings: Settings,
+) -> bool:
+    """Hand one mail to SMTP and store what became of it; False when SMTP is unavailable
+    (or defers it), so the round ends and the mail stays pending."""
+    outbox.mark(trigger.trigger_id, "sending")
+    try:
+        await aiosmtplib.send(message, hostname=config.smtp_host, port=config.smtp_port)
+    except aiosmtplib.SMTPRecipientsRefused:
+        outbox.mark(trigger.trigger_id, "bounced")
+        log.warning("trigger %s refused by the SMTP server", trigger.trigger_id)
+        if producer is not None:
+            await _publish_bounce(producer, settings, trigger)
+        return True
+    except (aiosmtplib.SMTPNotSupported, aiosmtplib.SMTPDataError) as exc:
+        if isinstance(exc, aiosmtplib.SMTPDataError) and exc.code < 500:  # try again
+            outbox.mark(trigger.trigger_id, "pending")
+            log.warning("SMTP deferred trigger %s (%d)", trigger.trigger_id, exc.code)
+            return False
+        # This mail refused for good (too large, an address needing SMTPUTF8 the server
+        # lacks): retried first on every round, it would hold up the rest.
+        outbox.mark(trigger.trigger_id, "failed")
+        log.warning(  # the type and code only: a server's reply may quote the address
+            "trigger %s refused by the SMTP server (%s %s)",
+            trigger.trigger_id,
+            type(exc).__name__,
+            getattr(exc, "code", ""),
+        )
+        return True
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        log.warning(
+            "SMTP unavailable (%s); trigger %s stays pending",
+            type(exc).__name__,
+            trigger.trigger_id,
+        )
+        outbox.mark(trigger.trigger_id, "pending")  # refused outright: never sent
+        return False
+    except (ValueError, TypeError, UnicodeError) as exc:  # refused before a byte was sent
+        outbox.mark(trigger.trigger_id, "failed")
+        log.warning("trigger %s: not sendable (%s)", trigger.trigger_id, type(exc).__name__)
+        return True
+    outbox.mark(trigger.trigger_id, "sent")
+    log.info("sent %s (%s)", trigger.trigger_id, trigger.campaign)
+    return True
 
 
 def _log_expired(expired: Counter[str], when: str) -> None:

@@ -47,11 +47,13 @@ def trigger(n: int = 1, **fields: Any) -> Trigger:
     return Trigger.model_validate(base | fields)
 
 
-def send_due(outbox: Outbox, path: Path, templates: Path | None = None) -> None:
-    """One round of the mailer's sending, with no SMTP server listening."""
+def send_due(
+    outbox: Outbox, path: Path, templates: Path | None = None, port: int | None = None
+) -> None:
+    """One round of the mailer's sending, to ``port`` (by default no SMTP server listens)."""
     config = MailerSettings(
         smtp_host="127.0.0.1",
-        smtp_port=find_free_port(1),
+        smtp_port=find_free_port(1) if port is None else port,
         sender="shop@shop.example",
         group="g",
         outbox=path,
@@ -247,3 +249,41 @@ def test_a_template_that_does_not_render_is_stored_not_sent(tmp_path: Path) -> N
     outbox.commit()
     send_due(outbox, tmp_path / "outbox.sqlite3", own)
     assert outbox.counts() == {"bad_template": 2, "bad_address": 1}
+
+
+def test_a_mail_the_server_refuses_for_good_does_not_hold_up_the_rest(tmp_path: Path) -> None:
+    """A 5xx to one message's data (too large, say) fails that mail; the mails behind it
+    go out. A 4xx leaves it pending for the next round."""
+    from aiosmtpd.controller import Controller
+
+    class Server:
+        def __init__(self) -> None:
+            self.got: list[str] = []
+
+        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+            if b"Welcome, Big" in envelope.content:
+                return "552 message too large"
+            if b"Welcome, Later" in envelope.content:
+                return "451 try again later"
+            self.got.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    server = Server()
+    controller = Controller(server, hostname="127.0.0.1", port=find_free_port(1))
+    controller.start()
+    try:
+        outbox = Outbox(tmp_path / "outbox.sqlite3")
+        now = datetime.now(UTC)
+        names = ["Big", "Ada", "Later", "Bo"]
+        for n, name in enumerate(names):
+            email = f"c{n}@mail.example"
+            body = trigger(n, created_at=now, send_after=now + timedelta(microseconds=n))
+            outbox.add(
+                body.model_copy(update={"payload": {"email": email, "first_name": name}}), "pending"
+            )
+        outbox.commit()
+        send_due(outbox, tmp_path / "outbox.sqlite3", port=controller.port)
+    finally:
+        controller.stop()
+    assert server.got == ["c1@mail.example"]  # Big failed, Ada sent, Later deferred: Bo waits
+    assert outbox.counts() == {"failed": 1, "sent": 1, "pending": 2}
