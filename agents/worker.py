@@ -44,11 +44,29 @@ def draining_worker(app: Any, processor: LifecycleProcessor, **options: Any) -> 
     class DrainingWorker(faust.Worker):
         drained = False
 
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            keep_payloads_out_of_logs()
+
         async def on_stop(self) -> None:
             DrainingWorker.drained = await processor.drain()
             await super().on_stop()
 
     return DrainingWorker(app, **options)
+
+
+PAYLOAD_LOGGERS = ("aiokafka",)
+"""Libraries whose debug lines print the bytes of the records they fetch and produce
+(aiokafka's requests and responses: emails, names, customer ids)."""
+
+
+def keep_payloads_out_of_logs() -> None:
+    """At ``LIFECYCLE_LOG_LEVEL=debug`` the engine's own loggers say more, and these stay
+    at info: no personal data in logs, at any level."""
+    for name in PAYLOAD_LOGGERS:
+        library = logging.getLogger(name)
+        if library.getEffectiveLevel() < logging.INFO:
+            library.setLevel(logging.INFO)
 
 
 def release_freed_memory() -> None:

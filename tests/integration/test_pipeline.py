@@ -322,6 +322,35 @@ def test_worker_log_has_no_personal_data(engine: tuple[Settings, Worker]) -> Non
         assert personal not in log
 
 
+def test_a_debug_log_has_no_personal_data_either(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """At LIFECYCLE_LOG_LEVEL=debug the engine says more, but the Kafka client's dumps of
+    the records it fetches and produces (emails, names) stay out of the log."""
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    create_topics(settings)
+    signup = {  # the personal fields first: a client's dump shows a record's first bytes
+        "email": "debug-marker@mail.example",
+        "first_name": "Debugmarker",
+        "event_id": "dbg-1",
+        "type": "signup",
+        "occurred_at": "2025-03-01T10:00:00Z",
+        "customer_id": "cust-dbg",
+        "marketing_consent": True,
+    }
+    worker = Worker(settings, tmp_path / "worker.log", env={"LIFECYCLE_LOG_LEVEL": "debug"})
+    worker.start()
+    try:
+        assert publish(settings, [signup]) == 1
+        outputs = collect(settings, ["transitions", "triggers"], expected=2, quiet=1)
+        assert {o["key"] for o in outputs} == {"cust-dbg"}
+        worker.assert_alive()
+    finally:
+        worker.stop()
+    log = worker.log_text()
+    assert "[DEBUG]" in log  # a debug log indeed
+    for personal in ("debug-marker", "Debugmarker", "cust-dbg"):  # dumps cut values short
+        assert personal not in log
+
+
 def test_kafka_path_equals_backtest_on_simulated_shop(kafka_bootstrap: str, tmp_path: Path) -> None:
     """A few hundred simulated customers, published, then consumed by a fresh worker."""
     settings = unique_settings(kafka_bootstrap, tmp_path)
