@@ -108,6 +108,9 @@ def lag(group: str | None, interval: float, max_lag: int | None, as_json: bool) 
 )
 def customer(customer_id: str, url: str | None) -> None:
     """Print one customer's state: stage, scores, pending timers, recent transitions."""
+    if not customer_id.strip():
+        msg = "a customer id is not empty"
+        raise click.BadParameter(msg, param_hint="CUSTOMER_ID")
     settings = cli_settings()
     base = (url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
     if not base.startswith(("http://", "https://")):

@@ -1043,3 +1043,10 @@ def test_customer_says_when_the_worker_does_not_answer_in_time(
         1,
         "Error: no worker answers at http://127.0.0.1:9: TimeoutError: timed out\n",
     )
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_customer_without_an_id_is_a_usage_error(empty: str) -> None:
+    result = run("customer", empty, "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "Invalid value for CUSTOMER_ID: a customer id is not empty" in result.stderr
