@@ -169,9 +169,19 @@ def _out_of_range(
     if received_at is not None and event.occurred_at > received_at + limits.max_future:
         return Rejection(
             Reason.TIME_OUT_OF_RANGE,
-            f"occurred_at: more than {limits.max_future} after the message was received",
+            f"occurred_at: more than {_span(limits.max_future)} after the message was received",
         )
     return None
+
+
+def _span(duration: timedelta) -> str:
+    """A bound as a person writes it (``366 days``, not ``366 days, 0:00:00``)."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def parse_event(

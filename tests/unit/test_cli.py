@@ -286,6 +286,9 @@ def test_backtest_output_depends_on_the_file_not_on_the_day_it_runs(tmp_path: Pa
     assert f" {len(EVENTS)} rejected" in summary_line(bounded)
     letters = [json.loads(r)["value"] for r in bounded.stdout.splitlines()]
     assert {letter["reason"] for letter in letters} == {"time_out_of_range"}
+    assert {letter["message"] for letter in letters} == {
+        "occurred_at: more than 366 days after the message was received"
+    }
     near = run("backtest", str(later), "--received-at", "2125-01-01T00:00:00+01:00")
     assert near.stdout == result.stdout
     bad = run("backtest", str(later), "--received-at", "2125-01-01")
