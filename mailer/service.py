@@ -306,9 +306,13 @@ async def _send_due(
     expired: Counter[str] = Counter()
     now = time.time()
     for trigger in outbox.due(now):
-        if plan(trigger, datetime.fromtimestamp(now, UTC), config.max_age) == "expired":
-            outbox.mark(trigger.trigger_id, "expired")  # waited too long, e.g. SMTP was down
-            expired[trigger.campaign] += 1
+        decision = plan(trigger, datetime.fromtimestamp(now, UTC), config.max_age)
+        if decision != "send":  # expired waiting (SMTP was down), or stored before a check
+            outbox.mark(trigger.trigger_id, decision)
+            if decision == "expired":
+                expired[trigger.campaign] += 1
+            else:
+                log.warning("trigger %s not sent: %s", trigger.trigger_id, decision)
             continue
         message = _message(outbox, trigger, templates, config.sender)
         if message is not None and not await _send_one(
@@ -322,10 +326,6 @@ def _message(
     outbox: Outbox, trigger: Trigger, templates: Templates, sender: str
 ) -> EmailMessage | None:
     """The trigger's mail; None once its status in the outbox says why there is none."""
-    if not mailbox(trigger.payload.get("email")):  # stored before addresses were checked
-        outbox.mark(trigger.trigger_id, "bad_address")
-        log.warning("trigger %s: not one plain email address, not sent", trigger.trigger_id)
-        return None
     try:
         return message_for(trigger, templates, sender)
     except jinja2.TemplateNotFound:  # a shop's own campaign without a template of its own

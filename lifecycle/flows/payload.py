@@ -123,8 +123,11 @@ def _order_payload(order: RunOrder) -> dict[str, Any]:
 
 
 def _order_line(line: RunLine) -> dict[str, Any]:
-    out: dict[str, Any] = {"product_id": line.product_id, "quantity": line.quantity}
-    out["unit_price"] = str(line.unit_price)
+    out: dict[str, Any] = {
+        "product_id": line.product_id,
+        "quantity": line.quantity,
+        "unit_price": str(line.unit_price),
+    }
     if line.category is not None:
         out["category"] = line.category
     return out
