@@ -99,6 +99,14 @@ class ScoresAt:
         """The RFM segment's name (``rfm_segment``) of this step's RFM."""
         return rfm_segment(self.rfm())
 
+    def at(self, now: datetime) -> ScoresAt:
+        """The same record's scores at another time (a segment's turn, looked for ahead)."""
+        return ScoresAt(self.state, now, self.scores)
+
+    def recency_limits(self) -> tuple[float, ...]:
+        """RFM's recency breakpoints in days: its score falls just past each."""
+        return tuple(self.scores.rfm.recency_days)
+
     def known_prediction(self) -> Prediction | None:
         """The prediction if this step has computed it for the record as it is now;
         None when nothing asked for it (or there is none), so storing it costs nothing."""

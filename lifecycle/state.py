@@ -433,6 +433,9 @@ class CustomerState(BaseModel):
     """When a run last started, by run key: kept for flows whose ``re_entry`` is not always."""
     segments: dict[str, bool] = Field(default_factory=dict, exclude_if=_empty)
     """Membership of the segments a ``segment_enter`` names, as last evaluated."""
+    segments_due: UtcDatetime | None = Field(default=None, exclude_if=_none)
+    """When a tracked segment's membership next turns as time passes, with no change to
+    the record (``lifecycle.flows.turns``): the ``segments`` timer."""
     dates: dict[str, UtcDatetime] = Field(default_factory=dict, exclude_if=_empty)
     """The next due time of each date flow."""
     bought_log: list[ActivityMark] = Field(default_factory=list, exclude_if=_empty)
@@ -725,6 +728,7 @@ _OPTIONAL: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]] = {
     "runs": (_runs, dict),
     "entered": (_timestamps, dict),
     "segments": (lambda v: v, dict),
+    "segments_due": (_timestamp, lambda: None),
     "dates": (_timestamps, dict),
     "bought_log": (lambda v: list(map(_mark, v)), list),
     "view_log": (lambda v: list(map(_mark, v)), list),

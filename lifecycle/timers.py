@@ -84,7 +84,7 @@ def schedule(state: CustomerState, playbook: Playbook) -> dict[str, datetime]:
             timers[AT_RISK] = last + at_risk
         if rules.churned.enabled:
             timers[CHURNED] = last + _churn_wait(at_risk, rules)
-    if state.runs or state.dates:
+    if state.runs or state.dates or state.segments_due is not None:
         schedule_flows(state, timers)
     for window in state.windows:
         timers[ATTRIBUTION_PREFIX + window.trigger_id] = window.closes_at

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.flows.conditions import Ctx
 from lifecycle.flows.counts import flow_event
 from lifecycle.flows.dates import date_trait, next_moment, schedule_date
 from lifecycle.flows.effects import Effects, step_ctx
@@ -33,6 +34,7 @@ from lifecycle.flows.model import Branch, Send, Wait
 from lifecycle.flows.payload import order_of, send_step
 from lifecycle.flows.program import CompiledFlow, Program, program
 from lifecycle.flows.runs import Live, Run, run_key
+from lifecycle.flows.turns import SEGMENTS_TIMER, at_time
 from lifecycle.ids import stable_id
 from lifecycle.policy import in_holdout
 from lifecycle.state import CustomerState, FlowRun, trusted
@@ -64,11 +66,14 @@ DATE_PREFIX = "date:"
 
 
 def schedule_flows(state: CustomerState, timers: dict[str, datetime]) -> None:
-    """Add each waiting run's wake-up and each date flow's next date to ``timers``."""
+    """Add each waiting run's wake-up, each date flow's next date and the next segment
+    turn to ``timers``."""
     for key, run in state.runs.items():
         timers[FLOW_PREFIX + key] = run.wake_at
     for name, due in state.dates.items():
         timers[DATE_PREFIX + name] = due
+    if state.segments_due is not None:
+        timers[SEGMENTS_TIMER] = state.segments_due
 
 
 # --- conditions ------------------------------------------------------------------------
@@ -287,7 +292,7 @@ def _stages(fx: Effects, prog: Program) -> None:
 
 
 def on_timer(fx: Effects, name: str) -> bool:
-    """A due ``flow:`` or ``date:`` timer; False for a timer that is neither."""
+    """A due ``flow:``, ``date:`` or ``segments`` timer; False for a timer that is none."""
     prog = program(fx.playbook)
     state = fx.state
     if name.startswith(FLOW_PREFIX):
@@ -308,6 +313,9 @@ def on_timer(fx: Effects, name: str) -> bool:
         if cf is not None:
             _start(fx, cf, None)
             schedule_date(fx, cf)
+        return True
+    if name == SEGMENTS_TIMER:
+        state.segments_due = None  # the segments are evaluated, and the next turn found, next
         return True
     return False
 
@@ -378,7 +386,9 @@ def _segments(fx: Effects, prog: Program) -> None:
 
     A record that existed before a segment was tracked gets its membership set
     silently the first time (no blast when a segment is added); a record this
-    input created starts with every segment false, so it can enter."""
+    input created starts with every segment false, so it can enter. The earliest instant
+    at which time alone turns one of them (``lifecycle.flows.turns``) is kept as the
+    record's ``segments`` timer, which evaluates them again then."""
     state = fx.state
     ctx = step_ctx(fx)
     by_segment = prog.index.by_segment
@@ -389,6 +399,22 @@ def _segments(fx: Effects, prog: Program) -> None:
         if (now and before is False) or (now and before is None and fx.fresh):
             for name in by_segment.get(segment, ()):
                 _start(fx, prog.flows[name], None)
+    turns = prog.turns
+    if turns or state.segments_due is not None:
+        later: dict[datetime, Ctx] = {}
+
+        def at(when: datetime) -> Ctx:
+            found = later.get(when)
+            if found is None:
+                found = later[when] = at_time(ctx, when)
+            return found
+
+        due = None
+        for segment, turn in turns.items():
+            when = turn(ctx, state.segments[segment], at)
+            if when is not None and (due is None or when < due):
+                due = when
+        state.segments_due = due
 
 
 # --- merges ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from lifecycle.flows.model import (
     Step,
     Wait,
 )
+from lifecycle.flows.turns import Turn, turn_finder
 from lifecycle.playbook import CampaignRule, Playbook
 from lifecycle.policy import ResolvedSend
 from lifecycle.units import percent_number
@@ -66,6 +67,8 @@ class Program:
     index: FlowIndex
     segments: Mapping[str, Callable[[Ctx], bool]]
     """Each tracked segment (``index.tracked_segments``), compiled."""
+    turns: Mapping[str, Turn]
+    """Each tracked segment that time alone can turn, with its turn finder."""
     source: tuple[object, ...]
     """The playbook fields it was compiled from (checked by identity)."""
     waits: frozenset[tuple[str, str]]
@@ -94,13 +97,20 @@ def program(playbook: Playbook) -> Program:
         name: record_test(SegmentRef(name=name), playbook.segments)
         for name in index.tracked_segments
     }
+    turns = {
+        name: turn
+        for name in index.tracked_segments
+        if (turn := turn_finder(name, playbook.segments)) is not None
+    }
     waits = frozenset(
         (name, path)
         for name, cf in flows.items()
         for path, step in cf.steps.items()
         if isinstance(step, Wait)
     )
-    fresh = Program(flows=flows, index=index, segments=segments, source=source, waits=waits)
+    fresh = Program(
+        flows=flows, index=index, segments=segments, turns=turns, source=source, waits=waits
+    )
     derived.value = fresh
     return fresh
 

@@ -291,6 +291,39 @@ def _wishlist_reminder(playbook: str) -> Journey:
     )
 
 
+def _we_miss_you(playbook: str) -> Journey:
+    """The demo playbook's lapsed note: 45 days after the last order, at that moment,
+    with no event then (a second order on day 20 moves it from day 46 to day 65)."""
+    c, k = "cust-demo-lapsed-2", "demo-lapsed"
+    return recipe(
+        lead(
+            "demo_we_miss_you",
+            "demo playbook: we_miss_you when the lapsed segment turns true with time alone, "
+            "45 days after the last order",
+            c,
+            k,
+            (
+                purchase(f"{k}-e2", day(1), c, f"{k}-o1", "20.00"),
+                purchase(f"{k}-e3", day(20), c, f"{k}-o2", "20.00"),
+                Advance(day(70)),
+            ),
+            (
+                Move(L, F, "first_purchase", f"{k}-e2", day(1)),
+                Move(F, R, "repeat_purchase", f"{k}-e3", day(20)),
+            ),
+            (
+                thanks(day(1), f"{k}-o1"),
+                review(day(8), f"{k}-o1"),
+                thanks(day(20), f"{k}-o2"),
+                review(day(27), f"{k}-o2"),
+                sent("we_miss_you", "we_miss_you", "0", day(65)),
+            ),
+        ),
+        playbook,
+        ran("we_miss_you"),
+    )
+
+
 def journeys() -> tuple[Journey, ...]:
     """The recipes' journeys, each on its README block, and the demo playbook's own."""
     replenishment, cart_series, birthday = readme_recipes()
@@ -301,4 +334,5 @@ def journeys() -> tuple[Journey, ...]:
         _cart_emptied(cart_series),
         _birthday(birthday),
         _wishlist_reminder(demo),
+        _we_miss_you(demo),
     )

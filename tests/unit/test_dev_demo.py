@@ -59,7 +59,7 @@ def test_the_shop_sends_what_the_demo_flows_read() -> None:
     assert any("properties" in e for e in events if e["type"] == "cart")
 
 
-def test_the_demo_playbook_runs_every_recipe_and_a_wishlist_reminder() -> None:
+def test_the_demo_playbook_runs_every_recipe_a_wishlist_reminder_and_a_lapsed_note() -> None:
     demo = yaml12.load(demo_playbook().read_text(encoding="utf-8"))
     assert list(demo["flows"]) == [
         "replenish_coffee",
@@ -67,14 +67,17 @@ def test_the_demo_playbook_runs_every_recipe_and_a_wishlist_reminder() -> None:
         "cart_series",
         "birthday",
         "wishlist_reminder",
+        "we_miss_you",
     ]
     trigger = demo["flows"]["wishlist_reminder"]["trigger"]
     assert trigger == {"event": "custom", "where": {"name": "wishlist_add"}}
+    assert demo["flows"]["we_miss_you"]["trigger"] == {"segment_enter": "lapsed"}
 
 
 def test_the_demo_playbook_is_valid() -> None:
     book = parse_playbook(demo_playbook().read_text(encoding="utf-8"), "demo")
-    assert {"replenish_coffee", "cart_series", "birthday", "wishlist_reminder"} <= set(book.flows)
+    own = {"replenish_coffee", "cart_series", "birthday", "wishlist_reminder", "we_miss_you"}
+    assert own <= set(book.flows)
 
 
 def test_dev_refuses_a_bad_playbook_before_starting_anything(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_the_readme_has_three_recipes() -> None:
     assert list(birthday["flows"]) == ["birthday"]
 
 
-def test_the_demo_playbook_holds_the_recipes_and_a_wishlist_reminder() -> None:
+def test_the_demo_playbook_holds_the_recipes_a_wishlist_reminder_and_a_lapsed_note() -> None:
     demo = yaml12.load(recipes.DEMO_PLAYBOOK.read_text(encoding="utf-8"))
     named: dict[str, set[str]] = {"segments": set(), "flows": set()}
     for block in recipes.readme_recipes():
@@ -32,8 +32,8 @@ def test_the_demo_playbook_holds_the_recipes_and_a_wishlist_reminder() -> None:
             for name, definition in entries.items():
                 assert demo[part][name] == definition, f"{part}.{name}"
                 named[part].add(name)
-    assert set(demo["segments"]) == named["segments"]
-    assert set(demo["flows"]) == named["flows"] | {"wishlist_reminder"}
+    assert set(demo["segments"]) == named["segments"] | {"lapsed"}
+    assert set(demo["flows"]) == named["flows"] | {"wishlist_reminder", "we_miss_you"}
 
 
 def test_every_recipe_and_the_demo_playbook_are_valid_playbooks() -> None:
