@@ -14,7 +14,7 @@ from typing import Any
 from agents.lifecycle import LifecycleProcessor, register
 from agents.repartition import attach_repartitioner
 from lifecycle.playbook import load_playbook
-from streams.admin import ensure_topics
+from streams.admin import ensure_topics, wait_for_leaders
 from streams.app import Topology, create_app
 from streams.collector import collect_garbage_rarely
 from streams.settings import Settings
@@ -103,8 +103,12 @@ def run_worker(settings: Settings) -> None:
                 "topic %s has %d partitions, settings say %d",
                 report.topic,
                 report.partitions,
-                settings.partitions,
+                1 if report.topic == settings.leader_topic else settings.partitions,
             )
+    # A topic just created is listed before its leaders serve it: a consumer that joins
+    # its group in that moment leaves it out of the assignment for good (no partitions,
+    # or a table whose keys no worker is known to hold).
+    asyncio.run(wait_for_leaders(settings, [r for r in reports if r.status == "created"]))
     tables = Path(topology.app.conf.tabledir)
     start_clean(tables)
     collect_garbage_rarely()

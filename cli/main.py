@@ -409,7 +409,10 @@ def backtest(
     accepted before it). Time is event time, exactly as a worker with
     LIFECYCLE_CLOCK=event runs it. A file has no Kafka record timestamps, so the
     worker's bound on future events applies only against --received-at: the wall
-    clock would make the same file's output depend on the day it ran.
+    clock would make the same file's output depend on the day it ran. Keys go to
+    partitions as on the cluster, by LIFECYCLE_PARTITIONS and
+    LIFECYCLE_INPUT_PARTITIONER: set them as the cluster's (recommendations are
+    counted per partition).
     """
     from analytics.report import Records, build_report
     from lifecycle.backtest import Backtest, LineRejected
@@ -417,6 +420,9 @@ def backtest(
     from streams.collector import collect_garbage_rarely
     from streams.producer import partitioner_of
 
+    if (start or end) and not with_report:
+        msg = "--from and --to are the report's period: give them with --report"
+        raise click.UsageError(msg)
     settings = cli_settings()
     try:
         book = load_playbook(playbook)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from streams.kafka import BrokerUnreachableError, explained
-from streams.settings import Settings
+from streams.settings import Settings, TopicNames
 
 __all__ = ["cli_settings", "kafka_errors", "settings_problems"]
 
@@ -34,6 +34,9 @@ def settings_problems(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         message = str(error["msg"]).removeprefix("Value error, ")
         names = [str(part) for part in error["loc"] if not isinstance(part, int)]
+        if error["type"] == "extra_forbidden" and names[:1] == ["topics"]:
+            known = ", ".join(name.upper() for name in TopicNames.model_fields)
+            message = f"no such topic name (one of {known})"
         if names:
             message = f"LIFECYCLE_{'__'.join(names).upper()}: {message}"
         lines.append(message)

@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 
+from streams.admin import CHANGELOG_TOPIC_CONFIG
 from streams.faust_compat import (
     BulkTableManager,
     RawSchema,
@@ -21,7 +22,7 @@ from streams.faust_compat import (
 )
 from streams.kafka import broker_credentials, consumer
 from streams.producer import kafka_partitioner, scheme_of
-from streams.settings import Settings
+from streams.settings import TABLES, Settings
 
 __all__ = ["FAUST_DEFAULTS", "Topology", "create_app", "drop_monitor"]
 
@@ -54,19 +55,6 @@ version it recovered in memory. Here one 16 MiB block cache serves every partiti
 database, 1 MiB memtables hold each one's latest writes, and all memtables together stay
 near 4 MiB (``budget_write_buffers``), however many partitions a worker holds: twelve
 databases of their own memtables (two tables, six partitions) kept about 24 MiB resident."""
-
-CHANGELOG_TOPIC_CONFIG: dict[str, Any] = {
-    "segment.bytes": 4 * 1024**2,
-    "min.cleanable.dirty.ratio": 0.1,
-}
-"""Changelogs are compacted (Faust's default), but Kafka compacts only closed
-segments, 1 GiB by default: every version of every record stayed, and a fresh
-worker read them all to recover. The open segment is never compacted, so the
-smaller it is, the fewer old versions a recovery reads (and the sooner an erased
-customer's records are gone from disk): 125,000 customers recovered in 25-27 s
-with 4 MiB segments, about 30 s with 16 MiB. Applies to changelogs created
-from now on; Kafka keeps an existing topic's config."""
-
 
 CHANGELOG_READER: dict[str, Any] = {
     "enable_auto_commit": False,
@@ -192,8 +180,7 @@ def create_app(settings: Settings) -> Topology:
             value_type=bytes,
         )
 
-    customers = table("customers")
-    copurchase = table("copurchase")
+    customers, copurchase = (table(name) for name in TABLES)
     return Topology(
         app=app,
         settings=settings,

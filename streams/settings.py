@@ -7,11 +7,20 @@ and the tests are configured the same way, and docker-compose only sets env.
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.clock import ClockMode
@@ -21,11 +30,20 @@ from schemas.records import Campaign
 
 DEFAULT_HOME = Path.home() / ".cache" / "lifecycle"
 _OUTBOUND = ("transitions", "triggers", "deadletter", "attribution")
+TABLES = ("customers", "copurchase")
+"""The app's changelogged tables: customer records, and co-purchase counts."""
 
 
 MAX_LATENESS = 366 * 86400.0
 """The most ``LIFECYCLE_ALLOWED_LATENESS`` may be (seconds): a year. A clock held further
 back than that fires no timer in time; beyond a ``timedelta`` it cannot be held at all."""
+
+
+def _reason(exc: OSError) -> str:
+    """Why a file did not load, in a few words: the OS's error, or OpenSSL's reason."""
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc)
+    return exc.strerror or str(exc)
 
 
 def _servers_of(broker: str) -> list[str]:
@@ -34,7 +52,11 @@ def _servers_of(broker: str) -> list[str]:
 
 
 class TopicNames(BaseModel):
-    """Topic names before the prefix; each one settable for shops with naming rules."""
+    """Topic names before the prefix; each one settable for shops with naming rules
+    (``LIFECYCLE_TOPICS__<NAME>``). A name that is none of these is refused, not
+    ignored: a misspelt rename would leave the engine on the default topic."""
+
+    model_config = ConfigDict(extra="forbid")
 
     signup: str = "events.signup"
     browse: str = "events.browse"
@@ -259,11 +281,40 @@ class Settings(BaseSettings):
         if (self.broker_ssl_certfile is None) != (self.broker_ssl_keyfile is None):
             msg = "LIFECYCLE_BROKER_SSL_CERTFILE and LIFECYCLE_BROKER_SSL_KEYFILE go together"
             raise ValueError(msg)
+        if tls_files:
+            self._load_tls_files()
         if self.api_token is not None and not self.api_token.get_secret_value().strip():
             # An empty token must not quietly mean "no token": that would open the API.
             msg = "LIFECYCLE_API_TOKEN is empty: unset it to run without a token"
             raise ValueError(msg)
         return self
+
+    def _load_tls_files(self) -> None:
+        """A CA, certificate or key that cannot be read or is not PEM is named now, in one
+        line, rather than in a traceback from the first client that loads it."""
+        context = ssl.create_default_context()
+        cafile, certfile, keyfile = (
+            self.broker_ssl_cafile,
+            self.broker_ssl_certfile,
+            self.broker_ssl_keyfile,
+        )
+        password = self.broker_ssl_key_password
+        try:
+            if cafile is not None:
+                context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            msg = f"LIFECYCLE_BROKER_SSL_CAFILE: cannot load {cafile}: {_reason(exc)}"
+            raise ValueError(msg) from None
+        try:
+            if certfile is not None and keyfile is not None:
+                secret = password.get_secret_value() if password else None
+                context.load_cert_chain(certfile, keyfile, secret)
+        except (OSError, ssl.SSLError) as exc:
+            msg = (
+                "LIFECYCLE_BROKER_SSL_CERTFILE and LIFECYCLE_BROKER_SSL_KEYFILE: "
+                f"cannot load {certfile} and {keyfile}: {_reason(exc)}"
+            )
+            raise ValueError(msg) from None
 
     @property
     def broker_tls(self) -> bool:
@@ -335,6 +386,16 @@ class Settings(BaseSettings):
         (the re-keyed copies of the inbound topics too, in ``repartition`` mode)."""
         copies = self.event_topics if self.repartitioned else []
         return [self.topic("ticks"), self.topic("merge"), *copies]
+
+    @property
+    def changelog_topics(self) -> list[str]:
+        """The changelog of each of the app's tables, named as Faust names them."""
+        return [f"{self.app_id}-{table}-changelog" for table in TABLES]
+
+    @property
+    def leader_topic(self) -> str:
+        """Faust's partition assignor's leader topic, named as Faust names it."""
+        return f"{self.app_id}-__assignor-__leader"
 
     def for_replay(self, app_id: str, output_prefix: str) -> Settings:
         """A fresh app that reads the same inbound topics from the beginning in event

@@ -43,7 +43,7 @@ from harness.engine import (
 from mailer.service import plan
 from schemas.codec import to_jsonable
 from schemas.records import Campaign, Trigger
-from streams.app import CHANGELOG_TOPIC_CONFIG
+from streams.admin import CHANGELOG_TOPIC_CONFIG
 from streams.broker import find_free_port
 from tests.integration.mail import Inbox, Mailer
 

@@ -26,6 +26,7 @@ from harness.engine import (
     create_topics,
     publish,
     settings_env,
+    topic_config,
     unique_settings,
     wait_ready,
 )
@@ -182,3 +183,34 @@ def test_customer_scores_are_read_at_the_event_clock(kafka_bootstrap: str, tmp_p
     # The partition's clock: the purchase's own time, or a tick's microsecond after it.
     read_at = datetime.fromisoformat(body["scores_at"])
     assert timedelta(0) <= read_at - bought_at <= timedelta(milliseconds=1)
+
+
+def test_workers_that_make_the_topics_route_lookups_from_their_first_start(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Two workers of a new app start together on a broker without its topics. The
+    first makes them all (the tables' changelogs and Faust's leader topic too) and
+    both wait for their leaders, so the group's first assignment has every topic:
+    none is "not found in cluster metadata", and a lookup is routed (404 for an
+    unknown id, not 503 for a table whose keys no worker is known to hold)."""
+    first = unique_settings(kafka_bootstrap, tmp_path)
+    second = first.model_copy(
+        update={"web_port": find_free_port(1), "data_dir": tmp_path / "second"}
+    )
+    workers = [
+        Worker(first, tmp_path / "first.log").start(),
+        Worker(second, tmp_path / "second.log").start(),
+    ]
+    try:
+        for settings in (first, second):
+            assert wait_ready(settings) == {"status": 200, "ready": True, "reason": "ready"}
+            assert get(settings, "/customers/nobody-at-all", token=None)[0] == 404
+        for table in first.changelog_topics:
+            assert topic_config(first, table)["cleanup.policy"] == "compact"
+        for worker in workers:
+            worker.assert_alive()
+            assert "not found in cluster metadata" not in worker.log_text()
+            assert "Ignoring missing topic" not in worker.log_text()
+    finally:
+        for worker in workers:
+            worker.stop()

@@ -656,6 +656,9 @@ def test_backtest_report_period_is_checked(events_file: Path) -> None:
     naive = run("backtest", str(events_file), "--report", "--from", "2025-02-01T00:00:00")
     assert naive.exit_code == 2
     assert "no UTC offset" in naive.stderr
+    alone = run("backtest", str(events_file), "--to", "2025-02-01T00:00:00Z")
+    assert alone.exit_code == 2
+    assert "--from and --to are the report's period: give them with --report" in alone.stderr
 
 
 def test_report_without_a_broker_is_an_error_not_a_traceback() -> None:
@@ -858,6 +861,12 @@ def test_the_mailer_without_a_broker_says_so_in_one_line(tmp_path: Path) -> None
             "to 1; LIFECYCLE_CLOCK: Input should be 'wall' or 'event'",
         ),
         ({"LIFECYCLE_TOPICS": "{bad"}, "invalid settings: LIFECYCLE_TOPICS: not valid JSON"),
+        (
+            {"LIFECYCLE_TOPICS__PURCHASES": "orders"},
+            "invalid settings: LIFECYCLE_TOPICS__PURCHASES: no such topic name (one of SIGNUP, "
+            "BROWSE, CART, PURCHASE, ENGAGEMENT, PRIVACY, CUSTOM, TRANSITIONS, TRIGGERS, "
+            "DEADLETTER, ATTRIBUTION, TICKS, MERGE, REPARTITION)",
+        ),
         (
             {"LIFECYCLE_BROKER": "127.0.0.1:abc"},
             "invalid settings: LIFECYCLE_BROKER: '127.0.0.1:abc': the port must be a number "

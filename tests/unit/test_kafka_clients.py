@@ -316,3 +316,28 @@ def test_secrets_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.broker_sasl_password.get_secret_value() == PASSWORD
     for shown in (repr(settings), str(settings), settings.model_dump_json()):
         assert PASSWORD not in shown
+
+
+def test_a_tls_file_that_does_not_load_is_named_in_one_line(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """Read when the settings are made: every command then prints it as one line
+    (``invalid settings: ...``), not a traceback from the first client."""
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("not a certificate\n")
+    ssl_only = {"broker_security_protocol": "SSL"}
+    cases = [
+        ({"broker_ssl_cafile": str(tmp_path / "missing.pem")}, "No such file or directory"),
+        ({"broker_ssl_cafile": str(not_pem)}, "NO_CERTIFICATE_OR_CRL_FOUND"),
+    ]
+    for env, why in cases:
+        with pytest.raises(ValidationError) as caught:
+            Settings.model_validate({**ssl_only, **env})
+        [error] = caught.value.errors()
+        assert error["msg"].startswith("Value error, LIFECYCLE_BROKER_SSL_CAFILE: cannot load ")
+        assert why in error["msg"]
+    cert, _ = certificate
+    with pytest.raises(ValidationError, match="LIFECYCLE_BROKER_SSL_KEYFILE: cannot load"):
+        Settings.model_validate(
+            {**ssl_only, "broker_ssl_certfile": str(cert), "broker_ssl_keyfile": str(not_pem)}
+        )
