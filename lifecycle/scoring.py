@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from bisect import bisect_right
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from lifecycle.clv import Prediction, predict
@@ -24,17 +26,22 @@ _RFM_OF: dict[tuple[int, int, int], Rfm] = {}
 snapshot with the same scores shares one (a few hundred at most)."""
 
 
+def _recency_score(days: float, limits: list[float]) -> int:
+    recency = 1
+    for limit in limits:  # a loop, not sum() of a generator: every step
+        if days <= limit:
+            recency += 1
+    return recency
+
+
 def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm | None:
     """RFM at ``now``; None before the first order, when recency has no meaning."""
     if state.last_order_at is None:
         return None
-    days = (now - state.last_order_at).total_seconds() / 86400
-    recency = 1
-    for limit in breakpoints.recency_days:  # a loop, not sum() of a generator: every step
-        if days <= limit:
-            recency += 1
     key = (
-        recency,
+        _recency_score(
+            (now - state.last_order_at).total_seconds() / 86400, breakpoints.recency_days
+        ),
         _score(state.orders, breakpoints.frequency),
         _score(float(state.revenue), breakpoints.monetary),
     )
@@ -103,9 +110,22 @@ class ScoresAt:
         """The same record's scores at another time (a segment's turn, looked for ahead)."""
         return ScoresAt(self.state, now, self.scores)
 
-    def recency_limits(self) -> tuple[float, ...]:
-        """RFM's recency breakpoints in days: its score falls just past each."""
-        return tuple(self.scores.rfm.recency_days)
+    def recency_falls(self) -> list[tuple[datetime, int, str | None]]:
+        """When, after ``now``, RFM's recency score falls (just past each breakpoint, as it
+        counts ``days <= limit``) while the orders stay as they are: each instant with
+        the score and the RFM segment from then on."""
+        scores = self.rfm()
+        last = self.state.last_order_at
+        if scores is None or last is None:
+            return []
+        limits = self.scores.rfm.recency_days
+        falls = []
+        for offset in _recency_offsets(tuple(limits)):
+            at = last + offset
+            if at > self.now:
+                r = _recency_score((at - last).total_seconds() / 86400, limits)
+                falls.append((at, r, _SEGMENT_OF.get((r, scores.f))))
+        return falls
 
     def known_prediction(self) -> Prediction | None:
         """The prediction if this step has computed it for the record as it is now;
@@ -145,6 +165,16 @@ _SEGMENTS: tuple[tuple[range, range, str], ...] = (
     (range(5, 6), range(4, 6), "champions"),
 )
 """The usual recency x frequency grid of RFM segments: every (r, f) has one name."""
+
+
+@functools.lru_cache(maxsize=8)
+def _recency_offsets(limits: tuple[float, ...]) -> tuple[timedelta, ...]:
+    """Each breakpoint's distance from the last order, the longest last, rounded up to
+    the microsecond, plus one: the first instant the score no longer counts it."""
+    return tuple(
+        timedelta(microseconds=math.ceil(Decimal(str(limit)) * 86_400_000_000) + 1)
+        for limit in sorted(limits)
+    )
 
 
 _SEGMENT_OF: dict[tuple[int, int], str] = {}

@@ -748,6 +748,15 @@ class HandOffConsumer(faust_aiokafka.Consumer):
         if not self.quiet.isdisjoint(tpset):
             self.keep_quiet(self.quiet.difference(tpset))
 
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        """Faust's check that every assigned partition is being fetched, except the ones
+        the engine keeps aiokafka from fetching on purpose (the paused changelogs, the
+        held inbound partitions): Faust logged an ERROR ("has not sent fetch request")
+        for each of them, every few seconds, on healthy workers."""
+        if tp in self.quiet or tp in self.held:
+            return None
+        return super().verify_event_path(now, tp)
+
     def keep_quiet(self, quiet: frozenset[TP]) -> None:
         """Make ``quiet`` the changelogs paused, and tell aiokafka even when it did not
         change: a new assignment starts unpaused there (Faust pauses at each one)."""

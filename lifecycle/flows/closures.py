@@ -27,6 +27,7 @@ from lifecycle.flows.conditions import (
     holds,
     number_text,
 )
+from lifecycle.flows.conditions import value_holds as _value_holds
 from lifecycle.flows.model import (
     Activity,
     AllOf,
@@ -38,7 +39,7 @@ from lifecycle.flows.model import (
     SegmentRef,
 )
 
-__all__ = ["event_test", "record_test"]
+__all__ = ["event_test", "record_test", "value_test"]
 
 Test = Callable[[Any], bool]
 
@@ -282,6 +283,14 @@ def _activity(activity: Activity) -> Test:
 
 def _newest_first(marks: Iterable[Any]) -> Iterable[Any]:
     return reversed(marks) if isinstance(marks, list) else marks
+
+
+def value_test(leaf: Leaf) -> Callable[[Any], bool]:
+    """The leaf's test of one value, as a leaf on a record path decides it."""
+    compare = _compare(leaf.op, leaf.value)
+    if compare is not None:
+        return compare
+    return lambda value: _value_holds(leaf, value)
 
 
 def event_test(cond: Cond) -> Callable[[Any], bool]:

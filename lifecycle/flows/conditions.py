@@ -46,6 +46,7 @@ __all__ = [
     "holds",
     "number_text",
     "record_value",
+    "value_holds",
 ]
 
 
@@ -100,7 +101,7 @@ class Scores(Protocol):
     def rfm_segment(self) -> str | None: ...
     def prediction(self) -> Prediction | None: ...
     def at(self, now: datetime) -> Scores: ...
-    def recency_limits(self) -> tuple[float, ...]: ...
+    def recency_falls(self) -> list[tuple[datetime, int, str | None]]: ...
 
 
 class Tiers(Protocol):
@@ -337,6 +338,11 @@ def _activity(activity: Activity, ctx: Ctx) -> bool:
         and net.get(line.order_id, Decimal(1)) > 0  # a fully refunded order does not count
     }
     return len(orders) >= activity.min_count
+
+
+def value_holds(leaf: Leaf, value: Any) -> bool:
+    """Whether a leaf holds for a record whose value at its path is ``value``."""
+    return _leaf(leaf, [value])
 
 
 def holds(cond: Cond, ctx: Ctx) -> bool:

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.flows.conditions import Ctx
 from lifecycle.flows.counts import flow_event
 from lifecycle.flows.dates import date_trait, next_moment, schedule_date
 from lifecycle.flows.effects import Effects, step_ctx
@@ -34,7 +33,7 @@ from lifecycle.flows.model import Branch, Send, Wait
 from lifecycle.flows.payload import order_of, send_step
 from lifecycle.flows.program import CompiledFlow, Program, program
 from lifecycle.flows.runs import Live, Run, run_key
-from lifecycle.flows.turns import SEGMENTS_TIMER, at_time
+from lifecycle.flows.turns import SEGMENTS_TIMER, Ahead
 from lifecycle.ids import stable_id
 from lifecycle.policy import in_holdout
 from lifecycle.state import CustomerState, FlowRun, trusted
@@ -401,17 +400,10 @@ def _segments(fx: Effects, prog: Program) -> None:
                 _start(fx, prog.flows[name], None)
     turns = prog.turns
     if turns or state.segments_due is not None:
-        later: dict[datetime, Ctx] = {}
-
-        def at(when: datetime) -> Ctx:
-            found = later.get(when)
-            if found is None:
-                found = later[when] = at_time(ctx, when)
-            return found
-
+        ahead = Ahead(ctx)
         due = None
         for segment, turn in turns.items():
-            when = turn(ctx, state.segments[segment], at)
+            when = turn(ahead, state.segments[segment])
             if when is not None and (due is None or when < due):
                 due = when
         state.segments_due = due

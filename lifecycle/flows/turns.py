@@ -13,13 +13,16 @@ evaluated as after any change, so a segment turns true (and its flows start) at
 its exact moment, and turns false at its moment too, so that a later turn back to
 true is seen as one.
 
-The candidates are the instants at which a time-based value crosses a bound the
-condition (or RFM's breakpoints) names, and the instant just after it, for the
-bounds that hold from just past the crossing (``gt``, ``lte``, a window's end);
-the segment is evaluated at each in turn, at that time, and the first where it
-differs is the turn. A prediction has no bound in closed form: its crossing is
-found by bisection to the second, within ``HORIZON`` of the last order (one further
-out is seen at a later change of the record).
+The candidates are the instants at which one of the segment's time-based conditions
+changes its truth while the record stays as it is: ``days_since_last_order`` at a
+bound (``gte``, ``lt``) or just past it (``gt``, ``lte``), RFM's recency just past a
+breakpoint where the score or segment it gives stops (or starts) meeting the
+condition, a ``bought`` / ``viewed`` count just past the ``min_count``-th newest
+mark's window. The segment is evaluated at each in turn, at that time, and the
+first where it differs is the turn; most steps evaluate it nowhere ahead. A
+prediction has no bound in closed form: its crossing is found by bisection to the
+second, within ``HORIZON`` of the last order (one further out is seen at a later
+change of the record).
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from lifecycle.flows.closures import record_test
-from lifecycle.flows.conditions import Ctx
+from lifecycle.flows.closures import record_test, value_test
+from lifecycle.flows.conditions import RECORD_GETTERS, Ctx
 from lifecycle.flows.model import Activity, AllOf, AnyOf, Cond, Leaf, Not, SegmentDef, SegmentRef
 
-__all__ = ["HORIZON", "SEGMENTS_TIMER", "TIME_PATHS", "Later", "Turn", "at_time", "turn_finder"]
+__all__ = ["HORIZON", "SEGMENTS_TIMER", "TIME_PATHS", "Ahead", "Turn", "at_time", "turn_finder"]
 
 SEGMENTS_TIMER = "segments"
 """The timer name of a record's next segment turn."""
@@ -55,12 +58,36 @@ _PREDICTIONS = frozenset({"p_alive", "predicted_clv"})
 _RECENCY = frozenset({"rfm.r", "rfm_segment"})
 
 Candidates = Callable[[Ctx], Iterable[datetime]]
-Later = Callable[[datetime], Ctx]
-"""The step's record at a later instant (one ``Ctx`` per instant, shared by the segments)."""
-Turn = Callable[[Ctx, bool, Later], datetime | None]
-"""A segment's turn finder: given the step's ``Ctx``, the membership it has now and
-the record at later instants, the next instant after ``ctx.now`` at which the
-membership differs, or None."""
+
+
+class Ahead:
+    """One step's look ahead, shared by its segments: the record at each later instant
+    asked for (one ``Ctx`` each), and each condition's instants (a condition two
+    segments share, through a ``segment`` reference, is looked at once)."""
+
+    __slots__ = ("_found", "_later", "ctx")
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self._later: dict[datetime, Ctx] = {}
+        self._found: dict[Candidates, Iterable[datetime]] = {}
+
+    def at(self, when: datetime) -> Ctx:
+        found = self._later.get(when)
+        if found is None:
+            found = self._later[when] = at_time(self.ctx, when)
+        return found
+
+    def instants(self, source: Candidates) -> Iterable[datetime]:
+        found = self._found.get(source)
+        if found is None:
+            found = self._found[source] = source(self.ctx)
+        return found
+
+
+Turn = Callable[[Ahead, bool], datetime | None]
+"""A segment's turn finder: given the step's look ahead and the membership the segment
+has now, the next instant after now at which the membership differs, or None."""
 
 
 def turn_finder(name: str, segments: Mapping[str, SegmentDef]) -> Turn | None:
@@ -74,13 +101,13 @@ def turn_finder(name: str, segments: Mapping[str, SegmentDef]) -> Turn | None:
         return None
     test = record_test(SegmentRef(name=name), segments)
 
-    def turn(ctx: Ctx, member: bool, later: Later) -> datetime | None:
-        now = ctx.now
-        found = [at for source in sources for at in source(ctx) if at > now]
+    def turn(ahead: Ahead, member: bool) -> datetime | None:
+        now = ahead.ctx.now
+        found = [at for source in sources for at in ahead.instants(source) if at > now]
         if len(found) > 1:
             found = sorted(set(found))
         for at in found:
-            if test(later(at)) != member:
+            if test(ahead.at(at)) != member:
                 return at
         return None
 
@@ -140,31 +167,54 @@ def _bounds(leaf: Leaf) -> list[Decimal]:
     return found
 
 
+_CHANGES_AT: dict[str, tuple[bool, bool]] = {
+    "gte": (True, False),
+    "lt": (True, False),
+    "gt": (False, True),
+    "lte": (False, True),
+}
+"""For an order on ``days_since_last_order``: whether it turns at the bound itself, and
+whether just past it (the others, ``eq``, ``in`` and their negations, both)."""
+
+
 def _leaf_candidates(leaf: Leaf) -> Candidates:
+    """The instants at which the leaf's truth changes while the record stays as it is."""
     if leaf.path in _PREDICTIONS:
         return _crossing(leaf)
     if leaf.path in _RECENCY:
+        by_segment = leaf.path == "rfm_segment"
+        value = value_test(leaf)
+        getter = RECORD_GETTERS[leaf.path]
 
         def recency(ctx: Ctx) -> Iterable[datetime]:
-            last = ctx.state.last_order_at
-            if last is None:
+            falls = ctx.scores.recency_falls()
+            if not falls:
                 return ()
-            return [last + offset for offset in _recency_offsets(ctx.scores.recency_limits())]
+            found = []
+            holds = value(getter(ctx))
+            for at, r, segment in falls:
+                now_holds = value(segment if by_segment else r)
+                if now_holds != holds:
+                    found.append(at)
+                    holds = now_holds
+            return found
 
         return recency
-    offsets = [d for bound in _bounds(leaf) for d in (_days(bound), _days(bound) + _TICK)]
+    at_bound, past_bound = _CHANGES_AT.get(leaf.op, (True, True))
+    if leaf.op == "exists":
+        at_bound = past_bound = False
+    offsets = []
+    for bound in _bounds(leaf):
+        if at_bound:
+            offsets.append(_days(bound))
+        if past_bound:
+            offsets.append(_days(bound) + _TICK)
 
     def since_last_order(ctx: Ctx) -> Iterable[datetime]:
         last = ctx.state.last_order_at
         return () if last is None else [last + offset for offset in offsets]
 
     return since_last_order
-
-
-@functools.lru_cache(maxsize=8)
-def _recency_offsets(limits: tuple[float, ...]) -> tuple[timedelta, ...]:
-    """A score counts ``days <= limit``: it falls just after each limit."""
-    return tuple(_days(Decimal(str(limit))) + _TICK for limit in limits)
 
 
 def _crossing(leaf: Leaf) -> Candidates:
@@ -215,6 +265,7 @@ def _bisect(test: Callable[[Ctx], bool], ctx: Ctx, start: datetime) -> datetime 
     return high
 
 
+@functools.lru_cache(maxsize=256)
 def _activity_candidates(activity: Activity) -> Candidates:
     """Where a ``bought`` / ``viewed`` count falls below ``min_count``: just past the
     ``min_count``-th newest mark's window (distinct orders for ``bought``), as marks only

@@ -157,3 +157,20 @@ async def test_faust_drops_what_a_seek_brings_back_on_a_topic_not_ordered() -> N
     offset is dropped, so after the seek only 9 comes again."""
     handed = await fetch_with_a_seek_back(frozenset())
     assert handed == [*range(10), 9]
+
+
+async def test_fausts_fetch_check_skips_what_the_engine_keeps_from_being_fetched(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused changelog and a held inbound partition are not fetched on purpose:
+    Faust's check of each assigned partition would log an ERROR for them."""
+    consumer = _consumer(app)
+    checked: list[TP] = []
+    thread = SimpleNamespace(verify_event_path=lambda now, tp: checked.append(tp))
+    monkeypatch.setattr(consumer, "_thread", thread)  # Faust's check runs in its thread
+    changelog, held, other = TP("app-customers-changelog", 0), TP(TOPIC, 1), TP(TOPIC, 2)
+    consumer.quiet = frozenset({changelog})
+    consumer.held = frozenset({held})
+    for tp in (changelog, held, other):
+        consumer.verify_event_path(0.0, tp)
+    assert checked == [other]

@@ -141,3 +141,24 @@ def test_a_min_count_turns_false_when_its_last_needed_order_leaves_the_window() 
     assert shop.state().segments_due == T0 + 30 * D + US  # o1, the second newest, leaves
     shop.until(T0 + 31 * D).feed(purchase(4, T0 + 35 * D, "o3"))
     assert [s[3] for s in shop.sent()] == [T0 + 10 * D, T0 + 35 * D]
+
+
+def test_an_rfm_segment_entered_and_left_with_recency_alone() -> None:
+    shop = _shop("{field: rfm_segment, eq: promising}")  # one order: r=4 between 30 and 60 days
+    shop.feed(signup(1, T0), purchase(2, T0, "o1"))
+    assert shop.state().segments_due == T0 + 30 * D + US
+    shop.until(T0 + 31 * D)
+    assert shop.sent() == [("seg", "0", "seg", T0 + 30 * D + US)]
+    assert shop.state().segments_due == T0 + 60 * D + US  # about_to_sleep from then on
+    shop.until(T0 + 61 * D)
+    assert shop.state().segments == {"seg": False}
+
+
+def test_a_static_condition_beside_a_time_one_waits_for_both() -> None:
+    shop = _shop("{all: [{field: revenue, gte: 100}, {field: days_since_last_order, gte: 30}]}")
+    shop.feed(signup(1, T0), purchase(2, T0, "o1", "60.00"))
+    assert shop.state().segments_due is None  # 60 < 100: time alone never turns it
+    shop.feed(ev("refund", 3, T0 + 10 * D, order_id="o1", amount="10.00"))
+    shop.feed(purchase(4, T0 + 12 * D, "o2", "60.00"))  # 110 from now on
+    shop.until(T0 + 50 * D)
+    assert shop.sent() == [("seg", "0", "seg", T0 + 42 * D)]
