@@ -108,6 +108,8 @@ def turn_finder(name: str, segments: Mapping[str, SegmentDef]) -> Turn | None:
             found = sorted(set(found))
         for at in found:
             if test(ahead.at(at)) != member:
+                if member and test(ahead.at(at + _TICK)):
+                    continue  # false for one instant only (``ne`` a bound): no turn
                 return at
         return None
 
@@ -153,7 +155,7 @@ def _days(value: Decimal) -> timedelta:
 
 def _bounds(leaf: Leaf) -> list[Decimal]:
     """The numbers a leaf compares with (one, or those of an ``in`` list)."""
-    literals = leaf.value if isinstance(leaf.value, list) else [leaf.value]
+    literals = leaf.value if isinstance(leaf.value, list | tuple) else [leaf.value]
     found: list[Decimal] = []
     for literal in literals:
         if isinstance(literal, bool) or not isinstance(literal, int | float | Decimal | str):
@@ -218,30 +220,32 @@ def _leaf_candidates(leaf: Leaf) -> Candidates:
 
 
 def _crossing(leaf: Leaf) -> Candidates:
-    """Where a prediction's leaf first differs from what it is at the last order: by
-    bisection, as a prediction only decays while the orders stay as they are. The
-    instant depends on the orders alone, so it is found once per set of them."""
-    test = record_test(leaf)
-    found: dict[tuple[object, ...], datetime | None] = {}
+    """Where a prediction's leaf may change its truth: where the value, which only decays
+    while the orders stay as they are, first falls to each bound the leaf names and
+    where it first falls below it (by bisection, to the second; the value as the engine
+    keeps it, rounded). They depend on the orders alone, so they are found once per set
+    of them."""
+    getter = RECORD_GETTERS[leaf.path]
+    bounds = _bounds(leaf)
+    found: dict[tuple[object, ...], tuple[datetime, ...]] = {}
 
     def crossing(ctx: Ctx) -> Iterable[datetime]:
         state = ctx.state
         last = state.last_order_at
-        if last is None:
+        if last is None or not bounds:
             return ()
-        key = (
-            state.first_order_at,
-            last,
-            state.purchase_days,
-            state.orders,
-            state.revenue,
-        )
-        if key not in found:
+        key = (state.first_order_at, last, state.purchase_days, state.orders, state.revenue)
+        instants = found.get(key)
+        if instants is None:
             if len(found) >= _CROSSINGS_KEPT:
                 found.clear()
-            found[key] = _bisect(test, ctx, last)
-        at = found[key]
-        return () if at is None else (at,)
+            falls = (
+                _first_below(getter, bound, strict, ctx, last)
+                for bound in bounds
+                for strict in (False, True)
+            )
+            instants = found[key] = tuple(at for at in falls if at is not None)
+        return instants
 
     return crossing
 
@@ -249,19 +253,30 @@ def _crossing(leaf: Leaf) -> Candidates:
 _CROSSINGS_KEPT = 4096
 
 
-def _bisect(test: Callable[[Ctx], bool], ctx: Ctx, start: datetime) -> datetime | None:
-    """The first instant (to the second) after ``start`` at which ``test`` differs from
-    what it is at ``start``; None when it does not within ``HORIZON``."""
-    holds = test(at_time(ctx, start))
+def _first_below(
+    getter: Callable[[Ctx], object], bound: Decimal, strict: bool, ctx: Ctx, start: datetime
+) -> datetime | None:
+    """The first instant (to the second) after ``start`` at which the value is at most
+    ``bound`` (below it, ``strict``); None when it is not within ``HORIZON``."""
+
+    def below(at: datetime) -> bool:
+        value = getter(at_time(ctx, at))
+        if not isinstance(value, int | float | Decimal):
+            return False
+        number = Decimal(str(value))
+        return number < bound if strict else number <= bound
+
+    if below(start):
+        return start
     low, high = start, start + HORIZON
-    if test(at_time(ctx, high)) == holds:
+    if not below(high):
         return None
     while high - low > _PRECISION:
         middle = low + (high - low) / 2
-        if test(at_time(ctx, middle)) == holds:
-            low = middle
-        else:
+        if below(middle):
             high = middle
+        else:
+            low = middle
     return high
 
 

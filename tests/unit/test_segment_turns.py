@@ -162,3 +162,35 @@ def test_a_static_condition_beside_a_time_one_waits_for_both() -> None:
     shop.feed(purchase(4, T0 + 12 * D, "o2", "60.00"))  # 110 from now on
     shop.until(T0 + 50 * D)
     assert shop.sent() == [("seg", "0", "seg", T0 + 42 * D)]
+
+
+def test_in_a_list_of_days_turns_at_each_of_them() -> None:
+    shop = _shop("{field: days_since_last_order, in: [20, 45]}")
+    shop.feed(signup(1, T0), purchase(2, T0, "o1")).until(T0 + 60 * D)
+    assert shop.sent() == [("seg", "0", "seg", T0 + 20 * D), ("seg", "0", "seg", T0 + 45 * D)]
+
+
+def test_ne_a_bound_is_not_left_for_its_one_instant() -> None:
+    """Not 30 days is false only at the instant of day 30: no turn, so no second send."""
+    shop = _shop("{field: days_since_last_order, ne: 30}")
+    shop.feed(signup(1, T0), purchase(2, T0 + D, "o1")).until(T0 + 60 * D)
+    assert shop.sent() == [("seg", "0", "seg", T0)]  # the lead, who has no last order
+
+
+def test_a_prediction_equal_to_a_value_turns_when_it_reaches_it() -> None:
+    shop = _shop("{field: p_alive, in: [0.45]}")
+    shop.feed(
+        signup(1, T0),
+        purchase(2, T0, "o1"),
+        purchase(3, T0 + 10 * D, "o2"),
+        purchase(4, T0 + 20 * D, "o3"),
+    ).until(T0 + 2000 * D)
+    [(_, _, _, at)] = shop.sent()
+    state, scores = shop.state(), shop.playbook.scores
+
+    def p_alive(when: datetime) -> float:
+        prediction = ScoresAt(state, when, scores).prediction()
+        assert prediction is not None
+        return prediction.p_alive
+
+    assert p_alive(at) == 0.45 < p_alive(at - timedelta(seconds=1))
