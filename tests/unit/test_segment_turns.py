@@ -8,6 +8,7 @@ instant it turns as the record's ``segments`` timer (``lifecycle.flows.turns``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from lifecycle.flows.turns import SEGMENTS_TIMER
@@ -77,17 +78,17 @@ def test_rfm_segment_turns_with_recency() -> None:
     assert shop.sent() == [("seg", "0", "seg", T0 + 60 * D + US)]
 
 
-def test_p_alive_crossing_found_to_the_second() -> None:
-    shop = _shop("{field: p_alive, lt: 0.5}")
+def _p_alive_turn(segment: str) -> tuple[datetime, Callable[[datetime], float]]:
+    """The one send of a segment on ``p_alive`` over three orders ten days apart, and
+    the customer's ``p_alive`` at any time after them."""
+    shop = _shop(segment)
     shop.feed(
         signup(1, T0),
         purchase(2, T0, "o1"),
         purchase(3, T0 + 10 * D, "o2"),
         purchase(4, T0 + 20 * D, "o3"),
     ).until(T0 + 2000 * D)
-    sent = shop.sent()
-    assert len(sent) == 1
-    at = sent[0][3]
+    [(_, _, _, at)] = shop.sent()
     state, scores = shop.state(), shop.playbook.scores
 
     def p_alive(when: datetime) -> float:
@@ -95,6 +96,11 @@ def test_p_alive_crossing_found_to_the_second() -> None:
         assert prediction is not None
         return prediction.p_alive
 
+    return at, p_alive
+
+
+def test_p_alive_crossing_found_to_the_second() -> None:
+    at, p_alive = _p_alive_turn("{field: p_alive, lt: 0.5}")
     assert p_alive(at) < 0.5 <= p_alive(at - timedelta(seconds=1))
 
 
@@ -178,19 +184,5 @@ def test_ne_a_bound_is_not_left_for_its_one_instant() -> None:
 
 
 def test_a_prediction_equal_to_a_value_turns_when_it_reaches_it() -> None:
-    shop = _shop("{field: p_alive, in: [0.45]}")
-    shop.feed(
-        signup(1, T0),
-        purchase(2, T0, "o1"),
-        purchase(3, T0 + 10 * D, "o2"),
-        purchase(4, T0 + 20 * D, "o3"),
-    ).until(T0 + 2000 * D)
-    [(_, _, _, at)] = shop.sent()
-    state, scores = shop.state(), shop.playbook.scores
-
-    def p_alive(when: datetime) -> float:
-        prediction = ScoresAt(state, when, scores).prediction()
-        assert prediction is not None
-        return prediction.p_alive
-
+    at, p_alive = _p_alive_turn("{field: p_alive, in: [0.45]}")
     assert p_alive(at) == 0.45 < p_alive(at - timedelta(seconds=1))
