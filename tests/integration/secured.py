@@ -84,7 +84,9 @@ def run_journey(settings: Settings, tmp_path: Path, env: dict[str, str] | None =
     created = run_cli(settings, "topics", "create", timeout=120)
     assert created.returncode == 0, created.stderr
     every = [*settings.inbound_topics, *settings.outbound_topics, *settings.internal_topics]
-    assert created.stdout.count("created ") == len(every) == 13  # 7 inbound, 4 out, 2 internal
+    every += [*settings.changelog_topics, settings.leader_topic]
+    # 7 inbound, 4 out, 2 internal; the app's 2 changelogs and its leader topic
+    assert created.stdout.count("created ") == len(every) == 16
     events = list(simulate(40, seed=3))
     _, outputs = backtest(settings, events)
     assert publish(settings, events) == len(events)
