@@ -406,7 +406,8 @@ def _segments(fx: Effects, prog: Program) -> None:
             when = turn(ahead, state.segments[segment])
             if when is not None and (due is None or when < due):
                 due = when
-        state.segments_due = due
+        if due != state.segments_due:  # a model's attribute set costs a validation hook
+            state.segments_due = due
 
 
 # --- merges ------------------------------------------------------------------------------
