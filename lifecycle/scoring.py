@@ -27,8 +27,9 @@ snapshot with the same scores shares one (a few hundred at most)."""
 
 
 def _recency_score(days: float, limits: list[float]) -> int:
+    """RFM's recency score ``days`` after the last order (``rfm`` counts it inline)."""
     recency = 1
-    for limit in limits:  # a loop, not sum() of a generator: every step
+    for limit in limits:
         if days <= limit:
             recency += 1
     return recency
@@ -38,10 +39,13 @@ def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm
     """RFM at ``now``; None before the first order, when recency has no meaning."""
     if state.last_order_at is None:
         return None
+    days = (now - state.last_order_at).total_seconds() / 86400
+    recency = 1
+    for limit in breakpoints.recency_days:  # inline, not ``_recency_score``: every step
+        if days <= limit:
+            recency += 1
     key = (
-        _recency_score(
-            (now - state.last_order_at).total_seconds() / 86400, breakpoints.recency_days
-        ),
+        recency,
         _score(state.orders, breakpoints.frequency),
         _score(float(state.revenue), breakpoints.monetary),
     )
