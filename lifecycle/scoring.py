@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from bisect import bisect_right
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from lifecycle.clv import Prediction, predict
 from lifecycle.playbook import RfmBreakpoints, Scores
 from lifecycle.state import CustomerState, trusted
 from lifecycle.timers import typical_gap
+from lifecycle.units import days_up
 from schemas.records import Rfm, Snapshot
 
 __all__ = ["ScoresAt", "rfm", "rfm_segment", "snapshot"]
@@ -27,9 +27,10 @@ snapshot with the same scores shares one (a few hundred at most)."""
 
 
 def _recency_score(days: float, limits: list[float]) -> int:
-    """RFM's recency score ``days`` after the last order (``rfm`` counts it inline)."""
+    """RFM's recency score ``days`` after the last order: one more per breakpoint not
+    passed yet."""
     recency = 1
-    for limit in limits:
+    for limit in limits:  # a loop, not sum() of a generator: every step
         if days <= limit:
             recency += 1
     return recency
@@ -40,12 +41,8 @@ def rfm(state: CustomerState, now: datetime, breakpoints: RfmBreakpoints) -> Rfm
     if state.last_order_at is None:
         return None
     days = (now - state.last_order_at).total_seconds() / 86400
-    recency = 1
-    for limit in breakpoints.recency_days:  # inline, not ``_recency_score``: every step
-        if days <= limit:
-            recency += 1
     key = (
-        recency,
+        _recency_score(days, breakpoints.recency_days),
         _score(state.orders, breakpoints.frequency),
         _score(float(state.revenue), breakpoints.monetary),
     )
@@ -175,10 +172,10 @@ _SEGMENTS: tuple[tuple[range, range, str], ...] = (
 def _recency_offsets(limits: tuple[float, ...]) -> tuple[timedelta, ...]:
     """Each breakpoint's distance from the last order, the longest last, rounded up to
     the microsecond, plus one: the first instant the score no longer counts it."""
-    return tuple(
-        timedelta(microseconds=math.ceil(Decimal(str(limit)) * 86_400_000_000) + 1)
-        for limit in sorted(limits)
-    )
+    return tuple(days_up(Decimal(str(limit))) + _TICK for limit in sorted(limits))
+
+
+_TICK = timedelta(microseconds=1)
 
 
 _SEGMENT_OF: dict[tuple[int, int], str] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -17,6 +17,7 @@ __all__ = [
     "TOO_LONG",
     "Duration",
     "Percent",
+    "days_up",
     "equal_arms",
     "percent_number",
 ]
@@ -64,6 +65,15 @@ def _positive(value: timedelta) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(_short_duration), AfterValidator(_positive)]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
+
+
+_DAY_US = Decimal(86_400_000_000)
+
+
+def days_up(days: Decimal | int) -> timedelta:
+    """A number of days (a condition's bound, an RFM breakpoint) as a timedelta, rounded
+    up to the microsecond: the first instant at least that many days on."""
+    return timedelta(microseconds=int((days * _DAY_US).to_integral_value(ROUND_CEILING)))
 
 
 def percent_number(percent: Decimal) -> int | float:

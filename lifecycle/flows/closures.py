@@ -39,12 +39,12 @@ from lifecycle.flows.model import (
     SegmentRef,
 )
 
-__all__ = ["event_test", "record_test", "value_test"]
+__all__ = ["event_test", "number_value", "record_test", "value_test"]
 
 Test = Callable[[Any], bool]
 
 
-def _number(value: Any) -> Decimal | int | None:
+def number_value(value: Any) -> Decimal | int | None:
     """A present, finite number as Decimal, or an int as it is (it compares with a Decimal
     exactly, as its Decimal would), or a number sent as text as its Decimal; None for
     anything else (a bool is not one)."""
@@ -90,21 +90,21 @@ def _compare(op: str, literal: Any) -> Callable[[Any], bool] | None:
         if op == "ne":
             return lambda v: not (isinstance(v, bool) and v == literal)
         return None
-    bound = _number(literal)
+    bound = number_value(literal)
     if bound is None:
         return None
     if op == "eq":
-        return lambda v: (n := _number(v)) is not None and n == bound
+        return lambda v: (n := number_value(v)) is not None and n == bound
     if op == "ne":
-        return lambda v: not ((n := _number(v)) is not None and n == bound)
+        return lambda v: not ((n := number_value(v)) is not None and n == bound)
     if op == "gt":
-        return lambda v: (n := _number(v)) is not None and n > bound
+        return lambda v: (n := number_value(v)) is not None and n > bound
     if op == "gte":
-        return lambda v: (n := _number(v)) is not None and n >= bound
+        return lambda v: (n := number_value(v)) is not None and n >= bound
     if op == "lt":
-        return lambda v: (n := _number(v)) is not None and n < bound
+        return lambda v: (n := number_value(v)) is not None and n < bound
     if op == "lte":
-        return lambda v: (n := _number(v)) is not None and n <= bound
+        return lambda v: (n := number_value(v)) is not None and n <= bound
     return None
 
 

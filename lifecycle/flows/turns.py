@@ -30,11 +30,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
-from lifecycle.flows.closures import record_test, value_test
+from lifecycle.flows.closures import number_value, record_test, value_test
 from lifecycle.flows.conditions import RECORD_GETTERS, Ctx
 from lifecycle.flows.model import Activity, AllOf, AnyOf, Cond, Leaf, Not, SegmentDef, SegmentRef
+from lifecycle.units import days_up
 
 __all__ = ["HORIZON", "SEGMENTS_TIMER", "TIME_PATHS", "Ahead", "Turn", "at_time", "turn_finder"]
 
@@ -45,7 +46,6 @@ HORIZON = timedelta(days=3650)
 """How far past the last order a prediction's crossing is looked for."""
 
 _TICK = timedelta(microseconds=1)
-_DAY_US = Decimal(86_400_000_000)
 _PRECISION = timedelta(seconds=1)
 _ONE = Decimal(1)
 
@@ -148,25 +148,12 @@ def _collect(
             out.append(_activity_candidates(cond))
 
 
-def _days(value: Decimal) -> timedelta:
-    """``value`` days as a timedelta, rounded up to the microsecond."""
-    return timedelta(microseconds=int((value * _DAY_US).to_integral_value(ROUND_CEILING)))
-
-
-def _bounds(leaf: Leaf) -> list[Decimal]:
-    """The numbers a leaf compares with (one, or those of an ``in`` list)."""
+def _bounds(leaf: Leaf) -> list[Decimal | int]:
+    """The numbers a leaf compares with (one, or those of an ``in`` list), read as the
+    condition reads them (``closures.number_value``); no time is a negative one."""
     literals = leaf.value if isinstance(leaf.value, list | tuple) else [leaf.value]
-    found: list[Decimal] = []
-    for literal in literals:
-        if isinstance(literal, bool) or not isinstance(literal, int | float | Decimal | str):
-            continue
-        try:
-            number = Decimal(str(literal))
-        except ArithmeticError:
-            continue
-        if number.is_finite() and number >= 0:
-            found.append(number)
-    return found
+    numbers = (number_value(literal) for literal in literals)
+    return [number for number in numbers if number is not None and number >= 0]
 
 
 _CHANGES_AT: dict[str, tuple[bool, bool]] = {
@@ -208,9 +195,9 @@ def _leaf_candidates(leaf: Leaf) -> Candidates:
     offsets = []
     for bound in _bounds(leaf):
         if at_bound:
-            offsets.append(_days(bound))
+            offsets.append(days_up(bound))
         if past_bound:
-            offsets.append(_days(bound) + _TICK)
+            offsets.append(days_up(bound) + _TICK)
 
     def since_last_order(ctx: Ctx) -> Iterable[datetime]:
         last = ctx.state.last_order_at
@@ -254,16 +241,19 @@ _CROSSINGS_KEPT = 4096
 
 
 def _first_below(
-    getter: Callable[[Ctx], object], bound: Decimal, strict: bool, ctx: Ctx, start: datetime
+    getter: Callable[[Ctx], object],
+    bound: Decimal | int,
+    strict: bool,
+    ctx: Ctx,
+    start: datetime,
 ) -> datetime | None:
     """The first instant (to the second) after ``start`` at which the value is at most
     ``bound`` (below it, ``strict``); None when it is not within ``HORIZON``."""
 
     def below(at: datetime) -> bool:
-        value = getter(at_time(ctx, at))
-        if not isinstance(value, int | float | Decimal):
+        number = number_value(getter(at_time(ctx, at)))
+        if number is None:
             return False
-        number = Decimal(str(value))
         return number < bound if strict else number <= bound
 
     if below(start):
